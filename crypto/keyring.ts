@@ -1,0 +1,248 @@
+/**
+ * The keyring of one user: a random DEK that is only ever on disk wrapped, in
+ * key slots (like LUKS). Slots of format version 1:
+ * - N (network): KEK = HKDF-SHA-256(K_dir || K_local, salt = DEK id); K_dir
+ *   comes from a NetworkSecretSource (the directory), K_local is stored here.
+ * - R (recovery): the DEK in a JWE (ECDH-ES, A256GCM) to the organisation's
+ *   recovery public key; opens with the recovery private key alone.
+ * - T (take-out) is added by the policy layer's take-out keys.
+ *
+ * Security considerations: the DEK is held in memory as a KeyObject only
+ * while unlocked; `lock()` drops it. The DEK is never wrapped under a user
+ * password alone (a password change would lose the data). Every slot is
+ * bound to the DEK id through its AAD/KDF salt, so slots cannot be swapped
+ * between keyrings.
+ */
+import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { CompactEncrypt, calculateJwkThumbprint, compactDecrypt, exportJWK } from 'jose';
+import { KeyringError, KeyringLockedError, NetworkSecretUnavailableError, SlotOpenError } from './errors.js';
+import { writeFileAtomic } from './atomic-file.js';
+import type { DataKey } from './object-format.js';
+import type { NetworkSecretSource } from './network-secret.js';
+
+const DEK_SIZE = 32;
+const DEK_ID_SIZE = 16;
+const K_LOCAL_SIZE = 32;
+const SLOT_N_INFO = Buffer.from('mydoc keyring v1 slot N');
+const SLOT_N_AAD = 'mydoc keyring v1 slot N';
+const RECOVERY_CONTENT_TYPE = 'mydoc-dek+json';
+
+interface SlotN {
+  source: string;
+  kLocal: string;
+  nonce: string;
+  wrapped: string;
+}
+
+interface SlotR {
+  kid: string;
+  jwe: string;
+}
+
+interface KeyringFile {
+  format: 'mydoc-keyring';
+  version: 1;
+  dekId: string;
+  slots: { N?: SlotN; R?: SlotR };
+}
+
+/** What a recovery slot reveals besides the DEK. */
+export interface RecoveredIdentity {
+  user: string;
+  pcId: string;
+}
+
+export interface KeyringCreateOptions {
+  user: string;
+  pcId: string;
+  source: NetworkSecretSource;
+  recoveryPublicKey: KeyObject;
+}
+
+const b64 = (b: Buffer): string => b.toString('base64');
+const unb64 = (s: string): Buffer => Buffer.from(s, 'base64');
+
+function slotNKek(kDir: Buffer, kLocal: Buffer, dekId: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', Buffer.concat([kDir, kLocal]), dekId, SLOT_N_INFO, 32));
+}
+
+function slotNAad(dekId: Buffer, user: string): Buffer {
+  return Buffer.from(`${SLOT_N_AAD}\0${dekId.toString('hex')}\0${user}`);
+}
+
+export class Keyring {
+  private dek: DataKey | undefined;
+
+  private constructor(
+    private readonly file: string,
+    private readonly data: KeyringFile,
+  ) {}
+
+  get dekId(): Buffer {
+    return Buffer.from(this.data.dekId, 'hex');
+  }
+
+  /** The slots present in the file, e.g. ['N', 'R']. */
+  get slots(): string[] {
+    return Object.keys(this.data.slots).sort();
+  }
+
+  get isUnlocked(): boolean {
+    return this.dek !== undefined;
+  }
+
+  /** The DEK; throws KeyringLockedError while locked. */
+  get dataKey(): DataKey {
+    if (!this.dek) throw new KeyringLockedError();
+    return this.dek;
+  }
+
+  /**
+   * Creates a keyring with a fresh DEK, slot N (with a fresh K_dir from the
+   * source) and slot R. Refuses to replace an existing keyring file. Returns
+   * it unlocked.
+   */
+  static async create(file: string, opts: KeyringCreateOptions): Promise<Keyring> {
+    const raw = randomBytes(DEK_SIZE);
+    const dek: DataKey = { id: randomBytes(DEK_ID_SIZE), key: createSecretKey(raw) };
+    const keyring = new Keyring(file, { format: 'mydoc-keyring', version: 1, dekId: dek.id.toString('hex'), slots: {} });
+    try {
+      keyring.data.slots.N = keyring.sealSlotN(raw, dek.id, await opts.source.create(opts.user), opts.user, opts.source.kind);
+      keyring.data.slots.R = await sealSlotR(raw, dek.id, opts);
+    } finally {
+      raw.fill(0);
+    }
+    keyring.dek = dek;
+    try {
+      await writeFileAtomic(file, keyring.serialize(), 0o600, 'create');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new KeyringError(`a keyring already exists at ${file}; refusing to replace it`, 'ERR_KEYRING_EXISTS');
+      }
+      throw err;
+    }
+    return keyring;
+  }
+
+  /** Reads a keyring file; the result is locked. */
+  static async load(file: string): Promise<Keyring> {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new KeyringError(`no keyring at ${file}`, 'ERR_KEYRING_MISSING');
+      throw new KeyringError(`cannot read keyring ${file}: ${(err as Error).message}`);
+    }
+    let data: KeyringFile;
+    try {
+      data = JSON.parse(text) as KeyringFile;
+    } catch {
+      throw new KeyringError(`keyring ${file} is not valid JSON`);
+    }
+    if (data?.format !== 'mydoc-keyring' || data.version !== 1 || !/^[0-9a-f]{32}$/.test(data.dekId ?? '') || typeof data.slots !== 'object') {
+      throw new KeyringError(`keyring ${file} is malformed or of an unsupported version`);
+    }
+    return new Keyring(file, data);
+  }
+
+  /** Opens slot N with K_dir from the source. */
+  async unlockNetwork(source: NetworkSecretSource, user: string): Promise<DataKey> {
+    const slot = this.data.slots.N;
+    if (!slot) throw new SlotOpenError('this keyring has no network slot (N)');
+    if (slot.source !== source.kind) {
+      throw new SlotOpenError(`slot N was sealed with the "${slot.source}" network secret source, not "${source.kind}"`);
+    }
+    let kDir: Buffer;
+    try {
+      kDir = await source.fetch(user);
+    } catch (err) {
+      if (err instanceof NetworkSecretUnavailableError) throw err;
+      throw new NetworkSecretUnavailableError(`cannot get the network secret of "${user}": ${(err as Error).message}`);
+    }
+    const kek = slotNKek(kDir, unb64(slot.kLocal), this.dekId);
+    kDir.fill(0);
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', kek, unb64(slot.nonce), { authTagLength: 16 });
+      decipher.setAAD(slotNAad(this.dekId, user));
+      const wrapped = unb64(slot.wrapped);
+      decipher.setAuthTag(wrapped.subarray(DEK_SIZE));
+      const raw = decipher.update(wrapped.subarray(0, DEK_SIZE));
+      try {
+        decipher.final();
+      } catch {
+        raw.fill(0);
+        throw new SlotOpenError(`slot N did not open for "${user}": the network secret does not match (revoked or replaced)`);
+      }
+      return this.adopt(raw);
+    } finally {
+      kek.fill(0);
+    }
+  }
+
+  /** Opens slot R with the recovery private key; returns who the keyring belongs to. */
+  async unlockRecovery(recoveryPrivateKey: KeyObject): Promise<RecoveredIdentity> {
+    const slot = this.data.slots.R;
+    if (!slot) throw new SlotOpenError('this keyring has no recovery slot (R)');
+    let payload: { v: number; user: string; pcId: string; dekId: string; dek: string };
+    try {
+      const { plaintext } = await compactDecrypt(slot.jwe, recoveryPrivateKey, { keyManagementAlgorithms: ['ECDH-ES'], contentEncryptionAlgorithms: ['A256GCM'] });
+      payload = JSON.parse(Buffer.from(plaintext).toString('utf8'));
+    } catch {
+      throw new SlotOpenError('slot R did not open: this is not the recovery key of this keyring');
+    }
+    if (payload.dekId !== this.data.dekId) throw new SlotOpenError('slot R belongs to another keyring (DEK id mismatch)');
+    const raw = Buffer.from(payload.dek, 'base64url');
+    this.adopt(raw);
+    return { user: payload.user, pcId: payload.pcId };
+  }
+
+  /** Drops the DEK from memory. */
+  lock(): void {
+    this.dek = undefined;
+  }
+
+  private adopt(raw: Buffer): DataKey {
+    if (raw.length !== DEK_SIZE) throw new SlotOpenError('slot held a key of the wrong size');
+    this.dek = { id: this.dekId, key: createSecretKey(raw) };
+    raw.fill(0);
+    return this.dek;
+  }
+
+  private sealSlotN(raw: Buffer, dekId: Buffer, kDir: Buffer, user: string, source: string): SlotN {
+    const kLocal = randomBytes(K_LOCAL_SIZE);
+    const kek = slotNKek(kDir, kLocal, dekId);
+    kDir.fill(0);
+    const nonce = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', kek, nonce, { authTagLength: 16 });
+    cipher.setAAD(slotNAad(dekId, user));
+    const wrapped = Buffer.concat([cipher.update(raw), cipher.final(), cipher.getAuthTag()]);
+    kek.fill(0);
+    return { source, kLocal: b64(kLocal), nonce: b64(nonce), wrapped: b64(wrapped) };
+  }
+
+  private serialize(): string {
+    return JSON.stringify(this.data, null, 2) + '\n';
+  }
+
+  /** Path of the keyring file. */
+  get path(): string {
+    return this.file;
+  }
+}
+
+async function sealSlotR(raw: Buffer, dekId: Buffer, opts: KeyringCreateOptions): Promise<SlotR> {
+  const kid = await recoveryKeyId(opts.recoveryPublicKey);
+  const payload = Buffer.from(JSON.stringify({ v: 1, user: opts.user, pcId: opts.pcId, dekId: dekId.toString('hex'), dek: raw.toString('base64url') }));
+  try {
+    const jwe = await new CompactEncrypt(payload).setProtectedHeader({ alg: 'ECDH-ES', enc: 'A256GCM', kid, cty: RECOVERY_CONTENT_TYPE }).encrypt(opts.recoveryPublicKey);
+    return { kid, jwe };
+  } finally {
+    payload.fill(0);
+  }
+}
+
+/** RFC 7638 thumbprint of a recovery public key: how slots R name their recipient. */
+export async function recoveryKeyId(publicKey: KeyObject): Promise<string> {
+  return calculateJwkThumbprint(await exportJWK(publicKey));
+}

@@ -1,0 +1,619 @@
+/**
+ * The vault of one user: an encrypted SQLite index (names, sizes, times,
+ * Win32 attributes, dead properties, object ids) and immutable encrypted
+ * objects under `objects/<2 hex>/<32 hex>`.
+ *
+ * Security considerations:
+ * - Nothing is written in plaintext: names and metadata live in the index,
+ *   encrypted by SQLite3 Multiple Ciphers (ChaCha20-Poly1305 pages, WAL
+ *   included) under a key derived from the DEK; contents live in objects
+ *   (crypto/object-format.ts). Temporary tables stay in memory.
+ * - A write goes to a new object in `tmp/`, is fsynced, renamed into place
+ *   (folder fsynced), and only then does the index row flip, in one
+ *   transaction. A crash leaves the old version or the new one, never a part.
+ *   Leftovers (tmp files, unreferenced objects) are removed at open.
+ * - Objects are shared by copies and collected only when no row refers to
+ *   them.
+ */
+import { hkdfSync } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import Database from 'better-sqlite3-multiple-ciphers';
+import { ObjectEncryptor, type DataKey } from '../crypto/object-format.js';
+import { ObjectReader } from '../crypto/object-io.js';
+import { CryptoError } from '../crypto/errors.js';
+import { fsyncDir } from '../crypto/atomic-file.js';
+import { VaultError } from './errors.js';
+import { foldName, joinPath, normalizeName, splitPath } from './names.js';
+
+export const AREAS = ['Documents', 'Desktop', 'Profile'] as const;
+export const ATTR_DIRECTORY = 0x10;
+export const ATTR_ARCHIVE = 0x20;
+
+const ROOT_ID = 1;
+const WRITE_BATCH = 1024 * 1024;
+const INDEX_FILE = 'index.db';
+
+export interface Entry {
+  readonly path: string;
+  readonly name: string;
+  readonly isDir: boolean;
+  readonly size: number;
+  /** Id of the object holding the current content (files only). */
+  readonly objectId: string | undefined;
+  /** Milliseconds since the epoch. */
+  readonly created: number;
+  readonly modified: number;
+  readonly accessed: number;
+  /** Win32 file attributes (FILE_ATTRIBUTE_*). */
+  readonly attributes: number;
+  /** Changes whenever content or (for folders) membership changes. */
+  readonly etag: string;
+}
+
+export interface DeadProperty {
+  ns: string;
+  name: string;
+  /** Opaque value (the WebDAV layer stores XML text). */
+  value: string;
+}
+
+export interface Times {
+  created?: number;
+  modified?: number;
+  accessed?: number;
+}
+
+export interface WriteOptions {
+  /** Refuse when the file exists (ERR_EXISTS). */
+  createOnly?: boolean;
+  /** Refuse with ERR_TOO_LARGE beyond this many bytes (nothing is kept). */
+  maxBytes?: number;
+  times?: Times;
+}
+
+export interface WriteResult {
+  entry: Entry;
+  created: boolean;
+}
+
+export interface ReadResult {
+  entry: Entry;
+  stream: Readable;
+}
+
+interface Row {
+  id: number;
+  parent: number | null;
+  name: string;
+  is_dir: number;
+  size: number;
+  object: string | null;
+  created: number;
+  modified: number;
+  accessed: number;
+  attributes: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS node (
+  id INTEGER PRIMARY KEY,
+  parent INTEGER REFERENCES node(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  fold TEXT NOT NULL,
+  is_dir INTEGER NOT NULL,
+  size INTEGER NOT NULL DEFAULT 0,
+  object TEXT,
+  created INTEGER NOT NULL,
+  modified INTEGER NOT NULL,
+  accessed INTEGER NOT NULL,
+  attributes INTEGER NOT NULL,
+  UNIQUE (parent, fold)
+);
+CREATE INDEX IF NOT EXISTS node_object ON node(object);
+CREATE TABLE IF NOT EXISTS prop (
+  node INTEGER NOT NULL REFERENCES node(id) ON DELETE CASCADE,
+  ns TEXT NOT NULL,
+  name TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (node, ns, name)
+);
+CREATE TABLE IF NOT EXISTS garbage (object TEXT PRIMARY KEY);
+`;
+
+/** Key of the index database, derived from the DEK. */
+function indexKeyHex(dek: DataKey): string {
+  const raw = Buffer.from(hkdfSync('sha256', dek.key, dek.id, Buffer.from('mydoc vault v1 index key'), 32));
+  const hex = raw.toString('hex');
+  raw.fill(0);
+  return hex;
+}
+
+export class Vault {
+  private closed = false;
+  /** Objects written but not yet committed; the collector leaves them alone. */
+  private readonly inflight = new Set<string>();
+
+  private constructor(
+    readonly dir: string,
+    private readonly dek: DataKey,
+    private readonly db: Database.Database,
+    private readonly now: () => number,
+  ) {}
+
+  /**
+   * Opens (creating on first use) the vault in `dir` with the user's DEK,
+   * creates the Documents, Desktop and Profile areas, and removes what a
+   * crash may have left behind.
+   */
+  static async open(dir: string, dek: DataKey, opts: { now?: () => number } = {}): Promise<Vault> {
+    await mkdir(join(dir, 'objects'), { recursive: true, mode: 0o700 });
+    await rm(join(dir, 'tmp'), { recursive: true, force: true });
+    await mkdir(join(dir, 'tmp'), { mode: 0o700 });
+    const db = openIndex(join(dir, INDEX_FILE), dek);
+    const vault = new Vault(dir, dek, db, opts.now ?? Date.now);
+    vault.ensureLayout();
+    await vault.sweepOrphans();
+    return vault;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+
+  // ---- queries -------------------------------------------------------------
+
+  /** The entry at `path`, or undefined when nothing is there. */
+  stat(path: string): Entry | undefined {
+    const names = splitPath(path);
+    const row = this.resolve(names);
+    return row ? this.toEntry(row, names) : undefined;
+  }
+
+  /** The children of a folder, sorted by name. */
+  list(path: string): Entry[] {
+    const names = splitPath(path);
+    const dir = this.requireDir(names, path);
+    const rows = this.db.prepare('SELECT * FROM node WHERE parent = ? ORDER BY fold').all(dir.id) as Row[];
+    return rows.map((r) => this.toEntry(r, [...names, r.name]));
+  }
+
+  /** Sum of the sizes of all files. */
+  quotaUsed(): number {
+    this.assertOpen();
+    return (this.db.prepare('SELECT COALESCE(SUM(size), 0) AS used FROM node WHERE is_dir = 0').get() as { used: number }).used;
+  }
+
+  getProps(path: string): DeadProperty[] {
+    const row = this.require(splitPath(path), path);
+    return this.db.prepare('SELECT ns, name, value FROM prop WHERE node = ? ORDER BY ns, name').all(row.id) as DeadProperty[];
+  }
+
+  // ---- reads ---------------------------------------------------------------
+
+  /** Streams the file's bytes [start, end) (end exclusive, clamped to the size). */
+  async read(path: string, range: { start?: number; end?: number } = {}): Promise<ReadResult> {
+    const names = splitPath(path);
+    const row = this.require(names, path);
+    if (row.is_dir) throw new VaultError('ERR_IS_A_DIRECTORY', `${joinPath(names)} is a folder`);
+    const entry = this.toEntry(row, names);
+    const file = this.objectPath(row.object!);
+    let fh: FileHandle;
+    try {
+      fh = await open(file, 'r');
+    } catch (err) {
+      throw this.corrupt(entry, `its object is missing (${(err as NodeJS.ErrnoException).code})`, err);
+    }
+    let reader: ObjectReader;
+    try {
+      reader = await ObjectReader.open(fh, this.dek);
+      if (reader.size !== row.size) throw new VaultError('ERR_OBJECT_CORRUPT', `size ${reader.size} does not match the index (${row.size})`);
+    } catch (err) {
+      await fh.close();
+      throw this.corrupt(entry, (err as Error).message, err);
+    }
+    const source = reader.read(range.start ?? 0, range.end ?? row.size);
+    const corrupt = this.corrupt.bind(this);
+    async function* guarded(): AsyncGenerator<Buffer> {
+      try {
+        for await (const piece of source) yield piece;
+      } catch (err) {
+        throw corrupt(entry, (err as Error).message, err);
+      } finally {
+        await fh.close();
+      }
+    }
+    return { entry, stream: Readable.from(guarded(), { objectMode: false, highWaterMark: WRITE_BATCH }) };
+  }
+
+  // ---- writes --------------------------------------------------------------
+
+  /**
+   * Writes a file from a stream: new object, fsync, rename, then the index
+   * row flips in one transaction. Resolves only once the write is durable.
+   */
+  async write(path: string, source: AsyncIterable<Buffer | Uint8Array | string>, opts: WriteOptions = {}): Promise<WriteResult> {
+    const names = splitPath(path);
+    if (names.length === 0) throw new VaultError('ERR_IS_A_DIRECTORY', '/ is a folder');
+    this.checkWritable(names, opts);
+    const enc = new ObjectEncryptor(this.dek);
+    const objectId = enc.fileId.toString('hex');
+    this.inflight.add(objectId);
+    try {
+      const size = await this.writeObject(enc, objectId, source, opts.maxBytes);
+      return this.commitWrite(names, objectId, size, opts);
+    } catch (err) {
+      await rm(this.objectPath(objectId), { force: true });
+      throw err;
+    } finally {
+      this.inflight.delete(objectId);
+      await this.collectGarbage();
+    }
+  }
+
+  /** Creates a folder; ERR_EXISTS when something is there. */
+  mkdir(path: string, times: Times = {}): Entry {
+    const names = splitPath(path);
+    if (names.length === 0) throw new VaultError('ERR_EXISTS', '/ exists');
+    const name = names[names.length - 1]!;
+    return this.tx(() => {
+      const parent = this.requireParent(names);
+      if (this.child(parent.id, name)) throw new VaultError('ERR_EXISTS', `${joinPath(names)} already exists`);
+      const t = this.now();
+      const row = this.insert(parent.id, name, true, 0, null, { created: times.created ?? t, modified: times.modified ?? t, accessed: times.accessed ?? t }, ATTR_DIRECTORY);
+      this.touch(parent.id, t);
+      return this.toEntry(row, names);
+    });
+  }
+
+  /** Deletes a file or a whole folder tree in one transaction. */
+  async delete(path: string): Promise<void> {
+    const names = splitPath(path);
+    this.tx(() => {
+      const row = this.require(names, path);
+      this.assertNotProtected(names);
+      this.removeTree(row.id);
+      this.touch(row.parent!, this.now());
+    });
+    await this.collectGarbage();
+  }
+
+  /**
+   * Moves (renames) a file or folder; a folder moves in one transaction.
+   * With `overwrite`, an existing destination is replaced atomically.
+   * Returns whether the destination existed before.
+   */
+  async move(from: string, to: string, opts: { overwrite: boolean }): Promise<{ replaced: boolean }> {
+    const src = splitPath(from);
+    const dst = splitPath(to);
+    const result = this.tx(() => {
+      const row = this.require(src, from);
+      this.assertNotProtected(src);
+      if (dst.length === 0) throw new VaultError('ERR_EXISTS', '/ exists');
+      this.assertNotProtected(dst);
+      const parent = this.requireParent(dst);
+      if (row.is_dir && this.isSelfOrDescendant(parent.id, row.id)) {
+        throw new VaultError('ERR_MOVE_INTO_SELF', `cannot move ${joinPath(src)} into itself`);
+      }
+      const name = dst[dst.length - 1]!;
+      const existing = this.child(parent.id, name);
+      const replaced = existing !== undefined && existing.id !== row.id;
+      if (replaced) {
+        if (!opts.overwrite) throw new VaultError('ERR_EXISTS', `${joinPath(dst)} already exists`);
+        this.removeTree(existing.id);
+      }
+      const t = this.now();
+      this.db.prepare('UPDATE node SET parent = ?, name = ?, fold = ? WHERE id = ?').run(parent.id, name, foldName(name), row.id);
+      this.touch(row.parent!, t);
+      this.touch(parent.id, t);
+      return { replaced };
+    });
+    await this.collectGarbage();
+    return result;
+  }
+
+  /** Copies a file or a folder tree (content shared, metadata and properties copied). */
+  async copy(from: string, to: string, opts: { overwrite: boolean }): Promise<{ replaced: boolean }> {
+    const src = splitPath(from);
+    const dst = splitPath(to);
+    const result = this.tx(() => {
+      const row = this.require(src, from);
+      if (dst.length === 0) throw new VaultError('ERR_EXISTS', '/ exists');
+      const parent = this.requireParent(dst);
+      if (row.is_dir && this.isSelfOrDescendant(parent.id, row.id)) {
+        throw new VaultError('ERR_MOVE_INTO_SELF', `cannot copy ${joinPath(src)} into itself`);
+      }
+      const name = dst[dst.length - 1]!;
+      const existing = this.child(parent.id, name);
+      if (existing) {
+        if (existing.id === row.id) throw new VaultError('ERR_EXISTS', `cannot copy ${joinPath(src)} onto itself`);
+        if (!opts.overwrite) throw new VaultError('ERR_EXISTS', `${joinPath(dst)} already exists`);
+        this.assertNotProtected(dst);
+        this.removeTree(existing.id);
+      }
+      this.copyTree(row, parent.id, name);
+      this.touch(parent.id, this.now());
+      return { replaced: existing !== undefined };
+    });
+    await this.collectGarbage();
+    return result;
+  }
+
+  /** Sets and removes dead properties of one entry in one transaction. */
+  patchProps(path: string, set: readonly DeadProperty[], remove: readonly { ns: string; name: string }[] = []): void {
+    const names = splitPath(path);
+    this.tx(() => {
+      const row = this.require(names, path);
+      const put = this.db.prepare('INSERT INTO prop (node, ns, name, value) VALUES (?, ?, ?, ?) ON CONFLICT (node, ns, name) DO UPDATE SET value = excluded.value');
+      const del = this.db.prepare('DELETE FROM prop WHERE node = ? AND ns = ? AND name = ?');
+      for (const p of set) put.run(row.id, p.ns, p.name, p.value);
+      for (const p of remove) del.run(row.id, p.ns, p.name);
+    });
+  }
+
+  /** Sets Win32 times and attributes (the directory bit is kept as the entry's kind says). */
+  setMeta(path: string, meta: Times & { attributes?: number }): Entry {
+    const names = splitPath(path);
+    return this.tx(() => {
+      const row = this.require(names, path);
+      const attributes = meta.attributes === undefined ? row.attributes : (meta.attributes & ~ATTR_DIRECTORY) | (row.is_dir ? ATTR_DIRECTORY : 0);
+      this.db
+        .prepare('UPDATE node SET created = ?, modified = ?, accessed = ?, attributes = ? WHERE id = ?')
+        .run(meta.created ?? row.created, meta.modified ?? row.modified, meta.accessed ?? row.accessed, attributes >>> 0, row.id);
+      return this.toEntry(this.db.prepare('SELECT * FROM node WHERE id = ?').get(row.id) as Row, names);
+    });
+  }
+
+  // ---- internals -----------------------------------------------------------
+
+  private async writeObject(enc: ObjectEncryptor, objectId: string, source: AsyncIterable<Buffer | Uint8Array | string>, maxBytes = Infinity): Promise<number> {
+    const tmp = join(this.dir, 'tmp', objectId);
+    const fh = await open(tmp, 'wx', 0o600);
+    let size = 0;
+    try {
+      let batch: Buffer[] = [];
+      let batchLength = 0;
+      const flush = async (pieces: Buffer[]): Promise<void> => {
+        if (pieces.length > 0) await fh.writev(pieces);
+      };
+      for await (const piece of source) {
+        const buf = typeof piece === 'string' ? Buffer.from(piece) : Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+        size += buf.length;
+        if (size > maxBytes) throw new VaultError('ERR_TOO_LARGE', `the file is larger than the limit of ${maxBytes} bytes`);
+        batch.push(buf);
+        batchLength += buf.length;
+        if (batchLength >= WRITE_BATCH) {
+          await flush(enc.update(Buffer.concat(batch, batchLength)));
+          batch = [];
+          batchLength = 0;
+        }
+      }
+      await flush(enc.update(Buffer.concat(batch, batchLength)));
+      await flush(enc.final());
+      await fh.sync();
+    } catch (err) {
+      await fh.close();
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    await fh.close();
+    const fanout = join(this.dir, 'objects', objectId.slice(0, 2));
+    await mkdir(fanout, { recursive: true, mode: 0o700 });
+    await rename(tmp, join(fanout, objectId));
+    await fsyncDir(fanout);
+    return size;
+  }
+
+  private commitWrite(names: string[], objectId: string, size: number, opts: WriteOptions): WriteResult {
+    const name = names[names.length - 1]!;
+    return this.tx(() => {
+      const parent = this.requireParent(names);
+      const existing = this.child(parent.id, name);
+      const t = this.now();
+      const times = opts.times ?? {};
+      let row: Row;
+      if (existing) {
+        if (existing.is_dir) throw new VaultError('ERR_IS_A_DIRECTORY', `${joinPath(names)} is a folder`);
+        if (opts.createOnly) throw new VaultError('ERR_EXISTS', `${joinPath(names)} already exists`);
+        this.db.prepare('INSERT OR IGNORE INTO garbage (object) VALUES (?)').run(existing.object);
+        this.db
+          .prepare('UPDATE node SET object = ?, size = ?, modified = ?, accessed = ?, created = ? WHERE id = ?')
+          .run(objectId, size, times.modified ?? t, times.accessed ?? t, times.created ?? existing.created, existing.id);
+        row = this.db.prepare('SELECT * FROM node WHERE id = ?').get(existing.id) as Row;
+      } else {
+        row = this.insert(parent.id, name, false, size, objectId, { created: times.created ?? t, modified: times.modified ?? t, accessed: times.accessed ?? t }, ATTR_ARCHIVE);
+        this.touch(parent.id, t);
+      }
+      return { entry: this.toEntry(row, names), created: existing === undefined };
+    });
+  }
+
+  /** Checks before consuming a body what can be checked (the commit checks again). */
+  private checkWritable(names: string[], opts: WriteOptions): void {
+    const parent = this.requireParent(names);
+    const existing = this.child(parent.id, names[names.length - 1]!);
+    if (existing?.is_dir) throw new VaultError('ERR_IS_A_DIRECTORY', `${joinPath(names)} is a folder`);
+    if (existing && opts.createOnly) throw new VaultError('ERR_EXISTS', `${joinPath(names)} already exists`);
+  }
+
+  private ensureLayout(): void {
+    this.tx(() => {
+      const t = this.now();
+      if (!this.db.prepare('SELECT id FROM node WHERE id = ?').get(ROOT_ID)) {
+        this.db
+          .prepare('INSERT INTO node (id, parent, name, fold, is_dir, size, object, created, modified, accessed, attributes) VALUES (?, NULL, \'\', \'\', 1, 0, NULL, ?, ?, ?, ?)')
+          .run(ROOT_ID, t, t, t, ATTR_DIRECTORY);
+      }
+      for (const area of AREAS) {
+        if (!this.child(ROOT_ID, area)) this.insert(ROOT_ID, area, true, 0, null, { created: t, modified: t, accessed: t }, ATTR_DIRECTORY);
+      }
+    });
+  }
+
+  private insert(parent: number, name: string, isDir: boolean, size: number, object: string | null, times: Required<Times>, attributes: number): Row {
+    const info = this.db
+      .prepare('INSERT INTO node (parent, name, fold, is_dir, size, object, created, modified, accessed, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(parent, name, foldName(name), isDir ? 1 : 0, size, object, times.created, times.modified, times.accessed, attributes);
+    return this.db.prepare('SELECT * FROM node WHERE id = ?').get(info.lastInsertRowid) as Row;
+  }
+
+  private copyTree(row: Row, parent: number, name: string): void {
+    const copy = this.insert(parent, name, row.is_dir === 1, row.size, row.object, row, row.attributes);
+    this.db.prepare('INSERT INTO prop (node, ns, name, value) SELECT ?, ns, name, value FROM prop WHERE node = ?').run(copy.id, row.id);
+    if (!row.is_dir) return;
+    for (const child of this.db.prepare('SELECT * FROM node WHERE parent = ?').all(row.id) as Row[]) {
+      this.copyTree(child, copy.id, child.name);
+    }
+  }
+
+  /** Deletes a subtree; its objects go to the garbage list (collected if unreferenced). */
+  private removeTree(id: number): void {
+    this.db
+      .prepare(
+        `WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT node.id FROM node JOIN sub ON node.parent = sub.id)
+         INSERT OR IGNORE INTO garbage (object) SELECT object FROM node WHERE id IN sub AND object IS NOT NULL`,
+      )
+      .run(id);
+    this.db.prepare('DELETE FROM node WHERE id = ?').run(id);
+  }
+
+  private isSelfOrDescendant(candidate: number, ancestor: number): boolean {
+    let id: number | null = candidate;
+    while (id !== null) {
+      if (id === ancestor) return true;
+      id = (this.db.prepare('SELECT parent FROM node WHERE id = ?').get(id) as { parent: number | null }).parent;
+    }
+    return false;
+  }
+
+  private touch(dirId: number, t: number): void {
+    this.db.prepare('UPDATE node SET modified = ? WHERE id = ? AND id != ?').run(t, dirId, ROOT_ID);
+  }
+
+  /** Deletes objects on the garbage list that no row refers to any more. */
+  private async collectGarbage(): Promise<void> {
+    if (this.closed) return;
+    const candidates = this.db.prepare('SELECT object FROM garbage').pluck().all() as string[];
+    for (const objectId of candidates) {
+      const referenced = this.db.prepare('SELECT 1 FROM node WHERE object = ? LIMIT 1').get(objectId) !== undefined;
+      if (!referenced && !this.inflight.has(objectId)) await rm(this.objectPath(objectId), { force: true });
+      this.db.prepare('DELETE FROM garbage WHERE object = ?').run(objectId);
+    }
+  }
+
+  /** At open: deletes objects that a crash left without an index row. */
+  private async sweepOrphans(): Promise<void> {
+    const referenced = new Set(this.db.prepare('SELECT object FROM node WHERE object IS NOT NULL').pluck().all() as string[]);
+    const objects = join(this.dir, 'objects');
+    for (const fan of await readdir(objects)) {
+      for (const name of await readdir(join(objects, fan))) {
+        if (!referenced.has(name)) await rm(join(objects, fan, name), { force: true });
+      }
+    }
+    this.db.prepare('DELETE FROM garbage').run();
+  }
+
+  private objectPath(objectId: string): string {
+    return join(this.dir, 'objects', objectId.slice(0, 2), objectId);
+  }
+
+  private resolve(names: readonly string[]): Row | undefined {
+    this.assertOpen();
+    let row = this.db.prepare('SELECT * FROM node WHERE id = ?').get(ROOT_ID) as Row | undefined;
+    for (const name of names) {
+      if (!row || !row.is_dir) return undefined;
+      row = this.child(row.id, name);
+    }
+    return row;
+  }
+
+  private child(parent: number, name: string): Row | undefined {
+    return this.db.prepare('SELECT * FROM node WHERE parent = ? AND fold = ?').get(parent, foldName(normalizeName(name))) as Row | undefined;
+  }
+
+  private require(names: readonly string[], path: string): Row {
+    const row = this.resolve(names);
+    if (!row) throw new VaultError('ERR_NOT_FOUND', `${displayPath(path)} does not exist`);
+    return row;
+  }
+
+  private requireDir(names: readonly string[], path: string): Row {
+    const row = this.require(names, path);
+    if (!row.is_dir) throw new VaultError('ERR_NOT_A_DIRECTORY', `${displayPath(path)} is not a folder`);
+    return row;
+  }
+
+  private requireParent(names: readonly string[]): Row {
+    const parentNames = names.slice(0, -1);
+    const parent = this.resolve(parentNames);
+    if (!parent) throw new VaultError('ERR_PARENT_MISSING', `folder ${joinPath(parentNames)} does not exist`);
+    if (!parent.is_dir) throw new VaultError('ERR_NOT_A_DIRECTORY', `${joinPath(parentNames)} is not a folder`);
+    return parent;
+  }
+
+  private assertNotProtected(names: readonly string[]): void {
+    if (names.length === 0 || (names.length === 1 && AREAS.some((a) => foldName(a) === foldName(names[0]!)))) {
+      throw new VaultError('ERR_PROTECTED', `${joinPath(names)} is a fixed area of the vault and cannot be removed or replaced`);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new VaultError('ERR_VAULT_CLOSED', 'the vault is closed');
+  }
+
+  private tx<T>(fn: () => T): T {
+    this.assertOpen();
+    return this.db.transaction(fn).immediate();
+  }
+
+  private toEntry(row: Row, names: readonly string[]): Entry {
+    const isDir = row.is_dir === 1;
+    return {
+      path: joinPath(names),
+      name: row.name,
+      isDir,
+      size: row.size,
+      objectId: row.object ?? undefined,
+      created: row.created,
+      modified: row.modified,
+      accessed: row.accessed,
+      attributes: row.attributes,
+      etag: isDir ? `d${row.id}-${row.modified}` : row.object!,
+    };
+  }
+
+  private corrupt(entry: Entry, why: string, cause: unknown): VaultError {
+    if (cause instanceof VaultError && cause.code !== 'ERR_OBJECT_CORRUPT') return cause;
+    const detail = cause instanceof CryptoError ? cause.message : why;
+    return new VaultError('ERR_OBJECT_CORRUPT', `file ${entry.path} is damaged (object ${entry.objectId}): ${detail}`, { cause });
+  }
+}
+
+function displayPath(path: string): string {
+  return path.startsWith('/') ? path : '/' + path;
+}
+
+function openIndex(file: string, dek: DataKey): Database.Database {
+  const db = new Database(file);
+  try {
+    db.pragma(`cipher = 'chacha20'`);
+    db.pragma(`hexkey = '${indexKeyHex(dek)}'`);
+    try {
+      db.prepare('SELECT count(*) FROM sqlite_master').get();
+    } catch (err) {
+      throw new VaultError('ERR_INDEX_KEY', `the vault index ${file} does not open with this key (wrong key or damaged file)`, { cause: err });
+    }
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('temp_store = MEMORY');
+    db.exec(SCHEMA);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
