@@ -65,6 +65,9 @@ export interface Times {
   accessed?: number;
 }
 
+/** What a write reads its content from: a Node Readable, an async generator or an array of pieces. */
+export type ByteSource = AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>;
+
 export interface WriteOptions {
   /** Refuse when the file exists (ERR_EXISTS). */
   createOnly?: boolean;
@@ -235,7 +238,7 @@ export class Vault {
    * Writes a file from a stream: new object, fsync, rename, then the index
    * row flips in one transaction. Resolves only once the write is durable.
    */
-  async write(path: string, source: AsyncIterable<Buffer | Uint8Array | string>, opts: WriteOptions = {}): Promise<WriteResult> {
+  async write(path: string, source: ByteSource, opts: WriteOptions = {}): Promise<WriteResult> {
     const names = splitPath(path);
     if (names.length === 0) throw new VaultError('ERR_IS_A_DIRECTORY', '/ is a folder');
     this.checkWritable(names, opts);
@@ -369,7 +372,7 @@ export class Vault {
 
   // ---- internals -----------------------------------------------------------
 
-  private async writeObject(enc: ObjectEncryptor, objectId: string, source: AsyncIterable<Buffer | Uint8Array | string>, maxBytes = Infinity): Promise<number> {
+  private async writeObject(enc: ObjectEncryptor, objectId: string, source: ByteSource, maxBytes = Infinity): Promise<number> {
     const tmp = join(this.dir, 'tmp', objectId);
     const fh = await open(tmp, 'wx', 0o600);
     let size = 0;

@@ -1,0 +1,265 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir, readFile, writeFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import Database from 'better-sqlite3-multiple-ciphers';
+import { AREAS, ATTR_ARCHIVE, ATTR_DIRECTORY, Vault } from '../shares/vault.js';
+import { VaultError } from '../shares/errors.js';
+import { HEADER_SIZE } from '../crypto/object-format.js';
+import { patternBytes, randomDataKey, tempDir } from './helpers/keys.js';
+
+async function readAll(vault: Vault, path: string, range?: { start?: number; end?: number }): Promise<Buffer> {
+  const { stream } = await vault.read(path, range);
+  const out: Buffer[] = [];
+  for await (const c of stream) out.push(c as Buffer);
+  return Buffer.concat(out);
+}
+
+async function withVault(fn: (vault: Vault, dir: string) => Promise<void>, now?: () => number): Promise<void> {
+  const { dir, cleanup } = await tempDir();
+  const vault = await Vault.open(dir, randomDataKey(), now ? { now } : {});
+  try {
+    await fn(vault, dir);
+  } finally {
+    vault.close();
+    await cleanup();
+  }
+}
+
+const code = (c: string) => (err: unknown) => err instanceof VaultError && err.code === c;
+
+async function allObjectFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const fan of await readdir(join(dir, 'objects'))) for (const f of await readdir(join(dir, 'objects', fan))) out.push(f);
+  return out;
+}
+
+test('a new vault has the Documents, Desktop and Profile areas, which cannot be removed', async () => {
+  await withVault(async (vault) => {
+    assert.deepEqual(vault.list('/').map((e) => e.name).sort(), [...AREAS].sort());
+    for (const e of vault.list('/')) {
+      assert.equal(e.isDir, true);
+      assert.equal(e.attributes, ATTR_DIRECTORY);
+    }
+    await assert.rejects(vault.delete('/Documents'), code('ERR_PROTECTED'));
+    await assert.rejects(vault.delete('/documents'), code('ERR_PROTECTED'));
+    await assert.rejects(vault.move('/Desktop', '/Documents/x', { overwrite: false }), code('ERR_PROTECTED'));
+    await vault.write('/Documents/a.txt', ['x']);
+    await assert.rejects(vault.move('/Documents/a.txt', '/Profile', { overwrite: true }), code('ERR_PROTECTED'));
+  });
+});
+
+test('write, stat, read and overwrite; the old object is collected after the flip', async () => {
+  let clock = 1_700_000_000_000;
+  await withVault(
+    async (vault, dir) => {
+      const first = await vault.write('/Documents/report.txt', Readable.from([Buffer.from('hello '), Buffer.from('world')]));
+      assert.equal(first.created, true);
+      assert.equal(first.entry.size, 11);
+      assert.equal(first.entry.attributes, ATTR_ARCHIVE);
+      assert.equal(first.entry.modified, clock);
+      assert.equal((await readAll(vault, '/Documents/report.txt')).toString(), 'hello world');
+      clock += 5000;
+      const big = patternBytes(3 * 65536 + 10);
+      const second = await vault.write('/Documents/report.txt', [big]);
+      assert.equal(second.created, false);
+      assert.equal(second.entry.created, first.entry.created, 'creation time kept on overwrite');
+      assert.equal(second.entry.modified, clock);
+      assert.notEqual(second.entry.etag, first.entry.etag);
+      assert.ok((await readAll(vault, '/Documents/report.txt')).equals(big));
+      assert.deepEqual(await allObjectFiles(dir), [second.entry.objectId], 'only the current object remains');
+      assert.equal(vault.quotaUsed(), big.length);
+    },
+    () => clock,
+  );
+});
+
+test('names are case-insensitive, case-preserving and stored in NFC', async () => {
+  await withVault(async (vault) => {
+    await vault.write('/Documents/Résumé.TXT', ['v1']);
+    const nfd = '/documents/Re\u0301sume\u0301.txt';
+    assert.equal(vault.stat(nfd)?.name, 'Résumé.TXT', 'found through other case and NFD');
+    assert.equal(vault.stat(nfd)?.name.normalize('NFC'), vault.stat(nfd)?.name);
+    await vault.write(nfd, ['v2']);
+    assert.equal(vault.list('/Documents').length, 1, 'no second entry differing only in case or form');
+    assert.equal((await readAll(vault, '/DOCUMENTS/RÉSUMÉ.TXT')).toString(), 'v2');
+    await vault.move('/Documents/résumé.txt', '/Documents/RESUME.txt', { overwrite: false });
+    assert.deepEqual(vault.list('/Documents').map((e) => e.name), ['RESUME.txt'], 'case-only rename');
+    assert.equal(vault.stat('/Documents/straße')?.name, undefined);
+    await vault.write('/Documents/straße', ['s']);
+    assert.equal(vault.stat('/Documents/STRASSE'), undefined, 'ß is not folded to SS (simple case mapping, as Windows)');
+  });
+});
+
+test('invalid names are refused with ERR_NAME_INVALID', async () => {
+  await withVault(async (vault) => {
+    for (const bad of ['/Documents/..', '/Documents/.', '/Documents/a\u0000b', '/Documents/a\\b', '/Documents/a:b', '/Documents/x?', '/Documents/trailing.', '/Documents/tab\t', '/Documents/' + 'x'.repeat(256), '/Documents/\ud800']) {
+      await assert.rejects(vault.write(bad, ['x']), code('ERR_NAME_INVALID'), JSON.stringify(bad));
+    }
+    assert.throws(() => vault.stat('/../etc/passwd'), code('ERR_NAME_INVALID'));
+  });
+});
+
+test('mkdir, list, parent checks and file/folder conflicts', async () => {
+  await withVault(async (vault) => {
+    vault.mkdir('/Documents/a');
+    vault.mkdir('/Documents/a/b');
+    assert.throws(() => vault.mkdir('/Documents/A'), code('ERR_EXISTS'));
+    assert.throws(() => vault.mkdir('/Documents/missing/x'), code('ERR_PARENT_MISSING'));
+    await vault.write('/Documents/a/f', ['1']);
+    assert.throws(() => vault.mkdir('/Documents/a/f/g'), code('ERR_NOT_A_DIRECTORY'));
+    await assert.rejects(vault.write('/Documents/a/b', ['x']), code('ERR_IS_A_DIRECTORY'));
+    await assert.rejects(vault.write('/Documents/a/f', ['x'], { createOnly: true }), code('ERR_EXISTS'));
+    await assert.rejects(vault.read('/Documents/a'), code('ERR_IS_A_DIRECTORY'));
+    await assert.rejects(vault.read('/Documents/nope'), code('ERR_NOT_FOUND'));
+    assert.throws(() => vault.list('/Documents/a/f'), code('ERR_NOT_A_DIRECTORY'));
+    assert.deepEqual(vault.list('/Documents/a').map((e) => [e.name, e.isDir]), [['b', true], ['f', false]]);
+  });
+});
+
+test('a folder move is one transaction and keeps the whole subtree; moving into itself is refused', async () => {
+  await withVault(async (vault) => {
+    vault.mkdir('/Documents/p');
+    vault.mkdir('/Documents/p/q');
+    await vault.write('/Documents/p/q/file', ['deep']);
+    await vault.move('/Documents/p', '/Desktop/moved', { overwrite: false });
+    assert.equal(vault.stat('/Documents/p'), undefined);
+    assert.equal((await readAll(vault, '/Desktop/moved/q/file')).toString(), 'deep');
+    await assert.rejects(vault.move('/Desktop/moved', '/Desktop/moved/q/inside', { overwrite: false }), code('ERR_MOVE_INTO_SELF'));
+    await vault.write('/Desktop/other', ['o']);
+    await assert.rejects(vault.move('/Desktop/other', '/Desktop/moved', { overwrite: false }), code('ERR_EXISTS'));
+    const r = await vault.move('/Desktop/other', '/Desktop/moved', { overwrite: true });
+    assert.equal(r.replaced, true);
+    assert.equal(vault.stat('/Desktop/moved')?.isDir, false);
+    assert.equal((await readAll(vault, '/Desktop/moved')).toString(), 'o');
+    await assert.rejects(vault.move('/Desktop/nope', '/Desktop/x', { overwrite: true }), code('ERR_NOT_FOUND'));
+  });
+});
+
+test('copy shares content, copies metadata and properties; deleting one copy keeps the other readable', async () => {
+  await withVault(async (vault, dir) => {
+    vault.mkdir('/Documents/src');
+    await vault.write('/Documents/src/f', [patternBytes(70_000)]);
+    vault.patchProps('/Documents/src/f', [{ ns: 'urn:x', name: 'tag', value: '<x:tag xmlns:x="urn:x">blue</x:tag>' }]);
+    vault.setMeta('/Documents/src/f', { modified: 1_000_000_000_000, attributes: 0x21 });
+    await vault.copy('/Documents/src', '/Documents/dst', { overwrite: false });
+    const copied = vault.stat('/Documents/dst/f')!;
+    assert.equal(copied.modified, 1_000_000_000_000);
+    assert.equal(copied.attributes, 0x21);
+    assert.deepEqual(vault.getProps('/Documents/dst/f'), vault.getProps('/Documents/src/f'));
+    assert.equal((await allObjectFiles(dir)).length, 1, 'content shared, not duplicated');
+    await vault.delete('/Documents/src');
+    assert.equal((await allObjectFiles(dir)).length, 1, 'shared object kept while referenced');
+    assert.ok((await readAll(vault, '/Documents/dst/f')).equals(patternBytes(70_000)));
+    await vault.delete('/Documents/dst');
+    assert.equal((await allObjectFiles(dir)).length, 0, 'collected when the last reference goes');
+    await assert.rejects(vault.copy('/Documents/x', '/Documents/y', { overwrite: false }), code('ERR_NOT_FOUND'));
+  });
+});
+
+test('dead properties: set, replace, remove, atomically per call', async () => {
+  await withVault(async (vault) => {
+    await vault.write('/Documents/f', ['x']);
+    vault.patchProps('/Documents/f', [
+      { ns: 'urn:a', name: 'p', value: '1' },
+      { ns: 'urn:b', name: 'p', value: '2' },
+    ]);
+    vault.patchProps('/Documents/f', [{ ns: 'urn:a', name: 'p', value: '3' }], [{ ns: 'urn:b', name: 'p' }]);
+    assert.deepEqual(vault.getProps('/Documents/f'), [{ ns: 'urn:a', name: 'p', value: '3' }]);
+    vault.patchProps('/Documents', [{ ns: 'urn:a', name: 'on-folder', value: 'ok' }]);
+    assert.equal(vault.getProps('/Documents').length, 1);
+  });
+});
+
+test('Win32 times and attributes are stored; the directory bit follows the entry kind', async () => {
+  await withVault(async (vault) => {
+    await vault.write('/Documents/f', ['x'], { times: { created: 1000, modified: 2000, accessed: 3000 } });
+    let e = vault.stat('/Documents/f')!;
+    assert.deepEqual([e.created, e.modified, e.accessed], [1000, 2000, 3000]);
+    e = vault.setMeta('/Documents/f', { modified: 5000, attributes: 0x10 | 0x01 });
+    assert.equal(e.modified, 5000);
+    assert.equal(e.attributes, 0x01, 'a file cannot be made a directory by attributes');
+    assert.equal(vault.setMeta('/Documents', { attributes: 0 }).attributes, ATTR_DIRECTORY);
+  });
+});
+
+test('byte ranges of a vault file match the plaintext', async () => {
+  await withVault(async (vault) => {
+    const data = patternBytes(200_000, 1);
+    await vault.write('/Documents/r', [data]);
+    for (const [start, end] of [[0, 1], [65535, 65537], [131_000, 200_000], [199_999, 300_000]] as const) {
+      assert.ok((await readAll(vault, '/Documents/r', { start, end })).equals(data.subarray(start, end)));
+    }
+  });
+});
+
+test('an over-limit write is refused and leaves nothing behind', async () => {
+  await withVault(async (vault, dir) => {
+    await assert.rejects(vault.write('/Documents/big', [patternBytes(5000)], { maxBytes: 4096 }), code('ERR_TOO_LARGE'));
+    assert.equal(vault.stat('/Documents/big'), undefined);
+    assert.deepEqual(await allObjectFiles(dir), []);
+    assert.deepEqual(await readdir(join(dir, 'tmp')), []);
+  });
+});
+
+test('a failing source stream leaves the previous version intact', async () => {
+  await withVault(async (vault, dir) => {
+    await vault.write('/Documents/f', ['good']);
+    async function* broken(): AsyncGenerator<Buffer> {
+      yield Buffer.alloc(2_000_000, 1);
+      throw new Error('client went away');
+    }
+    await assert.rejects(vault.write('/Documents/f', broken()), /client went away/);
+    assert.equal((await readAll(vault, '/Documents/f')).toString(), 'good');
+    assert.equal((await allObjectFiles(dir)).length, 1);
+  });
+});
+
+test('a corrupted object gives an error naming the file; other files stay readable', async () => {
+  await withVault(async (vault, dir) => {
+    const a = await vault.write('/Documents/damaged.docx', [patternBytes(100_000)]);
+    await vault.write('/Documents/fine.txt', ['still here']);
+    const objectFile = join(dir, 'objects', a.entry.objectId!.slice(0, 2), a.entry.objectId!);
+    const bytes = await readFile(objectFile);
+    bytes[HEADER_SIZE + 70_000]! ^= 0x40;
+    await writeFile(objectFile, bytes);
+    await assert.rejects(readAll(vault, '/Documents/damaged.docx'), (err: unknown) => {
+      assert.ok(err instanceof VaultError);
+      assert.equal(err.code, 'ERR_OBJECT_CORRUPT');
+      assert.match(err.message, /\/Documents\/damaged\.docx/);
+      return true;
+    });
+    assert.ok((await readAll(vault, '/Documents/damaged.docx', { start: 0, end: 65536 })).equals(patternBytes(100_000).subarray(0, 65536)), 'undamaged chunk still readable');
+    assert.equal((await readAll(vault, '/Documents/fine.txt')).toString(), 'still here');
+    await writeFile(objectFile, bytes.subarray(0, 50));
+    await assert.rejects(vault.read('/Documents/damaged.docx'), code('ERR_OBJECT_CORRUPT'));
+  });
+});
+
+test('the index file is unreadable without the key', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const dek = randomDataKey();
+    const vault = await Vault.open(dir, dek);
+    await vault.write('/Documents/secret-name.txt', ['x']);
+    vault.close();
+    const raw = await readFile(join(dir, 'index.db'));
+    assert.ok(!raw.includes('SQLite format 3'), 'no SQLite header in clear');
+    assert.ok(!raw.includes('CREATE TABLE'), 'schema not in clear');
+    assert.ok(!raw.includes('secret-name'), 'names not in clear');
+    // A plain SQLite (no key) cannot read it.
+    const db = new Database(join(dir, 'index.db'));
+    assert.throws(() => db.prepare('SELECT * FROM sqlite_master').all(), /not a database|encrypted/i);
+    db.close();
+    // The vault refuses another key with a clear error and modifies nothing.
+    const before = (await stat(join(dir, 'index.db'))).mtimeMs;
+    await assert.rejects(Vault.open(dir, randomDataKey()), code('ERR_INDEX_KEY'));
+    assert.equal((await stat(join(dir, 'index.db'))).mtimeMs, before);
+    const again = await Vault.open(dir, dek);
+    assert.equal(again.stat('/Documents/secret-name.txt')?.size, 1);
+    again.close();
+  } finally {
+    await cleanup();
+  }
+});
