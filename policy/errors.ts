@@ -1,0 +1,10 @@
+/** Errors of the policy layer (directories, the gate). `code` is stable. */
+export class DirectoryError extends Error {
+  constructor(
+    readonly code: 'ERR_USER_EXISTS' | 'ERR_USER_NAME' | 'ERR_PASSWORD_POLICY' | 'ERR_DIRECTORY_FILE',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DirectoryError';
+  }
+}

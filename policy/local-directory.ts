@@ -1,0 +1,110 @@
+/**
+ * The embedded `local` directory: users and scrypt password hashes in one
+ * JSON file. It stands in for the company directory in the demo and in
+ * tests; its network secrets come from the INSECURE local-file source.
+ *
+ * Security considerations: passwords are stored as scrypt hashes
+ * (N=2^15, r=8, p=1, 16-byte salt) and compared in constant time; a
+ * verification for an unknown user costs the same as for a known one.
+ */
+import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../crypto/atomic-file.js';
+import { DirectoryError } from './errors.js';
+
+const SCRYPT = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } as const;
+const HASH_SIZE = 32;
+export const MIN_PASSWORD_LENGTH = 8;
+const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+interface UserRecord {
+  hash: string; // scrypt$N$r$p$salt$hash (base64)
+  created: string;
+}
+
+interface UsersFile {
+  format: 'mydoc-local-users';
+  version: 1;
+  users: Record<string, UserRecord>;
+}
+
+function scrypt(password: string, salt: Buffer, opts: ScryptOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) => scryptCb(password.normalize('NFC'), salt, HASH_SIZE, opts, (err, key) => (err ? reject(err) : resolve(key))));
+}
+
+async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const hash = await scrypt(password, salt, SCRYPT);
+  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${hash.toString('base64')}`;
+}
+
+const DUMMY_HASH = `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${Buffer.alloc(16).toString('base64')}$${Buffer.alloc(HASH_SIZE).toString('base64')}`;
+
+async function checkPassword(password: string, stored: string): Promise<boolean> {
+  const [kind, n, r, p, salt, hash] = stored.split('$');
+  if (kind !== 'scrypt' || !salt || !hash) return false;
+  const expected = Buffer.from(hash, 'base64');
+  const actual = await scrypt(password, Buffer.from(salt, 'base64'), { N: Number(n), r: Number(r), p: Number(p), maxmem: SCRYPT.maxmem });
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
+}
+
+/** The canonical key of a user name in this directory (case-insensitive). */
+function userKey(name: string): string {
+  return name.toLowerCase();
+}
+
+export function validateUserName(name: string): string {
+  if (!USER_NAME.test(name)) {
+    throw new DirectoryError('ERR_USER_NAME', `invalid user name "${name}": use 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+  }
+  return name;
+}
+
+export function validatePassword(password: string): string {
+  if (password.length < MIN_PASSWORD_LENGTH) {
+    throw new DirectoryError('ERR_PASSWORD_POLICY', `the password must have at least ${MIN_PASSWORD_LENGTH} characters`);
+  }
+  return password;
+}
+
+export class LocalDirectory {
+  constructor(private readonly file: string) {}
+
+  async has(name: string): Promise<boolean> {
+    return (await this.read()).users[userKey(name)] !== undefined;
+  }
+
+  /** Adds a user; ERR_USER_EXISTS if the name (in any case) is taken. */
+  async add(name: string, password: string): Promise<void> {
+    validateUserName(name);
+    validatePassword(password);
+    const data = await this.read();
+    if (data.users[userKey(name)]) throw new DirectoryError('ERR_USER_EXISTS', `user "${name}" already exists in the local directory`);
+    data.users[userKey(name)] = { hash: await hashPassword(password), created: new Date().toISOString() };
+    await writeFileAtomic(this.file, JSON.stringify(data, null, 2) + '\n', 0o600);
+  }
+
+  /** True when the password is the user's; constant-time, and as slow for unknown users. */
+  async verify(name: string, password: string): Promise<boolean> {
+    const record = (await this.read()).users[userKey(name)];
+    const ok = await checkPassword(password, record?.hash ?? DUMMY_HASH);
+    return ok && record !== undefined;
+  }
+
+  private async read(): Promise<UsersFile> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { format: 'mydoc-local-users', version: 1, users: {} };
+      throw new DirectoryError('ERR_DIRECTORY_FILE', `cannot read the local directory ${this.file}: ${(err as Error).message}`);
+    }
+    try {
+      const data = JSON.parse(text) as UsersFile;
+      if (data.format !== 'mydoc-local-users' || data.version !== 1 || typeof data.users !== 'object') throw new Error('unexpected content');
+      return data;
+    } catch {
+      throw new DirectoryError('ERR_DIRECTORY_FILE', `the local directory ${this.file} is malformed`);
+    }
+  }
+}

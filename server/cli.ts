@@ -1,0 +1,181 @@
+/**
+ * The `mydoc` command line. Every command exits 0 on success and non-zero
+ * with one line on standard error on failure (2 for usage errors).
+ */
+import { createRequire } from 'node:module';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { loadPublicKey } from '../crypto/key-files.js';
+import { addLocalUser } from '../policy/enrol-local-user.js';
+import { loadConfig, type Config } from './config.js';
+import { recoveryPublicKeyFile, requireInitialised } from './data-dir.js';
+import { runDemo } from './demo.js';
+import { CliError } from './errors.js';
+import { initDataDir } from './init.js';
+
+const DEFAULT_CONFIG = '/etc/mydoc/config.yaml';
+
+const HELP = `mydoc — My Doc Manager: encrypted documents for the company laptop
+
+Usage:
+  mydoc init --config FILE [--recovery-key-out FILE]
+      Create the data folder: device key pair, CA and TLS certificate, and,
+      when recovery.publicKey is not configured, a recovery key pair whose
+      private half is written to --recovery-key-out (it must leave the PC).
+  mydoc user add NAME --password-stdin [--config FILE]
+      Add a user to the embedded local directory (directory.kind: local) and
+      create their encrypted vault. The password is read from standard input.
+  mydoc demo [--dir DIR]
+      First run: write a demo configuration in DIR (default ./demo), create
+      keys, and add the demo user, printing its password. (npm start)
+  mydoc --help | --version
+
+Options:
+  --config FILE   configuration file (default: $MYDOC_CONFIG, else ${DEFAULT_CONFIG})
+
+Exit status: 0 success, 1 failure, 2 usage error.
+`;
+
+export function version(): string {
+  const require = createRequire(import.meta.url);
+  return (require('../../package.json') as { version: string }).version;
+}
+
+type Out = (text: string) => void;
+
+interface Io {
+  stdout: Out;
+  stderr: Out;
+  stdin: () => Promise<Buffer>;
+  stdinIsTty: boolean;
+  env: NodeJS.ProcessEnv;
+}
+
+const processIo: Io = {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+  stdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  },
+  stdinIsTty: Boolean(process.stdin.isTTY),
+  env: process.env,
+};
+
+function parse(args: string[], options: ParseArgsConfig['options'], positionals: number): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { ...options, help: { type: 'boolean' } }, allowPositionals: positionals > 0, strict: true });
+  } catch (err) {
+    throw new CliError((err as Error).message, 2);
+  }
+  if (parsed.positionals.length > positionals) throw new CliError(`unexpected argument "${parsed.positionals[positionals]}"`, 2);
+  return { values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals };
+}
+
+async function configFrom(value: unknown, io: Io): Promise<Config> {
+  const file = typeof value === 'string' ? value : (io.env.MYDOC_CONFIG ?? DEFAULT_CONFIG);
+  return loadConfig(file);
+}
+
+async function cmdInit(args: string[], io: Io): Promise<number> {
+  const { values } = parse(args, { config: { type: 'string' }, 'recovery-key-out': { type: 'string' } }, 0);
+  if (values.help) return io.stdout(HELP), 0;
+  const config = await configFrom(values.config, io);
+  const report = await initDataDir(config, { recoveryKeyOut: values['recovery-key-out'] as string | undefined });
+  io.stdout(`initialised ${report.dataDir} for PC "${config.pcId}"\n`);
+  io.stdout(`  CA certificate (install in the Windows guest's LocalMachine\\Root): ${report.caFile}\n`);
+  io.stdout(`  TLS server certificate: ${report.certFile}\n`);
+  io.stdout(`  recovery public key: ${report.recoveryPublicKey}\n`);
+  if (report.recoveryKeyOut) {
+    io.stderr(
+      [
+        '',
+        '!!! ====================================================================== !!!',
+        `!!! RECOVERY PRIVATE KEY WRITTEN TO ${report.recoveryKeyOut}`,
+        '!!! It opens every vault of this PC. Move it OFF this PC now, into the',
+        '!!! organisation\'s safe keeping, and delete it here. Whoever holds it and a',
+        '!!! copy of the data can read everything. Without it, a lost PC cannot be recovered.',
+        '!!! ====================================================================== !!!',
+        '',
+      ].join('\n') + '\n',
+    );
+  }
+  return 0;
+}
+
+async function readPassword(io: Io): Promise<string> {
+  if (io.stdinIsTty) throw new CliError('--password-stdin reads the password from standard input: pipe it in, e.g. printf %s "$PW" | mydoc user add NAME --password-stdin', 2);
+  return (await io.stdin()).toString('utf8').replace(/\r?\n$/, '');
+}
+
+async function cmdUser(args: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === '--help' || sub === undefined) return io.stdout(HELP), sub === undefined ? 2 : 0;
+  if (sub !== 'add') throw new CliError(`unknown command "user ${sub}" (see mydoc --help)`, 2);
+  const { values, positionals } = parse(rest, { config: { type: 'string' }, 'password-stdin': { type: 'boolean' } }, 1);
+  if (values.help) return io.stdout(HELP), 0;
+  const name = positionals[0];
+  if (!name) throw new CliError('usage: mydoc user add NAME --password-stdin [--config FILE]', 2);
+  if (!values['password-stdin']) throw new CliError('the password must come from standard input: add --password-stdin (passwords are never taken as arguments)', 2);
+  const config = await configFrom(values.config, io);
+  if (config.directory.kind !== 'local') throw new CliError(`"mydoc user add" is for the local directory; directory.kind is "${config.directory.kind}"`);
+  await requireInitialised(config);
+  const password = await readPassword(io);
+  await addLocalUser(
+    {
+      dataDir: config.dataDir,
+      pcId: config.pcId,
+      usersFile: config.directory.local.usersFile,
+      insecureSecretFile: config.directory.local.insecureSecretFile,
+      recoveryPublicKey: await loadPublicKey(recoveryPublicKeyFile(config), 'recovery public key'),
+    },
+    name,
+    password,
+  );
+  io.stdout(`added user "${name}" and created their vault (Documents, Desktop, Profile)\n`);
+  io.stderr(`warning: the local directory keeps network secrets in ${config.directory.local.insecureSecretFile}: INSECURE, for demos and tests only\n`);
+  return 0;
+}
+
+async function cmdDemo(args: string[], io: Io): Promise<number> {
+  const { values } = parse(args, { dir: { type: 'string' } }, 0);
+  if (values.help) return io.stdout(HELP), 0;
+  await runDemo((values.dir as string | undefined) ?? 'demo', io.stdout, io.stderr);
+  return 0;
+}
+
+/** Runs the CLI; returns the exit status. */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const [command, ...args] = argv;
+  try {
+    switch (command) {
+      case undefined:
+        io.stderr(HELP);
+        return 2;
+      case '--help':
+      case '-h':
+      case 'help':
+        io.stdout(HELP);
+        return 0;
+      case '--version':
+      case '-v':
+        io.stdout(`mydoc ${version()}\n`);
+        return 0;
+      case 'init':
+        return await cmdInit(args, io);
+      case 'user':
+        return await cmdUser(args, io);
+      case 'demo':
+        return await cmdDemo(args, io);
+      default:
+        throw new CliError(`unknown command "${command}" (see mydoc --help)`, 2);
+    }
+  } catch (err) {
+    const exitCode = err instanceof CliError ? err.exitCode : 1;
+    const known = err instanceof Error && 'code' in err && typeof (err as { code: unknown }).code === 'string' && String((err as { code: string }).code).startsWith('ERR_');
+    const message = err instanceof Error ? err.message : String(err);
+    io.stderr(`mydoc: ${known ? '' : 'internal error: '}${message.replace(/\s*\n\s*/g, ' ')}\n`);
+    return exitCode;
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * `mydoc demo` (what `npm start` runs): on first run writes a demo
+ * configuration (embedded local directory, a local folder as the NAS,
+ * self-signed TLS), initialises the data folder and adds the user "demo"
+ * with a random password, printed once. Later runs reuse what is there.
+ */
+import { randomBytes } from 'node:crypto';
+import { access, mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../crypto/atomic-file.js';
+import { generateP256KeyPair, loadPublicKey } from '../crypto/key-files.js';
+import { addLocalUser } from '../policy/enrol-local-user.js';
+import { loadConfig, renderDemoConfig, type Config } from './config.js';
+import { recoveryPublicKeyFile, requireInitialised } from './data-dir.js';
+import { initDataDir } from './init.js';
+
+export const DEMO_USER = 'demo';
+
+function serviceNote(config: Config, out: (t: string) => void): void {
+  out(`\nThe WebDAV service is not part of this version yet (it arrives with "mydoc serve").\n`);
+  out(`Once it is, map the drive in the Windows guest with:\n`);
+  out(`  net use Z: https://${config.listen.host}:${config.listen.port}/ /user:${DEMO_USER} *\n`);
+}
+
+export async function runDemo(dirArg: string, out: (t: string) => void, err: (t: string) => void): Promise<void> {
+  const dir = resolve(dirArg);
+  const configFile = join(dir, 'mydoc.yaml');
+  const exists = await access(configFile).then(
+    () => true,
+    () => false,
+  );
+  if (exists) {
+    const config = await loadConfig(configFile);
+    await requireInitialised(config);
+    out(`demo already set up in ${dir} (configuration ${configFile}); user "${DEMO_USER}" has the password printed at the first run.\n`);
+    serviceNote(config, out);
+    return;
+  }
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const recovery = generateP256KeyPair();
+  await writeFileAtomic(join(dir, 'recovery-private.pem'), recovery.privatePem, 0o600, 'create');
+  await writeFileAtomic(join(dir, 'recovery-public.pem'), recovery.publicPem, 0o644);
+  await mkdir(join(dir, 'nas'), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(configFile, renderDemoConfig({ pcId: 'demo-pc', dataDir: 'data', nasDir: 'nas', recoveryPublicKey: 'recovery-public.pem' }), 0o644, 'create');
+  const config = await loadConfig(configFile);
+  await initDataDir(config, {});
+  const password = randomBytes(15).toString('base64url');
+  await addLocalUser(
+    {
+      dataDir: config.dataDir,
+      pcId: config.pcId,
+      usersFile: config.directory.local.usersFile,
+      insecureSecretFile: config.directory.local.insecureSecretFile,
+      recoveryPublicKey: await loadPublicKey(recoveryPublicKeyFile(config), 'recovery public key'),
+    },
+    DEMO_USER,
+    password,
+  );
+  out(`demo set up in ${dir}\n`);
+  out(`  configuration: ${configFile}\n`);
+  out(`  data folder:   ${config.dataDir}\n`);
+  out(`  NAS stand-in:  ${join(dir, 'nas')}\n`);
+  out(`  CA certificate for the guest: ${config.tls.caFile}\n`);
+  out(`  user: ${DEMO_USER}   password: ${password}   (shown once; not stored)\n`);
+  err(`warning: this demo keeps its network secrets in a local file (INSECURE) and its recovery private key in ${join(dir, 'recovery-private.pem')}: never use it for real data\n`);
+  serviceNote(config, out);
+}

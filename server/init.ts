@@ -1,0 +1,112 @@
+/**
+ * `mydoc init`: creates the data folder, the PC's device key pair, a CA and
+ * a TLS server certificate, and (when no recovery public key is configured)
+ * a recovery key pair whose private half goes to a file that must leave the
+ * PC.
+ *
+ * Security considerations: refuses to run twice on one data folder (that
+ * would replace the device key and the CA the guest trusts); the recovery
+ * private key is refused inside the data folder and never overwrites a file;
+ * private keys are written 0600.
+ */
+import { access, mkdir, open, rm } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { dirname, relative, resolve, isAbsolute } from 'node:path';
+import { writeFileAtomic } from '../crypto/atomic-file.js';
+import { generateP256KeyPair, loadPublicKey } from '../crypto/key-files.js';
+import type { Config } from './config.js';
+import { dataPaths, type DataDirMarker } from './data-dir.js';
+import { CliError } from './errors.js';
+import { createTlsMaterial } from './tls.js';
+
+export interface InitReport {
+  dataDir: string;
+  caFile: string;
+  certFile: string;
+  /** Where the generated recovery private key was written, if one was generated. */
+  recoveryKeyOut: string | undefined;
+  recoveryPublicKey: string;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+function isInside(file: string, dir: string): boolean {
+  const rel = relative(resolve(dir), resolve(file));
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/** Writes a new file only (never replaces one), 0600. */
+async function writeNewPrivateFile(file: string, data: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  let fh;
+  try {
+    fh = await open(file, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new CliError(`${file} already exists; refusing to overwrite it`);
+    throw new CliError(`cannot write ${file}: ${(err as Error).message}`);
+  }
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function initDataDir(config: Config, opts: { recoveryKeyOut?: string | undefined }): Promise<InitReport> {
+  const paths = dataPaths(config.dataDir);
+  if (await exists(paths.marker)) {
+    throw new CliError(`the data folder ${config.dataDir} is already initialised (found ${paths.marker}); refusing to replace its keys`);
+  }
+  let recoveryPublicFile = config.recovery.publicKey;
+  if (recoveryPublicFile) {
+    await loadPublicKey(recoveryPublicFile, 'recovery public key (recovery.publicKey)');
+    if (opts.recoveryKeyOut) throw new CliError('--recovery-key-out is only for generating a recovery key pair, but recovery.publicKey is configured');
+  } else {
+    if (!opts.recoveryKeyOut) {
+      throw new CliError('recovery.publicKey is not configured: pass --recovery-key-out FILE to generate a recovery key pair (its private half must then leave this PC)');
+    }
+    if (isInside(opts.recoveryKeyOut, config.dataDir)) {
+      throw new CliError(`--recovery-key-out ${opts.recoveryKeyOut} is inside the data folder; the recovery private key must not be stored with the data it opens`);
+    }
+  }
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+
+  const device = generateP256KeyPair();
+  await writeFileAtomic(paths.deviceKey, device.privatePem, 0o600);
+  await writeFileAtomic(paths.devicePublic, device.publicPem, 0o644);
+
+  const hostNames = config.listen.hostNames.filter((h) => isIP(h) === 0);
+  const ipAddresses = config.listen.hostNames.filter((h) => isIP(h) !== 0);
+  const tls = await createTlsMaterial({ hostNames, ipAddresses, commonName: config.pcId });
+  await writeFileAtomic(config.tls.caFile, tls.caCertPem, 0o644);
+  await writeFileAtomic(config.tls.certFile, tls.certPem, 0o644);
+  await writeFileAtomic(config.tls.keyFile, tls.keyPem, 0o600);
+
+  if (!recoveryPublicFile) {
+    const recovery = generateP256KeyPair();
+    await writeNewPrivateFile(opts.recoveryKeyOut!, recovery.privatePem);
+    try {
+      await writeFileAtomic(paths.generatedRecoveryPublic, recovery.publicPem, 0o644);
+    } catch (err) {
+      await rm(opts.recoveryKeyOut!, { force: true });
+      throw err;
+    }
+    recoveryPublicFile = paths.generatedRecoveryPublic;
+  }
+
+  const marker: DataDirMarker = { format: 'mydoc-data', version: 1, pcId: config.pcId, created: new Date().toISOString() };
+  await writeFileAtomic(paths.marker, JSON.stringify(marker, null, 2) + '\n', 0o600);
+  return {
+    dataDir: config.dataDir,
+    caFile: config.tls.caFile,
+    certFile: config.tls.certFile,
+    recoveryKeyOut: config.recovery.publicKey ? undefined : resolve(opts.recoveryKeyOut!),
+    recoveryPublicKey: recoveryPublicFile,
+  };
+}
