@@ -14,7 +14,8 @@ export type VaultErrorCode =
   | 'ERR_OBJECT_CORRUPT'
   | 'ERR_INDEX_KEY'
   | 'ERR_TOO_LARGE'
-  | 'ERR_VAULT_CLOSED';
+  | 'ERR_VAULT_CLOSED'
+  | 'ERR_READ_ONLY';
 
 export class VaultError extends Error {
   constructor(

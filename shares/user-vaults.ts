@@ -8,6 +8,7 @@
  * show who the users are.
  */
 import { createHash, type KeyObject } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Keyring } from '../crypto/keyring.js';
 import type { NetworkSecretSource } from '../crypto/network-secret.js';
@@ -56,6 +57,37 @@ export async function openUserVault(dataDir: string, pcId: string, user: string,
   const dek = await keyring.unlockNetwork(source, canonicalUser(user));
   try {
     return { keyring, vault: await Vault.open(dir, dek) };
+  } catch (err) {
+    keyring.lock();
+    throw err;
+  }
+}
+
+/** The user folders present in a data folder (or a copy of one). */
+export async function listUserDirs(dataDir: string): Promise<string[]> {
+  try {
+    const names = await readdir(join(dataDir, 'users'), { withFileTypes: true });
+    return names.filter((d) => d.isDirectory()).map((d) => join(dataDir, 'users', d.name));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+export interface RecoveredVault extends UnlockedVault {
+  user: string;
+  pcId: string;
+}
+
+/**
+ * Opens one user folder with the organisation's recovery private key (slot
+ * R), read-only: no directory, no network secret, nothing modified.
+ */
+export async function openVaultForRecovery(dir: string, recoveryPrivateKey: KeyObject): Promise<RecoveredVault> {
+  const keyring = await Keyring.load(join(dir, KEYRING_FILE));
+  const who = await keyring.unlockRecovery(recoveryPrivateKey);
+  try {
+    return { ...who, keyring, vault: await Vault.openReadOnly(dir, keyring.dataKey) };
   } catch (err) {
     keyring.lock();
     throw err;

@@ -16,7 +16,9 @@
  *   them.
  */
 import { hkdfSync } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import Database from 'better-sqlite3-multiple-ciphers';
@@ -135,6 +137,8 @@ function indexKeyHex(dek: DataKey): string {
 
 export class Vault {
   private closed = false;
+  /** Private copy of the index of a read-only vault, removed at close. */
+  private scratch: string | undefined;
   /** Objects written but not yet committed; the collector leaves them alone. */
   private readonly inflight = new Set<string>();
 
@@ -143,6 +147,7 @@ export class Vault {
     private readonly dek: DataKey,
     private readonly db: Database.Database,
     private readonly now: () => number,
+    private readonly readOnly = false,
   ) {}
 
   /**
@@ -154,17 +159,42 @@ export class Vault {
     await mkdir(join(dir, 'objects'), { recursive: true, mode: 0o700 });
     await rm(join(dir, 'tmp'), { recursive: true, force: true });
     await mkdir(join(dir, 'tmp'), { mode: 0o700 });
-    const db = openIndex(join(dir, INDEX_FILE), dek);
+    const db = openIndex(join(dir, INDEX_FILE), dek, false);
     const vault = new Vault(dir, dek, db, opts.now ?? Date.now);
     vault.ensureLayout();
     await vault.sweepOrphans();
     return vault;
   }
 
+  /**
+   * Opens a vault without changing a byte of it (recovery, inspection of a
+   * copy): no clean-up at open; every write fails.
+   */
+  static async openReadOnly(dir: string, dek: DataKey): Promise<Vault> {
+    // SQLite writes -shm/-wal files even for a read-only WAL database, so the
+    // index (and a WAL left by a crash) is copied to a private scratch folder
+    // and opened there. The copy is as encrypted as the original.
+    const scratch = await mkdtemp(join(tmpdir(), 'mydoc-readonly-'));
+    try {
+      await copyFile(join(dir, INDEX_FILE), join(scratch, INDEX_FILE));
+      await copyFile(join(dir, `${INDEX_FILE}-wal`), join(scratch, `${INDEX_FILE}-wal`)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+      const vault = new Vault(dir, dek, openIndex(join(scratch, INDEX_FILE), dek, true), Date.now, true);
+      vault.scratch = scratch;
+      return vault;
+    } catch (err) {
+      await rm(scratch, { recursive: true, force: true });
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new VaultError('ERR_NOT_FOUND', `no vault index in ${dir}`, { cause: err });
+      throw err;
+    }
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.db.close();
+    if (this.scratch) rmSync(this.scratch, { recursive: true, force: true });
   }
 
   // ---- queries -------------------------------------------------------------
@@ -241,6 +271,7 @@ export class Vault {
   async write(path: string, source: ByteSource, opts: WriteOptions = {}): Promise<WriteResult> {
     const names = splitPath(path);
     if (names.length === 0) throw new VaultError('ERR_IS_A_DIRECTORY', '/ is a folder');
+    this.assertWritable();
     this.checkWritable(names, opts);
     const enc = new ObjectEncryptor(this.dek);
     const objectId = enc.fileId.toString('hex');
@@ -498,7 +529,7 @@ export class Vault {
 
   /** Deletes objects on the garbage list that no row refers to any more. */
   private async collectGarbage(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.readOnly) return;
     const candidates = this.db.prepare('SELECT object FROM garbage').pluck().all() as string[];
     for (const objectId of candidates) {
       const referenced = this.db.prepare('SELECT 1 FROM node WHERE object = ? LIMIT 1').get(objectId) !== undefined;
@@ -567,8 +598,13 @@ export class Vault {
     if (this.closed) throw new VaultError('ERR_VAULT_CLOSED', 'the vault is closed');
   }
 
+  private assertWritable(): void {
+    if (this.readOnly) throw new VaultError('ERR_READ_ONLY', 'the vault is open read-only');
+  }
+
   private tx<T>(fn: () => T): T {
     this.assertOpen();
+    this.assertWritable();
     return this.db.transaction(fn).immediate();
   }
 
@@ -599,8 +635,8 @@ function displayPath(path: string): string {
   return path.startsWith('/') ? path : '/' + path;
 }
 
-function openIndex(file: string, dek: DataKey): Database.Database {
-  const db = new Database(file);
+function openIndex(file: string, dek: DataKey, readonly: boolean): Database.Database {
+  const db = new Database(file, { fileMustExist: readonly });
   try {
     db.pragma(`cipher = 'chacha20'`);
     db.pragma(`hexkey = '${indexKeyHex(dek)}'`);
@@ -609,11 +645,11 @@ function openIndex(file: string, dek: DataKey): Database.Database {
     } catch (err) {
       throw new VaultError('ERR_INDEX_KEY', `the vault index ${file} does not open with this key (wrong key or damaged file)`, { cause: err });
     }
+    db.pragma('temp_store = MEMORY');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
-    db.pragma('temp_store = MEMORY');
-    db.exec(SCHEMA);
+    if (!readonly) db.exec(SCHEMA);
     return db;
   } catch (err) {
     db.close();
