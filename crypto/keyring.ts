@@ -10,8 +10,10 @@
  * Security considerations: the DEK is held in memory as a KeyObject only
  * while unlocked; `lock()` drops it. The DEK is never wrapped under a user
  * password alone (a password change would lose the data). Every slot is
- * bound to the DEK id through its AAD/KDF salt, so slots cannot be swapped
- * between keyrings.
+ * bound to its keyring's DEK id (slot N through its KDF salt and AAD, slot R
+ * through the dekId inside its encrypted payload), so slots cannot be
+ * swapped between keyrings. Malformed slots fail as SlotOpenError, never as
+ * a raw exception.
  */
 import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -160,12 +162,18 @@ export class Keyring {
       if (err instanceof NetworkSecretUnavailableError) throw err;
       throw new NetworkSecretUnavailableError(`cannot get the network secret of "${user}": ${(err as Error).message}`);
     }
-    const kek = slotNKek(kDir, unb64(slot.kLocal), this.dekId);
+    const kLocal = unb64(slot.kLocal ?? '');
+    const nonce = unb64(slot.nonce ?? '');
+    const wrapped = unb64(slot.wrapped ?? '');
+    if (kLocal.length !== K_LOCAL_SIZE || nonce.length !== 12 || wrapped.length !== DEK_SIZE + 16) {
+      kDir.fill(0);
+      throw new SlotOpenError('slot N is malformed (wrong field sizes)');
+    }
+    const kek = slotNKek(kDir, kLocal, this.dekId);
     kDir.fill(0);
     try {
-      const decipher = createDecipheriv('aes-256-gcm', kek, unb64(slot.nonce), { authTagLength: 16 });
+      const decipher = createDecipheriv('aes-256-gcm', kek, nonce, { authTagLength: 16 });
       decipher.setAAD(slotNAad(this.dekId, user));
-      const wrapped = unb64(slot.wrapped);
       decipher.setAuthTag(wrapped.subarray(DEK_SIZE));
       const raw = decipher.update(wrapped.subarray(0, DEK_SIZE));
       try {
@@ -186,11 +194,13 @@ export class Keyring {
     if (!slot) throw new SlotOpenError('this keyring has no recovery slot (R)');
     let payload: { v: number; user: string; pcId: string; dekId: string; dek: string };
     try {
-      const { plaintext } = await compactDecrypt(slot.jwe, recoveryPrivateKey, { keyManagementAlgorithms: ['ECDH-ES'], contentEncryptionAlgorithms: ['A256GCM'] });
+      const { plaintext, protectedHeader } = await compactDecrypt(slot.jwe, recoveryPrivateKey, { keyManagementAlgorithms: ['ECDH-ES'], contentEncryptionAlgorithms: ['A256GCM'] });
+      if (protectedHeader.cty !== RECOVERY_CONTENT_TYPE) throw new Error('wrong content type');
       payload = JSON.parse(Buffer.from(plaintext).toString('utf8'));
     } catch {
       throw new SlotOpenError('slot R did not open: this is not the recovery key of this keyring');
     }
+    if (payload.v !== 1 || typeof payload.user !== 'string' || typeof payload.dek !== 'string') throw new SlotOpenError('slot R holds an unsupported payload');
     if (payload.dekId !== this.data.dekId) throw new SlotOpenError('slot R belongs to another keyring (DEK id mismatch)');
     const raw = Buffer.from(payload.dek, 'base64url');
     this.adopt(raw);

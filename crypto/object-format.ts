@@ -74,8 +74,8 @@ function payloadKey(fileKey: Buffer, fileId: Buffer): KeyObject {
 }
 
 function chunkNonce(index: number, final: boolean): Buffer {
-  // 88-bit big-endian counter: the top 5 bytes stay zero for any file this
-  // process can address (index < 2^53), the low 6 bytes carry the index.
+  // 88-bit big-endian counter: the low 6 bytes carry the index (below 2^48
+  // chunks, i.e. 16 EiB of plaintext), the top 5 bytes stay zero.
   const nonce = Buffer.alloc(12);
   nonce.writeUIntBE(index, 5, 6);
   nonce[11] = final ? 1 : 0;
@@ -191,6 +191,11 @@ export class ChunkOpener {
     private readonly header: Buffer,
     private readonly key: KeyObject,
   ) {}
+
+  /** The object's random file id, from its authenticated header. */
+  get fileId(): Buffer {
+    return Buffer.from(this.header.subarray(OFF_FILE_ID, OFF_KEY_ID));
+  }
 
   open(index: number, sealed: Buffer, final: boolean): Buffer {
     const validLength = final

@@ -71,6 +71,8 @@ export class ObjectReader {
     private readonly opener: ChunkOpener,
     /** Plaintext size, computed from the object's size alone. */
     readonly size: number,
+    /** The random file id in the object's (authenticated) header. */
+    readonly fileId: Buffer,
   ) {}
 
   static async open(fh: FileHandle, dek: DataKey): Promise<ObjectReader> {
@@ -79,7 +81,8 @@ export class ObjectReader {
     const header = Buffer.alloc(HEADER_SIZE);
     const { bytesRead } = await fh.read(header, 0, HEADER_SIZE, 0);
     if (bytesRead !== HEADER_SIZE) throw new ObjectFormatError('object header is truncated');
-    return new ObjectReader(fh, openHeader(header, dek), plain);
+    const opener = openHeader(header, dek);
+    return new ObjectReader(fh, opener, plain, opener.fileId);
   }
 
   /** Yields the plaintext bytes [start, end) (end clamped to the size), decrypting only the chunks they touch. */
@@ -93,9 +96,17 @@ export class ObjectReader {
     }
     const first = Math.floor(start / CHUNK_SIZE);
     const last = Math.floor((end - 1) / CHUNK_SIZE);
+    const readBatch = (batch: number): Promise<Buffer> => {
+      const pending = this.readSealed(batch, Math.min(READ_BATCH_CHUNKS, last - batch + 1));
+      pending.catch(() => undefined); // awaited below; never left unhandled
+      return pending;
+    };
+    // One read stays ahead of decryption, so the disk and the cipher overlap.
+    let next = readBatch(first);
     for (let batch = first; batch <= last; batch += READ_BATCH_CHUNKS) {
       const count = Math.min(READ_BATCH_CHUNKS, last - batch + 1);
-      const sealed = await this.readSealed(batch, count);
+      const sealed = await next;
+      if (batch + READ_BATCH_CHUNKS <= last) next = readBatch(batch + READ_BATCH_CHUNKS);
       for (let i = 0; i < count; i++) {
         const index = batch + i;
         const piece = sealed.subarray(i * SEALED_CHUNK_SIZE, Math.min((i + 1) * SEALED_CHUNK_SIZE, sealed.length));

@@ -15,7 +15,9 @@ export type VaultErrorCode =
   | 'ERR_INDEX_KEY'
   | 'ERR_TOO_LARGE'
   | 'ERR_VAULT_CLOSED'
-  | 'ERR_READ_ONLY';
+  | 'ERR_READ_ONLY'
+  | 'ERR_INDEX_VERSION'
+  | 'ERR_VAULT_BUSY';
 
 export class VaultError extends Error {
   constructor(

@@ -17,7 +17,7 @@
  */
 import { hkdfSync } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -36,6 +36,8 @@ export const ATTR_ARCHIVE = 0x20;
 const ROOT_ID = 1;
 const WRITE_BATCH = 1024 * 1024;
 const INDEX_FILE = 'index.db';
+const LOCK_FILE = 'vault.lock';
+const SCHEMA_VERSION = 1;
 
 export interface Entry {
   readonly path: string;
@@ -157,13 +159,19 @@ export class Vault {
    */
   static async open(dir: string, dek: DataKey, opts: { now?: () => number } = {}): Promise<Vault> {
     await mkdir(join(dir, 'objects'), { recursive: true, mode: 0o700 });
-    await rm(join(dir, 'tmp'), { recursive: true, force: true });
-    await mkdir(join(dir, 'tmp'), { mode: 0o700 });
-    const db = openIndex(join(dir, INDEX_FILE), dek, false);
-    const vault = new Vault(dir, dek, db, opts.now ?? Date.now);
-    vault.ensureLayout();
-    await vault.sweepOrphans();
-    return vault;
+    await acquireLock(join(dir, LOCK_FILE));
+    try {
+      await rm(join(dir, 'tmp'), { recursive: true, force: true });
+      await mkdir(join(dir, 'tmp'), { mode: 0o700 });
+      const db = openIndex(join(dir, INDEX_FILE), dek, false);
+      const vault = new Vault(dir, dek, db, opts.now ?? Date.now);
+      vault.ensureLayout();
+      await vault.sweepOrphans();
+      return vault;
+    } catch (err) {
+      rmSync(join(dir, LOCK_FILE), { force: true });
+      throw err;
+    }
   }
 
   /**
@@ -195,6 +203,7 @@ export class Vault {
     this.closed = true;
     this.db.close();
     if (this.scratch) rmSync(this.scratch, { recursive: true, force: true });
+    else if (!this.readOnly) rmSync(join(this.dir, LOCK_FILE), { force: true });
   }
 
   // ---- queries -------------------------------------------------------------
@@ -243,6 +252,9 @@ export class Vault {
     let reader: ObjectReader;
     try {
       reader = await ObjectReader.open(fh, this.dek);
+      if (reader.fileId.toString('hex') !== row.object) {
+        throw new VaultError('ERR_OBJECT_CORRUPT', `the object holds file id ${reader.fileId.toString('hex')}: objects were swapped or replaced`);
+      }
       if (reader.size !== row.size) throw new VaultError('ERR_OBJECT_CORRUPT', `size ${reader.size} does not match the index (${row.size})`);
     } catch (err) {
       await fh.close();
@@ -407,11 +419,23 @@ export class Vault {
     const tmp = join(this.dir, 'tmp', objectId);
     const fh = await open(tmp, 'wx', 0o600);
     let size = 0;
+    // One writev stays in flight while the next batch is encrypted, so the
+    // cipher and the disk work at the same time.
+    let inflight: Promise<unknown> = Promise.resolve();
+    const flush = async (pieces: Buffer[]): Promise<void> => {
+      await inflight;
+      if (pieces.length === 0) return;
+      inflight = fh.writev(pieces);
+      inflight.catch(() => undefined); // awaited later; never left unhandled
+    };
     try {
       let batch: Buffer[] = [];
       let batchLength = 0;
-      const flush = async (pieces: Buffer[]): Promise<void> => {
-        if (pieces.length > 0) await fh.writev(pieces);
+      const take = (): Buffer => {
+        const all = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batchLength);
+        batch = [];
+        batchLength = 0;
+        return all;
       };
       for await (const piece of source) {
         const buf = typeof piece === 'string' ? Buffer.from(piece) : Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
@@ -419,23 +443,21 @@ export class Vault {
         if (size > maxBytes) throw new VaultError('ERR_TOO_LARGE', `the file is larger than the limit of ${maxBytes} bytes`);
         batch.push(buf);
         batchLength += buf.length;
-        if (batchLength >= WRITE_BATCH) {
-          await flush(enc.update(Buffer.concat(batch, batchLength)));
-          batch = [];
-          batchLength = 0;
-        }
+        if (batchLength >= WRITE_BATCH) await flush(enc.update(take()));
       }
-      await flush(enc.update(Buffer.concat(batch, batchLength)));
+      await flush(enc.update(take()));
       await flush(enc.final());
+      await inflight;
       await fh.sync();
     } catch (err) {
+      await inflight.catch(() => undefined);
       await fh.close();
       await rm(tmp, { force: true });
       throw err;
     }
     await fh.close();
     const fanout = join(this.dir, 'objects', objectId.slice(0, 2));
-    await mkdir(fanout, { recursive: true, mode: 0o700 });
+    if ((await mkdir(fanout, { recursive: true, mode: 0o700 })) !== undefined) await fsyncDir(join(this.dir, 'objects'));
     await rename(tmp, join(fanout, objectId));
     await fsyncDir(fanout);
     return size;
@@ -631,6 +653,39 @@ export class Vault {
   }
 }
 
+/**
+ * Takes the vault's lock file (holding our pid). A vault open in a live
+ * process (this one included) is refused; a lock left by a dead process is
+ * taken over. The clean-up at open must never run beside a writer.
+ */
+async function acquireLock(file: string): Promise<void> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(file, 'wx', 0o600);
+      await fh.writeFile(`${process.pid}\n`);
+      await fh.close();
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const pid = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
+    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+      throw new VaultError('ERR_VAULT_BUSY', `the vault ${file.slice(0, -LOCK_FILE.length - 1)} is open in process ${pid}`);
+    }
+    await rm(file, { force: true });
+  }
+  throw new VaultError('ERR_VAULT_BUSY', `could not take the vault lock ${file}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 function displayPath(path: string): string {
   return path.startsWith('/') ? path : '/' + path;
 }
@@ -639,7 +694,9 @@ function openIndex(file: string, dek: DataKey, readonly: boolean): Database.Data
   const db = new Database(file, { fileMustExist: readonly });
   try {
     db.pragma(`cipher = 'chacha20'`);
-    db.pragma(`hexkey = '${indexKeyHex(dek)}'`);
+    // "raw:" hands SQLite3MC the derived key itself, skipping its PBKDF2
+    // passphrase step (the key is already uniformly random).
+    db.pragma(`key = 'raw:${indexKeyHex(dek)}'`);
     try {
       db.prepare('SELECT count(*) FROM sqlite_master').get();
     } catch (err) {
@@ -649,7 +706,14 @@ function openIndex(file: string, dek: DataKey, readonly: boolean): Database.Data
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
-    if (!readonly) db.exec(SCHEMA);
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new VaultError('ERR_INDEX_VERSION', `the vault index ${file} has schema version ${version}; this mydoc reads up to ${SCHEMA_VERSION}`);
+    }
+    if (!readonly) {
+      db.exec(SCHEMA);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }
     return db;
   } catch (err) {
     db.close();

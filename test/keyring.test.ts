@@ -128,3 +128,24 @@ test('create refuses to replace an existing keyring; load refuses malformed file
     await s.cleanup();
   }
 });
+
+test('malformed slots fail as SlotOpenError, and slot R from another keyring is refused', async () => {
+  const s = await setup();
+  try {
+    const original = JSON.parse(await readFile(s.file, 'utf8'));
+    for (const [field, value] of [['nonce', 'AAAA'], ['wrapped', 'AAAA'], ['kLocal', '']] as const) {
+      const broken = structuredClone(original);
+      broken.slots.N[field] = value;
+      await writeFile(s.file, JSON.stringify(broken));
+      await assert.rejects((await Keyring.load(s.file)).unlockNetwork(s.source, 'alice'), SlotOpenError, field);
+    }
+    const otherFile = join(s.dir, 'other.json');
+    await Keyring.create(otherFile, { user: 'alice', pcId: 'pc-1', source: new InsecureLocalFileSecretSource(join(s.dir, 'o.json')), recoveryPublicKey });
+    const swapped = structuredClone(original);
+    swapped.slots.R = JSON.parse(await readFile(otherFile, 'utf8')).slots.R;
+    await writeFile(s.file, JSON.stringify(swapped));
+    await assert.rejects((await Keyring.load(s.file)).unlockRecovery(recoveryPrivateKey), /another keyring/);
+  } finally {
+    await s.cleanup();
+  }
+});

@@ -263,3 +263,55 @@ test('the index file is unreadable without the key', async () => {
     await cleanup();
   }
 });
+
+test('objects swapped on disk are detected: each file is bound to its own object', async () => {
+  await withVault(async (vault, dir) => {
+    const a = await vault.write('/Documents/a.txt', ['AAAA']);
+    const b = await vault.write('/Documents/b.txt', ['BBBB']);
+    const pa = join(dir, 'objects', a.entry.objectId!.slice(0, 2), a.entry.objectId!);
+    const pb = join(dir, 'objects', b.entry.objectId!.slice(0, 2), b.entry.objectId!);
+    const [ba, bb] = [await readFile(pa), await readFile(pb)];
+    await writeFile(pa, bb);
+    await writeFile(pb, ba);
+    await assert.rejects(readAll(vault, '/Documents/a.txt'), (e: unknown) => e instanceof VaultError && e.code === 'ERR_OBJECT_CORRUPT' && /a\.txt.*swapped/.test(e.message));
+    await assert.rejects(readAll(vault, '/Documents/b.txt'), code('ERR_OBJECT_CORRUPT'));
+  });
+});
+
+test('one vault is open once: a second open is refused while the first holds it, a dead holder\'s lock is taken over', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const dek = randomDataKey();
+    const first = await Vault.open(dir, dek);
+    await first.write('/Documents/f', ['x']);
+    await assert.rejects(Vault.open(dir, dek), (e: unknown) => e instanceof VaultError && e.code === 'ERR_VAULT_BUSY' && new RegExp(`process ${process.pid}`).test(e.message));
+    assert.equal(first.stat('/Documents/f')?.size, 1, 'the refused open cleaned nothing up');
+    first.close();
+    // A lock left by a process that no longer exists.
+    await writeFile(join(dir, 'vault.lock'), '999999999\n');
+    const second = await Vault.open(dir, dek);
+    assert.equal(second.stat('/Documents/f')?.size, 1);
+    second.close();
+  } finally {
+    await cleanup();
+  }
+});
+
+test('an index from a newer schema version is refused, not modified', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const dek = randomDataKey();
+    (await Vault.open(dir, dek)).close();
+    // Bump the version through a second, keyed connection (as a newer mydoc would).
+    const { hkdfSync } = await import('node:crypto');
+    const key = Buffer.from(hkdfSync('sha256', dek.key, dek.id, Buffer.from('mydoc vault v1 index key'), 32)).toString('hex');
+    const db = new Database(join(dir, 'index.db'));
+    db.pragma(`cipher = 'chacha20'`);
+    db.pragma(`key = 'raw:${key}'`);
+    db.pragma('user_version = 99');
+    db.close();
+    await assert.rejects(Vault.open(dir, dek), (e: unknown) => e instanceof VaultError && e.code === 'ERR_INDEX_VERSION' && /version 99/.test(e.message));
+  } finally {
+    await cleanup();
+  }
+});

@@ -11,7 +11,7 @@ import { Vault } from '../../shares/vault.js';
 import { randomDataKey, tempDir } from '../helpers/keys.js';
 import { MiB, alternating, emit, progress, scaledBytes, throughputFigure, timed } from './measure.js';
 
-const RUNS = 3;
+const RUNS = 5;
 const PIECE = MiB;
 const bytes = scaledBytes(1024 * MiB);
 const VAULT_PATH = '/Documents/bench.bin';
