@@ -36,22 +36,21 @@ function checkP256(key: KeyObject, file: string, what: string): KeyObject {
   return key;
 }
 
-export async function loadPublicKey(file: string, what: string): Promise<KeyObject> {
+async function loadKey(file: string, what: string, kind: 'public' | 'private'): Promise<KeyObject> {
   const pem = await readPem(file, what);
+  let key: KeyObject;
   try {
-    return checkP256(createPublicKey(pem), file, what);
-  } catch (err) {
-    if (err instanceof KeyringError) throw err;
-    throw new KeyringError(`the ${what} ${file} is not a PEM public key`, 'ERR_KEY_FILE');
+    key = kind === 'public' ? createPublicKey(pem) : createPrivateKey(pem);
+  } catch {
+    throw new KeyringError(`the ${what} ${file} is not a PEM ${kind} key`, 'ERR_KEY_FILE');
   }
+  return checkP256(key, file, what);
 }
 
-export async function loadPrivateKey(file: string, what: string): Promise<KeyObject> {
-  const pem = await readPem(file, what);
-  try {
-    return checkP256(createPrivateKey(pem), file, what);
-  } catch (err) {
-    if (err instanceof KeyringError) throw err;
-    throw new KeyringError(`the ${what} ${file} is not a PEM private key`, 'ERR_KEY_FILE');
-  }
+export function loadPublicKey(file: string, what: string): Promise<KeyObject> {
+  return loadKey(file, what, 'public');
+}
+
+export function loadPrivateKey(file: string, what: string): Promise<KeyObject> {
+  return loadKey(file, what, 'private');
 }

@@ -1,6 +1,7 @@
 // Makes a fresh clone runnable: installs the locked dependencies when they
-// are missing (building the SQLite cipher addon from source, so nothing is
-// downloaded from outside the npm registry) and compiles the TypeScript.
+// are missing (.prebuild-installrc makes the SQLite cipher addon build from
+// source, so nothing is
+// fetched from outside the npm registry) and compiles the TypeScript.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +24,6 @@ function run(cmd, args, env = {}) {
 const addon = 'node_modules/better-sqlite3-multiple-ciphers/build/Release/better_sqlite3.node';
 if (!existsSync(`${root}/node_modules/.package-lock.json`) || !existsSync(`${root}/${addon}`)) {
   process.stderr.write('prepare: installing dependencies (npm ci; the SQLite cipher addon builds from source, ~2 minutes)\n');
-  run('npm', ['ci', '--no-audit', '--no-fund'], { npm_config_build_from_source: 'true' });
+  run('npm', ['ci', '--no-audit', '--no-fund']);
 }
 run(process.execPath, [`${root}/node_modules/typescript/bin/tsc`, '-p', 'tsconfig.json']);

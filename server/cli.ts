@@ -4,10 +4,9 @@
  */
 import { createRequire } from 'node:module';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { loadPublicKey } from '../crypto/key-files.js';
 import { addLocalUser } from '../policy/enrol-local-user.js';
 import { loadConfig, type Config } from './config.js';
-import { recoveryPublicKeyFile, requireInitialised } from './data-dir.js';
+import { localEnrolment, requireInitialised } from './data-dir.js';
 import { runDemo } from './demo.js';
 import { CliError } from './errors.js';
 import { initDataDir } from './init.js';
@@ -122,17 +121,7 @@ async function cmdUser(args: string[], io: Io): Promise<number> {
   if (config.directory.kind !== 'local') throw new CliError(`"mydoc user add" is for the local directory; directory.kind is "${config.directory.kind}"`);
   await requireInitialised(config);
   const password = await readPassword(io);
-  await addLocalUser(
-    {
-      dataDir: config.dataDir,
-      pcId: config.pcId,
-      usersFile: config.directory.local.usersFile,
-      insecureSecretFile: config.directory.local.insecureSecretFile,
-      recoveryPublicKey: await loadPublicKey(recoveryPublicKeyFile(config), 'recovery public key'),
-    },
-    name,
-    password,
-  );
+  await addLocalUser(await localEnrolment(config), name, password);
   io.stdout(`added user "${name}" and created their vault (Documents, Desktop, Profile)\n`);
   io.stderr(`warning: the local directory keeps network secrets in ${config.directory.local.insecureSecretFile}: INSECURE, for demos and tests only\n`);
   return 0;

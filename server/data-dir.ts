@@ -11,6 +11,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { loadPublicKey } from '../crypto/key-files.js';
+import type { LocalEnrolment } from '../policy/enrol-local-user.js';
 import type { Config } from './config.js';
 import { CliError } from './errors.js';
 
@@ -47,4 +49,15 @@ export async function requireInitialised(config: Config): Promise<DataDirMarker>
     throw new CliError(`the data folder ${config.dataDir} belongs to PC "${marker.pcId}", but the configuration says pcId "${config.pcId}"`);
   }
   return marker;
+}
+
+/** What enrolling a user of the local directory needs, from the configuration. */
+export async function localEnrolment(config: Config): Promise<LocalEnrolment> {
+  return {
+    dataDir: config.dataDir,
+    pcId: config.pcId,
+    usersFile: config.directory.local.usersFile,
+    insecureSecretFile: config.directory.local.insecureSecretFile,
+    recoveryPublicKey: await loadPublicKey(recoveryPublicKeyFile(config), 'recovery public key'),
+  };
 }

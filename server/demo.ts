@@ -8,10 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { access, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../crypto/atomic-file.js';
-import { generateP256KeyPair, loadPublicKey } from '../crypto/key-files.js';
+import { generateP256KeyPair } from '../crypto/key-files.js';
 import { addLocalUser } from '../policy/enrol-local-user.js';
 import { loadConfig, renderDemoConfig, type Config } from './config.js';
-import { recoveryPublicKeyFile, requireInitialised } from './data-dir.js';
+import { localEnrolment, requireInitialised } from './data-dir.js';
 import { initDataDir } from './init.js';
 
 export const DEMO_USER = 'demo';
@@ -45,17 +45,7 @@ export async function runDemo(dirArg: string, out: (t: string) => void, err: (t:
   const config = await loadConfig(configFile);
   await initDataDir(config, {});
   const password = randomBytes(15).toString('base64url');
-  await addLocalUser(
-    {
-      dataDir: config.dataDir,
-      pcId: config.pcId,
-      usersFile: config.directory.local.usersFile,
-      insecureSecretFile: config.directory.local.insecureSecretFile,
-      recoveryPublicKey: await loadPublicKey(recoveryPublicKeyFile(config), 'recovery public key'),
-    },
-    DEMO_USER,
-    password,
-  );
+  await addLocalUser(await localEnrolment(config), DEMO_USER, password);
   out(`demo set up in ${dir}\n`);
   out(`  configuration: ${configFile}\n`);
   out(`  data folder:   ${config.dataDir}\n`);
