@@ -1,7 +1,7 @@
 // Makes a fresh clone runnable: installs the locked dependencies when they
-// are missing (.prebuild-installrc makes the SQLite cipher addon build from
-// source, so nothing is
-// fetched from outside the npm registry) and compiles the TypeScript.
+// are missing and compiles the TypeScript. (.prebuild-installrc makes the
+// SQLite cipher addon build from source: nothing is fetched from outside the
+// npm registry.)
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
