@@ -10,6 +10,7 @@ import { localEnrolment, requireInitialised } from './data-dir.js';
 import { runDemo } from './demo.js';
 import { CliError } from './errors.js';
 import { initDataDir } from './init.js';
+import { serve } from './serve.js';
 
 const DEFAULT_CONFIG = '/etc/mydoc/config.yaml';
 
@@ -23,6 +24,10 @@ Usage:
   mydoc user add NAME --password-stdin [--config FILE]
       Add a user to the embedded local directory (directory.kind: local) and
       create their encrypted vault. The password is read from standard input.
+  mydoc serve [--config FILE]
+      Serve the users' documents to the Windows guest: WebDAV over HTTPS at
+      the root of https://listen.host:listen.port/, Basic authentication.
+      Runs until SIGTERM or SIGINT.
   mydoc demo [--dir DIR]
       First run: write a demo configuration in DIR (default ./demo), create
       keys, and add the demo user, printing its password. (npm start)
@@ -127,6 +132,13 @@ async function cmdUser(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
+async function cmdServe(args: string[], io: Io): Promise<number> {
+  const { values } = parse(args, { config: { type: 'string' } }, 0);
+  if (values.help) return io.stdout(HELP), 0;
+  await serve(await configFrom(values.config, io), version(), io.stdout);
+  return 0;
+}
+
 async function cmdDemo(args: string[], io: Io): Promise<number> {
   const { values } = parse(args, { dir: { type: 'string' } }, 0);
   if (values.help) return io.stdout(HELP), 0;
@@ -157,6 +169,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         return await cmdUser(args, io);
       case 'demo':
         return await cmdDemo(args, io);
+      case 'serve':
+        return await cmdServe(args, io);
       default:
         throw new CliError(`unknown command "${command}" (see mydoc --help)`, 2);
     }

@@ -1,0 +1,167 @@
+/**
+ * The fastify assembly: HTTPS, the transport settings the Windows WebDAV
+ * client needs, `/healthz`, `/metrics`, Basic authentication and the WebDAV
+ * share at the root of the origin.
+ *
+ * Security considerations:
+ * - HTTPS only; HTTP/1.1 only (the Windows client does not use HTTP/2).
+ * - Every request except OPTIONS and `/healthz` is authenticated; a missing
+ *   or wrong password gets 401 with exactly one `WWW-Authenticate: Basic`
+ *   challenge; no cookies.
+ * - Request paths never reach the fastify router: every DAV request is routed
+ *   as one route and the raw URL is decoded once by the WebDAV layer.
+ * - Error bodies are plain sentences, never stack traces; secrets and
+ *   Authorization headers are never logged.
+ */
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
+import { NetworkSecretUnavailableError, SlotOpenError, KeyringError } from '../crypto/errors.js';
+import type { Directory } from '../policy/directory.js';
+import type { Sessions, UserSession } from '../policy/sessions.js';
+import { DavHandler, DAV_METHODS, errorResponse, optionsResponse, type DavLimits, type DavResponse } from '../shares/webdav/handler.js';
+import { DavError } from '../shares/webdav/errors.js';
+import { Authenticator, parseBasic } from './auth.js';
+import { Metrics } from './metrics.js';
+
+export const KEEP_ALIVE_MS = 70_000;
+const HEADERS_TIMEOUT_MS = 75_000;
+/** The Windows WebDAV client cannot handle files of 4 GiB or more. */
+export const MAX_FILE_BYTES = 0xffffffff;
+const MAX_XML_BYTES = 1024 * 1024;
+const DAV_ROUTE = '/.mydoc-dav';
+const REALM = 'Basic realm="mydoc", charset="UTF-8"';
+
+export interface AppOptions {
+  tls: { key: string; cert: string };
+  directory: Directory;
+  sessions: Sessions;
+  version: string;
+  logLevel?: string;
+  /** Free space reported to clients. */
+  quotaBytes: () => number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    mydocUser?: string;
+  }
+}
+
+function send(reply: FastifyReply, res: DavResponse): FastifyReply {
+  reply.code(res.status);
+  for (const [k, v] of Object.entries(res.headers)) reply.header(k, v);
+  return reply.send(res.body ?? '');
+}
+
+function plain(reply: FastifyReply, status: number, message: string, headers: Record<string, string> = {}): FastifyReply {
+  const res = errorResponse(new DavError(status, message));
+  return send(reply, { ...res, headers: { ...res.headers, ...headers } });
+}
+
+function unlockFailure(err: unknown): { status: number; message: string } | undefined {
+  if (err instanceof NetworkSecretUnavailableError) return { status: 503, message: `your documents cannot be unlocked now: ${err.message}` };
+  if (err instanceof SlotOpenError) return { status: 403, message: `your documents cannot be unlocked on this PC: ${err.message}` };
+  if (err instanceof KeyringError && err.code === 'ERR_KEYRING_MISSING') return { status: 403, message: 'you have no documents on this PC (user not enrolled)' };
+  return undefined;
+}
+
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    https: { key: opts.tls.key, cert: opts.tls.cert, minVersion: 'TLSv1.2' },
+    keepAliveTimeout: KEEP_ALIVE_MS,
+    requestTimeout: 0,
+    connectionTimeout: 0,
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+    logController: new LogController({ disableRequestLogging: true }),
+    logger: { level: opts.logLevel ?? 'info', redact: ['req.headers.authorization'] },
+    rewriteUrl: (req) => {
+      const url = req.url ?? '/';
+      return url === '/healthz' || url === '/metrics' || url.startsWith('/api/') ? url : DAV_ROUTE;
+    },
+  });
+  app.server.headersTimeout = HEADERS_TIMEOUT_MS;
+
+  const authenticator = new Authenticator(opts.directory);
+  const metrics = new Metrics(async () => {
+    const sessions = await opts.sessions.all();
+    const locks = sessions.flatMap((s) => s.locks.list());
+    return {
+      mydoc_sessions_open: { help: 'Users whose vault is unlocked.', values: { '': sessions.length } },
+      mydoc_webdav_locks: {
+        help: 'Active WebDAV locks by scope.',
+        values: { '{scope="exclusive"}': locks.filter((l) => l.scope === 'exclusive').length, '{scope="shared"}': locks.filter((l) => l.scope === 'shared').length },
+      },
+    };
+  });
+  const handlers = new WeakMap<UserSession, DavHandler>();
+  const limits: DavLimits = { maxFileBytes: MAX_FILE_BYTES, maxXmlBytes: MAX_XML_BYTES, quotaBytes: opts.quotaBytes };
+
+  for (const method of DAV_METHODS) {
+    if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: ['PROPFIND', 'PROPPATCH', 'LOCK', 'MKCOL'].includes(method) });
+  }
+  // Bodies stay streams: the WebDAV layer reads them itself, with its own limits.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req: FastifyRequest, payload: Readable, done: (err: Error | null, body?: unknown) => void) => done(null, payload));
+
+  app.addHook('onResponse', async (req, reply) => {
+    const bytesIn = Number(req.headers['content-length'] ?? 0) || 0;
+    const bytesOut = Number(reply.getHeader('content-length') ?? 0) || 0;
+    metrics.observe(req.method, reply.statusCode, reply.elapsedTime / 1000, bytesIn, bytesOut);
+    // No URLs in the log: file names are the users' data.
+    req.log.debug({ method: req.method, status: reply.statusCode, ms: Math.round(reply.elapsedTime), user: req.mydocUser }, 'request');
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    return plain(reply, status, status >= 500 ? 'internal error' : err.message);
+  });
+
+  app.get('/healthz', async () => ({ state: 'online', version: opts.version }));
+
+  app.get('/metrics', async (req, reply) => {
+    if (!(await authenticate(req, reply))) return reply;
+    return reply.type('text/plain; version=0.0.4').send(await metrics.render());
+  });
+
+  async function authenticate(req: FastifyRequest, reply: FastifyReply): Promise<string | undefined> {
+    const creds = parseBasic(req.headers.authorization);
+    if (!creds || !(await authenticator.verify(creds))) {
+      if (creds) req.log.info({ user: creds.user, delayMs: authenticator.delayFor(creds.user) }, 'authentication failed');
+      plain(reply, 401, creds ? 'wrong user name or password' : 'authentication required', { 'www-authenticate': REALM });
+      return undefined;
+    }
+    req.mydocUser = creds.user;
+    return creds.user;
+  }
+
+  app.route({
+    method: [...DAV_METHODS],
+    url: DAV_ROUTE,
+    handler: async (req, reply) => {
+      const url = (req.raw as { originalUrl?: string }).originalUrl ?? req.raw.url ?? '/';
+      if (req.method === 'OPTIONS') return send(reply, optionsResponse());
+      const user = await authenticate(req, reply);
+      if (!user) return reply;
+      let session: UserSession;
+      try {
+        session = await opts.sessions.get(user);
+      } catch (err) {
+        const failure = unlockFailure(err);
+        if (!failure) throw err;
+        req.log.warn({ user, code: (err as { code?: string }).code }, 'vault unlock failed');
+        return plain(reply, failure.status, failure.message);
+      }
+      let handler = handlers.get(session);
+      if (!handler) handlers.set(session, (handler = new DavHandler(session.vault, session.locks, limits)));
+      const body = req.body as Readable | undefined;
+      const res = await handler.handle({ method: req.method, url, headers: req.headers, body, principal: user });
+      if (res.status >= 500) req.log.error({ method: req.method, status: res.status }, 'WebDAV request failed');
+      if (body && !body.readableEnded && res.status >= 400) reply.header('connection', 'close');
+      return send(reply, res);
+    },
+  });
+
+  return app;
+}

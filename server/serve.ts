@@ -1,0 +1,52 @@
+/**
+ * `mydoc serve`: runs the share for this PC until SIGTERM/SIGINT, then drops
+ * every key from memory and stops.
+ */
+import { statfs, readFile } from 'node:fs/promises';
+import { LocalDirectoryService } from '../policy/directory.js';
+import { Sessions } from '../policy/sessions.js';
+import { buildApp } from './app.js';
+import type { Config } from './config.js';
+import { requireInitialised } from './data-dir.js';
+import { CliError } from './errors.js';
+
+export async function serve(config: Config, version: string, out: (t: string) => void): Promise<void> {
+  await requireInitialised(config);
+  const [key, cert] = await Promise.all([readFile(config.tls.keyFile, 'utf8'), readFile(config.tls.certFile, 'utf8')]).catch((err: Error) => {
+    throw new CliError(`cannot read the TLS key or certificate: ${err.message}`);
+  });
+  const directory = new LocalDirectoryService(config.directory.local.usersFile, config.directory.local.insecureSecretFile);
+  const sessions = new Sessions(config.dataDir, config.pcId, directory);
+  let freeBytes = 0;
+  const refreshFree = async () => {
+    const s = await statfs(config.dataDir);
+    freeBytes = s.bavail * s.bsize;
+  };
+  await refreshFree();
+  const freeTimer = setInterval(() => void refreshFree().catch(() => undefined), 30_000);
+  freeTimer.unref();
+  const app = await buildApp({ tls: { key, cert }, directory, sessions, version, quotaBytes: () => freeBytes });
+  app.addHook('onClose', async () => {
+    clearInterval(freeTimer);
+    await sessions.lockAll();
+  });
+  app.log.warn('directory "local": network secrets are in a local file (INSECURE, demo and tests only)');
+  try {
+    await app.listen({ host: config.listen.host, port: config.listen.port });
+  } catch (err) {
+    throw new CliError(`cannot listen on ${config.listen.host}:${config.listen.port}: ${(err as Error).message}`);
+  }
+  const base = `https://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${config.listen.port}/`;
+  out(`mydoc: serving ${base}\n`);
+  out(`Map the drive in the Windows guest (after trusting ${config.tls.caFile}):\n  net use Z: ${base} /persistent:yes /user:USERNAME *\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      app.log.info('stopping: closing connections and dropping keys');
+      void app.close().then(resolve, resolve);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}

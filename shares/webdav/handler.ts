@@ -1,0 +1,604 @@
+/**
+ * WebDAV class 1 and 2 over one user's vault: method dispatch. Every
+ * handleX returns a DavResponse; errors are thrown as DavError (or vault
+ * errors, mapped in errors.ts) and written in one place by the caller.
+ *
+ * Security considerations: every path is decoded once (paths.ts) and goes
+ * only to this user's vault; XML bodies are parsed with no DTD and a size cap
+ * (xml.ts); a PUT beyond the size limit is refused before a byte is stored;
+ * a modifying method must pass its `If` header and the lock check.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { ByteSource, DeadProperty, Entry, ReadResult, Times, WriteOptions, WriteResult } from '../vault.js';
+import { foldName, normalizeName } from '../names.js';
+import { DavError, toDavError } from './errors.js';
+import { evaluateIf, parseIfHeader, submittedTokens, IfHeaderError, type IfList } from './if-header.js';
+import { LockConflictError, LockNotFoundError, LockedError, type Lock, type LockManager } from './locks.js';
+import { decodeDestination, decodePath, encodeHref } from './paths.js';
+import {
+  DAV,
+  MULTISTATUS_CLOSE,
+  MULTISTATUS_OPEN,
+  allprop,
+  emptyProp,
+  etagOf,
+  httpDate,
+  isProtected,
+  isWin32,
+  liveProp,
+  lockDiscoveryXml,
+  propNames,
+  propstat,
+  type PropContext,
+  type PropName,
+} from './props.js';
+import { escapeXml, parseXml, XmlError, type XmlElement } from './xml.js';
+
+/** The vault operations the WebDAV layer uses (shares/vault.ts implements them). */
+export interface DavStore {
+  stat(path: string): Entry | undefined;
+  list(path: string): Entry[];
+  read(path: string, range?: { start?: number; end?: number }): Promise<ReadResult>;
+  write(path: string, source: ByteSource, opts?: WriteOptions): Promise<WriteResult>;
+  mkdir(path: string, times?: Times): Entry;
+  delete(path: string): Promise<void>;
+  move(from: string, to: string, opts: { overwrite: boolean }): Promise<{ replaced: boolean }>;
+  copy(from: string, to: string, opts: { overwrite: boolean }): Promise<{ replaced: boolean }>;
+  getProps(path: string): DeadProperty[];
+  patchProps(path: string, set: readonly DeadProperty[], remove?: readonly { ns: string; name: string }[]): void;
+  setMeta(path: string, meta: Times & { attributes?: number }): Entry;
+  quotaUsed(): number;
+}
+
+export interface DavRequest {
+  method: string;
+  /** The raw request target (path and query), exactly as received. */
+  url: string;
+  headers: IncomingHttpHeaders;
+  /** The request body, for methods that have one. */
+  body: Readable | undefined;
+  /** The authenticated user, recorded as the lock principal. */
+  principal: string;
+}
+
+export interface DavResponse {
+  status: number;
+  headers: Record<string, string | number>;
+  body?: string | Buffer | Readable;
+}
+
+export interface DavLimits {
+  /** Largest file a PUT accepts (the Windows client cannot go beyond 4 GiB - 1). */
+  maxFileBytes: number;
+  /** Largest XML request body. */
+  maxXmlBytes: number;
+  /** Space reported as available (quota-available-bytes). */
+  quotaBytes: () => number;
+}
+
+export const DAV_METHODS = ['OPTIONS', 'GET', 'HEAD', 'PUT', 'DELETE', 'MKCOL', 'COPY', 'MOVE', 'PROPFIND', 'PROPPATCH', 'LOCK', 'UNLOCK'] as const;
+export const ALLOW = DAV_METHODS.join(', ');
+
+const XML_TYPE = 'application/xml; charset=utf-8';
+const MAX_TIMEOUT = 3600;
+
+const pathOf = (names: readonly string[]): string => '/' + names.join('/');
+const keyOf = (names: readonly string[]): string[] => names.map((n) => foldName(normalizeName(n)));
+
+/** Reads a whole (small) body with a cap; over the cap is a 413. */
+async function readBody(body: Readable | undefined, max: number): Promise<Buffer> {
+  if (!body) return Buffer.alloc(0);
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > max) {
+      body.resume();
+      throw new DavError(413, `the request body is larger than ${max} bytes`);
+    }
+    parts.push(chunk as Buffer);
+  }
+  return Buffer.concat(parts, size);
+}
+
+function header(req: DavRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+function xmlResponse(status: number, xml: string, extra: Record<string, string> = {}): DavResponse {
+  const body = Buffer.from(xml, 'utf8');
+  return { status, headers: { 'content-type': XML_TYPE, 'content-length': body.length, ...extra }, body };
+}
+
+function parseDepth(req: DavRequest, allowed: readonly string[], fallback: string): string {
+  const raw = header(req, 'depth');
+  const depth = raw === undefined ? fallback : raw.trim().toLowerCase();
+  if (!allowed.includes(depth)) throw new DavError(400, `Depth "${raw}" is not allowed here (allowed: ${allowed.join(', ')})`);
+  return depth;
+}
+
+function parseOverwrite(req: DavRequest): boolean {
+  const raw = header(req, 'overwrite');
+  if (raw === undefined) return true;
+  const v = raw.trim().toUpperCase();
+  if (v !== 'T' && v !== 'F') throw new DavError(400, `Overwrite must be T or F, not "${raw}"`);
+  return v === 'T';
+}
+
+function parseTimeout(req: DavRequest): number {
+  const raw = header(req, 'timeout');
+  if (raw === undefined) return MAX_TIMEOUT;
+  for (const part of raw.split(',')) {
+    const t = part.trim();
+    if (/^infinite$/i.test(t)) return MAX_TIMEOUT;
+    const m = /^second-(\d{1,12})$/i.exec(t);
+    if (m) return Math.min(Math.max(Number(m[1]), 1), MAX_TIMEOUT);
+  }
+  throw new DavError(400, `Timeout "${raw}" is not valid (use Second-N or Infinite)`);
+}
+
+function parseXmlBody(buf: Buffer, maxBytes: number): XmlElement | undefined {
+  try {
+    return parseXml(buf, { maxBytes });
+  } catch (err) {
+    if (err instanceof XmlError) throw new DavError(err.code === 'ERR_XML_TOO_LARGE' ? 413 : 400, `invalid XML body: ${err.message}`);
+    throw err;
+  }
+}
+
+const child = (el: XmlElement, ns: string, local: string): XmlElement | undefined => el.children.find((c) => c.ns === ns && c.local === local);
+
+export class DavHandler {
+  constructor(
+    private readonly store: DavStore,
+    private readonly locks: LockManager,
+    private readonly limits: DavLimits,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Handles one request; never throws. */
+  async handle(req: DavRequest): Promise<DavResponse> {
+    try {
+      return await this.dispatch(req);
+    } catch (err) {
+      return errorResponse(toDavError(mapLockErrors(err)));
+    }
+  }
+
+  private async dispatch(req: DavRequest): Promise<DavResponse> {
+    const names = decodePath(req.url);
+    switch (req.method) {
+      case 'OPTIONS':
+        return optionsResponse();
+      case 'GET':
+      case 'HEAD':
+        return this.get(req, names);
+      case 'PUT':
+        return this.put(req, names);
+      case 'DELETE':
+        return this.delete(req, names);
+      case 'MKCOL':
+        return this.mkcol(req, names);
+      case 'COPY':
+      case 'MOVE':
+        return this.copyMove(req, names);
+      case 'PROPFIND':
+        return this.propfind(req, names);
+      case 'PROPPATCH':
+        return this.proppatch(req, names);
+      case 'LOCK':
+        return this.lock(req, names);
+      case 'UNLOCK':
+        return this.unlock(req, names);
+      default:
+        throw new DavError(405, `method ${req.method} is not supported`);
+    }
+  }
+
+  // ---- conditions ------------------------------------------------------------
+
+  /** Evaluates the If header (412 when it fails) and returns the lock tokens it submits. */
+  private checkIf(req: DavRequest, names: readonly string[]): string[] {
+    const raw = header(req, 'if');
+    if (raw === undefined) return [];
+    let lists: IfList[];
+    try {
+      lists = parseIfHeader(raw);
+    } catch (err) {
+      if (err instanceof IfHeaderError) throw new DavError(400, `invalid If header: ${err.message}`);
+      throw err;
+    }
+    const resolve = (resource: string | undefined) => {
+      let target: string[];
+      try {
+        target = resource === undefined ? [...names] : decodeDestination(resource, header(req, 'host'));
+      } catch {
+        return undefined;
+      }
+      const entry = this.store.stat(pathOf(target));
+      return { etag: entry && !entry.isDir ? etagOf(entry) : undefined, lockTokens: this.locks.locksCovering(keyOf(target)).map((l) => l.token) };
+    };
+    if (!evaluateIf(lists, resolve)) throw new DavError(412, 'the If header conditions do not match the resource');
+    return submittedTokens(lists);
+  }
+
+  /** 423 unless the submitted tokens cover every lock on the path (and below it, for trees). */
+  private checkLocks(names: readonly string[], tokens: string[], includeDescendants = false): void {
+    this.locks.checkWrite(keyOf(names), tokens, { includeDescendants });
+  }
+
+  // ---- GET / HEAD ------------------------------------------------------------
+
+  private async get(req: DavRequest, names: string[]): Promise<DavResponse> {
+    const entry = this.require(names);
+    if (entry.isDir) {
+      const listing = this.store
+        .list(pathOf(names))
+        .map((e) => e.name + (e.isDir ? '/' : ''))
+        .join('\n');
+      const body = Buffer.from(listing + (listing ? '\n' : ''), 'utf8');
+      return { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length }, body: req.method === 'HEAD' ? undefined : body };
+    }
+    const etag = etagOf(entry);
+    const lastModified = httpDate(entry.modified);
+    const base: Record<string, string | number> = { etag, 'last-modified': lastModified, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' };
+    const conditional = evaluatePreconditions(req, etag, entry.modified);
+    if (conditional === 304) return { status: 304, headers: { etag, 'last-modified': lastModified } };
+    if (conditional === 412) throw new DavError(412, 'the precondition headers do not match the resource');
+
+    let range = parseRange(header(req, 'range'), entry.size);
+    const ifRange = header(req, 'if-range');
+    if (range && ifRange !== undefined && ifRange !== etag && ifRange !== lastModified) range = undefined;
+    if (range === 'unsatisfiable') {
+      return { status: 416, headers: { 'content-range': `bytes */${entry.size}`, 'content-type': 'text/plain; charset=utf-8' }, body: `range not satisfiable: the file has ${entry.size} bytes\n` };
+    }
+    const status = range ? 206 : 200;
+    const start = range ? range.start : 0;
+    const end = range ? range.end : entry.size; // exclusive
+    const headers: Record<string, string | number> = { ...base, 'content-length': end - start };
+    if (range) headers['content-range'] = `bytes ${start}-${end - 1}/${entry.size}`;
+    if (req.method === 'HEAD') return { status, headers };
+    const { stream } = await this.store.read(pathOf(names), { start, end });
+    return { status, headers, body: stream };
+  }
+
+  // ---- PUT -------------------------------------------------------------------
+
+  private async put(req: DavRequest, names: string[]): Promise<DavResponse> {
+    if (names.length === 0) throw new DavError(405, 'cannot PUT the root');
+    const length = header(req, 'content-length');
+    if (length !== undefined && (!/^\d+$/.test(length.trim()) || Number(length) > this.limits.maxFileBytes)) {
+      req.body?.resume();
+      throw new DavError(413, `the file is larger than ${this.limits.maxFileBytes} bytes, the most the Windows WebDAV client can handle (4 GiB)`);
+    }
+    if (header(req, 'content-range') !== undefined) throw new DavError(400, 'partial PUT (Content-Range) is not supported');
+    const existing = this.store.stat(pathOf(names));
+    if (existing?.isDir) throw new DavError(405, `${pathOf(names)} is a folder`);
+    const tokens = this.checkIf(req, names);
+    this.checkLocks(names, tokens);
+    if (existing && header(req, 'if-none-match')?.trim() === '*') throw new DavError(412, 'the file exists (If-None-Match: *)');
+    const result = await this.store.write(pathOf(names), req.body ?? [], { maxBytes: this.limits.maxFileBytes });
+    return { status: result.created ? 201 : 204, headers: { etag: etagOf(result.entry) } };
+  }
+
+  // ---- DELETE / MKCOL ----------------------------------------------------------
+
+  private async delete(req: DavRequest, names: string[]): Promise<DavResponse> {
+    const entry = this.require(names);
+    const tokens = this.checkIf(req, names);
+    this.checkLocks(names, tokens, entry.isDir);
+    await this.store.delete(pathOf(names));
+    this.locks.removed(keyOf(names));
+    return { status: 204, headers: {} };
+  }
+
+  private async mkcol(req: DavRequest, names: string[]): Promise<DavResponse> {
+    const body = await readBody(req.body, this.limits.maxXmlBytes);
+    if (body.length > 0) throw new DavError(415, 'MKCOL with a body is not supported');
+    if (names.length === 0 || this.store.stat(pathOf(names))) throw new DavError(405, `${pathOf(names)} already exists`);
+    const tokens = this.checkIf(req, names);
+    this.checkLocks(names, tokens);
+    this.store.mkdir(pathOf(names));
+    return { status: 201, headers: {} };
+  }
+
+  // ---- COPY / MOVE ---------------------------------------------------------------
+
+  private async copyMove(req: DavRequest, names: string[]): Promise<DavResponse> {
+    const isMove = req.method === 'MOVE';
+    const source = this.require(names);
+    const dest = decodeDestination(header(req, 'destination'), header(req, 'host'));
+    const overwrite = parseOverwrite(req);
+    const depth = source.isDir ? parseDepth(req, isMove ? ['infinity'] : ['0', 'infinity'], 'infinity') : 'infinity';
+    if (dest.length === 0) throw new DavError(403, 'the destination is the root');
+    const sameResource = keyOf(dest).join('/') === keyOf(names).join('/');
+    if (sameResource && !(isMove && pathOf(dest) !== pathOf(names))) throw new DavError(403, 'the source and the destination are the same');
+    // Untagged If lists apply to the source; the destination needs only the lock tokens.
+    const tokens = this.checkIf(req, names);
+    if (isMove) this.checkLocks(names, tokens, source.isDir);
+    const destEntry = this.store.stat(pathOf(dest));
+    if (destEntry && !sameResource) {
+      if (!overwrite) throw new DavError(412, `${pathOf(dest)} exists and Overwrite is F`);
+      this.checkLocks(dest, tokens, destEntry.isDir);
+    } else if (!destEntry) {
+      this.checkLocks(dest, tokens);
+    }
+    let replaced: boolean;
+    if (isMove) {
+      ({ replaced } = await this.store.move(pathOf(names), pathOf(dest), { overwrite }));
+      this.locks.removed(keyOf(names));
+      if (replaced) this.locks.removed(keyOf(dest));
+    } else if (source.isDir && depth === '0') {
+      replaced = destEntry !== undefined;
+      if (destEntry) {
+        await this.store.delete(pathOf(dest));
+        this.locks.removed(keyOf(dest));
+      }
+      this.store.mkdir(pathOf(dest), { created: source.created, modified: source.modified, accessed: source.accessed });
+      this.store.patchProps(pathOf(dest), this.store.getProps(pathOf(names)));
+    } else {
+      ({ replaced } = await this.store.copy(pathOf(names), pathOf(dest), { overwrite }));
+      if (replaced) this.locks.removed(keyOf(dest));
+    }
+    return { status: replaced ? 204 : 201, headers: {} };
+  }
+
+  // ---- PROPFIND ----------------------------------------------------------------
+
+  private async propfind(req: DavRequest, names: string[]): Promise<DavResponse> {
+    const raw = header(req, 'depth');
+    if (raw !== undefined && raw.trim().toLowerCase() === 'infinity') throw new DavError(403, 'PROPFIND with Depth infinity is not supported', 'propfind-finite-depth');
+    const depth = parseDepth(req, ['0', '1'], '1');
+    const doc = parseXmlBody(await readBody(req.body, this.limits.maxXmlBytes), this.limits.maxXmlBytes);
+    let mode: 'allprop' | 'propname' | 'prop' = 'allprop';
+    let requested: PropName[] = [];
+    if (doc) {
+      if (doc.ns !== DAV || doc.local !== 'propfind') throw new DavError(400, 'the body must be a DAV:propfind element');
+      if (child(doc, DAV, 'propname')) mode = 'propname';
+      else if (child(doc, DAV, 'allprop')) mode = 'allprop';
+      else {
+        const prop = child(doc, DAV, 'prop');
+        if (!prop) throw new DavError(400, 'DAV:propfind needs allprop, propname or prop');
+        mode = 'prop';
+        requested = prop.children.map((c) => ({ ns: c.ns, local: c.local }));
+      }
+    }
+    const self = this.require(names);
+    const now = this.now();
+    const quota = () => {
+      const used = this.store.quotaUsed();
+      return { used, available: Math.max(0, this.limits.quotaBytes()) };
+    };
+    const context = (entry: Entry, entryNames: string[]): PropContext => ({
+      entry,
+      now,
+      quota,
+      locks: () => this.locks.locksCovering(keyOf(entryNames)),
+      dead: () => this.store.getProps(pathOf(entryNames)),
+    });
+    const parts: string[] = [MULTISTATUS_OPEN];
+    const render = (entry: Entry, entryNames: string[], full: boolean) => {
+      const c = context(entry, entryNames);
+      let inner: string;
+      if (mode === 'allprop') inner = propstat(allprop(c, full), 200);
+      else if (mode === 'propname') inner = propstat(propNames(c).map(emptyProp).join(''), 200);
+      else inner = namedProps(requested, c);
+      parts.push(`<D:response><D:href>${escapeXml(encodeHref(entryNames, entry.isDir))}</D:href>${inner}</D:response>`);
+    };
+    render(self, names, true);
+    if (depth === '1' && self.isDir) {
+      for (const e of this.store.list(pathOf(names))) render(e, [...names, e.name], false);
+    }
+    parts.push(MULTISTATUS_CLOSE);
+    return xmlResponse(207, parts.join(''));
+  }
+
+  // ---- PROPPATCH -----------------------------------------------------------------
+
+  private async proppatch(req: DavRequest, names: string[]): Promise<DavResponse> {
+    const doc = parseXmlBody(await readBody(req.body, this.limits.maxXmlBytes), this.limits.maxXmlBytes);
+    if (!doc || doc.ns !== DAV || doc.local !== 'propertyupdate') throw new DavError(400, 'the body must be a DAV:propertyupdate element');
+    const entry = this.require(names);
+    const tokens = this.checkIf(req, names);
+    this.checkLocks(names, tokens);
+
+    interface Op {
+      name: PropName;
+      set: boolean;
+      el: XmlElement;
+      failure?: number;
+    }
+    const ops: Op[] = [];
+    for (const instruction of doc.children) {
+      if (instruction.ns !== DAV || (instruction.local !== 'set' && instruction.local !== 'remove')) continue;
+      const prop = child(instruction, DAV, 'prop');
+      for (const el of prop?.children ?? []) ops.push({ name: { ns: el.ns, local: el.local }, set: instruction.local === 'set', el });
+    }
+    const meta: Times & { attributes?: number } = {};
+    for (const op of ops) {
+      if (isProtected(op.name)) op.failure = 403;
+      else if (isWin32(op.name)) {
+        if (!op.set) continue; // removing a Win32 property keeps the file's own value
+        const value = op.el.text.trim();
+        if (op.name.local === 'Win32FileAttributes') {
+          if (!/^[0-9a-fA-F]{1,8}$/.test(value)) op.failure = 409;
+          else meta.attributes = parseInt(value, 16);
+        } else {
+          const ms = Date.parse(value);
+          if (Number.isNaN(ms)) op.failure = 409;
+          else if (op.name.local === 'Win32CreationTime') meta.created = ms;
+          else if (op.name.local === 'Win32LastAccessTime') meta.accessed = ms;
+          else meta.modified = ms;
+        }
+      }
+    }
+    const failed = ops.some((o) => o.failure !== undefined);
+    if (!failed) {
+      // Instructions apply in document order: the last one for a property wins.
+      const final = new Map<string, { ns: string; name: string; value: string | undefined }>();
+      for (const o of ops) {
+        if (!isWin32(o.name)) final.set(`${o.name.ns}\u0000${o.name.local}`, { ns: o.name.ns, name: o.name.local, value: o.set ? o.el.raw : undefined });
+      }
+      const sets = [...final.values()].flatMap((p) => (p.value === undefined ? [] : [{ ns: p.ns, name: p.name, value: p.value }]));
+      const removes = [...final.values()].filter((p) => p.value === undefined).map((p) => ({ ns: p.ns, name: p.name }));
+      if (Object.keys(meta).length > 0) this.store.setMeta(pathOf(names), meta);
+      if (sets.length > 0 || removes.length > 0) this.store.patchProps(pathOf(names), sets, removes);
+    }
+    const byStatus = new Map<number, string[]>();
+    for (const op of ops) {
+      const status = op.failure ?? (failed ? 424 : 200);
+      byStatus.set(status, [...(byStatus.get(status) ?? []), emptyProp(op.name)]);
+    }
+    const inner = [...byStatus].map(([status, props]) => propstat(props.join(''), status)).join('');
+    const href = escapeXml(encodeHref(names, entry.isDir));
+    return xmlResponse(207, `${MULTISTATUS_OPEN}<D:response><D:href>${href}</D:href>${inner}</D:response>${MULTISTATUS_CLOSE}`);
+  }
+
+  // ---- LOCK / UNLOCK ---------------------------------------------------------------
+
+  private async lock(req: DavRequest, names: string[]): Promise<DavResponse> {
+    const timeout = parseTimeout(req);
+    const doc = parseXmlBody(await readBody(req.body, this.limits.maxXmlBytes), this.limits.maxXmlBytes);
+    if (!doc) return this.refreshLock(req, names, timeout);
+    if (doc.ns !== DAV || doc.local !== 'lockinfo') throw new DavError(400, 'the body must be a DAV:lockinfo element');
+    const scopeEl = child(doc, DAV, 'lockscope');
+    const scope = scopeEl && child(scopeEl, DAV, 'exclusive') ? 'exclusive' : scopeEl && child(scopeEl, DAV, 'shared') ? 'shared' : undefined;
+    if (!scope) throw new DavError(400, 'lockinfo needs a lockscope of exclusive or shared');
+    const typeEl = child(doc, DAV, 'locktype');
+    if (!typeEl || !child(typeEl, DAV, 'write')) throw new DavError(400, 'only write locks are supported');
+    const depth = parseDepth(req, ['0', 'infinity'], 'infinity');
+    if (names.length === 0) throw new DavError(403, 'the root cannot be locked');
+    const existing = this.store.stat(pathOf(names));
+    const tokens = this.checkIf(req, names);
+    const owner = child(doc, DAV, 'owner');
+    const lock = this.locks.lock({
+      path: keyOf(names),
+      rootHref: encodeHref(names, existing?.isDir ?? false),
+      scope,
+      depth: depth === '0' ? 0 : 'infinity',
+      ownerXml: owner ? owner.raw : '',
+      timeoutSeconds: timeout,
+      principal: req.principal,
+    });
+    let created = false;
+    if (!existing) {
+      try {
+        this.checkLocks(names, [...tokens, lock.token]);
+        await this.store.write(pathOf(names), [], { createOnly: true });
+        created = true;
+      } catch (err) {
+        this.locks.unlock(lock.token, keyOf(names));
+        throw err;
+      }
+    }
+    const xml = `<?xml version="1.0" encoding="utf-8"?>\n<D:prop xmlns:D="DAV:">${lockDiscoveryXml([lock], this.now())}</D:prop>`;
+    return xmlResponse(created ? 201 : 200, xml, { 'lock-token': `<${lock.token}>` });
+  }
+
+  private refreshLock(req: DavRequest, names: string[], timeout: number): DavResponse {
+    const tokens = this.checkIf(req, names);
+    if (tokens.length === 0) throw new DavError(400, 'a LOCK without a body refreshes a lock and needs its token in an If header');
+    let lock: Lock | undefined;
+    for (const token of tokens) {
+      try {
+        lock = this.locks.refresh(token, keyOf(names), timeout);
+        break;
+      } catch (err) {
+        if (!(err instanceof LockNotFoundError)) throw err;
+      }
+    }
+    if (!lock) throw new DavError(412, 'no lock with the submitted token covers this resource', 'lock-token-matches-request-uri');
+    const xml = `<?xml version="1.0" encoding="utf-8"?>\n<D:prop xmlns:D="DAV:">${lockDiscoveryXml([lock], this.now())}</D:prop>`;
+    return xmlResponse(200, xml);
+  }
+
+  private async unlock(req: DavRequest, names: string[]): Promise<DavResponse> {
+    const raw = header(req, 'lock-token');
+    if (!raw || raw.trim() === '') throw new DavError(400, 'UNLOCK needs a Lock-Token header');
+    const token = raw.trim().replace(/^<(.*)>$/, '$1');
+    try {
+      this.locks.unlock(token, keyOf(names));
+    } catch (err) {
+      if (err instanceof LockNotFoundError) throw new DavError(409, 'no lock with this token covers this resource', 'lock-token-matches-request-uri');
+      throw err;
+    }
+    return { status: 204, headers: {} };
+  }
+
+  private require(names: string[]): Entry {
+    const entry = this.store.stat(pathOf(names));
+    if (!entry) throw new DavError(404, `${pathOf(names)} does not exist`);
+    return entry;
+  }
+}
+
+function namedProps(requested: PropName[], c: PropContext): string {
+  const dead = new Map(c.dead().map((d) => [`${d.ns}\u0000${d.name}`, d.value]));
+  let found = '';
+  let missing = '';
+  for (const p of requested) {
+    const value = liveProp(p, c) ?? dead.get(`${p.ns}\u0000${p.local}`);
+    if (value !== undefined) found += value;
+    else missing += emptyProp(p);
+  }
+  return (found ? propstat(found, 200) : '') + (missing ? propstat(missing, 404) : '') || propstat('', 200);
+}
+
+export function optionsResponse(): DavResponse {
+  return { status: 200, headers: { dav: '1, 2', 'ms-author-via': 'DAV', allow: ALLOW, 'content-length': 0 } };
+}
+
+function mapLockErrors(err: unknown): unknown {
+  if (err instanceof LockedError) return new DavError(423, 'the resource is locked and no matching lock token was submitted', 'lock-token-submitted', err.rootHref ? [err.rootHref] : []);
+  if (err instanceof LockConflictError) return new DavError(423, 'the resource is already locked', 'no-conflicting-lock', err.rootHref ? [err.rootHref] : []);
+  if (err instanceof LockNotFoundError) return new DavError(409, err.message, 'lock-token-matches-request-uri');
+  return err;
+}
+
+export function errorResponse(err: DavError): DavResponse {
+  if (err.condition) {
+    const hrefs = err.hrefs.map((h) => `<D:href>${escapeXml(h)}</D:href>`).join('');
+    const xml = `<?xml version="1.0" encoding="utf-8"?>\n<D:error xmlns:D="DAV:"><D:${err.condition}>${hrefs}</D:${err.condition}><D:responsedescription>${escapeXml(err.message)}</D:responsedescription></D:error>`;
+    return xmlResponse(err.status, xml);
+  }
+  const body = Buffer.from(`${err.message}\n`, 'utf8');
+  return { status: err.status, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length }, body };
+}
+
+/** RFC 9110 13.2.2 order: If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since. */
+function evaluatePreconditions(req: DavRequest, etag: string, modified: number): 200 | 304 | 412 {
+  const ifMatch = header(req, 'if-match');
+  if (ifMatch !== undefined && ifMatch.trim() !== '*' && !ifMatch.split(',').some((t) => t.trim() === etag)) return 412;
+  const ius = header(req, 'if-unmodified-since');
+  if (ifMatch === undefined && ius !== undefined && !Number.isNaN(Date.parse(ius)) && Math.floor(modified / 1000) > Math.floor(Date.parse(ius) / 1000)) return 412;
+  const inm = header(req, 'if-none-match');
+  if (inm !== undefined) {
+    if (inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag)) return 304;
+    return 200;
+  }
+  const ims = header(req, 'if-modified-since');
+  if (ims !== undefined && !Number.isNaN(Date.parse(ims)) && Math.floor(modified / 1000) <= Math.floor(Date.parse(ims) / 1000)) return 304;
+  return 200;
+}
+
+/** One byte range of `size` (end exclusive), 'unsatisfiable', or undefined for "whole file". */
+export function parseRange(value: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+  if (value === undefined) return undefined;
+  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(value);
+  if (!m) return undefined; // several ranges or another unit: the whole file (RFC 9110 allows ignoring Range)
+  const [, a, b] = m as unknown as [string, string, string];
+  if (a === '' && b === '') return undefined;
+  if (a === '') {
+    const n = Number(b);
+    if (n === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - n), end: size };
+  }
+  const start = Number(a);
+  const end = b === '' ? size : Math.min(Number(b) + 1, size);
+  if (b !== '' && Number(b) < start) return undefined;
+  if (start >= size) return 'unsatisfiable';
+  return { start, end };
+}
+

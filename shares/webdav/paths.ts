@@ -1,0 +1,85 @@
+/**
+ * Request paths and hrefs.
+ *
+ * Security considerations: the raw path is split on "/" before it is
+ * decoded, and decoded exactly once, so "%2F" can never become a separator;
+ * a decoded "/" or "\" inside a segment, NUL, "." and ".." segments and
+ * invalid UTF-8 (overlong forms included) are refused with 400. Nothing is
+ * resolved against the file system: names go to the user's own vault index.
+ * A "%" not followed by two hex digits is taken literally (as Windows and
+ * Office send such names).
+ */
+import { DavError } from './errors.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function percentDecode(segment: string): string {
+  if (!segment.includes('%')) return segment;
+  const bytes: number[] = [];
+  const raw = Buffer.from(segment, 'utf8');
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (c === 0x25 && isHex(raw[i + 1]) && isHex(raw[i + 2])) {
+      bytes.push(parseInt(String.fromCharCode(raw[i + 1]!, raw[i + 2]!), 16));
+      i += 2;
+    } else {
+      bytes.push(c);
+    }
+  }
+  try {
+    return utf8.decode(Uint8Array.from(bytes));
+  } catch {
+    throw new DavError(400, 'the request path is not valid UTF-8 once decoded');
+  }
+}
+
+function isHex(c: number | undefined): boolean {
+  return c !== undefined && ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66));
+}
+
+/** Decodes the path of a request URL (query and fragment ignored) into names. */
+export function decodePath(rawUrl: string): string[] {
+  if (rawUrl.includes('#')) throw new DavError(400, 'a request URI must not contain a fragment ("#"); encode "#" in names as %23');
+  let path = rawUrl;
+  const cut = path.indexOf('?');
+  if (cut >= 0) path = path.slice(0, cut);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) path = path.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '') || '/';
+  if (!path.startsWith('/')) throw new DavError(400, 'the request path must start with "/"');
+  const names: string[] = [];
+  for (const raw of path.split('/')) {
+    if (raw === '') continue;
+    const name = percentDecode(raw);
+    if (name.includes('\u0000')) throw new DavError(400, 'NUL is not allowed in a path');
+    if (name.includes('/') || name.includes('\\')) throw new DavError(400, 'encoded slashes and backslashes are not allowed in a name');
+    if (name === '.' || name === '..') throw new DavError(400, '"." and ".." are not allowed in a path');
+    names.push(name);
+  }
+  return names;
+}
+
+/** The href of a resource: each name percent-encoded once, folders ending in "/". */
+export function encodeHref(names: readonly string[], isDir: boolean): string {
+  const path = '/' + names.map((n) => encodeURIComponent(n)).join('/');
+  return isDir && names.length > 0 ? path + '/' : path;
+}
+
+/**
+ * The path named by a Destination header: an absolute URL on this host, or
+ * an absolute path. Another host is refused with 502 (RFC 4918 9.8.5).
+ */
+export function decodeDestination(value: string | undefined, host: string | undefined): string[] {
+  if (!value) throw new DavError(400, 'a Destination header is required');
+  if (value.startsWith('/')) return decodePath(value);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new DavError(400, 'the Destination header is not a URL');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new DavError(400, 'the Destination header is not an http(s) URL');
+  if (host !== undefined && url.host.toLowerCase() !== host.toLowerCase()) {
+    throw new DavError(502, 'the Destination is on another server');
+  }
+  const pathStart = value.indexOf('/', value.indexOf('//') + 2);
+  return decodePath(pathStart < 0 ? '/' : value.slice(pathStart));
+}

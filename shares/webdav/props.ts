@@ -1,0 +1,182 @@
+/**
+ * WebDAV properties: the live DAV: properties, the Win32 properties of the
+ * Windows client (urn:schemas-microsoft-com:), quota, and dead properties,
+ * rendered into compact multistatus XML (prefixes D and Z declared on the
+ * root; other namespaces declared where used).
+ *
+ * Listing size: Windows drops a folder listing over 1,000,000 bytes, so the
+ * entries of a Depth 1 allprop listing carry only what Explorer needs
+ * (resourcetype, size, times, etag; Win32 attributes when not the default);
+ * supportedlock, lockdiscovery, the Win32 times and quota are returned for the
+ * requested resource itself and whenever they are asked for by name.
+ */
+import type { Entry } from '../vault.js';
+import { ATTR_ARCHIVE, ATTR_DIRECTORY } from '../vault.js';
+import type { Lock } from './locks.js';
+import { escapeXml } from './xml.js';
+
+export const DAV = 'DAV:';
+export const MS = 'urn:schemas-microsoft-com:';
+
+export interface PropName {
+  ns: string;
+  local: string;
+}
+
+export const WIN32_PROPS = ['Win32CreationTime', 'Win32LastAccessTime', 'Win32LastModifiedTime', 'Win32FileAttributes'] as const;
+
+const LIVE_DAV = [
+  'creationdate',
+  'displayname',
+  'getcontentlength',
+  'getcontenttype',
+  'getetag',
+  'getlastmodified',
+  'lockdiscovery',
+  'resourcetype',
+  'supportedlock',
+  'quota-available-bytes',
+  'quota-used-bytes',
+] as const;
+
+/** Live properties cannot be set or removed by PROPPATCH (403 cannot-modify-protected-property). */
+export function isProtected(p: PropName): boolean {
+  return p.ns === DAV && (LIVE_DAV as readonly string[]).includes(p.local);
+}
+
+export function isWin32(p: PropName): boolean {
+  return p.ns === MS && (WIN32_PROPS as readonly string[]).includes(p.local);
+}
+
+export const httpDate = (ms: number): string => new Date(ms).toUTCString();
+export const isoDate = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+export const hex8 = (n: number): string => (n >>> 0).toString(16).toUpperCase().padStart(8, '0');
+
+/** The strong ETag of an entry, quoted. */
+export function etagOf(entry: Entry): string {
+  return `"${entry.etag}"`;
+}
+
+const SUPPORTED_LOCK =
+  '<D:supportedlock><D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>' +
+  '<D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry></D:supportedlock>';
+
+export function activeLockXml(lock: Lock, now: number): string {
+  const remaining = Math.max(0, Math.ceil((lock.expiresAt - now) / 1000));
+  return (
+    `<D:activelock><D:locktype><D:write/></D:locktype><D:lockscope><D:${lock.scope}/></D:lockscope>` +
+    `<D:depth>${lock.depth === 0 ? '0' : 'infinity'}</D:depth>${lock.ownerXml}<D:timeout>Second-${remaining}</D:timeout>` +
+    `<D:locktoken><D:href>${escapeXml(lock.token)}</D:href></D:locktoken><D:lockroot><D:href>${escapeXml(lock.rootHref)}</D:href></D:lockroot></D:activelock>`
+  );
+}
+
+export function lockDiscoveryXml(locks: readonly Lock[], now: number): string {
+  return locks.length === 0 ? '<D:lockdiscovery/>' : `<D:lockdiscovery>${locks.map((l) => activeLockXml(l, now)).join('')}</D:lockdiscovery>`;
+}
+
+/** What property values are rendered from, for one resource. */
+export interface PropContext {
+  entry: Entry;
+  locks: () => readonly Lock[];
+  quota: () => { used: number; available: number };
+  dead: () => readonly { ns: string; name: string; value: string }[];
+  now: number;
+}
+
+/** Renders a live or Win32 property as XML, or undefined when the resource does not have it. */
+export function liveProp(p: PropName, c: PropContext): string | undefined {
+  const e = c.entry;
+  if (p.ns === DAV) {
+    switch (p.local) {
+      case 'creationdate':
+        return `<D:creationdate>${isoDate(e.created)}</D:creationdate>`;
+      case 'displayname':
+        return `<D:displayname>${escapeXml(e.name)}</D:displayname>`;
+      case 'getcontentlength':
+        return e.isDir ? undefined : `<D:getcontentlength>${e.size}</D:getcontentlength>`;
+      case 'getcontenttype':
+        return e.isDir ? undefined : '<D:getcontenttype>application/octet-stream</D:getcontenttype>';
+      case 'getetag':
+        return e.isDir ? undefined : `<D:getetag>${escapeXml(etagOf(e))}</D:getetag>`;
+      case 'getlastmodified':
+        return `<D:getlastmodified>${httpDate(e.modified)}</D:getlastmodified>`;
+      case 'resourcetype':
+        return e.isDir ? '<D:resourcetype><D:collection/></D:resourcetype>' : '<D:resourcetype/>';
+      case 'supportedlock':
+        return SUPPORTED_LOCK;
+      case 'lockdiscovery':
+        return lockDiscoveryXml(c.locks(), c.now);
+      case 'quota-available-bytes':
+        return e.isDir ? `<D:quota-available-bytes>${c.quota().available}</D:quota-available-bytes>` : undefined;
+      case 'quota-used-bytes':
+        return e.isDir ? `<D:quota-used-bytes>${c.quota().used}</D:quota-used-bytes>` : undefined;
+    }
+    return undefined;
+  }
+  if (p.ns === MS) {
+    switch (p.local) {
+      case 'Win32CreationTime':
+        return `<Z:Win32CreationTime>${httpDate(e.created)}</Z:Win32CreationTime>`;
+      case 'Win32LastAccessTime':
+        return `<Z:Win32LastAccessTime>${httpDate(e.accessed)}</Z:Win32LastAccessTime>`;
+      case 'Win32LastModifiedTime':
+        return `<Z:Win32LastModifiedTime>${httpDate(e.modified)}</Z:Win32LastModifiedTime>`;
+      case 'Win32FileAttributes':
+        return `<Z:Win32FileAttributes>${hex8(e.attributes)}</Z:Win32FileAttributes>`;
+    }
+  }
+  return undefined;
+}
+
+/** A property element without a value (propname, or a 404 entry). */
+export function emptyProp(p: PropName): string {
+  if (p.ns === DAV) return `<D:${p.local}/>`;
+  if (p.ns === MS) return `<Z:${p.local}/>`;
+  if (p.ns === '') return `<${p.local} xmlns=""/>`;
+  return `<x:${p.local} xmlns:x="${escapeXml(p.ns)}"/>`;
+}
+
+/** The allprop set: compact for the members of a listing, full for the requested resource. */
+export function allprop(c: PropContext, full: boolean): string {
+  const e = c.entry;
+  let xml = liveProp({ ns: DAV, local: 'resourcetype' }, c)!;
+  if (!e.isDir) xml += `<D:getcontentlength>${e.size}</D:getcontentlength>`;
+  xml += `<D:getlastmodified>${httpDate(e.modified)}</D:getlastmodified><D:creationdate>${isoDate(e.created)}</D:creationdate>`;
+  if (!e.isDir) xml += `<D:getetag>${escapeXml(etagOf(e))}</D:getetag>`;
+  const defaultAttributes = e.isDir ? ATTR_DIRECTORY : ATTR_ARCHIVE;
+  if (full) {
+    xml += SUPPORTED_LOCK + lockDiscoveryXml(c.locks(), c.now);
+    for (const local of WIN32_PROPS) xml += liveProp({ ns: MS, local }, c)!;
+    if (e.isDir) xml += liveProp({ ns: DAV, local: 'quota-available-bytes' }, c)! + liveProp({ ns: DAV, local: 'quota-used-bytes' }, c)!;
+  } else {
+    if (e.attributes !== defaultAttributes) xml += `<Z:Win32FileAttributes>${hex8(e.attributes)}</Z:Win32FileAttributes>`;
+    const locks = c.locks();
+    if (locks.length > 0) xml += lockDiscoveryXml(locks, c.now);
+  }
+  for (const d of c.dead()) xml += d.value;
+  return xml;
+}
+
+/** The names of every property of a resource (propname). */
+export function propNames(c: PropContext): PropName[] {
+  const names: PropName[] = [];
+  for (const local of LIVE_DAV) if (liveProp({ ns: DAV, local }, c) !== undefined) names.push({ ns: DAV, local });
+  for (const local of WIN32_PROPS) names.push({ ns: MS, local });
+  for (const d of c.dead()) names.push({ ns: d.ns, local: d.name });
+  return names;
+}
+
+export const STATUS_TEXT: Record<number, string> = {
+  200: 'OK',
+  403: 'Forbidden',
+  404: 'Not Found',
+  409: 'Conflict',
+  424: 'Failed Dependency',
+};
+
+export function propstat(propsXml: string, status: number): string {
+  return `<D:propstat><D:prop>${propsXml}</D:prop><D:status>HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? ''}</D:status></D:propstat>`;
+}
+
+export const MULTISTATUS_OPEN = `<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:" xmlns:Z="${MS}">`;
+export const MULTISTATUS_CLOSE = '</D:multistatus>';
