@@ -6,7 +6,8 @@
  * - User names: "DOMAIN\user" and "user@domain" both mean "user".
  * - Throttling, per user name: the first 5 wrong passwords in a row cost
  *   nothing extra; each further attempt for that name waits 250 ms, doubling
- *   up to 8 s, before the password is even checked. The right password still
+ *   up to 8 s, before the password is even checked (attempts for one name
+ *   are queued, so parallel guesses do not escape). The right password still
  *   works after the wait (no lockout), other user names are not slowed, and
  *   the count resets on success or after 15 quiet minutes.
  * - A successful login is remembered for 5 minutes as an HMAC of the
@@ -59,6 +60,7 @@ export class Authenticator {
   private readonly failures = new Map<string, FailureState>();
   private readonly cache = new Map<string, { mac: Buffer; expires: number }>();
   private readonly macKey = randomBytes(32);
+  private readonly queues = new Map<string, Promise<void>>();
 
   constructor(
     private readonly directory: Directory,
@@ -78,6 +80,22 @@ export class Authenticator {
     const mac = createHmac('sha256', this.macKey).update(creds.user).update('\0').update(creds.password).digest();
     const cached = this.cache.get(creds.user);
     if (cached && cached.expires > this.now() && timingSafeEqual(cached.mac, mac)) return true;
+    // Attempts for one user name run one after another, so parallel guesses
+    // queue behind each other's delays instead of all passing as "free".
+    const previous = this.queues.get(creds.user) ?? Promise.resolve();
+    const attempt = previous.then(() => this.check(creds, mac));
+    const tail = attempt.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.queues.set(creds.user, tail);
+    void tail.then(() => {
+      if (this.queues.get(creds.user) === tail) this.queues.delete(creds.user);
+    });
+    return attempt;
+  }
+
+  private async check(creds: Credentials, mac: Buffer): Promise<boolean> {
     const delay = this.delayFor(creds.user);
     if (delay > 0) await this.sleep(delay);
     const ok = await this.directory.authenticate(creds.user, creds.password);

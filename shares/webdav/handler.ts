@@ -278,7 +278,8 @@ export class DavHandler {
     if (existing?.isDir) throw new DavError(405, `${pathOf(names)} is a folder`);
     const tokens = this.checkIf(req, names);
     this.checkLocks(names, tokens);
-    if (existing && header(req, 'if-none-match')?.trim() === '*') throw new DavError(412, 'the file exists (If-None-Match: *)');
+    if (existing && evaluatePreconditions(req, etagOf(existing), existing.modified) !== 200) throw new DavError(412, 'the precondition headers do not match the file');
+    if (!existing && header(req, 'if-match') !== undefined) throw new DavError(412, 'If-Match: the file does not exist');
     const result = await this.store.write(pathOf(names), req.body ?? [], { maxBytes: this.limits.maxFileBytes });
     return { status: result.created ? 201 : 204, headers: { etag: etagOf(result.entry) } };
   }
@@ -328,8 +329,7 @@ export class DavHandler {
     let replaced: boolean;
     if (isMove) {
       ({ replaced } = await this.store.move(pathOf(names), pathOf(dest), { overwrite }));
-      this.locks.removed(keyOf(names));
-      if (replaced) this.locks.removed(keyOf(dest));
+      this.locks.moved(keyOf(names), keyOf(dest));
     } else if (source.isDir && depth === '0') {
       replaced = destEntry !== undefined;
       if (destEntry) {

@@ -116,7 +116,7 @@ export class LockManager {
     return copy(lock);
   }
 
-  /** Restarts a lock's timeout; throws LockNotFoundError unless the live lock covers `path`. */
+  /** Restarts a lock's timeout (token with or without `<>`); throws LockNotFoundError unless the live lock covers `path`. */
   refresh(token: string, path: string[], timeoutSeconds: number): Lock {
     const lock = this.#covering(token, path);
     lock.timeoutSeconds = this.#cap(timeoutSeconds);
@@ -133,12 +133,6 @@ export class LockManager {
   locksCovering(path: string[]): Lock[] {
     this.#purge();
     return [...this.#locks.values()].filter((lock) => covers(lock, path)).map(copy);
-  }
-
-  /** Live locks rooted at `path` or below it. */
-  locksBelow(path: string[]): Lock[] {
-    this.#purge();
-    return [...this.#locks.values()].filter((lock) => isWithin(lock.root, path)).map(copy);
   }
 
   /**

@@ -52,7 +52,7 @@ export const httpDate = (ms: number): string => new Date(ms).toUTCString();
 export const isoDate = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 export const hex8 = (n: number): string => (n >>> 0).toString(16).toUpperCase().padStart(8, '0');
 
-/** The strong ETag of an entry, quoted. */
+/** The strong ETag of an entry, quoted (hex inside: nothing to escape in XML). */
 export function etagOf(entry: Entry): string {
   return `"${entry.etag}"`;
 }
@@ -97,7 +97,7 @@ export function liveProp(p: PropName, c: PropContext): string | undefined {
       case 'getcontenttype':
         return e.isDir ? undefined : '<D:getcontenttype>application/octet-stream</D:getcontenttype>';
       case 'getetag':
-        return e.isDir ? undefined : `<D:getetag>${escapeXml(etagOf(e))}</D:getetag>`;
+        return e.isDir ? undefined : `<D:getetag>${etagOf(e)}</D:getetag>`;
       case 'getlastmodified':
         return `<D:getlastmodified>${httpDate(e.modified)}</D:getlastmodified>`;
       case 'resourcetype':
@@ -142,7 +142,7 @@ export function allprop(c: PropContext, full: boolean): string {
   let xml = liveProp({ ns: DAV, local: 'resourcetype' }, c)!;
   if (!e.isDir) xml += `<D:getcontentlength>${e.size}</D:getcontentlength>`;
   xml += `<D:getlastmodified>${httpDate(e.modified)}</D:getlastmodified><D:creationdate>${isoDate(e.created)}</D:creationdate>`;
-  if (!e.isDir) xml += `<D:getetag>${escapeXml(etagOf(e))}</D:getetag>`;
+  if (!e.isDir) xml += `<D:getetag>${etagOf(e)}</D:getetag>`;
   const defaultAttributes = e.isDir ? ATTR_DIRECTORY : ATTR_ARCHIVE;
   if (full) {
     xml += SUPPORTED_LOCK + lockDiscoveryXml(c.locks(), c.now);

@@ -1,7 +1,8 @@
 /**
  * XML for the WebDAV layer: a bounded, namespace-aware parser for request
- * bodies (PROPFIND, PROPPATCH, LOCK) and a small string-building writer for
- * responses (multistatus, lockdiscovery, error bodies).
+ * bodies (PROPFIND, PROPPATCH, LOCK), and text escaping for the responses
+ * (which props.ts builds by concatenation, prefixes D and Z declared on the
+ * root).
  *
  * Parsed elements carry their resolved namespace URI, their direct text and a
  * `raw` re-serialisation that declares every prefix it uses, so a dead
@@ -21,21 +22,13 @@
  *   memoised), so a deep document cannot multiply its size in memory.
  * - Bodies are decoded as strict UTF-8 (invalid sequences are refused) and
  *   parsed under XML 1.0 rules whatever the declaration says.
- * - The writer escapes all text; local names and namespace URIs given to it
- *   must come from the server's own constants or from a parsed element (whose
- *   names the parser has already validated). `rawFragment` inserts its input
- *   unchanged: pass only `raw` strings produced by `parseXml`.
  */
 import { SaxesParser, type SaxesTagNS } from 'saxes';
 
-export const DAV_NAMESPACE = 'DAV:';
-export const MICROSOFT_NAMESPACE = 'urn:schemas-microsoft-com:';
-
 const MAX_ELEMENTS = 10_000;
 const MAX_DEPTH = 64;
-const XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n';
 
-export type XmlErrorCode = 'ERR_XML' | 'ERR_XML_TOO_LARGE' | 'ERR_XML_WRITER';
+export type XmlErrorCode = 'ERR_XML' | 'ERR_XML_TOO_LARGE';
 
 export class XmlError extends Error {
   constructor(
@@ -71,6 +64,7 @@ const ENTITY: Record<string, string> = {
   '\r': '&#13;',
 };
 const TEXT_SPECIAL = /[&<>"']/g;
+const HAS_TEXT_SPECIAL = /[&<>"']/;
 const RAW_TEXT_SPECIAL = /[&<>\r]/g;
 const ATTRIBUTE_SPECIAL = /[&<>"\t\n\r]/g;
 
@@ -78,27 +72,11 @@ const toEntity = (c: string): string => ENTITY[c]!;
 
 /** Escapes `& < > " '` for element text or a double-quoted attribute value. */
 export function escapeXml(s: string): string {
-  return s.replace(TEXT_SPECIAL, toEntity);
+  return HAS_TEXT_SPECIAL.test(s) ? s.replace(TEXT_SPECIAL, toEntity) : s;
 }
 
 // ---------------------------------------------------------------------------
 // Parsing
-
-/** What the lazy `raw` serialisation needs to know about an element. */
-interface SourceNode {
-  readonly element: XmlElement;
-  /** The qualified name as written. */
-  readonly name: string;
-  /** The attributes as written, namespace declarations included, in order. */
-  readonly attributes: readonly { name: string; value: string }[];
-  /** Prefixes declared on this element ('' = default namespace). */
-  readonly declared: ReadonlySet<string>;
-  /** Prefixes this element's name and attributes rely on, with their URIs. */
-  readonly uses: ReadonlyMap<string, string>;
-  /** Text and child elements in document order. */
-  readonly content: (string | SourceNode)[];
-  raw?: string;
-}
 
 /**
  * Parses a request body. Returns undefined for an empty or whitespace-only
@@ -115,15 +93,12 @@ export function parseXml(body: Buffer, opts: { maxBytes: number }): XmlElement |
   if (/^[ \t\r\n]*$/.test(source)) return undefined;
 
   const parser = new SaxesParser({ xmlns: true, defaultXMLVersion: '1.0', forceXMLVersion: true });
-  const stack: SourceNode[] = [];
-  let root: SourceNode | undefined;
+  const stack: ParsedElement[] = [];
+  let root: ParsedElement | undefined;
   let elementCount = 0;
 
   const appendText = (text: string): void => {
-    const current = stack[stack.length - 1];
-    if (current === undefined) return; // whitespace around the root element
-    current.element.text += text;
-    current.content.push(text);
+    stack[stack.length - 1]?.appendText(text); // no element: whitespace around the root
   };
 
   parser.on('doctype', () => {
@@ -133,14 +108,11 @@ export function parseXml(body: Buffer, opts: { maxBytes: number }): XmlElement |
     elementCount += 1;
     if (elementCount > MAX_ELEMENTS) throw new XmlError('ERR_XML', `XML body has more than ${MAX_ELEMENTS} elements`);
     if (stack.length >= MAX_DEPTH) throw new XmlError('ERR_XML', `XML body is nested deeper than ${MAX_DEPTH} levels`);
-    const node = sourceNode(tag);
+    const element = new ParsedElement(tag);
     const parent = stack[stack.length - 1];
-    if (parent === undefined) root = node;
-    else {
-      parent.element.children.push(node.element);
-      parent.content.push(node);
-    }
-    stack.push(node);
+    if (parent === undefined) root = element;
+    else parent.appendChild(element);
+    stack.push(element);
   });
   parser.on('closetag', () => {
     stack.pop();
@@ -154,165 +126,104 @@ export function parseXml(body: Buffer, opts: { maxBytes: number }): XmlElement |
     if (err instanceof XmlError) throw err;
     throw new XmlError('ERR_XML', `malformed XML: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
-  return root?.element;
+  return root;
 }
 
-function sourceNode(tag: SaxesTagNS): SourceNode {
-  const attrs: Record<string, string> = {};
-  const attributes: { name: string; value: string }[] = [];
-  const uses = new Map<string, string>([[tag.prefix, tag.uri]]);
-  for (const attr of Object.values(tag.attributes)) {
-    attributes.push({ name: attr.name, value: attr.value });
-    if (attr.prefix === 'xmlns' || attr.name === 'xmlns') continue;
-    if (attr.prefix === '') attrs[attr.local] = attr.value;
-    else {
-      attrs[`{${attr.uri}}${attr.local}`] = attr.value;
-      if (attr.prefix !== 'xml') uses.set(attr.prefix, attr.uri);
+/**
+ * A parsed element. `raw` is a prototype getter computed on first use and
+ * memoised, so it is not an own property (spread and JSON.stringify skip it).
+ */
+class ParsedElement implements XmlElement {
+  readonly ns: string;
+  readonly local: string;
+  readonly attrs: Record<string, string> = {};
+  readonly children: ParsedElement[] = [];
+  text = '';
+  /** The qualified name as written. */
+  readonly #name: string;
+  /** The attributes as written, namespace declarations included, in order. */
+  readonly #attributes: { name: string; value: string }[] = [];
+  /** Prefix to URI for the namespaces declared on this element ('' = default namespace). */
+  readonly #declared: Readonly<Record<string, string>>;
+  /** Prefix and URI pairs this element's name and attributes rely on. */
+  readonly #uses: [prefix: string, uri: string][];
+  /** Text and child elements in document order. */
+  readonly #content: (string | ParsedElement)[] = [];
+  #raw: string | undefined;
+
+  constructor(tag: SaxesTagNS) {
+    this.ns = tag.uri;
+    this.local = tag.local;
+    this.#name = tag.name;
+    this.#declared = tag.ns;
+    this.#uses = [[tag.prefix, tag.uri]];
+    for (const attr of Object.values(tag.attributes)) {
+      this.#attributes.push({ name: attr.name, value: attr.value });
+      if (attr.prefix === 'xmlns' || attr.name === 'xmlns') continue;
+      if (attr.prefix === '') this.attrs[attr.local] = attr.value;
+      else {
+        this.attrs[`{${attr.uri}}${attr.local}`] = attr.value;
+        if (attr.prefix !== 'xml') this.#uses.push([attr.prefix, attr.uri]);
+      }
     }
   }
-  const node: SourceNode = {
-    element: {
-      ns: tag.uri,
-      local: tag.local,
-      attrs,
-      children: [],
-      text: '',
-      get raw(): string {
-        node.raw ??= serialize(node);
-        return node.raw;
-      },
-    },
-    name: tag.name,
-    attributes,
-    declared: new Set(Object.keys(tag.ns)),
-    uses,
-    content: [],
-  };
-  return node;
-}
 
-/** Serialises a node, declaring on it the prefixes its subtree inherits from outside. */
-function serialize(node: SourceNode): string {
-  const inherited = new Map<string, string>();
-  collectInherited(node, new Set(), inherited);
-  let declarations = '';
-  for (const [prefix, uri] of inherited) {
-    if (prefix === '' && uri === '') continue; // no default namespace: nothing to declare
-    declarations += ` ${prefix === '' ? 'xmlns' : `xmlns:${prefix}`}="${escapeAttribute(uri)}"`;
+  get raw(): string {
+    this.#raw ??= this.#serialize();
+    return this.#raw;
   }
-  const out: string[] = [];
-  writeNode(node, declarations, out);
-  return out.join('');
-}
 
-function collectInherited(node: SourceNode, declaredAbove: ReadonlySet<string>, inherited: Map<string, string>): void {
-  const declared = node.declared.size === 0 ? declaredAbove : new Set([...declaredAbove, ...node.declared]);
-  for (const [prefix, uri] of node.uses) {
-    if (!declared.has(prefix) && !inherited.has(prefix)) inherited.set(prefix, uri);
+  appendText(text: string): void {
+    this.text += text;
+    this.#content.push(text);
   }
-  for (const child of node.content) if (typeof child !== 'string') collectInherited(child, declared, inherited);
-}
 
-function writeNode(node: SourceNode, declarations: string, out: string[]): void {
-  out.push('<', node.name, declarations);
-  for (const { name, value } of node.attributes) out.push(' ', name, '="', escapeAttribute(value), '"');
-  if (node.content.length === 0) {
-    out.push('/>');
-    return;
+  appendChild(child: ParsedElement): void {
+    this.children.push(child);
+    this.#content.push(child);
   }
-  out.push('>');
-  for (const child of node.content) {
-    if (typeof child === 'string') out.push(child.replace(RAW_TEXT_SPECIAL, toEntity));
-    else writeNode(child, '', out);
+
+  /**
+   * Serialises this element, declaring on it the prefixes its subtree
+   * inherits from outside; an unprefixed element without namespace gets
+   * `xmlns=""`, so the fragment keeps its meaning inside any parent.
+   */
+  #serialize(): string {
+    const inherited = new Map<string, string>();
+    this.#collectInherited([], inherited);
+    let declarations = '';
+    for (const [prefix, uri] of inherited) {
+      declarations += ` ${prefix === '' ? 'xmlns' : `xmlns:${prefix}`}="${escapeAttribute(uri)}"`;
+    }
+    const out: string[] = [];
+    this.#write(declarations, out);
+    return out.join('');
   }
-  out.push('</', node.name, '>');
+
+  #collectInherited(declaredBetween: readonly Readonly<Record<string, string>>[], inherited: Map<string, string>): void {
+    const declared = [...declaredBetween, this.#declared];
+    for (const [prefix, uri] of this.#uses) {
+      if (!inherited.has(prefix) && !declared.some((scope) => prefix in scope)) inherited.set(prefix, uri);
+    }
+    for (const child of this.children) child.#collectInherited(declared, inherited);
+  }
+
+  #write(declarations: string, out: string[]): void {
+    out.push('<', this.#name, declarations);
+    for (const { name, value } of this.#attributes) out.push(' ', name, '="', escapeAttribute(value), '"');
+    if (this.#content.length === 0) {
+      out.push('/>');
+      return;
+    }
+    out.push('>');
+    for (const item of this.#content) {
+      if (typeof item === 'string') out.push(item.replace(RAW_TEXT_SPECIAL, toEntity));
+      else item.#write('', out);
+    }
+    out.push('</', this.#name, '>');
+  }
 }
 
 function escapeAttribute(s: string): string {
   return s.replace(ATTRIBUTE_SPECIAL, toEntity);
-}
-
-// ---------------------------------------------------------------------------
-// Writing
-
-const ROOT_DECLARATIONS = ` xmlns:D="${DAV_NAMESPACE}" xmlns:Z="${MICROSOFT_NAMESPACE}"`;
-const ROOT_PREFIXES = new Map([
-  [DAV_NAMESPACE, 'D'],
-  [MICROSOFT_NAMESPACE, 'Z'],
-]);
-
-/**
- * Builds one XML document by string concatenation. `D` (DAV:) and `Z`
- * (urn:schemas-microsoft-com:) are declared on the root element; any other
- * namespace gets a document-wide prefix `ns0`, `ns1`… declared on the element
- * where it is first used within its scope. An element with namespace '' is
- * written unprefixed (no default namespace is ever declared).
- */
-export class XmlWriter {
-  readonly #parts: string[] = [XML_DECLARATION];
-  readonly #open: { name: string; declaredNamespace: string | undefined }[] = [];
-  readonly #prefixes = new Map<string, string>();
-  readonly #inScope = new Set<string>();
-  #rootDone = false;
-
-  /** Opens an element; close it with `close()`. */
-  open(ns: string, local: string): this {
-    const { name, declaration, declaredNamespace } = this.#startTag(ns, local);
-    this.#parts.push('<', name, declaration, '>');
-    this.#open.push({ name, declaredNamespace });
-    if (declaredNamespace !== undefined) this.#inScope.add(declaredNamespace);
-    return this;
-  }
-
-  /** Writes a complete element: `<x/>` without text, `<x>text</x>` with (escaped) text. */
-  leaf(ns: string, local: string, text?: string): this {
-    const { name, declaration } = this.#startTag(ns, local);
-    if (text === undefined) this.#parts.push('<', name, declaration, '/>');
-    else this.#parts.push('<', name, declaration, '>', escapeXml(text), '</', name, '>');
-    if (this.#open.length === 0) this.#rootDone = true;
-    return this;
-  }
-
-  /** Closes the innermost open element. */
-  close(): this {
-    const element = this.#open.pop();
-    if (element === undefined) throw new XmlError('ERR_XML_WRITER', 'close() without an open element');
-    if (element.declaredNamespace !== undefined) this.#inScope.delete(element.declaredNamespace);
-    this.#parts.push('</', element.name, '>');
-    if (this.#open.length === 0) this.#rootDone = true;
-    return this;
-  }
-
-  /** Inserts a self-contained fragment (an `XmlElement.raw`) inside the open element. */
-  rawFragment(xml: string): this {
-    if (this.#open.length === 0) throw new XmlError('ERR_XML_WRITER', 'rawFragment() outside the root element');
-    this.#parts.push(xml);
-    return this;
-  }
-
-  toString(): string {
-    if (!this.#rootDone || this.#open.length > 0) throw new XmlError('ERR_XML_WRITER', 'the document is not complete');
-    return this.#parts.join('');
-  }
-
-  toBuffer(): Buffer {
-    return Buffer.from(this.toString(), 'utf8');
-  }
-
-  #startTag(ns: string, local: string): { name: string; declaration: string; declaredNamespace?: string } {
-    const isRoot = this.#open.length === 0;
-    if (isRoot && this.#rootDone) throw new XmlError('ERR_XML_WRITER', 'a document has only one root element');
-    const rootDeclarations = isRoot ? ROOT_DECLARATIONS : '';
-    if (ns === '') return { name: local, declaration: rootDeclarations };
-    const fixed = ROOT_PREFIXES.get(ns);
-    if (fixed !== undefined) return { name: `${fixed}:${local}`, declaration: rootDeclarations };
-    let prefix = this.#prefixes.get(ns);
-    if (prefix === undefined) {
-      prefix = `ns${this.#prefixes.size}`;
-      this.#prefixes.set(ns, prefix);
-    }
-    const name = `${prefix}:${local}`;
-    if (this.#inScope.has(ns)) return { name, declaration: rootDeclarations };
-    return { name, declaration: `${rootDeclarations} xmlns:${prefix}="${escapeAttribute(ns)}"`, declaredNamespace: ns };
-  }
 }
