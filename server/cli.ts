@@ -11,6 +11,7 @@ import { runDemo } from './demo.js';
 import { CliError } from './errors.js';
 import { initDataDir } from './init.js';
 import { serve } from './serve.js';
+import { adminCall, type LockInfo } from './admin-socket.js';
 
 const DEFAULT_CONFIG = '/etc/mydoc/config.yaml';
 
@@ -28,6 +29,10 @@ Usage:
       Serve the users' documents to the Windows guest: WebDAV over HTTPS at
       the root of https://listen.host:listen.port/, Basic authentication.
       Runs until SIGTERM or SIGINT.
+  mydoc locks list [--user NAME] [--config FILE]
+  mydoc locks clear (--token TOKEN | --all) [--user NAME] [--config FILE]
+      List or clear the WebDAV locks held in the running service (e.g. a
+      stale lock left by a crashed Office), through its local admin socket.
   mydoc demo [--dir DIR]
       First run: write a demo configuration in DIR (default ./demo), create
       keys, and add the demo user, printing its password. (npm start)
@@ -139,6 +144,27 @@ async function cmdServe(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
+async function cmdLocks(args: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'list' && sub !== 'clear') throw new CliError('usage: mydoc locks list|clear ... (see mydoc --help)', 2);
+  const { values } = parse(rest, { config: { type: 'string' }, user: { type: 'string' }, token: { type: 'string' }, all: { type: 'boolean' } }, 0);
+  if (values.help) return io.stdout(HELP), 0;
+  const config = await configFrom(values.config, io);
+  const query = new URLSearchParams();
+  if (typeof values.user === 'string') query.set('user', values.user);
+  if (sub === 'list') {
+    const { locks } = await adminCall<{ locks: LockInfo[] }>(config.dataDir, 'GET', `/locks?${query}`);
+    if (locks.length === 0) io.stdout('no locks\n');
+    for (const l of locks) io.stdout(`${l.token}  ${l.user}  ${l.scope}  depth ${l.depth}  expires in ${l.expiresInSeconds} s  ${l.root}${l.owner ? `  owner ${l.owner}` : ''}\n`);
+    return 0;
+  }
+  if (typeof values.token === 'string') query.set('token', values.token);
+  else if (!values.all) throw new CliError('mydoc locks clear needs --token TOKEN or --all', 2);
+  const { cleared } = await adminCall<{ cleared: number }>(config.dataDir, 'DELETE', `/locks?${query}`);
+  io.stdout(`cleared ${cleared} lock(s)\n`);
+  return 0;
+}
+
 async function cmdDemo(args: string[], io: Io): Promise<number> {
   const { values } = parse(args, { dir: { type: 'string' } }, 0);
   if (values.help) return io.stdout(HELP), 0;
@@ -171,6 +197,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         return await cmdDemo(args, io);
       case 'serve':
         return await cmdServe(args, io);
+      case 'locks':
+        return await cmdLocks(args, io);
       default:
         throw new CliError(`unknown command "${command}" (see mydoc --help)`, 2);
     }

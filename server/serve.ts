@@ -5,6 +5,7 @@
 import { statfs, readFile } from 'node:fs/promises';
 import { LocalDirectoryService } from '../policy/directory.js';
 import { Sessions } from '../policy/sessions.js';
+import { startAdminSocket } from './admin-socket.js';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
 import { requireInitialised } from './data-dir.js';
@@ -26,8 +27,10 @@ export async function serve(config: Config, version: string, out: (t: string) =>
   const freeTimer = setInterval(() => void refreshFree().catch(() => undefined), 30_000);
   freeTimer.unref();
   const app = await buildApp({ tls: { key, cert }, directory, sessions, version, quotaBytes: () => freeBytes });
+  const admin = await startAdminSocket(config.dataDir, sessions);
   app.addHook('onClose', async () => {
     clearInterval(freeTimer);
+    await new Promise((resolve) => admin.close(resolve));
     await sessions.lockAll();
   });
   app.log.warn('directory "local": network secrets are in a local file (INSECURE, demo and tests only)');

@@ -1,0 +1,85 @@
+/**
+ * The local administration endpoint of a running `mydoc serve`: HTTP over a
+ * Unix socket in the data folder (`<dataDir>/run/admin.sock`, mode 0600), so
+ * only the service's own account (root on the service VM) can use it and no
+ * admin secret is needed on disk. Today it lists and clears WebDAV locks.
+ */
+import { createServer, request, type Server } from 'node:http';
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Sessions } from '../policy/sessions.js';
+import { CliError } from './errors.js';
+
+export interface LockInfo {
+  user: string;
+  token: string;
+  root: string;
+  scope: string;
+  depth: string;
+  owner: string;
+  expiresInSeconds: number;
+}
+
+export function adminSocketPath(dataDir: string): string {
+  return join(dataDir, 'run', 'admin.sock');
+}
+
+const ownerText = (xml: string): string => xml.replace(/<[^>]*>/g, '').trim();
+
+export async function startAdminSocket(dataDir: string, sessions: Sessions, now: () => number = Date.now): Promise<Server> {
+  const path = adminSocketPath(dataDir);
+  await mkdir(join(dataDir, 'run'), { recursive: true, mode: 0o700 });
+  await rm(path, { force: true });
+  const server = createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? '/', 'http://admin');
+      const all = await sessions.all();
+      const selected = all.filter((s) => !url.searchParams.get('user') || s.user === url.searchParams.get('user')!.toLowerCase());
+      if (url.pathname === '/locks' && req.method === 'GET') {
+        const locks: LockInfo[] = selected.flatMap((s) =>
+          s.locks.list().map((l) => ({
+            user: s.user,
+            token: l.token,
+            root: l.rootHref,
+            scope: l.scope,
+            depth: String(l.depth),
+            owner: ownerText(l.ownerXml),
+            expiresInSeconds: Math.max(0, Math.round((l.expiresAt - now()) / 1000)),
+          })),
+        );
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ locks }));
+      } else if (url.pathname === '/locks' && req.method === 'DELETE') {
+        const token = url.searchParams.get('token') ?? undefined;
+        const cleared = selected.reduce((n, s) => n + s.locks.clear(token), 0);
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ cleared }));
+      } else {
+        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'no such admin endpoint' }));
+      }
+    })().catch(() => res.writeHead(500).end(JSON.stringify({ error: 'internal error' })));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, resolve);
+  });
+  await chmod(path, 0o600);
+  return server;
+}
+
+/** One call to the admin socket of the service running on `dataDir`. */
+export function adminCall<T>(dataDir: string, method: 'GET' | 'DELETE', path: string): Promise<T> {
+  const socketPath = adminSocketPath(dataDir);
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method, path }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString('utf8')));
+      res.on('end', () => {
+        if (res.statusCode !== 200) reject(new CliError(`the service answered ${res.statusCode}: ${body}`));
+        else resolve(JSON.parse(body) as T);
+      });
+    });
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      reject(new CliError(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? `the service is not running (no admin socket at ${socketPath})` : `cannot reach the service: ${err.message}`)),
+    );
+    req.end();
+  });
+}
