@@ -33,9 +33,10 @@ Usage:
   mydoc locks clear (--token TOKEN | --all) [--user NAME] [--config FILE]
       List or clear the WebDAV locks held in the running service (e.g. a
       stale lock left by a crashed Office), through its local admin socket.
-  mydoc demo [--dir DIR]
-      First run: write a demo configuration in DIR (default ./demo), create
-      keys, and add the demo user, printing its password. (npm start)
+  mydoc demo [--dir DIR] [--port PORT]
+      First run: write a demo configuration in DIR (default ./demo; port
+      default 8443), create keys, and add the demo user, printing its
+      password. Then serve it, as mydoc serve does. (npm start)
   mydoc --help | --version
 
 Options:
@@ -166,9 +167,11 @@ async function cmdLocks(args: string[], io: Io): Promise<number> {
 }
 
 async function cmdDemo(args: string[], io: Io): Promise<number> {
-  const { values } = parse(args, { dir: { type: 'string' } }, 0);
+  const { values } = parse(args, { dir: { type: 'string' }, port: { type: 'string' } }, 0);
   if (values.help) return io.stdout(HELP), 0;
-  await runDemo((values.dir as string | undefined) ?? 'demo', io.stdout, io.stderr);
+  const port = values.port === undefined ? undefined : Number(values.port);
+  if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) throw new CliError(`--port must be a port number, not "${values.port}"`, 2);
+  await runDemo((values.dir as string | undefined) ?? 'demo', port, version(), io.stdout, io.stderr);
   return 0;
 }
 

@@ -309,6 +309,8 @@ export interface DemoConfigOptions {
   nasDir: string;
   /** Path of the recovery public key PEM. */
   recoveryPublicKey: string;
+  /** Port of the demo service (default 8443). */
+  port?: number;
 }
 
 /**
@@ -329,7 +331,7 @@ dataDir: ${q(opts.dataDir)}
 listen:
   # Address the WebDAV server listens on. Keep it on loopback unless the guest needs more.
   host: "127.0.0.1"
-  port: 8443
+  port: ${opts.port ?? 8443}
   # Extra DNS names / IP addresses put in the TLS certificate (127.0.0.1 and localhost are always there).
   hostNames: []
 

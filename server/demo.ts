@@ -2,7 +2,8 @@
  * `mydoc demo` (what `npm start` runs): on first run writes a demo
  * configuration (embedded local directory, a local folder as the NAS,
  * self-signed TLS), initialises the data folder and adds the user "demo"
- * with a random password, printed once. Later runs reuse what is there.
+ * with a random password, printed once; later runs reuse what is there.
+ * Then it serves the share like `mydoc serve`.
  */
 import { randomBytes } from 'node:crypto';
 import { access, mkdir } from 'node:fs/promises';
@@ -13,16 +14,17 @@ import { addLocalUser } from '../policy/enrol-local-user.js';
 import { loadConfig, renderDemoConfig, type Config } from './config.js';
 import { localEnrolment, requireInitialised } from './data-dir.js';
 import { initDataDir } from './init.js';
+import { serve } from './serve.js';
 
 export const DEMO_USER = 'demo';
 
-function serviceNote(config: Config, out: (t: string) => void): void {
-  out(`\nThe WebDAV service is not part of this version yet (it arrives with "mydoc serve").\n`);
-  out(`Once it is, map the drive in the Windows guest with:\n`);
-  out(`  net use Z: https://${config.listen.host}:${config.listen.port}/ /user:${DEMO_USER} *\n`);
+/** Sets the demo up on first run, then serves it until SIGTERM/SIGINT. */
+export async function runDemo(dirArg: string, port: number | undefined, version: string, out: (t: string) => void, err: (t: string) => void): Promise<void> {
+  const config = await setUpDemo(dirArg, port, out, err);
+  await serve(config, version, out);
 }
 
-export async function runDemo(dirArg: string, out: (t: string) => void, err: (t: string) => void): Promise<void> {
+async function setUpDemo(dirArg: string, port: number | undefined, out: (t: string) => void, err: (t: string) => void): Promise<Config> {
   const dir = resolve(dirArg);
   const configFile = join(dir, 'mydoc.yaml');
   const exists = await access(configFile).then(
@@ -33,15 +35,14 @@ export async function runDemo(dirArg: string, out: (t: string) => void, err: (t:
     const config = await loadConfig(configFile);
     await requireInitialised(config);
     out(`demo already set up in ${dir} (configuration ${configFile}); user "${DEMO_USER}" has the password printed at the first run.\n`);
-    serviceNote(config, out);
-    return;
+    return config;
   }
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const recovery = generateP256KeyPair();
   await writeFileAtomic(join(dir, 'recovery-private.pem'), recovery.privatePem, 0o600, 'create');
   await writeFileAtomic(join(dir, 'recovery-public.pem'), recovery.publicPem, 0o644);
   await mkdir(join(dir, 'nas'), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(configFile, renderDemoConfig({ pcId: 'demo-pc', dataDir: 'data', nasDir: 'nas', recoveryPublicKey: 'recovery-public.pem' }), 0o644, 'create');
+  await writeFileAtomic(configFile, renderDemoConfig({ pcId: 'demo-pc', dataDir: 'data', nasDir: 'nas', recoveryPublicKey: 'recovery-public.pem', ...(port === undefined ? {} : { port }) }), 0o644, 'create');
   const config = await loadConfig(configFile);
   await initDataDir(config, {});
   const password = randomBytes(15).toString('base64url');
@@ -53,5 +54,5 @@ export async function runDemo(dirArg: string, out: (t: string) => void, err: (t:
   out(`  CA certificate for the guest: ${config.tls.caFile}\n`);
   out(`  user: ${DEMO_USER}   password: ${password}   (shown once; not stored)\n`);
   err(`warning: this demo keeps its network secrets in a local file (INSECURE) and its recovery private key in ${join(dir, 'recovery-private.pem')}: never use it for real data\n`);
-  serviceNote(config, out);
+  return config;
 }

@@ -39,10 +39,7 @@ export async function serve(config: Config, version: string, out: (t: string) =>
   } catch (err) {
     throw new CliError(`cannot listen on ${config.listen.host}:${config.listen.port}: ${(err as Error).message}`);
   }
-  const base = `https://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${config.listen.port}/`;
-  out(`mydoc: serving ${base}\n`);
-  out(`Map the drive in the Windows guest (after trusting ${config.tls.caFile}):\n  net use Z: ${base} /persistent:yes /user:USERNAME *\n`);
-  await new Promise<void>((resolve) => {
+  const stopped = new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
@@ -52,4 +49,8 @@ export async function serve(config: Config, version: string, out: (t: string) =>
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+  const base = `https://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${config.listen.port}/`;
+  out(`mydoc: serving ${base}\n`);
+  out(`Map the drive in the Windows guest (after trusting ${config.tls.caFile}):\n  net use Z: ${base} /persistent:yes /user:USERNAME *\n`);
+  await stopped;
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { listUserDirs, openVaultForRecovery } from '../shares/user-vaults.js';
 import { snapshot } from './helpers/data-dir.js';
 import { tempDir } from './helpers/keys.js';
+import { freePort } from './helpers/server.js';
 
 const bin = fileURLToPath(new URL('../../bin/mydoc.js', import.meta.url));
 
@@ -135,21 +136,46 @@ test('configuration errors name the offending key', async () => {
   }
 });
 
-test('demo (npm start): first run sets everything up and prints the password; the second run reuses it', async () => {
+/** Runs `mydoc demo` until it serves, then stops it with SIGTERM; returns its output and exit status. */
+async function runDemo(cwd: string, port: number): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [bin, 'demo', '--port', String(port)], { cwd, env: { ...process.env, MYDOC_CONFIG: '' } });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`demo did not start: ${stdout} ${stderr}`)), 30_000);
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (stdout.includes('mydoc: serving')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  child.kill('SIGTERM');
+  return { status: await exited, stdout, stderr };
+}
+
+test('demo (npm start): first run sets everything up, prints the password and serves; the second run reuses it', async () => {
   const { dir, cleanup } = await tempDir();
   try {
-    const first = mydoc(['demo'], { cwd: dir });
+    const port = await freePort();
+    const first = await runDemo(dir, port);
     assert.equal(first.status, 0, first.stderr);
     const password = /password: (\S+)/.exec(first.stdout)?.[1];
     assert.ok(password && password.length >= 16);
-    assert.match(first.stdout, /net use Z: https:\/\/127\.0\.0\.1:8443\//);
+    assert.match(first.stdout, new RegExp(`mydoc: serving https://127\\.0\\.0\\.1:${port}/`));
+    assert.match(first.stdout, new RegExp(`net use Z: https://127\\.0\\.0\\.1:${port}/`));
     assert.match(first.stderr, /INSECURE/);
-    const before = await snapshot(join(dir, 'demo'));
-    const second = mydoc(['demo'], { cwd: dir });
+    const config = join(dir, 'demo', 'mydoc.yaml');
+    const before = await snapshot(join(dir, 'demo', 'data', 'keys'));
+    const second = await runDemo(dir, port);
     assert.equal(second.status, 0, second.stderr);
     assert.match(second.stdout, /already set up/);
     assert.doesNotMatch(second.stdout, new RegExp(password));
-    assert.deepEqual(await snapshot(join(dir, 'demo')), before);
+    assert.deepEqual(await snapshot(join(dir, 'demo', 'data', 'keys')), before, 'keys untouched on the second run');
+    assert.match(await readFile(config, 'utf8'), new RegExp(`port: ${port}`));
   } finally {
     await cleanup();
   }
