@@ -1,12 +1,77 @@
 // Runs every compiled test file (dist/test/**/*.test.js) with Node's test
 // runner. Test files are listed explicitly so the same command works on
 // Node 20, 22 and 24.
+//
+// First it checks that the Debian packages the tests drive (real clients and
+// servers, see docs in /work/shared/docs/test-servers.md) are installed. When one
+// is missing and we are root with apt-get, it installs it; otherwise it names
+// the missing packages and fails. A test is never skipped for a missing tool.
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { accessSync, constants, readdirSync } from 'node:fs';
+import { delimiter, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Debian packages the tests need, each with one command it installs. The one
+ * place to add more, e.g. { pkg: 'slapd', command: 'slapd' },
+ * { pkg: 'ldap-utils', command: 'ldapsearch' }, { pkg: 'samba', command: 'smbd' },
+ * { pkg: 'smbclient', command: 'smbclient' }.
+ */
+const REQUIRED_PACKAGES = [
+  { pkg: 'litmus', command: 'litmus' },
+  { pkg: 'rclone', command: 'rclone' },
+  { pkg: 'cadaver', command: 'cadaver' },
+  { pkg: 'curl', command: 'curl' },
+];
+
+/** Full path of an executable on PATH (plus the sbin folders, where daemons live), or null. */
+function which(command) {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];
+  for (const dir of dirs.filter(Boolean)) {
+    const file = join(dir, command);
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+function missingPackages() {
+  return REQUIRED_PACKAGES.filter((p) => which(p.command) === null);
+}
+
+function aptGet(args) {
+  process.stderr.write(`test: apt-get ${args.join(' ')}\n`);
+  const r = spawnSync('apt-get', args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  return r.status === 0;
+}
+
+function ensurePackages() {
+  let missing = missingPackages();
+  if (missing.length === 0) return;
+  const names = () => missing.map((p) => p.pkg).join(' ');
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (isRoot && which('apt-get') !== null) {
+    process.stderr.write(`test: installing Debian packages the tests need: ${names()}\n`);
+    const ok = aptGet(['update']) && aptGet(['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', ...missing.map((p) => p.pkg)]);
+    missing = missingPackages();
+    if (ok && missing.length === 0) return;
+  }
+  process.stderr.write(
+    `test: the tests need these Debian packages, which are missing: ${names()}\n` +
+      `test: (commands not found: ${missing.map((p) => p.command).join(', ')})\n` +
+      `test: install them as root with:\n` +
+      `test:   apt-get update && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y ${names()}\n`,
+  );
+  process.exit(1);
+}
+
+ensurePackages();
 
 function find(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? find(join(dir, e.name)) : e.name.endsWith('.test.js') ? [join(dir, e.name)] : []));
