@@ -1,22 +1,41 @@
 /**
- * The directory interface the service authenticates against, and the
- * embedded local directory behind it. The policy issue adds Active
- * Directory over LDAP behind the same interface.
+ * The directory interface the service authenticates against: the embedded
+ * local directory (demo, tests) or the company directory over LDAP.
  */
 import { InsecureLocalFileSecretSource, type NetworkSecretSource } from '../crypto/network-secret.js';
+import { probe, type LdapServerSettings } from './ldap-connection.js';
+import { LdapAccounts, type LdapAccountSettings } from './ldap-directory.js';
+import { LdapSecretSource, type LdapSecretSettings } from './ldap-secret-source.js';
 import { LocalDirectory } from './local-directory.js';
+
+/** "DOMAIN\\user" and "user@domain" become "user" (lower case, NFC). */
+export function normalizeUserName(raw: string): string {
+  let user = raw.trim();
+  const backslash = user.lastIndexOf('\\');
+  if (backslash >= 0) user = user.slice(backslash + 1);
+  const at = user.indexOf('@');
+  if (at >= 0) user = user.slice(0, at);
+  return user.normalize('NFC').toLowerCase();
+}
+
+export type AuthResult = { ok: true; user: string; admin: boolean } | { ok: false; reason: string };
 
 export interface Directory {
   readonly kind: string;
-  /** True when the password is the user's. Constant time; no lockout. */
-  authenticate(user: string, password: string): Promise<boolean>;
+  /** Checks a password. Constant time for the local directory; no lockout. */
+  authenticate(user: string, password: string): Promise<AuthResult>;
   /** Where slot N's K_dir comes from for this directory. */
   readonly secrets: NetworkSecretSource;
+  /** The servers the reachability monitor probes (none: always reachable). */
+  readonly servers: readonly string[];
+  /** True when `server` answers. */
+  probe(server: string): Promise<boolean>;
 }
 
 export class LocalDirectoryService implements Directory {
   readonly kind = 'local';
   readonly secrets: NetworkSecretSource;
+  readonly servers: readonly string[] = [];
   private readonly users: LocalDirectory;
 
   constructor(usersFile: string, insecureSecretFile: string) {
@@ -24,7 +43,36 @@ export class LocalDirectoryService implements Directory {
     this.secrets = new InsecureLocalFileSecretSource(insecureSecretFile);
   }
 
-  authenticate(user: string, password: string): Promise<boolean> {
-    return this.users.verify(user, password);
+  async authenticate(login: string, password: string): Promise<AuthResult> {
+    const user = normalizeUserName(login);
+    const ok = await this.users.verify(user, password);
+    return ok ? { ok: true, user, admin: false } : { ok: false, reason: 'wrong user name or password' };
+  }
+
+  async probe(): Promise<boolean> {
+    return true;
+  }
+}
+
+export type LdapDirectorySettings = LdapAccountSettings & LdapSecretSettings;
+
+export class LdapDirectoryService implements Directory {
+  readonly kind = 'ldap';
+  readonly secrets: LdapSecretSource;
+  readonly servers: readonly string[];
+  private readonly accounts: LdapAccounts;
+
+  constructor(private readonly settings: LdapDirectorySettings) {
+    this.accounts = new LdapAccounts(settings);
+    this.secrets = new LdapSecretSource(settings);
+    this.servers = settings.urls;
+  }
+
+  authenticate(user: string, password: string): Promise<AuthResult> {
+    return this.accounts.authenticate(user, password);
+  }
+
+  probe(server: string): Promise<boolean> {
+    return probe(this.settings as LdapServerSettings, server);
   }
 }

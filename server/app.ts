@@ -127,13 +127,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   async function authenticate(req: FastifyRequest, reply: FastifyReply): Promise<string | undefined> {
     const creds = parseBasic(req.headers.authorization);
-    if (!creds || !(await authenticator.verify(creds))) {
-      if (creds) req.log.info({ user: creds.user, delayMs: authenticator.delayFor(creds.user) }, 'authentication failed');
-      plain(reply, 401, creds ? 'wrong user name or password' : 'authentication required', { 'www-authenticate': REALM });
+    const result = creds ? await authenticator.verify(creds) : undefined;
+    if (!creds || !result?.ok) {
+      if (creds && result && !result.ok) req.log.info({ user: creds.user, reason: result.reason, delayMs: authenticator.delayFor(creds.user) }, 'authentication failed');
+      const message = !creds ? 'authentication required' : result && !result.ok && result.reason !== 'wrong user name or password' ? `login refused: ${result.reason}` : 'wrong user name or password';
+      plain(reply, 401, message, { 'www-authenticate': REALM });
       return undefined;
     }
-    req.mydocUser = creds.user;
-    return creds.user;
+    req.mydocUser = result.user;
+    return result.user;
   }
 
   app.route({

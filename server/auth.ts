@@ -16,9 +16,12 @@
  *   constant time.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Directory } from '../policy/directory.js';
+import { normalizeUserName, type AuthResult, type Directory } from '../policy/directory.js';
 
 export interface Credentials {
+  /** What the user typed, e.g. `alice`, `CORP\\alice` or `alice@corp.example`. */
+  login: string;
+  /** The account name the login means (throttling and caching key). */
   user: string;
   password: string;
 }
@@ -37,18 +40,9 @@ export function parseBasic(header: string | undefined): Credentials | undefined 
   const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon <= 0) return undefined;
-  const user = normalizeUserName(decoded.slice(0, colon));
-  return user ? { user, password: decoded.slice(colon + 1) } : undefined;
-}
-
-/** "DOMAIN\user" and "user@domain" become "user". */
-export function normalizeUserName(raw: string): string {
-  let user = raw.trim();
-  const backslash = user.lastIndexOf('\\');
-  if (backslash >= 0) user = user.slice(backslash + 1);
-  const at = user.indexOf('@');
-  if (at >= 0) user = user.slice(0, at);
-  return user.normalize('NFC').toLowerCase();
+  const login = decoded.slice(0, colon).trim();
+  const user = normalizeUserName(login);
+  return user ? { login, user, password: decoded.slice(colon + 1) } : undefined;
 }
 
 interface FailureState {
@@ -58,7 +52,7 @@ interface FailureState {
 
 export class Authenticator {
   private readonly failures = new Map<string, FailureState>();
-  private readonly cache = new Map<string, { mac: Buffer; expires: number }>();
+  private readonly cache = new Map<string, { mac: Buffer; expires: number; result: AuthResult }>();
   private readonly macKey = randomBytes(32);
   private readonly queues = new Map<string, Promise<void>>();
 
@@ -75,11 +69,11 @@ export class Authenticator {
     return Math.min(BASE_DELAY_MS * 2 ** (state.count - FREE_FAILURES), MAX_DELAY_MS);
   }
 
-  /** True when the credentials are valid. */
-  async verify(creds: Credentials): Promise<boolean> {
-    const mac = createHmac('sha256', this.macKey).update(creds.user).update('\0').update(creds.password).digest();
+  /** Checks the credentials with the directory (or the recent-login cache). */
+  async verify(creds: Credentials): Promise<AuthResult> {
+    const mac = createHmac('sha256', this.macKey).update(creds.login).update('\0').update(creds.password).digest();
     const cached = this.cache.get(creds.user);
-    if (cached && cached.expires > this.now() && timingSafeEqual(cached.mac, mac)) return true;
+    if (cached && cached.expires > this.now() && timingSafeEqual(cached.mac, mac)) return cached.result;
     // Attempts for one user name run one after another, so parallel guesses
     // queue behind each other's delays instead of all passing as "free".
     const previous = this.queues.get(creds.user) ?? Promise.resolve();
@@ -95,19 +89,19 @@ export class Authenticator {
     return attempt;
   }
 
-  private async check(creds: Credentials, mac: Buffer): Promise<boolean> {
+  private async check(creds: Credentials, mac: Buffer): Promise<AuthResult> {
     const delay = this.delayFor(creds.user);
     if (delay > 0) await this.sleep(delay);
-    const ok = await this.directory.authenticate(creds.user, creds.password);
-    if (ok) {
+    const result = await this.directory.authenticate(creds.login, creds.password);
+    if (result.ok) {
       this.failures.delete(creds.user);
-      this.remember(this.cache, creds.user, { mac, expires: this.now() + CACHE_TTL_MS });
+      this.remember(this.cache, creds.user, { mac, expires: this.now() + CACHE_TTL_MS, result });
     } else {
       const state = this.failures.get(creds.user);
       const fresh = !state || this.now() - state.last > FAILURE_MEMORY_MS;
       this.remember(this.failures, creds.user, { count: fresh ? 1 : state.count + 1, last: this.now() });
     }
-    return ok;
+    return result;
   }
 
   /** Forgets every remembered login (e.g. when the service locks). */

@@ -4,6 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { auditLogPath, verifyAuditLog } from '../policy/audit.js';
 import { addLocalUser } from '../policy/enrol-local-user.js';
 import { loadConfig, type Config } from './config.js';
 import { localEnrolment, requireInitialised } from './data-dir.js';
@@ -33,6 +34,9 @@ Usage:
   mydoc locks clear (--token TOKEN | --all) [--user NAME] [--config FILE]
       List or clear the WebDAV locks held in the running service (e.g. a
       stale lock left by a crashed Office), through its local admin socket.
+  mydoc audit verify [--file FILE] [--config FILE]
+      Check the audit log's hash chain (default <dataDir>/audit/audit.log):
+      an edited, removed, duplicated or reordered line is reported by number.
   mydoc demo [--dir DIR] [--port PORT]
       First run: write a demo configuration in DIR (default ./demo; port
       default 8443), create keys, and add the demo user, printing its
@@ -166,6 +170,18 @@ async function cmdLocks(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
+async function cmdAudit(args: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'verify') throw new CliError('usage: mydoc audit verify [--file FILE] [--config FILE]', 2);
+  const { values } = parse(rest, { config: { type: 'string' }, file: { type: 'string' } }, 0);
+  if (values.help) return io.stdout(HELP), 0;
+  const file = typeof values.file === 'string' ? values.file : auditLogPath((await configFrom(values.config, io)).dataDir);
+  const result = await verifyAuditLog(file);
+  if (!result.ok) throw new CliError(result.line === 0 ? `audit log ${file}: ${result.problem}` : `audit log damaged at line ${result.line}: ${result.problem}`);
+  io.stdout(`audit log OK: ${result.lines} lines, head ${result.head.seq}:${result.head.hash.slice(0, 16)}\n`);
+  return 0;
+}
+
 async function cmdDemo(args: string[], io: Io): Promise<number> {
   const { values } = parse(args, { dir: { type: 'string' }, port: { type: 'string' } }, 0);
   if (values.help) return io.stdout(HELP), 0;
@@ -202,6 +218,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         return await cmdServe(args, io);
       case 'locks':
         return await cmdLocks(args, io);
+      case 'audit':
+        return await cmdAudit(args, io);
       default:
         throw new CliError(`unknown command "${command}" (see mydoc --help)`, 2);
     }

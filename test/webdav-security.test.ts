@@ -205,18 +205,18 @@ test('wrong passwords: 401 each; a run of wrong passwords is slowed for that use
 });
 
 test('throttle schedule: 20 wrong passwords in a row, and parallel guesses queue', async () => {
-  const directory: Directory = { kind: 'test', secrets: undefined as never, authenticate: async (_u, p) => p === 'right' };
+  const directory: Directory = { kind: 'test', secrets: undefined as never, servers: [], probe: async () => true, authenticate: async (u, p) => (p === 'right' ? { ok: true, user: u, admin: false } : { ok: false, reason: 'wrong user name or password' }) };
   const slept: number[] = [];
   let clock = 0;
   const auth = new Authenticator(directory, () => clock, async (ms) => {
     slept.push(ms);
     clock += ms;
   });
-  await Promise.all(Array.from({ length: 20 }, () => auth.verify({ user: 'eve', password: 'wrong' })));
+  await Promise.all(Array.from({ length: 20 }, () => auth.verify({ login: 'eve', user: 'eve', password: 'wrong' })));
   assert.deepEqual(slept, [250, 500, 1000, 2000, 4000, 8000, 8000, 8000, 8000, 8000, 8000, 8000, 8000, 8000, 8000]);
   slept.length = 0;
-  assert.equal(await auth.verify({ user: 'mallory', password: 'wrong' }), false);
+  assert.equal((await auth.verify({ login: 'mallory', user: 'mallory', password: 'wrong' })).ok, false);
   assert.deepEqual(slept, [], 'another user is not slowed');
-  assert.equal(await auth.verify({ user: 'eve', password: 'right' }), true, 'no lockout');
+  assert.equal((await auth.verify({ login: 'eve', user: 'eve', password: 'right' })).ok, true, 'no lockout');
   assert.equal(auth.delayFor('eve'), 0, 'success resets');
 });
