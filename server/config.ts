@@ -30,10 +30,17 @@ export interface Config {
     readonly caFile: string;
   };
   readonly directory: {
-    readonly kind: 'local';
+    readonly kind: 'local' | 'ldap';
     readonly local: {
       readonly usersFile: string;
       readonly insecureSecretFile: string;
+    };
+    /** Present when kind is "ldap". */
+    readonly ldap: LdapConfig | null;
+    readonly probe: {
+      readonly intervalSeconds: number;
+      readonly failuresToLock: number;
+      readonly timeoutSeconds: number;
     };
   };
   readonly backup: {
@@ -45,13 +52,31 @@ export interface Config {
   };
 }
 
+export interface LdapConfig {
+  readonly urls: readonly string[];
+  readonly flavor: 'ad' | 'openldap';
+  readonly baseDn: string;
+  readonly userBaseDn: string;
+  readonly serviceDn: string;
+  readonly servicePasswordFile: string;
+  readonly caFile: string | null;
+  readonly tlsServerName: string | null;
+  readonly insecureSkipVerify: boolean;
+  readonly adminsGroupDn: string | null;
+  readonly keyDnTemplate: string;
+  readonly keyAttribute: string;
+  readonly keyObjectClasses: readonly string[];
+  readonly timeoutSeconds: number;
+}
+
 type Mapping = Record<string, unknown>;
 
 const FILE_KEY = '(file)';
 const PC_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const SMB_URL = /^\/\/[^/\\\s]+(?:\/[^/\\\u0000-\u001f]+)+$/;
-const DIRECTORY_KINDS = ['local'] as const;
-const KNOWN_UNSUPPORTED_DIRECTORY_KINDS = ['ldap'];
+const DIRECTORY_KINDS = ['local', 'ldap'] as const;
+const LDAP_FLAVORS = ['ad', 'openldap'] as const;
+const LDAP_KEYS = ['urls', 'flavor', 'baseDn', 'userBaseDn', 'serviceDn', 'servicePasswordFile', 'caFile', 'tlsServerName', 'insecureSkipVerify', 'adminsGroupDn', 'keyDnTemplate', 'keyAttribute', 'keyObjectClasses', 'timeoutSeconds'];
 const BACKUP_TARGET_KINDS = ['path', 'smb'] as const;
 const BACKUP_TARGET_KEYS_BY_KIND = { path: ['path'], smb: ['url', 'authFile'] } as const;
 
@@ -161,25 +186,89 @@ function readTls(root: Mapping, baseDir: string, dataDir: string): Config['tls']
 }
 
 function readDirectory(root: Mapping, baseDir: string, dataDir: string): Config['directory'] {
-  const directory = readSection(root, '', 'directory', ['kind', 'local']);
-  const kind = required(readString(directory, 'directory', 'kind'), 'directory.kind');
-  if (KNOWN_UNSUPPORTED_DIRECTORY_KINDS.includes(kind)) {
-    throw new ConfigError(
-      'directory.kind',
-      `${describe(kind)} is not supported by this version (supported: ${DIRECTORY_KINDS.join(', ')})`,
-    );
-  }
+  const directory = readSection(root, '', 'directory', ['kind', 'local', 'ldap', 'probe']);
+  const kindText = required(readString(directory, 'directory', 'kind'), 'directory.kind');
+  const kind = oneOf(kindText, DIRECTORY_KINDS, 'directory.kind');
   const local = readSection(directory, 'directory', 'local', ['usersFile', 'insecureSecretFile']);
   const localDir = join(dataDir, 'local-directory');
+  const ldap = readSection(directory, 'directory', 'ldap', LDAP_KEYS);
+  if (kind === 'ldap' && Object.keys(ldap).length === 0) throw new ConfigError('directory.ldap', 'is required when directory.kind is "ldap"');
+  if (kind !== 'ldap' && Object.keys(ldap).length > 0) throw new ConfigError('directory.ldap', 'is only allowed when directory.kind is "ldap"');
+  const probe = readSection(directory, 'directory', 'probe', ['intervalSeconds', 'failuresToLock', 'timeoutSeconds']);
   return {
-    kind: oneOf(kind, DIRECTORY_KINDS, 'directory.kind'),
+    kind,
     local: {
       usersFile: readPath(local, 'directory.local', 'usersFile', baseDir) ?? join(localDir, 'users.json'),
       insecureSecretFile:
         readPath(local, 'directory.local', 'insecureSecretFile', baseDir) ??
         join(localDir, 'INSECURE-network-secrets.json'),
     },
+    ldap: kind === 'ldap' ? readLdap(ldap, baseDir) : null,
+    probe: {
+      intervalSeconds: readNumber(probe, 'directory.probe', 'intervalSeconds', 0.1, 3600) ?? 5,
+      failuresToLock: readNumber(probe, 'directory.probe', 'failuresToLock', 1, 100, true) ?? 2,
+      timeoutSeconds: readNumber(probe, 'directory.probe', 'timeoutSeconds', 0.1, 60) ?? 2,
+    },
   };
+}
+
+function readLdap(ldap: Mapping, baseDir: string): LdapConfig {
+  const key = 'directory.ldap';
+  const urls = readStringList(ldap, key, 'urls');
+  if (urls === undefined || urls.length === 0) throw new ConfigError(`${key}.urls`, 'is required: a list of ldaps:// or ldap:// URLs, tried in order');
+  urls.forEach((url, i) => {
+    if (!/^ldaps?:\/\/[^/\s]+\/?$/i.test(url)) throw new ConfigError(`${key}.urls.${i}`, `must be ldaps://host[:port] or ldap://host[:port] (got ${describe(url)})`);
+  });
+  const baseDn = required(readString(ldap, key, 'baseDn'), `${key}.baseDn`);
+  const insecureSkipVerify = readBoolean(ldap, key, 'insecureSkipVerify') ?? false;
+  const caFile = readPath(ldap, key, 'caFile', baseDir) ?? null;
+  if (!caFile && !insecureSkipVerify) throw new ConfigError(`${key}.caFile`, 'is required to verify the directory\'s certificate (or set insecureSkipVerify: true, which is logged loudly)');
+  const keyDnTemplate = required(readString(ldap, key, 'keyDnTemplate'), `${key}.keyDnTemplate`);
+  if (!keyDnTemplate.includes('{user}') || !keyDnTemplate.includes('{pcId}')) {
+    throw new ConfigError(`${key}.keyDnTemplate`, `must contain {user} and {pcId} (got ${describe(keyDnTemplate)})`);
+  }
+  return {
+    urls,
+    flavor: oneOf(required(readString(ldap, key, 'flavor'), `${key}.flavor`), LDAP_FLAVORS, `${key}.flavor`),
+    baseDn,
+    userBaseDn: readString(ldap, key, 'userBaseDn') ?? baseDn,
+    serviceDn: required(readString(ldap, key, 'serviceDn'), `${key}.serviceDn`),
+    servicePasswordFile: required(readPath(ldap, key, 'servicePasswordFile', baseDir), `${key}.servicePasswordFile`),
+    caFile,
+    tlsServerName: readString(ldap, key, 'tlsServerName') ?? null,
+    insecureSkipVerify,
+    adminsGroupDn: readString(ldap, key, 'adminsGroupDn') ?? null,
+    keyDnTemplate,
+    keyAttribute: required(readString(ldap, key, 'keyAttribute'), `${key}.keyAttribute`),
+    keyObjectClasses: readStringList(ldap, key, 'keyObjectClasses') ?? ['mydocPcUserKey'],
+    timeoutSeconds: readNumber(ldap, key, 'timeoutSeconds', 0.1, 60) ?? 3,
+  };
+}
+
+function readNumber(map: Mapping, parentKey: string, name: string, min: number, max: number, integer = false): number | undefined {
+  const value = ownValue(map, name);
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
+    throw new ConfigError(dotted(parentKey, name), `must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max} (got ${describe(value)})`);
+  }
+  return value;
+}
+
+function readBoolean(map: Mapping, parentKey: string, name: string): boolean | undefined {
+  const value = ownValue(map, name);
+  if (value === undefined) return undefined;
+  if (typeof value !== 'boolean') throw new ConfigError(dotted(parentKey, name), `must be true or false (got ${describe(value)})`);
+  return value;
+}
+
+function readStringList(map: Mapping, parentKey: string, name: string): string[] | undefined {
+  const value = ownValue(map, name);
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) throw new ConfigError(dotted(parentKey, name), `must be a list (got ${describe(value)})`);
+  return value.map((item, i) => {
+    if (typeof item !== 'string' || item === '') throw new ConfigError(`${dotted(parentKey, name)}.${i}`, `must be a non-empty string (got ${describe(item)})`);
+    return item;
+  });
 }
 
 function readBackupTarget(root: Mapping, baseDir: string): BackupTarget {

@@ -120,7 +120,7 @@ test('configuration errors name the offending key', async () => {
     const cases: [string, RegExp][] = [
       ['pcId: "bad id!"\n', /config: pcId: /],
       ['pcId: pc\ndataDir: d\nlisten:\n  port: 70000\ndirectory:\n  kind: local\nbackup:\n  target:\n    kind: path\n    path: n\n', /config: listen\.port: /],
-      ['pcId: pc\ndataDir: d\ndirectory:\n  kind: ldap\nbackup:\n  target:\n    kind: path\n    path: n\n', /config: directory\.kind: /],
+      ['pcId: pc\ndataDir: d\ndirectory:\n  kind: ldapx\nbackup:\n  target:\n    kind: path\n    path: n\n', /config: directory\.kind: /],
       ['pcId: pc\ndataDir: d\ndirectory:\n  kind: local\nbackup:\n  target:\n    kind: ftp\n', /config: backup\.target\.kind: /],
       ['pcId: pc\ndataDir: d\ndirectory:\n  kind: local\nbackup:\n  target:\n    kind: path\n    path: n\nrecovery:\n  publicKey: 5\n', /config: recovery\.publicKey: /],
       ['pcId: pc\ndataDir: d\nlisten:\n  prot: 1\ndirectory:\n  kind: local\nbackup:\n  target:\n    kind: path\n    path: n\n', /config: listen\.prot: unknown key/],

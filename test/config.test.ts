@@ -1,11 +1,21 @@
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig, parseConfig, renderDemoConfig } from '../server/config.js';
 import { ConfigError } from '../server/errors.js';
 import { tempDir } from './helpers/keys.js';
 
+const LDAP = `kind: ldap
+  ldap:
+    urls: [ldaps://dc1.corp.example, "ldap://dc2.corp.example:389"]
+    flavor: ad
+    baseDn: DC=corp,DC=example
+    serviceDn: CN=svc-pc1,CN=Users,DC=corp,DC=example
+    servicePasswordFile: svc.pw
+    caFile: dc-ca.pem
+    keyDnTemplate: cn={user},ou={pcId},ou=mydoc-keys,DC=corp,DC=example
+    keyAttribute: mydocNetworkSecret`;
 const MINIMAL = `
 pcId: pc-01
 dataDir: /srv/mydoc
@@ -56,6 +66,8 @@ describe('parseConfig', () => {
           usersFile: '/srv/mydoc/local-directory/users.json',
           insecureSecretFile: '/srv/mydoc/local-directory/INSECURE-network-secrets.json',
         },
+        ldap: null,
+        probe: { intervalSeconds: 5, failuresToLock: 2, timeoutSeconds: 2 },
       },
       backup: { target: { kind: 'path', path: '/mnt/nas/mydoc' } },
       recovery: { publicKey: null },
@@ -124,17 +136,23 @@ recovery: { publicKey: /etc/mydoc/recovery.pem }
       key: 'listen.hostNames.1',
     },
     {
-      name: 'directory.kind ldap',
+      name: 'directory.kind ldap without a directory.ldap section',
       text: MINIMAL.replace('kind: local', 'kind: ldap'),
-      key: 'directory.kind',
-      message: 'not supported by this version',
+      key: 'directory.ldap',
+      message: 'is required when directory.kind is "ldap"',
     },
+    { name: 'ldap url of another scheme', text: MINIMAL.replace('kind: local', LDAP.replace('ldaps://dc1.corp.example', 'http://dc1')), key: 'directory.ldap.urls.0' },
+    { name: 'ldap without caFile', text: MINIMAL.replace('kind: local', LDAP.replace(/\n    caFile: .*/, '')), key: 'directory.ldap.caFile', message: 'insecureSkipVerify' },
+    { name: 'ldap key DN template without {user}', text: MINIMAL.replace('kind: local', LDAP.replace('cn={user},', 'cn=x,')), key: 'directory.ldap.keyDnTemplate' },
+    { name: 'ldap flavor', text: MINIMAL.replace('kind: local', LDAP.replace('flavor: ad', 'flavor: novell')), key: 'directory.ldap.flavor' },
+    { name: 'probe interval 0', text: MINIMAL.replace('kind: local', 'kind: local\n  probe: { intervalSeconds: 0 }'), key: 'directory.probe.intervalSeconds' },
+    { name: 'probe failures 1.5', text: MINIMAL.replace('kind: local', 'kind: local\n  probe: { failuresToLock: 1.5 }'), key: 'directory.probe.failuresToLock' },
     { name: 'directory missing', text: MINIMAL.replace('directory:\n  kind: local\n', ''), key: 'directory.kind', message: 'required' },
     {
       name: 'directory.kind other',
       text: MINIMAL.replace('kind: local', 'kind: ad'),
       key: 'directory.kind',
-      message: 'must be one of: local (got "ad")',
+      message: 'must be one of: local, ldap (got "ad")',
     },
     {
       name: 'backup.target.kind ftp',
@@ -186,12 +204,14 @@ recovery: { publicKey: /etc/mydoc/recovery.pem }
     it(`rejects ${name} naming ${key}`, () => assertConfigError(() => parseConfig(text, file), key, message));
   }
 
-  it('gives the exact message for directory.kind ldap', () => {
-    assert.throws(() => parseConfig(MINIMAL.replace('kind: local', 'kind: ldap'), file), {
-      code: 'ERR_CONFIG',
-      key: 'directory.kind',
-      message: 'config: directory.kind: "ldap" is not supported by this version (supported: local)',
-    });
+  it('reads a directory.ldap section with defaults, paths resolved against the config folder', () => {
+    const config = parseConfig(MINIMAL.replace('kind: local', LDAP), file);
+    assert.equal(config.directory.kind, 'ldap');
+    assert.deepEqual(config.directory.ldap?.urls, ['ldaps://dc1.corp.example', 'ldap://dc2.corp.example:389']);
+    assert.equal(config.directory.ldap?.userBaseDn, 'DC=corp,DC=example');
+    assert.equal(config.directory.ldap?.caFile, join(dirname(file), 'dc-ca.pem'));
+    assert.equal(config.directory.ldap?.insecureSkipVerify, false);
+    assert.deepEqual(config.directory.probe, { intervalSeconds: 5, failuresToLock: 2, timeoutSeconds: 2 });
   });
 
   it('reports a YAML syntax error with the file and line', () => {
