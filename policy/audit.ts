@@ -341,7 +341,7 @@ function sha256Hex(data: string | Buffer): string {
 /** The chain state after `line`, the last complete line of `file`. */
 function resumeFrom(line: Buffer, file: string): { seq: number; hash: string; lineHash: string } {
   const record = parseRecord(line);
-  if (typeof record === 'string') throw damaged(file, `its last line is ${record}`);
+  if (typeof record === 'string') throw damaged(file, `its last line is damaged (${record})`);
   return { seq: record.seq, hash: record.hash, lineHash: sha256Hex(line) };
 }
 

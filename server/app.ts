@@ -18,6 +18,7 @@ import type { Readable } from 'node:stream';
 import { NetworkSecretUnavailableError, SlotOpenError, KeyringError } from '../crypto/errors.js';
 import type { Directory } from '../policy/directory.js';
 import type { Sessions, UserSession } from '../policy/sessions.js';
+import { LOCKED_MESSAGE, type Gate } from '../policy/gate.js';
 import { DavHandler, DAV_METHODS, errorResponse, optionsResponse, type DavLimits, type DavResponse } from '../shares/webdav/handler.js';
 import { DavError } from '../shares/webdav/errors.js';
 import { Authenticator, parseBasic } from './auth.js';
@@ -35,6 +36,7 @@ export interface AppOptions {
   tls: { key: string; cert: string };
   directory: Directory;
   sessions: Sessions;
+  gate: Gate;
   version: string;
   logLevel?: string;
   /** Free space reported to clients. */
@@ -118,7 +120,21 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return plain(reply, status, status >= 500 ? 'internal error' : err.message);
   });
 
-  app.get('/healthz', async () => ({ state: 'online', version: opts.version }));
+  // Requests in flight: aborted when the gate locks.
+  const active = new Set<FastifyRequest['raw']>();
+  opts.gate.onLock(() => {
+    authenticator.forget();
+    for (const raw of active) raw.socket?.destroy();
+    active.clear();
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.method === 'OPTIONS' || req.url === '/healthz') return;
+    if (opts.gate.state() === 'locked') return plain(reply, 403, LOCKED_MESSAGE);
+    active.add(req.raw);
+    req.raw.once('close', () => active.delete(req.raw));
+  });
+
+  app.get('/healthz', async () => ({ state: opts.gate.state(), version: opts.version }));
 
   app.get('/metrics', async (req, reply) => {
     if (!(await authenticate(req, reply))) return reply;

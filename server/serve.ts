@@ -3,8 +3,10 @@
  * every key from memory and stops.
  */
 import { statfs, readFile } from 'node:fs/promises';
-import { LocalDirectoryService } from '../policy/directory.js';
+import { Gate } from '../policy/gate.js';
+import { ReachabilityMonitor } from '../policy/reachability.js';
 import { Sessions } from '../policy/sessions.js';
+import { buildDirectory } from './directory-config.js';
 import { startAdminSocket } from './admin-socket.js';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
@@ -16,8 +18,16 @@ export async function serve(config: Config, version: string, out: (t: string) =>
   const [key, cert] = await Promise.all([readFile(config.tls.keyFile, 'utf8'), readFile(config.tls.certFile, 'utf8')]).catch((err: Error) => {
     throw new CliError(`cannot read the TLS key or certificate: ${err.message}`);
   });
-  const directory = new LocalDirectoryService(config.directory.local.usersFile, config.directory.local.insecureSecretFile);
+  const directory = await buildDirectory(config);
   const sessions = new Sessions(config.dataDir, config.pcId, directory);
+  const gate = new Gate(sessions, directory.servers.length === 0);
+  const monitor = new ReachabilityMonitor({
+    servers: directory.servers,
+    probe: (server) => directory.probe(server),
+    intervalMs: config.directory.probe.intervalSeconds * 1000,
+    failuresToLock: config.directory.probe.failuresToLock,
+    onChange: (reachable) => void gate.setReachable(reachable),
+  });
   let freeBytes = 0;
   const refreshFree = async () => {
     const s = await statfs(config.dataDir);
@@ -26,14 +36,18 @@ export async function serve(config: Config, version: string, out: (t: string) =>
   await refreshFree();
   const freeTimer = setInterval(() => void refreshFree().catch(() => undefined), 30_000);
   freeTimer.unref();
-  const app = await buildApp({ tls: { key, cert }, directory, sessions, version, quotaBytes: () => freeBytes });
+  const app = await buildApp({ tls: { key, cert }, directory, sessions, gate, version, quotaBytes: () => freeBytes });
+  gate.onLock(() => app.log.warn('locked: the company directory is unreachable; keys dropped from memory'));
+  if (directory.servers.length > 0) await monitor.start();
   const admin = await startAdminSocket(config.dataDir, sessions);
   app.addHook('onClose', async () => {
     clearInterval(freeTimer);
+    monitor.stop();
     await new Promise((resolve) => admin.close(resolve));
     await sessions.lockAll();
   });
-  app.log.warn('directory "local": network secrets are in a local file (INSECURE, demo and tests only)');
+  if (directory.kind === 'local') app.log.warn('directory "local": network secrets are in a local file (INSECURE, demo and tests only)');
+  if (config.directory.ldap?.insecureSkipVerify) app.log.warn('directory.ldap.insecureSkipVerify is set: the directory\'s TLS certificate is NOT verified (INSECURE)');
   try {
     await app.listen({ host: config.listen.host, port: config.listen.port });
   } catch (err) {

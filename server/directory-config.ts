@@ -1,0 +1,37 @@
+/** Builds the directory the configuration names, reading its secrets from their files. */
+import { readFile } from 'node:fs/promises';
+import { LdapDirectoryService, LocalDirectoryService, type Directory } from '../policy/directory.js';
+import type { Config } from './config.js';
+import { CliError } from './errors.js';
+
+async function readSecretFile(file: string, what: string): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new CliError(`cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+export async function buildDirectory(config: Config): Promise<Directory> {
+  const ldap = config.directory.ldap;
+  if (config.directory.kind === 'local' || !ldap) {
+    return new LocalDirectoryService(config.directory.local.usersFile, config.directory.local.insecureSecretFile);
+  }
+  return new LdapDirectoryService({
+    urls: ldap.urls,
+    flavor: ldap.flavor,
+    baseDn: ldap.baseDn,
+    userBaseDn: ldap.userBaseDn,
+    serviceDn: ldap.serviceDn,
+    servicePassword: await readSecretFile(ldap.servicePasswordFile, 'service account password file (directory.ldap.servicePasswordFile)'),
+    caPem: ldap.caFile ? await readSecretFile(ldap.caFile, 'directory CA file (directory.ldap.caFile)') : undefined,
+    tlsServerName: ldap.tlsServerName ?? undefined,
+    insecureSkipVerify: ldap.insecureSkipVerify,
+    timeoutMs: Math.round(config.directory.probe.timeoutSeconds * 1000),
+    adminsGroupDn: ldap.adminsGroupDn ?? undefined,
+    pcId: config.pcId,
+    keyDnTemplate: ldap.keyDnTemplate,
+    keyAttribute: ldap.keyAttribute,
+    keyObjectClasses: ldap.keyObjectClasses,
+  });
+}
