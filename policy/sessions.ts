@@ -8,6 +8,7 @@ import { openUserVault, canonicalUser } from '../shares/user-vaults.js';
 import type { Vault } from '../shares/vault.js';
 import { LockManager } from '../shares/webdav/locks.js';
 import type { Keyring } from '../crypto/keyring.js';
+import { KeyringError } from '../crypto/errors.js';
 import type { Directory } from './directory.js';
 
 export interface UserSession {
@@ -27,6 +28,8 @@ export class Sessions {
     private readonly dataDir: string,
     private readonly pcId: string,
     private readonly directory: Directory,
+    /** Enrols a user who has no vault on this PC yet (first online login); absent: no enrolment. */
+    private readonly enrol?: (user: string) => Promise<void>,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -63,7 +66,12 @@ export class Sessions {
   }
 
   private async openSession(user: string): Promise<OpenSession> {
-    const { keyring, vault } = await openUserVault(this.dataDir, this.pcId, user, this.directory.secrets);
+    const open = () => openUserVault(this.dataDir, this.pcId, user, this.directory.secrets);
+    const { keyring, vault } = await open().catch(async (err: unknown) => {
+      if (!(err instanceof KeyringError && err.code === 'ERR_KEYRING_MISSING') || !this.enrol) throw err;
+      await this.enrol(user);
+      return open();
+    });
     return { user, keyring, vault, locks: new LockManager(this.now) };
   }
 }

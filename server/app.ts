@@ -19,6 +19,7 @@ import { NetworkSecretUnavailableError, SlotOpenError, KeyringError } from '../c
 import type { Directory } from '../policy/directory.js';
 import type { Sessions, UserSession } from '../policy/sessions.js';
 import { LOCKED_MESSAGE, type Gate } from '../policy/gate.js';
+import type { AuditLog } from '../policy/audit.js';
 import { DavHandler, DAV_METHODS, errorResponse, optionsResponse, type DavLimits, type DavResponse } from '../shares/webdav/handler.js';
 import { DavError } from '../shares/webdav/errors.js';
 import { Authenticator, parseBasic } from './auth.js';
@@ -37,6 +38,7 @@ export interface AppOptions {
   directory: Directory;
   sessions: Sessions;
   gate: Gate;
+  audit: AuditLog;
   version: string;
   logLevel?: string;
   /** Free space reported to clients. */
@@ -122,8 +124,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   // Requests in flight: aborted when the gate locks.
   const active = new Set<FastifyRequest['raw']>();
+  /** Users whose login was recorded in the audit log since the last lock. */
+  const loggedIn = new Set<string>();
   opts.gate.onLock(() => {
     authenticator.forget();
+    loggedIn.clear();
     for (const raw of active) raw.socket?.destroy();
     active.clear();
   });
@@ -145,12 +150,19 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     const creds = parseBasic(req.headers.authorization);
     const result = creds ? await authenticator.verify(creds) : undefined;
     if (!creds || !result?.ok) {
-      if (creds && result && !result.ok) req.log.info({ user: creds.user, reason: result.reason, delayMs: authenticator.delayFor(creds.user) }, 'authentication failed');
+      if (creds && result && !result.ok) {
+        req.log.info({ user: creds.user, reason: result.reason, delayMs: authenticator.delayFor(creds.user) }, 'authentication failed');
+        await opts.audit.append({ actor: creds.user, action: 'login', decision: 'deny', reason: result.reason });
+      }
       const message = !creds ? 'authentication required' : result && !result.ok && result.reason !== 'wrong user name or password' ? `login refused: ${result.reason}` : 'wrong user name or password';
       plain(reply, 401, message, { 'www-authenticate': REALM });
       return undefined;
     }
     req.mydocUser = result.user;
+    if (!loggedIn.has(result.user)) {
+      loggedIn.add(result.user);
+      await opts.audit.append({ actor: result.user, action: 'login', decision: 'allow', reason: result.admin ? 'administrator' : undefined });
+    }
     return result.user;
   }
 

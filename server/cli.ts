@@ -12,6 +12,11 @@ import { runDemo } from './demo.js';
 import { CliError } from './errors.js';
 import { initDataDir } from './init.js';
 import { serve } from './serve.js';
+import { buildDirectory } from './directory-config.js';
+import { recoveryPublicKeyFile } from './data-dir.js';
+import { loadPublicKey } from '../crypto/key-files.js';
+import { normalizeUserName } from '../policy/directory.js';
+import { enrolUser } from '../shares/user-vaults.js';
 import { adminCall, type LockInfo } from './admin-socket.js';
 
 const DEFAULT_CONFIG = '/etc/mydoc/config.yaml';
@@ -23,6 +28,10 @@ Usage:
       Create the data folder: device key pair, CA and TLS certificate, and,
       when recovery.publicKey is not configured, a recovery key pair whose
       private half is written to --recovery-key-out (it must leave the PC).
+  mydoc user enroll NAME [--config FILE]
+      With a company directory (directory.kind: ldap): create the user's
+      network secret in the directory and their vault on this PC (otherwise
+      done at their first online login).
   mydoc user add NAME --password-stdin [--config FILE]
       Add a user to the embedded local directory (directory.kind: local) and
       create their encrypted vault. The password is read from standard input.
@@ -126,6 +135,7 @@ async function readPassword(io: Io): Promise<string> {
 async function cmdUser(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === '--help' || sub === undefined) return io.stdout(HELP), sub === undefined ? 2 : 0;
+  if (sub === 'enroll') return cmdUserEnroll(rest, io);
   if (sub !== 'add') throw new CliError(`unknown command "user ${sub}" (see mydoc --help)`, 2);
   const { values, positionals } = parse(rest, { config: { type: 'string' }, 'password-stdin': { type: 'boolean' } }, 1);
   if (values.help) return io.stdout(HELP), 0;
@@ -179,6 +189,20 @@ async function cmdAudit(args: string[], io: Io): Promise<number> {
   const result = await verifyAuditLog(file);
   if (!result.ok) throw new CliError(result.line === 0 ? `audit log ${file}: ${result.problem}` : `audit log damaged at line ${result.line}: ${result.problem}`);
   io.stdout(`audit log OK: ${result.lines} lines, head ${result.head.seq}:${result.head.hash.slice(0, 16)}\n`);
+  return 0;
+}
+
+async function cmdUserEnroll(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, { config: { type: 'string' } }, 1);
+  if (values.help) return io.stdout(HELP), 0;
+  const name = positionals[0];
+  if (!name) throw new CliError('usage: mydoc user enroll NAME [--config FILE]', 2);
+  const config = await configFrom(values.config, io);
+  if (config.directory.kind !== 'ldap') throw new CliError('"mydoc user enroll" is for a company directory (directory.kind: ldap); use "mydoc user add" with the local directory');
+  await requireInitialised(config);
+  const directory = await buildDirectory(config);
+  await enrolUser({ dataDir: config.dataDir, pcId: config.pcId, user: normalizeUserName(name), source: directory.secrets, recoveryPublicKey: await loadPublicKey(recoveryPublicKeyFile(config), 'recovery public key') });
+  io.stdout(`enrolled "${normalizeUserName(name)}": network secret created in the directory, vault created on this PC\n`);
   return 0;
 }
 

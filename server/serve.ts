@@ -10,7 +10,10 @@ import { buildDirectory } from './directory-config.js';
 import { startAdminSocket } from './admin-socket.js';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
-import { requireInitialised } from './data-dir.js';
+import { recoveryPublicKeyFile, requireInitialised } from './data-dir.js';
+import { loadPublicKey } from '../crypto/key-files.js';
+import { AuditLog, auditLogPath } from '../policy/audit.js';
+import { enrolUser } from '../shares/user-vaults.js';
 import { CliError } from './errors.js';
 
 export async function serve(config: Config, version: string, out: (t: string) => void): Promise<void> {
@@ -19,14 +22,27 @@ export async function serve(config: Config, version: string, out: (t: string) =>
     throw new CliError(`cannot read the TLS key or certificate: ${err.message}`);
   });
   const directory = await buildDirectory(config);
-  const sessions = new Sessions(config.dataDir, config.pcId, directory);
+  const audit = await AuditLog.open(auditLogPath(config.dataDir));
+  const recoveryPublicKey = await loadPublicKey(recoveryPublicKeyFile(config), 'recovery public key');
+  // A company directory enrols a user at their first online login; the local directory enrols at "mydoc user add".
+  const enrol =
+    directory.kind === 'ldap'
+      ? async (user: string) => {
+          await enrolUser({ dataDir: config.dataDir, pcId: config.pcId, user, source: directory.secrets, recoveryPublicKey });
+          await audit.append({ actor: user, action: 'user.enrol', decision: 'info', reason: 'first online login' });
+        }
+      : undefined;
+  const sessions = new Sessions(config.dataDir, config.pcId, directory, enrol);
   const gate = new Gate(sessions, directory.servers.length === 0);
   const monitor = new ReachabilityMonitor({
     servers: directory.servers,
     probe: (server) => directory.probe(server),
     intervalMs: config.directory.probe.intervalSeconds * 1000,
     failuresToLock: config.directory.probe.failuresToLock,
-    onChange: (reachable) => void gate.setReachable(reachable),
+    onChange: (reachable) => {
+      void gate.setReachable(reachable);
+      void audit.append({ actor: 'system', action: reachable ? 'gate.unlock' : 'gate.lock', decision: 'info', reason: reachable ? 'the company directory answers' : 'the company directory is unreachable' });
+    },
   });
   let freeBytes = 0;
   const refreshFree = async () => {
@@ -36,8 +52,9 @@ export async function serve(config: Config, version: string, out: (t: string) =>
   await refreshFree();
   const freeTimer = setInterval(() => void refreshFree().catch(() => undefined), 30_000);
   freeTimer.unref();
-  const app = await buildApp({ tls: { key, cert }, directory, sessions, gate, version, quotaBytes: () => freeBytes });
+  const app = await buildApp({ tls: { key, cert }, directory, sessions, gate, audit, version, quotaBytes: () => freeBytes });
   gate.onLock(() => app.log.warn('locked: the company directory is unreachable; keys dropped from memory'));
+  await audit.append({ actor: 'system', action: 'service.start', decision: 'info', reason: `directory ${directory.kind}` });
   if (directory.servers.length > 0) await monitor.start();
   const admin = await startAdminSocket(config.dataDir, sessions);
   app.addHook('onClose', async () => {
@@ -45,6 +62,8 @@ export async function serve(config: Config, version: string, out: (t: string) =>
     monitor.stop();
     await new Promise((resolve) => admin.close(resolve));
     await sessions.lockAll();
+    await audit.append({ actor: 'system', action: 'service.stop', decision: 'info' });
+    await audit.close();
   });
   if (directory.kind === 'local') app.log.warn('directory "local": network secrets are in a local file (INSECURE, demo and tests only)');
   if (config.directory.ldap?.insecureSkipVerify) app.log.warn('directory.ldap.insecureSkipVerify is set: the directory\'s TLS certificate is NOT verified (INSECURE)');
