@@ -24,6 +24,15 @@ const REQUIRED_PACKAGES = [
   { pkg: 'rclone', command: 'rclone' },
   { pkg: 'cadaver', command: 'cadaver' },
   { pkg: 'curl', command: 'curl' },
+  { pkg: 'slapd', command: 'slapd' },
+  { pkg: 'ldap-utils', command: 'ldapmodify' },
+  { pkg: 'samba', command: 'smbd' },
+  // A metapackage without commands of its own (it pulls in samba-dsdb-modules, the AD DC's
+  // database modules): `samba` is the binary it exists for.
+  { pkg: 'samba-ad-dc', command: 'samba' },
+  { pkg: 'smbclient', command: 'smbclient' },
+  { pkg: 'krb5-user', command: 'kinit' },
+  { pkg: 'winbind', command: 'winbindd' },
 ];
 
 /** Full path of an executable on PATH (plus the sbin folders, where daemons live), or null. */
