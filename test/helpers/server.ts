@@ -59,6 +59,11 @@ export interface StartServerOptions {
   users?: ServerUser[];
   /** Extra environment for `mydoc serve`. */
   env?: NodeJS.ProcessEnv;
+  /** The lines of the `directory:` section (default `kind: local`); with a company directory no user is added. */
+  directory?: string[];
+  pcId?: string;
+  /** Files written into the server's folder before the configuration (name relative to it -> content). */
+  files?: Record<string, string>;
 }
 
 export function randomPassword(): string {
@@ -97,17 +102,17 @@ async function mydoc(args: string[], input = ''): Promise<string> {
   });
 }
 
-function configText(port: number): string {
+function configText(port: number, directoryLines: readonly string[], pcId: string): string {
   return [
     '# written by test/helpers/server.ts',
-    'pcId: pc-test',
+    `pcId: ${pcId}`,
     'dataDir: data',
     'listen:',
     '  host: "127.0.0.1"',
     `  port: ${port}`,
     '  hostNames: []',
     'directory:',
-    '  kind: local',
+    ...directoryLines.map((l) => `  ${l}`),
     'backup:',
     '  target:',
     '    kind: path',
@@ -157,10 +162,14 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   let cleanupDir = true;
   try {
     const port = await freePort();
-    await writeFile(configFile, configText(port));
+    for (const [name, content] of Object.entries(opts.files ?? {})) await writeFile(join(dir, name), content, { mode: 0o600 });
+    const directory = opts.directory ?? ['kind: local'];
+    await writeFile(configFile, configText(port, directory, opts.pcId ?? 'pc-test'));
     await mydoc(['init', '--config', configFile, '--recovery-key-out', join(dir, 'offline', 'recovery-private.pem')]);
-    for (const u of users) {
-      await mydoc(['user', 'add', u.name, '--password-stdin', '--config', configFile], u.password);
+    if (directory[0] === 'kind: local') {
+      for (const u of users) {
+        await mydoc(['user', 'add', u.name, '--password-stdin', '--config', configFile], u.password);
+      }
     }
     const caPem = await readFile(caFile, 'utf8');
 

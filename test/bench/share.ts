@@ -1,0 +1,336 @@
+/**
+ * The share under test for the WebDAV benchmarks: a fresh data folder
+ * (`mydoc init` + `mydoc user add`) in a temporary folder, served either
+ * in-process (buildApp, wired as server/serve.ts does: keep the two in step),
+ * with optional bench-only plain-file routes on the same fastify instance,
+ * or as a `mydoc serve` child process. Everything listens on 127.0.0.1 only.
+ */
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, readFile, stat, statfs, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../server/app.js';
+import { loadConfig, type Config } from '../../server/config.js';
+import { requireInitialised } from '../../server/data-dir.js';
+import { buildDirectory } from '../../server/directory-config.js';
+import { AuditLog, auditLogPath } from '../../policy/audit.js';
+import { Gate } from '../../policy/gate.js';
+import { Sessions } from '../../policy/sessions.js';
+import { registerDir, registerProcess } from './cleanup.js';
+import { MiB, progress } from './measure.js';
+
+export const MYDOC_BIN = fileURLToPath(new URL('../../../bin/mydoc.js', import.meta.url));
+export const PC_ID = 'pc-bench';
+
+export interface Share {
+  /** Temporary folder holding config, data folder, NAS stand-in and scratch files. */
+  dir: string;
+  configFile: string;
+  dataDir: string;
+  port: number;
+  caFile: string;
+  caPem: string;
+  keyFile: string;
+  certFile: string;
+  user: string;
+  password: string;
+  /** `user:password` for curl -u. */
+  userColonPassword: string;
+  /** Removes the temporary folder. */
+  remove: () => Promise<void>;
+}
+
+/** A TCP port that was free on 127.0.0.1 a moment ago. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs `node bin/mydoc.js ARGS` to completion; throws with its output unless it exits 0. */
+async function mydoc(args: string[], input = ''): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, [MYDOC_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, MYDOC_CONFIG: '' } });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.once('error', reject);
+    child.once('close', (code, signal) => (code === 0 ? resolve() : reject(new Error(`mydoc ${args[0]} failed (${signal ?? `exit ${code}`}):\n${out}`))));
+    child.stdin.end(input);
+  });
+}
+
+/** Creates a data folder with one user (`alice`, random password) in a new temporary folder. */
+export async function createShare(): Promise<Share> {
+  const dir = await mkdtemp(join(tmpdir(), 'mydoc-bench-share-'));
+  const remove = registerDir(dir);
+  try {
+    const port = await freePort();
+    const configFile = join(dir, 'mydoc.yaml');
+    const config = [
+      `pcId: ${PC_ID}`,
+      'dataDir: data',
+      'listen:',
+      '  host: "127.0.0.1"',
+      `  port: ${port}`,
+      'directory:',
+      '  kind: local',
+      'backup:',
+      '  target:',
+      '    kind: path',
+      '    path: nas',
+      '',
+    ].join('\n');
+    await writeFile(configFile, config);
+    await mydoc(['init', '--config', configFile, '--recovery-key-out', join(dir, 'offline', 'recovery-private.pem')]);
+    const user = 'alice';
+    const password = randomBytes(18).toString('base64url');
+    await mydoc(['user', 'add', user, '--password-stdin', '--config', configFile], password);
+    const dataDir = join(dir, 'data');
+    const caFile = join(dataDir, 'tls', 'ca-cert.pem');
+    return {
+      dir,
+      configFile,
+      dataDir,
+      port,
+      caFile,
+      caPem: await readFile(caFile, 'utf8'),
+      keyFile: join(dataDir, 'tls', 'server-key.pem'),
+      certFile: join(dataDir, 'tls', 'server-cert.pem'),
+      user,
+      password,
+      userColonPassword: `${user}:${password}`,
+      remove,
+    };
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+}
+
+export interface InProcessServer {
+  app: FastifyInstance;
+  config: Config;
+  sessions: Sessions;
+  url: string;
+  close: () => Promise<void>;
+}
+
+export interface PlainRoutes {
+  /** Folder the plain-file routes read and write (file names only, no paths). */
+  dir: string;
+  /** Size of the read and write batches (>= 1 MiB). */
+  ioBytes?: number;
+}
+
+const PLAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$/;
+
+/**
+ * Registers the bench-only baseline routes `GET|PUT /api/bench/plain/:name`:
+ * the same fastify instance, TLS and body handling as the share, but the
+ * bytes go to and from a plain file with tuned I/O (>= 1 MiB reads; writes
+ * coalesced into >= 1 MiB writev calls, one in flight while the next batch
+ * fills, then fsync, as a vault write does).
+ */
+export function addPlainRoutes(app: FastifyInstance, opts: PlainRoutes): void {
+  const io = Math.max(opts.ioBytes ?? MiB, MiB);
+  const fileOf = (name: string): string => {
+    if (!PLAIN_NAME.test(name)) throw Object.assign(new Error('bad name'), { statusCode: 400 });
+    return join(opts.dir, name);
+  };
+  app.get<{ Params: { name: string } }>('/api/bench/plain/:name', async (req, reply) => {
+    const file = fileOf(req.params.name);
+    const { size } = await stat(file);
+    reply.header('content-type', 'application/octet-stream').header('content-length', size);
+    return reply.send(createReadStream(file, { highWaterMark: io }));
+  });
+  app.put<{ Params: { name: string } }>('/api/bench/plain/:name', async (req, reply) => {
+    const file = fileOf(req.params.name);
+    const body = req.body as Readable;
+    const fh = await open(file, 'w', 0o600);
+    let inflight: Promise<unknown> = Promise.resolve();
+    let size = 0;
+    try {
+      let batch: Buffer[] = [];
+      let batchBytes = 0;
+      const flush = async () => {
+        await inflight;
+        if (batchBytes === 0) return;
+        const pieces = batch;
+        batch = [];
+        batchBytes = 0;
+        inflight = fh.writev(pieces);
+        inflight.catch(() => undefined);
+      };
+      for await (const chunk of body) {
+        batch.push(chunk as Buffer);
+        batchBytes += (chunk as Buffer).length;
+        size += (chunk as Buffer).length;
+        if (batchBytes >= io) await flush();
+      }
+      await flush();
+      await inflight;
+      await fh.sync();
+    } finally {
+      await inflight.catch(() => undefined);
+      await fh.close();
+    }
+    return reply.code(201).header('content-length', 0).send('');
+  });
+}
+
+/**
+ * Builds the app in this process exactly as `mydoc serve` does (server/serve.ts),
+ * optionally with the plain-file baseline routes, and listens on the share's port.
+ */
+export async function startInProcess(share: Share, plain?: PlainRoutes): Promise<InProcessServer> {
+  const config = await loadConfig(share.configFile);
+  await requireInitialised(config);
+  const [key, cert] = await Promise.all([readFile(config.tls.keyFile, 'utf8'), readFile(config.tls.certFile, 'utf8')]);
+  // As server/serve.ts wires it (local directory: always reachable, so no reachability monitor).
+  const directory = await buildDirectory(config);
+  if (directory.servers.length > 0) throw new Error('startInProcess supports the local directory only');
+  const audit = await AuditLog.open(auditLogPath(config.dataDir));
+  const sessions = new Sessions(config.dataDir, config.pcId, directory);
+  const gate = new Gate(sessions, true);
+  const s = await statfs(config.dataDir);
+  const freeBytes = s.bavail * s.bsize;
+  const app = await buildApp({ tls: { key, cert }, directory, sessions, gate, audit, version: 'bench', logLevel: 'warn', quotaBytes: () => freeBytes });
+  app.addHook('onClose', async () => {
+    await sessions.lockAll();
+    await audit.close();
+  });
+  if (plain) addPlainRoutes(app, plain);
+  await app.listen({ host: '127.0.0.1', port: config.listen.port });
+  let closed = false;
+  return {
+    app,
+    config,
+    sessions,
+    url: `https://127.0.0.1:${config.listen.port}`,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await app.close();
+    },
+  };
+}
+
+export interface ChildServer {
+  pid: number;
+  url: string;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Runs `node bin/mydoc.js serve --config ...` as a child process; resolves once /healthz answers. */
+export async function spawnServer(share: Share, nodeArgs: string[] = []): Promise<ChildServer> {
+  const child = spawn(process.execPath, [...nodeArgs, MYDOC_BIN, 'serve', '--config', share.configFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, MYDOC_CONFIG: '' },
+  });
+  let output = '';
+  const append = (d: string) => {
+    output = (output + d).slice(-64 * 1024);
+  };
+  child.stdout.setEncoding('utf8').on('data', append);
+  child.stderr.setEncoding('utf8').on('data', append);
+  const state: { exited: boolean } = { exited: false };
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      state.exited = true;
+      resolve();
+    });
+    child.once('error', (err) => {
+      append(`[spawn error: ${err.message}]`);
+      state.exited = true;
+      resolve();
+    });
+  });
+  if (child.pid === undefined) {
+    await exited;
+    throw new Error(`cannot start mydoc serve: ${output}`);
+  }
+  const stop = registerProcess(child.pid, exited);
+  const url = `https://127.0.0.1:${share.port}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (state.exited) {
+      await stop();
+      throw new Error(`mydoc serve exited before it was ready:\n${output}`);
+    }
+    const res = await fetchHealth(share).catch(() => false);
+    if (res) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`mydoc serve was not ready within 20 s:\n${output}`);
+    }
+    await sleep(100);
+  }
+  progress(`mydoc serve running as pid ${child.pid} on ${url}`);
+  return { pid: child.pid, url, output: () => output, stop };
+}
+
+async function fetchHealth(share: Share): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = https.get({ host: '127.0.0.1', port: share.port, path: '/healthz', ca: share.caPem, agent: false, timeout: 2_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200));
+      res.on('error', () => resolve(false));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve(false));
+  });
+}
+
+/** Peak and current resident set of a process, in bytes, from /proc/<pid>/status. */
+export async function memoryOf(pid: number): Promise<{ hwm: number; rss: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string): number => {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status);
+    if (!m) throw new Error(`no ${key} in /proc/${pid}/status`);
+    return Number(m[1]) * 1024;
+  };
+  return { hwm: kb('VmHWM'), rss: kb('VmRSS') };
+}
+
+/** 1 MiB of random bytes, repeated to make the test content (encryption makes repetition irrelevant to the share). */
+export const BLOCK = randomBytes(MiB);
+
+/** Yields `total` bytes of BLOCK repeated, 1 MiB at a time. */
+export async function* blockSource(total: number): AsyncGenerator<Buffer> {
+  for (let done = 0; done < total; done += MiB) yield total - done >= MiB ? BLOCK : BLOCK.subarray(0, total - done);
+}
+
+/** SHA-256 (hex) of `total` bytes of BLOCK repeated. */
+export function blockDigest(total: number): string {
+  const h = createHash('sha256');
+  for (let done = 0; done < total; done += MiB) h.update(total - done >= MiB ? BLOCK : BLOCK.subarray(0, total - done));
+  return h.digest('hex');
+}
+
+/** Writes `total` bytes of BLOCK repeated to `file` (fsynced). */
+export async function writeBlockFile(file: string, total: number): Promise<void> {
+  const fh = await open(file, 'w', 0o644);
+  try {
+    for await (const piece of blockSource(total)) await fh.write(piece);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * PROPFIND Depth 1 of a folder of 10,000 files: the share (`mydoc serve` as a
+ * child process) against Apache httpd mod_dav over TLS holding the same
+ * 10,000 names (zero-length files) at the same path, timed with the same
+ * Node https client (keep-alive, one connection per server, warmed up).
+ *
+ * Two request bodies: none (allprop) and the explicit property list the
+ * Windows WebDAV client sends. Reported: the median time of 5 runs each, and
+ * the response size per entry (body bytes / number of D:response elements).
+ *
+ * The share's files are created through the vault API while the server is
+ * not running: one zero-length file, then 9,999 copies of it (copies share
+ * the content object; their listing entries have the same shape as any
+ * file's, and creating them costs one index transaction each instead of an
+ * object write with three fsyncs).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadConfig } from '../../server/config.js';
+import { buildDirectory } from '../../server/directory-config.js';
+import { openUserVault } from '../../shares/user-vaults.js';
+import { startApache, type Apache } from './apache.js';
+import { cleanupAll } from './cleanup.js';
+import { NodeClient, type NodeResponse, type Target } from './http-client.js';
+import { alternating, benchScale, emit, median, progress, type Figure } from './measure.js';
+import { createShare, spawnServer, type ChildServer } from './share.js';
+
+const RUNS = 5;
+const COUNT = Math.max(100, Math.round(10_000 * benchScale()));
+const FOLDER = '/Documents/many/';
+const nameOf = (i: number): string => `document-${String(i).padStart(5, '0')}.docx`;
+
+const WINDOWS_BODY =
+  '<?xml version="1.0" encoding="utf-8" ?><D:propfind xmlns:D="DAV:"><D:prop xmlns:Z="urn:schemas-microsoft-com:">' +
+  '<D:resourcetype/><D:getcontentlength/><D:getlastmodified/><D:creationdate/>' +
+  '<Z:Win32CreationTime/><Z:Win32LastAccessTime/><Z:Win32LastModifiedTime/><Z:Win32FileAttributes/>' +
+  '</D:prop></D:propfind>';
+
+const BODIES = {
+  allprop: undefined,
+  windows: WINDOWS_BODY,
+} as const;
+type Kind = keyof typeof BODIES;
+
+const RESPONSE = /<(?:[A-Za-z_][\w.-]*:)?response[\s>]/g;
+
+async function propfind(client: NodeClient, kind: Kind): Promise<NodeResponse & { entries: number }> {
+  const body = BODIES[kind];
+  const headers: Record<string, string> = { depth: '1' };
+  if (body !== undefined) headers['content-type'] = 'application/xml; charset="utf-8"';
+  const res = await client.request('PROPFIND', FOLDER, { headers, ...(body === undefined ? {} : { body }), keepBody: true });
+  if (res.status !== 207) throw new Error(`PROPFIND ${client.target.base}${FOLDER} (${kind}) answered ${res.status}: ${res.body.toString('utf8', 0, 300)}`);
+  const entries = res.body.toString('utf8').match(RESPONSE)?.length ?? 0;
+  if (entries !== COUNT + 1) throw new Error(`PROPFIND ${client.target.base}${FOLDER} (${kind}) listed ${entries} responses, expected ${COUNT + 1}`);
+  return { ...res, entries };
+}
+
+async function populateShare(configFile: string, user: string): Promise<void> {
+  const config = await loadConfig(configFile);
+  const directory = await buildDirectory(config);
+  const { keyring, vault } = await openUserVault(config.dataDir, config.pcId, user, directory.secrets);
+  try {
+    vault.mkdir(FOLDER.slice(0, -1));
+    const first = FOLDER + nameOf(0);
+    await vault.write(first, []);
+    for (let i = 1; i < COUNT; i++) await vault.copy(first, FOLDER + nameOf(i), { overwrite: false });
+  } finally {
+    vault.close();
+    keyring.lock();
+  }
+}
+
+async function populateApache(apache: Apache): Promise<void> {
+  const dir = join(apache.root, ...FOLDER.split('/').filter(Boolean));
+  await mkdir(dir, { recursive: true });
+  for (let i = 0; i < COUNT; i++) await writeFile(join(dir, nameOf(i)), '');
+  apache.chownRoot();
+}
+
+let server: ChildServer | undefined;
+let apache: Apache | undefined;
+const clients: NodeClient[] = [];
+try {
+  const share = await createShare();
+  progress(`webdav-propfind: ${COUNT} files, ${RUNS} runs; creating them in the vault`);
+  const started = Date.now();
+  await populateShare(share.configFile, share.user);
+  progress(`created ${COUNT} files in the vault in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  server = await spawnServer(share);
+  apache = await startApache({ certFile: share.certFile, keyFile: share.keyFile, caPem: share.caPem, user: share.user, password: share.password });
+  await populateApache(apache);
+
+  const common = { caFile: share.caFile, caPem: share.caPem, user: share.user, password: share.password };
+  const shareClient = new NodeClient({ base: server.url, ...common } satisfies Target);
+  const apacheClient = new NodeClient({ base: apache.url, ...common } satisfies Target);
+  clients.push(shareClient, apacheClient);
+
+  for (const kind of Object.keys(BODIES) as Kind[]) {
+    // Warm-up: opens the vault, caches the password check, warms both servers' caches.
+    const warm = { share: await propfind(shareClient, kind), apache: await propfind(apacheClient, kind) };
+    const ms = { candidate: [] as number[], baseline: [] as number[] };
+    for (let run = 0; run < RUNS; run++) {
+      await alternating(
+        run,
+        async () => {
+          ms.candidate.push((await propfind(shareClient, kind)).seconds * 1000);
+        },
+        async () => {
+          ms.baseline.push((await propfind(apacheClient, kind)).seconds * 1000);
+        },
+      );
+    }
+    const perEntry = { candidate: warm.share.bytes / warm.share.entries, baseline: warm.apache.bytes / warm.apache.entries };
+    const scale = benchScale();
+    const common = {
+      entries: COUNT,
+      runs: RUNS,
+      client: 'node https, keep-alive, one connection per server',
+      body: kind === 'allprop' ? 'none (allprop)' : 'Windows prop list: resourcetype, getcontentlength, getlastmodified, creationdate, Win32* (urn:schemas-microsoft-com:)',
+      ...(scale === 1 ? {} : { scale }),
+    };
+    const tMed = { candidate: median(ms.candidate), baseline: median(ms.baseline) };
+    const time: Figure = {
+      bench: `webdav.propfind.depth1.${kind}`,
+      unit: 'ms',
+      candidate: Math.round(tMed.candidate),
+      baseline: Math.round(tMed.baseline),
+      ratio: Math.round((tMed.candidate / tMed.baseline) * 1000) / 1000,
+      bytes: warm.share.bytes,
+      baselineBytes: warm.apache.bytes,
+      bytesPerEntry: { candidate: Math.round(perEntry.candidate), baseline: Math.round(perEntry.baseline) },
+      ...common,
+      baselineOp: `${apache.version} mod_dav_fs PROPFIND Depth 1 over TLS`,
+      target: '<= 1.00x',
+    };
+    emit({ ...time, met: time.ratio <= 1 });
+    const size: Figure = {
+      bench: `webdav.propfind.depth1.${kind}.size`,
+      unit: 'bytes/entry',
+      candidate: Math.round(perEntry.candidate),
+      baseline: Math.round(perEntry.baseline),
+      ratio: Math.round((perEntry.candidate / perEntry.baseline) * 1000) / 1000,
+      bytes: warm.share.bytes,
+      baselineBytes: warm.apache.bytes,
+      ...common,
+      runs: 1,
+      baselineOp: `${apache.version} mod_dav_fs PROPFIND Depth 1 response size`,
+      ...(kind === 'allprop' ? { target: '< 300 bytes/entry' } : {}),
+    };
+    emit(kind === 'allprop' ? { ...size, met: perEntry.candidate < 300 } : size);
+    progress(`${kind}: share ${tMed.candidate.toFixed(0)} ms (${ms.candidate.map((m) => m.toFixed(0)).join(', ')}), apache ${tMed.baseline.toFixed(0)} ms (${ms.baseline.map((m) => m.toFixed(0)).join(', ')})`);
+  }
+} finally {
+  for (const c of clients) c.close();
+  await server?.stop();
+  await apache?.stop();
+  await cleanupAll();
+}

@@ -1,0 +1,155 @@
+/**
+ * The gate end to end: a real `mydoc serve` against a real slapd. Cut the
+ * directory (stop slapd): the share answers 403 within the bound; start it
+ * again: access returns. Plus enrolment at first login, revocation by
+ * deleting K_dir, and the stolen-disk case.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cp, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { NetworkSecretUnavailableError } from '../crypto/errors.js';
+import { LdapDirectoryService } from '../policy/directory.js';
+import { openUserVault } from '../shares/user-vaults.js';
+import { listFiles } from './helpers/data-dir.js';
+import { tempDir } from './helpers/keys.js';
+import { davRequest, startServer, type RunningServer } from './helpers/server.js';
+import { KEY_OBJECT_CLASS, SECRET_ATTRIBUTE, startSlapd, type Slapd } from './helpers/slapd.js';
+
+const INTERVAL_S = 0.5;
+const FAILURES = 2;
+const PROBE_TIMEOUT_S = 1;
+const LOCK_BOUND_MS = (INTERVAL_S * FAILURES + PROBE_TIMEOUT_S) * 1000;
+
+let slapd: Slapd;
+let server: RunningServer;
+
+function directorySettings() {
+  return {
+    urls: [slapd.url],
+    flavor: 'openldap' as const,
+    baseDn: slapd.baseDn,
+    userBaseDn: `ou=people,${slapd.baseDn}`,
+    serviceDn: slapd.serviceDn,
+    servicePassword: slapd.servicePassword,
+    caPem: slapd.caPem,
+    tlsServerName: undefined,
+    insecureSkipVerify: false,
+    timeoutMs: 2000,
+    adminsGroupDn: slapd.groupDns.admins,
+    pcId: 'pc-gate',
+    keyDnTemplate: slapd.keyDnTemplate,
+    keyAttribute: SECRET_ATTRIBUTE,
+    keyObjectClasses: [KEY_OBJECT_CLASS],
+  };
+}
+
+before(async () => {
+  slapd = await startSlapd();
+  server = await startServer({
+    pcId: 'pc-gate',
+    users: [{ name: 'alice', password: slapd.users.alice.password }, { name: 'bob', password: slapd.users.bob.password }],
+    files: { 'ldap-ca.pem': slapd.caPem, 'svc.password': slapd.servicePassword },
+    directory: [
+      'kind: ldap',
+      'ldap:',
+      `  urls: ["${slapd.url}"]`,
+      '  flavor: openldap',
+      `  baseDn: "${slapd.baseDn}"`,
+      `  userBaseDn: "ou=people,${slapd.baseDn}"`,
+      `  serviceDn: "${slapd.serviceDn}"`,
+      '  servicePasswordFile: svc.password',
+      '  caFile: ldap-ca.pem',
+      `  adminsGroupDn: "${slapd.groupDns.admins}"`,
+      `  keyDnTemplate: "${slapd.keyDnTemplate}"`,
+      `  keyAttribute: ${SECRET_ATTRIBUTE}`,
+      `  keyObjectClasses: [${KEY_OBJECT_CLASS}]`,
+      'probe:',
+      `  intervalSeconds: ${INTERVAL_S}`,
+      `  failuresToLock: ${FAILURES}`,
+      `  timeoutSeconds: ${PROBE_TIMEOUT_S}`,
+    ],
+  });
+});
+after(async () => {
+  await server?.stop();
+  await slapd?.stop();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function health(): Promise<string> {
+  const res = await davRequest(server, 'GET', '/healthz', { user: null });
+  return (JSON.parse(res.body.toString()) as { state: string }).state;
+}
+
+test('first online login enrols the user (K_dir in the directory, vault on the PC); access works', async () => {
+  assert.equal(await health(), 'online');
+  assert.equal((await davRequest(server, 'PUT', '/Documents/plan.txt', { body: 'the plan' })).status, 201);
+  assert.equal((await davRequest(server, 'GET', '/Documents/plan.txt')).body.toString(), 'the plan');
+  const kDir = await new LdapDirectoryService(directorySettings()).secrets.fetch('alice');
+  assert.equal(kDir.length, 32);
+  assert.equal((await davRequest(server, 'GET', '/Documents/plan.txt', { password: 'wrong-password' })).status, 401);
+});
+
+test('cutting the directory locks the share within interval x failures + probe timeout; it comes back with the directory', async () => {
+  assert.equal((await davRequest(server, 'GET', '/Documents/plan.txt')).status, 200);
+  await slapd.stop({ keepData: true });
+  const cut = Date.now();
+  let latency = -1;
+  while (Date.now() - cut < LOCK_BOUND_MS * 3) {
+    const res = await davRequest(server, 'GET', '/Documents/plan.txt');
+    if (res.status === 403) {
+      latency = Date.now() - cut;
+      assert.match(res.body.toString(), /locked: the company directory is unreachable and no take-out key is valid/);
+      break;
+    }
+    await sleep(50);
+  }
+  process.stdout.write(`# lock latency: ${latency} ms (bound ${LOCK_BOUND_MS} ms)\n`);
+  assert.ok(latency >= 0 && latency <= LOCK_BOUND_MS, `locked after ${latency} ms, bound ${LOCK_BOUND_MS} ms`);
+  assert.equal(await health(), 'locked');
+  for (const method of ['PROPFIND', 'PUT', 'DELETE', 'LOCK']) {
+    assert.equal((await davRequest(server, method, '/Documents/plan.txt', { headers: { depth: '0' } })).status, 403, method);
+  }
+  assert.equal((await davRequest(server, 'OPTIONS', '/', { user: null })).status, 200, 'OPTIONS still answers');
+
+  await slapd.start();
+  const back = Date.now();
+  while ((await health()) !== 'online') {
+    assert.ok(Date.now() - back < 10_000, 'unlocks when the directory answers again');
+    await sleep(50);
+  }
+  assert.equal((await davRequest(server, 'GET', '/Documents/plan.txt')).body.toString(), 'the plan', 'access returns');
+});
+
+test('deleting K_dir in the directory revokes the PC: the next unlock fails with a clear message', async () => {
+  assert.equal((await davRequest(server, 'PUT', '/Documents/b.txt', { user: 'bob', body: 'bob' })).status, 201);
+  // Lock and unlock once so bob's keys are dropped from memory and must be fetched again.
+  await slapd.stop({ keepData: true });
+  while ((await health()) !== 'locked') await sleep(50);
+  await slapd.start();
+  while ((await health()) !== 'online') await sleep(50);
+  await new LdapDirectoryService(directorySettings()).secrets.delete('bob');
+  const res = await davRequest(server, 'GET', '/Documents/b.txt', { user: 'bob' });
+  assert.equal(res.status, 503);
+  assert.match(res.body.toString(), /no network secret for "bob".*revoked/);
+});
+
+test('a stolen disk: a copy of the data folder does not open without the directory', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const copy = join(dir, 'data');
+    await cp(server.dataDir, copy, { recursive: true, filter: (src) => !src.endsWith('.sock') });
+    const kDir = await new LdapDirectoryService(directorySettings()).secrets.fetch('alice');
+    for (const file of await listFiles(copy)) assert.ok(!(await readFile(file)).includes(kDir), `K_dir found in ${file}`);
+    await slapd.stop({ keepData: true });
+    try {
+      await assert.rejects(openUserVault(copy, 'pc-gate', 'alice', new LdapDirectoryService(directorySettings()).secrets), NetworkSecretUnavailableError);
+    } finally {
+      await slapd.start();
+    }
+  } finally {
+    await cleanup();
+  }
+});
