@@ -35,6 +35,7 @@ export const ATTR_ARCHIVE = 0x20;
 
 const ROOT_ID = 1;
 const WRITE_BATCH = 1024 * 1024;
+const SYNC_EVERY = 32 * 1024 * 1024;
 const INDEX_FILE = 'index.db';
 const LOCK_FILE = 'vault.lock';
 const SCHEMA_VERSION = 1;
@@ -139,6 +140,8 @@ function indexKeyHex(dek: DataKey): string {
 
 export class Vault {
   private closed = false;
+  /** Prepared statements by SQL text (preparing costs more than most queries). */
+  private readonly statements = new Map<string, Database.Statement>();
   /** Private copy of the index of a read-only vault, removed at close. */
   private scratch: string | undefined;
   /** Objects written but not yet committed; the collector leaves them alone. */
@@ -219,19 +222,32 @@ export class Vault {
   list(path: string): Entry[] {
     const names = splitPath(path);
     const dir = this.requireDir(names, path);
-    const rows = this.db.prepare('SELECT * FROM node WHERE parent = ? ORDER BY fold').all(dir.id) as Row[];
+    const rows = this.stmt('SELECT * FROM node WHERE parent = ? ORDER BY fold').all(dir.id) as Row[];
     return rows.map((r) => this.toEntry(r, [...names, r.name]));
   }
 
   /** Sum of the sizes of all files. */
   quotaUsed(): number {
     this.assertOpen();
-    return (this.db.prepare('SELECT COALESCE(SUM(size), 0) AS used FROM node WHERE is_dir = 0').get() as { used: number }).used;
+    return (this.stmt('SELECT COALESCE(SUM(size), 0) AS used FROM node WHERE is_dir = 0').get() as { used: number }).used;
+  }
+
+  /** The dead properties of every child of a folder, by child name (one query, for listings). */
+  childProps(path: string): Map<string, DeadProperty[]> {
+    const dir = this.requireDir(splitPath(path), path);
+    const rows = this.stmt('SELECT node.name AS child, prop.ns, prop.name, prop.value FROM node JOIN prop ON prop.node = node.id WHERE node.parent = ? ORDER BY prop.ns, prop.name').all(dir.id) as (DeadProperty & { child: string })[];
+    const byChild = new Map<string, DeadProperty[]>();
+    for (const { child, ns, name, value } of rows) {
+      let list = byChild.get(child);
+      if (!list) byChild.set(child, (list = []));
+      list.push({ ns, name, value });
+    }
+    return byChild;
   }
 
   getProps(path: string): DeadProperty[] {
     const row = this.require(splitPath(path), path);
-    return this.db.prepare('SELECT ns, name, value FROM prop WHERE node = ? ORDER BY ns, name').all(row.id) as DeadProperty[];
+    return this.stmt('SELECT ns, name, value FROM prop WHERE node = ? ORDER BY ns, name').all(row.id) as DeadProperty[];
   }
 
   // ---- reads ---------------------------------------------------------------
@@ -352,7 +368,7 @@ export class Vault {
         this.removeTree(existing.id);
       }
       const t = this.now();
-      this.db.prepare('UPDATE node SET parent = ?, name = ?, fold = ? WHERE id = ?').run(parent.id, name, foldName(name), row.id);
+      this.stmt('UPDATE node SET parent = ?, name = ?, fold = ? WHERE id = ?').run(parent.id, name, foldName(name), row.id);
       this.touch(row.parent!, t);
       this.touch(parent.id, t);
       return { replaced };
@@ -393,8 +409,8 @@ export class Vault {
     const names = splitPath(path);
     this.tx(() => {
       const row = this.require(names, path);
-      const put = this.db.prepare('INSERT INTO prop (node, ns, name, value) VALUES (?, ?, ?, ?) ON CONFLICT (node, ns, name) DO UPDATE SET value = excluded.value');
-      const del = this.db.prepare('DELETE FROM prop WHERE node = ? AND ns = ? AND name = ?');
+      const put = this.stmt('INSERT INTO prop (node, ns, name, value) VALUES (?, ?, ?, ?) ON CONFLICT (node, ns, name) DO UPDATE SET value = excluded.value');
+      const del = this.stmt('DELETE FROM prop WHERE node = ? AND ns = ? AND name = ?');
       for (const p of set) put.run(row.id, p.ns, p.name, p.value);
       for (const p of remove) del.run(row.id, p.ns, p.name);
     });
@@ -409,7 +425,7 @@ export class Vault {
       this.db
         .prepare('UPDATE node SET created = ?, modified = ?, accessed = ?, attributes = ? WHERE id = ?')
         .run(meta.created ?? row.created, meta.modified ?? row.modified, meta.accessed ?? row.accessed, attributes >>> 0, row.id);
-      return this.toEntry(this.db.prepare('SELECT * FROM node WHERE id = ?').get(row.id) as Row, names);
+      return this.toEntry(this.stmt('SELECT * FROM node WHERE id = ?').get(row.id) as Row, names);
     });
   }
 
@@ -420,37 +436,52 @@ export class Vault {
     const fh = await open(tmp, 'wx', 0o600);
     let size = 0;
     // One writev stays in flight while the next batch is encrypted, so the
-    // cipher and the disk work at the same time.
+    // cipher and the disk work at the same time; a datasync every 32 MiB
+    // (one at a time, not awaited in the loop) keeps the final fsync short.
     let inflight: Promise<unknown> = Promise.resolve();
-    const flush = async (pieces: Buffer[]): Promise<void> => {
+    let syncing: Promise<unknown> = Promise.resolve();
+    let unsynced = 0;
+    const flush = async (pieces: Buffer[], length: number): Promise<void> => {
       await inflight;
       if (pieces.length === 0) return;
       inflight = fh.writev(pieces);
       inflight.catch(() => undefined); // awaited later; never left unhandled
+      unsynced += length;
+      if (unsynced >= SYNC_EVERY) {
+        unsynced = 0;
+        const written = inflight;
+        syncing = syncing.then(() => written).then(() => fh.datasync());
+        syncing.catch(() => undefined);
+      }
     };
     try {
-      let batch: Buffer[] = [];
-      let batchLength = 0;
-      const take = (): Buffer => {
-        const all = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batchLength);
-        batch = [];
-        batchLength = 0;
-        return all;
+      let out: Buffer[] = [];
+      let outLength = 0;
+      const collect = (pieces: Buffer[]) => {
+        for (const p of pieces) {
+          out.push(p);
+          outLength += p.length;
+        }
       };
       for await (const piece of source) {
         const buf = typeof piece === 'string' ? Buffer.from(piece) : Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
         size += buf.length;
         if (size > maxBytes) throw new VaultError('ERR_TOO_LARGE', `the file is larger than the limit of ${maxBytes} bytes`);
-        batch.push(buf);
-        batchLength += buf.length;
-        if (batchLength >= WRITE_BATCH) await flush(enc.update(take()));
+        collect(enc.update(buf));
+        if (outLength >= WRITE_BATCH) {
+          await flush(out, outLength);
+          out = [];
+          outLength = 0;
+        }
       }
-      await flush(enc.update(take()));
-      await flush(enc.final());
+      collect(enc.final());
+      await flush(out, outLength);
       await inflight;
+      await syncing;
       await fh.sync();
     } catch (err) {
       await inflight.catch(() => undefined);
+      await syncing.catch(() => undefined);
       await fh.close();
       await rm(tmp, { force: true });
       throw err;
@@ -474,11 +505,11 @@ export class Vault {
       if (existing) {
         if (existing.is_dir) throw new VaultError('ERR_IS_A_DIRECTORY', `${joinPath(names)} is a folder`);
         if (opts.createOnly) throw new VaultError('ERR_EXISTS', `${joinPath(names)} already exists`);
-        this.db.prepare('INSERT OR IGNORE INTO garbage (object) VALUES (?)').run(existing.object);
+        this.stmt('INSERT OR IGNORE INTO garbage (object) VALUES (?)').run(existing.object);
         this.db
           .prepare('UPDATE node SET object = ?, size = ?, modified = ?, accessed = ?, created = ? WHERE id = ?')
           .run(objectId, size, times.modified ?? t, times.accessed ?? t, times.created ?? existing.created, existing.id);
-        row = this.db.prepare('SELECT * FROM node WHERE id = ?').get(existing.id) as Row;
+        row = this.stmt('SELECT * FROM node WHERE id = ?').get(existing.id) as Row;
       } else {
         row = this.insert(parent.id, name, false, size, objectId, { created: times.created ?? t, modified: times.modified ?? t, accessed: times.accessed ?? t }, ATTR_ARCHIVE);
         this.touch(parent.id, t);
@@ -498,7 +529,7 @@ export class Vault {
   private ensureLayout(): void {
     this.tx(() => {
       const t = this.now();
-      if (!this.db.prepare('SELECT id FROM node WHERE id = ?').get(ROOT_ID)) {
+      if (!this.stmt('SELECT id FROM node WHERE id = ?').get(ROOT_ID)) {
         this.db
           .prepare('INSERT INTO node (id, parent, name, fold, is_dir, size, object, created, modified, accessed, attributes) VALUES (?, NULL, \'\', \'\', 1, 0, NULL, ?, ?, ?, ?)')
           .run(ROOT_ID, t, t, t, ATTR_DIRECTORY);
@@ -513,14 +544,14 @@ export class Vault {
     const info = this.db
       .prepare('INSERT INTO node (parent, name, fold, is_dir, size, object, created, modified, accessed, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(parent, name, foldName(name), isDir ? 1 : 0, size, object, times.created, times.modified, times.accessed, attributes);
-    return this.db.prepare('SELECT * FROM node WHERE id = ?').get(info.lastInsertRowid) as Row;
+    return this.stmt('SELECT * FROM node WHERE id = ?').get(info.lastInsertRowid) as Row;
   }
 
   private copyTree(row: Row, parent: number, name: string): void {
     const copy = this.insert(parent, name, row.is_dir === 1, row.size, row.object, row, row.attributes);
-    this.db.prepare('INSERT INTO prop (node, ns, name, value) SELECT ?, ns, name, value FROM prop WHERE node = ?').run(copy.id, row.id);
+    this.stmt('INSERT INTO prop (node, ns, name, value) SELECT ?, ns, name, value FROM prop WHERE node = ?').run(copy.id, row.id);
     if (!row.is_dir) return;
-    for (const child of this.db.prepare('SELECT * FROM node WHERE parent = ?').all(row.id) as Row[]) {
+    for (const child of this.stmt('SELECT * FROM node WHERE parent = ?').all(row.id) as Row[]) {
       this.copyTree(child, copy.id, child.name);
     }
   }
@@ -533,43 +564,43 @@ export class Vault {
          INSERT OR IGNORE INTO garbage (object) SELECT object FROM node WHERE id IN sub AND object IS NOT NULL`,
       )
       .run(id);
-    this.db.prepare('DELETE FROM node WHERE id = ?').run(id);
+    this.stmt('DELETE FROM node WHERE id = ?').run(id);
   }
 
   private isSelfOrDescendant(candidate: number, ancestor: number): boolean {
     let id: number | null = candidate;
     while (id !== null) {
       if (id === ancestor) return true;
-      id = (this.db.prepare('SELECT parent FROM node WHERE id = ?').get(id) as { parent: number | null }).parent;
+      id = (this.stmt('SELECT parent FROM node WHERE id = ?').get(id) as { parent: number | null }).parent;
     }
     return false;
   }
 
   private touch(dirId: number, t: number): void {
-    this.db.prepare('UPDATE node SET modified = ? WHERE id = ? AND id != ?').run(t, dirId, ROOT_ID);
+    this.stmt('UPDATE node SET modified = ? WHERE id = ? AND id != ?').run(t, dirId, ROOT_ID);
   }
 
   /** Deletes objects on the garbage list that no row refers to any more. */
   private async collectGarbage(): Promise<void> {
     if (this.closed || this.readOnly) return;
-    const candidates = this.db.prepare('SELECT object FROM garbage').pluck().all() as string[];
+    const candidates = this.stmt('SELECT object FROM garbage').pluck().all() as string[];
     for (const objectId of candidates) {
-      const referenced = this.db.prepare('SELECT 1 FROM node WHERE object = ? LIMIT 1').get(objectId) !== undefined;
+      const referenced = this.stmt('SELECT 1 FROM node WHERE object = ? LIMIT 1').get(objectId) !== undefined;
       if (!referenced && !this.inflight.has(objectId)) await rm(this.objectPath(objectId), { force: true });
-      this.db.prepare('DELETE FROM garbage WHERE object = ?').run(objectId);
+      this.stmt('DELETE FROM garbage WHERE object = ?').run(objectId);
     }
   }
 
   /** At open: deletes objects that a crash left without an index row. */
   private async sweepOrphans(): Promise<void> {
-    const referenced = new Set(this.db.prepare('SELECT object FROM node WHERE object IS NOT NULL').pluck().all() as string[]);
+    const referenced = new Set(this.stmt('SELECT object FROM node WHERE object IS NOT NULL').pluck().all() as string[]);
     const objects = join(this.dir, 'objects');
     for (const fan of await readdir(objects)) {
       for (const name of await readdir(join(objects, fan))) {
         if (!referenced.has(name)) await rm(join(objects, fan, name), { force: true });
       }
     }
-    this.db.prepare('DELETE FROM garbage').run();
+    this.stmt('DELETE FROM garbage').run();
   }
 
   private objectPath(objectId: string): string {
@@ -578,7 +609,7 @@ export class Vault {
 
   private resolve(names: readonly string[]): Row | undefined {
     this.assertOpen();
-    let row = this.db.prepare('SELECT * FROM node WHERE id = ?').get(ROOT_ID) as Row | undefined;
+    let row = this.stmt('SELECT * FROM node WHERE id = ?').get(ROOT_ID) as Row | undefined;
     for (const name of names) {
       if (!row || !row.is_dir) return undefined;
       row = this.child(row.id, name);
@@ -587,7 +618,7 @@ export class Vault {
   }
 
   private child(parent: number, name: string): Row | undefined {
-    return this.db.prepare('SELECT * FROM node WHERE parent = ? AND fold = ?').get(parent, foldName(normalizeName(name))) as Row | undefined;
+    return this.stmt('SELECT * FROM node WHERE parent = ? AND fold = ?').get(parent, foldName(normalizeName(name))) as Row | undefined;
   }
 
   private require(names: readonly string[], path: string): Row {
@@ -620,6 +651,12 @@ export class Vault {
     if (this.closed) throw new VaultError('ERR_VAULT_CLOSED', 'the vault is closed');
   }
 
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) this.statements.set(sql, (statement = this.db.prepare(sql)));
+    return statement;
+  }
+
   private assertWritable(): void {
     if (this.readOnly) throw new VaultError('ERR_READ_ONLY', 'the vault is open read-only');
   }
@@ -642,7 +679,8 @@ export class Vault {
       modified: row.modified,
       accessed: row.accessed,
       attributes: row.attributes,
-      etag: isDir ? `d${row.id}-${row.modified}` : row.object!,
+      // 64 random bits of the object id: unique per version, short in listings.
+      etag: isDir ? `d${row.id}-${row.modified}` : row.object!.slice(0, 16),
     };
   }
 

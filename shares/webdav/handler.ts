@@ -46,6 +46,7 @@ export interface DavStore {
   move(from: string, to: string, opts: { overwrite: boolean }): Promise<{ replaced: boolean }>;
   copy(from: string, to: string, opts: { overwrite: boolean }): Promise<{ replaced: boolean }>;
   getProps(path: string): DeadProperty[];
+  childProps(path: string): Map<string, DeadProperty[]>;
   patchProps(path: string, set: readonly DeadProperty[], remove?: readonly { ns: string; name: string }[]): void;
   setMeta(path: string, meta: Times & { attributes?: number }): Entry;
   quotaUsed(): number;
@@ -371,25 +372,27 @@ export class DavHandler {
       const used = this.store.quotaUsed();
       return { used, available: Math.max(0, this.limits.quotaBytes()) };
     };
-    const context = (entry: Entry, entryNames: string[]): PropContext => ({
+    const anyLocks = this.locks.list().length > 0;
+    const context = (entry: Entry, entryNames: string[], dead: () => readonly DeadProperty[]): PropContext => ({
       entry,
       now,
       quota,
-      locks: () => this.locks.locksCovering(keyOf(entryNames)),
-      dead: () => this.store.getProps(pathOf(entryNames)),
+      locks: () => (anyLocks ? this.locks.locksCovering(keyOf(entryNames)) : []),
+      dead,
     });
     const parts: string[] = [MULTISTATUS_OPEN];
-    const render = (entry: Entry, entryNames: string[], full: boolean) => {
-      const c = context(entry, entryNames);
+    const render = (entry: Entry, entryNames: string[], full: boolean, dead: () => readonly DeadProperty[]) => {
+      const c = context(entry, entryNames, dead);
       let inner: string;
       if (mode === 'allprop') inner = propstat(allprop(c, full), 200);
       else if (mode === 'propname') inner = propstat(propNames(c).map(emptyProp).join(''), 200);
       else inner = namedProps(requested, c);
       parts.push(`<D:response><D:href>${escapeXml(encodeHref(entryNames, entry.isDir))}</D:href>${inner}</D:response>`);
     };
-    render(self, names, true);
+    render(self, names, true, () => this.store.getProps(pathOf(names)));
     if (depth === '1' && self.isDir) {
-      for (const e of this.store.list(pathOf(names))) render(e, [...names, e.name], false);
+      const props = this.store.childProps(pathOf(names));
+      for (const e of this.store.list(pathOf(names))) render(e, [...names, e.name], false, () => props.get(e.name) ?? []);
     }
     parts.push(MULTISTATUS_CLOSE);
     return xmlResponse(207, parts.join(''));
