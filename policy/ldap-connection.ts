@@ -8,7 +8,7 @@
  * start. Passwords are never put in errors. Plain LDAP without TLS is not
  * offered: a simple bind would send the password in the clear.
  */
-import type { ConnectionOptions } from 'node:tls';
+import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
 import { Client } from 'ldapts';
 
 export interface LdapServerSettings {
@@ -41,14 +41,7 @@ function tlsOptions(s: LdapServerSettings, host: string): ConnectionOptions {
 
 /** Checks the certificate against the configured name rather than the URL's host (AD certificates carry the DC's FQDN, not its IP). */
 function checkName(name: string): ConnectionOptions['checkServerIdentity'] {
-  return (_host, cert) => {
-    const altNames = (cert.subjectaltname ?? '').split(/,\s*/).map((n) => n.replace(/^DNS:/, '').toLowerCase());
-    const cn = (cert.subject?.CN ?? '').toString().toLowerCase();
-    const wanted = name.toLowerCase();
-    const match = (pattern: string) => pattern === wanted || (pattern.startsWith('*.') && wanted.endsWith(pattern.slice(1)) && !wanted.slice(0, -pattern.length + 1).includes('.'));
-    if (altNames.some(match) || (altNames.length === 0 && match(cn))) return undefined;
-    return new Error(`the directory's certificate is not for ${name}`);
-  };
+  return (_host, cert) => checkServerIdentity(name, cert);
 }
 
 /** Opens a TLS-protected connection to the first server that answers; throws DirectoryUnreachableError when none does. */
@@ -59,7 +52,10 @@ export async function connect(s: LdapServerSettings): Promise<Client> {
     const secure = protocol === 'ldaps:';
     const client = new Client({ url, timeout: s.timeoutMs, connectTimeout: s.timeoutMs, ...(secure ? { tlsOptions: tlsOptions(s, hostname) } : {}), strictDN: false });
     try {
+      // ldapts connects lazily: a rootDSE read makes the TLS handshake happen
+      // here, so a dead or untrusted server fails over to the next one.
       if (!secure) await client.startTLS(tlsOptions(s, hostname));
+      else await client.search('', { scope: 'base', filter: '(objectClass=*)', attributes: ['1.1'] });
       return client;
     } catch (err) {
       problems.push(`${url}: ${(err as Error).message}`);

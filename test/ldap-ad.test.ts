@@ -1,0 +1,85 @@
+/**
+ * The LDAP directory against a real Samba Active Directory DC (one suite:
+ * the DC's ports are fixed, so this file is the only one that starts it):
+ * UPN and DOMAIN\user logins over LDAPS and StartTLS with the DC's CA, the
+ * `data 52e`/`533`/`773` messages, the nested admin group, and the
+ * confidential key attribute.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { NetworkSecretUnavailableError } from '../crypto/errors.js';
+import { LdapDirectoryService, type LdapDirectorySettings } from '../policy/directory.js';
+import { KEY_OBJECT_CLASS, SECRET_ATTRIBUTE, startSambaAd, type SambaAd } from './helpers/samba-ad.js';
+
+let ad: SambaAd;
+before(async () => {
+  ad = await startSambaAd();
+});
+after(async () => {
+  await ad?.stop();
+});
+
+function settings(overrides: Partial<LdapDirectorySettings> = {}): LdapDirectorySettings {
+  return {
+    urls: [ad.ldapsUrl],
+    flavor: 'ad',
+    baseDn: ad.baseDn,
+    userBaseDn: ad.baseDn,
+    serviceDn: ad.service.dn,
+    servicePassword: ad.service.password,
+    caPem: ad.caPem,
+    tlsServerName: ad.tlsServerName,
+    insecureSkipVerify: false,
+    timeoutMs: 5000,
+    adminsGroupDn: ad.groupDns.admins,
+    pcId: ad.pcId,
+    keyDnTemplate: ad.keyDnTemplate,
+    keyAttribute: SECRET_ATTRIBUTE,
+    keyObjectClasses: [KEY_OBJECT_CLASS],
+    ...overrides,
+  };
+}
+
+test('UPN and DOMAIN\\user logins over LDAPS and over StartTLS, verified with the DC\'s CA', async () => {
+  for (const url of [ad.ldapsUrl, ad.ldapUrl]) {
+    const dir = new LdapDirectoryService(settings({ urls: [url] }));
+    for (const login of [ad.users.alice.userPrincipalName, ad.users.alice.downLevelName, 'alice']) {
+      assert.deepEqual(await dir.authenticate(login, ad.users.alice.password), { ok: true, user: 'alice', admin: false }, `${url} ${login}`);
+    }
+    assert.equal(await dir.probe(url), true);
+  }
+  // Without the DC's CA, or checked against the wrong name, nothing connects.
+  const noCa = new LdapDirectoryService(settings({ caPem: undefined }));
+  await assert.rejects(noCa.authenticate('alice', ad.users.alice.password), /no directory server answered/);
+  const wrongName = new LdapDirectoryService(settings({ tlsServerName: 'evil.example' }));
+  await assert.rejects(wrongName.authenticate('alice', ad.users.alice.password), /no directory server answered/);
+});
+
+test('AD bind failures become clear sentences: 52e wrong password, 533 disabled, 773 must change', async () => {
+  const dir = new LdapDirectoryService(settings());
+  assert.deepEqual(await dir.authenticate(ad.users.alice.userPrincipalName, 'Wrong-password-1'), { ok: false, reason: 'wrong user name or password' });
+  assert.deepEqual(await dir.authenticate('dora', ad.users.dora.password), { ok: false, reason: 'the account is disabled' });
+  assert.deepEqual(await dir.authenticate('erin', ad.users.erin.password), { ok: false, reason: 'the password must be changed before logging on' });
+  for (const login of ['*', ')(sAMAccountName=*', 'alice)(|(objectClass=*)', '*@corp.example']) {
+    assert.equal((await dir.authenticate(login, ad.users.alice.password)).ok, false, login);
+  }
+});
+
+test('the admins group: direct and nested membership (in-chain matching rule)', async () => {
+  const dir = new LdapDirectoryService(settings());
+  assert.deepEqual(await dir.authenticate('dave', ad.users.dave.password), { ok: true, user: 'dave', admin: true });
+  assert.deepEqual(await dir.authenticate(ad.users.carol.downLevelName, ad.users.carol.password), { ok: true, user: 'carol', admin: true });
+  assert.deepEqual(await dir.authenticate('bob', ad.users.bob.password), { ok: true, user: 'bob', admin: false });
+});
+
+test('the confidential key attribute: only this PC\'s service account reads K_dir', async () => {
+  const dir = new LdapDirectoryService(settings());
+  const secret = await dir.secrets.create('alice');
+  assert.ok((await dir.secrets.fetch('alice')).equals(secret));
+  const other = new LdapDirectoryService(settings({ serviceDn: ad.otherService.dn, servicePassword: ad.otherService.password }));
+  await assert.rejects(other.secrets.fetch('alice'), NetworkSecretUnavailableError);
+  const self = new LdapDirectoryService(settings({ serviceDn: ad.users.alice.dn, servicePassword: ad.users.alice.password }));
+  await assert.rejects(self.secrets.fetch('alice'), NetworkSecretUnavailableError);
+  await dir.secrets.delete('alice');
+  await assert.rejects(dir.secrets.fetch('alice'), /revoked or the user is not enrolled/);
+});
