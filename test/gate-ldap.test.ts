@@ -7,6 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, readFile } from 'node:fs/promises';
+import https from 'node:https';
 import { join } from 'node:path';
 import { NetworkSecretUnavailableError } from '../crypto/errors.js';
 import { LdapDirectoryService } from '../policy/directory.js';
@@ -121,6 +122,24 @@ test('cutting the directory locks the share within interval x failures + probe t
     await sleep(50);
   }
   assert.equal((await davRequest(server, 'GET', '/Documents/plan.txt')).body.toString(), 'the plan', 'access returns');
+});
+
+test('a transfer in flight when the PC locks is aborted, and nothing half-written appears', async () => {
+  const status = new Promise<string>((resolve) => {
+    const req = https.request(
+      { host: '127.0.0.1', port: server.port, method: 'PUT', path: '/Documents/slow.bin', ca: server.caPem, headers: { authorization: `Basic ${Buffer.from(`alice:${slapd.users.alice.password}`).toString('base64')}`, 'content-length': String(64 * 1024 * 1024) } },
+      (res) => resolve(`answered ${res.statusCode}`),
+    );
+    req.on('error', (err) => resolve(`aborted: ${err.message}`));
+    const timer = setInterval(() => req.write(Buffer.alloc(256 * 1024)), 50);
+    req.on('close', () => clearInterval(timer));
+  });
+  await sleep(300);
+  await slapd.stop({ keepData: true });
+  assert.match(await status, /aborted|answered 403/, 'the upload did not complete');
+  await slapd.start();
+  while ((await health()) !== 'online') await sleep(50);
+  assert.equal((await davRequest(server, 'GET', '/Documents/slow.bin')).status, 404);
 });
 
 test('deleting K_dir in the directory revokes the PC: the next unlock fails with a clear message', async () => {
