@@ -5,17 +5,29 @@
  *   comes from a NetworkSecretSource (the directory), K_local is stored here.
  * - R (recovery): the DEK in a JWE (ECDH-ES, A256GCM) to the organisation's
  *   recovery public key; opens with the recovery private key alone.
- * - T (take-out) is added by the policy layer's take-out keys.
+ * - T (take-out): KEK = HKDF-SHA-256(K_to || scrypt(password, salt),
+ *   salt = DEK id); K_to (32 random bytes) is never stored here: it travels
+ *   only inside an administrator-signed take-out key, encrypted to this PC's
+ *   device key. At most one slot T; it names the take-out request (`rid`)
+ *   it belongs to, and is bound to it and to its user by the AAD:
+ *     P    = scrypt(NFC(password), salt, N = 2^15, r = 8, p = 1, dkLen = 32)
+ *     KEK  = HKDF(ikm = K_to || P, salt = DEK id (16 raw bytes),
+ *                 info = "mydoc keyring v1 slot T", L = 32)
+ *     AAD  = "mydoc keyring v1 slot T" \0 dekId(hex) \0 user \0 rid
+ *     wrapped = AES-256-GCM(KEK, nonce, AAD, DEK) || tag
  *
  * Security considerations: the DEK is held in memory as a KeyObject only
  * while unlocked; `lock()` drops it. The DEK is never wrapped under a user
- * password alone (a password change would lose the data). Every slot is
- * bound to its keyring's DEK id (slot N through its KDF salt and AAD, slot R
- * through the dekId inside its encrypted payload), so slots cannot be
- * swapped between keyrings. Malformed slots fail as SlotOpenError, never as
- * a raw exception.
+ * password alone (a password change would lose the data); slot T needs the
+ * password and K_to, so a wrong password and a wrong K_to both fail as the
+ * same AES-GCM tag failure. Every slot is bound to its keyring's DEK id
+ * (slots N and T through their KDF salt and AAD, slot R through the dekId
+ * inside its encrypted payload), so slots cannot be swapped between
+ * keyrings. Malformed slots fail as SlotOpenError, never as a raw exception.
+ * Adding or removing slot T rewrites the file atomically (temp + rename)
+ * from its current content on disk; slots N and R are never rewritten.
  */
-import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomBytes, scrypt as scryptCb, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { CompactEncrypt, calculateJwkThumbprint, compactDecrypt, exportJWK } from 'jose';
 import { KeyringError, KeyringLockedError, NetworkSecretUnavailableError, SlotOpenError } from './errors.js';
@@ -29,6 +41,13 @@ const K_LOCAL_SIZE = 32;
 const SLOT_N_INFO = Buffer.from('mydoc keyring v1 slot N');
 const SLOT_N_AAD = 'mydoc keyring v1 slot N';
 const RECOVERY_CONTENT_TYPE = 'mydoc-dek+json';
+const SLOT_T_INFO = Buffer.from('mydoc keyring v1 slot T');
+const SLOT_T_AAD = 'mydoc keyring v1 slot T';
+/** The size of K_to, the take-out secret. */
+export const TAKEOUT_SECRET_SIZE = 32;
+const SLOT_T_SCRYPT = { N: 2 ** 15, r: 8, p: 1 } as const;
+const SCRYPT_MAXMEM = 64 * 1024 * 1024;
+const SLOT_T_SALT_SIZE = 16;
 
 interface SlotN {
   source: string;
@@ -42,11 +61,22 @@ interface SlotR {
   jwe: string;
 }
 
+interface SlotT {
+  rid: string;
+  kdf: 'scrypt';
+  N: number;
+  r: number;
+  p: number;
+  salt: string;
+  nonce: string;
+  wrapped: string;
+}
+
 interface KeyringFile {
   format: 'mydoc-keyring';
   version: 1;
   dekId: string;
-  slots: { N?: SlotN; R?: SlotR };
+  slots: { N?: SlotN; R?: SlotR; T?: SlotT };
 }
 
 /** What a recovery slot reveals besides the DEK. */
@@ -71,6 +101,27 @@ function slotNKek(kDir: Buffer, kLocal: Buffer, dekId: Buffer): Buffer {
 
 function slotNAad(dekId: Buffer, user: string): Buffer {
   return Buffer.from(`${SLOT_N_AAD}\0${dekId.toString('hex')}\0${user}`);
+}
+
+function scrypt(password: string, salt: Buffer, params: { N: number; r: number; p: number }): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    scryptCb(password.normalize('NFC'), salt, 32, { ...params, maxmem: SCRYPT_MAXMEM }, (err, key) => (err ? reject(new SlotOpenError('slot T has unusable scrypt parameters')) : resolve(key))),
+  );
+}
+
+async function slotTKek(kTo: Buffer, password: string, salt: Buffer, params: { N: number; r: number; p: number }, dekId: Buffer): Promise<Buffer> {
+  const p = await scrypt(password, salt, params);
+  const ikm = Buffer.concat([kTo, p]);
+  p.fill(0);
+  try {
+    return Buffer.from(hkdfSync('sha256', ikm, dekId, SLOT_T_INFO, 32));
+  } finally {
+    ikm.fill(0);
+  }
+}
+
+function slotTAad(dekId: Buffer, user: string, rid: string): Buffer {
+  return Buffer.from(`${SLOT_T_AAD}\0${dekId.toString('hex')}\0${user}\0${rid}`);
 }
 
 export class Keyring {
@@ -205,6 +256,87 @@ export class Keyring {
     const raw = Buffer.from(payload.dek, 'base64url');
     this.adopt(raw);
     return { user: payload.user, pcId: payload.pcId };
+  }
+
+  /** The take-out request id slot T belongs to, or undefined when there is no slot T. */
+  get takeoutRequestId(): string | undefined {
+    return this.data.slots.T?.rid;
+  }
+
+  /**
+   * Adds slot T (replacing any former one) for take-out request `rid`: the
+   * DEK wrapped under K_to and the user's password. Needs the keyring
+   * unlocked. Rewrites the file atomically.
+   */
+  async setTakeoutSlot(opts: { kTo: Buffer; password: string; user: string; rid: string }): Promise<void> {
+    if (opts.kTo.length !== TAKEOUT_SECRET_SIZE) throw new KeyringError('K_to must be 32 bytes', 'ERR_KEYRING_TAKEOUT');
+    const raw = this.dataKey.key.export();
+    const salt = randomBytes(SLOT_T_SALT_SIZE);
+    const kek = await slotTKek(opts.kTo, opts.password, salt, SLOT_T_SCRYPT, this.dekId);
+    try {
+      const nonce = randomBytes(12);
+      const cipher = createCipheriv('aes-256-gcm', kek, nonce, { authTagLength: 16 });
+      cipher.setAAD(slotTAad(this.dekId, opts.user, opts.rid));
+      const wrapped = Buffer.concat([cipher.update(raw), cipher.final(), cipher.getAuthTag()]);
+      const slot: SlotT = { rid: opts.rid, kdf: 'scrypt', ...SLOT_T_SCRYPT, salt: b64(salt), nonce: b64(nonce), wrapped: b64(wrapped) };
+      await this.rewrite((slots) => ({ ...slots, T: slot }));
+    } finally {
+      raw.fill(0);
+      kek.fill(0);
+    }
+  }
+
+  /**
+   * Opens slot T with K_to and the user's password. A wrong password, a
+   * wrong K_to, another user or another request all fail the same way.
+   */
+  async unlockTakeout(opts: { kTo: Buffer; password: string; user: string; rid: string }): Promise<DataKey> {
+    const slot = this.data.slots.T;
+    if (!slot) throw new SlotOpenError('this keyring has no take-out slot (T)');
+    if (slot.rid !== opts.rid) throw new SlotOpenError('slot T belongs to another take-out request');
+    const salt = unb64(slot.salt ?? '');
+    const nonce = unb64(slot.nonce ?? '');
+    const wrapped = unb64(slot.wrapped ?? '');
+    if (slot.kdf !== 'scrypt' || salt.length !== SLOT_T_SALT_SIZE || nonce.length !== 12 || wrapped.length !== DEK_SIZE + 16 || opts.kTo.length !== TAKEOUT_SECRET_SIZE) {
+      throw new SlotOpenError('slot T is malformed (wrong field sizes)');
+    }
+    if (slot.N !== SLOT_T_SCRYPT.N || slot.r !== SLOT_T_SCRYPT.r || slot.p !== SLOT_T_SCRYPT.p) throw new SlotOpenError('slot T has unsupported scrypt parameters');
+    const kek = await slotTKek(opts.kTo, opts.password, salt, slot, this.dekId);
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', kek, nonce, { authTagLength: 16 });
+      decipher.setAAD(slotTAad(this.dekId, opts.user, opts.rid));
+      decipher.setAuthTag(wrapped.subarray(DEK_SIZE));
+      const raw = decipher.update(wrapped.subarray(0, DEK_SIZE));
+      try {
+        decipher.final();
+      } catch {
+        raw.fill(0);
+        throw new SlotOpenError('slot T did not open: wrong password or take-out key');
+      }
+      return this.adopt(raw);
+    } finally {
+      kek.fill(0);
+    }
+  }
+
+  /** Destroys slot T (rewrites the file without it); true when there was one. */
+  async removeTakeoutSlot(): Promise<boolean> {
+    let had = false;
+    await this.rewrite((slots) => {
+      had = slots.T !== undefined;
+      const { T: _dropped, ...rest } = slots;
+      return rest;
+    });
+    return had;
+  }
+
+  /** Rewrites the file from its current content on disk, with `change` applied to the slots. */
+  private async rewrite(change: (slots: KeyringFile['slots']) => KeyringFile['slots']): Promise<void> {
+    const current = await Keyring.load(this.file);
+    if (current.data.dekId !== this.data.dekId) throw new KeyringError(`keyring ${this.file} was replaced (DEK id changed)`, 'ERR_KEYRING_TAKEOUT');
+    const data: KeyringFile = { ...current.data, slots: change(current.data.slots) };
+    await writeFileAtomic(this.file, JSON.stringify(data, null, 2) + '\n', 0o600);
+    this.data.slots = data.slots;
   }
 
   /** Drops the DEK from memory. */

@@ -45,8 +45,8 @@ export class LocalDirectoryService implements Directory {
 
   async authenticate(login: string, password: string): Promise<AuthResult> {
     const user = normalizeUserName(login);
-    const ok = await this.users.verify(user, password);
-    return ok ? { ok: true, user, admin: false } : { ok: false, reason: 'wrong user name or password' };
+    const role = await this.users.verify(user, password);
+    return role ? { ok: true, user, admin: role.admin } : { ok: false, reason: 'wrong user name or password' };
   }
 
   async probe(): Promise<boolean> {

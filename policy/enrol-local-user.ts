@@ -17,7 +17,7 @@ export interface LocalEnrolment {
   recoveryPublicKey: KeyObject;
 }
 
-export async function addLocalUser(opts: LocalEnrolment, name: string, password: string): Promise<void> {
+export async function addLocalUser(opts: LocalEnrolment, name: string, password: string, role: { admin?: boolean } = {}): Promise<void> {
   validateUserName(name);
   validatePassword(password);
   const directory = new LocalDirectory(opts.usersFile);
@@ -29,5 +29,5 @@ export async function addLocalUser(opts: LocalEnrolment, name: string, password:
     source: new InsecureLocalFileSecretSource(opts.insecureSecretFile),
     recoveryPublicKey: opts.recoveryPublicKey,
   });
-  await directory.add(name, password);
+  await directory.add(name, password, role);
 }

@@ -20,6 +20,8 @@ const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 interface UserRecord {
   hash: string; // scrypt$N$r$p$salt$hash (base64)
   created: string;
+  /** A mydoc administrator (take-out approvals); absent means false. */
+  admin?: true;
 }
 
 interface UsersFile {
@@ -75,20 +77,20 @@ export class LocalDirectory {
   }
 
   /** Adds a user; ERR_USER_EXISTS if the name (in any case) is taken. */
-  async add(name: string, password: string): Promise<void> {
+  async add(name: string, password: string, opts: { admin?: boolean } = {}): Promise<void> {
     validateUserName(name);
     validatePassword(password);
     const data = await this.read();
     if (data.users[userKey(name)]) throw new DirectoryError('ERR_USER_EXISTS', `user "${name}" already exists in the local directory`);
-    data.users[userKey(name)] = { hash: await hashPassword(password), created: new Date().toISOString() };
+    data.users[userKey(name)] = { hash: await hashPassword(password), created: new Date().toISOString(), ...(opts.admin && { admin: true as const }) };
     await writeFileAtomic(this.file, JSON.stringify(data, null, 2) + '\n', 0o600);
   }
 
-  /** True when the password is the user's; constant-time, and as slow for unknown users. */
-  async verify(name: string, password: string): Promise<boolean> {
+  /** The user's role when the password is theirs, else undefined; constant-time, and as slow for unknown users. */
+  async verify(name: string, password: string): Promise<{ admin: boolean } | undefined> {
     const record = (await this.read()).users[userKey(name)];
     const ok = await checkPassword(password, record?.hash ?? DUMMY_HASH);
-    return ok && record !== undefined;
+    return ok && record !== undefined ? { admin: record.admin === true } : undefined;
   }
 
   private async read(): Promise<UsersFile> {

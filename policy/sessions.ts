@@ -1,18 +1,29 @@
 /**
- * The unlocked vaults of the users currently using the share: opened at a
- * user's first authenticated request (keyring slot N with the directory's
- * network secret), kept with that user's WebDAV lock table, and all dropped
- * by `lockAll()` (keys out of memory, vaults closed).
+ * The unlocked vaults of the users currently using the share. Online, a
+ * user's vault opens at their first authenticated request (keyring slot N
+ * with the directory's network secret); offline, only through a keyring
+ * already unlocked by a valid take-out key and the user's password
+ * (`adoptTakeout`). Each session is one user's, with that user's WebDAV lock
+ * table; `lockAll()` drops them all (keys out of memory, vaults closed).
+ *
+ * Security considerations: sessions are keyed by the canonical user name,
+ * and a session only ever holds the keyring and vault of its own user; a
+ * take-out session is never created from another user's keyring. Offline
+ * callers use `takeoutSession`, which never opens slot N.
  */
-import { openUserVault, canonicalUser } from '../shares/user-vaults.js';
-import type { Vault } from '../shares/vault.js';
+import { openUserVault, canonicalUser, userDir } from '../shares/user-vaults.js';
+import { Vault } from '../shares/vault.js';
 import { LockManager } from '../shares/webdav/locks.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { KeyringError } from '../crypto/errors.js';
 import type { Directory } from './directory.js';
 
+/** How a session's keyring was opened: slot N (online) or slot T (take-out). */
+export type SessionMode = 'network' | 'takeout';
+
 export interface UserSession {
   user: string;
+  mode: SessionMode;
   vault: Vault;
   locks: LockManager;
 }
@@ -33,16 +44,45 @@ export class Sessions {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The user's session, opening their vault on first use. */
+  /** The user's session, opening their vault through slot N on first use (online only). */
   async get(user: string): Promise<UserSession> {
+    return this.getOpen(user);
+  }
+
+  /** The user's unlocked keyring (online: opens the session through slot N if needed). */
+  async keyring(user: string): Promise<Keyring> {
+    return (await this.getOpen(user)).keyring;
+  }
+
+  /** The user's take-out session, if one is open; never opens anything. */
+  async takeoutSession(user: string): Promise<UserSession | undefined> {
+    const pending = this.open.get(canonicalUser(user));
+    const session = pending && (await pending.catch(() => undefined));
+    return session?.mode === 'takeout' ? session : undefined;
+  }
+
+  /**
+   * Opens `user`'s vault with `keyring`, unlocked through slot T. When a
+   * session is open already, the new keyring is locked and the session kept.
+   */
+  async adoptTakeout(user: string, keyring: Keyring): Promise<void> {
     const key = canonicalUser(user);
-    let pending = this.open.get(key);
-    if (!pending) {
-      pending = this.openSession(key);
-      this.open.set(key, pending);
-      pending.catch(() => this.open.delete(key));
+    const existing = this.open.get(key);
+    if (existing) {
+      keyring.lock();
+      await existing;
+      return;
     }
-    return pending;
+    const pending = (async (): Promise<OpenSession> => {
+      const vault = await Vault.open(userDir(this.dataDir, this.pcId, key), keyring.dataKey);
+      return { user: key, mode: 'takeout', keyring, vault, locks: new LockManager(this.now) };
+    })();
+    this.open.set(key, pending);
+    pending.catch(() => {
+      this.open.delete(key);
+      keyring.lock();
+    });
+    await pending;
   }
 
   /** Every open session (for the admin lock listing and metrics). */
@@ -57,12 +97,41 @@ export class Sessions {
 
   /** Drops every key from memory and closes every vault. */
   async lockAll(): Promise<void> {
-    const sessions = await this.allOpen();
-    this.open.clear();
-    for (const s of sessions) {
-      s.vault.close();
-      s.keyring.lock();
+    await this.lockWhere(() => true);
+  }
+
+  /** Drops the take-out sessions (back online: users reopen through slot N). */
+  async lockTakeout(): Promise<void> {
+    await this.lockWhere((s) => s.mode === 'takeout');
+  }
+
+  /** Drops one user's session, if open. */
+  async lock(user: string): Promise<void> {
+    const key = canonicalUser(user);
+    await this.lockWhere((s) => s.user === key);
+  }
+
+  private async lockWhere(selected: (s: OpenSession) => boolean): Promise<void> {
+    const entries = [...this.open.entries()];
+    const settled = await Promise.allSettled(entries.map(([, pending]) => pending));
+    settled.forEach((result, i) => {
+      if (result.status !== 'fulfilled' || !selected(result.value)) return;
+      const [key, pending] = entries[i]!;
+      if (this.open.get(key) === pending) this.open.delete(key);
+      result.value.vault.close();
+      result.value.keyring.lock();
+    });
+  }
+
+  private getOpen(user: string): Promise<OpenSession> {
+    const key = canonicalUser(user);
+    let pending = this.open.get(key);
+    if (!pending) {
+      pending = this.openSession(key);
+      this.open.set(key, pending);
+      pending.catch(() => this.open.delete(key));
     }
+    return pending;
   }
 
   private async openSession(user: string): Promise<OpenSession> {
@@ -72,6 +141,6 @@ export class Sessions {
       await this.enrol(user);
       return open();
     });
-    return { user, keyring, vault, locks: new LockManager(this.now) };
+    return { user, mode: 'network', keyring, vault, locks: new LockManager(this.now) };
   }
 }

@@ -1,13 +1,19 @@
 /**
  * The fastify assembly: HTTPS, the transport settings the Windows WebDAV
- * client needs, `/healthz`, `/metrics`, Basic authentication and the WebDAV
- * share at the root of the origin.
+ * client needs, `/healthz`, `/metrics`, Basic authentication, the take-out
+ * API (server/takeout-api.ts) and the WebDAV share at the root of the origin.
  *
  * Security considerations:
  * - HTTPS only; HTTP/1.1 only (the Windows client does not use HTTP/2).
  * - Every request except OPTIONS and `/healthz` is authenticated; a missing
  *   or wrong password gets 401 with exactly one `WWW-Authenticate: Basic`
  *   challenge; no cookies.
+ * - Offline (the gate is not online), a request naming a user without a
+ *   valid take-out key gets the 403 locked sentence before any password is
+ *   checked; a user with one is authenticated by opening their slot T (with
+ *   the same throttling and login cache as online) and gets their own
+ *   vault only. Cached offline logins are forgotten whenever a take-out
+ *   session locks and when the directory is back.
  * - Request paths never reach the fastify router: every DAV request is routed
  *   as one route and the raw URL is decoded once by the WebDAV layer.
  * - Error bodies are plain sentences, never stack traces; secrets and
@@ -20,10 +26,12 @@ import type { Directory } from '../policy/directory.js';
 import type { Sessions, UserSession } from '../policy/sessions.js';
 import { LOCKED_MESSAGE, type Gate } from '../policy/gate.js';
 import type { AuditLog } from '../policy/audit.js';
+import type { Takeout } from '../policy/takeout.js';
 import { DavHandler, DAV_METHODS, errorResponse, optionsResponse, type DavLimits, type DavResponse } from '../shares/webdav/handler.js';
 import { DavError } from '../shares/webdav/errors.js';
 import { Authenticator, parseBasic } from './auth.js';
 import { Metrics } from './metrics.js';
+import { registerTakeoutRoutes, type ApiCaller } from './takeout-api.js';
 
 export const KEEP_ALIVE_MS = 70_000;
 const HEADERS_TIMEOUT_MS = 75_000;
@@ -39,6 +47,11 @@ export interface AppOptions {
   sessions: Sessions;
   gate: Gate;
   audit: AuditLog;
+  takeout: Takeout;
+  /** This PC's id and device public key (PEM, and its RFC 7638 id), for the take-out approval. */
+  pcId: string;
+  devicePublicPem: string;
+  deviceKeyId: string;
   version: string;
   logLevel?: string;
   /** Free space reported to clients. */
@@ -87,6 +100,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.server.headersTimeout = HEADERS_TIMEOUT_MS;
 
   const authenticator = new Authenticator(opts.directory);
+  // Offline, the password is checked by opening the user's slot T.
+  const offlineAuthenticator = new Authenticator({ authenticate: (login, password) => opts.takeout.authenticate(login, password) });
+  opts.takeout.onLock(() => offlineAuthenticator.forget());
+  opts.gate.onOnline(() => {
+    offlineAuthenticator.forget();
+    loggedIn.clear();
+  });
   const metrics = new Metrics(async () => {
     const sessions = await opts.sessions.all();
     const locks = sessions.flatMap((s) => s.locks.list());
@@ -129,12 +149,18 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   opts.gate.onLock(() => {
     authenticator.forget();
     loggedIn.clear();
-    for (const raw of active) raw.socket?.destroy();
+    for (const raw of active) raw.destroy();
     active.clear();
   });
   app.addHook('onRequest', async (req, reply) => {
     if (req.method === 'OPTIONS' || req.url === '/healthz') return;
-    if (opts.gate.state() === 'locked') return plain(reply, 403, LOCKED_MESSAGE);
+    if (!opts.gate.isReachable) {
+      // Offline: only users with a valid take-out key; a request without credentials is
+      // challenged only when someone could answer it (Windows asks for them on a 401).
+      const creds = parseBasic(req.headers.authorization);
+      const admitted = creds ? await opts.gate.admits(creds.user) : opts.gate.state() === 'takeout';
+      if (!admitted) return plain(reply, 403, LOCKED_MESSAGE);
+    }
     active.add(req.raw);
     req.raw.once('close', () => active.delete(req.raw));
   });
@@ -146,9 +172,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return reply.type('text/plain; version=0.0.4').send(await metrics.render());
   });
 
-  async function authenticate(req: FastifyRequest, reply: FastifyReply): Promise<string | undefined> {
+  async function authenticate(req: FastifyRequest, reply: FastifyReply): Promise<ApiCaller | undefined> {
     const creds = parseBasic(req.headers.authorization);
-    const result = creds ? await authenticator.verify(creds) : undefined;
+    const online = opts.gate.isReachable;
+    const result = creds ? await (online ? authenticator : offlineAuthenticator).verify(creds) : undefined;
     if (!creds || !result?.ok) {
       if (creds && result && !result.ok) {
         req.log.info({ user: creds.user, reason: result.reason, delayMs: authenticator.delayFor(creds.user) }, 'authentication failed');
@@ -161,10 +188,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     req.mydocUser = result.user;
     if (!loggedIn.has(result.user)) {
       loggedIn.add(result.user);
-      await opts.audit.append({ actor: result.user, action: 'login', decision: 'allow', reason: result.admin ? 'administrator' : undefined });
+      await opts.audit.append({ actor: result.user, action: 'login', decision: 'allow', reason: !online ? 'take-out' : result.admin ? 'administrator' : undefined });
     }
-    return result.user;
+    return { user: result.user, admin: result.admin };
   }
+
+  registerTakeoutRoutes(app, { takeout: opts.takeout, gate: opts.gate, pcId: opts.pcId, devicePublicPem: opts.devicePublicPem, deviceKeyId: opts.deviceKeyId, authenticate });
 
   app.route({
     method: [...DAV_METHODS],
@@ -172,11 +201,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     handler: async (req, reply) => {
       const url = (req.raw as { originalUrl?: string }).originalUrl ?? req.raw.url ?? '/';
       if (req.method === 'OPTIONS') return send(reply, optionsResponse());
-      const user = await authenticate(req, reply);
-      if (!user) return reply;
+      const caller = await authenticate(req, reply);
+      if (!caller) return reply;
+      const user = caller.user;
       let session: UserSession;
       try {
-        session = await opts.sessions.get(user);
+        const takeoutSession = opts.gate.isReachable ? undefined : await opts.sessions.takeoutSession(user);
+        if (!opts.gate.isReachable && !takeoutSession) return plain(reply, 403, LOCKED_MESSAGE);
+        session = takeoutSession ?? (await opts.sessions.get(user));
       } catch (err) {
         const failure = unlockFailure(err);
         if (!failure) throw err;

@@ -57,7 +57,8 @@ export class Authenticator {
   private readonly queues = new Map<string, Promise<void>>();
 
   constructor(
-    private readonly directory: Directory,
+    /** The directory online; offline, the take-out keys (slot T is the password check). */
+    private readonly directory: Pick<Directory, 'authenticate'>,
     private readonly now: () => number = Date.now,
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
   ) {}

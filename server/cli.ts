@@ -17,6 +17,7 @@ import { loadPublicKey } from '../crypto/key-files.js';
 import { normalizeUserName } from '../policy/directory.js';
 import { enrolUser } from '../shares/user-vaults.js';
 import { adminCall, type LockInfo } from './admin-socket.js';
+import { agentConnection, approve, revoke, writeIssuerKeys } from './takeout-cli.js';
 
 const DEFAULT_CONFIG = '/etc/mydoc/config.yaml';
 
@@ -31,9 +32,10 @@ Usage:
       With a company directory (directory.kind: ldap): create the user's
       network secret in the directory and their vault on this PC (otherwise
       done at their first online login).
-  mydoc user add NAME --password-stdin [--config FILE]
+  mydoc user add NAME --password-stdin [--admin] [--config FILE]
       Add a user to the embedded local directory (directory.kind: local) and
       create their encrypted vault. The password is read from standard input.
+      --admin makes the user a mydoc administrator (take-out approvals).
   mydoc serve [--config FILE]
       Serve the users' documents to the Windows guest: WebDAV over HTTPS at
       the root of https://listen.host:listen.port/, Basic authentication.
@@ -42,6 +44,18 @@ Usage:
   mydoc locks clear (--token TOKEN | --all) [--user NAME] [--config FILE]
       List or clear the WebDAV locks held in the running service (e.g. a
       stale lock left by a crashed Office), through its local admin socket.
+  mydoc keys issuer --out FILE --public-out FILE [--alg ES256|EdDSA]
+      Generate a take-out issuer key pair (default ES256). The private file
+      approves take-out periods: keep it off the PCs. List the public file in
+      each agent's takeout.issuerPublicKeys.
+  mydoc takeout approve --agent URL --id ID --days N --issuer-key FILE
+                        --user ADMIN --password-stdin [--ca FILE]
+      On the administrator's machine: fetch the pending take-out request ID
+      from the agent, sign a take-out key for N days (at most the agent's
+      takeout.maxDays) with the issuer private key, and install it there.
+  mydoc takeout revoke --agent URL --jti JTI --user ADMIN --password-stdin [--ca FILE]
+      Revoke a take-out key: refused at once; its slot T is destroyed at the
+      agent's next online check. --ca is the agent's CA certificate.
   mydoc audit verify [--file FILE] [--config FILE]
       Check the audit log's hash chain (default <dataDir>/audit/audit.log):
       an edited, removed, duplicated or reordered line is reported by number.
@@ -136,17 +150,17 @@ async function cmdUser(args: string[], io: Io): Promise<number> {
   if (sub === '--help' || sub === undefined) return io.stdout(HELP), sub === undefined ? 2 : 0;
   if (sub === 'enroll') return cmdUserEnroll(rest, io);
   if (sub !== 'add') throw new CliError(`unknown command "user ${sub}" (see mydoc --help)`, 2);
-  const { values, positionals } = parse(rest, { config: { type: 'string' }, 'password-stdin': { type: 'boolean' } }, 1);
+  const { values, positionals } = parse(rest, { config: { type: 'string' }, 'password-stdin': { type: 'boolean' }, admin: { type: 'boolean' } }, 1);
   if (values.help) return io.stdout(HELP), 0;
   const name = positionals[0];
-  if (!name) throw new CliError('usage: mydoc user add NAME --password-stdin [--config FILE]', 2);
+  if (!name) throw new CliError('usage: mydoc user add NAME --password-stdin [--admin] [--config FILE]', 2);
   if (!values['password-stdin']) throw new CliError('the password must come from standard input: add --password-stdin (passwords are never taken as arguments)', 2);
   const config = await configFrom(values.config, io);
   if (config.directory.kind !== 'local') throw new CliError(`"mydoc user add" is for the local directory; directory.kind is "${config.directory.kind}"`);
   await requireInitialised(config);
   const password = await readPassword(io);
-  await addLocalUser(await localEnrolment(config), name, password);
-  io.stdout(`added user "${name}" and created their vault (Documents, Desktop, Profile)\n`);
+  await addLocalUser(await localEnrolment(config), name, password, { admin: values.admin === true });
+  io.stdout(`added ${values.admin ? 'administrator' : 'user'} "${name}" and created their vault (Documents, Desktop, Profile)\n`);
   io.stderr(`warning: the local directory keeps network secrets in ${config.directory.local.insecureSecretFile}: INSECURE, for demos and tests only\n`);
   return 0;
 }
@@ -188,6 +202,36 @@ async function cmdAudit(args: string[], io: Io): Promise<number> {
   const result = await verifyAuditLog(file);
   if (!result.ok) throw new CliError(result.line === 0 ? `audit log ${file}: ${result.problem}` : `audit log damaged at line ${result.line}: ${result.problem}`);
   io.stdout(`audit log OK: ${result.lines} lines, head ${result.head.seq}:${result.head.hash.slice(0, 16)}\n`);
+  return 0;
+}
+
+async function cmdKeys(args: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'issuer') throw new CliError('usage: mydoc keys issuer --out FILE --public-out FILE [--alg ES256|EdDSA]', 2);
+  const { values } = parse(rest, { out: { type: 'string' }, 'public-out': { type: 'string' }, alg: { type: 'string' } }, 0);
+  if (values.help) return io.stdout(HELP), 0;
+  if (typeof values.out !== 'string' || typeof values['public-out'] !== 'string') throw new CliError('mydoc keys issuer needs --out FILE and --public-out FILE', 2);
+  io.stdout(await writeIssuerKeys({ out: values.out, publicOut: values['public-out'], alg: (values.alg as string | undefined) ?? 'ES256' }));
+  return 0;
+}
+
+async function cmdTakeout(args: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'approve' && sub !== 'revoke') throw new CliError('usage: mydoc takeout approve|revoke ... (see mydoc --help)', 2);
+  const connection = { agent: { type: 'string' }, ca: { type: 'string' }, user: { type: 'string' }, 'password-stdin': { type: 'boolean' } } as const;
+  const { values } = parse(rest, { ...connection, id: { type: 'string' }, days: { type: 'string' }, 'issuer-key': { type: 'string' }, jti: { type: 'string' } }, 0);
+  if (values.help) return io.stdout(HELP), 0;
+  if (sub === 'revoke') {
+    if (typeof values.jti !== 'string') throw new CliError('mydoc takeout revoke needs --jti JTI', 2);
+    io.stdout(await revoke(await agentConnection(values, () => readPassword(io)), values.jti));
+    return 0;
+  }
+  const days = Number(values.days);
+  if (typeof values.id !== 'string' || typeof values['issuer-key'] !== 'string' || values.days === undefined) {
+    throw new CliError('mydoc takeout approve needs --id ID, --days N and --issuer-key FILE', 2);
+  }
+  if (!Number.isInteger(days) || days < 1) throw new CliError(`--days must be a whole number of days (got "${values.days}")`, 2);
+  io.stdout(await approve(await agentConnection(values, () => readPassword(io)), { id: values.id, days, issuerKeyFile: values['issuer-key'] }));
   return 0;
 }
 
@@ -243,6 +287,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         return await cmdLocks(args, io);
       case 'audit':
         return await cmdAudit(args, io);
+      case 'keys':
+        return await cmdKeys(args, io);
+      case 'takeout':
+        return await cmdTakeout(args, io);
       default:
         throw new CliError(`unknown command "${command}" (see mydoc --help)`, 2);
     }

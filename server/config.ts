@@ -50,6 +50,12 @@ export interface Config {
     /** Path of the recovery public key (PEM, SPKI), or null when no recovery key is configured. */
     readonly publicKey: string | null;
   };
+  readonly takeout: {
+    /** The longest take-out period this PC accepts, in days (1 to 90). */
+    readonly maxDays: number;
+    /** Issuer public key files (written by "mydoc keys issuer"); empty: take-out is off. */
+    readonly issuerPublicKeys: readonly string[];
+  };
 }
 
 export interface LdapConfig {
@@ -116,7 +122,7 @@ function parseYaml(text: string, file: string): unknown {
 }
 
 function readConfig(root: Mapping, baseDir: string): Config {
-  rejectUnknownKeys(root, '', ['pcId', 'dataDir', 'listen', 'tls', 'directory', 'backup', 'recovery']);
+  rejectUnknownKeys(root, '', ['pcId', 'dataDir', 'listen', 'tls', 'directory', 'backup', 'recovery', 'takeout']);
   const pcId = readPcId(root);
   const dataDir = required(readPath(root, '', 'dataDir', baseDir), 'dataDir');
   return {
@@ -127,6 +133,7 @@ function readConfig(root: Mapping, baseDir: string): Config {
     directory: readDirectory(root, baseDir, dataDir),
     backup: { target: readBackupTarget(root, baseDir) },
     recovery: readRecovery(root, baseDir),
+    takeout: readTakeout(root, baseDir),
   };
 }
 
@@ -303,6 +310,18 @@ function readRecovery(root: Mapping, baseDir: string): Config['recovery'] {
   return { publicKey: readPath(recovery, 'recovery', 'publicKey', baseDir) ?? null };
 }
 
+function readTakeout(root: Mapping, baseDir: string): Config['takeout'] {
+  const takeout = readSection(root, '', 'takeout', ['maxDays', 'issuerPublicKeys']);
+  const files = readStringList(takeout, 'takeout', 'issuerPublicKeys') ?? [];
+  return {
+    maxDays: readNumber(takeout, 'takeout', 'maxDays', 1, 90, true) ?? 14,
+    issuerPublicKeys: files.map((file, i) => {
+      if (file.includes('\0')) throw new ConfigError(`takeout.issuerPublicKeys.${i}`, 'must be a path without NUL characters');
+      return resolve(baseDir, file);
+    }),
+  };
+}
+
 // ---- generic readers -------------------------------------------------------------------
 
 function dotted(parentKey: string, name: string): string {
@@ -447,5 +466,11 @@ backup:
 recovery:
   # Public key (PEM, SPKI) of the recovery key pair. Optional.
   publicKey: ${q(opts.recoveryPublicKey)}
+
+# Take-out keys (offline use for a limited time, approved by an administrator).
+# "mydoc keys issuer" writes an issuer key pair; list the public files here.
+# takeout:
+#   maxDays: 14
+#   issuerPublicKeys: [issuer-public.pem]
 `;
 }

@@ -1,6 +1,8 @@
 /**
  * `mydoc serve`: runs the share for this PC until SIGTERM/SIGINT, then drops
- * every key from memory and stops.
+ * every key from memory and stops. Wires the gate to the reachability
+ * monitor and to the take-out keys: every successful probe round is an
+ * online check (slot T destroyed for keys used offline, revoked or expired).
  */
 import { statfs, readFile } from 'node:fs/promises';
 import { Gate } from '../policy/gate.js';
@@ -10,11 +12,26 @@ import { buildDirectory } from './directory-config.js';
 import { startAdminSocket } from './admin-socket.js';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
-import { recoveryPublicKeyFile, requireInitialised } from './data-dir.js';
-import { loadPublicKey } from '../crypto/key-files.js';
+import { dataPaths, recoveryPublicKeyFile, requireInitialised } from './data-dir.js';
+import { loadPrivateKey, loadPublicKey } from '../crypto/key-files.js';
+import { Takeout } from '../policy/takeout.js';
+import { loadIssuerPublicKey, type IssuerPublicKey } from '../policy/takeout-issuer-keys.js';
+import { recipientKeyId } from '../policy/takeout-envelope.js';
+import { ConfigError } from './errors.js';
 import { AuditLog, auditLogPath } from '../policy/audit.js';
 import { enrolUser } from '../shares/user-vaults.js';
 import { CliError } from './errors.js';
+
+/** The trusted issuer public keys of `takeout.issuerPublicKeys`, by kid; errors name the config key. */
+export async function loadIssuers(config: Config): Promise<Map<string, IssuerPublicKey>> {
+  const issuers = new Map<string, IssuerPublicKey>();
+  for (const [i, file] of config.takeout.issuerPublicKeys.entries()) {
+    const key = await loadIssuerPublicKey(file, `config: takeout.issuerPublicKeys.${i}`);
+    if (issuers.has(key.kid)) throw new ConfigError(`takeout.issuerPublicKeys.${i}`, `${file} is the same issuer key as an earlier entry`);
+    issuers.set(key.kid, key);
+  }
+  return issuers;
+}
 
 export async function serve(config: Config, version: string, out: (t: string) => void): Promise<void> {
   await requireInitialised(config);
@@ -33,12 +50,19 @@ export async function serve(config: Config, version: string, out: (t: string) =>
         }
       : undefined;
   const sessions = new Sessions(config.dataDir, config.pcId, directory, enrol);
-  const gate = new Gate(sessions, directory.servers.length === 0);
+  const paths = dataPaths(config.dataDir);
+  const deviceKey = await loadPrivateKey(paths.deviceKey, 'device key');
+  const devicePublicPem = await readFile(paths.devicePublic, 'utf8');
+  const takeout = await Takeout.open({ dataDir: config.dataDir, pcId: config.pcId, maxDays: config.takeout.maxDays, issuers: await loadIssuers(config), deviceKey, sessions, audit });
+  const gate = new Gate(sessions, directory.servers.length === 0, takeout);
+  /** Slot T destroyed for keys used offline, revoked or expired; never throws (errors are logged by code). */
+  const onlineCheck = () => void takeout.onlineCheck().catch((err: { code?: string }) => app.log.error({ code: err.code }, 'take-out online check failed'));
   const monitor = new ReachabilityMonitor({
     servers: directory.servers,
     probe: (server) => directory.probe(server),
     intervalMs: config.directory.probe.intervalSeconds * 1000,
     failuresToLock: config.directory.probe.failuresToLock,
+    onRenew: () => onlineCheck(),
     onChange: (reachable) => {
       void gate.setReachable(reachable);
       void audit.append({ actor: 'system', action: reachable ? 'gate.unlock' : 'gate.lock', decision: 'info', reason: reachable ? 'the company directory answers' : 'the company directory is unreachable' });
@@ -52,14 +76,20 @@ export async function serve(config: Config, version: string, out: (t: string) =>
   await refreshFree();
   const freeTimer = setInterval(() => void refreshFree().catch(() => undefined), 30_000);
   freeTimer.unref();
-  const app = await buildApp({ tls: { key, cert }, directory, sessions, gate, audit, version, quotaBytes: () => freeBytes });
+  const deviceKeyId = await recipientKeyId(deviceKey);
+  const app = await buildApp({ tls: { key, cert }, directory, sessions, gate, audit, takeout, pcId: config.pcId, devicePublicPem, deviceKeyId, version, quotaBytes: () => freeBytes });
   gate.onLock(() => app.log.warn('locked: the company directory is unreachable; keys dropped from memory'));
   await audit.append({ actor: 'system', action: 'service.start', decision: 'info', reason: `directory ${directory.kind}` });
   if (directory.servers.length > 0) await monitor.start();
+  // A directory without servers (the local one) is always reachable: every probe interval is an online check.
+  const onlineCheckTimer = directory.servers.length === 0 ? setInterval(onlineCheck, config.directory.probe.intervalSeconds * 1000) : undefined;
+  onlineCheckTimer?.unref();
   const admin = await startAdminSocket(config.dataDir, sessions);
   app.addHook('onClose', async () => {
     clearInterval(freeTimer);
     monitor.stop();
+    clearInterval(onlineCheckTimer);
+    takeout.close();
     await new Promise((resolve) => admin.close(resolve));
     await sessions.lockAll();
     await audit.append({ actor: 'system', action: 'service.stop', decision: 'info' });

@@ -71,6 +71,7 @@ describe('parseConfig', () => {
       },
       backup: { target: { kind: 'path', path: '/mnt/nas/mydoc' } },
       recovery: { publicKey: null },
+      takeout: { maxDays: 14, issuerPublicKeys: [] },
     });
     assert.ok(Object.isFrozen(config));
     assert.ok(Object.isFrozen(config.listen));

@@ -1,0 +1,180 @@
+/**
+ * Test fixture for take-out keys: a fresh data folder (init, local users
+ * alice, bob and the administrator dave), an issuer key pair, and the real
+ * app (`buildApp`) in-process over a directory whose reachability the test
+ * flips, with one injected clock for the app, the gate, the sessions, the
+ * take-out keys and the audit log. Requests go through `app.inject`.
+ */
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { loadPrivateKey } from '../../crypto/key-files.js';
+import { NetworkSecretUnavailableError } from '../../crypto/errors.js';
+import type { NetworkSecretSource } from '../../crypto/network-secret.js';
+import { AuditLog, auditLogPath, type AuditRecord } from '../../policy/audit.js';
+import { LocalDirectoryService, type AuthResult, type Directory } from '../../policy/directory.js';
+import { addLocalUser } from '../../policy/enrol-local-user.js';
+import { Gate } from '../../policy/gate.js';
+import { Sessions } from '../../policy/sessions.js';
+import { Takeout, type RequestDetail } from '../../policy/takeout.js';
+import { buildTakeoutKey } from '../../policy/takeout-approve.js';
+import { generateIssuerKeyPair, loadIssuerPrivateKey, type IssuerAlg, type IssuerPrivateKey } from '../../policy/takeout-issuer-keys.js';
+import { recipientKeyId } from '../../policy/takeout-envelope.js';
+import { buildApp } from '../../server/app.js';
+import { loadConfig, type Config } from '../../server/config.js';
+import { dataPaths, localEnrolment } from '../../server/data-dir.js';
+import { initDataDir } from '../../server/init.js';
+import { loadIssuers } from '../../server/serve.js';
+import { basicAuth } from './server.js';
+import { tempDir } from './keys.js';
+
+export const PASSWORDS = { alice: 'alice-password-1', bob: 'bob-password-22', dave: 'dave-admin-333' } as const;
+export type TestUser = keyof typeof PASSWORDS;
+
+/** The local directory, made unreachable on demand (as a company directory would be). */
+export class SwitchableDirectory implements Directory {
+  readonly kind = 'test';
+  readonly servers: readonly string[] = [];
+  readonly secrets: NetworkSecretSource;
+  down = false;
+
+  constructor(private readonly inner: LocalDirectoryService) {
+    const source = inner.secrets;
+    this.secrets = {
+      kind: source.kind,
+      insecure: source.insecure,
+      fetch: (user) => (this.down ? Promise.reject(new NetworkSecretUnavailableError('the directory is unreachable')) : source.fetch(user)),
+      create: (user) => source.create(user),
+    };
+  }
+
+  authenticate(user: string, password: string): Promise<AuthResult> {
+    return this.down ? Promise.resolve({ ok: false, reason: 'the directory is unreachable' }) : this.inner.authenticate(user, password);
+  }
+
+  async probe(): Promise<boolean> {
+    return !this.down;
+  }
+}
+
+export interface InjectResult {
+  status: number;
+  body: string;
+  json: <T = Record<string, unknown>>() => T;
+}
+
+export interface TakeoutFixture {
+  dir: string;
+  config: Config;
+  app: FastifyInstance;
+  gate: Gate;
+  sessions: Sessions;
+  takeout: Takeout;
+  directory: SwitchableDirectory;
+  issuer: IssuerPrivateKey;
+  issuerPrivateFile: string;
+  devicePublicKey: KeyObject;
+  /** The injected clock, in ms. */
+  clock: { now: number };
+  request(method: string, url: string, opts?: { user?: TestUser | null; password?: string; body?: unknown; login?: string }): Promise<InjectResult>;
+  /** The directory stops (true) or answers again (false); the gate follows. */
+  setOffline(offline: boolean): Promise<void>;
+  /** As `mydoc takeout approve` does: build and sign the key for request `id`, as dave. */
+  signFor(id: string, days: number): Promise<string>;
+  audit(): Promise<AuditRecord[]>;
+  close(): Promise<void>;
+}
+
+export async function startTakeoutFixture(opts: { maxDays?: number; alg?: IssuerAlg } = {}): Promise<TakeoutFixture> {
+  const { dir, cleanup } = await tempDir('mydoc-takeout-');
+  const issuerPair = await generateIssuerKeyPair(opts.alg ?? 'ES256');
+  const issuerPrivateFile = join(dir, 'offline', 'issuer-private.pem');
+  await writeFile(join(dir, 'issuer-public.pem'), issuerPair.publicPem);
+  await mkdir(join(dir, 'offline'), { recursive: true });
+  await writeFile(issuerPrivateFile, issuerPair.privatePem, { mode: 0o600 });
+  const configFile = join(dir, 'mydoc.yaml');
+  await writeFile(
+    configFile,
+    ['pcId: pc-test', 'dataDir: data', 'directory:', '  kind: local', 'backup:', '  target:', '    kind: path', '    path: nas', 'takeout:', `  maxDays: ${opts.maxDays ?? 14}`, '  issuerPublicKeys: [issuer-public.pem]', ''].join('\n'),
+  );
+  const config = await loadConfig(configFile);
+  await initDataDir(config, { recoveryKeyOut: join(dir, 'offline', 'recovery-private.pem') });
+  const enrolment = await localEnrolment(config);
+  for (const user of ['alice', 'bob', 'dave'] as const) await addLocalUser(enrolment, user, PASSWORDS[user], { admin: user === 'dave' });
+
+  const clock = { now: Math.floor(Date.now() / 1000) * 1000 };
+  const now = () => clock.now;
+  const directory = new SwitchableDirectory(new LocalDirectoryService(config.directory.local.usersFile, config.directory.local.insecureSecretFile));
+  const audit = await AuditLog.open(auditLogPath(config.dataDir), { now: () => new Date(clock.now) });
+  const sessions = new Sessions(config.dataDir, config.pcId, directory, undefined, now);
+  const paths = dataPaths(config.dataDir);
+  const deviceKey = await loadPrivateKey(paths.deviceKey, 'device key');
+  const devicePublicPem = await readFile(paths.devicePublic, 'utf8');
+  const takeout = await Takeout.open({ dataDir: config.dataDir, pcId: config.pcId, maxDays: config.takeout.maxDays, issuers: await loadIssuers(config), deviceKey, sessions, audit, now });
+  const gate = new Gate(sessions, true, takeout);
+  const [key, cert] = await Promise.all([readFile(config.tls.keyFile, 'utf8'), readFile(config.tls.certFile, 'utf8')]);
+  const app = await buildApp({
+    tls: { key, cert },
+    directory,
+    sessions,
+    gate,
+    audit,
+    takeout,
+    pcId: config.pcId,
+    devicePublicPem,
+    deviceKeyId: await recipientKeyId(deviceKey),
+    version: 'test',
+    logLevel: 'silent',
+    quotaBytes: () => 1e12,
+  });
+  await app.ready();
+  const issuer = await loadIssuerPrivateKey(issuerPrivateFile, 'issuer key');
+  const devicePublicKey = createPublicKey(devicePublicPem);
+
+  const fixture: TakeoutFixture = {
+    dir,
+    config,
+    app,
+    gate,
+    sessions,
+    takeout,
+    directory,
+    issuer,
+    issuerPrivateFile,
+    devicePublicKey,
+    clock,
+    async request(method, url, o = {}) {
+      const headers: Record<string, string> = {};
+      const user = o.user === undefined ? 'alice' : o.user;
+      if (user !== null) headers.authorization = basicAuth(o.login ?? user, o.password ?? PASSWORDS[user]);
+      let payload: string | undefined;
+      if (o.body !== undefined) {
+        payload = typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
+        headers['content-type'] = 'application/json';
+      }
+      const res = await app.inject({ method: method as 'GET', url, headers, ...(payload !== undefined && { payload }) });
+      return { status: res.statusCode, body: res.body, json: <T>() => JSON.parse(res.body) as T };
+    },
+    async setOffline(offline) {
+      directory.down = offline;
+      await gate.setReachable(!offline);
+    },
+    async signFor(id, days) {
+      const detail = (await fixture.request('GET', `/api/takeout/requests/${id}`, { user: 'dave' })).json<RequestDetail>();
+      return (await buildTakeoutKey({ issuer, admin: 'dave', request: detail, devicePublicKey, days, now: clock.now })).token;
+    },
+    async audit() {
+      const text = await readFile(auditLogPath(config.dataDir), 'utf8');
+      return text.trimEnd().split('\n').map((l) => JSON.parse(l) as AuditRecord);
+    },
+    async close() {
+      takeout.close();
+      await app.close();
+      await sessions.lockAll();
+      await audit.close();
+      await cleanup();
+    },
+  };
+  return fixture;
+}
