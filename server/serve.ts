@@ -5,6 +5,7 @@
  * online check (slot T destroyed for keys used offline, revoked or expired).
  */
 import { statfs, readFile } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
 import { Gate } from '../policy/gate.js';
 import { ReachabilityMonitor } from '../policy/reachability.js';
 import { Sessions } from '../policy/sessions.js';
@@ -33,7 +34,20 @@ export async function loadIssuers(config: Config): Promise<Map<string, IssuerPub
   return issuers;
 }
 
-export async function serve(config: Config, version: string, out: (t: string) => void): Promise<void> {
+export interface Service {
+  app: FastifyInstance;
+  /** `https://host:port/` */
+  url: string;
+}
+
+export interface ServiceOptions {
+  logLevel?: string;
+  /** Called after the app is assembled and before it listens (benchmarks add baseline routes here). */
+  beforeListen?: (app: FastifyInstance) => void;
+}
+
+/** Assembles the whole service for a configuration and listens; `app.close()` stops it and drops every key. */
+export async function startService(config: Config, version: string, opts: ServiceOptions = {}): Promise<Service> {
   await requireInitialised(config);
   const [key, cert] = await Promise.all([readFile(config.tls.keyFile, 'utf8'), readFile(config.tls.certFile, 'utf8')]).catch((err: Error) => {
     throw new CliError(`cannot read the TLS key or certificate: ${err.message}`);
@@ -77,7 +91,7 @@ export async function serve(config: Config, version: string, out: (t: string) =>
   const freeTimer = setInterval(() => void refreshFree().catch(() => undefined), 30_000);
   freeTimer.unref();
   const deviceKeyId = await recipientKeyId(deviceKey);
-  const app = await buildApp({ tls: { key, cert }, directory, sessions, gate, audit, takeout, pcId: config.pcId, devicePublicPem, deviceKeyId, version, quotaBytes: () => freeBytes });
+  const app = await buildApp({ tls: { key, cert }, directory, sessions, gate, audit, takeout, pcId: config.pcId, devicePublicPem, deviceKeyId, version, quotaBytes: () => freeBytes, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
   gate.onLock(() => app.log.warn('locked: the company directory is unreachable; keys dropped from memory'));
   await audit.append({ actor: 'system', action: 'service.start', decision: 'info', reason: `directory ${directory.kind}` });
   if (directory.servers.length > 0) await monitor.start();
@@ -97,11 +111,20 @@ export async function serve(config: Config, version: string, out: (t: string) =>
   });
   if (directory.kind === 'local') app.log.warn('directory "local": network secrets are in a local file (INSECURE, demo and tests only)');
   if (config.directory.ldap?.insecureSkipVerify) app.log.warn('directory.ldap.insecureSkipVerify is set: the directory\'s TLS certificate is NOT verified (INSECURE)');
+  opts.beforeListen?.(app);
   try {
     await app.listen({ host: config.listen.host, port: config.listen.port });
   } catch (err) {
+    await app.close();
     throw new CliError(`cannot listen on ${config.listen.host}:${config.listen.port}: ${(err as Error).message}`);
   }
+  const url = `https://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${config.listen.port}/`;
+  return { app, url };
+}
+
+/** `mydoc serve`: the service until SIGTERM/SIGINT. */
+export async function serve(config: Config, version: string, out: (t: string) => void): Promise<void> {
+  const { app, url } = await startService(config, version);
   const stopped = new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGTERM', stop);
@@ -112,8 +135,7 @@ export async function serve(config: Config, version: string, out: (t: string) =>
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
-  const base = `https://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${config.listen.port}/`;
-  out(`mydoc: serving ${base}\n`);
-  out(`Map the drive in the Windows guest (after trusting ${config.tls.caFile}):\n  net use Z: ${base} /persistent:yes /user:USERNAME *\n`);
+  out(`mydoc: serving ${url}\n`);
+  out(`Map the drive in the Windows guest (after trusting ${config.tls.caFile}):\n  net use Z: ${url} /persistent:yes /user:USERNAME *\n`);
   await stopped;
 }

@@ -1,14 +1,14 @@
 /**
  * The share under test for the WebDAV benchmarks: a fresh data folder
  * (`mydoc init` + `mydoc user add`) in a temporary folder, served either
- * in-process (buildApp, wired as server/serve.ts does: keep the two in step),
+ * in-process (startService from server/serve.ts, as `mydoc serve` runs it),
  * with optional bench-only plain-file routes on the same fastify instance,
  * or as a `mydoc serve` child process. Everything listens on 127.0.0.1 only.
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, open, readFile, stat, statfs, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, stat, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,13 +16,8 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../server/app.js';
 import { loadConfig, type Config } from '../../server/config.js';
-import { requireInitialised } from '../../server/data-dir.js';
-import { buildDirectory } from '../../server/directory-config.js';
-import { AuditLog, auditLogPath } from '../../policy/audit.js';
-import { Gate } from '../../policy/gate.js';
-import { Sessions } from '../../policy/sessions.js';
+import { startService } from '../../server/serve.js';
 import { registerDir, registerProcess } from './cleanup.js';
 import { MiB, progress } from './measure.js';
 
@@ -124,7 +119,6 @@ export async function createShare(): Promise<Share> {
 export interface InProcessServer {
   app: FastifyInstance;
   config: Config;
-  sessions: Sessions;
   url: string;
   close: () => Promise<void>;
 }
@@ -198,28 +192,11 @@ export function addPlainRoutes(app: FastifyInstance, opts: PlainRoutes): void {
  */
 export async function startInProcess(share: Share, plain?: PlainRoutes): Promise<InProcessServer> {
   const config = await loadConfig(share.configFile);
-  await requireInitialised(config);
-  const [key, cert] = await Promise.all([readFile(config.tls.keyFile, 'utf8'), readFile(config.tls.certFile, 'utf8')]);
-  // As server/serve.ts wires it (local directory: always reachable, so no reachability monitor).
-  const directory = await buildDirectory(config);
-  if (directory.servers.length > 0) throw new Error('startInProcess supports the local directory only');
-  const audit = await AuditLog.open(auditLogPath(config.dataDir));
-  const sessions = new Sessions(config.dataDir, config.pcId, directory);
-  const gate = new Gate(sessions, true);
-  const s = await statfs(config.dataDir);
-  const freeBytes = s.bavail * s.bsize;
-  const app = await buildApp({ tls: { key, cert }, directory, sessions, gate, audit, version: 'bench', logLevel: 'warn', quotaBytes: () => freeBytes });
-  app.addHook('onClose', async () => {
-    await sessions.lockAll();
-    await audit.close();
-  });
-  if (plain) addPlainRoutes(app, plain);
-  await app.listen({ host: '127.0.0.1', port: config.listen.port });
+  const { app } = await startService(config, 'bench', { logLevel: 'warn', beforeListen: (a) => plain && addPlainRoutes(a, plain) });
   let closed = false;
   return {
     app,
     config,
-    sessions,
     url: `https://127.0.0.1:${config.listen.port}`,
     close: async () => {
       if (closed) return;
