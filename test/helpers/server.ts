@@ -64,6 +64,8 @@ export interface StartServerOptions {
   pcId?: string;
   /** Files written into the server's folder before the configuration (name relative to it -> content). */
   files?: Record<string, string>;
+  /** More top-level configuration lines (e.g. a `takeout:` section). */
+  extraConfig?: string[];
 }
 
 export function randomPassword(): string {
@@ -102,7 +104,7 @@ async function mydoc(args: string[], input = ''): Promise<string> {
   });
 }
 
-function configText(port: number, directoryLines: readonly string[], pcId: string): string {
+function configText(port: number, directoryLines: readonly string[], pcId: string, extra: readonly string[]): string {
   return [
     '# written by test/helpers/server.ts',
     `pcId: ${pcId}`,
@@ -117,6 +119,7 @@ function configText(port: number, directoryLines: readonly string[], pcId: strin
     '  target:',
     '    kind: path',
     '    path: nas',
+    ...extra,
     '',
   ].join('\n');
 }
@@ -164,7 +167,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
     const port = await freePort();
     for (const [name, content] of Object.entries(opts.files ?? {})) await writeFile(join(dir, name), content, { mode: 0o600 });
     const directory = opts.directory ?? ['kind: local'];
-    await writeFile(configFile, configText(port, directory, opts.pcId ?? 'pc-test'));
+    await writeFile(configFile, configText(port, directory, opts.pcId ?? 'pc-test', opts.extraConfig ?? []));
     await mydoc(['init', '--config', configFile, '--recovery-key-out', join(dir, 'offline', 'recovery-private.pem')]);
     if (directory[0] === 'kind: local') {
       for (const u of users) {
