@@ -15,7 +15,7 @@ import { openUserVault } from '../shares/user-vaults.js';
 import { listFiles } from './helpers/data-dir.js';
 import { tempDir } from './helpers/keys.js';
 import { davRequest, startServer, type RunningServer } from './helpers/server.js';
-import { KEY_OBJECT_CLASS, SECRET_ATTRIBUTE, startSlapd, type Slapd } from './helpers/slapd.js';
+import { slapdDirectorySettings, slapdServerOptions, startSlapd, type Slapd } from './helpers/slapd.js';
 
 const INTERVAL_S = 0.5;
 const FAILURES = 2;
@@ -25,51 +25,14 @@ const LOCK_BOUND_MS = (INTERVAL_S * FAILURES + PROBE_TIMEOUT_S) * 1000;
 let slapd: Slapd;
 let server: RunningServer;
 
-function directorySettings() {
-  return {
-    urls: [slapd.url],
-    flavor: 'openldap' as const,
-    baseDn: slapd.baseDn,
-    userBaseDn: `ou=people,${slapd.baseDn}`,
-    serviceDn: slapd.serviceDn,
-    servicePassword: slapd.servicePassword,
-    caPem: slapd.caPem,
-    tlsServerName: undefined,
-    insecureSkipVerify: false,
-    timeoutMs: 2000,
-    adminsGroupDn: slapd.groupDns.admins,
-    pcId: 'pc-gate',
-    keyDnTemplate: slapd.keyDnTemplate,
-    keyAttribute: SECRET_ATTRIBUTE,
-    keyObjectClasses: [KEY_OBJECT_CLASS],
-  };
-}
+const directorySettings = () => slapdDirectorySettings(slapd, 'pc-gate');
 
 before(async () => {
   slapd = await startSlapd();
   server = await startServer({
     pcId: 'pc-gate',
     users: [{ name: 'alice', password: slapd.users.alice.password }, { name: 'bob', password: slapd.users.bob.password }],
-    files: { 'ldap-ca.pem': slapd.caPem, 'svc.password': slapd.servicePassword },
-    directory: [
-      'kind: ldap',
-      'ldap:',
-      `  urls: ["${slapd.url}"]`,
-      '  flavor: openldap',
-      `  baseDn: "${slapd.baseDn}"`,
-      `  userBaseDn: "ou=people,${slapd.baseDn}"`,
-      `  serviceDn: "${slapd.serviceDn}"`,
-      '  servicePasswordFile: svc.password',
-      '  caFile: ldap-ca.pem',
-      `  adminsGroupDn: "${slapd.groupDns.admins}"`,
-      `  keyDnTemplate: "${slapd.keyDnTemplate}"`,
-      `  keyAttribute: ${SECRET_ATTRIBUTE}`,
-      `  keyObjectClasses: [${KEY_OBJECT_CLASS}]`,
-      'probe:',
-      `  intervalSeconds: ${INTERVAL_S}`,
-      `  failuresToLock: ${FAILURES}`,
-      `  timeoutSeconds: ${PROBE_TIMEOUT_S}`,
-    ],
+    ...slapdServerOptions(slapd, { intervalSeconds: INTERVAL_S, failuresToLock: FAILURES, timeoutSeconds: PROBE_TIMEOUT_S }),
   });
 });
 after(async () => {

@@ -10,7 +10,7 @@ import { LdapDirectoryService, type LdapDirectorySettings } from '../policy/dire
 import { accountFilter } from '../policy/ldap-directory.js';
 import { connect } from '../policy/ldap-connection.js';
 import { filterValue, dnValue, fillDnTemplate } from '../policy/ldap-escape.js';
-import { KEY_OBJECT_CLASS, SECRET_ATTRIBUTE, startSlapd, type Slapd } from './helpers/slapd.js';
+import { slapdDirectorySettings, startSlapd, type Slapd } from './helpers/slapd.js';
 
 let slapd: Slapd;
 before(async () => {
@@ -20,26 +20,7 @@ after(async () => {
   await slapd?.stop();
 });
 
-function settings(overrides: Partial<LdapDirectorySettings> = {}): LdapDirectorySettings {
-  return {
-    urls: [slapd.url],
-    flavor: 'openldap',
-    baseDn: slapd.baseDn,
-    userBaseDn: `ou=people,${slapd.baseDn}`,
-    serviceDn: slapd.serviceDn,
-    servicePassword: slapd.servicePassword,
-    caPem: slapd.caPem,
-    tlsServerName: undefined,
-    insecureSkipVerify: false,
-    timeoutMs: 2000,
-    adminsGroupDn: slapd.groupDns.admins,
-    pcId: slapd.pcId,
-    keyDnTemplate: slapd.keyDnTemplate,
-    keyAttribute: SECRET_ATTRIBUTE,
-    keyObjectClasses: [KEY_OBJECT_CLASS],
-    ...overrides,
-  };
-}
+const settings = (overrides: Partial<LdapDirectorySettings> = {}) => slapdDirectorySettings(slapd, slapd.pcId, overrides);
 
 test('RFC 4515/4514 escaping', () => {
   assert.equal(filterValue('*'), '\\2a');

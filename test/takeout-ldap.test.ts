@@ -14,10 +14,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { userDir } from '../shares/user-vaults.js';
 import { MYDOC_BIN, davRequest, startServer, type RunningServer } from './helpers/server.js';
-import { KEY_OBJECT_CLASS, SECRET_ATTRIBUTE, startSlapd, type Slapd } from './helpers/slapd.js';
+import { slapdServerOptions, startSlapd, type Slapd } from './helpers/slapd.js';
 import { tempDir } from './helpers/keys.js';
 
 let slapd: Slapd;
+
+function withIssuer(opts: { directory: string[]; files: Record<string, string> }, issuerPem: string) {
+  return { ...opts, files: { ...opts.files, 'issuer.pub.pem': issuerPem } };
+}
 let server: RunningServer;
 let issuer: { dir: string; cleanup: () => Promise<void> };
 
@@ -37,26 +41,7 @@ before(async () => {
       { name: 'bob', password: slapd.users.bob.password },
       { name: 'dave', password: slapd.users.dave.password },
     ],
-    files: { 'ldap-ca.pem': slapd.caPem, 'svc.password': slapd.servicePassword, 'issuer.pub.pem': await readFile(join(issuer.dir, 'issuer.pub.pem'), 'utf8') },
-    directory: [
-      'kind: ldap',
-      'ldap:',
-      `  urls: ["${slapd.url}"]`,
-      '  flavor: openldap',
-      `  baseDn: "${slapd.baseDn}"`,
-      `  userBaseDn: "ou=people,${slapd.baseDn}"`,
-      `  serviceDn: "${slapd.serviceDn}"`,
-      '  servicePasswordFile: svc.password',
-      '  caFile: ldap-ca.pem',
-      `  adminsGroupDn: "${slapd.groupDns.admins}"`,
-      `  keyDnTemplate: "${slapd.keyDnTemplate}"`,
-      `  keyAttribute: ${SECRET_ATTRIBUTE}`,
-      `  keyObjectClasses: [${KEY_OBJECT_CLASS}]`,
-      'probe:',
-      '  intervalSeconds: 0.5',
-      '  failuresToLock: 2',
-      '  timeoutSeconds: 1',
-    ],
+    ...withIssuer(slapdServerOptions(slapd), await readFile(join(issuer.dir, 'issuer.pub.pem'), 'utf8')),
     extraConfig: ['takeout:', '  maxDays: 14', '  issuerPublicKeys: [issuer.pub.pem]'],
   });
 });

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registerDir, registerProcess } from './cleanup.js';
 import { progress } from './measure.js';
-import { freePort } from './share.js';
+import { freePort } from '../helpers/server.js';
 
 const APACHE_BIN = '/usr/sbin/apache2';
 const MODULES = '/usr/lib/apache2/modules';

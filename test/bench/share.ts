@@ -10,7 +10,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, open, readFile, stat, writeFile } from 'node:fs/promises';
 import https from 'node:https';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -18,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../../server/config.js';
 import { startService } from '../../server/serve.js';
+import { freePort, mydoc } from '../helpers/server.js';
 import { registerDir, registerProcess } from './cleanup.js';
 import { MiB, progress } from './measure.js';
 
@@ -40,32 +40,6 @@ export interface Share {
   userColonPassword: string;
   /** Removes the temporary folder. */
   remove: () => Promise<void>;
-}
-
-/** A TCP port that was free on 127.0.0.1 a moment ago. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Runs `node bin/mydoc.js ARGS` to completion; throws with its output unless it exits 0. */
-async function mydoc(args: string[], input = ''): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, [MYDOC_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, MYDOC_CONFIG: '' } });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.once('error', reject);
-    child.once('close', (code, signal) => (code === 0 ? resolve() : reject(new Error(`mydoc ${args[0]} failed (${signal ?? `exit ${code}`}):\n${out}`))));
-    child.stdin.end(input);
-  });
 }
 
 /** Creates a data folder with one user (`alice`, random password) in a new temporary folder. */

@@ -86,7 +86,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** Runs `node bin/mydoc.js ARGS` to completion; throws with its output unless it exits 0. */
-async function mydoc(args: string[], input = ''): Promise<string> {
+export async function mydoc(args: string[], input = ''): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [MYDOC_BIN, ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -40,6 +40,7 @@ import { join } from 'node:path';
 import { Client } from 'ldapts';
 import { freePort, randomPassword, runCommand } from './server.js';
 import { createTlsMaterial } from '../../server/tls.js';
+import type { LdapDirectorySettings } from '../../policy/directory.js';
 
 const SLAPD_BIN = '/usr/sbin/slapd';
 const MODULE_PATH = '/usr/lib/ldap';
@@ -373,4 +374,52 @@ export async function startSlapd(opts: StartSlapdOptions = {}): Promise<Slapd> {
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** Settings of the product's LDAP directory for this slapd (StartTLS with its CA), as a PC named `pcId`. */
+export function slapdDirectorySettings(slapd: Slapd, pcId: string, overrides: Partial<LdapDirectorySettings> = {}): LdapDirectorySettings {
+  return {
+    urls: [slapd.url],
+    flavor: 'openldap',
+    baseDn: slapd.baseDn,
+    userBaseDn: `ou=people,${slapd.baseDn}`,
+    serviceDn: slapd.serviceDn,
+    servicePassword: slapd.servicePassword,
+    caPem: slapd.caPem,
+    tlsServerName: undefined,
+    insecureSkipVerify: false,
+    timeoutMs: 2000,
+    adminsGroupDn: slapd.groupDns.admins,
+    pcId,
+    keyDnTemplate: slapd.keyDnTemplate,
+    keyAttribute: SECRET_ATTRIBUTE,
+    keyObjectClasses: [KEY_OBJECT_CLASS],
+    ...overrides,
+  };
+}
+
+/** startServer options for a `mydoc serve` using this slapd: the `directory:` lines and the files they name. */
+export function slapdServerOptions(slapd: Slapd, probe = { intervalSeconds: 0.5, failuresToLock: 2, timeoutSeconds: 1 }): { directory: string[]; files: Record<string, string> } {
+  return {
+    files: { 'ldap-ca.pem': slapd.caPem, 'svc.password': slapd.servicePassword },
+    directory: [
+      'kind: ldap',
+      'ldap:',
+      `  urls: ["${slapd.url}"]`,
+      '  flavor: openldap',
+      `  baseDn: "${slapd.baseDn}"`,
+      `  userBaseDn: "ou=people,${slapd.baseDn}"`,
+      `  serviceDn: "${slapd.serviceDn}"`,
+      '  servicePasswordFile: svc.password',
+      '  caFile: ldap-ca.pem',
+      `  adminsGroupDn: "${slapd.groupDns.admins}"`,
+      `  keyDnTemplate: "${slapd.keyDnTemplate}"`,
+      `  keyAttribute: ${SECRET_ATTRIBUTE}`,
+      `  keyObjectClasses: [${KEY_OBJECT_CLASS}]`,
+      'probe:',
+      `  intervalSeconds: ${probe.intervalSeconds}`,
+      `  failuresToLock: ${probe.failuresToLock}`,
+      `  timeoutSeconds: ${probe.timeoutSeconds}`,
+    ],
+  };
 }
