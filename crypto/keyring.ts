@@ -28,7 +28,7 @@
  * from its current content on disk; slots N and R are never rewritten.
  */
 import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomBytes, scrypt as scryptCb, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { CompactEncrypt, calculateJwkThumbprint, compactDecrypt, exportJWK } from 'jose';
 import { KeyringError, KeyringLockedError, NetworkSecretUnavailableError, SlotOpenError } from './errors.js';
 import { writeFileAtomic } from './atomic-file.js';
@@ -157,6 +157,10 @@ export class Keyring {
    * it unlocked.
    */
   static async create(file: string, opts: KeyringCreateOptions): Promise<Keyring> {
+    // Checked before K_dir is created: replacing K_dir would lock the existing keyring out.
+    if (await access(file).then(() => true, () => false)) {
+      throw new KeyringError(`a keyring already exists at ${file}; refusing to replace it`, 'ERR_KEYRING_EXISTS');
+    }
     const raw = randomBytes(DEK_SIZE);
     const dek: DataKey = { id: randomBytes(DEK_ID_SIZE), key: createSecretKey(raw) };
     const keyring = new Keyring(file, { format: 'mydoc-keyring', version: 1, dekId: dek.id.toString('hex'), slots: {} });

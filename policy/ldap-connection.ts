@@ -8,6 +8,7 @@
  * start. Passwords are never put in errors. Plain LDAP without TLS is not
  * offered: a simple bind would send the password in the clear.
  */
+import { isIP } from 'node:net';
 import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
 import { Client } from 'ldapts';
 
@@ -32,7 +33,8 @@ export class DirectoryUnreachableError extends Error {
 function tlsOptions(s: LdapServerSettings, host: string): ConnectionOptions {
   return {
     ...(s.caPem ? { ca: s.caPem } : {}),
-    servername: s.tlsServerName ?? host,
+    // SNI takes names only (RFC 6066); an IP host is still checked against the certificate.
+    ...(s.tlsServerName || isIP(host) === 0 ? { servername: s.tlsServerName ?? host } : {}),
     rejectUnauthorized: !s.insecureSkipVerify,
     minVersion: 'TLSv1.2',
     ...(s.tlsServerName ? { checkServerIdentity: checkName(s.tlsServerName) } : {}),

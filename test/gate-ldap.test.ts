@@ -8,13 +8,14 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, readFile } from 'node:fs/promises';
 import https from 'node:https';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { NetworkSecretUnavailableError } from '../crypto/errors.js';
 import { LdapDirectoryService } from '../policy/directory.js';
 import { openUserVault } from '../shares/user-vaults.js';
 import { listFiles } from './helpers/data-dir.js';
 import { tempDir } from './helpers/keys.js';
-import { davRequest, startServer, type RunningServer } from './helpers/server.js';
+import { MYDOC_BIN, davRequest, startServer, type RunningServer } from './helpers/server.js';
 import { slapdDirectorySettings, slapdServerOptions, startSlapd, type Slapd } from './helpers/slapd.js';
 
 const INTERVAL_S = 0.5;
@@ -116,6 +117,20 @@ test('deleting K_dir in the directory revokes the PC: the next unlock fails with
   const res = await davRequest(server, 'GET', '/Documents/b.txt', { user: 'bob' });
   assert.equal(res.status, 503);
   assert.match(res.body.toString(), /no network secret for "bob".*revoked/);
+});
+
+test('mydoc user enroll creates K_dir in the directory and the vault on this PC', async () => {
+  const run = spawnSync(process.execPath, [MYDOC_BIN, 'user', 'enroll', 'CORP\\carol', '--config', server.configFile], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stdout, /enrolled "carol"/);
+  assert.equal((await new LdapDirectoryService(directorySettings()).secrets.fetch('carol')).length, 32);
+  assert.equal((await davRequest(server, 'PROPFIND', '/', { user: 'carol', password: slapd.users.carol.password, headers: { depth: '1' } })).status, 207);
+  const kDir = await new LdapDirectoryService(directorySettings()).secrets.fetch('carol');
+  const again = spawnSync(process.execPath, [MYDOC_BIN, 'user', 'enroll', 'carol', '--config', server.configFile], { encoding: 'utf8' });
+  assert.equal(again.status, 1, 'enrolling twice is refused');
+  assert.match(again.stderr, /^mydoc: .*keyring already exists/m);
+  assert.doesNotMatch(again.stderr, /Warning/, 'no runtime warnings');
+  assert.ok((await new LdapDirectoryService(directorySettings()).secrets.fetch('carol')).equals(kDir), 'the refused second enrolment left K_dir alone');
 });
 
 test('a stolen disk: a copy of the data folder does not open without the directory', async () => {
