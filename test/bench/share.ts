@@ -166,7 +166,7 @@ export function addPlainRoutes(app: FastifyInstance, opts: PlainRoutes): void {
  */
 export async function startInProcess(share: Share, plain?: PlainRoutes): Promise<InProcessServer> {
   const config = await loadConfig(share.configFile);
-  const { app } = await startService(config, 'bench', { logLevel: 'warn', beforeListen: (a) => plain && addPlainRoutes(a, plain) });
+  const { app } = await startService(config, 'bench', { logLevel: 'error', beforeListen: (a) => plain && addPlainRoutes(a, plain) });
   let closed = false;
   return {
     app,
