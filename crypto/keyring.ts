@@ -124,6 +124,35 @@ function slotTAad(dekId: Buffer, user: string, rid: string): Buffer {
   return Buffer.from(`${SLOT_T_AAD}\0${dekId.toString('hex')}\0${user}\0${rid}`);
 }
 
+/** Wraps the raw DEK under a slot's KEK (AES-256-GCM, random nonce); zeroes the KEK. Returns nonce and ciphertext || tag. */
+function wrapDek(kek: Buffer, aad: Buffer, raw: Buffer): { nonce: Buffer; wrapped: Buffer } {
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', kek, nonce, { authTagLength: 16 });
+  cipher.setAAD(aad);
+  const wrapped = Buffer.concat([cipher.update(raw), cipher.final(), cipher.getAuthTag()]);
+  kek.fill(0);
+  return { nonce, wrapped };
+}
+
+/** Unwraps the raw DEK; zeroes the KEK; throws SlotOpenError(`failure`) when the tag does not verify. */
+function unwrapDek(kek: Buffer, nonce: Buffer, aad: Buffer, wrapped: Buffer, failure: string): Buffer {
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', kek, nonce, { authTagLength: 16 });
+    decipher.setAAD(aad);
+    decipher.setAuthTag(wrapped.subarray(DEK_SIZE));
+    const raw = decipher.update(wrapped.subarray(0, DEK_SIZE));
+    try {
+      decipher.final();
+    } catch {
+      raw.fill(0);
+      throw new SlotOpenError(failure);
+    }
+    return raw;
+  } finally {
+    kek.fill(0);
+  }
+}
+
 export class Keyring {
   private dek: DataKey | undefined;
 
@@ -226,21 +255,7 @@ export class Keyring {
     }
     const kek = slotNKek(kDir, kLocal, this.dekId);
     kDir.fill(0);
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', kek, nonce, { authTagLength: 16 });
-      decipher.setAAD(slotNAad(this.dekId, user));
-      decipher.setAuthTag(wrapped.subarray(DEK_SIZE));
-      const raw = decipher.update(wrapped.subarray(0, DEK_SIZE));
-      try {
-        decipher.final();
-      } catch {
-        raw.fill(0);
-        throw new SlotOpenError(`slot N did not open for "${user}": the network secret does not match (revoked or replaced)`);
-      }
-      return this.adopt(raw);
-    } finally {
-      kek.fill(0);
-    }
+    return this.adopt(unwrapDek(kek, nonce, slotNAad(this.dekId, user), wrapped, `slot N did not open for "${user}": the network secret does not match (revoked or replaced)`));
   }
 
   /** Opens slot R with the recovery private key; returns who the keyring belongs to. */
@@ -278,10 +293,7 @@ export class Keyring {
     const salt = randomBytes(SLOT_T_SALT_SIZE);
     const kek = await slotTKek(opts.kTo, opts.password, salt, SLOT_T_SCRYPT, this.dekId);
     try {
-      const nonce = randomBytes(12);
-      const cipher = createCipheriv('aes-256-gcm', kek, nonce, { authTagLength: 16 });
-      cipher.setAAD(slotTAad(this.dekId, opts.user, opts.rid));
-      const wrapped = Buffer.concat([cipher.update(raw), cipher.final(), cipher.getAuthTag()]);
+      const { nonce, wrapped } = wrapDek(kek, slotTAad(this.dekId, opts.user, opts.rid), raw);
       const slot: SlotT = { rid: opts.rid, kdf: 'scrypt', ...SLOT_T_SCRYPT, salt: b64(salt), nonce: b64(nonce), wrapped: b64(wrapped) };
       await this.rewrite((slots) => ({ ...slots, T: slot }));
     } finally {
@@ -306,21 +318,7 @@ export class Keyring {
     }
     if (slot.N !== SLOT_T_SCRYPT.N || slot.r !== SLOT_T_SCRYPT.r || slot.p !== SLOT_T_SCRYPT.p) throw new SlotOpenError('slot T has unsupported scrypt parameters');
     const kek = await slotTKek(opts.kTo, opts.password, salt, slot, this.dekId);
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', kek, nonce, { authTagLength: 16 });
-      decipher.setAAD(slotTAad(this.dekId, opts.user, opts.rid));
-      decipher.setAuthTag(wrapped.subarray(DEK_SIZE));
-      const raw = decipher.update(wrapped.subarray(0, DEK_SIZE));
-      try {
-        decipher.final();
-      } catch {
-        raw.fill(0);
-        throw new SlotOpenError('slot T did not open: wrong password or take-out key');
-      }
-      return this.adopt(raw);
-    } finally {
-      kek.fill(0);
-    }
+    return this.adopt(unwrapDek(kek, nonce, slotTAad(this.dekId, opts.user, opts.rid), wrapped, 'slot T did not open: wrong password or take-out key'));
   }
 
   /** Destroys slot T (rewrites the file without it); true when there was one. */
@@ -359,11 +357,7 @@ export class Keyring {
     const kLocal = randomBytes(K_LOCAL_SIZE);
     const kek = slotNKek(kDir, kLocal, dekId);
     kDir.fill(0);
-    const nonce = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', kek, nonce, { authTagLength: 16 });
-    cipher.setAAD(slotNAad(dekId, user));
-    const wrapped = Buffer.concat([cipher.update(raw), cipher.final(), cipher.getAuthTag()]);
-    kek.fill(0);
+    const { nonce, wrapped } = wrapDek(kek, slotNAad(dekId, user), raw);
     return { source, kLocal: b64(kLocal), nonce: b64(nonce), wrapped: b64(wrapped) };
   }
 
