@@ -22,8 +22,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const REQUIRED_PACKAGES = [
   { pkg: 'litmus', command: 'litmus' },
   { pkg: 'rclone', command: 'rclone' },
-  { pkg: 'cadaver', command: 'cadaver' },
-  { pkg: 'curl', command: 'curl' },
+  { pkg: 'curl', command: 'curl' }, // the README's examples and the HTTP benchmarks
   { pkg: 'slapd', command: 'slapd' },
   { pkg: 'ldap-utils', command: 'ldapmodify' },
   { pkg: 'samba', command: 'smbd' },
