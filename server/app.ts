@@ -112,6 +112,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     const locks = sessions.flatMap((s) => s.locks.list());
     return {
       mydoc_sessions_open: { help: 'Users whose vault is unlocked.', values: { '': sessions.length } },
+      mydoc_gate_state: {
+        help: 'The gate: 1 for the current state (online, takeout or locked).',
+        values: Object.fromEntries(['online', 'takeout', 'locked'].map((state) => [`{state="${state}"}`, opts.gate.state() === state ? 1 : 0])),
+      },
       mydoc_webdav_locks: {
         help: 'Active WebDAV locks by scope.',
         values: { '{scope="exclusive"}': locks.filter((l) => l.scope === 'exclusive').length, '{scope="shared"}': locks.filter((l) => l.scope === 'shared').length },

@@ -169,3 +169,19 @@ test('A.5 copying within the share is GET then PUT; LOCK on a missing URL create
   assert.equal(refresh.status, 200, 'LOCK with If and no body refreshes');
   assert.match(text(refresh.body), /<D:timeout>Second-600<\/D:timeout>/);
 });
+
+test('GET /metrics: authenticated, Prometheus text with requests, latency, bytes, locks and the gate', async () => {
+  assert.equal((await win('GET', '/metrics', { user: null })).status, 401);
+  const res = await win('GET', '/metrics');
+  assert.equal(res.status, 200);
+  assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+  const body = text(res.body);
+  assert.match(body, /^mydoc_http_requests_total\{method="PROPFIND",status="207"\} [1-9]\d*$/m);
+  assert.match(body, /^mydoc_http_requests_total\{method="PUT",status="201"\} [1-9]\d*$/m);
+  assert.match(body, /^mydoc_http_request_duration_seconds_bucket\{method="GET",le="\+Inf"\} [1-9]\d*$/m);
+  assert.match(body, /^mydoc_http_bytes_in_total [1-9]\d*$/m);
+  assert.match(body, /^mydoc_http_bytes_out_total [1-9]\d*$/m);
+  assert.match(body, /^mydoc_webdav_locks\{scope="exclusive"\} \d+$/m);
+  assert.match(body, /^mydoc_gate_state\{state="online"\} 1$/m);
+  assert.match(body, /^mydoc_sessions_open 1$/m);
+});
