@@ -48,8 +48,22 @@ export function isWin32(p: PropName): boolean {
   return p.ns === MS && (WIN32_PROPS as readonly string[]).includes(p.local);
 }
 
-export const httpDate = (ms: number): string => new Date(ms).toUTCString();
-export const isoDate = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** Formats per second, remembered (a listing formats the same seconds many times). */
+function memoBySecond(format: (ms: number) => string): (ms: number) => string {
+  const cache = new Map<number, string>();
+  return (ms) => {
+    const second = Math.floor(ms / 1000);
+    let text = cache.get(second);
+    if (text === undefined) {
+      if (cache.size >= 65_536) cache.clear();
+      cache.set(second, (text = format(second * 1000)));
+    }
+    return text;
+  };
+}
+
+export const httpDate = memoBySecond((ms) => new Date(ms).toUTCString());
+export const isoDate = memoBySecond((ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z'));
 export const hex8 = (n: number): string => (n >>> 0).toString(16).toUpperCase().padStart(8, '0');
 
 /** The strong ETag of an entry, quoted (hex inside: nothing to escape in XML). */
