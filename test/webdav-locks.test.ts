@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LockConflictError, LockedError, LockManager, LockNotFoundError, type LockRequest } from '../shares/webdav/locks.js';
+import { LockConflictError, LockedError, LockLimitError, LockManager, LockNotFoundError, MAX_LOCKS, type LockRequest } from '../shares/webdav/locks.js';
 
 const START = 1_700_000_000_000;
 
@@ -226,4 +226,12 @@ test('returned locks are copies', () => {
   const [listed] = manager.list();
   assert.deepEqual(listed!.root, ['A']);
   assert.equal(listed!.expiresAt, START + 3_600_000);
+});
+
+test('a user cannot pile up more than MAX_LOCKS live locks (shared locks never conflict)', () => {
+  const manager = new LockManager(() => 0);
+  for (let i = 0; i < MAX_LOCKS; i++) manager.lock({ path: ['F'], rootHref: '/F', scope: 'shared', depth: 0, ownerXml: '', timeoutSeconds: 60, principal: 'a' });
+  assert.throws(() => manager.lock({ path: ['F'], rootHref: '/F', scope: 'shared', depth: 0, ownerXml: '', timeoutSeconds: 60, principal: 'a' }), LockLimitError);
+  assert.equal(manager.clear(), MAX_LOCKS);
+  manager.lock({ path: ['F'], rootHref: '/F', scope: 'shared', depth: 0, ownerXml: '', timeoutSeconds: 60, principal: 'a' });
 });

@@ -14,7 +14,7 @@ import type { ByteSource, DeadProperty, Entry, ReadResult, Times, WriteOptions, 
 import { foldName, normalizeName } from '../names.js';
 import { DavError, toDavError } from './errors.js';
 import { evaluateIf, parseIfHeader, submittedTokens, IfHeaderError, type IfList } from './if-header.js';
-import { LockConflictError, LockNotFoundError, LockedError, type Lock, type LockManager } from './locks.js';
+import { LockConflictError, LockLimitError, LockNotFoundError, LockedError, type Lock, type LockManager } from './locks.js';
 import { decodeDestination, decodePath, encodeHref } from './paths.js';
 import {
   DAV,
@@ -557,6 +557,7 @@ function mapLockErrors(err: unknown): unknown {
   if (err instanceof LockedError) return new DavError(423, 'the resource is locked and no matching lock token was submitted', 'lock-token-submitted', err.rootHref ? [err.rootHref] : []);
   if (err instanceof LockConflictError) return new DavError(423, 'the resource is already locked', 'no-conflicting-lock', err.rootHref ? [err.rootHref] : []);
   if (err instanceof LockNotFoundError) return new DavError(409, err.message, 'lock-token-matches-request-uri');
+  if (err instanceof LockLimitError) return new DavError(503, `${err.message}; unlock or let some expire`);
   return err;
 }
 

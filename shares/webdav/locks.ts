@@ -85,6 +85,18 @@ export class LockNotFoundError extends Error {
   }
 }
 
+/** A user holds as many live locks as the manager allows (shared locks never conflict, so they could pile up). */
+export class LockLimitError extends Error {
+  readonly code = 'ERR_LOCK_LIMIT';
+  constructor(readonly limit: number) {
+    super(`too many locks: at most ${limit} live locks per user`);
+    this.name = 'LockLimitError';
+  }
+}
+
+/** Live locks one user may hold. */
+export const MAX_LOCKS = 10_000;
+
 export class LockManager {
   readonly #locks = new Map<string, Lock>();
 
@@ -100,6 +112,7 @@ export class LockManager {
       const overlaps = covers(existing, req.path) || (req.depth === 'infinity' && isWithin(existing.root, req.path));
       if (overlaps && (req.scope === 'exclusive' || existing.scope === 'exclusive')) throw new LockConflictError(existing.rootHref);
     }
+    if (this.#locks.size >= MAX_LOCKS) throw new LockLimitError(MAX_LOCKS);
     const timeoutSeconds = this.#cap(req.timeoutSeconds);
     const lock: Lock = {
       token: `urn:uuid:${randomUUID()}`,
