@@ -7,15 +7,16 @@ import { probe, type LdapServerSettings } from './ldap-connection.js';
 import { LdapAccounts, type LdapAccountSettings } from './ldap-directory.js';
 import { LdapSecretSource, type LdapSecretSettings } from './ldap-secret-source.js';
 import { LocalDirectory } from './local-directory.js';
+import { canonicalUser } from '../shares/user-vaults.js';
 
-/** "DOMAIN\\user" and "user@domain" become "user" (lower case, NFC). */
+/** "DOMAIN\\user" and "user@domain" become "user", in the vault's canonical form (NFC, lower case). */
 export function normalizeUserName(raw: string): string {
   let user = raw.trim();
   const backslash = user.lastIndexOf('\\');
   if (backslash >= 0) user = user.slice(backslash + 1);
   const at = user.indexOf('@');
   if (at >= 0) user = user.slice(0, at);
-  return user.normalize('NFC').toLowerCase();
+  return canonicalUser(user);
 }
 
 export type AuthResult = { ok: true; user: string; admin: boolean } | { ok: false; reason: string };

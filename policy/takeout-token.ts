@@ -136,19 +136,8 @@ export async function verifyTakeoutKey(token: string, opts: VerifyOptions): Prom
   return { kid: kid as string, iss, sub, aud, jti, iat: i!, nbf: n!, exp: e!, kto };
 }
 
-export interface SignOptions {
-  issuer: IssuerPrivateKey;
-  /** The approving administrator. */
-  iss: string;
-  sub: string;
-  aud: string;
-  jti: string;
-  /** NumericDate seconds. */
-  iat: number;
-  nbf: number;
-  exp: number;
-  kto: string;
-}
+/** The claims to sign (times in NumericDate seconds; `iss` is the approving administrator); `kid` comes from the issuer key. */
+export type SignOptions = Omit<TakeoutClaims, 'kid'> & { issuer: IssuerPrivateKey };
 
 /** Signs a take-out key (on the administrator's machine). */
 export function signTakeoutKey(opts: SignOptions): Promise<string> {

@@ -7,6 +7,7 @@
 import { createServer, request, type Server } from 'node:http';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { normalizeUserName } from '../policy/directory.js';
 import type { Sessions } from '../policy/sessions.js';
 import { CliError } from './errors.js';
 
@@ -34,7 +35,8 @@ export async function startAdminSocket(dataDir: string, sessions: Sessions, now:
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://admin');
       const all = await sessions.all();
-      const selected = all.filter((s) => !url.searchParams.get('user') || s.user === url.searchParams.get('user')!.toLowerCase());
+      const user = url.searchParams.get('user');
+      const selected = all.filter((s) => user === null || s.user === normalizeUserName(user));
       if (url.pathname === '/locks' && req.method === 'GET') {
         const locks: LockInfo[] = selected.flatMap((s) =>
           s.locks.list().map((l) => ({

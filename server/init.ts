@@ -9,9 +9,9 @@
  * private key is refused inside the data folder and never overwrites a file;
  * private keys are written 0600.
  */
-import { access, mkdir, open, rm } from 'node:fs/promises';
+import { access, mkdir, rm } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { dirname, relative, resolve, isAbsolute } from 'node:path';
+import { relative, resolve, isAbsolute } from 'node:path';
 import { writeFileAtomic } from '../crypto/atomic-file.js';
 import { generateP256KeyPair, loadPublicKey } from '../crypto/key-files.js';
 import type { Config } from './config.js';
@@ -40,24 +40,6 @@ function isInside(file: string, dir: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
-/** Writes a new file only (never replaces one), 0600. */
-async function writeNewPrivateFile(file: string, data: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  let fh;
-  try {
-    fh = await open(file, 'wx', 0o600);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new CliError(`${file} already exists; refusing to overwrite it`);
-    throw new CliError(`cannot write ${file}: ${(err as Error).message}`);
-  }
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 export async function initDataDir(config: Config, opts: { recoveryKeyOut?: string | undefined }): Promise<InitReport> {
   const paths = dataPaths(config.dataDir);
   if (await exists(paths.marker)) {
@@ -74,6 +56,7 @@ export async function initDataDir(config: Config, opts: { recoveryKeyOut?: strin
     if (isInside(opts.recoveryKeyOut, config.dataDir)) {
       throw new CliError(`--recovery-key-out ${opts.recoveryKeyOut} is inside the data folder; the recovery private key must not be stored with the data it opens`);
     }
+    if (await exists(opts.recoveryKeyOut)) throw new CliError(`${opts.recoveryKeyOut} already exists; refusing to overwrite it`);
   }
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
 
@@ -90,7 +73,9 @@ export async function initDataDir(config: Config, opts: { recoveryKeyOut?: strin
 
   if (!recoveryPublicFile) {
     const recovery = generateP256KeyPair();
-    await writeNewPrivateFile(opts.recoveryKeyOut!, recovery.privatePem);
+    await writeFileAtomic(opts.recoveryKeyOut!, recovery.privatePem, 0o600, 'create').catch((err: NodeJS.ErrnoException) => {
+      throw new CliError(err.code === 'EEXIST' ? `${opts.recoveryKeyOut} already exists; refusing to overwrite it` : `cannot write ${opts.recoveryKeyOut}: ${err.message}`);
+    });
     try {
       await writeFileAtomic(paths.generatedRecoveryPublic, recovery.publicPem, 0o644);
     } catch (err) {

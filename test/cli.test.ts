@@ -54,6 +54,11 @@ test('init creates keys, TLS material and the recovery key pair; refuses to run 
     const config = await writeConfig(dir);
     assertOneLineError(mydoc(['init', '--config', config]), 1, /recovery\.publicKey is not configured.*--recovery-key-out/);
     assertOneLineError(mydoc(['init', '--config', config, '--recovery-key-out', join(dir, 'data', 'rk.pem')]), 1, /inside the data folder/);
+    const taken = join(dir, 'taken.pem');
+    await writeFile(taken, 'keep me');
+    assertOneLineError(mydoc(['init', '--config', config, '--recovery-key-out', taken]), 1, /taken\.pem already exists; refusing to overwrite it/);
+    assert.equal(await readFile(taken, 'utf8'), 'keep me');
+    await assert.rejects(stat(join(dir, 'data')), 'nothing was written before the refusal');
 
     const out = join(dir, 'offline', 'recovery-private.pem');
     const r = mydoc(['init', '--config', config, '--recovery-key-out', out]);

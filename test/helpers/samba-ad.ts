@@ -45,7 +45,7 @@
  * `localhost` (StartTLS) and fails with ERR_TLS_CERT_ALTNAME_INVALID. Simple binds without TLS
  * fail with code 8 (StrongAuthRequired), as AD's default requires.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { launchDaemon, stopDaemon, type Daemon } from './daemon.js';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -61,7 +61,6 @@ const SAMBA_BIN = '/usr/sbin/samba';
 const FIXTURE_VERSION = 1;
 const READY_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
-const OUTPUT_CAP = 64 * 1024;
 /** Rebuild the template when its TLS certificate expires sooner than this. */
 const CERT_MARGIN_MS = 7 * 24 * 3600 * 1000;
 
@@ -137,12 +136,6 @@ export interface SambaAd {
 interface FixtureSecrets {
   adminPassword: string;
   passwords: Record<AdUserName | (typeof SERVICE_NAMES)[number], string>;
-}
-
-interface Running {
-  child: ChildProcess;
-  exited: Promise<void>;
-  output: () => string;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -235,58 +228,22 @@ async function ldapsAnswers(caFile: string): Promise<boolean> {
   }
 }
 
-/** Starts `samba -i` detached (own session and process group); resolves once LDAPS answers. */
-async function launch(dir: string, confFile: string): Promise<Running> {
-  const child = spawn(SAMBA_BIN, ['-i', '-s', confFile], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const append = (d: string) => {
-    output += d;
-    if (output.length > OUTPUT_CAP) output = output.slice(-OUTPUT_CAP);
-  };
-  child.stdout!.setEncoding('utf8').on('data', append);
-  child.stderr!.setEncoding('utf8').on('data', append);
-  const state = { exited: false };
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.once('error', (error) => {
-      append(`\n[spawn error: ${error.message}]\n`);
-      resolve();
-    });
-  }).then(() => {
-    state.exited = true;
+/** Starts `samba -i` detached; resolves once LDAPS answers. */
+function launch(dir: string, confFile: string): Promise<Daemon> {
+  return launchDaemon({
+    name: 'samba',
+    command: SAMBA_BIN,
+    args: ['-i', '-s', confFile],
+    ready: () => ldapsAnswers(join(dir, 'private', 'tls', 'ca.pem')),
+    readyTimeoutMs: READY_TIMEOUT_MS,
+    where: 'ldaps://127.0.0.1:636',
+    graceMs: STOP_GRACE_MS,
   });
-  const running = { child, exited, output: () => output };
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (!(await ldapsAnswers(join(dir, 'private', 'tls', 'ca.pem')))) {
-    if (state.exited) throw new Error(`samba exited before it was ready:\n${output}`);
-    if (Date.now() > deadline) {
-      await terminate(running);
-      throw new Error(`samba did not answer on ldaps://127.0.0.1:636 within ${READY_TIMEOUT_MS / 1000} s:\n${output}`);
-    }
-    await sleep(100);
-  }
-  return running;
 }
 
-/**
- * SIGTERM to samba's pid (it takes its workers down, ~2 s), up to 10 s grace, then SIGKILL to its
- * process group; then waits until the LDAP ports are free again.
- */
-async function terminate(running: Running): Promise<void> {
-  const pid = running.child.pid!;
-  const signal = (target: number, s: NodeJS.Signals) => {
-    try {
-      process.kill(target, s);
-    } catch {
-      // already gone
-    }
-  };
-  signal(pid, 'SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const done = await Promise.race([running.exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), STOP_GRACE_MS)))]);
-  clearTimeout(timer);
-  signal(-pid, 'SIGKILL');
-  if (!done) await running.exited;
+/** Stops samba and waits until its fixed LDAP ports are free again (the next suite needs them). */
+async function terminate(running: Daemon): Promise<void> {
+  await stopDaemon(running, STOP_GRACE_MS);
   const deadline = Date.now() + STOP_GRACE_MS;
   while (!(await tcpPortFree(389)) || !(await tcpPortFree(636))) {
     if (Date.now() > deadline) throw new Error('samba-ad: ports 389/636 still in use 10 s after samba exited');
@@ -434,7 +391,7 @@ export async function startSambaAd(): Promise<SambaAd> {
     const secrets = JSON.parse(await readFile(join(dir, 'mydoc-fixture.json'), 'utf8')) as FixtureSecrets;
     const confFile = await writeSmbConf(dir);
     const caFile = join(dir, 'private', 'tls', 'ca.pem');
-    let running: Running | null = await launch(dir, confFile);
+    let running: Daemon | null = await launch(dir, confFile);
     // If the test process dies without stop(), leave neither a DC nor its folder behind.
     const cleanUpOnExit = () => {
       try {

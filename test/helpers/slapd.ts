@@ -32,7 +32,7 @@
  * stop({ keepData: true }) and start() restart the same slapd on the same port with the same
  * data (to cut the directory and bring it back); stop() removes the temporary folder.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { launchDaemon, stopDaemon, type Daemon } from './daemon.js';
 import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -47,7 +47,6 @@ const MODULE_PATH = '/usr/lib/ldap';
 const SYSTEM_SCHEMAS = ['core', 'cosine', 'inetorgperson', 'nis'].map((s) => `/etc/ldap/schema/${s}.schema`);
 const READY_TIMEOUT_MS = 10_000;
 const STOP_GRACE_MS = 5_000;
-const OUTPUT_CAP = 64 * 1024;
 
 const BASE_DN = 'dc=corp,dc=example';
 const PC_ID = 'pc1';
@@ -110,13 +109,6 @@ export interface StartSlapdOptions {
   extraLdif?: string;
 }
 
-interface Running {
-  child: ChildProcess;
-  exited: Promise<void>;
-  output: () => string;
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function slapdConf(dir: string, names: Names, adminPassword: string): string {
   const svc = `dn.exact="${names.serviceDn}"`;
@@ -232,56 +224,17 @@ async function rootDseAnswers(url: string): Promise<boolean> {
   }
 }
 
-/** Starts slapd detached (own session and process group) and waits until the rootDSE answers. */
-async function launch(confFile: string, url: string): Promise<Running> {
-  const child = spawn(SLAPD_BIN, ['-f', confFile, '-h', `${url}/`, '-d', '0'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const append = (d: string) => {
-    output += d;
-    if (output.length > OUTPUT_CAP) output = output.slice(-OUTPUT_CAP);
-  };
-  child.stdout!.setEncoding('utf8').on('data', append);
-  child.stderr!.setEncoding('utf8').on('data', append);
-  const state = { exited: false };
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.once('error', (error) => {
-      append(`\n[spawn error: ${error.message}]\n`);
-      resolve();
-    });
-  }).then(() => {
-    state.exited = true;
+/** Starts slapd detached and waits until the rootDSE answers. */
+function launch(confFile: string, url: string): Promise<Daemon> {
+  return launchDaemon({
+    name: 'slapd',
+    command: SLAPD_BIN,
+    args: ['-f', confFile, '-h', `${url}/`, '-d', '0'],
+    ready: () => rootDseAnswers(url),
+    readyTimeoutMs: READY_TIMEOUT_MS,
+    where: url,
+    graceMs: STOP_GRACE_MS,
   });
-  const running = { child, exited, output: () => output };
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (!(await rootDseAnswers(url))) {
-    if (state.exited) throw new Error(`slapd exited before it was ready:\n${output}`);
-    if (Date.now() > deadline) {
-      await terminate(running);
-      throw new Error(`slapd did not answer on ${url} within ${READY_TIMEOUT_MS / 1000} s:\n${output}`);
-    }
-    await sleep(20);
-  }
-  return running;
-}
-
-/** SIGTERM by pid, up to 5 s grace, then SIGKILL; resolves once the process is gone. */
-async function terminate(running: Running): Promise<void> {
-  const signal = (s: NodeJS.Signals) => {
-    try {
-      process.kill(running.child.pid!, s);
-    } catch {
-      // already gone
-    }
-  };
-  signal('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const done = await Promise.race([running.exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), STOP_GRACE_MS)))]);
-  clearTimeout(timer);
-  if (!done) {
-    signal('SIGKILL');
-    await running.exited;
-  }
 }
 
 /** Starts a fresh slapd with the fixture described at the top of this file. */
@@ -308,7 +261,7 @@ export async function startSlapd(opts: StartSlapdOptions = {}): Promise<Slapd> {
     const port = await freePort();
     const url = `ldap://127.0.0.1:${port}`;
 
-    let running: Running | null = await launch(confFile, url);
+    let running: Daemon | null = await launch(confFile, url);
     // If the test process dies without stop(), leave neither a slapd nor its folder behind.
     const cleanUpOnExit = () => {
       try {
@@ -328,7 +281,7 @@ export async function startSlapd(opts: StartSlapdOptions = {}): Promise<Slapd> {
       if (running) {
         const r = running;
         running = null;
-        await terminate(r);
+        await stopDaemon(r, STOP_GRACE_MS);
       }
       if (!keepData) {
         process.removeListener('exit', cleanUpOnExit);

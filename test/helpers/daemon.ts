@@ -1,0 +1,82 @@
+/**
+ * Test helper: a server program (slapd, samba) run as a detached child — its
+ * own session and process group — whose output is kept for error messages,
+ * and which is stopped by its pid.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+
+const OUTPUT_CAP = 64 * 1024;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export interface Daemon {
+  child: ChildProcess;
+  /** Resolves when the process has exited. */
+  exited: Promise<void>;
+  /** The last 64 KiB of what it wrote to stdout and stderr. */
+  output: () => string;
+}
+
+export interface LaunchOptions {
+  /** Name used in errors, e.g. "slapd". */
+  name: string;
+  command: string;
+  args: string[];
+  /** Polled every 20 ms until true. */
+  ready: () => Promise<boolean>;
+  readyTimeoutMs: number;
+  /** Where it should answer, for the timeout error (e.g. the URL). */
+  where: string;
+  /** Stop grace used when it fails to become ready. */
+  graceMs: number;
+}
+
+/** Starts the program detached and resolves once `ready()` answers; fails with its output otherwise. */
+export async function launchDaemon(opts: LaunchOptions): Promise<Daemon> {
+  const child = spawn(opts.command, opts.args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const append = (d: string) => {
+    output += d;
+    if (output.length > OUTPUT_CAP) output = output.slice(-OUTPUT_CAP);
+  };
+  child.stdout!.setEncoding('utf8').on('data', append);
+  child.stderr!.setEncoding('utf8').on('data', append);
+  const state = { exited: false };
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', (error) => {
+      append(`\n[spawn error: ${error.message}]\n`);
+      resolve();
+    });
+  }).then(() => {
+    state.exited = true;
+  });
+  const daemon: Daemon = { child, exited, output: () => output };
+  const deadline = Date.now() + opts.readyTimeoutMs;
+  while (!(await opts.ready())) {
+    if (state.exited) throw new Error(`${opts.name} exited before it was ready:\n${output}`);
+    if (Date.now() > deadline) {
+      await stopDaemon(daemon, opts.graceMs);
+      throw new Error(`${opts.name} did not answer on ${opts.where} within ${opts.readyTimeoutMs / 1000} s:\n${output}`);
+    }
+    await sleep(20);
+  }
+  return daemon;
+}
+
+/** SIGTERM to the pid, up to `graceMs` to exit, then SIGKILL to its whole process group; resolves once it exited. */
+export async function stopDaemon(daemon: Daemon, graceMs: number): Promise<void> {
+  const pid = daemon.child.pid!;
+  const signal = (target: number, s: NodeJS.Signals) => {
+    try {
+      process.kill(target, s);
+    } catch {
+      // already gone
+    }
+  };
+  signal(pid, 'SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const done = await Promise.race([daemon.exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs)))]);
+  clearTimeout(timer);
+  signal(-pid, 'SIGKILL'); // children it left behind, too
+  if (!done) await daemon.exited;
+}
