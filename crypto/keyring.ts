@@ -90,6 +90,8 @@ export interface KeyringCreateOptions {
   pcId: string;
   source: NetworkSecretSource;
   recoveryPublicKey: KeyObject;
+  /** An existing DEK to wrap (a restore onto a new PC); absent: a fresh one. */
+  dataKey?: DataKey;
 }
 
 const b64 = (b: Buffer): string => b.toString('base64');
@@ -190,8 +192,8 @@ export class Keyring {
     if (await access(file).then(() => true, () => false)) {
       throw new KeyringError(`a keyring already exists at ${file}; refusing to replace it`, 'ERR_KEYRING_EXISTS');
     }
-    const raw = randomBytes(DEK_SIZE);
-    const dek: DataKey = { id: randomBytes(DEK_ID_SIZE), key: createSecretKey(raw) };
+    const raw = opts.dataKey ? opts.dataKey.key.export() : randomBytes(DEK_SIZE);
+    const dek: DataKey = opts.dataKey ?? { id: randomBytes(DEK_ID_SIZE), key: createSecretKey(raw) };
     const keyring = new Keyring(file, { format: 'mydoc-keyring', version: 1, dekId: dek.id.toString('hex'), slots: {} });
     try {
       keyring.data.slots.N = keyring.sealSlotN(raw, dek.id, await opts.source.create(opts.user), opts.user, opts.source.kind);
@@ -359,6 +361,12 @@ export class Keyring {
     kDir.fill(0);
     const { nonce, wrapped } = wrapDek(kek, slotNAad(dekId, user), raw);
     return { source, kLocal: b64(kLocal), nonce: b64(nonce), wrapped: b64(wrapped) };
+  }
+
+  /** The keyring file as a backup keeps it: slots N and R only, never T. */
+  backupText(): string {
+    const { T: _never, ...slots } = this.data.slots;
+    return JSON.stringify({ ...this.data, slots }, null, 2) + '\n';
   }
 
   private serialize(): string {

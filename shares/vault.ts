@@ -16,8 +16,8 @@
  *   them.
  */
 import { hkdfSync } from 'node:crypto';
-import { rmSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
+import { copyFileSync, rmSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, open, readdir, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -28,6 +28,7 @@ import { CryptoError } from '../crypto/errors.js';
 import { fsyncDir } from '../crypto/atomic-file.js';
 import { VaultError } from './errors.js';
 import { foldName, joinPath, normalizeName, splitPath } from './names.js';
+import { livePid } from './pid-file.js';
 
 export const AREAS = ['Documents', 'Desktop', 'Profile'] as const;
 export const ATTR_DIRECTORY = 0x10;
@@ -39,6 +40,8 @@ const SYNC_EVERY = 32 * 1024 * 1024;
 const INDEX_FILE = 'index.db';
 const LOCK_FILE = 'vault.lock';
 const SCHEMA_VERSION = 1;
+/** Present (with a live pid) while a backup copies this vault: no object is deleted. */
+const HOLD_FILE = 'backup.hold';
 
 export interface Entry {
   readonly path: string;
@@ -199,6 +202,42 @@ export class Vault {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new VaultError('ERR_NOT_FOUND', `no vault index in ${dir}`, { cause: err });
       throw err;
     }
+  }
+
+  /**
+   * Copies the index files (`index.db` and its WAL, both encrypted) of the
+   * vault in `dir` into `destDir`, consistently, without the DEK. The copy
+   * is synchronous: a vault open in this process cannot commit in between
+   * (its writes are synchronous JavaScript too). A vault open in another
+   * live process is refused (ERR_VAULT_BUSY). Returns the file names copied.
+   */
+  static snapshotIndex(dir: string, destDir: string): string[] {
+    const owner = livePid(join(dir, LOCK_FILE));
+    if (owner !== undefined && owner !== process.pid) {
+      throw new VaultError('ERR_VAULT_BUSY', `the vault ${dir} is open in process ${owner}; back it up through that process`);
+    }
+    const copied: string[] = [];
+    for (const name of [INDEX_FILE, `${INDEX_FILE}-wal`]) {
+      try {
+        copyFileSync(join(dir, name), join(destDir, name));
+        copied.push(name);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        if (name === INDEX_FILE) throw new VaultError('ERR_NOT_FOUND', `no vault index in ${dir}`, { cause: err });
+      }
+    }
+    return copied;
+  }
+
+  /**
+   * Stops every vault (in any process) from deleting objects of `dir` until
+   * the returned release is called, so that a backup can copy every object
+   * its index snapshot refers to. Deletions wait in the garbage list.
+   */
+  static async holdDeletions(dir: string): Promise<() => Promise<void>> {
+    const file = join(dir, HOLD_FILE);
+    await writeFile(file, `${process.pid}\n`, { mode: 0o600 });
+    return () => rm(file, { force: true });
   }
 
   close(): void {
@@ -582,7 +621,7 @@ export class Vault {
 
   /** Deletes objects on the garbage list that no row refers to any more. */
   private async collectGarbage(): Promise<void> {
-    if (this.closed || this.readOnly) return;
+    if (this.closed || this.readOnly || deletionsHeld(this.dir)) return;
     const candidates = this.stmt('SELECT object FROM garbage').pluck().all() as string[];
     for (const objectId of candidates) {
       const referenced = this.stmt('SELECT 1 FROM node WHERE object = ? LIMIT 1').get(objectId) !== undefined;
@@ -593,6 +632,7 @@ export class Vault {
 
   /** At open: deletes objects that a crash left without an index row. */
   private async sweepOrphans(): Promise<void> {
+    if (deletionsHeld(this.dir)) return;
     const referenced = new Set(this.stmt('SELECT object FROM node WHERE object IS NOT NULL').pluck().all() as string[]);
     const objects = join(this.dir, 'objects');
     for (const fan of await readdir(objects)) {
@@ -706,8 +746,8 @@ async function acquireLock(file: string): Promise<void> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    const pid = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
-    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+    const pid = livePid(file);
+    if (pid !== undefined) {
       throw new VaultError('ERR_VAULT_BUSY', `the vault ${file.slice(0, -LOCK_FILE.length - 1)} is open in process ${pid}`);
     }
     await rm(file, { force: true });
@@ -715,13 +755,8 @@ async function acquireLock(file: string): Promise<void> {
   throw new VaultError('ERR_VAULT_BUSY', `could not take the vault lock ${file}`);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+function deletionsHeld(dir: string): boolean {
+  return livePid(join(dir, HOLD_FILE)) !== undefined;
 }
 
 function displayPath(path: string): string {

@@ -1,0 +1,131 @@
+/**
+ * An administrator's read-only view of a PC's backup: with the recovery
+ * private key and the target alone (no directory, no agent), list what was
+ * on the PC and extract files or folders as plaintext.
+ *
+ * The keyrings and indexes of the snapshot are downloaded into a private
+ * scratch folder (0700, removed at close), checked against the manifest,
+ * opened through slot R, and objects are fetched only for what is
+ * extracted. Extraction never overwrites a file: an existing one fails.
+ */
+import type { KeyObject } from 'node:crypto';
+import { mkdir, mkdtemp, open, rm, utimes } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Keyring } from '../crypto/keyring.js';
+import { canonicalUser } from '../shares/user-vaults.js';
+import { Vault, type Entry } from '../shares/vault.js';
+import { BackupError } from './errors.js';
+import { fetchVerified, localUserPath } from './fetch.js';
+import { findSnapshot, objectPath, type ManifestFile, type ManifestUser } from './manifest.js';
+import type { BackupTarget } from './target.js';
+
+export interface RecoveredUser {
+  user: string;
+  vault: Vault;
+  dir: string;
+  entry: ManifestUser;
+}
+
+export interface RecoveredBackup {
+  snapshot: string;
+  users: RecoveredUser[];
+  close(): Promise<void>;
+}
+
+export async function openBackup(opts: { target: BackupTarget; pcId: string; snapshot: string; recoveryPrivateKey: KeyObject }): Promise<RecoveredBackup> {
+  const manifest = await findSnapshot(opts.target, opts.pcId, opts.snapshot);
+  const scratch = await mkdtemp(join(tmpdir(), 'mydoc-recover-'));
+  const users: RecoveredUser[] = [];
+  const close = async (): Promise<void> => {
+    for (const u of users) u.vault.close();
+    await rm(scratch, { recursive: true, force: true });
+  };
+  try {
+    for (const entry of manifest.users) {
+      const dir = join(scratch, entry.id);
+      await fetchVerified(opts.target, opts.pcId, entry.files, (f) => localUserPath(dir, f));
+      const keyring = await Keyring.load(join(dir, 'keyring.json'));
+      const { user } = await keyring.unlockRecovery(opts.recoveryPrivateKey);
+      try {
+        users.push({ user, vault: await Vault.openReadOnly(dir, keyring.dataKey), dir, entry });
+      } finally {
+        keyring.lock();
+      }
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  users.sort((a, b) => a.user.localeCompare(b.user));
+  return { snapshot: manifest.snapshot, users, close };
+}
+
+/** Every entry under `path` in a vault, depth first, parents before children. */
+export function* walk(vault: Vault, path = '/'): Generator<Entry> {
+  for (const e of vault.list(path)) {
+    yield e;
+    if (e.isDir) yield* walk(vault, e.path);
+  }
+}
+
+/** Splits `/user/area/...` into the recovered user and the path inside their vault. */
+function locate(backup: RecoveredBackup, path: string): { user: RecoveredUser; inner: string } {
+  const [name, ...rest] = path.split('/').filter(Boolean);
+  const user = name === undefined ? undefined : backup.users.find((u) => u.user === canonicalUser(name));
+  if (!user) throw new BackupError('ERR_BACKUP_RESTORE', `no user "${name ?? ''}" in snapshot ${backup.snapshot} (users: ${backup.users.map((u) => u.user).join(', ') || 'none'}); paths start with /USER/`);
+  return { user, inner: '/' + rest.join('/') };
+}
+
+export interface ExtractSummary {
+  files: number;
+  folders: number;
+  bytes: number;
+}
+
+/**
+ * Writes the file or folder at `path` (`/USER/Documents/...`) under `toDir`,
+ * named by its last segment, with contents and modification times.
+ */
+export async function extract(backup: RecoveredBackup, target: BackupTarget, pcId: string, path: string, toDir: string): Promise<ExtractSummary> {
+  const { user, inner } = locate(backup, path);
+  const top = user.vault.stat(inner);
+  if (!top) throw new BackupError('ERR_BACKUP_RESTORE', `${path} is not in snapshot ${backup.snapshot}`);
+  const entries = top.isDir ? [top, ...walk(user.vault, inner)] : [top];
+  const byPath = new Map(user.entry.objects.map((o) => [o.path, o]));
+  const needed: ManifestFile[] = [];
+  for (const e of entries) {
+    if (e.isDir) continue;
+    const listed = byPath.get(objectPath(user.entry.id, e.objectId!));
+    if (!listed) throw new BackupError('ERR_BACKUP_DAMAGED', `the manifest of snapshot ${backup.snapshot} does not list the object of ${e.path}`);
+    needed.push(listed);
+  }
+  await fetchVerified(target, pcId, needed, (f) => localUserPath(user.dir, f));
+  const root = resolve(toDir);
+  const base = top.path.split('/').slice(0, -1).join('/');
+  const summary: ExtractSummary = { files: 0, folders: 0, bytes: 0 };
+  await mkdir(root, { recursive: true });
+  for (const e of entries) {
+    const out = resolve(root, ...e.path.slice(base.length).split('/').filter(Boolean));
+    if (!out.startsWith(root + sep)) throw new BackupError('ERR_BACKUP_RESTORE', `refusing to write outside ${root}`);
+    if (e.isDir) {
+      await mkdir(out, { recursive: true });
+      summary.folders++;
+      continue;
+    }
+    const { stream } = await user.vault.read(e.path);
+    const fh = await open(out, 'wx', 0o600).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'EEXIST') throw new BackupError('ERR_BACKUP_RESTORE', `${out} exists already; extract into an empty folder`);
+      throw err;
+    });
+    await pipeline(stream, fh.createWriteStream());
+    await utimes(out, e.accessed / 1000, e.modified / 1000);
+    summary.files++;
+    summary.bytes += e.size;
+  }
+  for (const e of entries.filter((x) => x.isDir).reverse()) {
+    await utimes(resolve(root, ...e.path.slice(base.length).split('/').filter(Boolean)), e.accessed / 1000, e.modified / 1000);
+  }
+  return summary;
+}

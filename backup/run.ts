@@ -1,0 +1,230 @@
+/**
+ * One backup run of a data folder to a target.
+ *
+ * Order (an interrupted run loses nothing; the next run resumes):
+ * 1. take the PC's lock on the target;
+ * 2. per user: hold the vault's object deletions, copy the encrypted index
+ *    (consistently, without the DEK) and the keyring (slots N and R) to a
+ *    local staging folder, and list the objects;
+ * 3. copy the objects the target lacks (immutable: one already there is never
+ *    copied again), each atomically, checking the deadline between batches;
+ * 4. copy the index snapshots and keyrings;
+ * 5. write the manifest last: only then does the snapshot exist.
+ * At the deadline the run stops before the next batch and reports "partial":
+ * the objects copied stay on the target and are not copied again.
+ *
+ * The run never sees a key or a plaintext byte: it moves encrypted files.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { basename, join } from 'node:path';
+import { Keyring } from '../crypto/keyring.js';
+import { KEYRING_FILE, listUserDirs } from '../shares/user-vaults.js';
+import { Vault } from '../shares/vault.js';
+import { TargetLock } from './target-lock.js';
+import { MANIFEST_FORMAT, MANIFEST_VERSION, listSnapshots, manifestPath, newSnapshotId, objectPath, readManifest, snapshotFilePath, snapshotTime, type Manifest, type ManifestFile, type ManifestUser } from './manifest.js';
+import type { BackupTarget, Transfer } from './target.js';
+
+const BATCH_FILES = 100;
+const BATCH_BYTES = 32 * 1024 * 1024;
+
+export interface BackupProgress {
+  objectsCopied: number;
+  objectsToCopy: number;
+  bytesCopied: number;
+  bytesToCopy: number;
+}
+
+export interface BackupOptions {
+  dataDir: string;
+  pcId: string;
+  target: BackupTarget;
+  /** Stop starting new copies at this time (ms since the epoch). Read before every batch, so a caller may bring it forward. */
+  deadline?: { at: number | undefined };
+  onProgress?: (p: BackupProgress) => void;
+  now?: () => number;
+  host?: string;
+}
+
+export interface BackupSummary {
+  /** complete: a new snapshot exists; partial: the deadline came first (what was copied stays). */
+  status: 'complete' | 'partial';
+  /** The new snapshot's id (complete runs only). */
+  snapshot: string | undefined;
+  users: number;
+  /** Objects in the snapshot. */
+  objects: number;
+  objectsCopied: number;
+  bytesCopied: number;
+  /** Bytes still to copy when a partial run stopped. */
+  bytesLeft: number;
+  seconds: number;
+}
+
+interface StagedUser {
+  id: string;
+  dir: string;
+  /** Local staging copies of the index files and the keyring. */
+  files: { local: string; name: string }[];
+  objects: { id: string; local: string; size: number }[];
+}
+
+export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
+  const now = opts.now ?? Date.now;
+  const started = now();
+  const { target, pcId } = opts;
+  const host = opts.host ?? hostname();
+  const deadlineReached = (): boolean => opts.deadline?.at !== undefined && now() >= opts.deadline.at;
+  const lock = await TargetLock.acquire(target, pcId, { host, now });
+  const releases: (() => Promise<void>)[] = [];
+  await mkdir(join(opts.dataDir, 'run'), { recursive: true, mode: 0o700 });
+  const staging = await mkdtemp(join(opts.dataDir, 'run', 'backup-'));
+  try {
+    const { known, latest } = await previousHashes(target, pcId);
+    const onTarget = new Map((await target.list(`${pcId}/users`)).map((f) => [`users/${f.path}`, f.size]));
+    const snapshot = newSnapshotId(Math.max(now(), latest === undefined ? 0 : snapshotTime(latest) + 1));
+    const users: StagedUser[] = [];
+    for (const dir of await listUserDirs(opts.dataDir)) {
+      releases.push(await Vault.holdDeletions(dir));
+      users.push(await stageUser(dir, join(staging, basename(dir))));
+    }
+
+    const toCopy = users.flatMap((u) => u.objects.filter((o) => onTarget.get(objectPath(u.id, o.id)) !== o.size).map((o) => ({ user: u, object: o })));
+    const progress: BackupProgress = { objectsCopied: 0, objectsToCopy: toCopy.length, bytesCopied: 0, bytesToCopy: toCopy.reduce((n, c) => n + c.object.size, 0) };
+    const summary = (status: BackupSummary['status'], id?: string): BackupSummary => ({
+      status,
+      snapshot: id,
+      users: users.length,
+      objects: users.reduce((n, u) => n + u.objects.length, 0),
+      objectsCopied: progress.objectsCopied,
+      bytesCopied: progress.bytesCopied,
+      bytesLeft: progress.bytesToCopy - progress.bytesCopied,
+      seconds: (now() - started) / 1000,
+    });
+    opts.onProgress?.({ ...progress });
+
+    const hashes = known;
+    // Batches grow or shrink so that each takes about a second (a quarter of
+    // the time left before a deadline): many small files share one SMB
+    // session, and the deadline is never overrun by much.
+    let msPerFile = 0;
+    for (let next = 0; next < toCopy.length; ) {
+      if (deadlineReached()) return summary('partial');
+      const budgetMs = opts.deadline?.at === undefined ? 1000 : Math.max(50, Math.min(1000, (opts.deadline.at - now()) / 4));
+      const batch = takeBatch(toCopy, next, msPerFile === 0 ? 1 : Math.max(1, Math.floor(budgetMs / msPerFile)));
+      next += batch.length;
+      const batchStart = now();
+      const present: typeof batch = [];
+      for (const item of batch) {
+        // Hashed before the copy, so the copy reads from the page cache. An
+        // object gone since the listing was an aborted write: not needed.
+        const hashed = await hashFile(item.object.local).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return undefined;
+          throw err;
+        });
+        if (!hashed) continue;
+        hashes.set(objectPath(item.user.id, item.object.id), hashed);
+        present.push(item);
+      }
+      await target.upload(present.map(({ user, object }) => ({ local: object.local, remote: `${pcId}/${objectPath(user.id, object.id)}` })));
+      msPerFile = Math.max(0.01, (now() - batchStart) / batch.length);
+      progress.objectsCopied += batch.length;
+      progress.bytesCopied += batch.reduce((n, c) => n + c.object.size, 0);
+      opts.onProgress?.({ ...progress });
+    }
+    if (deadlineReached()) return summary('partial');
+
+    const manifestUsers: ManifestUser[] = [];
+    const snapshotFiles: Transfer[] = [];
+    for (const u of users) {
+      const files: ManifestFile[] = [];
+      for (const f of u.files) {
+        const path = snapshotFilePath(snapshot, u.id, f.name);
+        files.push({ path, ...(await hashFile(f.local)) });
+        snapshotFiles.push({ local: f.local, remote: `${pcId}/${path}` });
+      }
+      const objects: ManifestFile[] = [];
+      for (const o of u.objects) {
+        const path = objectPath(u.id, o.id);
+        const prior = hashes.get(path);
+        if (prior && prior.size === o.size) objects.push({ path, ...prior });
+        else if (onTarget.get(path) === o.size) objects.push({ path, ...(await hashFile(o.local)) }); // copied by an interrupted run
+        // else: an aborted write's object, gone before it was copied; no row refers to it
+      }
+      manifestUsers.push({ id: u.id, files, objects });
+    }
+    await target.upload(snapshotFiles);
+    if (deadlineReached()) return summary('partial');
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      version: MANIFEST_VERSION,
+      pcId,
+      snapshot,
+      host,
+      startedAt: new Date(started).toISOString(),
+      finishedAt: new Date(now()).toISOString(),
+      users: manifestUsers,
+    };
+    await target.writeFile(manifestPath(pcId, snapshot), JSON.stringify(manifest));
+    return summary('complete', snapshot);
+  } finally {
+    for (const release of releases) await release();
+    await rm(staging, { recursive: true, force: true });
+    await lock.release();
+  }
+}
+
+/** Copies what the backup needs of one user folder into `stage`: index, keyring without slot T, the object list. */
+async function stageUser(dir: string, stage: string): Promise<StagedUser> {
+  await mkdir(stage, { mode: 0o700 });
+  const files = Vault.snapshotIndex(dir, stage).map((name) => ({ local: join(stage, name), name }));
+  const keyring = await Keyring.load(join(dir, KEYRING_FILE));
+  await writeFile(join(stage, KEYRING_FILE), keyring.backupText(), { mode: 0o600 });
+  files.push({ local: join(stage, KEYRING_FILE), name: KEYRING_FILE });
+  const objects: StagedUser['objects'] = [];
+  const objectsDir = join(dir, 'objects');
+  for (const fan of await readdir(objectsDir).catch(() => [] as string[])) {
+    for (const id of await readdir(join(objectsDir, fan))) {
+      if (!/^[0-9a-f]{32}$/.test(id)) continue;
+      const local = join(objectsDir, fan, id);
+      const size = await stat(local).then((s) => s.size, () => undefined);
+      if (size !== undefined) objects.push({ id, local, size });
+    }
+  }
+  return { id: basename(dir), dir, files, objects };
+}
+
+/** Sizes and hashes of the objects in the latest complete snapshot (objects never change, so they carry over). */
+async function previousHashes(target: BackupTarget, pcId: string): Promise<{ known: Map<string, { size: number; sha256: string }>; latest: string | undefined }> {
+  const known = new Map<string, { size: number; sha256: string }>();
+  const snapshots = await listSnapshots(target, pcId);
+  const latest = snapshots[snapshots.length - 1];
+  if (latest === undefined) return { known, latest };
+  const manifest = await readManifest(target, pcId, latest).catch(() => undefined);
+  for (const u of manifest?.users ?? []) for (const o of u.objects) known.set(o.path, { size: o.size, sha256: o.sha256 });
+  return { known, latest };
+}
+
+/** Up to `maxFiles` items from `start`, and at most BATCH_BYTES (at least one item). */
+function takeBatch<T extends { object: { size: number } }>(items: T[], start: number, maxFiles: number): T[] {
+  const batch: T[] = [];
+  let bytes = 0;
+  for (let i = start; i < items.length && batch.length < Math.min(maxFiles, BATCH_FILES); i++) {
+    if (batch.length > 0 && bytes + items[i]!.object.size > BATCH_BYTES) break;
+    batch.push(items[i]!);
+    bytes += items[i]!.object.size;
+  }
+  return batch;
+}
+
+export async function hashFile(file: string): Promise<{ size: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { size, sha256: hash.digest('hex') };
+}

@@ -1,0 +1,85 @@
+/**
+ * The lock file of a PC's backup folder on a target: JSON with the host, the
+ * pid, the start time and a random token. One backup (or prune) of a PC at a
+ * time. A lock is stale, and taken over, when the target's clock says it was
+ * last written more than 30 minutes ago, or when it names this host and a
+ * process that no longer runs. The holder rewrites it every 5 minutes.
+ *
+ * A target has no exclusive create over SMB, so the lock is written and read
+ * back: whoever's token is in the file holds it.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { isProcessAlive } from '../shares/pid-file.js';
+import { BackupError } from './errors.js';
+import { lockPath } from './manifest.js';
+import type { BackupTarget } from './target.js';
+
+export const LOCK_STALE_MS = 30 * 60 * 1000;
+const REFRESH_MS = 5 * 60 * 1000;
+
+interface LockContent {
+  host: string;
+  pid: number;
+  startedAt: string;
+  token: string;
+}
+
+export class TargetLock {
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly target: BackupTarget,
+    private readonly path: string,
+    private readonly content: LockContent,
+  ) {}
+
+  static async acquire(target: BackupTarget, pcId: string, opts: { host?: string; now?: () => number } = {}): Promise<TargetLock> {
+    const path = lockPath(pcId);
+    const host = opts.host ?? hostname();
+    const existing = await target.stat(path);
+    if (existing) {
+      const holder = await readLock(target, path);
+      const age = (await target.now()) - existing.mtimeMs;
+      const deadHere = holder !== undefined && holder.host === host && holder.pid !== process.pid && !isProcessAlive(holder.pid);
+      if (age < LOCK_STALE_MS && !deadHere) {
+        const who = holder ? `host ${holder.host} (pid ${holder.pid}) since ${holder.startedAt}` : 'an unreadable lock';
+        throw new BackupError(
+          'ERR_BACKUP_LOCKED',
+          `a backup of PC ${pcId} is running on ${who}; its lock ${path} on the ${target.description} is ${Math.round(age / 1000)} s old and is taken over once it is 30 minutes old`,
+        );
+      }
+    }
+    const content: LockContent = { host, pid: process.pid, startedAt: new Date((opts.now ?? Date.now)()).toISOString(), token: randomBytes(16).toString('hex') };
+    await target.writeFile(path, JSON.stringify(content));
+    const check = await readLock(target, path);
+    if (check?.token !== content.token) {
+      throw new BackupError('ERR_BACKUP_LOCKED', `another backup of PC ${pcId} took the lock ${path} at the same moment`);
+    }
+    const lock = new TargetLock(target, path, content);
+    lock.timer = setInterval(() => {
+      lock.refreshing = target.writeFile(path, JSON.stringify(content)).catch(() => undefined);
+    }, REFRESH_MS);
+    lock.timer.unref();
+    return lock;
+  }
+
+  /** Removes the lock if it is still ours. */
+  async release(): Promise<void> {
+    clearInterval(this.timer);
+    await this.refreshing;
+    const current = await readLock(this.target, this.path).catch(() => undefined);
+    if (current?.token === this.content.token) await this.target.remove(this.path);
+  }
+}
+
+async function readLock(target: BackupTarget, path: string): Promise<LockContent | undefined> {
+  try {
+    const data = JSON.parse((await target.readFile(path)).toString('utf8')) as LockContent;
+    return typeof data.host === 'string' && Number.isInteger(data.pid) && typeof data.token === 'string' ? data : undefined;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_TARGET_NOT_FOUND' || err instanceof SyntaxError) return undefined;
+    throw err;
+  }
+}

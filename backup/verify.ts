@@ -1,0 +1,79 @@
+/**
+ * Checks a PC's backup on its target without any key: every complete
+ * snapshot's manifest must parse, every file it lists must exist with its
+ * size, and a share of the files (`readDataPercent`, chosen at random each
+ * run) is downloaded and re-hashed. Each bad file is reported by its path.
+ * Verify never changes the target.
+ */
+import { randomInt } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hashFile } from './run.js';
+import { listSnapshots, readManifest, type ManifestFile } from './manifest.js';
+import type { BackupTarget } from './target.js';
+
+export interface DamagedFile {
+  /** Path on the target. */
+  path: string;
+  problem: string;
+}
+
+export interface VerifyReport {
+  snapshots: number;
+  files: number;
+  filesRead: number;
+  bytesRead: number;
+  damaged: DamagedFile[];
+}
+
+export async function verifyBackup(target: BackupTarget, pcId: string, readDataPercent = 0): Promise<VerifyReport> {
+  const report: VerifyReport = { snapshots: 0, files: 0, filesRead: 0, bytesRead: 0, damaged: [] };
+  const files = new Map<string, ManifestFile>();
+  for (const snapshot of await listSnapshots(target, pcId)) {
+    try {
+      const manifest = await readManifest(target, pcId, snapshot);
+      for (const u of manifest.users) for (const f of [...u.files, ...u.objects]) files.set(f.path, f);
+      report.snapshots++;
+    } catch (err) {
+      report.damaged.push({ path: `${pcId}/manifests/${snapshot}.json`, problem: (err as Error).message });
+    }
+  }
+  report.files = files.size;
+  const present = new Map((await target.list(pcId)).map((f) => [f.path, f.size]));
+  const intact: ManifestFile[] = [];
+  for (const f of files.values()) {
+    const size = present.get(f.path);
+    if (size === undefined) report.damaged.push({ path: `${pcId}/${f.path}`, problem: 'missing' });
+    else if (size !== f.size) report.damaged.push({ path: `${pcId}/${f.path}`, problem: `size ${size}, the manifest says ${f.size}` });
+    else intact.push(f);
+  }
+  const sample = pick(intact, Math.ceil((intact.length * readDataPercent) / 100));
+  const scratch = await mkdtemp(join(tmpdir(), 'mydoc-verify-'));
+  try {
+    for (const f of sample) {
+      const local = join(scratch, 'file');
+      await target.download([{ local, remote: `${pcId}/${f.path}` }]);
+      const got = await hashFile(local);
+      await rm(local, { force: true });
+      report.filesRead++;
+      report.bytesRead += got.size;
+      if (got.sha256 !== f.sha256) report.damaged.push({ path: `${pcId}/${f.path}`, problem: 'content does not match its SHA-256 in the manifest' });
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+  report.damaged.sort((a, b) => a.path.localeCompare(b.path));
+  return report;
+}
+
+/** `count` items chosen at random (partial Fisher-Yates). */
+function pick<T>(items: T[], count: number): T[] {
+  const a = [...items];
+  const n = Math.min(count, a.length);
+  for (let i = 0; i < n; i++) {
+    const j = i + randomInt(a.length - i);
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a.slice(0, n);
+}

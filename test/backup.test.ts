@@ -1,0 +1,314 @@
+/**
+ * Backups to a folder target, in process: round trip through restore,
+ * incremental copies, deadline and resume, the target lock, tampering,
+ * prune, a full target and the no-plaintext property.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PathTarget } from '../backup/path-target.js';
+import { runBackup } from '../backup/run.js';
+import { restoreSnapshot } from '../backup/restore.js';
+import { openBackup, extract, walk } from '../backup/recover.js';
+import { verifyBackup } from '../backup/verify.js';
+import { pruneBackups } from '../backup/prune.js';
+import { listSnapshots, readManifest } from '../backup/manifest.js';
+import { InsecureLocalFileSecretSource } from '../crypto/network-secret.js';
+import { openUserVault, userDir } from '../shares/user-vaults.js';
+import { Vault } from '../shares/vault.js';
+import { makeDataDir, populate, dumpTree, type BackupFixture } from './helpers/backup-data.js';
+import { listFiles, scanForMarker } from './helpers/data-dir.js';
+import { tempDir, patternBytes } from './helpers/keys.js';
+import type { BackupTarget, Transfer } from '../backup/target.js';
+
+async function fixture(count = 12, opts: { marker?: string } = {}): Promise<{ fx: BackupFixture; nas: string; target: PathTarget; cleanup: () => Promise<void> }> {
+  const { dir, cleanup } = await tempDir('mydoc-backup-');
+  const fx = await makeDataDir(join(dir, 'data'));
+  for (const [i, user] of fx.users.entries()) await fx.withVault(user, (v) => populate(v, count, { ...opts, seed: i * 100 }));
+  const nas = join(dir, 'nas');
+  return { fx, nas, target: new PathTarget(nas), cleanup };
+}
+
+const backup = (fx: BackupFixture, target: BackupTarget, extra: Partial<Parameters<typeof runBackup>[0]> = {}) => runBackup({ dataDir: fx.dataDir, pcId: fx.pcId, target, ...extra });
+
+async function dumps(fx: BackupFixture): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const user of fx.users) out.set(user, await fx.withVault(user, dumpTree));
+  return out;
+}
+
+test('round trip: backup, restore into a fresh data folder of a new PC, the trees are equal', async () => {
+  const { fx, target, cleanup } = await fixture(15);
+  const { dir: newDir, cleanup: cleanup2 } = await tempDir('mydoc-restore-');
+  try {
+    const summary = await backup(fx, target);
+    assert.equal(summary.status, 'complete');
+    assert.equal(summary.users, 2);
+    assert.ok(summary.objects >= 30 && summary.objectsCopied === summary.objects, JSON.stringify(summary));
+    const before = await dumps(fx);
+
+    const source = new InsecureLocalFileSecretSource(join(newDir, 'secrets.json'));
+    const restored = await restoreSnapshot({ target, fromPcId: fx.pcId, snapshot: 'latest', recoveryPrivateKey: fx.recoveryPrivateKey, dataDir: newDir, pcId: 'pc-new', source, recoveryPublicKey: fx.recoveryPublicKey });
+    assert.deepEqual(restored.users.sort(), ['alice', 'bob']);
+    for (const user of fx.users) {
+      // The user logs in as before: slot N of the new PC opens the same DEK.
+      const { keyring, vault } = await openUserVault(newDir, 'pc-new', user, source);
+      try {
+        assert.deepEqual(await dumpTree(vault), before.get(user));
+        assert.deepEqual(keyring.slots, ['N', 'R']);
+      } finally {
+        vault.close();
+        keyring.lock();
+      }
+    }
+    // A second restore refuses to overwrite, and leaves the data untouched.
+    await assert.rejects(
+      restoreSnapshot({ target, fromPcId: fx.pcId, snapshot: 'latest', recoveryPrivateKey: fx.recoveryPrivateKey, dataDir: newDir, pcId: 'pc-new', source, recoveryPublicKey: fx.recoveryPublicKey }),
+      (err: Error & { code?: string }) => err.code === 'ERR_BACKUP_RESTORE' && /already has a vault/.test(err.message),
+    );
+    // A wrong recovery key opens nothing.
+    const other = await makeDataDir(join(newDir, 'other'), { users: ['carol'] });
+    await assert.rejects(
+      restoreSnapshot({ target, fromPcId: fx.pcId, snapshot: 'latest', recoveryPrivateKey: other.recoveryPrivateKey, dataDir: join(newDir, 'third'), pcId: 'pc-3', source, recoveryPublicKey: fx.recoveryPublicKey }),
+      /not the recovery key/,
+    );
+  } finally {
+    await cleanup();
+    await cleanup2();
+  }
+});
+
+test('incremental: after one file of many changes, only its new object is copied', async () => {
+  const { fx, target, cleanup } = await fixture(40);
+  try {
+    const first = await backup(fx, target);
+    assert.equal(first.objectsCopied, first.objects);
+    const again = await backup(fx, target);
+    assert.equal(again.status, 'complete');
+    assert.equal(again.objectsCopied, 0, 'an unchanged vault copies no object');
+    await fx.withVault('alice', (v) => v.write('/Desktop/file-1.txt', [Buffer.from('changed')]));
+    const third = await backup(fx, target);
+    assert.equal(third.objectsCopied, 1);
+    assert.equal(third.bytesCopied > 0 && third.bytesCopied < 200, true, `only the small new object: ${third.bytesCopied} bytes`);
+    assert.equal((await listSnapshots(target, fx.pcId)).length, 3);
+  } finally {
+    await cleanup();
+  }
+});
+
+/** A folder target that takes `delayMs` per uploaded file (a slow NAS). */
+class SlowTarget extends PathTarget {
+  uploads = 0;
+  constructor(root: string, private readonly delayMs: number) {
+    super(root);
+  }
+  override async upload(files: readonly Transfer[]): Promise<void> {
+    for (const f of files) {
+      await new Promise((r) => setTimeout(r, this.delayMs));
+      await super.upload([f]);
+      this.uploads++;
+    }
+  }
+}
+
+test('deadline: a partial run keeps what it copied, the next run resumes without copying anything twice', async () => {
+  const { fx, nas, cleanup } = await fixture(30);
+  try {
+    const slow = new SlowTarget(nas, 15);
+    const partial = await backup(fx, slow, { deadline: { at: Date.now() + 250 } });
+    assert.equal(partial.status, 'partial');
+    assert.equal(partial.snapshot, undefined);
+    assert.ok(partial.objectsCopied > 0 && partial.objectsCopied < partial.objects, JSON.stringify(partial));
+    assert.deepEqual(await listSnapshots(slow, fx.pcId), [], 'a partial run claims no snapshot');
+    assert.equal(await slow.stat(`${fx.pcId}/lock`), undefined, 'the lock is released');
+
+    const done = await backup(fx, slow);
+    assert.equal(done.status, 'complete');
+    assert.equal(partial.objectsCopied + done.objectsCopied, done.objects, 'every object copied exactly once');
+    const report = await verifyBackup(slow, fx.pcId, 100);
+    assert.deepEqual(report.damaged, []);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('killed at random moments (SIGKILL), the next run completes; nothing lost or duplicated', async () => {
+  const { fx, nas, cleanup } = await fixture(40);
+  try {
+    const script = `
+      import { runBackup } from ${JSON.stringify(new URL('../backup/run.js', import.meta.url).href)};
+      import { PathTarget } from ${JSON.stringify(new URL('../backup/path-target.js', import.meta.url).href)};
+      await runBackup({ dataDir: process.argv[1], pcId: process.argv[2], target: new PathTarget(process.argv[3]) });
+    `;
+    for (const ms of [40, 90, 160]) {
+      spawnSync(process.execPath, ['--input-type=module', '-e', script, fx.dataDir, fx.pcId, nas], { timeout: ms, killSignal: 'SIGKILL' });
+    }
+    // Whatever a killed run left (a lock of a dead process on this host, temporary files), the next run goes on.
+    const done = await backup(fx, new PathTarget(nas));
+    assert.equal(done.status, 'complete');
+    const files = await listFiles(nas);
+    assert.equal(files.filter((f) => /\/objects\//.test(f)).length, done.objects, 'each object once on the target');
+    assert.deepEqual((await verifyBackup(new PathTarget(nas), fx.pcId, 100)).damaged, []);
+    for (const user of fx.users) assert.equal(await readFile(join(userDir(fx.dataDir, fx.pcId, user), 'backup.hold')).catch(() => 'gone'), 'gone');
+  } finally {
+    await cleanup();
+  }
+});
+
+test('target lock: a live lock is respected, a stale one (30 min by the target clock) is taken over', async () => {
+  const { fx, nas, target, cleanup } = await fixture(3);
+  try {
+    const lockFile = join(nas, fx.pcId, 'lock');
+    await mkdir(join(nas, fx.pcId), { recursive: true });
+    await writeFile(lockFile, JSON.stringify({ host: 'other-host', pid: 4242, startedAt: '2026-11-26T08:00:00Z', token: 'x' }));
+    await assert.rejects(backup(fx, target), (err: Error & { code?: string }) => err.code === 'ERR_BACKUP_LOCKED' && /other-host \(pid 4242\)/.test(err.message));
+    assert.equal(JSON.parse(await readFile(lockFile, 'utf8')).host, 'other-host', 'a refused run leaves the lock alone');
+    const old = (Date.now() - 31 * 60 * 1000) / 1000;
+    await utimes(lockFile, old, old);
+    assert.equal((await backup(fx, target)).status, 'complete');
+    // This host, a dead pid: stale at once.
+    await writeFile(lockFile, JSON.stringify({ host: (await import('node:os')).hostname(), pid: 2 ** 22 + 17, startedAt: 'x', token: 'y' }));
+    assert.equal((await backup(fx, target)).status, 'complete');
+  } finally {
+    await cleanup();
+  }
+});
+
+test('tampering on the target: verify names each damaged file; restore refuses it', async () => {
+  const { fx, nas, target, cleanup } = await fixture(10);
+  try {
+    await backup(fx, target);
+    const manifest = await readManifest(target, fx.pcId, (await listSnapshots(target, fx.pcId))[0]!);
+    const objects = manifest.users.flatMap((u) => u.objects).filter((o) => o.size > 200);
+    const flipped = objects[0]!.path;
+    const removed = objects[1]!.path;
+    const bytes = await readFile(join(nas, fx.pcId, flipped));
+    bytes[150] ^= 0x01;
+    await writeFile(join(nas, fx.pcId, flipped), bytes);
+    await rm(join(nas, fx.pcId, removed));
+    assert.deepEqual((await verifyBackup(target, fx.pcId, 0)).damaged, [{ path: `${fx.pcId}/${removed}`, problem: 'missing' }], 'without reading data, the missing file is found');
+    const full = await verifyBackup(target, fx.pcId, 100);
+    assert.deepEqual(full.damaged.map((d) => d.path).sort(), [`${fx.pcId}/${flipped}`, `${fx.pcId}/${removed}`].sort());
+    assert.match(full.damaged.find((d) => d.path.endsWith(flipped))!.problem, /SHA-256/);
+    const { dir, cleanup: c2 } = await tempDir();
+    try {
+      await assert.rejects(
+        restoreSnapshot({ target, fromPcId: fx.pcId, snapshot: 'latest', recoveryPrivateKey: fx.recoveryPrivateKey, dataDir: dir, pcId: 'pc-x', source: new InsecureLocalFileSecretSource(join(dir, 's.json')), recoveryPublicKey: fx.recoveryPublicKey }),
+        (err: Error & { code?: string }) => err.code === 'ERR_BACKUP_DAMAGED',
+      );
+      assert.deepEqual(await readdir(join(dir, 'users')).catch(() => []), [], 'nothing half-restored');
+    } finally {
+      await c2();
+    }
+  } finally {
+    await cleanup();
+  }
+});
+
+test('prune keeps the newest N snapshots and removes objects only the others used', async () => {
+  const { fx, target, cleanup } = await fixture(5);
+  try {
+    await backup(fx, target);
+    await fx.withVault('alice', (v) => v.write('/Desktop/file-2.txt', [Buffer.from('second version')]));
+    await backup(fx, target);
+    await fx.withVault('alice', (v) => v.write('/Desktop/file-2.txt', [Buffer.from('third version')]));
+    const last = await backup(fx, target);
+    const result = await pruneBackups(target, fx.pcId, 1);
+    assert.equal(result.removed.length, 2);
+    assert.equal(result.objectsRemoved, 2, 'the two replaced versions of file-2');
+    assert.deepEqual(await listSnapshots(target, fx.pcId), [last.snapshot]);
+    assert.deepEqual((await verifyBackup(target, fx.pcId, 100)).damaged, []);
+    await assert.rejects(pruneBackups(target, fx.pcId, 0), /at least 1/);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('no plaintext on the target: a marker in names and contents appears nowhere', async () => {
+  const marker = 'SECRET-MARKER-7f3a';
+  const { fx, nas, target, cleanup } = await fixture(6, { marker });
+  try {
+    await backup(fx, target);
+    assert.ok((await listFiles(nas)).length > 10);
+    assert.deepEqual(await scanForMarker(nas, marker), []);
+    assert.ok((await listFiles(nas)).every((f) => !f.includes(marker) && !f.includes('alice') && !f.includes('bob')));
+    const manifest = await readFile(join(nas, fx.pcId, 'manifests', (await readdir(join(nas, fx.pcId, 'manifests')))[0]!), 'utf8');
+    assert.doesNotMatch(manifest, /alice|bob|Documents|Desktop/);
+    assert.equal((await listFiles(nas)).filter((f) => f.endsWith('keyring.json')).length, 2);
+    for (const f of (await listFiles(nas)).filter((x) => x.endsWith('keyring.json'))) assert.deepEqual(Object.keys(JSON.parse(await readFile(f, 'utf8')).slots).sort(), ['N', 'R']);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a full target (1 MiB tmpfs): a clear error, no snapshot claimed, the vault untouched', async (t) => {
+  const { fx, nas, target, cleanup } = await fixture(30);
+  await mkdir(nas, { recursive: true });
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', nas], { encoding: 'utf8' });
+  assert.equal(mount.status, 0, `mounting a tmpfs needs root: ${mount.stderr}`);
+  t.after(async () => {
+    spawnSync('umount', [nas]);
+    await cleanup();
+  });
+  const before = await dumps(fx);
+  await assert.rejects(backup(fx, target), (err: Error & { code?: string }) => err.code === 'ERR_TARGET_FULL' && /full/.test(err.message));
+  assert.deepEqual(await listSnapshots(target, fx.pcId), []);
+  assert.deepEqual((await listFiles(nas)).filter((f) => /\.tmp-/.test(f)), [], 'no temporary file left behind');
+  assert.deepEqual(await dumps(fx), before);
+});
+
+test('backup while the vault is open and written: the snapshot is consistent; held objects are not deleted', async () => {
+  const { fx, target, cleanup } = await fixture(4);
+  const { dir, cleanup: c2 } = await tempDir();
+  try {
+    const { keyring, vault } = await openUserVault(fx.dataDir, fx.pcId, 'alice', fx.source);
+    try {
+      // Overwrites race the backup; each replaced object must survive until the backup is done.
+      const writer = (async () => {
+        for (let i = 0; i < 20; i++) await vault.write('/Desktop/file-1.txt', [patternBytes(70_000, i)]);
+      })();
+      const summary = await backup(fx, target);
+      await writer;
+      assert.equal(summary.status, 'complete');
+    } finally {
+      vault.close();
+      keyring.lock();
+    }
+    assert.deepEqual((await verifyBackup(target, fx.pcId, 100)).damaged, []);
+    const backupView = await openBackup({ target, pcId: fx.pcId, snapshot: 'latest', recoveryPrivateKey: fx.recoveryPrivateKey });
+    try {
+      const alice = backupView.users.find((u) => u.user === 'alice')!;
+      const files = [...walk(alice.vault)].filter((e) => !e.isDir);
+      assert.ok(files.length >= 4);
+      const s = await extract(backupView, target, fx.pcId, '/alice/Desktop', join(dir, 'out'));
+      assert.ok(s.files >= 2, 'every file of the snapshot extracts (its objects were copied)');
+    } finally {
+      await backupView.close();
+    }
+  } finally {
+    await cleanup();
+    await c2();
+  }
+});
+
+test('holding deletions keeps replaced objects until released', async () => {
+  const { fx, cleanup } = await fixture(1);
+  try {
+    const dir = userDir(fx.dataDir, fx.pcId, 'alice');
+    const count = async () => (await listFiles(join(dir, 'objects'))).length;
+    await fx.withVault('alice', async (v) => {
+      const n = await count();
+      const release = await Vault.holdDeletions(dir);
+      await v.write('/Desktop/held.txt', [Buffer.from('1')]);
+      await v.write('/Desktop/held.txt', [Buffer.from('2')]);
+      assert.equal(await count(), n + 2, 'the replaced object stays while held');
+      await release();
+      await v.write('/Desktop/other.txt', [Buffer.from('3')]);
+      assert.equal(await count(), n + 2, 'collected at the next write after release');
+    });
+  } finally {
+    await cleanup();
+  }
+});
