@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { normalizeUserName } from '../policy/directory.js';
 import type { Sessions } from '../policy/sessions.js';
 import { CliError } from './errors.js';
+import type { BackupService } from './backup-service.js';
 
 export interface LockInfo {
   user: string;
@@ -27,13 +28,29 @@ export function adminSocketPath(dataDir: string): string {
 
 const ownerText = (xml: string): string => xml.replace(/<[^>]*>/g, '').trim();
 
-export async function startAdminSocket(dataDir: string, sessions: Sessions, now: () => number = Date.now): Promise<Server> {
+/**
+ * `onStop`: asked by POST /stop (`mydoc stop`, the systemd ExecStop) after
+ * the shutdown backup has been reported; the service then closes.
+ */
+export async function startAdminSocket(dataDir: string, sessions: Sessions, backups: BackupService, onStop: () => void, now: () => number = Date.now): Promise<Server> {
   const path = adminSocketPath(dataDir);
   await mkdir(join(dataDir, 'run'), { recursive: true, mode: 0o700 });
   await rm(path, { force: true });
   const server = createServer((req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://admin');
+      if ((url.pathname === '/backup' || url.pathname === '/stop') && req.method === 'POST') {
+        // Streams progress as JSON lines, then {"summary"} or {"error"}.
+        res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+        const deadline = url.searchParams.get('deadline');
+        const line = (value: unknown) => res.write(JSON.stringify(value) + '\n');
+        const onProgress = (progress: unknown) => line({ progress });
+        const run = url.pathname === '/stop' ? backups.runAtShutdown(onProgress) : backups.run({ ...(deadline ? { deadlineSeconds: Number(deadline) } : {}), onProgress });
+        await run.then((summary) => line({ summary }), (err: Error) => line({ error: { code: (err as { code?: string }).code ?? 'ERR_INTERNAL', message: err.message } }));
+        res.end();
+        if (url.pathname === '/stop') onStop();
+        return;
+      }
       const all = await sessions.all();
       const user = url.searchParams.get('user');
       const selected = all.filter((s) => user === null || s.user === normalizeUserName(user));
@@ -65,6 +82,30 @@ export async function startAdminSocket(dataDir: string, sessions: Sessions, now:
   });
   await chmod(path, 0o600);
   return server;
+}
+
+/**
+ * A streaming call (JSON lines) to the admin socket: `onLine` gets each
+ * line. Resolves false without calling it when no service is running.
+ */
+export function adminStream(dataDir: string, method: 'POST', path: string, onLine: (value: unknown) => void): Promise<boolean> {
+  const socketPath = adminSocketPath(dataDir);
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method, path }, (res) => {
+      let pending = '';
+      res.on('data', (d: Buffer) => {
+        pending += d.toString('utf8');
+        let nl;
+        while ((nl = pending.indexOf('\n')) >= 0) {
+          onLine(JSON.parse(pending.slice(0, nl)));
+          pending = pending.slice(nl + 1);
+        }
+      });
+      res.on('end', () => (res.statusCode === 200 ? resolve(true) : reject(new CliError(`the service answered ${res.statusCode}`))));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? resolve(false) : reject(new CliError(`cannot reach the service: ${err.message}`))));
+    req.end();
+  });
 }
 
 /** One call to the admin socket of the service running on `dataDir`. */

@@ -18,6 +18,7 @@ import { normalizeUserName } from '../policy/directory.js';
 import { enrolUser } from '../shares/user-vaults.js';
 import { adminCall, type LockInfo } from './admin-socket.js';
 import { agentConnection, approve, revoke, writeIssuerKeys } from './takeout-cli.js';
+import { backupCommand, stopCommand, backupList, backupPrune, backupVerify, recoverCommand, restoreCommand } from './backup-cli.js';
 
 const DEFAULT_CONFIG = '/etc/mydoc/config.yaml';
 
@@ -56,6 +57,36 @@ Usage:
   mydoc takeout revoke --agent URL --jti JTI --user ADMIN --password-stdin [--ca FILE]
       Revoke a take-out key: refused at once; its slot T is destroyed at the
       agent's next online check. --ca is the agent's CA certificate.
+  mydoc backup [--shutdown] [--deadline SECONDS] [--config FILE]
+      Copy this PC's encrypted data to the backup target (backup.target):
+      only objects the target lacks, then the encrypted indexes, keyrings
+      (slots N and R) and, last, the snapshot's manifest. Runs through the
+      service when it is running. --shutdown stops copying after
+      backup.shutdownDeadlineSeconds (or --deadline). A progress bar on a
+      terminal, a JSON summary otherwise. Exit 0 complete, 3 partial (the
+      deadline came first; the next run resumes), 1 failed.
+  mydoc stop [--config FILE]
+      Stop the running service the way a shutdown should (systemd ExecStop):
+      it backs up with backup.shutdownDeadlineSeconds, reports here, then
+      exits. Exit status as for mydoc backup; 0 when no service runs.
+  mydoc backup list [--config FILE]
+      The complete snapshots of this PC on the target.
+  mydoc backup verify [--read-data PERCENT] [--config FILE]
+      Check every snapshot's files exist with their sizes; re-hash PERCENT
+      of them (random). Each damaged file is reported by path; exit 1 then.
+  mydoc backup prune --keep N [--config FILE]
+      Remove all but the newest N snapshots and the objects only they used.
+  mydoc restore --from TARGET [--auth-file FILE] --recovery-key FILE
+                [--pc PCID] [--snapshot ID|latest] [--config FILE]
+      On a new PC (after mydoc init): restore a snapshot of PC PCID (default:
+      this pcId) from TARGET (a folder, or //host[:port]/share[/folder] with
+      a 0600 Samba auth file). The recovery private key opens the keyrings;
+      the keys are wrapped into this PC's slots, so users log in as before.
+  mydoc recover --recovery-key FILE --from TARGET [--auth-file FILE] --pc PCID
+                [--snapshot ID|latest] (--list | --extract PATH --to DIR)
+      For administrators, on any machine: list what a PC's backup holds, or
+      extract PATH (/USER/Documents/...) as plain files into DIR. Needs no
+      directory and no agent.
   mydoc audit verify [--file FILE] [--config FILE]
       Check the audit log's hash chain (default <dataDir>/audit/audit.log):
       an edited, removed, duplicated or reordered line is reported by number.
@@ -68,7 +99,7 @@ Usage:
 Options:
   --config FILE   configuration file (default: $MYDOC_CONFIG, else ${DEFAULT_CONFIG})
 
-Exit status: 0 success, 1 failure, 2 usage error.
+Exit status: 0 success, 1 failure, 2 usage error (mydoc backup: 3 partial).
 `;
 
 export function version(): string {
@@ -83,6 +114,8 @@ interface Io {
   stderr: Out;
   stdin: () => Promise<Buffer>;
   stdinIsTty: boolean;
+  /** A progress bar is drawn on standard error when it is a terminal. */
+  stderrIsTty?: boolean;
   env: NodeJS.ProcessEnv;
 }
 
@@ -95,6 +128,7 @@ const processIo: Io = {
     return Buffer.concat(chunks);
   },
   stdinIsTty: Boolean(process.stdin.isTTY),
+  stderrIsTty: Boolean(process.stderr.isTTY),
   env: process.env,
 };
 
@@ -235,6 +269,79 @@ async function cmdTakeout(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
+async function cmdBackup(args: string[], io: Io): Promise<number> {
+  const sub = args[0] !== undefined && !args[0].startsWith('-') ? args[0] : undefined;
+  const rest = sub === undefined ? args : args.slice(1);
+  const { values } = parse(rest, { config: { type: 'string' }, shutdown: { type: 'boolean' }, deadline: { type: 'string' }, 'read-data': { type: 'string' }, keep: { type: 'string' } }, 0);
+  if (values.help) return io.stdout(HELP), 0;
+  const config = await configFrom(values.config, io);
+  const number = (name: string, min: number, max: number): number | undefined => {
+    const text = values[name];
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (typeof text !== 'string' || text.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new CliError(`--${name} must be a number from ${min} to ${max} (got "${String(text)}")`, 2);
+    return n;
+  };
+  switch (sub) {
+    case undefined: {
+      const deadline = number('deadline', 0.01, 86400) ?? (values.shutdown ? config.backup.shutdownDeadlineSeconds : undefined);
+      return backupCommand(config, { deadlineSeconds: deadline, stdout: io.stdout, stderr: io.stderr, terminal: io.stderrIsTty === true });
+    }
+    case 'list':
+      return backupList(config, io.stdout);
+    case 'verify':
+      return backupVerify(config, number('read-data', 0, 100) ?? 0, io.stdout);
+    case 'prune': {
+      const keep = number('keep', 1, 100000);
+      if (keep === undefined || !Number.isInteger(keep)) throw new CliError('mydoc backup prune needs --keep N (a whole number of snapshots to keep, at least 1)', 2);
+      return backupPrune(config, keep, io.stdout);
+    }
+    default:
+      throw new CliError(`unknown command "backup ${sub}" (see mydoc --help)`, 2);
+  }
+}
+
+async function cmdStop(args: string[], io: Io): Promise<number> {
+  const { values } = parse(args, { config: { type: 'string' } }, 0);
+  if (values.help) return io.stdout(HELP), 0;
+  return stopCommand(await configFrom(values.config, io), { stdout: io.stdout, stderr: io.stderr, terminal: io.stderrIsTty === true });
+}
+
+const TARGET_OPTIONS = { from: { type: 'string' }, 'auth-file': { type: 'string' }, 'recovery-key': { type: 'string' }, pc: { type: 'string' }, snapshot: { type: 'string' } } as const;
+
+async function cmdRestore(args: string[], io: Io): Promise<number> {
+  const { values } = parse(args, { config: { type: 'string' }, ...TARGET_OPTIONS }, 0);
+  if (values.help) return io.stdout(HELP), 0;
+  if (typeof values.from !== 'string' || typeof values['recovery-key'] !== 'string') throw new CliError('mydoc restore needs --from TARGET and --recovery-key FILE', 2);
+  return restoreCommand(await configFrom(values.config, io), {
+    from: values.from,
+    authFile: values['auth-file'] as string | undefined,
+    recoveryKey: values['recovery-key'],
+    pc: values.pc as string | undefined,
+    snapshot: (values.snapshot as string | undefined) ?? 'latest',
+    stdout: io.stdout,
+  });
+}
+
+async function cmdRecover(args: string[], io: Io): Promise<number> {
+  const { values } = parse(args, { ...TARGET_OPTIONS, list: { type: 'boolean' }, extract: { type: 'string' }, to: { type: 'string' } }, 0);
+  if (values.help) return io.stdout(HELP), 0;
+  if (typeof values.from !== 'string' || typeof values['recovery-key'] !== 'string' || typeof values.pc !== 'string') {
+    throw new CliError('mydoc recover needs --recovery-key FILE, --from TARGET and --pc PCID', 2);
+  }
+  return recoverCommand({
+    from: values.from,
+    authFile: values['auth-file'] as string | undefined,
+    recoveryKey: values['recovery-key'],
+    pc: values.pc,
+    snapshot: (values.snapshot as string | undefined) ?? 'latest',
+    list: values.list === true,
+    extract: values.extract as string | undefined,
+    to: values.to as string | undefined,
+    stdout: io.stdout,
+  });
+}
+
 async function cmdUserEnroll(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(args, { config: { type: 'string' } }, 1);
   if (values.help) return io.stdout(HELP), 0;
@@ -291,6 +398,14 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         return await cmdKeys(args, io);
       case 'takeout':
         return await cmdTakeout(args, io);
+      case 'backup':
+        return await cmdBackup(args, io);
+      case 'restore':
+        return await cmdRestore(args, io);
+      case 'stop':
+        return await cmdStop(args, io);
+      case 'recover':
+        return await cmdRecover(args, io);
       default:
         throw new CliError(`unknown command "${command}" (see mydoc --help)`, 2);
     }

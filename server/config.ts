@@ -4,6 +4,7 @@
  * error is a `ConfigError` naming the full dotted key. Relative paths are resolved against
  * the folder of the config file.
  */
+import cron from 'node-cron';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -11,7 +12,7 @@ import { LineCounter, parseDocument, type YAMLError } from 'yaml';
 import { ConfigError } from './errors.js';
 import { isDnsName } from './tls.js';
 
-export type BackupTarget =
+export type BackupTargetConfig =
   | { readonly kind: 'path'; readonly path: string }
   | { readonly kind: 'smb'; readonly url: string; readonly authFile: string };
 
@@ -44,7 +45,15 @@ export interface Config {
     };
   };
   readonly backup: {
-    readonly target: BackupTarget;
+    readonly target: BackupTargetConfig;
+    /** node-cron expression (5 or 6 fields) of the scheduled backups, or null when off. */
+    readonly schedule: string | null;
+    /** IANA time zone the schedule is read in. */
+    readonly timezone: string;
+    /** Each scheduled run starts up to this many seconds late, at random (spreads a fleet). */
+    readonly randomDelaySeconds: number;
+    /** The backup at service stop (SIGTERM) stops copying after this many seconds. */
+    readonly shutdownDeadlineSeconds: number;
   };
   readonly recovery: {
     /** Path of the recovery public key (PEM, SPKI), or null when no recovery key is configured. */
@@ -79,6 +88,8 @@ type Mapping = Record<string, unknown>;
 
 const FILE_KEY = '(file)';
 const PC_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** Every 4 hours on the hour. */
+export const DEFAULT_BACKUP_SCHEDULE = '0 */4 * * *';
 const SMB_URL = /^\/\/[^/\\\s]+(?:\/[^/\\\u0000-\u001f]+)+$/;
 const DIRECTORY_KINDS = ['local', 'ldap'] as const;
 const LDAP_FLAVORS = ['ad', 'openldap'] as const;
@@ -131,7 +142,7 @@ function readConfig(root: Mapping, baseDir: string): Config {
     listen: readListen(root),
     tls: readTls(root, baseDir, dataDir),
     directory: readDirectory(root, baseDir, dataDir),
-    backup: { target: readBackupTarget(root, baseDir) },
+    backup: readBackup(root, baseDir),
     recovery: readRecovery(root, baseDir),
     takeout: readTakeout(root, baseDir),
   };
@@ -278,8 +289,28 @@ function readStringList(map: Mapping, parentKey: string, name: string): string[]
   });
 }
 
-function readBackupTarget(root: Mapping, baseDir: string): BackupTarget {
-  const backup = readSection(root, '', 'backup', ['target']);
+function readBackup(root: Mapping, baseDir: string): Config['backup'] {
+  const backup = readSection(root, '', 'backup', ['target', 'schedule', 'timezone', 'randomDelaySeconds', 'shutdownDeadlineSeconds']);
+  const scheduleText = readString(backup, 'backup', 'schedule') ?? DEFAULT_BACKUP_SCHEDULE;
+  if (scheduleText !== 'off' && !cron.validate(scheduleText)) {
+    throw new ConfigError('backup.schedule', `must be a cron expression such as "0 */4 * * *" (minute hour day month weekday), or "off" (got ${describe(scheduleText)})`);
+  }
+  const timezone = readString(backup, 'backup', 'timezone') ?? 'UTC';
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: timezone });
+  } catch {
+    throw new ConfigError('backup.timezone', `must be an IANA time zone such as "Europe/Berlin" or "UTC" (got ${describe(timezone)})`);
+  }
+  return {
+    target: readBackupTarget(backup, baseDir),
+    schedule: scheduleText === 'off' ? null : scheduleText,
+    timezone,
+    randomDelaySeconds: readNumber(backup, 'backup', 'randomDelaySeconds', 0, 86400, true) ?? 600,
+    shutdownDeadlineSeconds: readNumber(backup, 'backup', 'shutdownDeadlineSeconds', 1, 3600, true) ?? 60,
+  };
+}
+
+function readBackupTarget(backup: Mapping, baseDir: string): BackupTargetConfig {
   const target = readSection(backup, 'backup', 'target', ['kind', 'path', 'url', 'authFile']);
   const kindText = required(readString(target, 'backup.target', 'kind'), 'backup.target.kind');
   const kind = oneOf(kindText, BACKUP_TARGET_KINDS, 'backup.target.kind');
@@ -462,6 +493,14 @@ backup:
     # "path": a folder (here a stand-in for the NAS). "smb" takes url: //host/share[/folder] and authFile.
     kind: path
     path: ${q(opts.nasDir)}
+  # Scheduled backups (cron: minute hour day-of-month month weekday, or "off"), read in
+  # this time zone, each started up to randomDelaySeconds late so a fleet spreads out.
+  # A missed run is caught up at start.
+  schedule: "${DEFAULT_BACKUP_SCHEDULE}"
+  timezone: "UTC"
+  randomDelaySeconds: 600
+  # At service stop (shutdown) copying stops after this many seconds; the rest goes next time.
+  shutdownDeadlineSeconds: 60
 
 recovery:
   # Public key (PEM, SPKI) of the recovery key pair. Optional.

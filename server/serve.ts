@@ -4,6 +4,8 @@
  * monitor and to the take-out keys: every successful probe round is an
  * online check (slot T destroyed for keys used offline, revoked or expired).
  */
+import { openTarget } from '../backup/open-target.js';
+import { BackupService } from './backup-service.js';
 import { statfs, readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { Gate } from '../policy/gate.js';
@@ -38,12 +40,15 @@ export interface Service {
   app: FastifyInstance;
   /** `https://host:port/` */
   url: string;
+  backups: BackupService;
 }
 
 export interface ServiceOptions {
   logLevel?: string;
   /** Called after the app is assembled and before it listens (benchmarks add baseline routes here). */
   beforeListen?: (app: FastifyInstance) => void;
+  /** `mydoc stop` asked the service to stop (after its shutdown backup). */
+  onStopRequest?: () => void;
 }
 
 /** Assembles the whole service for a configuration and listens; `app.close()` stops it and drops every key. */
@@ -98,8 +103,10 @@ export async function startService(config: Config, version: string, opts: Servic
   // A directory without servers (the local one) is always reachable: every probe interval is an online check.
   const onlineCheckTimer = directory.servers.length === 0 ? setInterval(onlineCheck, config.directory.probe.intervalSeconds * 1000) : undefined;
   onlineCheckTimer?.unref();
-  const admin = await startAdminSocket(config.dataDir, sessions);
+  const backups = new BackupService(config, app.log, () => openTarget(config.backup.target));
+  const admin = await startAdminSocket(config.dataDir, sessions, backups, () => opts.onStopRequest?.());
   app.addHook('onClose', async () => {
+    await backups.stopSchedule();
     clearInterval(freeTimer);
     monitor.stop();
     clearInterval(onlineCheckTimer);
@@ -118,22 +125,35 @@ export async function startService(config: Config, version: string, opts: Servic
     await app.close();
     throw new CliError(`cannot listen on ${config.listen.host}:${config.listen.port}: ${(err as Error).message}`);
   }
+  await backups.startSchedule();
   const url = `https://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${config.listen.port}/`;
-  return { app, url };
+  return { app, url, backups };
 }
 
-/** `mydoc serve`: the service until SIGTERM/SIGINT. */
+/**
+ * `mydoc serve`: the service until `mydoc stop` (after its shutdown backup),
+ * or SIGTERM/SIGINT (a shutdown backup first; a second signal stops at once).
+ */
 export async function serve(config: Config, version: string, out: (t: string) => void): Promise<void> {
-  const { app, url } = await startService(config, version);
+  let close: () => void = () => undefined;
+  const { app, url, backups } = await startService(config, version, { onStopRequest: () => close() });
   const stopped = new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
+    let closing = false;
+    close = () => {
+      if (closing) return;
+      closing = true;
       app.log.info('stopping: closing connections and dropping keys');
       void app.close().then(resolve, resolve);
     };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+    let backingUp = false;
+    const onSignal = () => {
+      if (closing || backingUp) return close();
+      backingUp = true;
+      app.log.info(`stopping: backing up first (at most ${config.backup.shutdownDeadlineSeconds} s)`);
+      void backups.runAtShutdown().catch(() => undefined).finally(close); // the outcome is logged by the backup service
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   });
   out(`mydoc: serving ${url}\n`);
   out(`Map the drive in the Windows guest (after trusting ${config.tls.caFile}):\n  net use Z: ${url} /persistent:yes /user:USERNAME *\n`);

@@ -69,7 +69,7 @@ describe('parseConfig', () => {
         ldap: null,
         probe: { intervalSeconds: 5, failuresToLock: 2, timeoutSeconds: 2 },
       },
-      backup: { target: { kind: 'path', path: '/mnt/nas/mydoc' } },
+      backup: { target: { kind: 'path', path: '/mnt/nas/mydoc' }, schedule: '0 */4 * * *', timezone: 'UTC', randomDelaySeconds: 600, shutdownDeadlineSeconds: 60 },
       recovery: { publicKey: null },
       takeout: { maxDays: 14, issuerPublicKeys: [] },
     });
@@ -187,6 +187,11 @@ recovery: { publicKey: /etc/mydoc/recovery.pem }
       key: 'backup.target.path',
       message: 'only allowed when backup.target.kind is "path"',
     },
+    { name: 'backup.schedule not cron', text: MINIMAL.replace('  target:', '  schedule: "every hour"\n  target:'), key: 'backup.schedule', message: 'cron expression' },
+    { name: 'backup.schedule 61 minutes', text: MINIMAL.replace('  target:', '  schedule: "61 * * * *"\n  target:'), key: 'backup.schedule' },
+    { name: 'backup.timezone unknown', text: MINIMAL.replace('  target:', '  timezone: Mars/Olympus\n  target:'), key: 'backup.timezone', message: 'IANA time zone' },
+    { name: 'backup.shutdownDeadlineSeconds 0', text: MINIMAL.replace('  target:', '  shutdownDeadlineSeconds: 0\n  target:'), key: 'backup.shutdownDeadlineSeconds' },
+    { name: 'backup.randomDelaySeconds negative', text: MINIMAL.replace('  target:', '  randomDelaySeconds: -1\n  target:'), key: 'backup.randomDelaySeconds' },
     { name: 'recovery.publicKey a number', text: variant('recovery', 'recovery: { publicKey: 3 }'), key: 'recovery.publicKey' },
     {
       name: 'unknown key listen.prot',

@@ -119,6 +119,8 @@ function configText(port: number, directoryLines: readonly string[], pcId: strin
     '  target:',
     '    kind: path',
     '    path: nas',
+    // No scheduled backups in tests unless a test asks for them.
+    ...(extra.some((l) => /^\s+schedule:/.test(l)) ? [] : ['  schedule: "off"']),
     ...extra,
     '',
   ].join('\n');

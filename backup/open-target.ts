@@ -1,0 +1,25 @@
+/**
+ * Opens the target a configuration or a command line names: a folder, or an
+ * SMB share `//host[:port]/share[/folder]` with a Samba auth file.
+ */
+import { PathTarget } from './path-target.js';
+import { SmbTarget } from './smb-target.js';
+import { TargetError, type BackupTarget } from './target.js';
+
+export type TargetSpec = { kind: 'path'; path: string } | { kind: 'smb'; url: string; authFile: string };
+
+export async function openTarget(spec: TargetSpec): Promise<BackupTarget> {
+  if (spec.kind === 'path') return new PathTarget(spec.path);
+  const m = /^\/\/([^/:]+)(?::(\d{1,5}))?(\/.+)$/.exec(spec.url);
+  if (!m) throw new TargetError('ERR_TARGET_IO', `${spec.url} is not an SMB address of the form //host[:port]/share[/folder]`);
+  return SmbTarget.open({ url: `//${m[1]}${m[3]}`, authFile: spec.authFile, ...(m[2] ? { port: Number(m[2]) } : {}) });
+}
+
+/** A target from the command line's --from: a folder, or //host[:port]/share[/folder] with --auth-file. */
+export function targetSpecFromArgs(from: string, authFile: string | undefined): TargetSpec {
+  if (from.startsWith('//')) {
+    if (!authFile) throw new TargetError('ERR_TARGET_AUTH', `--from ${from} is an SMB share: add --auth-file FILE (a 0600 Samba auth file)`);
+    return { kind: 'smb', url: from, authFile };
+  }
+  return { kind: 'path', path: from };
+}

@@ -1,0 +1,156 @@
+/**
+ * The backup commands: `mydoc backup [list|verify|prune]`, `mydoc restore`
+ * and `mydoc recover`. A backup goes through the running service (admin
+ * socket) when there is one, so that open vaults are copied consistently;
+ * otherwise this process runs it.
+ */
+import { loadPrivateKey, loadPublicKey } from '../crypto/key-files.js';
+import { openBackup, walk, extract } from '../backup/recover.js';
+import { listSnapshots, readManifest } from '../backup/manifest.js';
+import { openTarget, targetSpecFromArgs } from '../backup/open-target.js';
+import { pruneBackups } from '../backup/prune.js';
+import { restoreSnapshot } from '../backup/restore.js';
+import type { BackupProgress, BackupSummary } from '../backup/run.js';
+import { verifyBackup } from '../backup/verify.js';
+import { adminStream } from './admin-socket.js';
+import { backupOnce } from './backup-service.js';
+import type { Config } from './config.js';
+import { recoveryPublicKeyFile, requireInitialised } from './data-dir.js';
+import { buildDirectory } from './directory-config.js';
+import { CliError } from './errors.js';
+
+type Out = (text: string) => void;
+
+/** Exit status of `mydoc backup`: 0 complete, 3 partial (deadline), 1 failed. */
+export const EXIT_PARTIAL = 3;
+
+const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
+
+function progressBar(p: BackupProgress): string {
+  const share = p.bytesToCopy === 0 ? 1 : p.bytesCopied / p.bytesToCopy;
+  const width = 30;
+  const filled = Math.round(share * width);
+  return `\rbackup [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${Math.floor(share * 100)}%  ${p.objectsCopied}/${p.objectsToCopy} objects  ${mb(p.bytesCopied)}/${mb(p.bytesToCopy)} `;
+}
+
+export async function backupCommand(config: Config, opts: { deadlineSeconds: number | undefined; stdout: Out; stderr: Out; terminal: boolean }): Promise<number> {
+  await requireInitialised(config);
+  const query = opts.deadlineSeconds === undefined ? '' : `?deadline=${opts.deadlineSeconds}`;
+  const fromService = await throughService(config, `/backup${query}`, opts);
+  if (fromService.reached) return report(fromService.summary, 'service', opts);
+  const onProgress = opts.terminal ? (p: BackupProgress) => opts.stderr(progressBar(p)) : undefined;
+  const deadline = { at: opts.deadlineSeconds === undefined ? undefined : Date.now() + opts.deadlineSeconds * 1000 };
+  const summary = await backupOnce(config, await openTarget(config.backup.target), onProgress ? { onProgress } : {}, deadline);
+  return report(summary, 'cli', opts);
+}
+
+/** `mydoc stop`: the service backs up (shutdown deadline), reports, and exits. */
+export async function stopCommand(config: Config, opts: { stdout: Out; stderr: Out; terminal: boolean }): Promise<number> {
+  const fromService = await throughService(config, '/stop', opts);
+  if (!fromService.reached) {
+    opts.stdout('the service is not running\n');
+    return 0;
+  }
+  return report(fromService.summary, 'service', opts);
+}
+
+/** Runs a backup in the running service; `reached` is false when no service runs. */
+async function throughService(config: Config, path: string, opts: { stderr: Out; terminal: boolean }): Promise<{ reached: false } | { reached: true; summary: BackupSummary }> {
+  let summary: BackupSummary | undefined;
+  let failure: { code: string; message: string } | undefined;
+  const reached = await adminStream(config.dataDir, 'POST', path, (line) => {
+    const l = line as { progress?: BackupProgress; summary?: BackupSummary; error?: { code: string; message: string } };
+    if (l.progress && opts.terminal) opts.stderr(progressBar(l.progress));
+    if (l.summary) summary = l.summary;
+    if (l.error) failure = l.error;
+  });
+  if (!reached) return { reached: false };
+  if (failure) throw new CliError(`backup failed: ${failure.message}`);
+  if (!summary) throw new CliError('backup failed: the service ended the backup without a result (see its log)');
+  return { reached: true, summary };
+}
+
+function report(summary: BackupSummary, via: 'service' | 'cli', opts: { stdout: Out; stderr: Out; terminal: boolean }): number {
+  if (opts.terminal) {
+    opts.stderr('\n');
+    opts.stdout(
+      summary.status === 'complete'
+        ? `backup complete: snapshot ${summary.snapshot}, ${summary.users} user(s), ${summary.objects} objects, ${summary.objectsCopied} copied (${mb(summary.bytesCopied)}) in ${summary.seconds.toFixed(1)} s\n`
+        : `backup partial: the deadline came first; ${summary.objectsCopied} objects (${mb(summary.bytesCopied)}) copied, ${mb(summary.bytesLeft)} left for the next run\n`,
+    );
+  } else {
+    opts.stdout(JSON.stringify({ ...summary, via }) + '\n');
+  }
+  return summary.status === 'complete' ? 0 : EXIT_PARTIAL;
+}
+
+export async function backupList(config: Config, stdout: Out): Promise<number> {
+  const target = await openTarget(config.backup.target);
+  const snapshots = await listSnapshots(target, config.pcId);
+  if (snapshots.length === 0) stdout(`no complete backup of PC ${config.pcId} on the ${target.description}\n`);
+  for (const id of snapshots) {
+    const m = await readManifest(target, config.pcId, id);
+    const objects = m.users.reduce((n, u) => n + u.objects.length, 0);
+    const bytes = m.users.reduce((n, u) => n + u.objects.reduce((s, o) => s + o.size, 0), 0);
+    stdout(`${id}  finished ${m.finishedAt}  ${m.users.length} user(s)  ${objects} objects  ${mb(bytes)}  from ${m.host}\n`);
+  }
+  return 0;
+}
+
+export async function backupVerify(config: Config, readDataPercent: number, stdout: Out): Promise<number> {
+  const target = await openTarget(config.backup.target);
+  const report = await verifyBackup(target, config.pcId, readDataPercent);
+  for (const d of report.damaged) stdout(`DAMAGED ${d.path}: ${d.problem}\n`);
+  stdout(`verified ${report.snapshots} snapshot(s), ${report.files} files listed, ${report.filesRead} re-hashed (${mb(report.bytesRead)}): ${report.damaged.length === 0 ? 'OK' : `${report.damaged.length} damaged`}\n`);
+  if (report.damaged.length > 0) throw new CliError(`backup verify found ${report.damaged.length} damaged file(s) on the ${target.description} (listed above)`);
+  return 0;
+}
+
+export async function backupPrune(config: Config, keep: number, stdout: Out): Promise<number> {
+  const result = await pruneBackups(await openTarget(config.backup.target), config.pcId, keep);
+  stdout(`kept ${result.kept.length} snapshot(s), removed ${result.removed.length}${result.removed.length ? ` (${result.removed.join(', ')})` : ''} and ${result.objectsRemoved} object(s) only they used\n`);
+  return 0;
+}
+
+export async function restoreCommand(config: Config, opts: { from: string; authFile: string | undefined; recoveryKey: string; pc: string | undefined; snapshot: string; stdout: Out }): Promise<number> {
+  await requireInitialised(config);
+  const target = await openTarget(targetSpecFromArgs(opts.from, opts.authFile));
+  const fromPcId = opts.pc ?? config.pcId;
+  const directory = await buildDirectory(config);
+  const summary = await restoreSnapshot({
+    target,
+    fromPcId,
+    snapshot: opts.snapshot,
+    recoveryPrivateKey: await loadPrivateKey(opts.recoveryKey, 'recovery private key'),
+    dataDir: config.dataDir,
+    pcId: config.pcId,
+    source: directory.secrets,
+    recoveryPublicKey: await loadPublicKey(recoveryPublicKeyFile(config), 'recovery public key'),
+    onUser: (user, objects) => opts.stdout(`restored user "${user}" (${objects} objects)\n`),
+  });
+  opts.stdout(`restored snapshot ${summary.snapshot} of PC ${fromPcId} into ${config.dataDir}: ${summary.users.length} user(s), ${summary.objects} objects, ${mb(summary.bytes)}; users log in as before\n`);
+  return 0;
+}
+
+export async function recoverCommand(opts: { from: string; authFile: string | undefined; recoveryKey: string; pc: string; snapshot: string; list: boolean; extract: string | undefined; to: string | undefined; stdout: Out }): Promise<number> {
+  if (opts.list === (opts.extract !== undefined)) throw new CliError('mydoc recover needs either --list or --extract PATH --to DIR', 2);
+  if (opts.extract !== undefined && opts.to === undefined) throw new CliError('--extract PATH needs --to DIR', 2);
+  const target = await openTarget(targetSpecFromArgs(opts.from, opts.authFile));
+  const backup = await openBackup({ target, pcId: opts.pc, snapshot: opts.snapshot, recoveryPrivateKey: await loadPrivateKey(opts.recoveryKey, 'recovery private key') });
+  try {
+    if (opts.list) {
+      opts.stdout(`snapshot ${backup.snapshot} of PC ${opts.pc}\n`);
+      for (const u of backup.users) {
+        for (const e of walk(u.vault)) {
+          opts.stdout(`${e.isDir ? 'd' : '-'} ${String(e.size).padStart(12)}  ${new Date(e.modified).toISOString()}  /${u.user}${e.path}${e.isDir ? '/' : ''}\n`);
+        }
+      }
+      return 0;
+    }
+    const s = await extract(backup, target, opts.pc, opts.extract!, opts.to!);
+    opts.stdout(`extracted ${s.files} file(s) and ${s.folders} folder(s), ${mb(s.bytes)}, from snapshot ${backup.snapshot} into ${opts.to}\n`);
+    return 0;
+  } finally {
+    await backup.close();
+  }
+}

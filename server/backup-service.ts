@@ -1,0 +1,120 @@
+/**
+ * When backups run: on demand (`mydoc backup`, through the admin socket when
+ * the service runs), on the node-cron schedule (`backup.schedule` in
+ * `backup.timezone`, no overlap, a random delay of up to
+ * `backup.randomDelaySeconds` so a fleet does not hit the NAS at once, and a
+ * catch-up at start when the last complete backup is older than one period),
+ * and at service stop with `backup.shutdownDeadlineSeconds`.
+ *
+ * One backup at a time per process. A stop during a running backup joins it
+ * and brings its deadline forward instead of starting a second one. The time
+ * of the last complete backup is kept in `<dataDir>/backup-state.json`.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import cron, { type ScheduledTask } from 'node-cron';
+import type { FastifyBaseLogger } from 'fastify';
+import { writeFileAtomic } from '../crypto/atomic-file.js';
+import { BackupError } from '../backup/errors.js';
+import { runBackup, type BackupProgress, type BackupSummary } from '../backup/run.js';
+import type { BackupTarget } from '../backup/target.js';
+import type { Config } from './config.js';
+
+interface BackupState {
+  lastComplete: number;
+  snapshot: string;
+}
+
+const statePath = (dataDir: string): string => join(dataDir, 'backup-state.json');
+
+export async function readBackupState(dataDir: string): Promise<BackupState | undefined> {
+  try {
+    const data = JSON.parse(await readFile(statePath(dataDir), 'utf8')) as BackupState;
+    return Number.isFinite(data.lastComplete) ? data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface BackupRequest {
+  /** Seconds from now after which no new copy starts; undefined: none. */
+  deadlineSeconds?: number;
+  onProgress?: (p: BackupProgress) => void;
+}
+
+/** Runs one backup of the configured data folder and records a complete one. */
+export async function backupOnce(config: Config, target: BackupTarget, req: BackupRequest, deadline: { at: number | undefined }): Promise<BackupSummary> {
+  const summary = await runBackup({ dataDir: config.dataDir, pcId: config.pcId, target, deadline, ...(req.onProgress ? { onProgress: req.onProgress } : {}) });
+  if (summary.status === 'complete') {
+    const state: BackupState = { lastComplete: Date.now(), snapshot: summary.snapshot! };
+    await writeFileAtomic(statePath(config.dataDir), JSON.stringify(state) + '\n', 0o600);
+  }
+  return summary;
+}
+
+export class BackupService {
+  private running: { promise: Promise<BackupSummary>; deadline: { at: number | undefined }; startedAt: number } | undefined;
+  private task: ScheduledTask | undefined;
+  private catchUp: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly config: Config,
+    private readonly log: FastifyBaseLogger,
+    private readonly openTarget: () => Promise<BackupTarget>,
+  ) {}
+
+  /** Starts a backup now; ERR_BACKUP_RUNNING when one runs already. */
+  run(req: BackupRequest = {}): Promise<BackupSummary> {
+    if (this.running) {
+      return Promise.reject(new BackupError('ERR_BACKUP_RUNNING', `a backup is running already (since ${new Date(this.running.startedAt).toISOString()}); try again when it has finished`));
+    }
+    const deadline = { at: req.deadlineSeconds === undefined ? undefined : Date.now() + req.deadlineSeconds * 1000 };
+    const promise = (async () => backupOnce(this.config, await this.openTarget(), req, deadline))();
+    const running = { promise, deadline, startedAt: Date.now() };
+    this.running = running;
+    promise.then(
+      (s) => this.log.info({ backup: s }, `backup ${s.status}: ${s.objectsCopied} objects (${s.bytesCopied} bytes) copied in ${s.seconds.toFixed(1)} s`),
+      (err: Error) => this.log.error({ code: (err as { code?: string }).code }, `backup failed: ${err.message}`),
+    ).finally(() => {
+      if (this.running === running) this.running = undefined;
+    });
+    return promise;
+  }
+
+  /** The backup at service stop: joins a running one (deadline brought forward) or starts one. */
+  async runAtShutdown(onProgress?: (p: BackupProgress) => void): Promise<BackupSummary> {
+    const at = Date.now() + this.config.backup.shutdownDeadlineSeconds * 1000;
+    if (this.running) {
+      this.running.deadline.at = Math.min(this.running.deadline.at ?? at, at);
+      return this.running.promise;
+    }
+    return this.run({ deadlineSeconds: this.config.backup.shutdownDeadlineSeconds, ...(onProgress ? { onProgress } : {}) });
+  }
+
+  /** Starts the schedule (if configured) and a catch-up run when the last complete backup is older than one period. */
+  async startSchedule(): Promise<void> {
+    const { schedule, timezone, randomDelaySeconds } = this.config.backup;
+    if (!schedule) return;
+    const scheduled = (): void => {
+      this.run().catch(() => undefined); // outcome logged by run()
+    };
+    this.task = cron.schedule(schedule, scheduled, { timezone, noOverlap: true, maxRandomDelay: randomDelaySeconds * 1000, name: 'mydoc-backup' });
+    const [next, after] = this.task.getNextRuns(2);
+    if (!next || !after) return;
+    const period = after.getTime() - next.getTime();
+    const last = await readBackupState(this.config.dataDir);
+    if (!last || Date.now() - last.lastComplete > period) {
+      const delay = Math.floor(Math.random() * randomDelaySeconds * 1000);
+      this.log.info(`the last complete backup is older than one period of "${schedule}"; catching up in ${Math.round(delay / 1000)} s`);
+      this.catchUp = setTimeout(scheduled, delay);
+      this.catchUp.unref();
+    }
+  }
+
+  /** Stops the schedule (a running backup is left to finish or to runAtShutdown). */
+  async stopSchedule(): Promise<void> {
+    clearTimeout(this.catchUp);
+    await this.task?.destroy();
+    this.task = undefined;
+  }
+}

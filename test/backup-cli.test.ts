@@ -1,0 +1,172 @@
+/**
+ * The backup commands end to end, with the real `mydoc serve` and CLI:
+ * backup through the running service, list, verify (tampering named),
+ * backup at SIGTERM, the standalone run, exit 3 at a deadline, restore onto
+ * a new PC whose user logs in as before, and recover on a clean machine
+ * with only the recovery key and the target.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runCommand, startServer, davRequest, randomPassword, freePort, MYDOC_BIN, type RunningServer } from './helpers/server.js';
+import { tempDir, patternBytes } from './helpers/keys.js';
+import { listFiles, scanForMarker } from './helpers/data-dir.js';
+
+const cli = (args: string[], opts: { cwd?: string; input?: string } = {}) =>
+  runCommand(process.execPath, [MYDOC_BIN, ...args], { env: { ...process.env, MYDOC_CONFIG: '' }, timeoutMs: 120_000, ...opts });
+
+async function put(server: RunningServer, path: string, body: Buffer | string): Promise<void> {
+  const r = await davRequest(server, 'PUT', path, { body });
+  assert.ok(r.status === 201 || r.status === 204, `PUT ${path}: ${r.status}`);
+}
+
+test('backup CLI against a running service: backup, list, verify, tamper, SIGTERM backup, recover, restore', async (t) => {
+  const marker = 'PLAINTEXT-MARKER-c0ffee';
+  const server = await startServer({ users: [{ name: 'alice', password: randomPassword() }] });
+  t.after(() => server.stop());
+  const nas = join(server.dir, 'nas');
+  await put(server, `/Documents/${marker}.txt`, `${marker} body`);
+  await put(server, '/Documents/big.bin', patternBytes(3_000_000, 5));
+
+  // Through the service's admin socket (the vault is open in the service).
+  const first = await cli(['backup', '--config', server.configFile]);
+  assert.equal(first.status, 0, first.stderr);
+  const summary = JSON.parse(first.stdout) as { status: string; via: string; objectsCopied: number; snapshot: string };
+  assert.equal(summary.status, 'complete');
+  assert.equal(summary.via, 'service');
+  assert.ok(summary.objectsCopied >= 2);
+
+  const list = await cli(['backup', 'list', '--config', server.configFile]);
+  assert.equal(list.status, 0, list.stderr);
+  assert.match(list.stdout, new RegExp(`^${summary.snapshot}  finished .* 1 user\\(s\\)`, 'm'));
+
+  const verify = await cli(['backup', 'verify', '--read-data', '100', '--config', server.configFile]);
+  assert.equal(verify.status, 0, verify.stderr);
+  assert.match(verify.stdout, /OK/);
+  assert.deepEqual(await scanForMarker(nas, marker), [], 'no plaintext on the target');
+
+  // Backup at SIGTERM: a file written just before the stop is in the backup.
+  await put(server, '/Desktop/last-minute.txt', 'written before shutdown');
+  process.kill(server.pid, 'SIGTERM');
+  const exit = await server.exited;
+  assert.equal(exit.code, 0, server.output());
+  assert.match(server.output(), /backup complete/);
+  const snapshots = await readdir(join(nas, 'pc-test', 'manifests'));
+  assert.equal(snapshots.length, 2, 'the stop made a second snapshot');
+
+  // Standalone (no service running): the CLI runs it itself.
+  const standalone = await cli(['backup', '--config', server.configFile]);
+  assert.equal(standalone.status, 0, standalone.stderr);
+  assert.equal(JSON.parse(standalone.stdout).via, 'cli');
+  assert.equal(JSON.parse(standalone.stdout).objectsCopied, 0);
+
+  // Recover on a "clean machine": no config, no directory, no agent; only the key and the target.
+  const { dir: clean, cleanup } = await tempDir('mydoc-clean-');
+  t.after(cleanup);
+  const key = join(server.dir, 'offline', 'recovery-private.pem');
+  const listed = await cli(['recover', '--recovery-key', key, '--from', nas, '--pc', 'pc-test', '--list'], { cwd: clean });
+  assert.equal(listed.status, 0, listed.stderr);
+  assert.match(listed.stdout, new RegExp(`/alice/Documents/${marker}\\.txt`));
+  assert.match(listed.stdout, /\/alice\/Desktop\/last-minute\.txt/);
+  const extracted = await cli(['recover', '--recovery-key', key, '--from', nas, '--pc', 'pc-test', '--extract', '/alice/Documents', '--to', join(clean, 'out')], { cwd: clean });
+  assert.equal(extracted.status, 0, extracted.stderr);
+  assert.equal(await readFile(join(clean, 'out', 'Documents', `${marker}.txt`), 'utf8'), `${marker} body`);
+  assert.deepEqual(await readFile(join(clean, 'out', 'Documents', 'big.bin')), patternBytes(3_000_000, 5));
+  const again = await cli(['recover', '--recovery-key', key, '--from', nas, '--pc', 'pc-test', '--extract', '/alice/Documents', '--to', join(clean, 'out')], { cwd: clean });
+  assert.equal(again.status, 1);
+  assert.match(again.stderr, /exists already/);
+  const wrongKey = await cli(['recover', '--recovery-key', server.caFile, '--from', nas, '--pc', 'pc-test', '--list'], { cwd: clean });
+  assert.equal(wrongKey.status, 1);
+  assert.match(wrongKey.stderr, /^mydoc: .*recovery private key/m);
+
+  // Restore onto a new PC: alice logs in with her password as before.
+  const newDir = join(clean, 'newpc');
+  await mkdir(newDir);
+  const port = await freePort();
+  const newConfig = join(newDir, 'mydoc.yaml');
+  await writeFile(newConfig, `pcId: pc-new\ndataDir: data\nlisten:\n  host: "127.0.0.1"\n  port: ${port}\ndirectory:\n  kind: local\nbackup:\n  schedule: "off"\n  target:\n    kind: path\n    path: nas\n`);
+  assert.equal((await cli(['init', '--config', newConfig, '--recovery-key-out', join(clean, 'new-recovery.pem')])).status, 0);
+  const restored = await cli(['restore', '--config', newConfig, '--from', nas, '--recovery-key', key, '--pc', 'pc-test']);
+  assert.equal(restored.status, 0, restored.stderr);
+  assert.match(restored.stdout, /restored user "alice"/);
+  // The local (demo) directory's password list is not part of the backup: copy it like an admin would.
+  await mkdir(join(newDir, 'data', 'local-directory'), { recursive: true });
+  await copyFile(join(server.dataDir, 'local-directory', 'users.json'), join(newDir, 'data', 'local-directory', 'users.json'));
+  const again2 = await cli(['restore', '--config', newConfig, '--from', nas, '--recovery-key', key, '--pc', 'pc-test']);
+  assert.equal(again2.status, 1);
+  assert.match(again2.stderr, /already has a vault/);
+
+  // Tamper with the big object on the target: verify names it and exits 1.
+  const objects = (await listFiles(join(nas, 'pc-test', 'users'))).map((f) => ({ f }));
+  let biggest = objects[0]!.f;
+  for (const { f } of objects) if ((await readFile(f)).length > (await readFile(biggest)).length) biggest = f;
+  const bytes = await readFile(biggest);
+  bytes[1000] ^= 0xff;
+  await writeFile(biggest, bytes);
+  const bad = await cli(['backup', 'verify', '--read-data', '100', '--config', server.configFile]);
+  assert.equal(bad.status, 1);
+  assert.ok(bad.stdout.includes(`DAMAGED ${biggest.slice(nas.length + 1)}`), bad.stdout);
+  assert.match(bad.stderr, /found 1 damaged file/);
+});
+
+test('backup CLI: exit 3 when the deadline comes first, then the next run completes; usage errors exit 2', async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  for (let i = 0; i < 4; i++) await put(server, `/Documents/large-${i}.bin`, patternBytes(48 * 1024 * 1024, i));
+  process.kill(server.pid, 'SIGKILL'); // no backup at stop: the CLI runs it alone
+  await server.exited;
+  const partial = await cli(['backup', '--deadline', '0.05', '--config', server.configFile]);
+  assert.equal(partial.status, 3, partial.stderr + partial.stdout);
+  const p = JSON.parse(partial.stdout) as { status: string; objectsCopied: number; bytesLeft: number };
+  assert.equal(p.status, 'partial');
+  assert.ok(p.objectsCopied >= 1 && p.bytesLeft > 0, partial.stdout);
+  const done = await cli(['backup', '--shutdown', '--config', server.configFile]);
+  assert.equal(done.status, 0, done.stderr);
+  assert.equal(JSON.parse(done.stdout).objectsCopied + p.objectsCopied, JSON.parse(done.stdout).objects);
+
+  for (const [args, pattern] of [
+    [['backup', '--deadline', 'soon'], /--deadline must be a number/],
+    [['backup', 'prune'], /needs --keep N/],
+    [['backup', 'prune', '--keep', '0'], /--keep must be a number from 1/],
+    [['backup', 'frobnicate'], /unknown command "backup frobnicate"/],
+    [['recover', '--recovery-key', 'k', '--from', 'x', '--pc', 'p'], /either --list or --extract/],
+    [['restore', '--from', 'x'], /needs --from TARGET and --recovery-key/],
+  ] as const) {
+    const r = await cli(args[0] === 'recover' ? [...args] : [...args, '--config', server.configFile]);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, pattern);
+  }
+  const smbWithoutAuth = await cli(['recover', '--recovery-key', 'k', '--from', '//127.0.0.1/nas', '--pc', 'p', '--list']);
+  assert.equal(smbWithoutAuth.status, 1);
+  assert.match(smbWithoutAuth.stderr, /--auth-file/);
+});
+
+test('mydoc stop (systemd ExecStop): the service backs up once, reports, and exits', async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  await put(server, '/Documents/at-stop.txt', 'saved at stop');
+  const stop = await cli(['stop', '--config', server.configFile]);
+  assert.equal(stop.status, 0, stop.stderr);
+  const summary = JSON.parse(stop.stdout) as { status: string; objectsCopied: number; via: string };
+  assert.equal(summary.status, 'complete');
+  assert.equal(summary.via, 'service');
+  assert.ok(summary.objectsCopied >= 1);
+  assert.equal((await server.exited).code, 0);
+  assert.equal(server.output().match(/backup complete/g)?.length, 1, 'one backup, not a second one at exit');
+  const again = await cli(['stop', '--config', server.configFile]);
+  assert.equal(again.status, 0);
+  assert.match(again.stdout, /not running/);
+});
+
+test('scheduled backups: a catch-up run at start when there is no complete backup yet', async (t) => {
+  const server = await startServer({ extraConfig: ['  schedule: "0 3 * * *"', '  timezone: Europe/Berlin', '  randomDelaySeconds: 1'] });
+  t.after(() => server.stop());
+  const manifests = join(server.dir, 'nas', 'pc-test', 'manifests');
+  const deadline = Date.now() + 15_000;
+  while ((await readdir(manifests).catch(() => [])).length === 0) {
+    assert.ok(Date.now() < deadline, `no catch-up backup within 15 s:\n${server.output()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.match(server.output(), /catching up/);
+});
