@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fsyncDir } from '../crypto/atomic-file.js';
+import { inParallel } from './parallel.js';
 import { TargetError, type BackupTarget, type TargetFile, type Transfer } from './target.js';
 
 const TMP_PREFIX = '.tmp-';
@@ -31,7 +32,7 @@ export class PathTarget implements BackupTarget {
   }
 
   async list(dir: string): Promise<TargetFile[]> {
-    const base = this.abs(dir);
+    const base = this.abs(dir, 'root-allowed');
     const out: TargetFile[] = [];
     const walk = async (rel: string): Promise<void> => {
       let entries;
@@ -84,18 +85,37 @@ export class PathTarget implements BackupTarget {
     });
   }
 
+  /**
+   * Copies a batch: every file to a temporary name, all fsynced together
+   * (the disk can merge the flushes), then renamed into place and each
+   * folder fsynced once.
+   */
   async upload(files: readonly Transfer[]): Promise<void> {
-    for (const f of files) {
-      await this.place(f.remote, async (tmp) => {
-        await copyFile(f.local, tmp);
-        const fh = await open(tmp, 'r+');
+    const placed: { tmp: string; file: string; remote: string }[] = [];
+    try {
+      await inParallel(files, async (f) => {
+        const file = this.abs(f.remote);
+        const tmp = join(dirname(file), `${TMP_PREFIX}${randomBytes(8).toString('hex')}`);
+        placed.push({ tmp, file, remote: f.remote });
         try {
-          await fh.sync();
-        } finally {
-          await fh.close();
+          await mkdir(dirname(file), { recursive: true });
+          await copyFile(f.local, tmp);
+          const fh = await open(tmp, 'r+');
+          try {
+            await fh.sync();
+          } finally {
+            await fh.close();
+          }
+        } catch (err) {
+          throw this.fail(err, f.remote);
         }
       });
+      for (const p of placed) await rename(p.tmp, p.file);
+    } catch (err) {
+      await Promise.all(placed.map((p) => rm(p.tmp, { force: true }).catch(() => undefined)));
+      throw err instanceof TargetError ? err : this.fail(err, placed[0]?.remote ?? '');
     }
+    await inParallel([...new Set(placed.map((p) => dirname(p.file)))], (d) => fsyncDir(d));
   }
 
   async download(files: readonly Transfer[]): Promise<void> {
@@ -122,6 +142,22 @@ export class PathTarget implements BackupTarget {
     } catch (err) {
       throw this.fail(err, dir);
     }
+  }
+
+  async cleanTemporaries(dir: string): Promise<number> {
+    let removed = 0;
+    const walk = async (abs: string): Promise<void> => {
+      const entries = await readdir(abs, { withFileTypes: true }).catch(() => []);
+      for (const e of entries) {
+        if (e.isDirectory()) await walk(join(abs, e.name));
+        else if (e.name.startsWith(TMP_PREFIX)) {
+          await rm(join(abs, e.name), { force: true });
+          removed++;
+        }
+      }
+    };
+    await walk(this.abs(dir, 'root-allowed'));
+    return removed;
   }
 
   async now(): Promise<number> {
@@ -155,8 +191,10 @@ export class PathTarget implements BackupTarget {
     }
   }
 
-  private abs(path: string): string {
-    return path === '' ? this.root : join(this.root, ...checkTargetPath(path).split('/'));
+  /** The local path of a target path; '' (the root) only where `root` allows it (listings). */
+  private abs(path: string, root: 'root-allowed' | 'file' = 'file'): string {
+    if (path === '' && root === 'root-allowed') return this.root;
+    return join(this.root, ...checkTargetPath(path).split('/'));
   }
 
   private fail(err: unknown, path: string): TargetError {

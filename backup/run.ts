@@ -17,12 +17,13 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { Keyring } from '../crypto/keyring.js';
 import { KEYRING_FILE, listUserDirs } from '../shares/user-vaults.js';
 import { Vault } from '../shares/vault.js';
+import { inParallel } from './parallel.js';
 import { TargetLock } from './target-lock.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, listSnapshots, manifestPath, newSnapshotId, objectPath, readManifest, snapshotFilePath, snapshotTime, type Manifest, type ManifestFile, type ManifestUser } from './manifest.js';
 import type { BackupTarget, Transfer } from './target.js';
@@ -82,6 +83,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
   await mkdir(join(opts.dataDir, 'run'), { recursive: true, mode: 0o700 });
   const staging = await mkdtemp(join(opts.dataDir, 'run', 'backup-'));
   try {
+    await target.cleanTemporaries(pcId);
     const { known, latest } = await previousHashes(target, pcId);
     const onTarget = new Map((await target.list(`${pcId}/users`)).map((f) => [`users/${f.path}`, f.size]));
     const snapshot = newSnapshotId(Math.max(now(), latest === undefined ? 0 : snapshotTime(latest) + 1));
@@ -117,17 +119,17 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
       next += batch.length;
       const batchStart = now();
       const present: typeof batch = [];
-      for (const item of batch) {
+      await inParallel(batch, async (item) => {
         // Hashed before the copy, so the copy reads from the page cache. An
         // object gone since the listing was an aborted write: not needed.
         const hashed = await hashFile(item.object.local).catch((err: NodeJS.ErrnoException) => {
           if (err.code === 'ENOENT') return undefined;
           throw err;
         });
-        if (!hashed) continue;
+        if (!hashed) return;
         hashes.set(objectPath(item.user.id, item.object.id), hashed);
         present.push(item);
-      }
+      }, 4);
       await target.upload(present.map(({ user, object }) => ({ local: object.local, remote: `${pcId}/${objectPath(user.id, object.id)}` })));
       msPerFile = Math.max(0.01, (now() - batchStart) / batch.length);
       progress.objectsCopied += batch.length;
@@ -219,7 +221,20 @@ function takeBatch<T extends { object: { size: number } }>(items: T[], start: nu
   return batch;
 }
 
+const WHOLE_READ = 8 * 1024 * 1024;
+
 export async function hashFile(file: string): Promise<{ size: number; sha256: string }> {
+  const fh = await open(file, 'r');
+  try {
+    // Most objects are small: one read, one hash update.
+    const { size } = await fh.stat();
+    if (size <= WHOLE_READ) {
+      const data = await fh.readFile();
+      return { size: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+    }
+  } finally {
+    await fh.close();
+  }
   const hash = createHash('sha256');
   let size = 0;
   for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) {

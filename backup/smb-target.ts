@@ -118,7 +118,7 @@ function localPath(path: string): string {
 }
 
 /** Parses `ls` output (recursive or not) of `base` (share path, `\`-separated, '' for the root) into files. */
-export function parseListing(output: string, base: string): TargetFile[] {
+export function parseListing(output: string, base: string, includeTemporaries = false): TargetFile[] {
   const files: TargetFile[] = [];
   let prefix = '';
   for (const line of output.split('\n')) {
@@ -126,14 +126,14 @@ export function parseListing(output: string, base: string): TargetFile[] {
       // Header of a subfolder's block in a recursive listing: \base\sub\deeper
       const abs = line.slice(1);
       const rel = base === '' ? abs : abs.startsWith(`${base}\\`) ? abs.slice(base.length + 1) : undefined;
-      if (rel === undefined) throw new Error(`unexpected folder ${quoted(line)} in a listing of ${quoted(base)}`);
+      if (rel === undefined) throw new TargetError('ERR_TARGET_IO', `smbclient listed the folder ${quoted(line)} in a listing of ${quoted(base)}`);
       prefix = `${rel.replaceAll('\\', '/')}/`;
       continue;
     }
     const m = ENTRY.exec(line);
     if (!m) continue;
     const [, name, attrs, size, month, day, hh, mm, ss, year] = m as unknown as string[];
-    if (attrs!.includes('D') || name!.startsWith(TMP_PREFIX)) continue;
+    if (attrs!.includes('D') || (name!.startsWith(TMP_PREFIX) && !includeTemporaries)) continue;
     const mtimeMs = Date.UTC(Number(year), MONTHS.indexOf(month!), Number(day), Number(hh), Number(mm), Number(ss));
     files.push({ path: prefix + name, size: Number(size), mtimeMs });
   }
@@ -146,6 +146,13 @@ interface SessionConfig {
   /** Maps a failed connection (smbclient exited) to an error. */
   connectError(output: string, code: number | null): TargetError;
   unreachable(message: string): TargetError;
+}
+
+/** The environment minus what smbclient would take credentials or a program from; dates in UTC. */
+function smbclientEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, TZ: 'UTC', LC_ALL: 'C' };
+  for (const name of ['PASSWD', 'PASSWD_FD', 'PASSWD_FILE', 'USER', 'LOGNAME', 'LIBSMB_PROG']) delete env[name];
+  return env;
 }
 
 /** One smbclient process, fed one command (group) at a time. */
@@ -162,7 +169,7 @@ class Session {
     // stdbuf -i0: smbclient must not read ahead on stdin (see the header comment).
     this.child = spawn('stdbuf', ['-i0', 'smbclient', ...config.args], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, TZ: 'UTC', LC_ALL: 'C' },
+      env: smbclientEnv(),
     });
     const onData = (d: string) => {
       this.output += d;
@@ -197,7 +204,9 @@ class Session {
   run(lines: readonly string[], extraMs = 0): Promise<Result> {
     if (this.dead) return Promise.reject(this.dead);
     if (this.pending) return Promise.reject(new Error('smbclient session: one command at a time'));
-    for (const l of lines) if (l.length > MAX_LINE || /[\r\n]/.test(l)) throw new TargetError('ERR_TARGET_IO', 'an smbclient command is too long');
+    if (lines.some((l) => l.length > MAX_LINE || /[\r\n]/.test(l))) {
+      return Promise.reject(new TargetError('ERR_TARGET_IO', 'a path is too long for an smbclient command'));
+    }
     const marker = `zz${this.nonce}-${++this.count}`;
     return new Promise((resolveRun, reject) => {
       const seconds = Math.ceil((this.config.timeoutMs + extraMs) / 1000);
@@ -261,10 +270,10 @@ export class SmbTarget implements BackupTarget {
 
   // --- BackupTarget ---
 
-  async list(dir: string): Promise<TargetFile[]> {
+  async list(dir: string, includeTemporaries = false): Promise<TargetFile[]> {
     const base = this.remote(names(dir, 'folder', true));
     const r = await this.session((s) => s.run(['recurse', `ls ${base === '' ? '*' : `${base}/*`}`, 'recurse']));
-    const files = parseListing(r.output, base.replaceAll('/', '\\'));
+    const files = parseListing(r.output, base.replaceAll('/', '\\'), includeTemporaries);
     if (r.error) {
       if (r.status && NOT_FOUND.has(r.status) && files.length === 0) return [];
       throw this.failed(r, 'list', dir);
@@ -344,6 +353,18 @@ export class SmbTarget implements BackupTarget {
     const remote = this.remote(names(dir, 'folder'));
     const r = await this.session((s) => s.run([`deltree ${remote}`]));
     if (r.error && !(r.status && NOT_FOUND.has(r.status))) throw this.failed(r, 'remove the folder', dir);
+  }
+
+  async cleanTemporaries(dir: string): Promise<number> {
+    const temps = (await this.list(dir, true)).filter((f) => f.path.split('/').at(-1)!.startsWith(TMP_PREFIX));
+    if (temps.length === 0) return 0;
+    await this.session(async (s) => {
+      for (const t of temps) {
+        const r = await s.run([`del ${this.remote(names(dir === '' ? t.path : `${dir}/${t.path}`, 'file'))}`]);
+        if (r.error && !(r.status && NOT_FOUND.has(r.status))) throw this.failed(r, 'remove', t.path);
+      }
+    });
+    return temps.length;
   }
 
   /** Writes a probe file and reads back the modification time the server gave it. */

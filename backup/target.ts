@@ -14,6 +14,8 @@
  *   folder lists as empty.
  * - `readFile`/`download` of a missing file fail with ERR_TARGET_NOT_FOUND.
  * - `remove` of a missing file succeeds; `removeDir` removes a folder tree.
+ * - `cleanTemporaries` removes what interrupted uploads left (temporary
+ *   files) under a folder; the backup calls it while it holds the lock.
  * - `now` is the target's own clock (the modification time it gives a file
  *   written now), so lock ages are judged by one clock.
  * - Errors are TargetErrors whose message names the target (never a
@@ -68,6 +70,8 @@ export interface BackupTarget {
   download(files: readonly Transfer[]): Promise<void>;
   remove(path: string): Promise<void>;
   removeDir(dir: string): Promise<void>;
+  /** Removes temporary files of interrupted uploads under `dir`; returns how many. */
+  cleanTemporaries(dir: string): Promise<number>;
   /** The target's clock, in ms since the epoch. */
   now(): Promise<number>;
 }
