@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PathTarget } from '../backup/path-target.js';
@@ -290,6 +291,28 @@ test('backup while the vault is open and written: the snapshot is consistent; he
   } finally {
     await cleanup();
     await c2();
+  }
+});
+
+test('a take-out slot T never reaches the target; the local keyring keeps it', async () => {
+  const { fx, nas, target, cleanup } = await fixture(1);
+  try {
+    const { keyring, vault } = await openUserVault(fx.dataDir, fx.pcId, 'alice', fx.source);
+    await keyring.setTakeoutSlot({ kTo: randomBytes(32), password: 'take-out password', user: 'alice', rid: 'req-1' });
+    vault.close();
+    keyring.lock();
+    await backup(fx, target);
+    const local = JSON.parse(await readFile(join(userDir(fx.dataDir, fx.pcId, 'alice'), 'keyring.json'), 'utf8'));
+    assert.ok(local.slots.T, 'slot T is still on the PC');
+    const copies = (await listFiles(nas)).filter((f) => f.endsWith('keyring.json'));
+    assert.equal(copies.length, 2);
+    for (const f of copies) {
+      const text = await readFile(f, 'utf8');
+      assert.deepEqual(Object.keys(JSON.parse(text).slots).sort(), ['N', 'R']);
+      assert.ok(!text.includes(local.slots.T.wrapped) && !text.includes(local.slots.T.salt), 'no trace of slot T');
+    }
+  } finally {
+    await cleanup();
   }
 });
 
