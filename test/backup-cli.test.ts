@@ -12,9 +12,24 @@ import { join } from 'node:path';
 import { runCommand, startServer, davRequest, randomPassword, freePort, MYDOC_BIN, type RunningServer } from './helpers/server.js';
 import { tempDir, patternBytes } from './helpers/keys.js';
 import { listFiles, scanForMarker } from './helpers/data-dir.js';
+import { main } from '../server/cli.js';
+import { openUserVault } from '../shares/user-vaults.js';
+import { InsecureLocalFileSecretSource } from '../crypto/network-secret.js';
 
 const cli = (args: string[], opts: { cwd?: string; input?: string } = {}) =>
   runCommand(process.execPath, [MYDOC_BIN, ...args], { env: { ...process.env, MYDOC_CONFIG: '' }, timeoutMs: 120_000, ...opts });
+
+/** Adds one file to the stopped server's vault directly (the service is not running). */
+async function writeWhileStopped(server: RunningServer): Promise<void> {
+  const source = new InsecureLocalFileSecretSource(join(server.dataDir, 'local-directory', 'INSECURE-network-secrets.json'));
+  const { keyring, vault } = await openUserVault(server.dataDir, 'pc-test', 'alice', source);
+  try {
+    await vault.write('/Documents/while-stopped.txt', [Buffer.from('written while the service was stopped')]);
+  } finally {
+    vault.close();
+    keyring.lock();
+  }
+}
 
 async function put(server: RunningServer, path: string, body: Buffer | string): Promise<void> {
   const r = await davRequest(server, 'PUT', path, { body });
@@ -60,6 +75,15 @@ test('backup CLI against a running service: backup, list, verify, tamper, SIGTER
   assert.equal(standalone.status, 0, standalone.stderr);
   assert.equal(JSON.parse(standalone.stdout).via, 'cli');
   assert.equal(JSON.parse(standalone.stdout).objectsCopied, 0);
+
+  // On a terminal: a progress bar on stderr and a sentence on stdout (in process, stderr "is a TTY").
+  let barOut = '';
+  let barErr = '';
+  await writeWhileStopped(server);
+  const status = await main(['backup', '--config', server.configFile], { stdout: (x) => (barOut += x), stderr: (x) => (barErr += x), stdin: async () => Buffer.alloc(0), stdinIsTty: false, stderrIsTty: true, env: {} });
+  assert.equal(status, 0, barErr);
+  assert.match(barErr, /\rbackup \[#+\] 100%  1\/1 objects/);
+  assert.match(barOut, /^backup complete: snapshot \S+, 1 user\(s\), \d+ objects, 1 copied/);
 
   // Recover on a "clean machine": no config, no directory, no agent; only the key and the target.
   const { dir: clean, cleanup } = await tempDir('mydoc-clean-');
