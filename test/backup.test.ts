@@ -23,6 +23,9 @@ import { makeDataDir, populate, dumpTree, type BackupFixture } from './helpers/b
 import { listFiles, scanForMarker } from './helpers/data-dir.js';
 import { tempDir, patternBytes } from './helpers/keys.js';
 import type { BackupTarget, Transfer } from '../backup/target.js';
+import { BackupService } from '../server/backup-service.js';
+import type { Config } from '../server/config.js';
+import type { FastifyBaseLogger } from 'fastify';
 
 async function fixture(count = 12, opts: { marker?: string } = {}): Promise<{ fx: BackupFixture; nas: string; target: PathTarget; cleanup: () => Promise<void> }> {
   const { dir, cleanup } = await tempDir('mydoc-backup-');
@@ -138,21 +141,46 @@ test('deadline: a partial run keeps what it copied, the next run resumes without
 test('killed at random moments (SIGKILL), the next run completes; nothing lost or duplicated', async () => {
   const { fx, nas, cleanup } = await fixture(40);
   try {
+    // Each child copies slowly (8 ms per file, about 0.7 s a run) and is killed at a random moment.
     const script = `
       import { runBackup } from ${JSON.stringify(new URL('../backup/run.js', import.meta.url).href)};
       import { PathTarget } from ${JSON.stringify(new URL('../backup/path-target.js', import.meta.url).href)};
-      await runBackup({ dataDir: process.argv[1], pcId: process.argv[2], target: new PathTarget(process.argv[3]) });
+      class Slow extends PathTarget {
+        async upload(files) { for (const f of files) { await new Promise((r) => setTimeout(r, 8)); await super.upload([f]); } }
+      }
+      await runBackup({ dataDir: process.argv[1], pcId: process.argv[2], target: new Slow(process.argv[3]) });
     `;
-    for (const ms of [40, 90, 160]) {
+    const moments = Array.from({ length: 4 }, () => 50 + Math.floor(Math.random() * 600));
+    for (const ms of moments) {
       spawnSync(process.execPath, ['--input-type=module', '-e', script, fx.dataDir, fx.pcId, nas], { timeout: ms, killSignal: 'SIGKILL' });
     }
     // Whatever a killed run left (a lock of a dead process on this host, temporary files), the next run goes on.
     const done = await backup(fx, new PathTarget(nas));
-    assert.equal(done.status, 'complete');
+    assert.equal(done.status, 'complete', `killed at ${moments.join(', ')} ms`);
     const files = await listFiles(nas);
-    assert.equal(files.filter((f) => /\/objects\//.test(f)).length, done.objects, 'each object once on the target');
+    assert.equal(files.filter((f) => /\/objects\//.test(f)).length, done.objects, `each object once on the target, no leftovers (killed at ${moments.join(', ')} ms)`);
     assert.deepEqual((await verifyBackup(new PathTarget(nas), fx.pcId, 100)).damaged, []);
     for (const user of fx.users) assert.equal(await readFile(join(userDir(fx.dataDir, fx.pcId, user), 'backup.hold')).catch(() => 'gone'), 'gone');
+    assert.equal(await readFile(join(nas, fx.pcId, 'lock')).catch(() => 'gone'), 'gone', 'the lock is released');
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a stop during a running backup joins it and brings its deadline forward; no second run starts', async () => {
+  const { fx, nas, cleanup } = await fixture(40);
+  try {
+    const slow = new SlowTarget(nas, 40);
+    const config = { dataDir: fx.dataDir, pcId: fx.pcId, backup: { shutdownDeadlineSeconds: 1, schedule: null } } as unknown as Config;
+    const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined } as unknown as FastifyBaseLogger;
+    const service = new BackupService(config, quiet, async () => slow);
+    const started = Date.now();
+    const running = service.run();
+    await assert.rejects(service.run(), (err: Error & { code?: string }) => err.code === 'ERR_BACKUP_RUNNING');
+    const atStop = await service.runAtShutdown();
+    assert.equal(atStop, await running, 'the stop joined the running backup');
+    assert.equal(atStop.status, 'partial');
+    assert.ok(Date.now() - started < 2500, `stopped near the 1 s deadline, not after all 80 objects (${Date.now() - started} ms)`);
   } finally {
     await cleanup();
   }
