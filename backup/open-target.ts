@@ -2,6 +2,7 @@
  * Opens the target a configuration or a command line names: a folder, or an
  * SMB share `//host[:port]/share[/folder]` with a Samba auth file.
  */
+import { stat } from 'node:fs/promises';
 import { PathTarget } from './path-target.js';
 import { SmbTarget } from './smb-target.js';
 import { TargetError, type BackupTarget } from './target.js';
@@ -9,7 +10,13 @@ import { TargetError, type BackupTarget } from './target.js';
 export type TargetSpec = { kind: 'path'; path: string } | { kind: 'smb'; url: string; authFile: string };
 
 export async function openTarget(spec: TargetSpec): Promise<BackupTarget> {
-  if (spec.kind === 'path') return new PathTarget(spec.path);
+  if (spec.kind === 'path') {
+    // Never created here: a NAS share that is not mounted must not turn into a
+    // backup on the local disk under its mount point.
+    const isDir = await stat(spec.path).then((s) => s.isDirectory(), () => false);
+    if (!isDir) throw new TargetError('ERR_TARGET_NOT_FOUND', `the backup folder ${spec.path} does not exist: create it, or mount the NAS share there`);
+    return new PathTarget(spec.path);
+  }
   const m = /^\/\/([^/:]+)(?::(\d{1,5}))?(\/.+)$/.exec(spec.url);
   if (!m) throw new TargetError('ERR_TARGET_IO', `${spec.url} is not an SMB address of the form //host[:port]/share[/folder]`);
   return SmbTarget.open({ url: `//${m[1]}${m[3]}`, authFile: spec.authFile, ...(m[2] ? { port: Number(m[2]) } : {}) });

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCommand, startServer, davRequest, randomPassword, freePort, MYDOC_BIN, type RunningServer } from './helpers/server.js';
 import { tempDir, patternBytes } from './helpers/keys.js';
@@ -161,6 +161,14 @@ test('backup CLI: exit 3 when the deadline comes first, then the next run comple
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, pattern);
   }
+  // An unmounted NAS (the folder is missing) is an error, never a backup onto the local disk.
+  await rename(join(server.dir, 'nas'), join(server.dir, 'nas-away'));
+  const unmounted = await cli(['backup', '--config', server.configFile]);
+  assert.equal(unmounted.status, 1);
+  assert.match(unmounted.stderr, /^mydoc: the backup folder .*nas does not exist: create it, or mount the NAS share there$/m);
+  assert.equal(await readdir(join(server.dir, 'nas')).catch(() => 'missing'), 'missing');
+  await rename(join(server.dir, 'nas-away'), join(server.dir, 'nas'));
+
   const smbWithoutAuth = await cli(['recover', '--recovery-key', 'k', '--from', '//127.0.0.1/nas', '--pc', 'p', '--list']);
   assert.equal(smbWithoutAuth.status, 1);
   assert.match(smbWithoutAuth.stderr, /--auth-file/);

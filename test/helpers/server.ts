@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import https from 'node:https';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
@@ -167,6 +167,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   let cleanupDir = true;
   try {
     const port = await freePort();
+    await mkdir(join(dir, 'nas')); // the backup target folder (never created by mydoc)
     for (const [name, content] of Object.entries(opts.files ?? {})) await writeFile(join(dir, name), content, { mode: 0o600 });
     const directory = opts.directory ?? ['kind: local'];
     await writeFile(configFile, configText(port, directory, opts.pcId ?? 'pc-test', opts.extraConfig ?? []));
