@@ -56,6 +56,8 @@ export interface AppOptions {
   logLevel?: string;
   /** Free space reported to clients. */
   quotaBytes: () => number;
+  /** When the last complete backup finished (ms since the epoch), if ever. */
+  lastCompleteBackup?: () => Promise<number | undefined>;
 }
 
 declare module 'fastify' {
@@ -115,6 +117,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       mydoc_gate_state: {
         help: 'The gate: 1 for the current state (online, takeout or locked).',
         values: Object.fromEntries(['online', 'takeout', 'locked'].map((state) => [`{state="${state}"}`, opts.gate.state() === state ? 1 : 0])),
+      },
+      mydoc_backup_last_complete_timestamp_seconds: {
+        help: 'When the last complete backup to the NAS finished (Unix time; 0: never).',
+        values: { '': Math.round(((await opts.lastCompleteBackup?.()) ?? 0) / 1000) },
       },
       mydoc_webdav_locks: {
         help: 'Active WebDAV locks by scope.',

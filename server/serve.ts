@@ -5,7 +5,7 @@
  * online check (slot T destroyed for keys used offline, revoked or expired).
  */
 import { openTarget } from '../backup/open-target.js';
-import { BackupService } from './backup-service.js';
+import { BackupService, readBackupState } from './backup-service.js';
 import { statfs, readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { Gate } from '../policy/gate.js';
@@ -96,7 +96,7 @@ export async function startService(config: Config, version: string, opts: Servic
   const freeTimer = setInterval(() => void refreshFree().catch(() => undefined), 30_000);
   freeTimer.unref();
   const deviceKeyId = await recipientKeyId(deviceKey);
-  const app = await buildApp({ tls: { key, cert }, directory, sessions, gate, audit, takeout, pcId: config.pcId, devicePublicPem, deviceKeyId, version, quotaBytes: () => freeBytes, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
+  const app = await buildApp({ tls: { key, cert }, directory, sessions, gate, audit, takeout, pcId: config.pcId, devicePublicPem, deviceKeyId, version, quotaBytes: () => freeBytes, lastCompleteBackup: async () => (await readBackupState(config.dataDir))?.lastComplete, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
   gate.onLock(() => app.log.warn('locked: the company directory is unreachable; keys dropped from memory'));
   await audit.append({ actor: 'system', action: 'service.start', decision: 'info', reason: `directory ${directory.kind}` });
   if (directory.servers.length > 0) await monitor.start();

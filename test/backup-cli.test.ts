@@ -52,6 +52,10 @@ test('backup CLI against a running service: backup, list, verify, tamper, SIGTER
   assert.equal(summary.via, 'service');
   assert.ok(summary.objectsCopied >= 2);
 
+  const metrics = (await davRequest(server, 'GET', '/metrics')).body.toString('utf8');
+  const last = Number(/^mydoc_backup_last_complete_timestamp_seconds (\d+)$/m.exec(metrics)?.[1]);
+  assert.ok(Math.abs(last - Date.now() / 1000) < 60, `the metric shows the backup just made: ${last}`);
+
   const list = await cli(['backup', 'list', '--config', server.configFile]);
   assert.equal(list.status, 0, list.stderr);
   assert.match(list.stdout, new RegExp(`^${summary.snapshot}  finished .* 1 user\\(s\\)`, 'm'));
