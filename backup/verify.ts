@@ -13,6 +13,8 @@ import { hashFile } from './run.js';
 import { listSnapshots, readManifest, type ManifestFile } from './manifest.js';
 import type { BackupTarget } from './target.js';
 
+const BATCH_FILES = 100;
+
 export interface DamagedFile {
   /** Path on the target. */
   path: string;
@@ -51,14 +53,18 @@ export async function verifyBackup(target: BackupTarget, pcId: string, readDataP
   const sample = pick(intact, Math.ceil((intact.length * readDataPercent) / 100));
   const scratch = await mkdtemp(join(tmpdir(), 'mydoc-verify-'));
   try {
-    for (const f of sample) {
-      const local = join(scratch, 'file');
-      await target.download([{ local, remote: `${pcId}/${f.path}` }]);
-      const got = await hashFile(local);
-      await rm(local, { force: true });
-      report.filesRead++;
-      report.bytesRead += got.size;
-      if (got.sha256 !== f.sha256) report.damaged.push({ path: `${pcId}/${f.path}`, problem: 'content does not match its SHA-256 in the manifest' });
+    // In batches: one SMB session carries many files.
+    for (let i = 0; i < sample.length; i += BATCH_FILES) {
+      const batch = sample.slice(i, i + BATCH_FILES);
+      const local = (n: number) => join(scratch, String(n));
+      await target.download(batch.map((f, n) => ({ local: local(n), remote: `${pcId}/${f.path}` })));
+      for (const [n, f] of batch.entries()) {
+        const got = await hashFile(local(n));
+        await rm(local(n), { force: true });
+        report.filesRead++;
+        report.bytesRead += got.size;
+        if (got.sha256 !== f.sha256) report.damaged.push({ path: `${pcId}/${f.path}`, problem: 'content does not match its SHA-256 in the manifest' });
+      }
     }
   } finally {
     await rm(scratch, { recursive: true, force: true });
