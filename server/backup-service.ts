@@ -98,7 +98,15 @@ export class BackupService {
     const scheduled = (): void => {
       this.run().catch(() => undefined); // outcome logged by run()
     };
-    this.task = cron.schedule(schedule, scheduled, { timezone, noOverlap: true, maxRandomDelay: randomDelaySeconds * 1000, name: 'mydoc-backup' });
+    // node-cron's own messages (e.g. a missed run) go to the service log, not to the console.
+    const log = this.log;
+    const logger = {
+      info: (m: string) => log.info(`schedule: ${m}`),
+      warn: (m: string) => log.warn(`schedule: ${m}`),
+      error: (m: string | Error) => log.error(`schedule: ${String(m)}`),
+      debug: (m: string | Error) => log.debug(`schedule: ${String(m)}`),
+    };
+    this.task = cron.schedule(schedule, scheduled, { timezone, noOverlap: true, maxRandomDelay: randomDelaySeconds * 1000, name: 'mydoc-backup', logger });
     const [next, after] = this.task.getNextRuns(2);
     if (!next || !after) return;
     const period = after.getTime() - next.getTime();

@@ -206,3 +206,14 @@ test('scheduled backups: a catch-up run at start when there is no complete backu
   }
   assert.match(server.output(), /catching up/);
 });
+
+test('scheduled backups: a schedule of every 2 seconds makes a snapshot each time', async (t) => {
+  const server = await startServer({ extraConfig: ['  schedule: "*/2 * * * * *"', '  randomDelaySeconds: 0'] });
+  t.after(() => server.stop());
+  const manifests = join(server.dir, 'nas', 'pc-test', 'manifests');
+  const deadline = Date.now() + 20_000;
+  while ((await readdir(manifests).catch(() => [])).length < 3) {
+    assert.ok(Date.now() < deadline, `fewer than 3 snapshots within 20 s:\n${server.output()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+});
