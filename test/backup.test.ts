@@ -96,7 +96,26 @@ test('incremental: after one file of many changes, only its new object is copied
     const third = await backup(fx, target);
     assert.equal(third.objectsCopied, 1);
     assert.equal(third.bytesCopied > 0 && third.bytesCopied < 200, true, `only the small new object: ${third.bytesCopied} bytes`);
-    assert.equal((await listSnapshots(target, fx.pcId)).length, 3);
+    const snapshots = await listSnapshots(target, fx.pcId);
+    assert.equal(snapshots.length, 3);
+    assert.deepEqual(snapshots, [first.snapshot, again.snapshot, third.snapshot], 'ids sort in the order the runs were made');
+    // An older snapshot restores the older content; an unknown id is a clear error.
+    const { dir, cleanup: c2 } = await tempDir();
+    try {
+      const source = new InsecureLocalFileSecretSource(join(dir, 's.json'));
+      const restore = (snapshot: string) => restoreSnapshot({ target, fromPcId: fx.pcId, snapshot, recoveryPrivateKey: fx.recoveryPrivateKey, dataDir: dir, pcId: 'pc-old', source, recoveryPublicKey: fx.recoveryPublicKey });
+      await assert.rejects(restore('20200101T000000000Z-0000'), (err: Error & { code?: string }) => err.code === 'ERR_BACKUP_NO_SNAPSHOT' && err.message.includes(first.snapshot!));
+      await restore(first.snapshot!);
+      const { keyring, vault } = await openUserVault(dir, 'pc-old', 'alice', source);
+      try {
+        assert.equal(vault.stat('/Desktop/file-1.txt')!.size, 7919, 'the version before the change');
+      } finally {
+        vault.close();
+        keyring.lock();
+      }
+    } finally {
+      await c2();
+    }
   } finally {
     await cleanup();
   }
