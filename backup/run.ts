@@ -80,9 +80,13 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
   const deadlineReached = (): boolean => opts.deadline?.at !== undefined && now() >= opts.deadline.at;
   const lock = await TargetLock.acquire(target, pcId, { host, now });
   const releases: (() => Promise<void>)[] = [];
-  await mkdir(join(opts.dataDir, 'run'), { recursive: true, mode: 0o700 });
-  const staging = await mkdtemp(join(opts.dataDir, 'run', 'backup-'));
+  let staging: string | undefined;
   try {
+    // Holding the lock, this is the only backup of this PC: what a killed run left goes.
+    const runDir = join(opts.dataDir, 'run');
+    await mkdir(runDir, { recursive: true, mode: 0o700 });
+    for (const name of await readdir(runDir)) if (name.startsWith('backup-')) await rm(join(runDir, name), { recursive: true, force: true });
+    staging = await mkdtemp(join(runDir, 'backup-'));
     await target.cleanTemporaries(pcId);
     const { known, latest } = await previousHashes(target, pcId);
     const onTarget = new Map((await target.list(`${pcId}/users`)).map((f) => [`users/${f.path}`, f.size]));
@@ -173,7 +177,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
     return summary('complete', snapshot);
   } finally {
     for (const release of releases) await release();
-    await rm(staging, { recursive: true, force: true });
+    if (staging) await rm(staging, { recursive: true, force: true });
     await lock.release();
   }
 }
