@@ -24,6 +24,8 @@ const SNAPSHOT_ID = /^\d{8}T\d{9}Z-[0-9a-f]{4}$/;
 const USER_ID = /^[0-9a-f]{32}$/;
 const OBJECT_ID = /^[0-9a-f]{32}$/;
 const SHA256 = /^[0-9a-f]{64}$/;
+/** The only files a snapshot holds per user. */
+const SNAPSHOT_FILES = ['index.db', 'index.db-wal', 'keyring.json'];
 
 export interface ManifestFile {
   /** Relative to the PC's folder on the target. */
@@ -135,7 +137,7 @@ function checkManifest(data: unknown, path: string, pcId: string, snapshot: stri
     u.files.forEach(checkFile);
     u.objects.forEach(checkFile);
     for (const o of u.objects) if (!OBJECT_ID.test(o.path.slice(-32)) || o.path !== objectPath(u.id, o.path.slice(-32))) bad(`object path ${o.path} is not where objects live`);
-    for (const f of u.files) if (!f.path.startsWith(`snapshots/${snapshot}/${u.id}/`)) bad(`file ${f.path} is outside its snapshot`);
+    for (const f of u.files) if (!SNAPSHOT_FILES.some((name) => f.path === snapshotFilePath(snapshot, u.id, name))) bad(`file ${f.path} is not an index or keyring of its snapshot`);
   }
   return m;
 }

@@ -3,7 +3,8 @@
  * first each old manifest (the snapshot ceases to exist), then its index
  * and keyring copies, then the objects that only removed snapshots listed.
  * Objects that no manifest lists (copied by an interrupted run) stay: the
- * next backup uses them. Never run at shutdown.
+ * next backup uses them. Snapshot folders without a manifest go. Never run
+ * at shutdown.
  */
 import { BackupError } from './errors.js';
 import { listSnapshots, manifestPath, readManifest } from './manifest.js';
@@ -14,6 +15,8 @@ export interface PruneSummary {
   kept: string[];
   removed: string[];
   objectsRemoved: number;
+  /** Snapshot folders that never got a manifest. */
+  unfinishedRemoved: number;
 }
 
 export async function pruneBackups(target: BackupTarget, pcId: string, keep: number): Promise<PruneSummary> {
@@ -26,14 +29,20 @@ export async function pruneBackups(target: BackupTarget, pcId: string, keep: num
     const stillListed = new Set<string>();
     for (const s of kept) for (const u of (await readManifest(target, pcId, s)).users) for (const o of u.objects) stillListed.add(o.path);
     const orphaned = new Set<string>();
+    await lock.assertHeld();
     for (const s of removed) {
       const manifest = await readManifest(target, pcId, s).catch(() => undefined);
       for (const u of manifest?.users ?? []) for (const o of u.objects) if (!stillListed.has(o.path)) orphaned.add(o.path);
       await target.remove(manifestPath(pcId, s));
       await target.removeDir(`${pcId}/snapshots/${s}`);
     }
+    await lock.assertHeld();
     for (const path of orphaned) await target.remove(`${pcId}/${path}`);
-    return { kept, removed, objectsRemoved: orphaned.size };
+    // Snapshot folders without a manifest: left by runs stopped before their manifest.
+    const complete = new Set(snapshots);
+    const unfinished = new Set((await target.list(`${pcId}/snapshots`)).map((f) => f.path.split('/')[0]!).filter((id) => !complete.has(id)));
+    for (const id of unfinished) await target.removeDir(`${pcId}/snapshots/${id}`);
+    return { kept, removed, objectsRemoved: orphaned.size, unfinishedRemoved: unfinished.size };
   } finally {
     await lock.release();
   }

@@ -3,9 +3,10 @@
  * the keyring of the snapshot is opened with the organisation's recovery
  * private key (slot R), the DEK is wrapped into new slots N and R of this
  * PC (so the user logs in as before), and the index and objects are copied
- * in, each checked against the manifest. A user is restored into a
- * temporary folder first and renamed into place once complete; a user who
- * already has a vault on this PC is refused, never overwritten.
+ * in, each checked against the manifest. Every user is restored into a
+ * temporary folder and checked first; only then are they renamed into place.
+ * A user who already has a vault on this PC is refused, never overwritten.
+ * The caller makes sure the service is not running.
  */
 import type { KeyObject } from 'node:crypto';
 import { access, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
@@ -63,6 +64,8 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreSumm
       }
       opened.push({ entry, user, keyring, dest });
     }
+    // Every user is fetched, checked and opened before any is put in place.
+    const ready: { user: string; stage: string; dest: string; entry: ManifestUser }[] = [];
     for (const { entry, user, keyring, dest } of opened) {
       const stage = join(staging, entry.id, 'new');
       const files = [...entry.files.filter((f) => !f.path.endsWith(`/${KEYRING_FILE}`)), ...entry.objects];
@@ -74,7 +77,15 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreSumm
         restored.lock();
         keyring.lock();
       }
+      ready.push({ user, stage, dest, entry });
+    }
+    for (const { user, stage, dest, entry } of ready) {
       await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
+      // mkdir without `recursive` fails if anything is there: the folder is ours, then replaced by the restored one.
+      await mkdir(dest, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'EEXIST') throw new BackupError('ERR_BACKUP_RESTORE', `user "${user}" already has a vault on this PC (${dest}); refusing to overwrite it`);
+        throw err;
+      });
       await rename(stage, dest);
       summary.users.push(user);
       summary.objects += entry.objects.length;

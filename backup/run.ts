@@ -10,8 +10,10 @@
  *    copied again), each atomically, checking the deadline between batches;
  * 4. copy the index snapshots and keyrings;
  * 5. write the manifest last: only then does the snapshot exist.
- * At the deadline the run stops before the next batch and reports "partial":
- * the objects copied stay on the target and are not copied again.
+ * At the deadline the run stops before the next batch of objects and reports
+ * "partial": the objects copied stay on the target and are not copied again.
+ * Once every object is copied, the snapshot is finished even past the
+ * deadline (indexes, keyrings and the manifest are small).
  *
  * The run never sees a key or a plaintext byte: it moves encrypted files.
  */
@@ -87,11 +89,13 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
     await mkdir(runDir, { recursive: true, mode: 0o700 });
     for (const name of await readdir(runDir)) if (name.startsWith('backup-')) await rm(join(runDir, name), { recursive: true, force: true });
     staging = await mkdtemp(join(runDir, 'backup-'));
-    await target.cleanTemporaries(pcId);
+    // Listing the whole PC folder for leftovers costs time a shutdown does not have.
+    if (opts.deadline?.at === undefined) await target.cleanTemporaries(pcId);
     const { known, latest } = await previousHashes(target, pcId);
     const onTarget = new Map((await target.list(`${pcId}/users`)).map((f) => [`users/${f.path}`, f.size]));
     const snapshot = newSnapshotId(Math.max(now(), latest === undefined ? 0 : snapshotTime(latest) + 1));
     const users: StagedUser[] = [];
+    if (deadlineReached()) return emptyPartial(started, now);
     for (const dir of await listUserDirs(opts.dataDir)) {
       releases.push(await Vault.holdDeletions(dir));
       users.push(await stageUser(dir, join(staging, basename(dir))));
@@ -140,7 +144,6 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
       progress.bytesCopied += batch.reduce((n, c) => n + c.object.size, 0);
       opts.onProgress?.({ ...progress });
     }
-    if (deadlineReached()) return summary('partial');
 
     const manifestUsers: ManifestUser[] = [];
     const snapshotFiles: Transfer[] = [];
@@ -161,8 +164,9 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
       }
       manifestUsers.push({ id: u.id, files, objects });
     }
+    // Once the objects are there, the snapshot is finished even past the
+    // deadline: the rest (indexes, keyrings, manifest) is small.
     await target.upload(snapshotFiles);
-    if (deadlineReached()) return summary('partial');
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
       version: MANIFEST_VERSION,
@@ -173,13 +177,20 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
       finishedAt: new Date(now()).toISOString(),
       users: manifestUsers,
     };
+    await lock.assertHeld();
     await target.writeFile(manifestPath(pcId, snapshot), JSON.stringify(manifest));
     return summary('complete', snapshot);
   } finally {
-    for (const release of releases) await release();
-    if (staging) await rm(staging, { recursive: true, force: true });
-    await lock.release();
+    // Clean-up failures must not turn a complete backup into a failed one: a
+    // hold of a dead process and a lock past 30 minutes count as gone.
+    for (const release of releases) await release().catch(() => undefined);
+    if (staging) await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+    await lock.release().catch(() => undefined);
   }
+}
+
+function emptyPartial(started: number, now: () => number): BackupSummary {
+  return { status: 'partial', snapshot: undefined, users: 0, objects: 0, objectsCopied: 0, bytesCopied: 0, bytesLeft: 0, seconds: (now() - started) / 1000 };
 }
 
 /** Copies what the backup needs of one user folder into `stage`: index, keyring without slot T, the object list. */

@@ -5,8 +5,11 @@
  * last written more than 30 minutes ago, or when it names this host and a
  * process that no longer runs. The holder rewrites it every 5 minutes.
  *
- * A target has no exclusive create over SMB, so the lock is written and read
- * back: whoever's token is in the file holds it.
+ * A target has no exclusive create over SMB, so the lock is written, and read
+ * back after a pause long enough for a rival's write at the same moment to
+ * land: whoever's token is in the file then holds it. The holder checks the
+ * token again before every step that commits (a manifest, a deletion), and
+ * refreshes the file only while the token is still its own.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -17,6 +20,8 @@ import type { BackupTarget } from './target.js';
 
 export const LOCK_STALE_MS = 30 * 60 * 1000;
 const REFRESH_MS = 5 * 60 * 1000;
+/** Time between writing the lock and reading it back. */
+const SETTLE_MS = 300;
 
 interface LockContent {
   host: string;
@@ -33,6 +38,7 @@ export class TargetLock {
     private readonly target: BackupTarget,
     private readonly path: string,
     private readonly content: LockContent,
+    private readonly pcId: string,
   ) {}
 
   static async acquire(target: BackupTarget, pcId: string, opts: { host?: string; now?: () => number } = {}): Promise<TargetLock> {
@@ -42,7 +48,9 @@ export class TargetLock {
     if (existing) {
       const holder = await readLock(target, path);
       const age = (await target.now()) - existing.mtimeMs;
-      const deadHere = holder !== undefined && holder.host === host && holder.pid !== process.pid && !isProcessAlive(holder.pid);
+      // On this host: a dead pid, or our own pid (one backup per process at a time,
+      // so it is an earlier life of this pid, e.g. pid 1 in a container).
+      const deadHere = holder !== undefined && holder.host === host && (holder.pid === process.pid || !isProcessAlive(holder.pid));
       if (age < LOCK_STALE_MS && !deadHere) {
         const who = holder ? `host ${holder.host} (pid ${holder.pid}) since ${holder.startedAt}` : 'an unreadable lock';
         throw new BackupError(
@@ -53,16 +61,26 @@ export class TargetLock {
     }
     const content: LockContent = { host, pid: process.pid, startedAt: new Date((opts.now ?? Date.now)()).toISOString(), token: randomBytes(16).toString('hex') };
     await target.writeFile(path, JSON.stringify(content));
-    const check = await readLock(target, path);
-    if (check?.token !== content.token) {
-      throw new BackupError('ERR_BACKUP_LOCKED', `another backup of PC ${pcId} took the lock ${path} at the same moment`);
-    }
-    const lock = new TargetLock(target, path, content);
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    const lock = new TargetLock(target, path, content, pcId);
+    await lock.assertHeld();
     lock.timer = setInterval(() => {
-      lock.refreshing = target.writeFile(path, JSON.stringify(content)).catch(() => undefined);
+      lock.refreshing = lock
+        .assertHeld()
+        .then(() => target.writeFile(path, JSON.stringify(content)))
+        .catch(() => undefined);
     }, REFRESH_MS);
     lock.timer.unref();
     return lock;
+  }
+
+  /** Throws ERR_BACKUP_LOCKED unless the lock file still holds our token. */
+  async assertHeld(): Promise<void> {
+    const current = await readLock(this.target, this.path);
+    if (current?.token !== this.content.token) {
+      const who = current ? `host ${current.host} (pid ${current.pid})` : 'nobody (it was removed)';
+      throw new BackupError('ERR_BACKUP_LOCKED', `the lock of PC ${this.pcId} on the ${this.target.description} is now held by ${who}; stopping`);
+    }
   }
 
   /** Removes the lock if it is still ours. */

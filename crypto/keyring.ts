@@ -365,8 +365,9 @@ export class Keyring {
 
   /** The keyring file as a backup keeps it: slots N and R only, never T. */
   backupText(): string {
-    const { T: _never, ...slots } = this.data.slots;
-    return JSON.stringify({ ...this.data, slots }, null, 2) + '\n';
+    const { format, version, dekId, slots } = this.data;
+    const copy: KeyringFile = { format, version, dekId, slots: { ...(slots.N ? { N: slots.N } : {}), ...(slots.R ? { R: slots.R } : {}) } };
+    return JSON.stringify(copy, null, 2) + '\n';
   }
 
   private serialize(): string {

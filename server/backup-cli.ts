@@ -12,7 +12,7 @@ import { pruneBackups } from '../backup/prune.js';
 import { restoreSnapshot } from '../backup/restore.js';
 import type { BackupProgress, BackupSummary } from '../backup/run.js';
 import { verifyBackup } from '../backup/verify.js';
-import { adminStream } from './admin-socket.js';
+import { adminCall, adminStream } from './admin-socket.js';
 import { backupOnce } from './backup-service.js';
 import type { Config } from './config.js';
 import { recoveryPublicKeyFile, requireInitialised } from './data-dir.js';
@@ -108,12 +108,18 @@ export async function backupVerify(config: Config, readDataPercent: number, stdo
 
 export async function backupPrune(config: Config, keep: number, stdout: Out): Promise<number> {
   const result = await pruneBackups(await openTarget(config.backup.target), config.pcId, keep);
-  stdout(`kept ${result.kept.length} snapshot(s), removed ${result.removed.length}${result.removed.length ? ` (${result.removed.join(', ')})` : ''} and ${result.objectsRemoved} object(s) only they used\n`);
+  stdout(
+    `kept ${result.kept.length} snapshot(s), removed ${result.removed.length}${result.removed.length ? ` (${result.removed.join(', ')})` : ''} and ${result.objectsRemoved} object(s) only they used` +
+      `${result.unfinishedRemoved ? `, and ${result.unfinishedRemoved} unfinished snapshot folder(s)` : ''}\n`,
+  );
   return 0;
 }
 
 export async function restoreCommand(config: Config, opts: { from: string; authFile: string | undefined; recoveryKey: string; pc: string | undefined; snapshot: string; stdout: Out }): Promise<number> {
   await requireInitialised(config);
+  if (await adminCall(config.dataDir, 'GET', '/locks').then(() => true, () => false)) {
+    throw new CliError('the service is running on this data folder: stop it first (systemctl stop mydoc), then restore');
+  }
   const target = await openTarget(targetSpecFromArgs(opts.from, opts.authFile));
   const fromPcId = opts.pc ?? config.pcId;
   const directory = await buildDirectory(config);

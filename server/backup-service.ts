@@ -40,6 +40,8 @@ export interface BackupRequest {
   /** Seconds from now after which no new copy starts; undefined: none. */
   deadlineSeconds?: number;
   onProgress?: (p: BackupProgress) => void;
+  /** The service's last backup, at stop (allowed while stopping). */
+  atShutdown?: boolean;
 }
 
 /** Runs one backup of the configured data folder and records a complete one. */
@@ -56,6 +58,7 @@ export class BackupService {
   private running: { promise: Promise<BackupSummary>; deadline: { at: number | undefined }; startedAt: number } | undefined;
   private task: ScheduledTask | undefined;
   private catchUp: NodeJS.Timeout | undefined;
+  private stopping = false;
 
   constructor(
     private readonly config: Config,
@@ -63,8 +66,11 @@ export class BackupService {
     private readonly openTarget: () => Promise<BackupTarget>,
   ) {}
 
-  /** Starts a backup now; ERR_BACKUP_RUNNING when one runs already. */
+  /** Starts a backup now; ERR_BACKUP_RUNNING when one runs already or the service is stopping. */
   run(req: BackupRequest = {}): Promise<BackupSummary> {
+    if (this.stopping && !req.atShutdown) {
+      return Promise.reject(new BackupError('ERR_BACKUP_RUNNING', 'the service is stopping; its shutdown backup is the last one'));
+    }
     if (this.running) {
       return Promise.reject(new BackupError('ERR_BACKUP_RUNNING', `a backup is running already (since ${new Date(this.running.startedAt).toISOString()}); try again when it has finished`));
     }
@@ -83,12 +89,15 @@ export class BackupService {
 
   /** The backup at service stop: joins a running one (deadline brought forward) or starts one. */
   async runAtShutdown(onProgress?: (p: BackupProgress) => void): Promise<BackupSummary> {
+    // No scheduled, catch-up or on-demand run may start after this one.
+    this.stopping = true;
+    await this.stopSchedule();
     const at = Date.now() + this.config.backup.shutdownDeadlineSeconds * 1000;
     if (this.running) {
       this.running.deadline.at = Math.min(this.running.deadline.at ?? at, at);
       return this.running.promise;
     }
-    return this.run({ deadlineSeconds: this.config.backup.shutdownDeadlineSeconds, ...(onProgress ? { onProgress } : {}) });
+    return this.run({ deadlineSeconds: this.config.backup.shutdownDeadlineSeconds, atShutdown: true, ...(onProgress ? { onProgress } : {}) });
   }
 
   /** Starts the schedule (if configured) and a catch-up run when the last complete backup is older than one period. */

@@ -147,7 +147,13 @@ export async function serve(config: Config, version: string, out: (t: string) =>
     };
     let backingUp = false;
     const onSignal = () => {
-      if (closing || backingUp) return close();
+      if (closing) return; // closing already (e.g. after "mydoc stop", systemd's SIGTERM follows)
+      if (backingUp) {
+        // A second signal during the shutdown backup: stop at once. A partial
+        // backup loses nothing, and leaving the process drops every key.
+        app.log.warn('second stop signal: exiting now, without finishing the backup');
+        process.exit(1);
+      }
       backingUp = true;
       app.log.info(`stopping: backing up first (at most ${config.backup.shutdownDeadlineSeconds} s)`);
       void backups.runAtShutdown().catch(() => undefined).finally(close); // the outcome is logged by the backup service

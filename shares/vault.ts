@@ -621,9 +621,11 @@ export class Vault {
 
   /** Deletes objects on the garbage list that no row refers to any more. */
   private async collectGarbage(): Promise<void> {
-    if (this.closed || this.readOnly || deletionsHeld(this.dir)) return;
+    if (this.closed || this.readOnly) return;
     const candidates = this.stmt('SELECT object FROM garbage').pluck().all() as string[];
     for (const objectId of candidates) {
+      // Checked before every deletion: a backup may start holding them while this loop runs.
+      if (this.closed || deletionsHeld(this.dir)) return;
       const referenced = this.stmt('SELECT 1 FROM node WHERE object = ? LIMIT 1').get(objectId) !== undefined;
       if (!referenced && !this.inflight.has(objectId)) await rm(this.objectPath(objectId), { force: true });
       this.stmt('DELETE FROM garbage WHERE object = ?').run(objectId);

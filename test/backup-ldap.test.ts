@@ -6,6 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { Agent } from 'node:https';
 import { join } from 'node:path';
 import { MYDOC_BIN, davRequest, runCommand, startServer } from './helpers/server.js';
 import { slapdServerOptions, startSlapd } from './helpers/slapd.js';
@@ -26,15 +28,31 @@ test('restore onto a new PC: the user logs in with their directory password and 
 
   const newPc = await startServer({ pcId: 'pc-new', users: [alice], ...slapdServerOptions(slapd) });
   t.after(() => newPc.stop());
-  const restored = await cli(['restore', '--config', newPc.configFile, '--from', join(oldPc.dir, 'nas'), '--recovery-key', join(oldPc.dir, 'offline', 'recovery-private.pem'), '--pc', 'pc-old']);
+  const restoreArgs = ['restore', '--config', newPc.configFile, '--from', join(oldPc.dir, 'nas'), '--recovery-key', join(oldPc.dir, 'offline', 'recovery-private.pem'), '--pc', 'pc-old'];
+  const refused = await cli(restoreArgs);
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /the service is running on this data folder: stop it first/);
+  // Stopped hard (a stale admin socket stays behind): restore, then serve again.
+  process.kill(newPc.pid, 'SIGKILL');
+  await newPc.exited;
+  const restored = await cli(restoreArgs);
   assert.equal(restored.status, 0, restored.stderr);
   assert.match(restored.stdout, /restored user "alice"/);
+  await oldPc.stop(); // the old PC is gone; the new one needs nothing of it
 
-  // The old PC is gone: stopping it (and its K_dir staying where it is) changes nothing for the new one.
-  await oldPc.stop();
-  const got = await davRequest(newPc, 'GET', '/Documents/plan.bin');
+  const serve = spawn(process.execPath, [MYDOC_BIN, 'serve', '--config', newPc.configFile], { stdio: 'ignore', env: { ...process.env, MYDOC_CONFIG: '' } });
+  t.after(() => void serve.kill('SIGKILL'));
+  const again = { ...newPc, agent: new Agent({ keepAlive: true, ca: newPc.caPem }) };
+  const deadline = Date.now() + 20_000;
+  let got = await davRequest(again, 'GET', '/Documents/plan.bin').catch(() => undefined);
+  while (!got || got.status === 403) {
+    assert.ok(Date.now() < deadline, 'the new PC did not serve within 20 s');
+    await new Promise((r) => setTimeout(r, 200));
+    got = await davRequest(again, 'GET', '/Documents/plan.bin').catch(() => undefined);
+  }
   assert.equal(got.status, 200, got.body.toString());
   assert.deepEqual(got.body, body);
-  const wrong = await davRequest(newPc, 'GET', '/Documents/plan.bin', { password: 'not-her-password' });
+  const wrong = await davRequest(again, 'GET', '/Documents/plan.bin', { password: 'not-her-password' });
   assert.equal(wrong.status, 401);
+  again.agent.destroy();
 });

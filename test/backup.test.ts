@@ -16,6 +16,7 @@ import { openBackup, extract, walk } from '../backup/recover.js';
 import { verifyBackup } from '../backup/verify.js';
 import { pruneBackups } from '../backup/prune.js';
 import { listSnapshots, readManifest } from '../backup/manifest.js';
+import { TargetLock } from '../backup/target-lock.js';
 import { InsecureLocalFileSecretSource } from '../crypto/network-secret.js';
 import { openUserVault, userDir } from '../shares/user-vaults.js';
 import { Vault } from '../shares/vault.js';
@@ -140,7 +141,7 @@ test('deadline: a partial run keeps what it copied, the next run resumes without
   const { fx, nas, cleanup } = await fixture(30);
   try {
     const slow = new SlowTarget(nas, 15);
-    const partial = await backup(fx, slow, { deadline: { at: Date.now() + 250 } });
+    const partial = await backup(fx, slow, { deadline: { at: Date.now() + 700 } }); // the lock takes 0.3 s
     assert.equal(partial.status, 'partial');
     assert.equal(partial.snapshot, undefined);
     assert.ok(partial.objectsCopied > 0 && partial.objectsCopied < partial.objects, JSON.stringify(partial));
@@ -201,6 +202,7 @@ test('a stop during a running backup joins it and brings its deadline forward; n
     assert.equal(atStop, await running, 'the stop joined the running backup');
     assert.equal(atStop.status, 'partial');
     assert.ok(Date.now() - started < 2500, `stopped near the 1 s deadline, not after all 80 objects (${Date.now() - started} ms)`);
+    await assert.rejects(service.run(), /the service is stopping/, 'no run starts after the shutdown backup');
   } finally {
     await cleanup();
   }
@@ -220,6 +222,24 @@ test('target lock: a live lock is respected, a stale one (30 min by the target c
     // This host, a dead pid: stale at once.
     await writeFile(lockFile, JSON.stringify({ host: (await import('node:os')).hostname(), pid: 2 ** 22 + 17, startedAt: 'x', token: 'y' }));
     assert.equal((await backup(fx, target)).status, 'complete');
+  } finally {
+    await cleanup();
+  }
+});
+
+test('target lock: two runs taking it at the same moment, exactly one wins; a lost lock stops the manifest', async () => {
+  const { fx, target, cleanup } = await fixture(2);
+  try {
+    const results = await Promise.allSettled([TargetLock.acquire(target, fx.pcId, { host: 'host-a' }), TargetLock.acquire(target, fx.pcId, { host: 'host-b' })]);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    assert.equal(won.length, 1, JSON.stringify(results.map((r) => r.status)));
+    const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    assert.equal((lost.reason as { code?: string }).code, 'ERR_BACKUP_LOCKED');
+    const lock = (won[0] as PromiseFulfilledResult<TargetLock>).value;
+    await target.writeFile(`${fx.pcId}/lock`, JSON.stringify({ host: 'thief', pid: 1, startedAt: 'x', token: 'stolen' }));
+    await assert.rejects(lock.assertHeld(), /now held by host thief/);
+    await lock.release();
+    assert.equal(JSON.parse((await target.readFile(`${fx.pcId}/lock`)).toString()).host, 'thief', 'release leaves a lock that is not ours');
   } finally {
     await cleanup();
   }
@@ -269,6 +289,10 @@ test('prune keeps the newest N snapshots and removes objects only the others use
     assert.equal(result.objectsRemoved, 2, 'the two replaced versions of file-2');
     assert.deepEqual(await listSnapshots(target, fx.pcId), [last.snapshot]);
     assert.deepEqual((await verifyBackup(target, fx.pcId, 100)).damaged, []);
+    // A snapshot folder whose run never wrote its manifest goes at the next prune.
+    await target.writeFile(`${fx.pcId}/snapshots/20261126T000000000Z-dead/${'0'.repeat(32)}/index.db`, 'left by a stopped run');
+    assert.equal((await pruneBackups(target, fx.pcId, 1)).unfinishedRemoved, 1);
+    assert.deepEqual((await target.list(`${fx.pcId}/snapshots`)).map((f) => f.path.split('/')[0]).filter((id) => id !== last.snapshot), []);
     await assert.rejects(pruneBackups(target, fx.pcId, 0), /at least 1/);
   } finally {
     await cleanup();
