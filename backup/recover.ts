@@ -6,10 +6,11 @@
  * The keyrings and indexes of the snapshot are downloaded into a private
  * scratch folder (0700, removed at close), checked against the manifest,
  * opened through slot R, and objects are fetched only for what is
- * extracted. Extraction never overwrites a file: an existing one fails.
+ * extracted. Extraction goes into a new or empty folder, creates every
+ * folder under it itself and never overwrites a file.
  */
 import type { KeyObject } from 'node:crypto';
-import { mkdir, mkdtemp, open, rm, utimes } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -85,8 +86,10 @@ export interface ExtractSummary {
 }
 
 /**
- * Writes the file or folder at `path` (`/USER/Documents/...`) under `toDir`,
- * named by its last segment, with contents and modification times.
+ * Writes the file or folder at `path` (`/USER/...`; `/USER` is the whole
+ * vault) under `toDir`, named by its last segment, with contents and
+ * modification times. `toDir` must be new or empty: every folder under it
+ * is created here (never followed), and no file is overwritten.
  */
 export async function extract(backup: RecoveredBackup, target: BackupTarget, pcId: string, path: string, toDir: string): Promise<ExtractSummary> {
   const { user, inner } = locate(backup, path);
@@ -101,16 +104,22 @@ export async function extract(backup: RecoveredBackup, target: BackupTarget, pcI
     if (!listed) throw new BackupError('ERR_BACKUP_DAMAGED', `the manifest of snapshot ${backup.snapshot} does not list the object of ${e.path}`);
     needed.push(listed);
   }
-  await fetchVerified(target, pcId, needed, (f) => localUserPath(user.dir, f));
   const root = resolve(toDir);
-  const base = top.path.split('/').slice(0, -1).join('/');
-  const summary: ExtractSummary = { files: 0, folders: 0, bytes: 0 };
   await mkdir(root, { recursive: true });
+  if ((await readdir(root)).length > 0) throw new BackupError('ERR_BACKUP_RESTORE', `${root} is not empty; extract into a new or empty folder`);
+  await fetchVerified(target, pcId, needed, (f) => localUserPath(user.dir, f));
+  // The top entry is named by its last segment (the user's name for a whole vault).
+  const topName = inner === '/' ? user.user : top.name;
+  const local = (e: Entry): string => {
+    const out = join(root, topName, ...e.path.slice(top.path.length).split('/').filter(Boolean));
+    if (!out.startsWith(root + sep)) throw new BackupError('ERR_BACKUP_RESTORE', `refusing to write ${out} outside ${root}`);
+    return out;
+  };
+  const summary: ExtractSummary = { files: 0, folders: 0, bytes: 0 };
   for (const e of entries) {
-    const out = resolve(root, ...e.path.slice(base.length).split('/').filter(Boolean));
-    if (!out.startsWith(root + sep)) throw new BackupError('ERR_BACKUP_RESTORE', `refusing to write outside ${root}`);
+    const out = local(e);
     if (e.isDir) {
-      await mkdir(out, { recursive: true });
+      await mkdir(out, { mode: 0o700 }); // not recursive: the parent was made here, nothing is followed
       summary.folders++;
       continue;
     }
@@ -124,8 +133,6 @@ export async function extract(backup: RecoveredBackup, target: BackupTarget, pcI
     summary.files++;
     summary.bytes += e.size;
   }
-  for (const e of entries.filter((x) => x.isDir).reverse()) {
-    await utimes(resolve(root, ...e.path.slice(base.length).split('/').filter(Boolean)), e.accessed / 1000, e.modified / 1000);
-  }
+  for (const e of entries.filter((x) => x.isDir).reverse()) await utimes(local(e), e.accessed / 1000, e.modified / 1000);
   return summary;
 }

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCommand, startServer, davRequest, randomPassword, freePort, MYDOC_BIN, type RunningServer } from './helpers/server.js';
 import { tempDir, patternBytes } from './helpers/keys.js';
@@ -103,7 +103,16 @@ test('backup CLI against a running service: backup, list, verify, tamper, SIGTER
   assert.deepEqual(await readFile(join(clean, 'out', 'Documents', 'big.bin')), patternBytes(3_000_000, 5));
   const again = await cli(['recover', '--recovery-key', key, '--from', nas, '--pc', 'pc-test', '--extract', '/alice/Documents', '--to', join(clean, 'out')], { cwd: clean });
   assert.equal(again.status, 1);
-  assert.match(again.stderr, /exists already/);
+  assert.match(again.stderr, /out is not empty; extract into a new or empty folder/);
+  // A whole user's vault; and a destination holding a symlink is refused, never followed.
+  const whole = await cli(['recover', '--recovery-key', key, '--from', nas, '--pc', 'pc-test', '--extract', '/alice', '--to', join(clean, 'all')], { cwd: clean });
+  assert.equal(whole.status, 0, whole.stderr);
+  assert.equal(await readFile(join(clean, 'all', 'alice', 'Desktop', 'last-minute.txt'), 'utf8'), 'written before shutdown');
+  await mkdir(join(clean, 'trap'));
+  await symlink(join(clean, 'elsewhere'), join(clean, 'trap', 'Documents'));
+  const trapped = await cli(['recover', '--recovery-key', key, '--from', nas, '--pc', 'pc-test', '--extract', '/alice/Documents', '--to', join(clean, 'trap')], { cwd: clean });
+  assert.equal(trapped.status, 1);
+  assert.match(trapped.stderr, /not empty/);
   const wrongKey = await cli(['recover', '--recovery-key', server.caFile, '--from', nas, '--pc', 'pc-test', '--list'], { cwd: clean });
   assert.equal(wrongKey.status, 1);
   assert.match(wrongKey.stderr, /^mydoc: .*recovery private key/m);
