@@ -13,7 +13,7 @@ import { ConfigError } from './errors.js';
 import { isDnsName } from './tls.js';
 
 export type BackupTargetConfig =
-  | { readonly kind: 'path'; readonly path: string }
+  | { readonly kind: 'path'; readonly path: string; readonly mountPoint?: string }
   | { readonly kind: 'smb'; readonly url: string; readonly authFile: string };
 
 export interface Config {
@@ -95,7 +95,7 @@ const DIRECTORY_KINDS = ['local', 'ldap'] as const;
 const LDAP_FLAVORS = ['ad', 'openldap'] as const;
 const LDAP_KEYS = ['urls', 'flavor', 'baseDn', 'userBaseDn', 'serviceDn', 'servicePasswordFile', 'caFile', 'tlsServerName', 'insecureSkipVerify', 'adminsGroupDn', 'keyDnTemplate', 'keyAttribute', 'keyObjectClasses', 'timeoutSeconds'];
 const BACKUP_TARGET_KINDS = ['path', 'smb'] as const;
-const BACKUP_TARGET_KEYS_BY_KIND = { path: ['path'], smb: ['url', 'authFile'] } as const;
+const BACKUP_TARGET_KEYS_BY_KIND = { path: ['path', 'mountPoint'], smb: ['url', 'authFile'] } as const;
 
 /** Reads and validates the config file. A missing file is a ConfigError with key `(file)`. */
 export async function loadConfig(file: string): Promise<Config> {
@@ -311,12 +311,18 @@ function readBackup(root: Mapping, baseDir: string): Config['backup'] {
 }
 
 function readBackupTarget(backup: Mapping, baseDir: string): BackupTargetConfig {
-  const target = readSection(backup, 'backup', 'target', ['kind', 'path', 'url', 'authFile']);
+  const target = readSection(backup, 'backup', 'target', ['kind', 'path', 'mountPoint', 'url', 'authFile']);
   const kindText = required(readString(target, 'backup.target', 'kind'), 'backup.target.kind');
   const kind = oneOf(kindText, BACKUP_TARGET_KINDS, 'backup.target.kind');
   rejectKeysOfOtherKinds(target, kind);
   if (kind === 'path') {
-    return { kind, path: required(readPath(target, 'backup.target', 'path', baseDir), 'backup.target.path') };
+    const path = required(readPath(target, 'backup.target', 'path', baseDir), 'backup.target.path');
+    const mountPoint = readPath(target, 'backup.target', 'mountPoint', baseDir);
+    if (mountPoint === undefined) return { kind, path };
+    if (path !== mountPoint && !path.startsWith(mountPoint.endsWith('/') ? mountPoint : `${mountPoint}/`)) {
+      throw new ConfigError('backup.target.mountPoint', `must be backup.target.path or a folder above it (got ${describe(mountPoint)} for the path ${describe(path)})`);
+    }
+    return { kind, path, mountPoint };
   }
   const url = required(readString(target, 'backup.target', 'url'), 'backup.target.url');
   if (!SMB_URL.test(url)) {

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PathTarget } from '../backup/path-target.js';
+import { openTarget } from '../backup/open-target.js';
 import { runBackup } from '../backup/run.js';
 import { restoreSnapshot } from '../backup/restore.js';
 import { openBackup, extract, walk } from '../backup/recover.js';
@@ -314,6 +315,23 @@ test('no plaintext on the target: a marker in names and contents appears nowhere
   } finally {
     await cleanup();
   }
+});
+
+test('backup.target.mountPoint: nothing mounted is an error, never a backup onto the local disk', async (t) => {
+  const { dir, cleanup } = await tempDir();
+  const mountPoint = join(dir, 'mnt');
+  await mkdir(join(mountPoint, 'mydoc'), { recursive: true }); // the mount point's own folder exists, as it does when unmounted
+  t.after(async () => {
+    spawnSync('umount', [mountPoint]);
+    await cleanup();
+  });
+  const spec = { kind: 'path' as const, path: join(mountPoint, 'mydoc'), mountPoint };
+  await assert.rejects(openTarget(spec), /nothing is mounted at .*mnt \(backup\.target\.mountPoint\): mount the NAS share first/);
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mountPoint], { encoding: 'utf8' });
+  assert.equal(mount.status, 0, `mounting a tmpfs needs root: ${mount.stderr}`);
+  await assert.rejects(openTarget(spec), /the backup folder .* does not exist/);
+  await mkdir(spec.path);
+  assert.ok(await openTarget(spec));
 });
 
 test('a full target (1 MiB tmpfs): a clear error, no snapshot claimed, the vault untouched', async (t) => {

@@ -187,6 +187,8 @@ recovery: { publicKey: /etc/mydoc/recovery.pem }
       key: 'backup.target.path',
       message: 'only allowed when backup.target.kind is "path"',
     },
+    { name: 'backup.target.mountPoint below the path', text: MINIMAL.replace('path: /mnt/nas/mydoc', 'path: /mnt/nas/mydoc\n    mountPoint: /mnt/nas/mydoc/deeper'), key: 'backup.target.mountPoint', message: 'a folder above it' },
+    { name: 'backup.target.mountPoint for smb', text: MINIMAL.replace('kind: path\n    path: /mnt/nas/mydoc', 'kind: smb\n    url: //nas/share\n    authFile: /a\n    mountPoint: /mnt'), key: 'backup.target.mountPoint', message: 'only allowed when backup.target.kind is "path"' },
     { name: 'backup.schedule not cron', text: MINIMAL.replace('  target:', '  schedule: "every hour"\n  target:'), key: 'backup.schedule', message: 'cron expression' },
     { name: 'backup.schedule 61 minutes', text: MINIMAL.replace('  target:', '  schedule: "61 * * * *"\n  target:'), key: 'backup.schedule' },
     { name: 'backup.timezone unknown', text: MINIMAL.replace('  target:', '  timezone: Mars/Olympus\n  target:'), key: 'backup.timezone', message: 'IANA time zone' },
