@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashFile } from './run.js';
 import { listSnapshots, readManifest, type ManifestFile } from './manifest.js';
+import { TargetLock } from './target-lock.js';
 import type { BackupTarget } from './target.js';
 
 const BATCH_FILES = 100;
@@ -27,10 +28,33 @@ export interface VerifyReport {
   filesRead: number;
   bytesRead: number;
   damaged: DamagedFile[];
+  /** Damaged objects removed by `repair` (the next backup copies them again). */
+  repaired: string[];
+}
+
+/**
+ * Removes the damaged objects a report names, under the PC's lock, so that
+ * the next backup copies them again from the PC (objects never change, so
+ * every snapshot that lists one is whole again). Manifests, indexes and
+ * keyrings are left alone: they are not copied again.
+ */
+export async function repairObjects(target: BackupTarget, pcId: string, report: VerifyReport): Promise<void> {
+  const objects = report.damaged.map((d) => d.path).filter((p) => /^[^/]+\/users\/[0-9a-f]{32}\/objects\/[0-9a-f]{2}\/[0-9a-f]{32}$/.test(p));
+  if (objects.length === 0) return;
+  const lock = await TargetLock.acquire(target, pcId);
+  try {
+    await lock.assertHeld();
+    for (const path of objects) {
+      await target.remove(path);
+      report.repaired.push(path);
+    }
+  } finally {
+    await lock.release();
+  }
 }
 
 export async function verifyBackup(target: BackupTarget, pcId: string, readDataPercent = 0): Promise<VerifyReport> {
-  const report: VerifyReport = { snapshots: 0, files: 0, filesRead: 0, bytesRead: 0, damaged: [] };
+  const report: VerifyReport = { snapshots: 0, files: 0, filesRead: 0, bytesRead: 0, damaged: [], repaired: [] };
   const files = new Map<string, ManifestFile>();
   for (const snapshot of await listSnapshots(target, pcId)) {
     try {

@@ -11,7 +11,7 @@ import { openTarget, targetSpecFromArgs } from '../backup/open-target.js';
 import { pruneBackups } from '../backup/prune.js';
 import { restoreSnapshot } from '../backup/restore.js';
 import type { BackupProgress, BackupSummary } from '../backup/run.js';
-import { verifyBackup } from '../backup/verify.js';
+import { repairObjects, verifyBackup } from '../backup/verify.js';
 import { adminCall, adminStream } from './admin-socket.js';
 import { backupOnce } from './backup-service.js';
 import type { Config } from './config.js';
@@ -97,10 +97,14 @@ export async function backupList(config: Config, stdout: Out): Promise<number> {
   return 0;
 }
 
-export async function backupVerify(config: Config, readDataPercent: number, stdout: Out): Promise<number> {
+export async function backupVerify(config: Config, readDataPercent: number, repair: boolean, stdout: Out): Promise<number> {
   const target = await openTarget(config.backup.target);
   const report = await verifyBackup(target, config.pcId, readDataPercent);
   for (const d of report.damaged) stdout(`DAMAGED ${d.path}: ${d.problem}\n`);
+  if (repair) {
+    await repairObjects(target, config.pcId, report);
+    for (const path of report.repaired) stdout(`removed ${path}: the next backup copies it again from this PC\n`);
+  }
   stdout(`verified ${report.snapshots} snapshot(s), ${report.files} files listed, ${report.filesRead} re-hashed (${mb(report.bytesRead)}): ${report.damaged.length === 0 ? 'OK' : `${report.damaged.length} damaged`}\n`);
   if (report.damaged.length > 0) throw new CliError(`backup verify found ${report.damaged.length} damaged file(s) on the ${target.description} (listed above)`);
   return 0;

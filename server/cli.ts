@@ -71,9 +71,10 @@ Usage:
       exits. Exit status as for mydoc backup; 0 when no service runs.
   mydoc backup list [--config FILE]
       The complete snapshots of this PC on the target.
-  mydoc backup verify [--read-data PERCENT] [--config FILE]
+  mydoc backup verify [--read-data PERCENT] [--repair] [--config FILE]
       Check every snapshot's files exist with their sizes; re-hash PERCENT
       of them (random). Each damaged file is reported by path; exit 1 then.
+      --repair removes damaged objects so the next backup copies them again.
   mydoc backup prune --keep N [--config FILE]
       Remove all but the newest N snapshots and the objects only they used.
   mydoc restore --from TARGET [--auth-file FILE] --recovery-key FILE
@@ -272,7 +273,7 @@ async function cmdTakeout(args: string[], io: Io): Promise<number> {
 async function cmdBackup(args: string[], io: Io): Promise<number> {
   const sub = args[0] !== undefined && !args[0].startsWith('-') ? args[0] : undefined;
   const rest = sub === undefined ? args : args.slice(1);
-  const { values } = parse(rest, { config: { type: 'string' }, shutdown: { type: 'boolean' }, deadline: { type: 'string' }, 'read-data': { type: 'string' }, keep: { type: 'string' } }, 0);
+  const { values } = parse(rest, { config: { type: 'string' }, shutdown: { type: 'boolean' }, deadline: { type: 'string' }, 'read-data': { type: 'string' }, repair: { type: 'boolean' }, keep: { type: 'string' } }, 0);
   if (values.help) return io.stdout(HELP), 0;
   const config = await configFrom(values.config, io);
   const number = (name: string, min: number, max: number): number | undefined => {
@@ -290,7 +291,7 @@ async function cmdBackup(args: string[], io: Io): Promise<number> {
     case 'list':
       return backupList(config, io.stdout);
     case 'verify':
-      return backupVerify(config, number('read-data', 0, 100) ?? 0, io.stdout);
+      return backupVerify(config, number('read-data', 0, 100) ?? 0, values.repair === true, io.stdout);
     case 'prune': {
       const keep = number('keep', 1, 100000);
       if (keep === undefined || !Number.isInteger(keep)) throw new CliError('mydoc backup prune needs --keep N (a whole number of snapshots to keep, at least 1)', 2);

@@ -145,6 +145,14 @@ test('backup CLI against a running service: backup, list, verify, tamper, SIGTER
   assert.equal(bad.status, 1);
   assert.ok(bad.stdout.includes(`DAMAGED ${biggest.slice(nas.length + 1)}`), bad.stdout);
   assert.match(bad.stderr, /found 1 damaged file/);
+  // --repair removes the damaged object; the next backup (standalone: the service was stopped) copies it again.
+  const repair = await cli(['backup', 'verify', '--read-data', '100', '--repair', '--config', server.configFile]);
+  assert.equal(repair.status, 1);
+  assert.match(repair.stdout, /removed .*: the next backup copies it again from this PC/);
+  const rerun = await cli(['backup', '--config', server.configFile]);
+  assert.equal(JSON.parse(rerun.stdout).objectsCopied, 1);
+  const clean2 = await cli(['backup', 'verify', '--read-data', '100', '--config', server.configFile]);
+  assert.equal(clean2.status, 0, clean2.stdout);
 });
 
 test('backup CLI: exit 3 when the deadline comes first, then the next run completes; usage errors exit 2', async (t) => {
