@@ -80,17 +80,14 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
   const { target, pcId } = opts;
   const host = opts.host ?? hostname();
   const deadlineReached = (): boolean => opts.deadline?.at !== undefined && now() >= opts.deadline.at;
-  const lock = await TargetLock.acquire(target, pcId, { host, now });
+  // Confirmed (after its settling pause) once the read-only work below is done.
+  const lock = await TargetLock.acquire(target, pcId, { host, now, confirmLater: true });
   const releases: (() => Promise<void>)[] = [];
   let staging: string | undefined;
   try {
-    // Holding the lock, this is the only backup of this PC: what a killed run left goes.
     const runDir = join(opts.dataDir, 'run');
     await mkdir(runDir, { recursive: true, mode: 0o700 });
-    for (const name of await readdir(runDir)) if (name.startsWith('backup-')) await rm(join(runDir, name), { recursive: true, force: true });
     staging = await mkdtemp(join(runDir, 'backup-'));
-    // Listing the whole PC folder for leftovers costs time a shutdown does not have.
-    if (opts.deadline?.at === undefined) await target.cleanTemporaries(pcId);
     const { known, latest } = await previousHashes(target, pcId);
     const onTarget = new Map((await target.list(`${pcId}/users`)).map((f) => [`users/${f.path}`, f.size]));
     const snapshot = newSnapshotId(Math.max(now(), latest === undefined ? 0 : snapshotTime(latest) + 1));
@@ -100,6 +97,14 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
       releases.push(await Vault.holdDeletions(dir));
       users.push(await stageUser(dir, join(staging, basename(dir))));
     }
+
+    await lock.confirm();
+    // Holding the lock, this is the only backup of this PC: what a killed run left goes.
+    for (const name of await readdir(runDir)) {
+      if (name.startsWith('backup-') && join(runDir, name) !== staging) await rm(join(runDir, name), { recursive: true, force: true });
+    }
+    // Listing the whole PC folder for leftovers costs time a shutdown does not have.
+    if (opts.deadline?.at === undefined) await target.cleanTemporaries(pcId);
 
     const toCopy = users.flatMap((u) => u.objects.filter((o) => onTarget.get(objectPath(u.id, o.id)) !== o.size).map((o) => ({ user: u, object: o })));
     const progress: BackupProgress = { objectsCopied: 0, objectsToCopy: toCopy.length, bytesCopied: 0, bytesToCopy: toCopy.reduce((n, c) => n + c.object.size, 0) };

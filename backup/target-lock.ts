@@ -20,8 +20,12 @@ import type { BackupTarget } from './target.js';
 
 export const LOCK_STALE_MS = 30 * 60 * 1000;
 const REFRESH_MS = 5 * 60 * 1000;
-/** Time between writing the lock and reading it back. */
-const SETTLE_MS = 300;
+/**
+ * Time between writing the lock and reading it back: a rival that saw no
+ * lock writes right away, so its write lands within about one write's time
+ * after ours. Three times our own write's time, and at least 100 ms.
+ */
+const settleMs = (writeMs: number): number => Math.max(100, 3 * writeMs);
 
 interface LockContent {
   host: string;
@@ -39,9 +43,21 @@ export class TargetLock {
     private readonly path: string,
     private readonly content: LockContent,
     private readonly pcId: string,
+    private readonly settledAt: number,
   ) {}
 
-  static async acquire(target: BackupTarget, pcId: string, opts: { host?: string; now?: () => number } = {}): Promise<TargetLock> {
+  /** Waits until a rival's write at the same moment would have landed, then checks the lock is ours. */
+  async confirm(): Promise<void> {
+    const wait = this.settledAt - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    await this.assertHeld();
+  }
+
+  /**
+   * Writes the lock. With `confirmLater`, the caller may do read-only work
+   * meanwhile and must `confirm()` before it changes anything on the target.
+   */
+  static async acquire(target: BackupTarget, pcId: string, opts: { host?: string; now?: () => number; confirmLater?: boolean } = {}): Promise<TargetLock> {
     const path = lockPath(pcId);
     const host = opts.host ?? hostname();
     const existing = await target.stat(path);
@@ -60,10 +76,10 @@ export class TargetLock {
       }
     }
     const content: LockContent = { host, pid: process.pid, startedAt: new Date((opts.now ?? Date.now)()).toISOString(), token: randomBytes(16).toString('hex') };
+    const writeStart = Date.now();
     await target.writeFile(path, JSON.stringify(content));
-    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-    const lock = new TargetLock(target, path, content, pcId);
-    await lock.assertHeld();
+    const lock = new TargetLock(target, path, content, pcId, Date.now() + settleMs(Date.now() - writeStart));
+    if (!opts.confirmLater) await lock.confirm();
     lock.timer = setInterval(() => {
       lock.refreshing = lock
         .assertHeld()

@@ -15,8 +15,8 @@
  * - Objects are shared by copies and collected only when no row refers to
  *   them.
  */
-import { hkdfSync } from 'node:crypto';
-import { copyFileSync, rmSync } from 'node:fs';
+import { hkdfSync, randomBytes } from 'node:crypto';
+import { copyFileSync, readdirSync, rmSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, open, readdir, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,8 +40,8 @@ const SYNC_EVERY = 32 * 1024 * 1024;
 const INDEX_FILE = 'index.db';
 const LOCK_FILE = 'vault.lock';
 const SCHEMA_VERSION = 1;
-/** Present (with a live pid) while a backup copies this vault: no object is deleted. */
-const HOLD_FILE = 'backup.hold';
+/** `backup.hold-<pid>-<random>`: while one names a live process, no object is deleted. */
+const HOLD_PREFIX = 'backup.hold-';
 
 export interface Entry {
   readonly path: string;
@@ -235,7 +235,12 @@ export class Vault {
    * its index snapshot refers to. Deletions wait in the garbage list.
    */
   static async holdDeletions(dir: string): Promise<() => Promise<void>> {
-    const file = join(dir, HOLD_FILE);
+    // One file per hold, so that two holds never release each other; holds
+    // of processes that died are removed here.
+    for (const name of await readdir(dir)) {
+      if (name.startsWith(HOLD_PREFIX) && livePid(join(dir, name)) === undefined) await rm(join(dir, name), { force: true });
+    }
+    const file = join(dir, `${HOLD_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
     await writeFile(file, `${process.pid}\n`, { mode: 0o600 });
     return () => rm(file, { force: true });
   }
@@ -758,7 +763,13 @@ async function acquireLock(file: string): Promise<void> {
 }
 
 function deletionsHeld(dir: string): boolean {
-  return livePid(join(dir, HOLD_FILE)) !== undefined;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return false;
+  }
+  return names.some((name) => name.startsWith(HOLD_PREFIX) && livePid(join(dir, name)) !== undefined);
 }
 
 function displayPath(path: string): string {
