@@ -124,14 +124,10 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
     // Batches grow or shrink so that each takes about a second (a quarter of
     // the time left before a deadline): many small files share one SMB
     // session, and the deadline is never overrun by much.
-    let msPerFile = 0;
-    for (let next = 0; next < toCopy.length; ) {
-      if (deadlineReached()) return summary('partial');
-      const budgetMs = opts.deadline?.at === undefined ? 1000 : Math.max(50, Math.min(1000, (opts.deadline.at - now()) / 4));
-      const batch = takeBatch(toCopy, next, msPerFile === 0 ? 1 : Math.max(1, Math.floor(budgetMs / msPerFile)));
-      next += batch.length;
-      const batchStart = now();
-      const present: typeof batch = [];
+    // The next batch is hashed while the current one is copied.
+    type Item = (typeof toCopy)[number];
+    const prepare = async (batch: Item[]): Promise<Item[]> => {
+      const present: Item[] = [];
       await inParallel(batch, async (item) => {
         // Hashed before the copy, so the copy reads from the page cache. An
         // object gone since the listing was an aborted write: not needed.
@@ -143,11 +139,33 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
         hashes.set(objectPath(item.user.id, item.object.id), hashed);
         present.push(item);
       }, 4);
+      return present;
+    };
+    let msPerFile = 0;
+    let next = 0;
+    const takeNext = (): Item[] | undefined => {
+      if (next >= toCopy.length) return undefined;
+      const budgetMs = opts.deadline?.at === undefined ? 1000 : Math.max(50, Math.min(1000, (opts.deadline.at - now()) / 4));
+      const batch = takeBatch(toCopy, next, msPerFile === 0 ? 1 : Math.max(1, Math.floor(budgetMs / msPerFile)));
+      next += batch.length;
+      return batch;
+    };
+    let batch = takeNext();
+    let prepared = batch && prepare(batch);
+    while (batch && prepared) {
+      const present = await prepared;
+      if (deadlineReached()) return summary('partial');
+      const following = takeNext();
+      const preparing = following && prepare(following);
+      preparing?.catch(() => undefined); // awaited in the next round; must not go unhandled if this upload fails
+      const uploadStart = now();
       await target.upload(present.map(({ user, object }) => ({ local: object.local, remote: `${pcId}/${objectPath(user.id, object.id)}` })));
-      msPerFile = Math.max(0.01, (now() - batchStart) / batch.length);
+      msPerFile = Math.max(0.01, (now() - uploadStart) / batch.length);
       progress.objectsCopied += batch.length;
       progress.bytesCopied += batch.reduce((n, c) => n + c.object.size, 0);
       opts.onProgress?.({ ...progress });
+      batch = following;
+      prepared = preparing;
     }
 
     const manifestUsers: ManifestUser[] = [];
