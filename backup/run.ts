@@ -30,8 +30,11 @@ import { TargetLock } from './target-lock.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, listSnapshots, manifestPath, newSnapshotId, objectPath, readManifest, snapshotFilePath, snapshotTime, type Manifest, type ManifestFile, type ManifestUser } from './manifest.js';
 import type { BackupTarget, Transfer } from './target.js';
 
-const BATCH_FILES = 100;
-const BATCH_BYTES = 32 * 1024 * 1024;
+/** A batch is one smbclient session on an SMB target: many small files share its start-up cost. */
+const BATCH_FILES = 1000;
+/** Bytes in a batch: at most 256 MiB, or 32 MiB when a deadline is near. */
+const BATCH_BYTES = 256 * 1024 * 1024;
+const BATCH_BYTES_DEADLINE = 32 * 1024 * 1024;
 
 export interface BackupProgress {
   objectsCopied: number;
@@ -121,9 +124,9 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
     opts.onProgress?.({ ...progress });
 
     const hashes = known;
-    // Batches grow or shrink so that each takes about a second (a quarter of
-    // the time left before a deadline): many small files share one SMB
-    // session, and the deadline is never overrun by much.
+    // Batches grow or shrink so that each takes about 3 s, or with a deadline
+    // a second at most (a quarter of the time left): many small files share
+    // one SMB session, and the deadline is never overrun by much.
     // The next batch is hashed while the current one is copied.
     type Item = (typeof toCopy)[number];
     const prepare = async (batch: Item[]): Promise<Item[]> => {
@@ -145,8 +148,8 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
     let next = 0;
     const takeNext = (): Item[] | undefined => {
       if (next >= toCopy.length) return undefined;
-      const budgetMs = opts.deadline?.at === undefined ? 1000 : Math.max(50, Math.min(1000, (opts.deadline.at - now()) / 4));
-      const batch = takeBatch(toCopy, next, msPerFile === 0 ? 1 : Math.max(1, Math.floor(budgetMs / msPerFile)));
+      const budgetMs = opts.deadline?.at === undefined ? 3000 : Math.max(50, Math.min(1000, (opts.deadline.at - now()) / 4));
+      const batch = takeBatch(toCopy, next, msPerFile === 0 ? 1 : Math.max(1, Math.floor(budgetMs / msPerFile)), opts.deadline?.at === undefined ? BATCH_BYTES : BATCH_BYTES_DEADLINE);
       next += batch.length;
       return batch;
     };
@@ -247,12 +250,12 @@ async function previousHashes(target: BackupTarget, pcId: string): Promise<{ kno
   return { known, latest };
 }
 
-/** Up to `maxFiles` items from `start`, and at most BATCH_BYTES (at least one item). */
-function takeBatch<T extends { object: { size: number } }>(items: T[], start: number, maxFiles: number): T[] {
+/** Up to `maxFiles` items from `start`, and at most `maxBytes` (at least one item). */
+function takeBatch<T extends { object: { size: number } }>(items: T[], start: number, maxFiles: number, maxBytes: number): T[] {
   const batch: T[] = [];
   let bytes = 0;
   for (let i = start; i < items.length && batch.length < Math.min(maxFiles, BATCH_FILES); i++) {
-    if (batch.length > 0 && bytes + items[i]!.object.size > BATCH_BYTES) break;
+    if (batch.length > 0 && bytes + items[i]!.object.size > maxBytes) break;
     batch.push(items[i]!);
     bytes += items[i]!.object.size;
   }

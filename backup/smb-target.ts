@@ -159,7 +159,8 @@ function smbclientEnv(): NodeJS.ProcessEnv {
 class Session {
   private readonly child: ChildProcess;
   private output = '';
-  private pending: { marker: string; done(error: TargetError | undefined, output: string): void } | undefined;
+  /** Command groups sent and not yet answered, oldest first. */
+  private readonly pending: { marker: string; done(error: TargetError | undefined, output: string): void }[] = [];
   private dead: TargetError | undefined;
   private count = 0;
   private readonly nonce = random();
@@ -187,46 +188,63 @@ class Session {
         this.dead ??= config.connectError(this.output, code);
         resolveClosed();
       });
-    }).then(() => this.pending?.done(this.dead, ''));
+    }).then(() => {
+      for (const p of this.pending.splice(0)) p.done(this.dead, '');
+    });
   }
 
   private deliver(): void {
-    if (!this.pending) return;
-    const line = `${this.pending.marker}: command not found\n`;
-    const at = this.output.indexOf(line);
-    if (at < 0) return;
-    const output = this.output.slice(0, at);
-    this.output = this.output.slice(at + line.length);
-    this.pending.done(undefined, output);
+    for (;;) {
+      const first = this.pending[0];
+      if (!first) return;
+      const line = `${first.marker}: command not found\n`;
+      const at = this.output.indexOf(line);
+      if (at < 0) return;
+      const output = this.output.slice(0, at);
+      this.output = this.output.slice(at + line.length);
+      this.pending.shift();
+      first.done(undefined, output);
+    }
   }
 
   /** Runs command lines and returns their output, once smbclient has run them all. */
   run(lines: readonly string[], extraMs = 0): Promise<Result> {
+    return this.runMany([lines], extraMs).then((results) => results[0]!);
+  }
+
+  /**
+   * Sends several command groups at once (each followed by its own marker)
+   * and returns the result of each, in order. smbclient runs every group even
+   * after one failed: callers only pipeline groups whose failure cannot harm
+   * the later ones. `extraMs` is the time allowed beyond the timeout, in all.
+   */
+  runMany(groups: readonly (readonly string[])[], extraMs = 0): Promise<Result[]> {
     if (this.dead) return Promise.reject(this.dead);
-    if (this.pending) return Promise.reject(new Error('smbclient session: one command at a time'));
-    if (lines.some((l) => l.length > MAX_LINE || /[\r\n]/.test(l))) {
+    if (groups.some((lines) => lines.some((l) => l.length > MAX_LINE || /[\r\n]/.test(l)))) {
       return Promise.reject(new TargetError('ERR_TARGET_IO', 'a path is too long for an smbclient command'));
     }
-    const marker = `zz${this.nonce}-${++this.count}`;
-    return new Promise((resolveRun, reject) => {
-      const seconds = Math.ceil((this.config.timeoutMs + extraMs) / 1000);
-      const timer = setTimeout(() => {
-        this.dead ??= this.config.unreachable(`did not answer within ${seconds} s`);
-        this.child.kill('SIGKILL');
-      }, this.config.timeoutMs + extraMs);
-      this.pending = {
-        marker,
-        done: (error, output) => {
-          clearTimeout(timer);
-          this.pending = undefined;
-          if (error) return reject(error);
-          const status = /NT_STATUS_[A-Z0-9_]+/.exec(output)?.[0];
-          const error2 = status ? output.split('\n').find((l) => l.includes(status)) : OTHER_ERROR.exec(output)?.[0];
-          resolveRun({ output, status, error: error2?.trim() });
-        },
-      };
+    const seconds = Math.ceil((this.config.timeoutMs + extraMs) / 1000);
+    const timer = setTimeout(() => {
+      this.dead ??= this.config.unreachable(`did not answer within ${seconds} s`);
+      this.child.kill('SIGKILL');
+    }, this.config.timeoutMs + extraMs);
+    const results = groups.map((lines) => {
+      const marker = `zz${this.nonce}-${++this.count}`;
+      const result = new Promise<Result>((resolveRun, reject) => {
+        this.pending.push({
+          marker,
+          done: (error, output) => {
+            if (error) return reject(error);
+            const status = /NT_STATUS_[A-Z0-9_]+/.exec(output)?.[0];
+            const error2 = status ? output.split('\n').find((l) => l.includes(status)) : OTHER_ERROR.exec(output)?.[0];
+            resolveRun({ output, status, error: error2?.trim() });
+          },
+        });
+      });
       this.child.stdin!.write(`${[...lines, marker].join('\n')}\n`);
+      return result;
     });
+    return Promise.all(results).finally(() => clearTimeout(timer));
   }
 
   /** Ends the session ("quit"), killing smbclient if it does not exit in time. */
@@ -241,6 +259,8 @@ class Session {
 export class SmbTarget implements BackupTarget {
   readonly description: string;
   private readonly server: string;
+  /** Folders this target made (or found) on the share: not made again. */
+  private readonly madeDirs = new Set<string>();
 
   private constructor(
     private readonly host: string,
@@ -301,26 +321,48 @@ export class SmbTarget implements BackupTarget {
     });
   }
 
+  /**
+   * Pipelined in three rounds, so that many files cost few round trips: the
+   * folders (mkdir with recursion skips existing ones), every `put` to a
+   * temporary name, then the renames of the files before the first failed
+   * put only. A file whose put failed never reaches its final name; the
+   * temporary files from it on are deleted.
+   */
   async upload(files: readonly Transfer[]): Promise<void> {
-    const jobs = files.map((f) => ({ local: localPath(f.local), parts: names(f.remote, 'file'), remote: f.remote }));
+    const jobs = files.map((f) => ({ local: localPath(f.local), parts: names(f.remote, 'file'), remote: f.remote, tmp: '', size: 0 }));
     if (jobs.length === 0) return;
-    await this.session(async (s) => {
-      for (const job of jobs) {
-        let size: number;
-        try {
-          size = (await stat(job.local)).size;
-        } catch (error) {
-          throw new TargetError('ERR_TARGET_IO', `cannot read the local file ${job.local} to upload it: ${(error as Error).message}`, { cause: error });
-        }
-        const dir = this.remote(job.parts.slice(0, -1));
-        const tmp = this.remote([...job.parts.slice(0, -1), `${TMP_PREFIX}${random()}`]);
-        await this.put(s, job.local, tmp, dir, size, job.remote);
-        const r = await s.run([`rename ${tmp} ${this.remote(job.parts)} -f`]);
-        if (r.error) {
-          await s.run([`del ${tmp}`]).catch(() => {});
-          throw this.failed(r, 'write', job.remote);
-        }
+    for (const job of jobs) {
+      try {
+        job.size = (await stat(job.local)).size;
+      } catch (error) {
+        throw new TargetError('ERR_TARGET_IO', `cannot read the local file ${job.local} to upload it: ${(error as Error).message}`, { cause: error });
       }
+      job.tmp = this.remote([...job.parts.slice(0, -1), `${TMP_PREFIX}${random()}`]);
+    }
+    await this.session(async (s) => {
+      const dirs = [...new Set(jobs.map((j) => this.remote(j.parts.slice(0, -1))))].filter((d) => d !== '' && !this.madeDirs.has(d));
+      if (dirs.length > 0) {
+        const made = await s.run(['recurse', ...dirs.map((d) => `mkdir ${d}`), 'recurse']);
+        if (made.error && !(made.status === 'NT_STATUS_OBJECT_NAME_COLLISION')) throw this.failed(made, 'create the folders for', jobs[0]!.remote);
+        for (const d of dirs) this.madeDirs.add(d);
+      }
+      const bytes = jobs.reduce((n, j) => n + j.size, 0);
+      const puts = await s.runMany(jobs.map((j) => [`put "${j.local}" ${j.tmp}`]), (bytes / SLOWEST_BYTES_PER_S) * 1000);
+      let failedAt = puts.findIndex((r) => r.error);
+      if (failedAt >= 0 && puts[failedAt]!.status && NOT_FOUND.has(puts[failedAt]!.status!)) {
+        // A folder vanished since it was made (or was cached wrongly): once more, slowly.
+        this.madeDirs.clear();
+        const job = jobs[failedAt]!;
+        await this.put(s, job.local, job.tmp, this.remote(job.parts.slice(0, -1)), job.size, job.remote);
+        failedAt = puts.findIndex((r, i) => i > failedAt && r.error);
+      }
+      const good = failedAt < 0 ? jobs : jobs.slice(0, failedAt);
+      const renames = await s.runMany(good.map((j) => [`rename ${j.tmp} ${this.remote(j.parts)} -f`]));
+      const renameFailed = renames.findIndex((r) => r.error);
+      const leftovers = jobs.slice(renameFailed >= 0 ? renameFailed : good.length);
+      if (leftovers.length > 0) await s.runMany(leftovers.map((j) => [`del ${j.tmp}`])).catch(() => []);
+      if (renameFailed >= 0) throw this.failed(renames[renameFailed]!, 'write', good[renameFailed]!.remote);
+      if (failedAt >= 0) throw this.failed(puts[failedAt]!, 'write', jobs[failedAt]!.remote);
     });
   }
 
@@ -351,6 +393,7 @@ export class SmbTarget implements BackupTarget {
 
   async removeDir(dir: string): Promise<void> {
     const remote = this.remote(names(dir, 'folder'));
+    this.madeDirs.clear();
     const r = await this.session((s) => s.run([`deltree ${remote}`]));
     if (r.error && !(r.status && NOT_FOUND.has(r.status))) throw this.failed(r, 'remove the folder', dir);
   }

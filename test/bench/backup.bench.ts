@@ -1,7 +1,8 @@
 /**
  * Backup to a folder target against `cp -r` of the same data folder to the
  * same file system (and against `cp -r` followed by `sync -f`, which is as
- * durable as the backup), and an incremental backup after 1% of the files changed
+ * durable as the backup), the same to a real smbd against smbclient's own
+ * recursive mput, and an incremental backup after 1% of the files changed
  * against the full backup's time.
  *
  * Data: one user, 2,000 files of 4 KiB to 512 KiB and 4 files of 32 MiB
@@ -13,11 +14,15 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PathTarget } from '../../backup/path-target.js';
 import { runBackup } from '../../backup/run.js';
+import { SmbTarget } from '../../backup/smb-target.js';
 import { makeDataDir } from '../helpers/backup-data.js';
+import { runCommand } from '../helpers/server.js';
+import { startSmbd } from '../helpers/smbd.js';
 import { patternBytes, tempDir } from '../helpers/keys.js';
 import { alternating, benchScale, emit, median, progress, throughputFigure, timed } from './measure.js';
 
 const RUNS = 3;
+const SMB_RUNS = 2;
 const SMALL_FILES = Math.max(20, Math.round(2000 * benchScale()));
 const LARGE_FILES = 4;
 const LARGE = Math.max(1, Math.round(32 * benchScale())) * 1024 * 1024;
@@ -80,6 +85,33 @@ try {
     await rm(nas, { recursive: true, force: true });
     await rm(copy, { recursive: true, force: true });
     await rm(`${copy}-synced`, { recursive: true, force: true });
+  }
+  // The same full backup to a real smbd on loopback, against smbclient's own
+  // recursive mput of the data folder to the same share.
+  const smbd = await startSmbd();
+  try {
+    const smb = { candidate: [] as number[], baseline: [] as number[] };
+    for (let run = 0; run < SMB_RUNS; run++) {
+      await alternating(
+        run,
+        async () => {
+          smb.baseline.push(
+            await timed(async () => {
+              const r = await runCommand('smbclient', ['//127.0.0.1/nas', '-p', String(smbd.port), '-A', smbd.authFile, '-m', 'SMB3', '-c', `prompt OFF; recurse ON; mkdir mput-${run}; cd mput-${run}; lcd ${fx.dataDir}; mput *`], { timeoutMs: 600_000 });
+              if (r.status !== 0) throw new Error(`smbclient mput failed: ${r.stderr}`);
+            }),
+          );
+        },
+        async () => {
+          const target = await SmbTarget.open({ url: `//127.0.0.1/nas/backup-${run}`, authFile: smbd.authFile, port: smbd.port });
+          smb.candidate.push(await timed(() => runBackup({ dataDir: fx.dataDir, pcId: fx.pcId, target })));
+        },
+      );
+      progress(`backup: SMB run ${run + 1}/${SMB_RUNS}: backup ${smb.candidate[run]!.toFixed(2)} s, smbclient mput ${smb.baseline[run]!.toFixed(2)} s`);
+    }
+    emit(throughputFigure('backup.full-smb', dataBytes, smb, { baselineOp: 'smbclient recursive mput of the data folder to the same share', candidateOp: 'mydoc backup to the SMB target', files: SMALL_FILES + LARGE_FILES }));
+  } finally {
+    await smbd.stop();
   }
   emit(throughputFigure('backup.full', dataBytes, full, { baselineOp: 'cp -r of the data folder (no fsync)', candidateOp: 'mydoc backup to a folder target (fsync per file, hashes, manifest)', files: SMALL_FILES + LARGE_FILES }));
   emit(throughputFigure('backup.full-vs-durable-copy', dataBytes, durable, { baselineOp: 'cp -r of the data folder, then sync -f (durable like the backup)', files: SMALL_FILES + LARGE_FILES }));
