@@ -18,10 +18,11 @@
  * and never listed. `download` writes a local temporary name and renames it. Not atomic:
  * `removeDir` (file by file), and a batch as a whole (files before a failure stay uploaded).
  *
- * How smbclient is driven: one process per call, fed commands on stdin one at a time. Each
- * command is followed by a marker (an unknown command name, which smbclient answers with
- * "<marker>: command not found"), so the output of every command is known before the next one
- * is sent. This matters because smbclient does not stop at a failed command, its exit status
+ * How smbclient is driven: one process per call, fed commands on stdin. Each command is
+ * followed by a marker (an unknown command name, which smbclient answers with
+ * "<marker>: command not found"), so the output of every command is known. Most calls wait for
+ * each command's answer before sending the next; `upload` pipelines its puts, and then the
+ * renames of the files before the first failed put only. This matters because smbclient does not stop at a failed command, its exit status
  * reflects only the last one, and it reports errors as "NT_STATUS_<NAME> <what>" lines (even a
  * put that hit a full disk prints its "putting file" line). `-E` sends all its messages to
  * stderr (unbuffered); `stdbuf -i0` keeps its stdin unbuffered, as otherwise it reads several
