@@ -182,7 +182,7 @@ class Session {
     this.child.stdin!.on('error', () => {}); // EPIPE when it exited: reported by 'close'
     this.closed = new Promise<void>((resolveClosed) => {
       this.child.once('error', (error) => {
-        this.dead ??= new TargetError('ERR_TARGET_IO', `cannot run smbclient: ${error.message}`, { cause: error });
+        this.dead ??= new TargetError('ERR_TARGET_IO', `cannot run smbclient (is Debian's smbclient package installed?): ${error.message}`, { cause: error });
         resolveClosed();
       });
       this.child.once('close', (code) => {

@@ -32,6 +32,8 @@ const REQUIRED_PACKAGES = [
   { pkg: 'smbclient', command: 'smbclient' },
   { pkg: 'krb5-user', command: 'kinit' },
   { pkg: 'winbind', command: 'winbindd' },
+  { pkg: 'systemd', command: 'systemd-analyze' }, // checks the shipped unit file
+  { pkg: 'coreutils', command: 'stdbuf' }, // the SMB target runs smbclient unbuffered
 ];
 
 /** Full path of an executable on PATH (plus the sbin folders, where daemons live), or null. */
