@@ -6,7 +6,8 @@
  */
 import { loadPrivateKey, loadPublicKey } from '../crypto/key-files.js';
 import { openBackup, walk, extract } from '../backup/recover.js';
-import { listSnapshots, readManifest } from '../backup/manifest.js';
+import { listPcs, listSnapshots, readManifest } from '../backup/manifest.js';
+import type { BackupTarget } from '../backup/target.js';
 import { openTarget, targetSpecFromArgs } from '../backup/open-target.js';
 import { pruneBackups } from '../backup/prune.js';
 import { restoreSnapshot } from '../backup/restore.js';
@@ -84,29 +85,47 @@ function report(summary: BackupSummary, via: 'service' | 'cli', opts: { stdout: 
   return summary.status === 'complete' ? 0 : EXIT_PARTIAL;
 }
 
-export async function backupList(config: Config, stdout: Out): Promise<number> {
-  const target = await openTarget(config.backup.target);
-  const snapshots = await listSnapshots(target, config.pcId);
-  if (snapshots.length === 0) stdout(`no complete backup of PC ${config.pcId} on the ${target.description}\n`);
-  for (const id of snapshots) {
-    const m = await readManifest(target, config.pcId, id);
-    const objects = m.users.reduce((n, u) => n + u.objects.length, 0);
-    const bytes = m.users.reduce((n, u) => n + u.objects.reduce((s, o) => s + o.size, 0), 0);
-    stdout(`${id}  finished ${m.finishedAt}  ${m.users.length} user(s)  ${objects} objects  ${mb(bytes)}  from ${m.host}\n`);
+/** Which target and PCs a list or verify reads: this PC's configured target, or --from (any machine). */
+export type TargetChoice = { config: Config } | { from: string; authFile: string | undefined; pc: string | undefined };
+
+async function chosenTarget(choice: TargetChoice): Promise<{ target: BackupTarget; pcs: string[] }> {
+  if ('config' in choice) return { target: await openTarget(choice.config.backup.target), pcs: [choice.config.pcId] };
+  const target = await openTarget(targetSpecFromArgs(choice.from, choice.authFile));
+  const pcs = choice.pc !== undefined ? [choice.pc] : await listPcs(target);
+  if (pcs.length === 0) throw new CliError(`no PC has a backup on the ${target.description}`);
+  return { target, pcs };
+}
+
+export async function backupList(choice: TargetChoice, stdout: Out): Promise<number> {
+  const { target, pcs } = await chosenTarget(choice);
+  for (const pc of pcs) {
+    const snapshots = await listSnapshots(target, pc);
+    if (pcs.length > 1) stdout(`PC ${pc}:\n`);
+    if (snapshots.length === 0) stdout(`no complete backup of PC ${pc} on the ${target.description}\n`);
+    for (const id of snapshots) {
+      const m = await readManifest(target, pc, id);
+      const objects = m.users.reduce((n, u) => n + u.objects.length, 0);
+      const bytes = m.users.reduce((n, u) => n + u.objects.reduce((sum, o) => sum + o.size, 0), 0);
+      stdout(`${id}  finished ${m.finishedAt}  ${m.users.length} user(s)  ${objects} objects  ${mb(bytes)}  from ${m.host}\n`);
+    }
   }
   return 0;
 }
 
-export async function backupVerify(config: Config, readDataPercent: number, repair: boolean, stdout: Out): Promise<number> {
-  const target = await openTarget(config.backup.target);
-  const report = await verifyBackup(target, config.pcId, readDataPercent);
-  for (const d of report.damaged) stdout(`DAMAGED ${d.path}: ${d.problem}\n`);
-  if (repair) {
-    await repairObjects(target, config.pcId, report);
-    for (const path of report.repaired) stdout(`removed ${path}: the next backup copies it again from this PC\n`);
+export async function backupVerify(choice: TargetChoice, readDataPercent: number, repair: boolean, stdout: Out): Promise<number> {
+  const { target, pcs } = await chosenTarget(choice);
+  let damaged = 0;
+  for (const pc of pcs) {
+    const report = await verifyBackup(target, pc, readDataPercent);
+    for (const d of report.damaged) stdout(`DAMAGED ${d.path}: ${d.problem}\n`);
+    if (repair) {
+      await repairObjects(target, pc, report);
+      for (const path of report.repaired) stdout(`removed ${path}: the next backup of PC ${pc} copies it again\n`);
+    }
+    stdout(`PC ${pc}: verified ${report.snapshots} snapshot(s), ${report.files} files listed, ${report.filesRead} re-hashed (${mb(report.bytesRead)}): ${report.damaged.length === 0 ? 'OK' : `${report.damaged.length} damaged`}\n`);
+    damaged += report.damaged.length;
   }
-  stdout(`verified ${report.snapshots} snapshot(s), ${report.files} files listed, ${report.filesRead} re-hashed (${mb(report.bytesRead)}): ${report.damaged.length === 0 ? 'OK' : `${report.damaged.length} damaged`}\n`);
-  if (report.damaged.length > 0) throw new CliError(`backup verify found ${report.damaged.length} damaged file(s) on the ${target.description} (listed above)`);
+  if (damaged > 0) throw new CliError(`backup verify found ${damaged} damaged file(s) on the ${target.description} (listed above)`);
   return 0;
 }
 

@@ -18,7 +18,7 @@ import { normalizeUserName } from '../policy/directory.js';
 import { enrolUser } from '../shares/user-vaults.js';
 import { adminCall, type LockInfo } from './admin-socket.js';
 import { agentConnection, approve, revoke, writeIssuerKeys } from './takeout-cli.js';
-import { backupCommand, stopCommand, backupList, backupPrune, backupVerify, recoverCommand, restoreCommand } from './backup-cli.js';
+import { type TargetChoice, backupCommand, stopCommand, backupList, backupPrune, backupVerify, recoverCommand, restoreCommand } from './backup-cli.js';
 
 const DEFAULT_CONFIG = '/etc/mydoc/config.yaml';
 
@@ -69,9 +69,11 @@ Usage:
       Stop the running service the way a shutdown should (systemd ExecStop):
       it backs up with backup.shutdownDeadlineSeconds, reports here, then
       exits. Exit status as for mydoc backup; 0 when no service runs.
-  mydoc backup list [--config FILE]
-      The complete snapshots of this PC on the target.
-  mydoc backup verify [--read-data PERCENT] [--repair] [--config FILE]
+  mydoc backup list [--config FILE | --from TARGET [--auth-file FILE] [--pc PCID]]
+      The complete snapshots of this PC on its target; with --from, of any
+      PC (default: every PC) on TARGET, from any machine.
+  mydoc backup verify [--read-data PERCENT] [--repair]
+                      [--config FILE | --from TARGET [--auth-file FILE] [--pc PCID]]
       Check every snapshot's files exist with their sizes; re-hash PERCENT
       of them (random). Each damaged file is reported by path; exit 1 then.
       --repair removes damaged objects so the next backup copies them again.
@@ -273,9 +275,19 @@ async function cmdTakeout(args: string[], io: Io): Promise<number> {
 async function cmdBackup(args: string[], io: Io): Promise<number> {
   const sub = args[0] !== undefined && !args[0].startsWith('-') ? args[0] : undefined;
   const rest = sub === undefined ? args : args.slice(1);
-  const { values } = parse(rest, { config: { type: 'string' }, shutdown: { type: 'boolean' }, deadline: { type: 'string' }, 'read-data': { type: 'string' }, repair: { type: 'boolean' }, keep: { type: 'string' } }, 0);
+  const { values } = parse(
+    rest,
+    { config: { type: 'string' }, shutdown: { type: 'boolean' }, deadline: { type: 'string' }, 'read-data': { type: 'string' }, repair: { type: 'boolean' }, keep: { type: 'string' }, from: { type: 'string' }, 'auth-file': { type: 'string' }, pc: { type: 'string' } },
+    0,
+  );
   if (values.help) return io.stdout(HELP), 0;
-  const config = await configFrom(values.config, io);
+  // list and verify also read any target from any machine (--from), without a configuration.
+  const fromArgs = typeof values.from === 'string';
+  if (fromArgs && sub !== 'list' && sub !== 'verify') throw new CliError(`--from is for "backup list" and "backup verify"; ${sub === undefined ? 'a backup' : `"backup ${sub}"`} uses backup.target of the configuration`, 2);
+  if (!fromArgs && (values.pc !== undefined || values['auth-file'] !== undefined)) throw new CliError('--pc and --auth-file go with --from TARGET', 2);
+  const choice = async (): Promise<TargetChoice> =>
+    fromArgs ? { from: values.from as string, authFile: values['auth-file'] as string | undefined, pc: values.pc as string | undefined } : { config: await configFrom(values.config, io) };
+  const config = async () => configFrom(values.config, io);
   const number = (name: string, min: number, max: number): number | undefined => {
     const text = values[name];
     if (text === undefined) return undefined;
@@ -285,17 +297,18 @@ async function cmdBackup(args: string[], io: Io): Promise<number> {
   };
   switch (sub) {
     case undefined: {
-      const deadline = number('deadline', 0.01, 86400) ?? (values.shutdown ? config.backup.shutdownDeadlineSeconds : undefined);
-      return backupCommand(config, { deadlineSeconds: deadline, stdout: io.stdout, stderr: io.stderr, terminal: io.stderrIsTty === true });
+      const explicit = number('deadline', 0.01, 86400);
+      const c = await config();
+      return backupCommand(c, { deadlineSeconds: explicit ?? (values.shutdown ? c.backup.shutdownDeadlineSeconds : undefined), stdout: io.stdout, stderr: io.stderr, terminal: io.stderrIsTty === true });
     }
     case 'list':
-      return backupList(config, io.stdout);
+      return backupList(await choice(), io.stdout);
     case 'verify':
-      return backupVerify(config, number('read-data', 0, 100) ?? 0, values.repair === true, io.stdout);
+      return backupVerify(await choice(), number('read-data', 0, 100) ?? 0, values.repair === true, io.stdout);
     case 'prune': {
       const keep = number('keep', 1, 100000);
       if (keep === undefined || !Number.isInteger(keep)) throw new CliError('mydoc backup prune needs --keep N (a whole number of snapshots to keep, at least 1)', 2);
-      return backupPrune(config, keep, io.stdout);
+      return backupPrune(await config(), keep, io.stdout);
     }
     default:
       throw new CliError(`unknown command "backup ${sub}" (see mydoc --help)`, 2);

@@ -113,6 +113,13 @@ test('backup CLI against a running service: backup, list, verify, tamper, SIGTER
   const trapped = await cli(['recover', '--recovery-key', key, '--from', nas, '--pc', 'pc-test', '--extract', '/alice/Documents', '--to', join(clean, 'trap')], { cwd: clean });
   assert.equal(trapped.status, 1);
   assert.match(trapped.stderr, /not empty/);
+  // list and verify from the clean machine too, with no configuration.
+  const listed2 = await cli(['backup', 'list', '--from', nas], { cwd: clean });
+  assert.equal(listed2.status, 0, listed2.stderr);
+  assert.equal(listed2.stdout.trim().split('\n').length, 4, listed2.stdout);
+  const verified2 = await cli(['backup', 'verify', '--from', nas, '--pc', 'pc-test', '--read-data', '100'], { cwd: clean });
+  assert.equal(verified2.status, 0, verified2.stderr);
+  assert.match(verified2.stdout, /^PC pc-test: verified 4 snapshot\(s\), .*: OK$/m);
   const wrongKey = await cli(['recover', '--recovery-key', server.caFile, '--from', nas, '--pc', 'pc-test', '--list'], { cwd: clean });
   assert.equal(wrongKey.status, 1);
   assert.match(wrongKey.stderr, /^mydoc: .*recovery private key/m);
@@ -148,7 +155,7 @@ test('backup CLI against a running service: backup, list, verify, tamper, SIGTER
   // --repair removes the damaged object; the next backup (standalone: the service was stopped) copies it again.
   const repair = await cli(['backup', 'verify', '--read-data', '100', '--repair', '--config', server.configFile]);
   assert.equal(repair.status, 1);
-  assert.match(repair.stdout, /removed .*: the next backup copies it again from this PC/);
+  assert.match(repair.stdout, /removed .*: the next backup of PC pc-test copies it again/);
   const rerun = await cli(['backup', '--config', server.configFile]);
   assert.equal(JSON.parse(rerun.stdout).objectsCopied, 1);
   const clean2 = await cli(['backup', 'verify', '--read-data', '100', '--config', server.configFile]);
@@ -176,6 +183,8 @@ test('backup CLI: exit 3 when the deadline comes first, then the next run comple
     [['backup', 'prune'], /needs --keep N/],
     [['backup', 'prune', '--keep', '0'], /--keep must be a number from 1/],
     [['backup', 'frobnicate'], /unknown command "backup frobnicate"/],
+    [['backup', 'prune', '--keep', '1', '--from', 'x'], /--from is for "backup list" and "backup verify"/],
+    [['backup', 'list', '--pc', 'x'], /--pc and --auth-file go with --from TARGET/],
     [['recover', '--recovery-key', 'k', '--from', 'x', '--pc', 'p'], /either --list or --extract/],
     [['restore', '--from', 'x'], /needs --from TARGET and --recovery-key/],
   ] as const) {
