@@ -10,7 +10,8 @@ import { TargetError, type BackupTarget } from './target.js';
 
 export type TargetSpec = { kind: 'path'; path: string; mountPoint?: string } | { kind: 'smb'; url: string; authFile: string };
 
-export async function openTarget(spec: TargetSpec): Promise<BackupTarget> {
+/** `timeoutSeconds`: the longest wait for an SMB server, per step (default 60). */
+export async function openTarget(spec: TargetSpec, timeoutSeconds?: number): Promise<BackupTarget> {
   if (spec.kind === 'path') {
     // Never created here: a NAS share that is not mounted must not turn into a
     // backup on the local disk under its mount point.
@@ -23,7 +24,7 @@ export async function openTarget(spec: TargetSpec): Promise<BackupTarget> {
   }
   const m = /^\/\/([^/:]+)(?::(\d{1,5}))?(\/.+)$/.exec(spec.url);
   if (!m) throw new TargetError('ERR_TARGET_IO', `${spec.url} is not an SMB address of the form //host[:port]/share[/folder]`);
-  return SmbTarget.open({ url: `//${m[1]}${m[3]}`, authFile: spec.authFile, ...(m[2] ? { port: Number(m[2]) } : {}) });
+  return SmbTarget.open({ url: `//${m[1]}${m[3]}`, authFile: spec.authFile, ...(m[2] ? { port: Number(m[2]) } : {}), ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }) });
 }
 
 /** True when `dir` is the root of a mounted file system (its device differs from its parent's). */

@@ -36,6 +36,14 @@ export async function readBackupState(dataDir: string): Promise<BackupState | un
   }
 }
 
+/**
+ * How long to wait for an SMB server per step: with a deadline, a quarter of
+ * it (5 to 60 s), so a server that does not answer cannot hold a shutdown.
+ */
+export function targetTimeout(deadlineSeconds: number | undefined): number | undefined {
+  return deadlineSeconds === undefined ? undefined : Math.max(5, Math.min(60, Math.round(deadlineSeconds / 4)));
+}
+
 export interface BackupRequest {
   /** Seconds from now after which no new copy starts; undefined: none. */
   deadlineSeconds?: number;
@@ -63,7 +71,8 @@ export class BackupService {
   constructor(
     private readonly config: Config,
     private readonly log: FastifyBaseLogger,
-    private readonly openTarget: () => Promise<BackupTarget>,
+    /** Opens the target; `timeoutSeconds` bounds each wait for an SMB server. */
+    private readonly openTarget: (timeoutSeconds?: number) => Promise<BackupTarget>,
   ) {}
 
   /** Starts a backup now; ERR_BACKUP_RUNNING when one runs already or the service is stopping. */
@@ -75,7 +84,7 @@ export class BackupService {
       return Promise.reject(new BackupError('ERR_BACKUP_RUNNING', `a backup is running already (since ${new Date(this.running.startedAt).toISOString()}); try again when it has finished`));
     }
     const deadline = { at: req.deadlineSeconds === undefined ? undefined : Date.now() + req.deadlineSeconds * 1000 };
-    const promise = (async () => backupOnce(this.config, await this.openTarget(), req, deadline))();
+    const promise = (async () => backupOnce(this.config, await this.openTarget(targetTimeout(req.deadlineSeconds)), req, deadline))();
     const running = { promise, deadline, startedAt: Date.now() };
     this.running = running;
     promise.then(

@@ -103,7 +103,7 @@ export async function startService(config: Config, version: string, opts: Servic
   // A directory without servers (the local one) is always reachable: every probe interval is an online check.
   const onlineCheckTimer = directory.servers.length === 0 ? setInterval(onlineCheck, config.directory.probe.intervalSeconds * 1000) : undefined;
   onlineCheckTimer?.unref();
-  const backups = new BackupService(config, app.log, () => openTarget(config.backup.target));
+  const backups = new BackupService(config, app.log, (timeoutSeconds) => openTarget(config.backup.target, timeoutSeconds));
   const admin = await startAdminSocket(config.dataDir, sessions, backups, () => opts.onStopRequest?.());
   app.addHook('onClose', async () => {
     await backups.stopSchedule();
