@@ -4,10 +4,13 @@
  * damaged or missing file fails with ERR_BACKUP_DAMAGED naming its path on
  * the target.
  */
+import type { KeyObject } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { Keyring } from '../crypto/keyring.js';
+import { KEYRING_FILE } from '../shares/user-vaults.js';
 import { BackupError } from './errors.js';
-import { hashFile } from './run.js';
+import { hashFile } from './hash-file.js';
 import type { ManifestFile } from './manifest.js';
 import type { BackupTarget } from './target.js';
 
@@ -50,4 +53,17 @@ export async function fetchVerified(
 export function localUserPath(userDir: string, f: ManifestFile): string {
   const parts = f.path.split('/');
   return parts[parts.length - 3] === 'objects' ? join(userDir, ...parts.slice(-3)) : join(userDir, parts[parts.length - 1]!);
+}
+
+/**
+ * Fetches `files` of a snapshot's user (they must include the keyring) into
+ * the local user folder `dir`, and opens the keyring through slot R. The
+ * caller locks the keyring when done with it.
+ */
+export async function fetchAndUnlock(target: BackupTarget, pcId: string, files: readonly ManifestFile[], dir: string, recoveryPrivateKey: KeyObject): Promise<{ keyring: Keyring; user: string }> {
+  if (!files.some((f) => f.path.endsWith(`/${KEYRING_FILE}`))) throw new BackupError('ERR_BACKUP_MANIFEST', `the snapshot lists no keyring for user folder ${basename(dir)}`);
+  await fetchVerified(target, pcId, files, (f) => localUserPath(dir, f));
+  const keyring = await Keyring.load(join(dir, KEYRING_FILE));
+  const { user } = await keyring.unlockRecovery(recoveryPrivateKey);
+  return { keyring, user };
 }

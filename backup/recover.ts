@@ -14,11 +14,10 @@ import { mkdir, mkdtemp, open, readdir, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Keyring } from '../crypto/keyring.js';
 import { canonicalUser } from '../shares/user-vaults.js';
 import { Vault, type Entry } from '../shares/vault.js';
 import { BackupError } from './errors.js';
-import { fetchVerified, localUserPath } from './fetch.js';
+import { fetchAndUnlock, fetchVerified, localUserPath } from './fetch.js';
 import { findSnapshot, objectPath, type ManifestFile, type ManifestUser } from './manifest.js';
 import type { BackupTarget } from './target.js';
 
@@ -46,9 +45,7 @@ export async function openBackup(opts: { target: BackupTarget; pcId: string; sna
   try {
     for (const entry of manifest.users) {
       const dir = join(scratch, entry.id);
-      await fetchVerified(opts.target, opts.pcId, entry.files, (f) => localUserPath(dir, f));
-      const keyring = await Keyring.load(join(dir, 'keyring.json'));
-      const { user } = await keyring.unlockRecovery(opts.recoveryPrivateKey);
+      const { keyring, user } = await fetchAndUnlock(opts.target, opts.pcId, entry.files, dir, opts.recoveryPrivateKey);
       try {
         users.push({ user, vault: await Vault.openReadOnly(dir, keyring.dataKey), dir, entry });
       } finally {

@@ -16,7 +16,7 @@ import type { NetworkSecretSource } from '../crypto/network-secret.js';
 import { KEYRING_FILE, userDir } from '../shares/user-vaults.js';
 import { Vault } from '../shares/vault.js';
 import { BackupError } from './errors.js';
-import { fetchVerified, localUserPath } from './fetch.js';
+import { fetchAndUnlock, fetchVerified, localUserPath } from './fetch.js';
 import { findSnapshot, type ManifestUser } from './manifest.js';
 import type { BackupTarget } from './target.js';
 
@@ -52,12 +52,8 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreSumm
   try {
     const opened: { entry: ManifestUser; user: string; keyring: Keyring; dest: string }[] = [];
     for (const entry of manifest.users) {
-      const keyringFile = entry.files.find((f) => f.path.endsWith(`/${KEYRING_FILE}`));
-      if (!keyringFile) throw new BackupError('ERR_BACKUP_MANIFEST', `snapshot ${manifest.snapshot} has no keyring for user folder ${entry.id}`);
-      const stage = join(staging, entry.id);
-      await fetchVerified(opts.target, opts.fromPcId, [keyringFile], (f) => localUserPath(stage, f));
-      const keyring = await Keyring.load(join(stage, KEYRING_FILE));
-      const { user } = await keyring.unlockRecovery(opts.recoveryPrivateKey);
+      const keyringOnly = entry.files.filter((f) => f.path.endsWith(`/${KEYRING_FILE}`));
+      const { keyring, user } = await fetchAndUnlock(opts.target, opts.fromPcId, keyringOnly, join(staging, entry.id), opts.recoveryPrivateKey);
       const dest = userDir(opts.dataDir, opts.pcId, user);
       if (await access(dest).then(() => true, () => false)) {
         throw new BackupError('ERR_BACKUP_RESTORE', `user "${user}" already has a vault on this PC (${dest}); refusing to overwrite it`);

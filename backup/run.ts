@@ -17,14 +17,13 @@
  *
  * The run never sees a key or a plaintext byte: it moves encrypted files.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { Keyring } from '../crypto/keyring.js';
 import { KEYRING_FILE, listUserDirs } from '../shares/user-vaults.js';
 import { Vault } from '../shares/vault.js';
+import { hashFile } from './hash-file.js';
 import { inParallel } from './parallel.js';
 import { TargetLock } from './target-lock.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, listSnapshots, manifestPath, newSnapshotId, objectPath, readManifest, snapshotFilePath, snapshotTime, type Manifest, type ManifestFile, type ManifestUser } from './manifest.js';
@@ -91,11 +90,11 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
     const runDir = join(opts.dataDir, 'run');
     await mkdir(runDir, { recursive: true, mode: 0o700 });
     staging = await mkdtemp(join(runDir, 'backup-'));
-    const { known, latest } = await previousHashes(target, pcId);
+    // Sizes and hashes of objects already listed (objects never change), and of those hashed below.
+    const { known: hashes, latest } = await previousHashes(target, pcId);
     const onTarget = new Map((await target.list(`${pcId}/users`)).map((f) => [`users/${f.path}`, f.size]));
     const snapshot = newSnapshotId(Math.max(now(), latest === undefined ? 0 : snapshotTime(latest) + 1));
     const users: StagedUser[] = [];
-    if (deadlineReached()) return emptyPartial(started, now);
     for (const dir of await listUserDirs(opts.dataDir)) {
       releases.push(await Vault.holdDeletions(dir));
       users.push(await stageUser(dir, join(staging, basename(dir))));
@@ -123,7 +122,6 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
     });
     opts.onProgress?.({ ...progress });
 
-    const hashes = known;
     // Batches grow or shrink so that each takes about 3 s, or with a deadline
     // a second at most (a quarter of the time left): many small files share
     // one SMB session, and the deadline is never overrun by much.
@@ -215,10 +213,6 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
   }
 }
 
-function emptyPartial(started: number, now: () => number): BackupSummary {
-  return { status: 'partial', snapshot: undefined, users: 0, objects: 0, objectsCopied: 0, bytesCopied: 0, bytesLeft: 0, seconds: (now() - started) / 1000 };
-}
-
 /** Copies what the backup needs of one user folder into `stage`: index, keyring without slot T, the object list. */
 async function stageUser(dir: string, stage: string): Promise<StagedUser> {
   await mkdir(stage, { mode: 0o700 });
@@ -227,14 +221,10 @@ async function stageUser(dir: string, stage: string): Promise<StagedUser> {
   await writeFile(join(stage, KEYRING_FILE), keyring.backupText(), { mode: 0o600 });
   files.push({ local: join(stage, KEYRING_FILE), name: KEYRING_FILE });
   const objects: StagedUser['objects'] = [];
-  const objectsDir = join(dir, 'objects');
-  for (const fan of await readdir(objectsDir).catch(() => [] as string[])) {
-    for (const id of await readdir(join(objectsDir, fan))) {
-      if (!/^[0-9a-f]{32}$/.test(id)) continue;
-      const local = join(objectsDir, fan, id);
-      const size = await stat(local).then((s) => s.size, () => undefined);
-      if (size !== undefined) objects.push({ id, local, size });
-    }
+  for (const { id, file } of await Vault.objectFiles(dir)) {
+    if (!/^[0-9a-f]{32}$/.test(id)) continue;
+    const size = await stat(file).then((s) => s.size, () => undefined); // gone: an aborted write's
+    if (size !== undefined) objects.push({ id, local: file, size });
   }
   return { id: basename(dir), dir, files, objects };
 }
@@ -260,27 +250,4 @@ function takeBatch<T extends { object: { size: number } }>(items: T[], start: nu
     bytes += items[i]!.object.size;
   }
   return batch;
-}
-
-const WHOLE_READ = 8 * 1024 * 1024;
-
-export async function hashFile(file: string): Promise<{ size: number; sha256: string }> {
-  const fh = await open(file, 'r');
-  try {
-    // Most objects are small: one read, one hash update.
-    const { size } = await fh.stat();
-    if (size <= WHOLE_READ) {
-      const data = await fh.readFile();
-      return { size: data.length, sha256: createHash('sha256').update(data).digest('hex') };
-    }
-  } finally {
-    await fh.close();
-  }
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { size, sha256: hash.digest('hex') };
 }

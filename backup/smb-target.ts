@@ -349,14 +349,9 @@ export class SmbTarget implements BackupTarget {
       }
       const bytes = jobs.reduce((n, j) => n + j.size, 0);
       const puts = await s.runMany(jobs.map((j) => [`put "${j.local}" ${j.tmp}`]), (bytes / SLOWEST_BYTES_PER_S) * 1000);
-      let failedAt = puts.findIndex((r) => r.error);
-      if (failedAt >= 0 && puts[failedAt]!.status && NOT_FOUND.has(puts[failedAt]!.status!)) {
-        // A folder vanished since it was made (or was cached wrongly): once more, slowly.
-        this.madeDirs.clear();
-        const job = jobs[failedAt]!;
-        await this.put(s, job.local, job.tmp, this.remote(job.parts.slice(0, -1)), job.size, job.remote);
-        failedAt = puts.findIndex((r, i) => i > failedAt && r.error);
-      }
+      const failedAt = puts.findIndex((r) => r.error);
+      // A folder removed behind this target's back: made again at the next call.
+      if (failedAt >= 0 && NOT_FOUND.has(puts[failedAt]!.status ?? '')) this.madeDirs.clear();
       const good = failedAt < 0 ? jobs : jobs.slice(0, failedAt);
       const renames = await s.runMany(good.map((j) => [`rename ${j.tmp} ${this.remote(j.parts)} -f`]));
       const renameFailed = renames.findIndex((r) => r.error);

@@ -9,7 +9,7 @@ import { randomInt } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hashFile } from './run.js';
+import { hashFile } from './hash-file.js';
 import { listSnapshots, readManifest, type ManifestFile } from './manifest.js';
 import { TargetLock } from './target-lock.js';
 import type { BackupTarget } from './target.js';
@@ -20,6 +20,8 @@ export interface DamagedFile {
   /** Path on the target. */
   path: string;
   problem: string;
+  /** An object (copied again by the next backup once removed), rather than a manifest, index or keyring. */
+  object: boolean;
 }
 
 export interface VerifyReport {
@@ -39,11 +41,10 @@ export interface VerifyReport {
  * keyrings are left alone: they are not copied again.
  */
 export async function repairObjects(target: BackupTarget, pcId: string, report: VerifyReport): Promise<void> {
-  const objects = report.damaged.map((d) => d.path).filter((p) => /^[^/]+\/users\/[0-9a-f]{32}\/objects\/[0-9a-f]{2}\/[0-9a-f]{32}$/.test(p));
+  const objects = report.damaged.filter((d) => d.object).map((d) => d.path);
   if (objects.length === 0) return;
   const lock = await TargetLock.acquire(target, pcId);
   try {
-    await lock.assertHeld();
     for (const path of objects) {
       await target.remove(path);
       report.repaired.push(path);
@@ -56,22 +57,27 @@ export async function repairObjects(target: BackupTarget, pcId: string, report: 
 export async function verifyBackup(target: BackupTarget, pcId: string, readDataPercent = 0): Promise<VerifyReport> {
   const report: VerifyReport = { snapshots: 0, files: 0, filesRead: 0, bytesRead: 0, damaged: [], repaired: [] };
   const files = new Map<string, ManifestFile>();
+  const objects = new Set<string>();
   for (const snapshot of await listSnapshots(target, pcId)) {
     try {
       const manifest = await readManifest(target, pcId, snapshot);
-      for (const u of manifest.users) for (const f of [...u.files, ...u.objects]) files.set(f.path, f);
+      for (const u of manifest.users) {
+        for (const f of [...u.files, ...u.objects]) files.set(f.path, f);
+        for (const o of u.objects) objects.add(o.path);
+      }
       report.snapshots++;
     } catch (err) {
-      report.damaged.push({ path: `${pcId}/manifests/${snapshot}.json`, problem: (err as Error).message });
+      report.damaged.push({ path: `${pcId}/manifests/${snapshot}.json`, problem: (err as Error).message, object: false });
     }
   }
   report.files = files.size;
   const present = new Map((await target.list(pcId)).map((f) => [f.path, f.size]));
+  const damaged = (f: ManifestFile, problem: string) => report.damaged.push({ path: `${pcId}/${f.path}`, problem, object: objects.has(f.path) });
   const intact: ManifestFile[] = [];
   for (const f of files.values()) {
     const size = present.get(f.path);
-    if (size === undefined) report.damaged.push({ path: `${pcId}/${f.path}`, problem: 'missing' });
-    else if (size !== f.size) report.damaged.push({ path: `${pcId}/${f.path}`, problem: `size ${size}, the manifest says ${f.size}` });
+    if (size === undefined) damaged(f, 'missing');
+    else if (size !== f.size) damaged(f, `size ${size}, the manifest says ${f.size}`);
     else intact.push(f);
   }
   const sample = pick(intact, Math.ceil((intact.length * readDataPercent) / 100));
@@ -87,7 +93,7 @@ export async function verifyBackup(target: BackupTarget, pcId: string, readDataP
         await rm(local(n), { force: true });
         report.filesRead++;
         report.bytesRead += got.size;
-        if (got.sha256 !== f.sha256) report.damaged.push({ path: `${pcId}/${f.path}`, problem: 'content does not match its SHA-256 in the manifest' });
+        if (got.sha256 !== f.sha256) damaged(f, 'content does not match its SHA-256 in the manifest');
       }
     }
   } finally {

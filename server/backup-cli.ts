@@ -14,7 +14,7 @@ import { restoreSnapshot } from '../backup/restore.js';
 import type { BackupProgress, BackupSummary } from '../backup/run.js';
 import { repairObjects, verifyBackup } from '../backup/verify.js';
 import { adminCall, adminStream } from './admin-socket.js';
-import { backupOnce, targetTimeout } from './backup-service.js';
+import { backupOnce } from './backup-service.js';
 import type { Config } from './config.js';
 import { recoveryPublicKeyFile, requireInitialised } from './data-dir.js';
 import { buildDirectory } from './directory-config.js';
@@ -39,9 +39,10 @@ export async function backupCommand(config: Config, opts: { deadlineSeconds: num
   const query = opts.deadlineSeconds === undefined ? '' : `?deadline=${opts.deadlineSeconds}`;
   const fromService = await throughService(config, `/backup${query}`, opts);
   if (fromService.reached) return report(fromService.summary, 'service', opts);
-  const onProgress = opts.terminal ? (p: BackupProgress) => opts.stderr(progressBar(p)) : undefined;
-  const deadline = { at: opts.deadlineSeconds === undefined ? undefined : Date.now() + opts.deadlineSeconds * 1000 };
-  const summary = await backupOnce(config, await openTarget(config.backup.target, targetTimeout(opts.deadlineSeconds)), onProgress ? { onProgress } : {}, deadline);
+  const summary = await backupOnce(config, (timeout) => openTarget(config.backup.target, timeout), {
+    ...(opts.deadlineSeconds === undefined ? {} : { deadlineSeconds: opts.deadlineSeconds }),
+    ...(opts.terminal ? { onProgress: (p: BackupProgress) => opts.stderr(progressBar(p)) } : {}),
+  });
   return report(summary, 'cli', opts);
 }
 

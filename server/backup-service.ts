@@ -40,9 +40,12 @@ export async function readBackupState(dataDir: string): Promise<BackupState | un
  * How long to wait for an SMB server per step: with a deadline, a quarter of
  * it (5 to 60 s), so a server that does not answer cannot hold a shutdown.
  */
-export function targetTimeout(deadlineSeconds: number | undefined): number | undefined {
+function targetTimeout(deadlineSeconds: number | undefined): number | undefined {
   return deadlineSeconds === undefined ? undefined : Math.max(5, Math.min(60, Math.round(deadlineSeconds / 4)));
 }
+
+/** Opens a backup target; `timeoutSeconds` bounds each wait for an SMB server. */
+export type TargetOpener = (timeoutSeconds?: number) => Promise<BackupTarget>;
 
 export interface BackupRequest {
   /** Seconds from now after which no new copy starts; undefined: none. */
@@ -52,14 +55,23 @@ export interface BackupRequest {
   atShutdown?: boolean;
 }
 
-/** Runs one backup of the configured data folder and records a complete one. */
-export async function backupOnce(config: Config, target: BackupTarget, req: BackupRequest, deadline: { at: number | undefined }): Promise<BackupSummary> {
+/**
+ * Runs one backup of the configured data folder and records a complete one.
+ * `deadline` defaults to `req.deadlineSeconds` from now; a caller that passes
+ * its own may bring it forward while the run goes on.
+ */
+export async function backupOnce(config: Config, open: TargetOpener, req: BackupRequest, deadline = deadlineIn(req.deadlineSeconds)): Promise<BackupSummary> {
+  const target = await open(targetTimeout(req.deadlineSeconds));
   const summary = await runBackup({ dataDir: config.dataDir, pcId: config.pcId, target, deadline, ...(req.onProgress ? { onProgress: req.onProgress } : {}) });
   if (summary.status === 'complete') {
     const state: BackupState = { lastComplete: Date.now(), snapshot: summary.snapshot! };
     await writeFileAtomic(statePath(config.dataDir), JSON.stringify(state) + '\n', 0o600);
   }
   return summary;
+}
+
+function deadlineIn(seconds: number | undefined): { at: number | undefined } {
+  return { at: seconds === undefined ? undefined : Date.now() + seconds * 1000 };
 }
 
 export class BackupService {
@@ -71,8 +83,7 @@ export class BackupService {
   constructor(
     private readonly config: Config,
     private readonly log: FastifyBaseLogger,
-    /** Opens the target; `timeoutSeconds` bounds each wait for an SMB server. */
-    private readonly openTarget: (timeoutSeconds?: number) => Promise<BackupTarget>,
+    private readonly openTarget: TargetOpener,
   ) {}
 
   /** Starts a backup now; ERR_BACKUP_RUNNING when one runs already or the service is stopping. */
@@ -83,8 +94,8 @@ export class BackupService {
     if (this.running) {
       return Promise.reject(new BackupError('ERR_BACKUP_RUNNING', `a backup is running already (since ${new Date(this.running.startedAt).toISOString()}); try again when it has finished`));
     }
-    const deadline = { at: req.deadlineSeconds === undefined ? undefined : Date.now() + req.deadlineSeconds * 1000 };
-    const promise = (async () => backupOnce(this.config, await this.openTarget(targetTimeout(req.deadlineSeconds)), req, deadline))();
+    const deadline = deadlineIn(req.deadlineSeconds);
+    const promise = backupOnce(this.config, this.openTarget, req, deadline);
     const running = { promise, deadline, startedAt: Date.now() };
     this.running = running;
     promise.then(

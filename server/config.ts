@@ -9,12 +9,12 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { LineCounter, parseDocument, type YAMLError } from 'yaml';
+import type { TargetSpec } from '../backup/open-target.js';
 import { ConfigError } from './errors.js';
 import { isDnsName } from './tls.js';
 
-export type BackupTargetConfig =
-  | { readonly kind: 'path'; readonly path: string; readonly mountPoint?: string }
-  | { readonly kind: 'smb'; readonly url: string; readonly authFile: string };
+/** `backup.target`: a folder (`path`, optional `mountPoint`) or an SMB share (`url`, `authFile`). */
+export type BackupTargetConfig = Readonly<TargetSpec>;
 
 export interface Config {
   readonly pcId: string;

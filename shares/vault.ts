@@ -229,6 +229,16 @@ export class Vault {
     return copied;
   }
 
+  /** Every file in the vault's object folders (`objects/<xx>/<id>`), by name; none when there is no such folder. */
+  static async objectFiles(dir: string): Promise<{ id: string; file: string }[]> {
+    const objects = join(dir, 'objects');
+    const out: { id: string; file: string }[] = [];
+    for (const fan of await readdir(objects).catch(() => [] as string[])) {
+      for (const id of await readdir(join(objects, fan))) out.push({ id, file: join(objects, fan, id) });
+    }
+    return out;
+  }
+
   /**
    * Stops every vault (in any process) from deleting objects of `dir` until
    * the returned release is called, so that a backup can copy every object
@@ -641,11 +651,8 @@ export class Vault {
   private async sweepOrphans(): Promise<void> {
     if (deletionsHeld(this.dir)) return;
     const referenced = new Set(this.stmt('SELECT object FROM node WHERE object IS NOT NULL').pluck().all() as string[]);
-    const objects = join(this.dir, 'objects');
-    for (const fan of await readdir(objects)) {
-      for (const name of await readdir(join(objects, fan))) {
-        if (!referenced.has(name)) await rm(join(objects, fan, name), { force: true });
-      }
+    for (const { id, file } of await Vault.objectFiles(this.dir)) {
+      if (!referenced.has(id)) await rm(file, { force: true });
     }
     this.stmt('DELETE FROM garbage').run();
   }

@@ -258,7 +258,7 @@ test('tampering on the target: verify names each damaged file; restore refuses i
     bytes[150] ^= 0x01;
     await writeFile(join(nas, fx.pcId, flipped), bytes);
     await rm(join(nas, fx.pcId, removed));
-    assert.deepEqual((await verifyBackup(target, fx.pcId, 0)).damaged, [{ path: `${fx.pcId}/${removed}`, problem: 'missing' }], 'without reading data, the missing file is found');
+    assert.deepEqual((await verifyBackup(target, fx.pcId, 0)).damaged, [{ path: `${fx.pcId}/${removed}`, problem: 'missing', object: true }], 'without reading data, the missing file is found');
     const full = await verifyBackup(target, fx.pcId, 100);
     assert.deepEqual(full.damaged.map((d) => d.path).sort(), [`${fx.pcId}/${flipped}`, `${fx.pcId}/${removed}`].sort());
     assert.match(full.damaged.find((d) => d.path.endsWith(flipped))!.problem, /SHA-256/);

@@ -1,5 +1,5 @@
 /** Test helpers for backups: a data folder with users and files, and a comparable dump of a vault tree. */
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { generateP256KeyPair } from '../../crypto/key-files.js';
 import { InsecureLocalFileSecretSource } from '../../crypto/network-secret.js';
@@ -63,7 +63,6 @@ export async function populate(vault: Vault, count: number, opts: { marker?: str
 
 /** Every entry of a vault with its metadata, dead properties and content hash, in a stable order. */
 export async function dumpTree(vault: Vault): Promise<string[]> {
-  const { createHash } = await import('node:crypto');
   const out: string[] = [];
   const walk = async (path: string): Promise<void> => {
     for (const e of vault.list(path)) {
