@@ -29,6 +29,7 @@ import type { AuditLog } from '../policy/audit.js';
 import type { Takeout } from '../policy/takeout.js';
 import { DavHandler, DAV_METHODS, errorResponse, optionsResponse, type DavLimits, type DavResponse } from '../shares/webdav/handler.js';
 import { DavError } from '../shares/webdav/errors.js';
+import { VaultError } from '../shares/errors.js';
 import { Authenticator, parseBasic } from './auth.js';
 import { Metrics } from './metrics.js';
 import { registerTakeoutRoutes, type ApiCaller } from './takeout-api.js';
@@ -81,6 +82,9 @@ function unlockFailure(err: unknown): { status: number; message: string } | unde
   if (err instanceof NetworkSecretUnavailableError) return { status: 503, message: `your documents cannot be unlocked now: ${err.message}` };
   if (err instanceof SlotOpenError) return { status: 403, message: `your documents cannot be unlocked on this PC: ${err.message}` };
   if (err instanceof KeyringError && err.code === 'ERR_KEYRING_MISSING') return { status: 403, message: 'you have no documents on this PC (user not enrolled)' };
+  if (err instanceof VaultError && err.code === 'ERR_VAULT_BUSY') {
+    return { status: 503, message: 'your documents are open in another mydoc process on this PC; they can be served once it has stopped' };
+  }
   return undefined;
 }
 

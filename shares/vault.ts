@@ -28,7 +28,7 @@ import { CryptoError } from '../crypto/errors.js';
 import { fsyncDir } from '../crypto/atomic-file.js';
 import { VaultError } from './errors.js';
 import { foldName, joinPath, normalizeName, splitPath } from './names.js';
-import { livePid } from './pid-file.js';
+import { holderText, livePid } from './pid-file.js';
 
 export const AREAS = ['Documents', 'Desktop', 'Profile'] as const;
 export const ATTR_DIRECTORY = 0x10;
@@ -251,7 +251,7 @@ export class Vault {
       if (name.startsWith(HOLD_PREFIX) && livePid(join(dir, name)) === undefined) await rm(join(dir, name), { force: true });
     }
     const file = join(dir, `${HOLD_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
-    await writeFile(file, `${process.pid}\n`, { mode: 0o600 });
+    await writeFile(file, holderText(), { mode: 0o600 });
     return () => rm(file, { force: true });
   }
 
@@ -746,15 +746,17 @@ export class Vault {
 }
 
 /**
- * Takes the vault's lock file (holding our pid). A vault open in a live
- * process (this one included) is refused; a lock left by a dead process is
- * taken over. The clean-up at open must never run beside a writer.
+ * Takes the vault's lock file (naming this process, see pid-file.ts). A
+ * vault open in a running process (this one included) is refused; a lock
+ * whose process is gone (killed, from an earlier boot, or a pid now used by
+ * another process) is taken over. The clean-up at open must never run
+ * beside a writer.
  */
 async function acquireLock(file: string): Promise<void> {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fh = await open(file, 'wx', 0o600);
-      await fh.writeFile(`${process.pid}\n`);
+      await fh.writeFile(holderText());
       await fh.close();
       return;
     } catch (err) {

@@ -1,0 +1,151 @@
+// The holder files (pid-file.ts) and the vault lock: a lock whose process is
+// gone never keeps a vault closed, one whose process runs always does, and a
+// vault really open elsewhere is a 503 sentence, not a 500.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { holderText, livePid, processStart, thisProcess } from '../shares/pid-file.js';
+import { Vault } from '../shares/vault.js';
+import { VaultError } from '../shares/errors.js';
+import { userDir } from '../shares/user-vaults.js';
+import { randomDataKey, tempDir } from './helpers/keys.js';
+import { davRequest, randomPassword, startServer } from './helpers/server.js';
+
+const BOOT = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A running process that is not mydoc (its command line does not say so). */
+async function otherProcess(): Promise<ChildProcess & { pid: number }> {
+  const child = spawn('sleep', ['600'], { stdio: 'ignore' });
+  await new Promise((resolve, reject) => child.once('spawn', resolve).once('error', reject));
+  return child as ChildProcess & { pid: number };
+}
+
+async function stopped(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+const record = (pid: number, boot: string, start: number) => `${JSON.stringify({ pid, boot, start })}\n`;
+
+test('holder files: only the very process that wrote one holds it', { timeout: 30_000 }, async () => {
+  const { dir, cleanup } = await tempDir();
+  const other = await otherProcess();
+  try {
+    const file = join(dir, 'holder');
+    const start = processStart(other.pid)!;
+    assert.ok(start > 0, 'the start time of a running process is known');
+
+    await writeFile(file, holderText());
+    assert.equal(livePid(file), process.pid, 'this process, written by this process');
+    assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), thisProcess());
+
+    await writeFile(file, record(other.pid, BOOT, start));
+    assert.equal(livePid(file), other.pid, 'the exact record of a running process');
+
+    await writeFile(file, record(other.pid, 'an-earlier-boot', start));
+    assert.equal(livePid(file), undefined, 'written before this boot (the pid restarted at boot)');
+    await writeFile(file, record(other.pid, BOOT, start - 1));
+    assert.equal(livePid(file), undefined, 'the pid is now another process');
+    await writeFile(file, record(process.pid, 'an-earlier-boot', thisProcess().start));
+    assert.equal(livePid(file), undefined, 'our own pid, from an earlier boot');
+    await writeFile(file, record(process.pid, BOOT, thisProcess().start + 1));
+    assert.equal(livePid(file), undefined, 'our own pid, another process');
+
+    // Files of older versions: just the pid.
+    await writeFile(file, `${process.pid}\n`);
+    assert.equal(livePid(file), undefined, 'our own pid: this process never writes that form');
+    await writeFile(file, `${other.pid}\n`);
+    assert.equal(livePid(file), undefined, 'a running process that is not mydoc');
+    await writeFile(file, '999999999\n');
+    assert.equal(livePid(file), undefined, 'a process that does not exist');
+
+    for (const junk of ['', 'garbage', '{"pid":"1"}', '-5', '{"pid":1,"boot":"x"}']) {
+      await writeFile(file, junk);
+      assert.equal(livePid(file), undefined, `unreadable content ${JSON.stringify(junk)}`);
+    }
+    await stopped(other);
+    await writeFile(file, record(other.pid, BOOT, start));
+    assert.equal(livePid(file), undefined, 'the process has exited');
+  } finally {
+    await stopped(other);
+    await cleanup();
+  }
+});
+
+test('a legacy holder file names a running mydoc only when it started before the file was written', { timeout: 30_000 }, async () => {
+  const { dir, cleanup } = await tempDir();
+  // A process whose command line says mydoc, as an older service's did.
+  const mydocLike = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 600000)', 'mydoc-serve'], { stdio: 'ignore' });
+  await new Promise((resolve, reject) => mydocLike.once('spawn', resolve).once('error', reject));
+  try {
+    const file = join(dir, 'vault.lock');
+    await sleep(50);
+    await writeFile(file, `${mydocLike.pid}\n`);
+    assert.equal(livePid(file), mydocLike.pid, 'written by the running process');
+    // The same file, written before the process started (a lock of the last boot's pid).
+    const before = new Date(Date.now() - 60_000);
+    await utimes(file, before, before);
+    assert.equal(livePid(file), undefined, 'the process started after the file was written');
+  } finally {
+    await stopped(mydocLike);
+    await cleanup();
+  }
+});
+
+test('a vault locked by a gone process opens; one held by a running process is refused without cleaning up', { timeout: 30_000 }, async () => {
+  const { dir, cleanup } = await tempDir();
+  const other = await otherProcess();
+  try {
+    const dek = randomDataKey();
+    (await Vault.open(dir, dek)).close();
+    const lock = join(dir, 'vault.lock');
+    for (const stale of [`${process.pid}\n`, record(process.pid, 'an-earlier-boot', thisProcess().start), `${other.pid}\n`]) {
+      await writeFile(lock, stale);
+      const vault = await Vault.open(dir, dek);
+      assert.deepEqual(JSON.parse(readFileSync(lock, 'utf8')), thisProcess(), 'the lock now names this process');
+      vault.close();
+    }
+    await writeFile(lock, record(other.pid, BOOT, processStart(other.pid)!));
+    await assert.rejects(Vault.open(dir, dek), (e: unknown) => e instanceof VaultError && e.code === 'ERR_VAULT_BUSY' && e.message.includes(`process ${other.pid}`));
+    await stopped(other);
+    (await Vault.open(dir, dek)).close();
+  } finally {
+    await stopped(other);
+    await cleanup();
+  }
+});
+
+test('the service: stale vault locks (its own pid, an earlier boot, another program) never keep documents closed; a live holder is a 503 sentence', { timeout: 60_000 }, async () => {
+  const names = ['alice', 'bob', 'carol', 'dave'];
+  const server = await startServer({ users: names.map((name) => ({ name, password: randomPassword() })) });
+  const other = await otherProcess();
+  try {
+    const lockOf = (user: string) => join(userDir(server.dataDir, 'pc-test', user), 'vault.lock');
+    // After a power cut the service easily gets the pid the lock names.
+    await writeFile(lockOf('alice'), `${server.pid}\n`);
+    await writeFile(lockOf('bob'), record(server.pid, 'an-earlier-boot', 1234));
+    await writeFile(lockOf('carol'), `${other.pid}\n`);
+    // dave's vault is really open in another process.
+    await writeFile(lockOf('dave'), record(other.pid, BOOT, processStart(other.pid)!));
+    for (const user of ['alice', 'bob', 'carol']) {
+      const res = await davRequest(server, 'PROPFIND', '/Documents/', { user, headers: { depth: '1' } });
+      assert.equal(res.status, 207, `${user}: ${res.body.toString()}`);
+    }
+    const busy = await davRequest(server, 'PROPFIND', '/Documents/', { user: 'dave', headers: { depth: '1' } });
+    assert.equal(busy.status, 503);
+    assert.match(busy.body.toString(), /open in another mydoc process on this PC/);
+    assert.doesNotMatch(busy.body.toString(), new RegExp(`${server.dataDir}|users/|internal error`));
+    await stopped(other);
+    const later = await davRequest(server, 'PROPFIND', '/Documents/', { user: 'dave', headers: { depth: '1' } });
+    assert.equal(later.status, 207, 'once the holder is gone, the vault opens');
+  } finally {
+    await stopped(other);
+    await server.stop();
+  }
+});
