@@ -22,7 +22,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { NetworkSecretUnavailableError, SlotOpenError, KeyringError } from '../crypto/errors.js';
-import type { Directory } from '../policy/directory.js';
+import type { AuthResult, Directory } from '../policy/directory.js';
 import type { Sessions, UserSession } from '../policy/sessions.js';
 import { LOCKED_MESSAGE, type Gate } from '../policy/gate.js';
 import type { AuditLog } from '../policy/audit.js';
@@ -30,7 +30,7 @@ import type { Takeout } from '../policy/takeout.js';
 import { DavHandler, DAV_METHODS, errorResponse, optionsResponse, type DavLimits, type DavResponse } from '../shares/webdav/handler.js';
 import { DavError } from '../shares/webdav/errors.js';
 import { VaultError } from '../shares/errors.js';
-import { Authenticator, parseBasic } from './auth.js';
+import { Authenticator, MAX_LOGIN_CHARS, parseBasic, TooManyLoginAttempts } from './auth.js';
 import { Metrics } from './metrics.js';
 import { registerTakeoutRoutes, type ApiCaller } from './takeout-api.js';
 
@@ -76,6 +76,11 @@ function send(reply: FastifyReply, res: DavResponse): FastifyReply {
 function plain(reply: FastifyReply, status: number, message: string, headers: Record<string, string> = {}): FastifyReply {
   const res = errorResponse(new DavError(status, message));
   return send(reply, { ...res, headers: { ...res.headers, ...headers } });
+}
+
+/** A user name as logs and the audit log record it: whatever was sent, cut to the longest login that is checked. */
+function loggable(user: string): string {
+  return user.length > MAX_LOGIN_CHARS ? `${[...user].slice(0, MAX_LOGIN_CHARS).join('')}… (${user.length} characters)` : user;
 }
 
 function unlockFailure(err: unknown): { status: number; message: string } | undefined {
@@ -189,11 +194,20 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   async function authenticate(req: FastifyRequest, reply: FastifyReply): Promise<ApiCaller | undefined> {
     const creds = parseBasic(req.headers.authorization);
     const online = opts.gate.isReachable;
-    const result = creds ? await (online ? authenticator : offlineAuthenticator).verify(creds) : undefined;
+    const checker = online ? authenticator : offlineAuthenticator;
+    let result: AuthResult | undefined;
+    try {
+      result = creds ? await checker.verify(creds, req.ip) : undefined;
+    } catch (err) {
+      if (!(err instanceof TooManyLoginAttempts)) throw err;
+      plain(reply, 429, err.message, { 'retry-after': '5' });
+      return undefined;
+    }
     if (!creds || !result?.ok) {
       if (creds && result && !result.ok) {
-        req.log.info({ user: creds.user, reason: result.reason, delayMs: authenticator.delayFor(creds.user) }, 'authentication failed');
-        await opts.audit.append({ actor: creds.user, action: 'login', decision: 'deny', reason: result.reason });
+        const actor = loggable(creds.user);
+        req.log.info({ user: actor, reason: result.reason, delayMs: checker.delayFor(creds.user, req.ip) }, 'authentication failed');
+        await opts.audit.append({ actor, action: 'login', decision: 'deny', reason: result.reason });
       }
       const message = !creds ? 'authentication required' : result && !result.ok && result.reason !== 'wrong user name or password' ? `login refused: ${result.reason}` : 'wrong user name or password';
       plain(reply, 401, message, { 'www-authenticate': REALM });

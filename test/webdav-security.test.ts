@@ -8,8 +8,6 @@ import assert from 'node:assert/strict';
 import https from 'node:https';
 import { connect } from 'node:tls';
 import { readFile } from 'node:fs/promises';
-import { Authenticator } from '../server/auth.js';
-import type { Directory } from '../policy/directory.js';
 import { userDir } from '../shares/user-vaults.js';
 import { snapshot } from './helpers/data-dir.js';
 import { patternBytes } from './helpers/keys.js';
@@ -204,19 +202,3 @@ test('wrong passwords: 401 each; a run of wrong passwords is slowed for that use
   assert.equal((await pcId()).length > 0, true);
 });
 
-test('throttle schedule: 20 wrong passwords in a row, and parallel guesses queue', async () => {
-  const directory: Directory = { kind: 'test', secrets: undefined as never, servers: [], probe: async () => true, authenticate: async (u, p) => (p === 'right' ? { ok: true, user: u, admin: false } : { ok: false, reason: 'wrong user name or password' }) };
-  const slept: number[] = [];
-  let clock = 0;
-  const auth = new Authenticator(directory, () => clock, async (ms) => {
-    slept.push(ms);
-    clock += ms;
-  });
-  await Promise.all(Array.from({ length: 20 }, () => auth.verify({ login: 'eve', user: 'eve', password: 'wrong' })));
-  assert.deepEqual(slept, [250, 500, 1000, 2000, 4000, 8000, 8000, 8000, 8000, 8000, 8000, 8000, 8000, 8000, 8000]);
-  slept.length = 0;
-  assert.equal((await auth.verify({ login: 'mallory', user: 'mallory', password: 'wrong' })).ok, false);
-  assert.deepEqual(slept, [], 'another user is not slowed');
-  assert.equal((await auth.verify({ login: 'eve', user: 'eve', password: 'right' })).ok, true, 'no lockout');
-  assert.equal(auth.delayFor('eve'), 0, 'success resets');
-});
