@@ -7,10 +7,11 @@
  * scratch folder (0700, removed at close), checked against the manifest,
  * opened through slot R, and objects are fetched only for what is
  * extracted. Extraction goes into a new or empty folder, creates every
- * folder under it itself and never overwrites a file.
+ * folder under it itself and never overwrites a file. The PC's audit log,
+ * sealed to the recovery key in the snapshot, can be written out too.
  */
 import type { KeyObject } from 'node:crypto';
-import { mkdir, mkdtemp, open, readdir, rm, utimes } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -18,7 +19,8 @@ import { canonicalUser } from '../shares/user-vaults.js';
 import { Vault, type Entry } from '../shares/vault.js';
 import { BackupError } from './errors.js';
 import { fetchAndUnlock, fetchVerified, localUserPath } from './fetch.js';
-import { findSnapshot, objectPath, type ManifestFile, type ManifestUser } from './manifest.js';
+import { AUDIT_FILE, findSnapshot, objectPath, sealedFilePath, type DeviceTrust, type Manifest, type ManifestFile, type ManifestUser } from './manifest.js';
+import { AUDIT_LOG_TYPE, unseal } from './sealed.js';
 import type { BackupTarget } from './target.js';
 
 export interface RecoveredUser {
@@ -30,12 +32,15 @@ export interface RecoveredUser {
 
 export interface RecoveredBackup {
   snapshot: string;
+  manifest: Manifest;
+  /** The private scratch folder (removed at close). */
+  scratch: string;
   users: RecoveredUser[];
   close(): Promise<void>;
 }
 
-export async function openBackup(opts: { target: BackupTarget; pcId: string; snapshot: string; recoveryPrivateKey: KeyObject }): Promise<RecoveredBackup> {
-  const manifest = await findSnapshot(opts.target, opts.pcId, opts.snapshot);
+export async function openBackup(opts: { target: BackupTarget; pcId: string; snapshot: string; recoveryPrivateKey: KeyObject; trust: DeviceTrust }): Promise<RecoveredBackup> {
+  const manifest = await findSnapshot(opts.target, opts.pcId, opts.snapshot, opts.trust);
   const scratch = await mkdtemp(join(tmpdir(), 'mydoc-recover-'));
   const users: RecoveredUser[] = [];
   const close = async (): Promise<void> => {
@@ -57,7 +62,24 @@ export async function openBackup(opts: { target: BackupTarget; pcId: string; sna
     throw err;
   }
   users.sort((a, b) => a.user.localeCompare(b.user));
-  return { snapshot: manifest.snapshot, users, close };
+  return { snapshot: manifest.snapshot, manifest, scratch, users, close };
+}
+
+/**
+ * The PC's audit log as of the snapshot (checked against the manifest,
+ * opened with the recovery key), or undefined when the snapshot has none
+ * (made before audit logs were backed up, or the PC had no audit log).
+ */
+export async function readAuditLog(backup: RecoveredBackup, target: BackupTarget, pcId: string, recoveryPrivateKey: KeyObject): Promise<Buffer | undefined> {
+  const listed = backup.manifest.sealed.find((f) => f.path === sealedFilePath(backup.snapshot, AUDIT_FILE));
+  if (!listed) return undefined;
+  const local = join(backup.scratch, AUDIT_FILE);
+  await fetchVerified(target, pcId, [listed], () => local);
+  try {
+    return await unseal(await readFile(local, 'utf8'), recoveryPrivateKey, AUDIT_LOG_TYPE, 'audit log');
+  } finally {
+    await rm(local, { force: true });
+  }
 }
 
 /** Every entry under `path` in a vault, depth first, parents before children. */

@@ -3,14 +3,17 @@
  * snapshot's manifest must parse, every file it lists must exist with its
  * size, and a share of the files (`readDataPercent`, chosen at random each
  * run) is downloaded and re-hashed. Each bad file is reported by its path.
- * Verify never changes the target.
+ * A manifest that is unsigned, or that the trusted device key did not sign,
+ * is reported as damaged (with which of the two it is), and a newest snapshot
+ * older than the newest one seen before as a rollback. Verify never changes
+ * the target.
  */
 import { randomInt } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashFile } from './hash-file.js';
-import { listSnapshots, readManifest, type ManifestFile } from './manifest.js';
+import { listSnapshots, readManifest, rollbackNotice, type DeviceTrust, type ManifestFile } from './manifest.js';
 import { TargetLock } from './target-lock.js';
 import type { BackupTarget } from './target.js';
 
@@ -32,6 +35,10 @@ export interface VerifyReport {
   damaged: DamagedFile[];
   /** Damaged objects removed by `repair` (the next backup copies them again). */
   repaired: string[];
+  /** The newest snapshot whose manifest verified. */
+  newest: string | undefined;
+  /** Set when the newest snapshot is older than `newestSeen`: snapshots were removed or rolled back. */
+  rollback: string | undefined;
 }
 
 /**
@@ -54,22 +61,26 @@ export async function repairObjects(target: BackupTarget, pcId: string, report: 
   }
 }
 
-export async function verifyBackup(target: BackupTarget, pcId: string, readDataPercent = 0): Promise<VerifyReport> {
-  const report: VerifyReport = { snapshots: 0, files: 0, filesRead: 0, bytesRead: 0, damaged: [], repaired: [] };
+export async function verifyBackup(target: BackupTarget, pcId: string, trust: DeviceTrust, opts: { readDataPercent?: number; newestSeen?: string | undefined } = {}): Promise<VerifyReport> {
+  const readDataPercent = opts.readDataPercent ?? 0;
+  const report: VerifyReport = { snapshots: 0, files: 0, filesRead: 0, bytesRead: 0, damaged: [], repaired: [], newest: undefined, rollback: undefined };
   const files = new Map<string, ManifestFile>();
   const objects = new Set<string>();
   for (const snapshot of await listSnapshots(target, pcId)) {
     try {
-      const manifest = await readManifest(target, pcId, snapshot);
+      const manifest = await readManifest(target, pcId, snapshot, trust);
       for (const u of manifest.users) {
         for (const f of [...u.files, ...u.objects]) files.set(f.path, f);
         for (const o of u.objects) objects.add(o.path);
       }
+      for (const f of manifest.sealed) files.set(f.path, f);
       report.snapshots++;
+      report.newest = snapshot;
     } catch (err) {
       report.damaged.push({ path: `${pcId}/manifests/${snapshot}.json`, problem: (err as Error).message, object: false });
     }
   }
+  report.rollback = rollbackNotice(pcId, report.newest, opts.newestSeen);
   report.files = files.size;
   const present = new Map((await target.list(pcId)).map((f) => [f.path, f.size]));
   const damaged = (f: ManifestFile, problem: string) => report.damaged.push({ path: `${pcId}/${f.path}`, problem, object: objects.has(f.path) });

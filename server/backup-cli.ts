@@ -4,9 +4,14 @@
  * socket) when there is one, so that open vaults are copied consistently;
  * otherwise this process runs it.
  */
+import { existsSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { loadPrivateKey, loadPublicKey } from '../crypto/key-files.js';
-import { openBackup, walk, extract } from '../backup/recover.js';
-import { listPcs, listSnapshots, readManifest } from '../backup/manifest.js';
+import { openBackup, readAuditLog, walk, extract } from '../backup/recover.js';
+import { TrustStore, trustDevice, trustOf, type DevicePin } from '../backup/device-trust.js';
+import { listPcs, listSnapshots, readManifest, rollbackNotice, type DeviceTrust } from '../backup/manifest.js';
 import type { BackupTarget } from '../backup/target.js';
 import { openTarget, targetSpecFromArgs } from '../backup/open-target.js';
 import { pruneBackups } from '../backup/prune.js';
@@ -14,9 +19,9 @@ import { restoreSnapshot } from '../backup/restore.js';
 import type { BackupProgress, BackupSummary } from '../backup/run.js';
 import { repairObjects, verifyBackup } from '../backup/verify.js';
 import { adminCall, adminStream } from './admin-socket.js';
-import { backupOnce } from './backup-service.js';
+import { backupOnce, readBackupState } from './backup-service.js';
 import type { Config } from './config.js';
-import { recoveryPublicKeyFile, requireInitialised } from './data-dir.js';
+import { dataPaths, recoveryPublicKeyFile, requireInitialised } from './data-dir.js';
 import { buildDirectory } from './directory-config.js';
 import { CliError } from './errors.js';
 
@@ -73,6 +78,8 @@ async function throughService(config: Config, path: string, opts: { stderr: Out;
 }
 
 function report(summary: BackupSummary, via: 'service' | 'cli', opts: { stdout: Out; stderr: Out; terminal: boolean }): number {
+  if (summary.skipped > 0) opts.stderr(`mydoc: warning: ${summary.skipped} file(s) in the vaults' object folders are not regular files (links?) and were not copied\n`);
+  for (const w of summary.warnings ?? []) opts.stderr(`mydoc: warning: ${w}\n`);
   if (opts.terminal) {
     opts.stderr('\n');
     opts.stdout(
@@ -87,24 +94,71 @@ function report(summary: BackupSummary, via: 'service' | 'cli', opts: { stdout: 
 }
 
 /** Which target and PCs a list or verify reads: this PC's configured target, or --from (any machine). */
-export type TargetChoice = { config: Config } | { from: string; authFile: string | undefined; pc: string | undefined };
+export type TargetChoice = { config: Config } | { from: string; authFile: string | undefined; pc: string | undefined; deviceKey: string | undefined; trustFile: string | undefined };
 
-async function chosenTarget(choice: TargetChoice): Promise<{ target: BackupTarget; pcs: string[] }> {
-  if ('config' in choice) return { target: await openTarget(choice.config.backup.target), pcs: [choice.config.pcId] };
+/** How a reader decides which device key signed a PC's manifests (see backup/device-trust.ts). */
+interface TrustSource {
+  /** The key of `pcId`'s manifests, with notices for the user, and the newest snapshot seen of it. */
+  of(pcId: string): Promise<{ trust: DeviceTrust; notices: string[]; newestSeen: string | undefined; seen(snapshot: string): Promise<void> }>;
+}
+
+/** This PC's own key; the newest snapshot it wrote is in its backup state. */
+async function ownTrust(config: Config): Promise<TrustSource> {
+  const trust = await trustOf(await loadPublicKey(dataPaths(config.dataDir).devicePublic, 'device public key'));
+  const state = await readBackupState(config.dataDir);
+  return { of: async () => ({ trust, notices: [], newestSeen: state?.snapshot, seen: async () => undefined }) };
+}
+
+/** `--device-key FILE|THUMBPRINT`: a PEM public key file, or a key's RFC 7638 thumbprint (43 characters). */
+async function parsePin(arg: string | undefined): Promise<DevicePin | undefined> {
+  if (arg === undefined) return undefined;
+  if (/^[A-Za-z0-9_-]{43}$/.test(arg) && !existsSync(arg)) return { thumbprint: arg };
+  return { key: await loadPublicKey(arg, 'device public key (--device-key)') };
+}
+
+/** The trust file of this machine: `--trust-file`, else $XDG_STATE_HOME/mydoc (default ~/.local/state/mydoc). */
+export function defaultTrustFile(): string {
+  return join(process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'mydoc', 'backup-trust.json');
+}
+
+/** A pinned key, or the one trusted on first use, recorded in `trustFile` with the newest snapshot seen. */
+async function pinnedTrust(target: BackupTarget, deviceKey: string | undefined, trustFile: string): Promise<TrustSource> {
+  const pin = await parsePin(deviceKey);
+  const store = await TrustStore.load(trustFile);
+  return {
+    of: async (pcId) => {
+      const { trust, notices } = await trustDevice(target, pcId, { pin, store });
+      return { trust, notices, newestSeen: store.get(pcId).newestSnapshot, seen: (snapshot) => store.record(pcId, { newestSnapshot: snapshot }) };
+    },
+  };
+}
+
+async function chosenTarget(choice: TargetChoice): Promise<{ target: BackupTarget; pcs: string[]; trust: TrustSource }> {
+  if ('config' in choice) return { target: await openTarget(choice.config.backup.target), pcs: [choice.config.pcId], trust: await ownTrust(choice.config) };
   const target = await openTarget(targetSpecFromArgs(choice.from, choice.authFile));
   const pcs = choice.pc !== undefined ? [choice.pc] : await listPcs(target);
   if (pcs.length === 0) throw new CliError(`no PC has a backup on the ${target.description}`);
-  return { target, pcs };
+  return { target, pcs, trust: await pinnedTrust(target, choice.deviceKey, choice.trustFile ?? defaultTrustFile()) };
 }
 
-export async function backupList(choice: TargetChoice, stdout: Out): Promise<number> {
-  const { target, pcs } = await chosenTarget(choice);
+export async function backupList(choice: TargetChoice, stdout: Out, stderr: Out): Promise<number> {
+  const { target, pcs, trust } = await chosenTarget(choice);
   for (const pc of pcs) {
     const snapshots = await listSnapshots(target, pc);
     if (pcs.length > 1) stdout(`PC ${pc}:\n`);
-    if (snapshots.length === 0) stdout(`no complete backup of PC ${pc} on the ${target.description}\n`);
+    if (snapshots.length === 0) {
+      stdout(`no complete backup of PC ${pc} on the ${target.description}\n`);
+      continue;
+    }
+    const device = await trust.of(pc);
+    for (const n of device.notices) stderr(`mydoc: note: ${n}\n`);
     for (const id of snapshots) {
-      const m = await readManifest(target, pc, id);
+      const m = await readManifest(target, pc, id, device.trust).catch((err: Error & { code?: string }) => {
+        if (!err.code?.startsWith('ERR_BACKUP_')) throw err;
+        stdout(`${id}  REFUSED: ${err.message}\n`);
+        return undefined;
+      });
+      if (!m) continue;
       const objects = m.users.reduce((n, u) => n + u.objects.length, 0);
       const bytes = m.users.reduce((n, u) => n + u.objects.reduce((sum, o) => sum + o.size, 0), 0);
       stdout(`${id}  finished ${m.finishedAt}  ${m.users.length} user(s)  ${objects} objects  ${mb(bytes)}  from ${m.host}\n`);
@@ -113,12 +167,20 @@ export async function backupList(choice: TargetChoice, stdout: Out): Promise<num
   return 0;
 }
 
-export async function backupVerify(choice: TargetChoice, readDataPercent: number, repair: boolean, stdout: Out): Promise<number> {
-  const { target, pcs } = await chosenTarget(choice);
+export async function backupVerify(choice: TargetChoice, readDataPercent: number, repair: boolean, stdout: Out, stderr: Out): Promise<number> {
+  const { target, pcs, trust } = await chosenTarget(choice);
   let damaged = 0;
+  let rollbacks = 0;
   for (const pc of pcs) {
-    const report = await verifyBackup(target, pc, readDataPercent);
+    const device = await trust.of(pc);
+    for (const n of device.notices) stderr(`mydoc: note: ${n}\n`);
+    const report = await verifyBackup(target, pc, device.trust, { readDataPercent, newestSeen: device.newestSeen });
     for (const d of report.damaged) stdout(`DAMAGED ${d.path}: ${d.problem}\n`);
+    if (report.rollback) {
+      stdout(`${report.rollback}\n`);
+      rollbacks++;
+    }
+    if (report.newest) await device.seen(report.newest);
     if (repair) {
       await repairObjects(target, pc, report);
       for (const path of report.repaired) stdout(`removed ${path}: the next backup of PC ${pc} copies it again\n`);
@@ -127,26 +189,44 @@ export async function backupVerify(choice: TargetChoice, readDataPercent: number
     damaged += report.damaged.length;
   }
   if (damaged > 0) throw new CliError(`backup verify found ${damaged} damaged file(s) on the ${target.description} (listed above)`);
+  if (rollbacks > 0) throw new CliError(`backup verify found a rollback on the ${target.description} (above): the newest snapshot is older than one seen before`);
   return 0;
 }
 
 export async function backupPrune(config: Config, keep: number, stdout: Out): Promise<number> {
-  const result = await pruneBackups(await openTarget(config.backup.target), config.pcId, keep);
+  const { trust } = await (await ownTrust(config)).of(config.pcId);
+  const result = await pruneBackups(await openTarget(config.backup.target), config.pcId, keep, trust);
   stdout(
     `kept ${result.kept.length} snapshot(s), removed ${result.removed.length}${result.removed.length ? ` (${result.removed.join(', ')})` : ''} and ${result.objectsRemoved} object(s) only they used` +
-      `${result.unfinishedRemoved ? `, and ${result.unfinishedRemoved} unfinished snapshot folder(s)` : ''}\n`,
+      `${result.unfinishedRemoved ? `, and ${result.unfinishedRemoved} unfinished snapshot folder(s)` : ''}` +
+      `${result.refused.length ? `; left ${result.refused.length} manifest(s) this PC did not sign (${result.refused.join(', ')})` : ''}\n`,
   );
   return 0;
 }
 
-export async function restoreCommand(config: Config, opts: { from: string; authFile: string | undefined; recoveryKey: string; pc: string | undefined; snapshot: string; stdout: Out }): Promise<number> {
+/** Reports a rollback when `latest` was asked for, and records the newest snapshot seen. */
+async function checkLatest(device: Awaited<ReturnType<TrustSource['of']>>, pcId: string, which: string, snapshot: string, stderr: Out): Promise<void> {
+  if (which === 'latest') {
+    const rollback = rollbackNotice(pcId, snapshot, device.newestSeen);
+    if (rollback) stderr(`mydoc: warning: ${rollback}\n`);
+  }
+  await device.seen(snapshot);
+}
+
+export async function restoreCommand(
+  config: Config,
+  opts: { from: string; authFile: string | undefined; recoveryKey: string; pc: string | undefined; snapshot: string; deviceKey: string | undefined; stdout: Out; stderr: Out },
+): Promise<number> {
   await requireInitialised(config);
   if (await adminCall(config.dataDir, 'GET', '/locks').then(() => true, () => false)) {
     throw new CliError('the service is running on this data folder: stop it first (systemctl stop mydoc), then restore');
   }
   const target = await openTarget(targetSpecFromArgs(opts.from, opts.authFile));
   const fromPcId = opts.pc ?? config.pcId;
+  const device = await (await pinnedTrust(target, opts.deviceKey, join(config.dataDir, 'backup-trust.json'))).of(fromPcId);
+  for (const n of device.notices) opts.stderr(`mydoc: note: ${n}\n`);
   const directory = await buildDirectory(config);
+  const local = config.directory.kind === 'local' ? { usersFile: config.directory.local.usersFile, secretFile: config.directory.local.insecureSecretFile } : undefined;
   const summary = await restoreSnapshot({
     target,
     fromPcId,
@@ -156,18 +236,41 @@ export async function restoreCommand(config: Config, opts: { from: string; authF
     pcId: config.pcId,
     source: directory.secrets,
     recoveryPublicKey: await loadPublicKey(recoveryPublicKeyFile(config), 'recovery public key'),
+    trust: device.trust,
+    localDirectory: local,
     onUser: (user, objects) => opts.stdout(`restored user "${user}" (${objects} objects)\n`),
   });
+  await checkLatest(device, fromPcId, opts.snapshot, summary.snapshot, opts.stderr);
+  if (summary.directoryUsers.length > 0) opts.stdout(`restored ${summary.directoryUsers.length} user(s) of the local directory: ${summary.directoryUsers.join(', ')}\n`);
   opts.stdout(`restored snapshot ${summary.snapshot} of PC ${fromPcId} into ${config.dataDir}: ${summary.users.length} user(s), ${summary.objects} objects, ${mb(summary.bytes)}; users log in as before\n`);
   return 0;
 }
 
-export async function recoverCommand(opts: { from: string; authFile: string | undefined; recoveryKey: string; pc: string; snapshot: string; list: boolean; extract: string | undefined; to: string | undefined; stdout: Out }): Promise<number> {
-  if (opts.list === (opts.extract !== undefined)) throw new CliError('mydoc recover needs either --list or --extract PATH --to DIR', 2);
+export async function recoverCommand(opts: {
+  from: string;
+  authFile: string | undefined;
+  recoveryKey: string;
+  pc: string;
+  snapshot: string;
+  list: boolean;
+  extract: string | undefined;
+  to: string | undefined;
+  auditLog: string | undefined;
+  deviceKey: string | undefined;
+  trustFile: string | undefined;
+  stdout: Out;
+  stderr: Out;
+}): Promise<number> {
+  const modes = [opts.list, opts.extract !== undefined, opts.auditLog !== undefined].filter(Boolean).length;
+  if (modes !== 1) throw new CliError('mydoc recover needs either --list, --extract PATH --to DIR, or --audit-log FILE', 2);
   if (opts.extract !== undefined && opts.to === undefined) throw new CliError('--extract PATH needs --to DIR', 2);
   const target = await openTarget(targetSpecFromArgs(opts.from, opts.authFile));
-  const backup = await openBackup({ target, pcId: opts.pc, snapshot: opts.snapshot, recoveryPrivateKey: await loadPrivateKey(opts.recoveryKey, 'recovery private key') });
+  const device = await (await pinnedTrust(target, opts.deviceKey, opts.trustFile ?? defaultTrustFile())).of(opts.pc);
+  for (const n of device.notices) opts.stderr(`mydoc: note: ${n}\n`);
+  const recoveryPrivateKey = await loadPrivateKey(opts.recoveryKey, 'recovery private key');
+  const backup = await openBackup({ target, pcId: opts.pc, snapshot: opts.snapshot, recoveryPrivateKey, trust: device.trust });
   try {
+    await checkLatest(device, opts.pc, opts.snapshot, backup.snapshot, opts.stderr);
     if (opts.list) {
       opts.stdout(`snapshot ${backup.snapshot} of PC ${opts.pc}\n`);
       for (const u of backup.users) {
@@ -175,6 +278,21 @@ export async function recoverCommand(opts: { from: string; authFile: string | un
           opts.stdout(`${e.isDir ? 'd' : '-'} ${String(e.size).padStart(12)}  ${new Date(e.modified).toISOString()}  /${u.user}${e.path}${e.isDir ? '/' : ''}\n`);
         }
       }
+      return 0;
+    }
+    if (opts.auditLog !== undefined) {
+      const log = await readAuditLog(backup, target, opts.pc, recoveryPrivateKey);
+      if (!log) throw new CliError(`snapshot ${backup.snapshot} of PC ${opts.pc} holds no audit log`);
+      const fh = await open(opts.auditLog, 'wx', 0o600).catch((err: NodeJS.ErrnoException) => {
+        throw new CliError(err.code === 'EEXIST' ? `${opts.auditLog} exists already; refusing to overwrite it` : `cannot write ${opts.auditLog}: ${err.message}`);
+      });
+      try {
+        await fh.writeFile(log);
+      } finally {
+        await fh.close();
+      }
+      const lines = log.toString('utf8').split('\n').filter(Boolean).length;
+      opts.stdout(`wrote the audit log of PC ${opts.pc} as of snapshot ${backup.snapshot} (${lines} lines) to ${opts.auditLog}; check it with: mydoc audit verify --file ${opts.auditLog}\n`);
       return 0;
     }
     const s = await extract(backup, target, opts.pc, opts.extract!, opts.to!);

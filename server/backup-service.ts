@@ -8,10 +8,14 @@
  *
  * One backup at a time per process. A stop during a running backup joins it
  * and brings its deadline forward instead of starting a second one. The time
- * of the last complete backup is kept in `<dataDir>/backup-state.json`.
+ * and id of the last complete backup are kept in `<dataDir>/backup-state.json`:
+ * the id is the newest snapshot this PC wrote, so a target whose newest
+ * snapshot is older is reported as a rollback.
  */
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { loadPrivateKey, loadPublicKey } from '../crypto/key-files.js';
+import { auditLogPath } from '../policy/audit.js';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { FastifyBaseLogger } from 'fastify';
 import { writeFileAtomic } from '../crypto/atomic-file.js';
@@ -19,6 +23,7 @@ import { BackupError } from '../backup/errors.js';
 import { runBackup, type BackupProgress, type BackupSummary } from '../backup/run.js';
 import type { BackupTarget } from '../backup/target.js';
 import type { Config } from './config.js';
+import { dataPaths, recoveryPublicKeyFile } from './data-dir.js';
 
 interface BackupState {
   lastComplete: number;
@@ -60,14 +65,51 @@ export interface BackupRequest {
  * `deadline` defaults to `req.deadlineSeconds` from now; a caller that passes
  * its own may bring it forward while the run goes on.
  */
-export async function backupOnce(config: Config, open: TargetOpener, req: BackupRequest, deadline = deadlineIn(req.deadlineSeconds)): Promise<BackupSummary> {
-  const target = await open(targetTimeout(req.deadlineSeconds));
-  const summary = await runBackup({ dataDir: config.dataDir, pcId: config.pcId, target, deadline, ...(req.onProgress ? { onProgress: req.onProgress } : {}) });
-  if (summary.status === 'complete') {
-    const state: BackupState = { lastComplete: Date.now(), snapshot: summary.snapshot! };
-    await writeFileAtomic(statePath(config.dataDir), JSON.stringify(state) + '\n', 0o600);
-  }
+export async function backupOnce(config: Config, openTarget: TargetOpener, req: BackupRequest, deadline = deadlineIn(req.deadlineSeconds)): Promise<BackupSummary> {
+  const paths = dataPaths(config.dataDir);
+  const deviceKey = { privateKey: await loadPrivateKey(paths.deviceKey, 'device private key'), publicKey: await loadPublicKey(paths.devicePublic, 'device public key') };
+  const recoveryPublicKey = await loadPublicKey(recoveryPublicKeyFile(config), 'recovery public key');
+  const previous = await readBackupState(config.dataDir);
+  const target = await openTarget(targetTimeout(req.deadlineSeconds));
+  const summary = await runBackup({
+    dataDir: config.dataDir,
+    pcId: config.pcId,
+    target,
+    deadline,
+    deviceKey,
+    recoveryPublicKey,
+    auditLog: auditLogPath(config.dataDir),
+    ...(config.directory.kind === 'local' ? { localDirectory: { usersFile: config.directory.local.usersFile, secretFile: config.directory.local.insecureSecretFile } } : {}),
+    newestWritten: previous?.snapshot,
+    ...(req.onProgress ? { onProgress: req.onProgress } : {}),
+  });
+  if (summary.status === 'complete') await writeState(config.dataDir, { lastComplete: Date.now(), snapshot: summary.snapshot! });
   return summary;
+}
+
+/**
+ * Records the last complete backup. On a full data disk the atomic write
+ * (a new file) cannot be made: the record is then overwritten in place,
+ * which needs no new room (it is one small block, padded to its old length).
+ */
+async function writeState(dataDir: string, state: BackupState): Promise<void> {
+  const text = JSON.stringify(state) + '\n';
+  try {
+    await writeFileAtomic(statePath(dataDir), text, 0o600);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
+    const fh = await open(statePath(dataDir), 'r+').catch(() => undefined);
+    if (!fh) throw err;
+    try {
+      const old = (await fh.stat()).size;
+      if (old < text.length) throw err;
+      await fh.write(text.slice(0, -1).padEnd(old - 1, ' ') + '\n', 0);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
 }
 
 function deadlineIn(seconds: number | undefined): { at: number | undefined } {
@@ -99,7 +141,11 @@ export class BackupService {
     const running = { promise, deadline, startedAt: Date.now() };
     this.running = running;
     promise.then(
-      (s) => this.log.info({ backup: s }, `backup ${s.status}: ${s.objectsCopied} objects (${s.bytesCopied} bytes) copied in ${s.seconds.toFixed(1)} s`),
+      (s) => {
+        this.log.info({ backup: s }, `backup ${s.status}: ${s.objectsCopied} objects (${s.bytesCopied} bytes) copied in ${s.seconds.toFixed(1)} s`);
+        if (s.skipped > 0) this.log.warn(`backup: ${s.skipped} file(s) in the vaults' object folders are not regular files (links?) and were not copied`);
+        for (const w of s.warnings) this.log.warn(`backup: ${w}`);
+      },
       (err: Error) => this.log.error({ code: (err as { code?: string }).code }, `backup failed: ${err.message}`),
     ).finally(() => {
       if (this.running === running) this.running = undefined;

@@ -73,23 +73,34 @@ Usage:
       The complete snapshots of this PC on its target; with --from, of any
       PC (default: every PC) on TARGET, from any machine.
   mydoc backup verify [--read-data PERCENT] [--repair]
-                      [--config FILE | --from TARGET [--auth-file FILE] [--pc PCID]]
-      Check every snapshot's files exist with their sizes; re-hash PERCENT
-      of them (random). Each damaged file is reported by path; exit 1 then.
+                      [--config FILE | --from TARGET [--auth-file FILE] [--pc PCID]
+                       [--device-key FILE|THUMBPRINT] [--trust-file F]]
+      Check every snapshot's manifest is signed by the PC's device key and
+      its files exist with their sizes; re-hash PERCENT of them (random).
+      Each damaged file is reported by path, and a rollback (the newest
+      snapshot older than one seen before); exit 1 then.
       --repair removes damaged objects so the next backup copies them again.
   mydoc backup prune --keep N [--config FILE]
       Remove all but the newest N snapshots and the objects only they used.
   mydoc restore --from TARGET [--auth-file FILE] --recovery-key FILE
-                [--pc PCID] [--snapshot ID|latest] [--config FILE]
+                [--pc PCID] [--snapshot ID|latest] [--device-key FILE|THUMBPRINT]
+                [--config FILE]
       On a new PC (after mydoc init): restore a snapshot of PC PCID (default:
       this pcId) from TARGET (a folder, or //host[:port]/share[/folder] with
       a 0600 Samba auth file). The recovery private key opens the keyrings;
       the keys are wrapped into this PC's slots, so users log in as before.
+      The local directory's users come back too. Only manifests signed by
+      the old PC's device key are accepted: --device-key pins it (its
+      device-public.pem, or the thumbprint mydoc init printed); without it,
+      the key on the target is trusted at first use and must not change.
   mydoc recover --recovery-key FILE --from TARGET [--auth-file FILE] --pc PCID
-                [--snapshot ID|latest] (--list | --extract PATH --to DIR)
-      For administrators, on any machine: list what a PC's backup holds, or
-      extract PATH (/USER/Documents/...) as plain files into DIR. Needs no
-      directory and no agent.
+                [--snapshot ID|latest] [--device-key FILE|THUMBPRINT] [--trust-file F]
+                (--list | --extract PATH --to DIR | --audit-log FILE)
+      For administrators, on any machine: list what a PC's backup holds,
+      extract PATH (/USER/Documents/...) as plain files into DIR, or write
+      the PC's audit log to FILE. Needs no directory and no agent. Device
+      keys trusted and the newest snapshot seen of each PC are recorded in
+      the trust file (default ~/.local/state/mydoc/backup-trust.json).
   mydoc audit verify [--file FILE] [--config FILE]
       Check the audit log's hash chain (default <dataDir>/audit/audit.log):
       an edited, removed, duplicated or reordered line is reported by number.
@@ -160,6 +171,7 @@ async function cmdInit(args: string[], io: Io): Promise<number> {
   io.stdout(`  CA certificate (install in the Windows guest's LocalMachine\\Root): ${report.caFile}\n`);
   io.stdout(`  TLS server certificate: ${report.certFile}\n`);
   io.stdout(`  recovery public key: ${report.recoveryPublicKey}\n`);
+  io.stdout(`  device key thumbprint: ${report.deviceKeyThumbprint} (record it with the recovery key: "mydoc restore" and "mydoc recover --device-key ${report.deviceKeyThumbprint}" accept only backups this PC signed)\n`);
   if (report.recoveryKeyOut) {
     io.stderr(
       [
@@ -277,16 +289,32 @@ async function cmdBackup(args: string[], io: Io): Promise<number> {
   const rest = sub === undefined ? args : args.slice(1);
   const { values } = parse(
     rest,
-    { config: { type: 'string' }, shutdown: { type: 'boolean' }, deadline: { type: 'string' }, 'read-data': { type: 'string' }, repair: { type: 'boolean' }, keep: { type: 'string' }, from: { type: 'string' }, 'auth-file': { type: 'string' }, pc: { type: 'string' } },
+    {
+      config: { type: 'string' },
+      shutdown: { type: 'boolean' },
+      deadline: { type: 'string' },
+      'read-data': { type: 'string' },
+      repair: { type: 'boolean' },
+      keep: { type: 'string' },
+      from: { type: 'string' },
+      'auth-file': { type: 'string' },
+      pc: { type: 'string' },
+      'device-key': { type: 'string' },
+      'trust-file': { type: 'string' },
+    },
     0,
   );
   if (values.help) return io.stdout(HELP), 0;
   // list and verify also read any target from any machine (--from), without a configuration.
   const fromArgs = typeof values.from === 'string';
   if (fromArgs && sub !== 'list' && sub !== 'verify') throw new CliError(`--from is for "backup list" and "backup verify"; ${sub === undefined ? 'a backup' : `"backup ${sub}"`} uses backup.target of the configuration`, 2);
-  if (!fromArgs && (values.pc !== undefined || values['auth-file'] !== undefined)) throw new CliError('--pc and --auth-file go with --from TARGET', 2);
+  if (!fromArgs && (values.pc !== undefined || values['auth-file'] !== undefined || values['device-key'] !== undefined || values['trust-file'] !== undefined)) {
+    throw new CliError('--pc, --auth-file, --device-key and --trust-file go with --from TARGET', 2);
+  }
   const choice = async (): Promise<TargetChoice> =>
-    fromArgs ? { from: values.from as string, authFile: values['auth-file'] as string | undefined, pc: values.pc as string | undefined } : { config: await configFrom(values.config, io) };
+    fromArgs
+      ? { from: values.from as string, authFile: values['auth-file'] as string | undefined, pc: values.pc as string | undefined, deviceKey: values['device-key'] as string | undefined, trustFile: values['trust-file'] as string | undefined }
+      : { config: await configFrom(values.config, io) };
   const config = async () => configFrom(values.config, io);
   const number = (name: string, min: number, max: number): number | undefined => {
     const text = values[name];
@@ -302,9 +330,9 @@ async function cmdBackup(args: string[], io: Io): Promise<number> {
       return backupCommand(c, { deadlineSeconds: explicit ?? (values.shutdown ? c.backup.shutdownDeadlineSeconds : undefined), stdout: io.stdout, stderr: io.stderr, terminal: io.stderrIsTty === true });
     }
     case 'list':
-      return backupList(await choice(), io.stdout);
+      return backupList(await choice(), io.stdout, io.stderr);
     case 'verify':
-      return backupVerify(await choice(), number('read-data', 0, 100) ?? 0, values.repair === true, io.stdout);
+      return backupVerify(await choice(), number('read-data', 0, 100) ?? 0, values.repair === true, io.stdout, io.stderr);
     case 'prune': {
       const keep = number('keep', 1, 100000);
       if (keep === undefined || !Number.isInteger(keep)) throw new CliError('mydoc backup prune needs --keep N (a whole number of snapshots to keep, at least 1)', 2);
@@ -321,7 +349,7 @@ async function cmdStop(args: string[], io: Io): Promise<number> {
   return stopCommand(await configFrom(values.config, io), { stdout: io.stdout, stderr: io.stderr, terminal: io.stderrIsTty === true });
 }
 
-const TARGET_OPTIONS = { from: { type: 'string' }, 'auth-file': { type: 'string' }, 'recovery-key': { type: 'string' }, pc: { type: 'string' }, snapshot: { type: 'string' } } as const;
+const TARGET_OPTIONS = { from: { type: 'string' }, 'auth-file': { type: 'string' }, 'recovery-key': { type: 'string' }, pc: { type: 'string' }, snapshot: { type: 'string' }, 'device-key': { type: 'string' } } as const;
 
 async function cmdRestore(args: string[], io: Io): Promise<number> {
   const { values } = parse(args, { config: { type: 'string' }, ...TARGET_OPTIONS }, 0);
@@ -333,12 +361,14 @@ async function cmdRestore(args: string[], io: Io): Promise<number> {
     recoveryKey: values['recovery-key'],
     pc: values.pc as string | undefined,
     snapshot: (values.snapshot as string | undefined) ?? 'latest',
+    deviceKey: values['device-key'] as string | undefined,
     stdout: io.stdout,
+    stderr: io.stderr,
   });
 }
 
 async function cmdRecover(args: string[], io: Io): Promise<number> {
-  const { values } = parse(args, { ...TARGET_OPTIONS, list: { type: 'boolean' }, extract: { type: 'string' }, to: { type: 'string' } }, 0);
+  const { values } = parse(args, { ...TARGET_OPTIONS, list: { type: 'boolean' }, extract: { type: 'string' }, to: { type: 'string' }, 'audit-log': { type: 'string' }, 'trust-file': { type: 'string' } }, 0);
   if (values.help) return io.stdout(HELP), 0;
   if (typeof values.from !== 'string' || typeof values['recovery-key'] !== 'string' || typeof values.pc !== 'string') {
     throw new CliError('mydoc recover needs --recovery-key FILE, --from TARGET and --pc PCID', 2);
@@ -352,7 +382,11 @@ async function cmdRecover(args: string[], io: Io): Promise<number> {
     list: values.list === true,
     extract: values.extract as string | undefined,
     to: values.to as string | undefined,
+    auditLog: values['audit-log'] as string | undefined,
+    deviceKey: values['device-key'] as string | undefined,
+    trustFile: values['trust-file'] as string | undefined,
     stdout: io.stdout,
+    stderr: io.stderr,
   });
 }
 

@@ -12,7 +12,9 @@
 import { access, mkdir, rm } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { relative, resolve, isAbsolute } from 'node:path';
+import { createPublicKey } from 'node:crypto';
 import { writeFileAtomic } from '../crypto/atomic-file.js';
+import { keyThumbprint } from '../crypto/device-signature.js';
 import { generateP256KeyPair, loadPublicKey } from '../crypto/key-files.js';
 import type { Config } from './config.js';
 import { dataPaths, type DataDirMarker } from './data-dir.js';
@@ -26,6 +28,8 @@ export interface InitReport {
   /** Where the generated recovery private key was written, if one was generated. */
   recoveryKeyOut: string | undefined;
   recoveryPublicKey: string;
+  /** RFC 7638 thumbprint of the device public key, which signs the backup manifests. */
+  deviceKeyThumbprint: string;
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -93,5 +97,6 @@ export async function initDataDir(config: Config, opts: { recoveryKeyOut?: strin
     certFile: config.tls.certFile,
     recoveryKeyOut: config.recovery.publicKey ? undefined : resolve(opts.recoveryKeyOut!),
     recoveryPublicKey: recoveryPublicFile,
+    deviceKeyThumbprint: await keyThumbprint(createPublicKey(device.publicPem)),
   };
 }

@@ -4,20 +4,26 @@
  *
  * A pid alone does not name a process for good: pids restart at boot, so
  * after a power cut the next service easily gets the pid that the lock
- * names, and any program may get it later. So a holder file records the pid
- * with the boot it ran in (`/proc/sys/kernel/random/boot_id`) and the
- * process's start time (clock ticks since boot, field 22 of
- * `/proc/<pid>/stat`), and names a live holder only while that very process
- * runs: same boot, same pid, same start time.
+ * names, and any program may get it later. So a holder is named by a tag
+ * `<pid>.<start>.<boot>`: the pid, the process's start time (clock ticks
+ * since boot, field 22 of `/proc/<pid>/stat`) and the boot it ran in
+ * (`/proc/sys/kernel/random/boot_id`). A tag names a live holder only while
+ * that very process runs: same boot, same pid, same start time.
  *
- * Files of older versions hold just the pid. Such a file names a live
- * holder only when that pid runs, is not this process (which never writes
- * one), is a mydoc process (its command line says so), and started before
- * the file was written.
+ * A lock file is a symbolic link whose target is the tag: created
+ * exclusively like a file, and kept in the inode itself (a target under 60
+ * bytes on ext4), so taking a lock needs no free block on a full disk. A
+ * hold file is empty, with the tag in its name.
+ *
+ * Lock files of older versions are regular files holding just the pid. Such
+ * a file names a live holder only when that pid runs, is not this process
+ * (which never writes one), is a mydoc process (its command line says so),
+ * and started before the file was written.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { symlink } from 'node:fs/promises';
 
-export interface Holder {
+interface Holder {
   pid: number;
   boot: string;
   /** Start time of the process, in clock ticks since boot. */
@@ -58,27 +64,22 @@ export function processStart(pid: number): number | undefined {
 
 let self: Holder | undefined;
 
-/** This process, as a holder file records it. */
+/** This process, as its tag names it. */
 export function thisProcess(): Holder {
   self ??= { pid: process.pid, boot: bootId() ?? 'unknown', start: processStart(process.pid) ?? -1 };
   return self;
 }
 
-/** The content of a holder file naming this process. */
-export function holderText(): string {
-  return `${JSON.stringify(thisProcess())}\n`;
+/** This process as a tag for a file name: `<pid>.<start>.<boot>`. */
+export function holderTag(): string {
+  const me = thisProcess();
+  return `${me.pid}.${me.start}.${me.boot}`;
 }
 
-function parseHolder(text: string): Holder | number | undefined {
-  try {
-    const value = JSON.parse(text) as unknown;
-    if (typeof value === 'number') return Number.isSafeInteger(value) && value > 0 ? value : undefined;
-    const h = value as Partial<Holder> | null;
-    if (h && Number.isSafeInteger(h.pid) && h.pid! > 0 && typeof h.boot === 'string' && Number.isSafeInteger(h.start)) return h as Holder;
-  } catch {
-    // not JSON
-  }
-  return undefined;
+/** Whether the process a tag of `holderTag()` names runs; any other text names none. */
+export function tagRuns(tag: string): boolean {
+  const m = /^(\d+)\.(-?\d+)\.([0-9a-f-]+|unknown)$/.exec(tag);
+  return m !== null && holderRuns({ pid: Number(m[1]), start: Number(m[2]), boot: m[3]! });
 }
 
 /** Whether the process `h` names is running now (this one included). */
@@ -103,18 +104,38 @@ function legacyHolderRuns(pid: number, writtenMs: number): boolean {
   return Number(btime[1]) * 1000 + (start * 1000) / TICKS_PER_SECOND < writtenMs;
 }
 
-/** The pid in `file` when that process holds it; undefined when the file is missing, unreadable or stale. */
+/** Takes `file` as a lock naming this process; false when it exists already. */
+export async function takeLock(file: string): Promise<boolean> {
+  try {
+    await symlink(holderTag(), file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+/** The pid holding the lock `file` while that process runs; undefined when the file is missing, unreadable or stale. */
 export function livePid(file: string): number | undefined {
-  const text = readOrUndefined(file);
-  if (text === undefined) return undefined;
-  const holder = parseHolder(text.trim());
-  if (holder === undefined) return undefined;
-  if (typeof holder !== 'number') return holderRuns(holder) ? holder.pid : undefined;
+  let tag: string;
+  try {
+    tag = readlinkSync(file);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EINVAL' ? legacyLockPid(file) : undefined;
+  }
+  return tagRuns(tag) ? Number.parseInt(tag, 10) : undefined;
+}
+
+/** The pid of an older version's lock file (a regular file holding the pid) while it holds. */
+function legacyLockPid(file: string): number | undefined {
+  let text: string;
   let writtenMs: number;
   try {
+    text = readFileSync(file, 'utf8').trim();
     writtenMs = statSync(file).mtimeMs;
   } catch {
     return undefined;
   }
-  return legacyHolderRuns(holder, writtenMs) ? holder : undefined;
+  const pid = /^\d+$/.test(text) ? Number(text) : 0;
+  return Number.isSafeInteger(pid) && pid > 0 && legacyHolderRuns(pid, writtenMs) ? pid : undefined;
 }

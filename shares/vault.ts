@@ -16,8 +16,8 @@
  *   them.
  */
 import { hkdfSync, randomBytes } from 'node:crypto';
-import { copyFileSync, readdirSync, rmSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, open, readdir, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -28,7 +28,7 @@ import { CryptoError } from '../crypto/errors.js';
 import { fsyncDir } from '../crypto/atomic-file.js';
 import { VaultError } from './errors.js';
 import { foldName, joinPath, normalizeName, splitPath } from './names.js';
-import { holderText, livePid } from './pid-file.js';
+import { holderTag, livePid, tagRuns, takeLock } from './pid-file.js';
 
 export const AREAS = ['Documents', 'Desktop', 'Profile'] as const;
 export const ATTR_DIRECTORY = 0x10;
@@ -40,7 +40,7 @@ const SYNC_EVERY = 32 * 1024 * 1024;
 const INDEX_FILE = 'index.db';
 const LOCK_FILE = 'vault.lock';
 const SCHEMA_VERSION = 1;
-/** `backup.hold-<pid>-<random>`: while one names a live process, no object is deleted. */
+/** `backup.hold-<holder tag>-<random>`: while one names a running process, no object is deleted. */
 const HOLD_PREFIX = 'backup.hold-';
 
 export interface Entry {
@@ -205,28 +205,37 @@ export class Vault {
   }
 
   /**
-   * Copies the index files (`index.db` and its WAL, both encrypted) of the
-   * vault in `dir` into `destDir`, consistently, without the DEK. The copy
-   * is synchronous: a vault open in this process cannot commit in between
-   * (its writes are synchronous JavaScript too). A vault open in another
-   * live process is refused (ERR_VAULT_BUSY). Returns the file names copied.
+   * Reads the index files (`index.db` and its WAL, both encrypted) of the
+   * vault in `dir` into memory, consistently, without the DEK, so that a
+   * backup needs no room on this disk. The read is synchronous: a vault open
+   * in this process cannot commit in between (its writes are synchronous
+   * JavaScript too). A vault open in another live process is refused
+   * (ERR_VAULT_BUSY). Regular files only, never through a link (ELOOP).
+   * Returns each file's name and bytes.
    */
-  static snapshotIndex(dir: string, destDir: string): string[] {
+  static snapshotIndex(dir: string): { name: string; data: Buffer }[] {
     const owner = livePid(join(dir, LOCK_FILE));
     if (owner !== undefined && owner !== process.pid) {
       throw new VaultError('ERR_VAULT_BUSY', `the vault ${dir} is open in process ${owner}; back it up through that process`);
     }
-    const copied: string[] = [];
+    const read: { name: string; data: Buffer }[] = [];
     for (const name of [INDEX_FILE, `${INDEX_FILE}-wal`]) {
+      let fd: number;
       try {
-        copyFileSync(join(dir, name), join(destDir, name));
-        copied.push(name);
+        fd = openSync(join(dir, name), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         if (name === INDEX_FILE) throw new VaultError('ERR_NOT_FOUND', `no vault index in ${dir}`, { cause: err });
+        continue;
+      }
+      try {
+        if (!fstatSync(fd).isFile()) throw new VaultError('ERR_NOT_FOUND', `${join(dir, name)} is not a regular file`);
+        read.push({ name, data: readFileSync(fd) });
+      } finally {
+        closeSync(fd);
       }
     }
-    return copied;
+    return read;
   }
 
   /** Every file in the vault's object folders (`objects/<xx>/<id>`), by name; none when there is no such folder. */
@@ -248,10 +257,11 @@ export class Vault {
     // One file per hold, so that two holds never release each other; holds
     // of processes that died are removed here.
     for (const name of await readdir(dir)) {
-      if (name.startsWith(HOLD_PREFIX) && livePid(join(dir, name)) === undefined) await rm(join(dir, name), { force: true });
+      if (name.startsWith(HOLD_PREFIX) && !holdIsLive(name)) await rm(join(dir, name), { force: true });
     }
-    const file = join(dir, `${HOLD_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
-    await writeFile(file, holderText(), { mode: 0o600 });
+    // Empty: the holder is in the name, so a hold needs no room on a full disk.
+    const file = join(dir, `${HOLD_PREFIX}${holderTag()}-${randomBytes(4).toString('hex')}`);
+    await (await open(file, 'wx', 0o600)).close();
     return () => rm(file, { force: true });
   }
 
@@ -754,14 +764,7 @@ export class Vault {
  */
 async function acquireLock(file: string): Promise<void> {
   for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fh = await open(file, 'wx', 0o600);
-      await fh.writeFile(holderText());
-      await fh.close();
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
+    if (await takeLock(file)) return;
     const pid = livePid(file);
     if (pid !== undefined) {
       throw new VaultError('ERR_VAULT_BUSY', `the vault ${file.slice(0, -LOCK_FILE.length - 1)} is open in process ${pid}`);
@@ -778,7 +781,12 @@ function deletionsHeld(dir: string): boolean {
   } catch {
     return false;
   }
-  return names.some((name) => name.startsWith(HOLD_PREFIX) && livePid(join(dir, name)) !== undefined);
+  return names.some((name) => name.startsWith(HOLD_PREFIX) && holdIsLive(name));
+}
+
+/** A hold file `backup.hold-<holder tag>-<random>` counts while its process runs (pid-file.ts). */
+function holdIsLive(name: string): boolean {
+  return tagRuns(name.slice(HOLD_PREFIX.length, name.lastIndexOf('-')));
 }
 
 function displayPath(path: string): string {

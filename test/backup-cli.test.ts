@@ -7,8 +7,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { LocalDirectory } from '../policy/local-directory.js';
 import { runCommand, startServer, davRequest, randomPassword, freePort, MYDOC_BIN, type RunningServer } from './helpers/server.js';
 import { tempDir, patternBytes } from './helpers/keys.js';
 import { listFiles, scanForMarker } from './helpers/data-dir.js';
@@ -16,8 +19,11 @@ import { main } from '../server/cli.js';
 import { openUserVault } from '../shares/user-vaults.js';
 import { InsecureLocalFileSecretSource } from '../crypto/network-secret.js';
 
+/** An administrator's machine: its own trust file (device keys trusted, newest snapshots seen). */
+const adminState = mkdtempSync(join(tmpdir(), 'mydoc-admin-state-'));
+process.on('exit', () => rmSync(adminState, { recursive: true, force: true }));
 const cli = (args: string[], opts: { cwd?: string; input?: string } = {}) =>
-  runCommand(process.execPath, [MYDOC_BIN, ...args], { env: { ...process.env, MYDOC_CONFIG: '' }, timeoutMs: 120_000, ...opts });
+  runCommand(process.execPath, [MYDOC_BIN, ...args], { env: { ...process.env, MYDOC_CONFIG: '', XDG_STATE_HOME: adminState }, timeoutMs: 120_000, ...opts });
 
 /** Adds one file to the stopped server's vault directly (the service is not running). */
 async function writeWhileStopped(server: RunningServer): Promise<void> {
@@ -38,7 +44,8 @@ async function put(server: RunningServer, path: string, body: Buffer | string): 
 
 test('backup CLI against a running service: backup, list, verify, tamper, SIGTERM backup, recover, restore', async (t) => {
   const marker = 'PLAINTEXT-MARKER-c0ffee';
-  const server = await startServer({ users: [{ name: 'alice', password: randomPassword() }] });
+  const alicePassword = randomPassword();
+  const server = await startServer({ users: [{ name: 'alice', password: alicePassword }] });
   t.after(() => server.stop());
   const nas = join(server.dir, 'nas');
   await put(server, `/Documents/${marker}.txt`, `${marker} body`);
@@ -95,7 +102,22 @@ test('backup CLI against a running service: backup, list, verify, tamper, SIGTER
   const key = join(server.dir, 'offline', 'recovery-private.pem');
   const listed = await cli(['recover', '--recovery-key', key, '--from', nas, '--pc', 'pc-test', '--list'], { cwd: clean });
   assert.equal(listed.status, 0, listed.stderr);
+  assert.match(listed.stderr, /^mydoc: note: first use: trusting the device key \S+ of PC pc-test found on the target/m);
   assert.match(listed.stdout, new RegExp(`/alice/Documents/${marker}\\.txt`));
+  // The audit log of the PC comes back with the recovery key, and its chain verifies.
+  const auditOut = join(clean, 'pc-test-audit.log');
+  const audit = await cli(['recover', '--recovery-key', key, '--from', nas, '--pc', 'pc-test', '--audit-log', auditOut], { cwd: clean });
+  assert.equal(audit.status, 0, audit.stderr);
+  assert.doesNotMatch(audit.stderr, /first use/, 'the key trusted at first use is known now');
+  assert.match(await readFile(auditOut, 'utf8'), /"action":"login"/);
+  const auditOk = await cli(['audit', 'verify', '--file', auditOut]);
+  assert.equal(auditOk.status, 0, auditOk.stderr);
+  // Pinned by the thumbprint mydoc init printed (here: of the PC's device-public.pem); a wrong pin is refused.
+  const pinnedFile = await cli(['recover', '--recovery-key', key, '--from', nas, '--pc', 'pc-test', '--list', '--device-key', join(server.dataDir, 'keys', 'device-public.pem')], { cwd: clean });
+  assert.equal(pinnedFile.status, 0, pinnedFile.stderr);
+  const wrongPin = await cli(['recover', '--recovery-key', key, '--from', nas, '--pc', 'pc-test', '--list', '--device-key', 'A'.repeat(43)], { cwd: clean });
+  assert.equal(wrongPin.status, 1);
+  assert.match(wrongPin.stderr, /^mydoc: the device key of PC pc-test in .* is not the pinned thumbprint \(A{43}\)/m);
   assert.match(listed.stdout, /\/alice\/Desktop\/last-minute\.txt/);
   const extracted = await cli(['recover', '--recovery-key', key, '--from', nas, '--pc', 'pc-test', '--extract', '/alice/Documents', '--to', join(clean, 'out')], { cwd: clean });
   assert.equal(extracted.status, 0, extracted.stderr);
@@ -134,9 +156,9 @@ test('backup CLI against a running service: backup, list, verify, tamper, SIGTER
   const restored = await cli(['restore', '--config', newConfig, '--from', nas, '--recovery-key', key, '--pc', 'pc-test']);
   assert.equal(restored.status, 0, restored.stderr);
   assert.match(restored.stdout, /restored user "alice"/);
-  // The local (demo) directory's password list is not part of the backup: copy it like an admin would.
-  await mkdir(join(newDir, 'data', 'local-directory'), { recursive: true });
-  await copyFile(join(server.dataDir, 'local-directory', 'users.json'), join(newDir, 'data', 'local-directory', 'users.json'));
+  // The local (demo) directory's users come back with the restore: alice's password works on the new PC.
+  assert.match(restored.stdout, /restored 1 user\(s\) of the local directory: alice/);
+  assert.deepEqual(await new LocalDirectory(join(newDir, 'data', 'local-directory', 'users.json')).verify('alice', alicePassword), { admin: false });
   const again2 = await cli(['restore', '--config', newConfig, '--from', nas, '--recovery-key', key, '--pc', 'pc-test']);
   assert.equal(again2.status, 1);
   assert.match(again2.stderr, /already has a vault/);
@@ -184,8 +206,8 @@ test('backup CLI: exit 3 when the deadline comes first, then the next run comple
     [['backup', 'prune', '--keep', '0'], /--keep must be a number from 1/],
     [['backup', 'frobnicate'], /unknown command "backup frobnicate"/],
     [['backup', 'prune', '--keep', '1', '--from', 'x'], /--from is for "backup list" and "backup verify"/],
-    [['backup', 'list', '--pc', 'x'], /--pc and --auth-file go with --from TARGET/],
-    [['recover', '--recovery-key', 'k', '--from', 'x', '--pc', 'p'], /either --list or --extract/],
+    [['backup', 'list', '--pc', 'x'], /--pc, --auth-file, --device-key and --trust-file go with --from TARGET/],
+    [['recover', '--recovery-key', 'k', '--from', 'x', '--pc', 'p'], /either --list, --extract PATH --to DIR, or --audit-log FILE/],
     [['restore', '--from', 'x'], /needs --from TARGET and --recovery-key/],
   ] as const) {
     const r = await cli(args[0] === 'recover' ? [...args] : [...args, '--config', server.configFile]);

@@ -6,7 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCommand, MYDOC_BIN, freePort, randomPassword } from './helpers/server.js';
 import { snapshot } from './helpers/data-dir.js';
@@ -15,7 +17,10 @@ import { startSmbd } from './helpers/smbd.js';
 import { openUserVault } from '../shares/user-vaults.js';
 import { InsecureLocalFileSecretSource } from '../crypto/network-secret.js';
 
-const cli = (args: string[], cwd?: string) => runCommand(process.execPath, [MYDOC_BIN, ...args], { env: { ...process.env, MYDOC_CONFIG: '' }, timeoutMs: 120_000, ...(cwd ? { cwd } : {}) });
+/** An administrator's machine of its own: its trust file (device keys trusted at first use) is not the real home's. */
+const adminState = mkdtempSync(join(tmpdir(), 'mydoc-admin-state-'));
+process.on('exit', () => rmSync(adminState, { recursive: true, force: true }));
+const cli = (args: string[], cwd?: string) => runCommand(process.execPath, [MYDOC_BIN, ...args], { env: { ...process.env, MYDOC_CONFIG: '', XDG_STATE_HOME: adminState }, timeoutMs: 120_000, ...(cwd ? { cwd } : {}) });
 
 async function pcConfig(dir: string, pcId: string, target: string[]): Promise<string> {
   const file = join(dir, 'mydoc.yaml');

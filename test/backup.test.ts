@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -37,7 +37,7 @@ async function fixture(count = 12, opts: { marker?: string } = {}): Promise<{ fx
   return { fx, nas, target: new PathTarget(nas), cleanup };
 }
 
-const backup = (fx: BackupFixture, target: BackupTarget, extra: Partial<Parameters<typeof runBackup>[0]> = {}) => runBackup({ dataDir: fx.dataDir, pcId: fx.pcId, target, ...extra });
+const backup = (fx: BackupFixture, target: BackupTarget, extra: Partial<Parameters<typeof runBackup>[0]> = {}) => runBackup({ ...fx.backupOptions, target, ...extra });
 
 async function dumps(fx: BackupFixture): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
@@ -56,7 +56,7 @@ test('round trip: backup, restore into a fresh data folder of a new PC, the tree
     const before = await dumps(fx);
 
     const source = new InsecureLocalFileSecretSource(join(newDir, 'secrets.json'));
-    const restored = await restoreSnapshot({ target, fromPcId: fx.pcId, snapshot: 'latest', recoveryPrivateKey: fx.recoveryPrivateKey, dataDir: newDir, pcId: 'pc-new', source, recoveryPublicKey: fx.recoveryPublicKey });
+    const restored = await restoreSnapshot({ target, fromPcId: fx.pcId, snapshot: 'latest', recoveryPrivateKey: fx.recoveryPrivateKey, dataDir: newDir, pcId: 'pc-new', source, recoveryPublicKey: fx.recoveryPublicKey, trust: fx.trust });
     assert.deepEqual(restored.users.sort(), ['alice', 'bob']);
     for (const user of fx.users) {
       // The user logs in as before: slot N of the new PC opens the same DEK.
@@ -71,13 +71,13 @@ test('round trip: backup, restore into a fresh data folder of a new PC, the tree
     }
     // A second restore refuses to overwrite, and leaves the data untouched.
     await assert.rejects(
-      restoreSnapshot({ target, fromPcId: fx.pcId, snapshot: 'latest', recoveryPrivateKey: fx.recoveryPrivateKey, dataDir: newDir, pcId: 'pc-new', source, recoveryPublicKey: fx.recoveryPublicKey }),
+      restoreSnapshot({ target, fromPcId: fx.pcId, snapshot: 'latest', recoveryPrivateKey: fx.recoveryPrivateKey, dataDir: newDir, pcId: 'pc-new', source, recoveryPublicKey: fx.recoveryPublicKey, trust: fx.trust }),
       (err: Error & { code?: string }) => err.code === 'ERR_BACKUP_RESTORE' && /already has a vault/.test(err.message),
     );
     // A wrong recovery key opens nothing.
     const other = await makeDataDir(join(newDir, 'other'), { users: ['carol'] });
     await assert.rejects(
-      restoreSnapshot({ target, fromPcId: fx.pcId, snapshot: 'latest', recoveryPrivateKey: other.recoveryPrivateKey, dataDir: join(newDir, 'third'), pcId: 'pc-3', source, recoveryPublicKey: fx.recoveryPublicKey }),
+      restoreSnapshot({ target, fromPcId: fx.pcId, snapshot: 'latest', recoveryPrivateKey: other.recoveryPrivateKey, dataDir: join(newDir, 'third'), pcId: 'pc-3', source, recoveryPublicKey: fx.recoveryPublicKey, trust: fx.trust }),
       /not the recovery key/,
     );
   } finally {
@@ -105,7 +105,7 @@ test('incremental: after one file of many changes, only its new object is copied
     const { dir, cleanup: c2 } = await tempDir();
     try {
       const source = new InsecureLocalFileSecretSource(join(dir, 's.json'));
-      const restore = (snapshot: string) => restoreSnapshot({ target, fromPcId: fx.pcId, snapshot, recoveryPrivateKey: fx.recoveryPrivateKey, dataDir: dir, pcId: 'pc-old', source, recoveryPublicKey: fx.recoveryPublicKey });
+      const restore = (snapshot: string) => restoreSnapshot({ target, fromPcId: fx.pcId, snapshot, recoveryPrivateKey: fx.recoveryPrivateKey, dataDir: dir, pcId: 'pc-old', source, recoveryPublicKey: fx.recoveryPublicKey, trust: fx.trust });
       await assert.rejects(restore('20200101T000000000Z-0000'), (err: Error & { code?: string }) => err.code === 'ERR_BACKUP_NO_SNAPSHOT' && err.message.includes(first.snapshot!));
       await restore(first.snapshot!);
       const { keyring, vault } = await openUserVault(dir, 'pc-old', 'alice', source);
@@ -152,38 +152,86 @@ test('deadline: a partial run keeps what it copied, the next run resumes without
     const done = await backup(fx, slow);
     assert.equal(done.status, 'complete');
     assert.equal(partial.objectsCopied + done.objectsCopied, done.objects, 'every object copied exactly once');
-    const report = await verifyBackup(slow, fx.pcId, 100);
+    const report = await verifyBackup(slow, fx.pcId, fx.trust, { readDataPercent: 100 });
     assert.deepEqual(report.damaged, []);
   } finally {
     await cleanup();
   }
 });
 
-test('killed at random moments (SIGKILL), the next run completes; nothing lost or duplicated', async () => {
+/** Runs a backup in a child that copies slowly, and SIGKILLs it after `killAfter(toCopy)` objects copied; resolves with what it reported. */
+function runAndKill(fx: BackupFixture, nas: string, killAfter: (toCopy: number) => number): Promise<{ toCopy: number; copied: number; killAt: number; manifestWritten: boolean }> {
+  // Each object is copied alone, 8 ms apart; the child reports each one on stdout.
+  const script = `
+    import { createPrivateKey, createPublicKey } from 'node:crypto';
+    import { readFileSync } from 'node:fs';
+    import { join } from 'node:path';
+    import { runBackup } from ${JSON.stringify(new URL('../backup/run.js', import.meta.url).href)};
+    import { PathTarget } from ${JSON.stringify(new URL('../backup/path-target.js', import.meta.url).href)};
+    class Slow extends PathTarget {
+      async upload(files) { for (const f of files) { await new Promise((r) => setTimeout(r, 8)); await super.upload([f]); if (f.remote.includes('/objects/')) process.stdout.write('COPIED\\n'); } }
+      async writeFile(path, data) { if (path.includes('/manifests/')) process.stdout.write('MANIFEST\\n'); return super.writeFile(path, data); }
+    }
+    const [dataDir, pcId, nas] = process.argv.slice(1);
+    const key = (name) => readFileSync(join(dataDir, 'keys', name));
+    await runBackup({
+      dataDir, pcId, target: new Slow(nas),
+      deviceKey: { privateKey: createPrivateKey(key('device-key.pem')), publicKey: createPublicKey(key('device-public.pem')) },
+      recoveryPublicKey: createPublicKey(key('recovery-public.pem')),
+      onProgress: (p) => { if (p.objectsCopied === 0) process.stdout.write('TOCOPY ' + p.objectsToCopy + '\\n'); },
+    });
+  `;
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, ['--input-type=module', '-e', script, fx.dataDir, fx.pcId, nas], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const seen = { toCopy: -1, copied: 0, killAt: -1, manifestWritten: false };
+    let buffered = '';
+    proc.stdout.on('data', (d: Buffer) => {
+      buffered += d.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop()!;
+      for (const line of lines) {
+        if (line.startsWith('TOCOPY ')) {
+          seen.toCopy = Number(line.slice(7));
+          seen.killAt = killAfter(seen.toCopy);
+        }
+        if (line === 'MANIFEST') seen.manifestWritten = true;
+        if (line === 'COPIED' && ++seen.copied === seen.killAt) setTimeout(() => proc.kill('SIGKILL'), Math.floor(Math.random() * 8)); // inside the next copy or between two
+      }
+    });
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
+    proc.on('error', reject);
+    proc.on('exit', (_code, signal) => {
+      clearTimeout(timer);
+      if (signal !== 'SIGKILL') reject(new Error(`the backup child ended without being killed (${JSON.stringify(seen)})`));
+      else resolve(seen);
+    });
+  });
+}
+
+test('killed mid-copy (SIGKILL), four times, the next run completes; nothing lost or duplicated', { timeout: 120_000 }, async () => {
   const { fx, nas, cleanup } = await fixture(40);
   try {
-    // Each child copies slowly (8 ms per file, about 0.7 s a run) and is killed at a random moment.
-    const script = `
-      import { runBackup } from ${JSON.stringify(new URL('../backup/run.js', import.meta.url).href)};
-      import { PathTarget } from ${JSON.stringify(new URL('../backup/path-target.js', import.meta.url).href)};
-      class Slow extends PathTarget {
-        async upload(files) { for (const f of files) { await new Promise((r) => setTimeout(r, 8)); await super.upload([f]); } }
-      }
-      await runBackup({ dataDir: process.argv[1], pcId: process.argv[2], target: new Slow(process.argv[3]) });
-    `;
-    const moments = Array.from({ length: 4 }, () => 50 + Math.floor(Math.random() * 600));
-    for (const ms of moments) {
-      spawnSync(process.execPath, ['--input-type=module', '-e', script, fx.dataDir, fx.pcId, nas], { timeout: ms, killSignal: 'SIGKILL' });
+    const kills = [];
+    for (let i = 0; i < 4; i++) {
+      // Killed after 1 to (all but one) of the objects this run has to copy: always mid-copy.
+      const run = await runAndKill(fx, nas, (toCopy) => 1 + Math.floor(Math.random() * Math.max(1, toCopy - 1)));
+      kills.push(run);
+      assert.ok(run.toCopy >= 2, `run ${i} had objects left to copy: ${JSON.stringify(run)}`);
+      assert.ok(run.copied >= 1 && run.copied < run.toCopy, `run ${i} was killed after some objects and before the last: ${JSON.stringify(run)}`);
+      assert.equal(run.manifestWritten, false, `run ${i} was killed before its manifest`);
+      assert.deepEqual(await listSnapshots(new PathTarget(nas), fx.pcId), [], 'a killed run claims no snapshot');
     }
     // Whatever a killed run left (a lock of a dead process on this host, temporary files), the next run goes on.
     const done = await backup(fx, new PathTarget(nas));
-    assert.equal(done.status, 'complete', `killed at ${moments.join(', ')} ms`);
+    const copiedByKilled = kills.reduce((n, k) => n + k.copied, 0);
+    assert.equal(done.status, 'complete', JSON.stringify(kills));
+    assert.ok(done.objectsCopied <= done.objects - copiedByKilled, `what the killed runs copied is not copied again: ${done.objectsCopied} of ${done.objects}, ${copiedByKilled} before`);
     const files = await listFiles(nas);
-    assert.equal(files.filter((f) => /\/objects\//.test(f)).length, done.objects, `each object once on the target, no leftovers (killed at ${moments.join(', ')} ms)`);
-    assert.deepEqual((await verifyBackup(new PathTarget(nas), fx.pcId, 100)).damaged, []);
+    assert.equal(files.filter((f) => /\/objects\//.test(f)).length, done.objects, `each object once on the target, no leftovers (${JSON.stringify(kills)})`);
+    assert.deepEqual((await verifyBackup(new PathTarget(nas), fx.pcId, fx.trust, { readDataPercent: 100 })).damaged, []);
     for (const user of fx.users) assert.deepEqual((await readdir(userDir(fx.dataDir, fx.pcId, user))).filter((n) => n.startsWith('backup.hold')), [], 'no hold left');
     assert.equal(await readFile(join(nas, fx.pcId, 'lock')).catch(() => 'gone'), 'gone', 'the lock is released');
-    assert.deepEqual((await readdir(join(fx.dataDir, 'run'))).filter((n) => n.startsWith('backup-')), [], 'no staging folder of a killed run is left');
+    assert.deepEqual(await readdir(join(fx.dataDir, 'run')).catch(() => []), [], 'a backup leaves nothing in the data folder');
   } finally {
     await cleanup();
   }
@@ -193,7 +241,7 @@ test('a stop during a running backup joins it and brings its deadline forward; n
   const { fx, nas, cleanup } = await fixture(40);
   try {
     const slow = new SlowTarget(nas, 40);
-    const config = { dataDir: fx.dataDir, pcId: fx.pcId, backup: { shutdownDeadlineSeconds: 1, schedule: null } } as unknown as Config;
+    const config = { dataDir: fx.dataDir, pcId: fx.pcId, backup: { shutdownDeadlineSeconds: 1, schedule: null }, recovery: { publicKey: undefined }, directory: { kind: 'ldap' } } as unknown as Config;
     const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined } as unknown as FastifyBaseLogger;
     const service = new BackupService(config, quiet, async () => slow);
     const started = Date.now();
@@ -250,7 +298,7 @@ test('tampering on the target: verify names each damaged file; restore refuses i
   const { fx, nas, target, cleanup } = await fixture(10);
   try {
     await backup(fx, target);
-    const manifest = await readManifest(target, fx.pcId, (await listSnapshots(target, fx.pcId))[0]!);
+    const manifest = await readManifest(target, fx.pcId, (await listSnapshots(target, fx.pcId))[0]!, fx.trust);
     const objects = manifest.users.flatMap((u) => u.objects).filter((o) => o.size > 200);
     const flipped = objects[0]!.path;
     const removed = objects[1]!.path;
@@ -258,14 +306,14 @@ test('tampering on the target: verify names each damaged file; restore refuses i
     bytes[150] ^= 0x01;
     await writeFile(join(nas, fx.pcId, flipped), bytes);
     await rm(join(nas, fx.pcId, removed));
-    assert.deepEqual((await verifyBackup(target, fx.pcId, 0)).damaged, [{ path: `${fx.pcId}/${removed}`, problem: 'missing', object: true }], 'without reading data, the missing file is found');
-    const full = await verifyBackup(target, fx.pcId, 100);
+    assert.deepEqual((await verifyBackup(target, fx.pcId, fx.trust, { readDataPercent: 0 })).damaged, [{ path: `${fx.pcId}/${removed}`, problem: 'missing', object: true }], 'without reading data, the missing file is found');
+    const full = await verifyBackup(target, fx.pcId, fx.trust, { readDataPercent: 100 });
     assert.deepEqual(full.damaged.map((d) => d.path).sort(), [`${fx.pcId}/${flipped}`, `${fx.pcId}/${removed}`].sort());
     assert.match(full.damaged.find((d) => d.path.endsWith(flipped))!.problem, /SHA-256/);
     const { dir, cleanup: c2 } = await tempDir();
     try {
       await assert.rejects(
-        restoreSnapshot({ target, fromPcId: fx.pcId, snapshot: 'latest', recoveryPrivateKey: fx.recoveryPrivateKey, dataDir: dir, pcId: 'pc-x', source: new InsecureLocalFileSecretSource(join(dir, 's.json')), recoveryPublicKey: fx.recoveryPublicKey }),
+        restoreSnapshot({ target, fromPcId: fx.pcId, snapshot: 'latest', recoveryPrivateKey: fx.recoveryPrivateKey, dataDir: dir, pcId: 'pc-x', source: new InsecureLocalFileSecretSource(join(dir, 's.json')), recoveryPublicKey: fx.recoveryPublicKey, trust: fx.trust }),
         (err: Error & { code?: string }) => err.code === 'ERR_BACKUP_DAMAGED',
       );
       assert.deepEqual(await readdir(join(dir, 'users')).catch(() => []), [], 'nothing half-restored');
@@ -285,16 +333,16 @@ test('prune keeps the newest N snapshots and removes objects only the others use
     await backup(fx, target);
     await fx.withVault('alice', (v) => v.write('/Desktop/file-2.txt', [Buffer.from('third version')]));
     const last = await backup(fx, target);
-    const result = await pruneBackups(target, fx.pcId, 1);
+    const result = await pruneBackups(target, fx.pcId, 1, fx.trust);
     assert.equal(result.removed.length, 2);
     assert.equal(result.objectsRemoved, 2, 'the two replaced versions of file-2');
     assert.deepEqual(await listSnapshots(target, fx.pcId), [last.snapshot]);
-    assert.deepEqual((await verifyBackup(target, fx.pcId, 100)).damaged, []);
+    assert.deepEqual((await verifyBackup(target, fx.pcId, fx.trust, { readDataPercent: 100 })).damaged, []);
     // A snapshot folder whose run never wrote its manifest goes at the next prune.
     await target.writeFile(`${fx.pcId}/snapshots/20261126T000000000Z-dead/${'0'.repeat(32)}/index.db`, 'left by a stopped run');
-    assert.equal((await pruneBackups(target, fx.pcId, 1)).unfinishedRemoved, 1);
+    assert.equal((await pruneBackups(target, fx.pcId, 1, fx.trust)).unfinishedRemoved, 1);
     assert.deepEqual((await target.list(`${fx.pcId}/snapshots`)).map((f) => f.path.split('/')[0]).filter((id) => id !== last.snapshot), []);
-    await assert.rejects(pruneBackups(target, fx.pcId, 0), /at least 1/);
+    await assert.rejects(pruneBackups(target, fx.pcId, 0, fx.trust), /at least 1/);
   } finally {
     await cleanup();
   }
@@ -367,8 +415,8 @@ test('backup while the vault is open and written: the snapshot is consistent; he
       vault.close();
       keyring.lock();
     }
-    assert.deepEqual((await verifyBackup(target, fx.pcId, 100)).damaged, []);
-    const backupView = await openBackup({ target, pcId: fx.pcId, snapshot: 'latest', recoveryPrivateKey: fx.recoveryPrivateKey });
+    assert.deepEqual((await verifyBackup(target, fx.pcId, fx.trust, { readDataPercent: 100 })).damaged, []);
+    const backupView = await openBackup({ target, pcId: fx.pcId, snapshot: 'latest', recoveryPrivateKey: fx.recoveryPrivateKey, trust: fx.trust });
     try {
       const alice = backupView.users.find((u) => u.user === 'alice')!;
       const files = [...walk(alice.vault)].filter((e) => !e.isDir);

@@ -5,9 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { utimes, writeFile } from 'node:fs/promises';
+import { lstat, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { holderText, livePid, processStart, thisProcess } from '../shares/pid-file.js';
+import { holderTag, livePid, processStart, tagRuns, takeLock, thisProcess } from '../shares/pid-file.js';
 import { Vault } from '../shares/vault.js';
 import { VaultError } from '../shares/errors.js';
 import { userDir } from '../shares/user-vaults.js';
@@ -31,47 +31,57 @@ async function stopped(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-const record = (pid: number, boot: string, start: number) => `${JSON.stringify({ pid, boot, start })}\n`;
+const tag = (pid: number, boot: string, start: number) => `${pid}.${start}.${boot}`;
 
-test('holder files: only the very process that wrote one holds it', { timeout: 30_000 }, async () => {
+/** Makes `file` a lock naming `holder` (a tag: a symbolic link to it; a number: an older version's pid file). */
+async function writeLock(file: string, holder: string | number): Promise<void> {
+  await rm(file, { force: true });
+  if (typeof holder === 'number') await writeFile(file, `${holder}\n`);
+  else await symlink(holder, file);
+}
+const OTHER_BOOT = '00000000-0000-4000-8000-000000000000';
+
+test('holder tags and lock files: only the very process that wrote one holds it', { timeout: 30_000 }, async () => {
   const { dir, cleanup } = await tempDir();
   const other = await otherProcess();
   try {
     const file = join(dir, 'holder');
     const start = processStart(other.pid)!;
     assert.ok(start > 0, 'the start time of a running process is known');
+    const me = thisProcess();
 
-    await writeFile(file, holderText());
+    assert.equal(await takeLock(file), true);
+    assert.equal(await takeLock(file), false, 'taken exclusively');
+    assert.ok((await lstat(file)).isSymbolicLink(), 'a link: no data block needed on a full disk');
+    assert.equal(await readlink(file), holderTag());
     assert.equal(livePid(file), process.pid, 'this process, written by this process');
-    assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), thisProcess());
+    assert.equal(tagRuns(holderTag()), true);
 
-    await writeFile(file, record(other.pid, BOOT, start));
-    assert.equal(livePid(file), other.pid, 'the exact record of a running process');
-
-    await writeFile(file, record(other.pid, 'an-earlier-boot', start));
-    assert.equal(livePid(file), undefined, 'written before this boot (the pid restarted at boot)');
-    await writeFile(file, record(other.pid, BOOT, start - 1));
-    assert.equal(livePid(file), undefined, 'the pid is now another process');
-    await writeFile(file, record(process.pid, 'an-earlier-boot', thisProcess().start));
-    assert.equal(livePid(file), undefined, 'our own pid, from an earlier boot');
-    await writeFile(file, record(process.pid, BOOT, thisProcess().start + 1));
-    assert.equal(livePid(file), undefined, 'our own pid, another process');
-
-    // Files of older versions: just the pid.
-    await writeFile(file, `${process.pid}\n`);
-    assert.equal(livePid(file), undefined, 'our own pid: this process never writes that form');
-    await writeFile(file, `${other.pid}\n`);
-    assert.equal(livePid(file), undefined, 'a running process that is not mydoc');
-    await writeFile(file, '999999999\n');
-    assert.equal(livePid(file), undefined, 'a process that does not exist');
-
-    for (const junk of ['', 'garbage', '{"pid":"1"}', '-5', '{"pid":1,"boot":"x"}']) {
+    const cases: [string | number, number | undefined, string][] = [
+      [tag(other.pid, BOOT, start), other.pid, 'the exact tag of a running process'],
+      [tag(other.pid, OTHER_BOOT, start), undefined, 'written before this boot (the pid restarted at boot)'],
+      [tag(other.pid, BOOT, start - 1), undefined, 'the pid is now another process'],
+      [tag(process.pid, OTHER_BOOT, me.start), undefined, 'our own pid, from an earlier boot'],
+      [tag(process.pid, BOOT, me.start + 1), undefined, 'our own pid, another process'],
+      [process.pid, undefined, 'an older version\'s file naming our own pid: this process never writes one'],
+      [other.pid, undefined, 'an older version\'s file naming a running process that is not mydoc'],
+      [999999999, undefined, 'an older version\'s file naming a process that does not exist'],
+      ['garbage', undefined, 'a link to nonsense'],
+      ['1.x.y', undefined, 'a malformed tag'],
+    ];
+    for (const [holder, expected, why] of cases) {
+      await writeLock(file, holder);
+      assert.equal(livePid(file), expected, why);
+    }
+    for (const junk of ['', 'garbage', '-5', '{"pid":1}']) {
+      await rm(file, { force: true });
       await writeFile(file, junk);
       assert.equal(livePid(file), undefined, `unreadable content ${JSON.stringify(junk)}`);
     }
     await stopped(other);
-    await writeFile(file, record(other.pid, BOOT, start));
+    await writeLock(file, tag(other.pid, BOOT, start));
     assert.equal(livePid(file), undefined, 'the process has exited');
+    assert.equal(livePid(join(dir, 'missing')), undefined);
   } finally {
     await stopped(other);
     await cleanup();
@@ -105,13 +115,13 @@ test('a vault locked by a gone process opens; one held by a running process is r
     const dek = randomDataKey();
     (await Vault.open(dir, dek)).close();
     const lock = join(dir, 'vault.lock');
-    for (const stale of [`${process.pid}\n`, record(process.pid, 'an-earlier-boot', thisProcess().start), `${other.pid}\n`]) {
-      await writeFile(lock, stale);
+    for (const stale of [process.pid, tag(process.pid, OTHER_BOOT, thisProcess().start), other.pid]) {
+      await writeLock(lock, stale);
       const vault = await Vault.open(dir, dek);
-      assert.deepEqual(JSON.parse(readFileSync(lock, 'utf8')), thisProcess(), 'the lock now names this process');
+      assert.equal(await readlink(lock), holderTag(), 'the lock now names this process');
       vault.close();
     }
-    await writeFile(lock, record(other.pid, BOOT, processStart(other.pid)!));
+    await writeLock(lock, tag(other.pid, BOOT, processStart(other.pid)!));
     await assert.rejects(Vault.open(dir, dek), (e: unknown) => e instanceof VaultError && e.code === 'ERR_VAULT_BUSY' && e.message.includes(`process ${other.pid}`));
     await stopped(other);
     (await Vault.open(dir, dek)).close();
@@ -128,11 +138,11 @@ test('the service: stale vault locks (its own pid, an earlier boot, another prog
   try {
     const lockOf = (user: string) => join(userDir(server.dataDir, 'pc-test', user), 'vault.lock');
     // After a power cut the service easily gets the pid the lock names.
-    await writeFile(lockOf('alice'), `${server.pid}\n`);
-    await writeFile(lockOf('bob'), record(server.pid, 'an-earlier-boot', 1234));
-    await writeFile(lockOf('carol'), `${other.pid}\n`);
+    await writeLock(lockOf('alice'), server.pid);
+    await writeLock(lockOf('bob'), tag(server.pid, OTHER_BOOT, 1234));
+    await writeLock(lockOf('carol'), other.pid);
     // dave's vault is really open in another process.
-    await writeFile(lockOf('dave'), record(other.pid, BOOT, processStart(other.pid)!));
+    await writeLock(lockOf('dave'), tag(other.pid, BOOT, processStart(other.pid)!));
     for (const user of ['alice', 'bob', 'carol']) {
       const res = await davRequest(server, 'PROPFIND', '/Documents/', { user, headers: { depth: '1' } });
       assert.equal(res.status, 207, `${user}: ${res.body.toString()}`);

@@ -68,7 +68,7 @@ try {
         );
       },
       async () => {
-        full.candidate.push(await timed(() => runBackup({ dataDir: fx.dataDir, pcId: fx.pcId, target: new PathTarget(nas) })));
+        full.candidate.push(await timed(() => runBackup({ ...fx.backupOptions, target: new PathTarget(nas) })));
       },
     );
     // 1% of the files change, then an incremental backup to the same target.
@@ -78,7 +78,7 @@ try {
     const summary = { copied: 0 };
     incremental.push(
       await timed(async () => {
-        summary.copied = (await runBackup({ dataDir: fx.dataDir, pcId: fx.pcId, target: new PathTarget(nas) })).objectsCopied;
+        summary.copied = (await runBackup({ ...fx.backupOptions, target: new PathTarget(nas) })).objectsCopied;
       }),
     );
     progress(`backup: run ${run + 1}/${RUNS}: full ${full.candidate[run]!.toFixed(2)} s, cp -r ${full.baseline[run]!.toFixed(2)} s, incremental ${incremental[run]!.toFixed(2)} s (${summary.copied} objects)`);
@@ -104,7 +104,7 @@ try {
         },
         async () => {
           const target = await SmbTarget.open({ url: `//127.0.0.1/nas/backup-${run}`, authFile: smbd.authFile, port: smbd.port });
-          smb.candidate.push(await timed(() => runBackup({ dataDir: fx.dataDir, pcId: fx.pcId, target })));
+          smb.candidate.push(await timed(() => runBackup({ ...fx.backupOptions, target })));
         },
       );
       progress(`backup: SMB run ${run + 1}/${SMB_RUNS}: backup ${smb.candidate[run]!.toFixed(2)} s, smbclient mput ${smb.baseline[run]!.toFixed(2)} s`);

@@ -1,6 +1,9 @@
 /** Test helpers for backups: a data folder with users and files, and a comparable dump of a vault tree. */
 import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { trustOf } from '../../backup/device-trust.js';
+import type { DeviceTrust } from '../../backup/manifest.js';
 import { generateP256KeyPair } from '../../crypto/key-files.js';
 import { InsecureLocalFileSecretSource } from '../../crypto/network-secret.js';
 import { enrolUser, openUserVault } from '../../shares/user-vaults.js';
@@ -15,6 +18,11 @@ export interface BackupFixture {
   recoveryPrivateKey: KeyObject;
   recoveryPublicKey: KeyObject;
   recoveryPrivatePem: string;
+  /** The PC's device key pair (also in <dataDir>/keys/ as mydoc init writes it) and its trust. */
+  deviceKey: { privateKey: KeyObject; publicKey: KeyObject };
+  trust: DeviceTrust;
+  /** What runBackup needs besides the target: data folder, PC id, keys. */
+  backupOptions: { dataDir: string; pcId: string; deviceKey: { privateKey: KeyObject; publicKey: KeyObject }; recoveryPublicKey: KeyObject };
   /** Opens a user's vault, runs `fn`, closes it. */
   withVault<T>(user: string, fn: (vault: Vault) => Promise<T> | T): Promise<T>;
 }
@@ -26,7 +34,16 @@ export async function makeDataDir(dataDir: string, opts: { pcId?: string; users?
   const source = new InsecureLocalFileSecretSource(join(dataDir, 'local-directory', 'INSECURE-network-secrets.json'));
   const recoveryPublicKey = createPublicKey(pair.publicPem);
   for (const user of users) await enrolUser({ dataDir, pcId, user, source, recoveryPublicKey });
+  const device = generateP256KeyPair();
+  await mkdir(join(dataDir, 'keys'), { recursive: true, mode: 0o700 });
+  await writeFile(join(dataDir, 'keys', 'device-key.pem'), device.privatePem, { mode: 0o600 });
+  await writeFile(join(dataDir, 'keys', 'device-public.pem'), device.publicPem);
+  await writeFile(join(dataDir, 'keys', 'recovery-public.pem'), pair.publicPem);
+  const deviceKey = { privateKey: createPrivateKey(device.privatePem), publicKey: createPublicKey(device.publicPem) };
   return {
+    deviceKey,
+    trust: await trustOf(deviceKey.publicKey),
+    backupOptions: { dataDir, pcId, deviceKey, recoveryPublicKey },
     dataDir,
     pcId,
     users,
