@@ -3,6 +3,7 @@
  * with one line on standard error on failure (2 for usage errors).
  */
 import { createRequire } from 'node:module';
+import { userInfo } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { auditLogPath, verifyAuditLog } from '../policy/audit.js';
 import { addLocalUser } from '../policy/enrol-local-user.js';
@@ -16,7 +17,7 @@ import { buildDirectory } from './directory-config.js';
 import { loadPublicKey } from '../crypto/key-files.js';
 import { normalizeUserName } from '../policy/directory.js';
 import { enrolUser } from '../shares/user-vaults.js';
-import { adminCall, type LockInfo } from './admin-socket.js';
+import { adminCall, recordAuditEvent, type LockInfo } from './admin-socket.js';
 import { agentConnection, approve, revoke, writeIssuerKeys } from './takeout-cli.js';
 import { type TargetChoice, backupCommand, stopCommand, backupList, backupPrune, backupVerify, recoverCommand, restoreCommand } from './backup-cli.js';
 
@@ -196,7 +197,14 @@ async function cmdUser(args: string[], io: Io): Promise<number> {
   if (config.directory.kind !== 'local') throw new CliError(`"mydoc user add" is for the local directory; directory.kind is "${config.directory.kind}"`);
   await requireInitialised(config);
   const password = await readPassword(io);
-  await addLocalUser(await localEnrolment(config), name, password, { admin: values.admin === true });
+  const event = { actor: localActor(), action: 'user.enrol', target: name } as const;
+  try {
+    await addLocalUser(await localEnrolment(config), name, password, { admin: values.admin === true });
+  } catch (err) {
+    await recordAuditEvent(config.dataDir, { ...event, decision: 'deny', reason: `mydoc user add: ${(err as Error).message}` });
+    throw err;
+  }
+  await recordAuditEvent(config.dataDir, { ...event, decision: 'allow', reason: `mydoc user add${values.admin ? ' --admin' : ''} (local directory)` });
   io.stdout(`added ${values.admin ? 'administrator' : 'user'} "${name}" and created their vault (Documents, Desktop, Profile)\n`);
   io.stderr(`warning: the local directory keeps network secrets in ${config.directory.local.insecureSecretFile}: INSECURE, for demos and tests only\n`);
   return 0;
@@ -365,9 +373,22 @@ async function cmdUserEnroll(args: string[], io: Io): Promise<number> {
   if (config.directory.kind !== 'ldap') throw new CliError('"mydoc user enroll" is for a company directory (directory.kind: ldap); use "mydoc user add" with the local directory');
   await requireInitialised(config);
   const directory = await buildDirectory(config);
-  await enrolUser({ dataDir: config.dataDir, pcId: config.pcId, user: normalizeUserName(name), source: directory.secrets, recoveryPublicKey: await loadPublicKey(recoveryPublicKeyFile(config), 'recovery public key') });
-  io.stdout(`enrolled "${normalizeUserName(name)}": network secret created in the directory, vault created on this PC\n`);
+  const user = normalizeUserName(name);
+  const event = { actor: localActor(), action: 'user.enrol', target: user } as const;
+  try {
+    await enrolUser({ dataDir: config.dataDir, pcId: config.pcId, user, source: directory.secrets, recoveryPublicKey: await loadPublicKey(recoveryPublicKeyFile(config), 'recovery public key') });
+  } catch (err) {
+    await recordAuditEvent(config.dataDir, { ...event, decision: 'deny', reason: `mydoc user enroll: ${(err as Error).message}` });
+    throw err;
+  }
+  await recordAuditEvent(config.dataDir, { ...event, decision: 'allow', reason: 'mydoc user enroll' });
+  io.stdout(`enrolled "${user}": network secret created in the directory, vault created on this PC\n`);
   return 0;
+}
+
+/** The actor of a CLI command in the audit log: the local account that ran it. */
+function localActor(): string {
+  return `local:${userInfo().username}`;
 }
 
 async function cmdDemo(args: string[], io: Io): Promise<number> {

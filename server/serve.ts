@@ -105,7 +105,7 @@ export async function startService(config: Config, version: string, opts: Servic
   const onlineCheckTimer = directory.servers.length === 0 ? setInterval(onlineCheck, config.directory.probe.intervalSeconds * 1000) : undefined;
   onlineCheckTimer?.unref();
   const backups = new BackupService(config, app.log, (timeoutSeconds) => openTarget(config.backup.target, timeoutSeconds));
-  const admin = await startAdminSocket(config.dataDir, sessions, backups, () => opts.onStopRequest?.());
+  const admin = await startAdminSocket(config.dataDir, sessions, backups, audit, () => opts.onStopRequest?.());
   app.addHook('onClose', async () => {
     await backups.stopSchedule();
     clearInterval(freeTimer);

@@ -10,6 +10,7 @@ import { cp, readFile } from 'node:fs/promises';
 import https from 'node:https';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { userInfo } from 'node:os';
 import { NetworkSecretUnavailableError } from '../crypto/errors.js';
 import { LdapDirectoryService } from '../policy/directory.js';
 import { openUserVault } from '../shares/user-vaults.js';
@@ -57,10 +58,13 @@ test('first online login enrols the user (K_dir in the directory, vault on the P
   assert.equal((await davRequest(server, 'GET', '/Documents/plan.txt', { password: 'wrong-password' })).status, 401);
 });
 
+async function auditRecords(): Promise<{ action: string; time: string; actor: string; target?: string; decision: string; reason?: string }[]> {
+  return (await readFile(join(server.dataDir, 'audit', 'audit.log'), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
+}
+
 /** When the service recorded its last `gate.lock` (ms since the epoch), if after `since`. */
 async function lockRecordedAt(since: number): Promise<number | undefined> {
-  const lines = (await readFile(join(server.dataDir, 'audit', 'audit.log'), 'utf8')).trimEnd().split('\n');
-  const times = lines.map((l) => JSON.parse(l) as { action: string; time: string }).filter((r) => r.action === 'gate.lock').map((r) => Date.parse(r.time));
+  const times = (await auditRecords()).filter((r) => r.action === 'gate.lock').map((r) => Date.parse(r.time));
   return times.find((t) => t >= since);
 }
 
@@ -185,6 +189,15 @@ test('mydoc user enroll creates K_dir in the directory and the vault on this PC'
   assert.match(again.stderr, /^mydoc: .*keyring already exists/m);
   assert.doesNotMatch(again.stderr, /Warning/, 'no runtime warnings');
   assert.ok((await new LdapDirectoryService(directorySettings()).secrets.fetch('carol')).equals(kDir), 'the refused second enrolment left K_dir alone');
+
+  // Both are audited, by the running service (the log's one writer): the chain holds.
+  const enrolments = (await auditRecords()).filter((r) => r.action === 'user.enrol' && r.target === 'carol');
+  assert.deepEqual(enrolments.map((r) => [r.actor, r.decision, r.reason?.replace(/: .*/, '')]), [
+    [`local:${userInfo().username}`, 'allow', 'mydoc user enroll'],
+    [`local:${userInfo().username}`, 'deny', 'mydoc user enroll'],
+  ]);
+  const verify = spawnSync(process.execPath, [MYDOC_BIN, 'audit', 'verify', '--config', server.configFile], { encoding: 'utf8' });
+  assert.equal(verify.status, 0, verify.stderr);
 });
 
 test('a stolen disk: a copy of the data folder does not open without the directory', { timeout: 60_000 }, async () => {
@@ -203,4 +216,15 @@ test('a stolen disk: a copy of the data folder does not open without the directo
   } finally {
     await cleanup();
   }
+});
+
+test('with the service stopped, mydoc user enroll writes the audit log itself (a stale admin socket is no service)', { timeout: 60_000 }, async () => {
+  process.kill(server.pid, 'SIGKILL');
+  await server.exited;
+  const run = spawnSync(process.execPath, [MYDOC_BIN, 'user', 'enroll', 'dave', '--config', server.configFile], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  const enrolment = (await auditRecords()).filter((r) => r.action === 'user.enrol' && r.target === 'dave');
+  assert.deepEqual(enrolment.map((r) => [r.decision, r.reason]), [['allow', 'mydoc user enroll']]);
+  const verify = spawnSync(process.execPath, [MYDOC_BIN, 'audit', 'verify', '--config', server.configFile], { encoding: 'utf8' });
+  assert.equal(verify.status, 0, verify.stderr);
 });
