@@ -147,6 +147,23 @@ function parse(args: string[], options: ParseArgsConfig['options'], positionals:
   return { values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals };
 }
 
+/**
+ * `--name VALUE` as `--name=VALUE` for the options in `names`, so a value
+ * starting with "-" is the option's value: parseArgs refuses `--id -x` as
+ * ambiguous, and the request ids the service issues (base64url) may start
+ * with "-".
+ */
+function valuesMayStartWithDash(args: string[], names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') return [...out, ...args.slice(i)];
+    if (names.includes(arg) && i + 1 < args.length) out.push(`${arg}=${args[++i]}`);
+    else out.push(arg);
+  }
+  return out;
+}
+
 async function configFrom(value: unknown, io: Io): Promise<Config> {
   const file = typeof value === 'string' ? value : (io.env.MYDOC_CONFIG ?? DEFAULT_CONFIG);
   return loadConfig(file);
@@ -264,7 +281,7 @@ async function cmdTakeout(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== 'approve' && sub !== 'revoke') throw new CliError('usage: mydoc takeout approve|revoke ... (see mydoc --help)', 2);
   const connection = { agent: { type: 'string' }, ca: { type: 'string' }, user: { type: 'string' }, 'password-stdin': { type: 'boolean' } } as const;
-  const { values } = parse(rest, { ...connection, id: { type: 'string' }, days: { type: 'string' }, 'issuer-key': { type: 'string' }, jti: { type: 'string' } }, 0);
+  const { values } = parse(valuesMayStartWithDash(rest, ['--id', '--jti']), { ...connection, id: { type: 'string' }, days: { type: 'string' }, 'issuer-key': { type: 'string' }, jti: { type: 'string' } }, 0);
   if (values.help) return io.stdout(HELP), 0;
   if (sub === 'revoke') {
     if (typeof values.jti !== 'string') throw new CliError('mydoc takeout revoke needs --jti JTI', 2);
