@@ -94,6 +94,9 @@ export interface TakeoutFixture {
   /** As `mydoc takeout approve` does: build and sign the key for request `id`, as dave. */
   signFor(id: string, days: number): Promise<string>;
   audit(): Promise<AuditRecord[]>;
+  /** The audit log the app writes (to reopen the take-out engine on the same data folder). */
+  auditLog: AuditLog;
+  deviceKey: KeyObject;
   close(): Promise<void>;
 }
 
@@ -242,6 +245,8 @@ export async function startTakeoutFixture(opts: { maxDays?: number; alg?: Issuer
       const detail = (await fixture.request('GET', `/api/takeout/requests/${id}`, { user: 'dave' })).json<RequestDetail>();
       return (await buildTakeoutKey({ issuer, admin: 'dave', request: detail, devicePublicKey, days, now: clock.now })).token;
     },
+    auditLog: audit,
+    deviceKey,
     async audit() {
       const text = await readFile(auditLogPath(config.dataDir), 'utf8');
       return text.trimEnd().split('\n').map((l) => JSON.parse(l) as AuditRecord);
