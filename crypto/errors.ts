@@ -46,10 +46,15 @@ export class SlotOpenError extends CryptoError {
   }
 }
 
-/** The network secret source cannot provide K_dir (directory unreachable, secret deleted, ...). */
+/**
+ * The network secret source cannot provide K_dir. `ERR_NETWORK_SECRET_ABSENT`:
+ * the source answered that it holds none for this user (revoked, not
+ * enrolled, or hidden by the directory's ACL); `ERR_NETWORK_SECRET_UNAVAILABLE`:
+ * it could not be asked (unreachable, refused the service account, ...).
+ */
 export class NetworkSecretUnavailableError extends CryptoError {
-  constructor(message: string) {
-    super('ERR_NETWORK_SECRET_UNAVAILABLE', message);
+  constructor(message: string, code: 'ERR_NETWORK_SECRET_UNAVAILABLE' | 'ERR_NETWORK_SECRET_ABSENT' = 'ERR_NETWORK_SECRET_UNAVAILABLE') {
+    super(code, message);
   }
 }
 

@@ -29,8 +29,8 @@ export interface Directory {
   readonly secrets: NetworkSecretSource;
   /** The servers the reachability monitor probes (none: always reachable). */
   readonly servers: readonly string[];
-  /** True when `server` answers. */
-  probe(server: string): Promise<boolean>;
+  /** True when `server` answers; gives up (false) when `signal` aborts. */
+  probe(server: string, signal: AbortSignal): Promise<boolean>;
 }
 
 export class LocalDirectoryService implements Directory {
@@ -73,7 +73,7 @@ export class LdapDirectoryService implements Directory {
     return this.accounts.authenticate(user, password);
   }
 
-  probe(server: string): Promise<boolean> {
-    return probe(this.settings as LdapServerSettings, server);
+  probe(server: string, signal: AbortSignal): Promise<boolean> {
+    return probe(this.settings as LdapServerSettings, server, signal);
   }
 }

@@ -1,12 +1,21 @@
 /**
  * Connections to the company directory: failover across the configured
  * servers in order, TLS always (LDAPS, or StartTLS on ldap:// URLs), and the
- * reachability probe (an anonymous rootDSE read with a short timeout).
+ * reachability probe (an anonymous rootDSE read, stopped when the monitor
+ * aborts it).
+ *
+ * Timeouts: every directory operation is bounded by `timeoutMs`
+ * (`directory.ldap.timeoutSeconds`): ldapts bounds the TCP connection and
+ * each request, and `connect` also bounds the StartTLS handshake, which
+ * ldapts does not. The probe's timeout is the monitor's
+ * (`directory.probe.timeoutSeconds`).
  *
  * Security considerations: certificates are verified against the configured
  * CA unless `insecureSkipVerify` is set, which the service logs loudly at
- * start. Passwords are never put in errors. Plain LDAP without TLS is not
- * offered: a simple bind would send the password in the clear.
+ * start; a refused certificate is reported as such (unknown CA, name
+ * mismatch, expired), not as a server that is down. Passwords are never put
+ * in errors. Plain LDAP without TLS is not offered: a simple bind would send
+ * the password in the clear.
  */
 import { isIP } from 'node:net';
 import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
@@ -19,6 +28,7 @@ export interface LdapServerSettings {
   /** The name the server certificate is checked against, when it differs from the URL's host. */
   tlsServerName: string | undefined;
   insecureSkipVerify: boolean;
+  /** Bound of each directory operation (directory.ldap.timeoutSeconds). */
   timeoutMs: number;
 }
 
@@ -46,25 +56,69 @@ function checkName(name: string): ConnectionOptions['checkServerIdentity'] {
   return (_host, cert) => checkServerIdentity(name, cert);
 }
 
-/** Opens a TLS-protected connection to the first server that answers; throws DirectoryUnreachableError when none does. */
+/** TLS verification failures (Node's codes) and what each means for the directory's certificate. */
+const CERTIFICATE_PROBLEMS: Record<string, string> = {
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'unknown CA: the certificate is not signed by the configured CA (directory.ldap.caFile)',
+  UNABLE_TO_GET_ISSUER_CERT: 'unknown CA: the certificate is not signed by the configured CA (directory.ldap.caFile)',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'unknown CA: the certificate is not signed by the configured CA (directory.ldap.caFile)',
+  SELF_SIGNED_CERT_IN_CHAIN: 'unknown CA: the certificate is not signed by the configured CA (directory.ldap.caFile)',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'unknown CA: the certificate is self-signed and not the configured CA (directory.ldap.caFile)',
+  CERT_SIGNATURE_FAILURE: 'unknown CA: the certificate\'s signature does not verify',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'name mismatch: the certificate does not name this server (see directory.ldap.tlsServerName)',
+  CERT_HAS_EXPIRED: 'the certificate has expired',
+  CERT_NOT_YET_VALID: 'the certificate is not yet valid',
+};
+
+/** "TLS certificate refused (…)" for a certificate failure, else undefined. */
+export function certificateProblem(err: unknown): string | undefined {
+  const problem = CERTIFICATE_PROBLEMS[(err as { code?: string })?.code ?? ''];
+  return problem ? `TLS certificate refused (${problem}): ${(err as Error).message}` : undefined;
+}
+
+/** `step`, or a failure when it takes longer than `ms` (the caller closes the connection). */
+async function within<T>(ms: number, step: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([step, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function newClient(s: LdapServerSettings, url: string, timeoutMs: number): { client: Client; secure: boolean; hostname: string } {
+  const { hostname, protocol } = new URL(url);
+  const secure = protocol === 'ldaps:';
+  const client = new Client({ url, timeout: timeoutMs, connectTimeout: timeoutMs, ...(secure ? { tlsOptions: tlsOptions(s, hostname) } : {}), strictDN: false });
+  return { client, secure, hostname };
+}
+
+/**
+ * Opens a TLS-protected connection to the first server that answers within
+ * `timeoutMs`; throws DirectoryUnreachableError when none does, saying for
+ * each server why (a refused certificate named as such).
+ */
 export async function connect(s: LdapServerSettings): Promise<Client> {
   const problems: string[] = [];
+  let certificates = 0;
   for (const url of s.urls) {
-    const { hostname, protocol } = new URL(url);
-    const secure = protocol === 'ldaps:';
-    const client = new Client({ url, timeout: s.timeoutMs, connectTimeout: s.timeoutMs, ...(secure ? { tlsOptions: tlsOptions(s, hostname) } : {}), strictDN: false });
+    const { client, secure, hostname } = newClient(s, url, s.timeoutMs);
     try {
       // ldapts connects lazily: a rootDSE read makes the TLS handshake happen
       // here, so a dead or untrusted server fails over to the next one.
-      if (!secure) await client.startTLS(tlsOptions(s, hostname));
-      else await client.search('', { scope: 'base', filter: '(objectClass=*)', attributes: ['1.1'] });
+      await within<unknown>(s.timeoutMs, secure ? client.search('', { scope: 'base', filter: '(objectClass=*)', attributes: ['1.1'] }) : client.startTLS(tlsOptions(s, hostname)));
       return client;
     } catch (err) {
-      problems.push(`${url}: ${(err as Error).message}`);
+      const certificate = certificateProblem(err);
+      if (certificate) certificates++;
+      problems.push(`${url}: ${certificate ?? (err as Error).message}`);
       await client.unbind().catch(() => undefined);
     }
   }
-  throw new DirectoryUnreachableError(`no directory server answered (${problems.join('; ')})`);
+  const head = certificates === problems.length && certificates > 0 ? 'the directory server\'s TLS certificate was refused' : 'no directory server answered';
+  throw new DirectoryUnreachableError(`${head} (${problems.join('; ')})`);
 }
 
 /** Runs `fn` on a connection bound as `dn`, then closes it. */
@@ -78,17 +132,19 @@ export async function withBind<T>(s: LdapServerSettings, dn: string, password: s
   }
 }
 
-/** True when `url` answers an anonymous rootDSE read within the timeout. */
-export async function probe(s: LdapServerSettings, url: string): Promise<boolean> {
-  const { hostname, protocol } = new URL(url);
-  const secure = protocol === 'ldaps:';
-  const client = new Client({ url, timeout: s.timeoutMs, connectTimeout: s.timeoutMs, ...(secure ? { tlsOptions: tlsOptions(s, hostname) } : {}) });
-  try {
+/** True when `url` answers an anonymous rootDSE read; false at once when `signal` aborts (the connection is closed). */
+export async function probe(s: LdapServerSettings, url: string, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return false;
+  // No ldapts timeouts: the monitor's deadline (the signal) bounds the whole probe, handshake included.
+  const { client, secure, hostname } = newClient(s, url, 0);
+  const aborted = new Promise<false>((resolve) => signal.addEventListener('abort', () => resolve(false), { once: true }));
+  const read = (async () => {
     if (!secure) await client.startTLS(tlsOptions(s, hostname));
     await client.search('', { scope: 'base', filter: '(objectClass=*)', attributes: ['namingContexts'] });
     return true;
-  } catch {
-    return false;
+  })().catch(() => false);
+  try {
+    return await Promise.race([read, aborted]);
   } finally {
     await client.unbind().catch(() => undefined);
   }

@@ -6,11 +6,12 @@
  * disk; deleting it in the directory revokes the PC.
  */
 import { randomBytes } from 'node:crypto';
-import { Attribute, Change, NoSuchObjectError, type Client } from 'ldapts';
+import { Attribute, Change, InvalidCredentialsError, NoSuchObjectError, type Client } from 'ldapts';
 import { NetworkSecretUnavailableError } from '../crypto/errors.js';
 import { NETWORK_SECRET_SIZE, type NetworkSecretSource } from '../crypto/network-secret.js';
 import { DirectoryUnreachableError, withBind, type LdapServerSettings } from './ldap-connection.js';
 import { fillDnTemplate } from './ldap-escape.js';
+import { bindFailureReason } from './ldap-directory.js';
 
 export interface LdapSecretSettings extends LdapServerSettings {
   serviceDn: string;
@@ -45,10 +46,12 @@ export class LdapSecretSource implements NetworkSecretSource {
     } catch (err) {
       if (err instanceof NoSuchObjectError) value = undefined;
       else if (err instanceof DirectoryUnreachableError) throw new NetworkSecretUnavailableError(`the company directory is unreachable: ${err.message}`);
+      else if (err instanceof InvalidCredentialsError) throw new NetworkSecretUnavailableError(`the directory refused the service account ${this.s.serviceDn} (${bindFailureReason(err)}): check directory.ldap.servicePasswordFile`);
       else throw new NetworkSecretUnavailableError(`cannot read the network secret of "${user}" from the directory: ${(err as Error).message}`);
     }
+    // The service account is bound and the search answered: the directory itself says there is none (or its ACL hides it).
     if (!value || value.length !== NETWORK_SECRET_SIZE) {
-      throw new NetworkSecretUnavailableError(`the directory holds no network secret for "${user}" on PC "${this.s.pcId}": the PC was revoked or the user is not enrolled`);
+      throw new NetworkSecretUnavailableError(`the directory holds no network secret for "${user}" on PC "${this.s.pcId}": the PC was revoked or the user is not enrolled`, 'ERR_NETWORK_SECRET_ABSENT');
     }
     return value;
   }

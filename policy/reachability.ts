@@ -1,12 +1,22 @@
 /**
  * The reachability monitor: probes every directory server (an anonymous
- * rootDSE read with a short timeout) every interval. The directory is
- * reachable while any server answers. After `failuresToLock` rounds in a row
- * with no answer it reports "unreachable"; the first answer after that
- * reports "reachable" again.
+ * rootDSE read) in rounds that start every interval, on a fixed schedule.
+ * A round succeeds when any server answers within the probe timeout; at the
+ * deadline it fails and the probes still running are aborted. After
+ * `failuresToLock` failed rounds in a row it reports "unreachable"; the first
+ * success after that reports "reachable" again.
  *
- * Lock latency: a cut is noticed by the first round that starts after it,
- * so the monitor reports within interval x failuresToLock + probe timeout.
+ * Lock latency: rounds do not wait for each other, so a directory that stops
+ * answering (hung, or packets dropped) delays no later round. The first
+ * round that starts after a cut starts within one interval of it; the
+ * `failuresToLock`-th starts (failuresToLock - 1) intervals later and fails
+ * at the latest one timeout after its start. So the monitor reports within
+ * interval x failuresToLock + timeout of the cut, whether the directory is
+ * gone (refused at once) or hung. At most timeout / interval + 1 rounds are
+ * in flight at a time.
+ *
+ * Rounds are counted in the order they started: the outcome of a round
+ * that ends after a younger round already ended is stale and ignored.
  *
  * Security considerations: the service starts unreachable (locked) and
  * opens only after a successful round: nothing is served on a guess.
@@ -14,8 +24,11 @@
 
 export interface ReachabilityOptions {
   servers: readonly string[];
-  probe: (server: string) => Promise<boolean>;
+  /** True when `server` answers; stops (resolving or not) when `signal` aborts. */
+  probe: (server: string, signal: AbortSignal) => Promise<boolean>;
   intervalMs: number;
+  /** A round without an answer within this fails (the probe timeout). */
+  timeoutMs: number;
   failuresToLock: number;
   /** Called on every change; `reachable` is the new state. */
   onChange: (reachable: boolean) => void;
@@ -26,8 +39,14 @@ export interface ReachabilityOptions {
 export class ReachabilityMonitor {
   private reachable = false;
   private misses = 0;
+  /** Rounds started so far, and the newest round whose outcome was counted. */
+  private started = 0;
+  private counted = 0;
+  private origin = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Ends each round in flight (as failed), aborting its probes. */
+  private readonly inFlight = new Set<() => void>();
 
   constructor(private readonly opts: ReachabilityOptions) {}
 
@@ -35,21 +54,43 @@ export class ReachabilityMonitor {
     return this.reachable;
   }
 
-  /** Runs the first round now (resolving after it), then one round per interval. */
+  /** Runs the first round now (resolving after it), then one round at each interval from now on. */
   async start(): Promise<void> {
-    await this.round();
+    this.origin = Date.now();
+    const first = this.round(this.origin);
+    this.schedule();
+    await first;
   }
 
+  /** No more rounds; probes in flight are aborted and their outcomes ignored. */
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    for (const end of this.inFlight) end();
   }
 
-  private async round(): Promise<void> {
-    const started = Date.now();
-    const answers = await Promise.all(this.opts.servers.map((s) => this.opts.probe(s).catch(() => false)));
+  /** The next round at the next tick of the fixed schedule (ticks missed while the event loop was busy are skipped). */
+  private schedule(): void {
     if (this.stopped) return;
-    if (answers.some(Boolean)) {
+    const { intervalMs } = this.opts;
+    const next = this.origin + (Math.floor((Date.now() - this.origin) / intervalMs) + 1) * intervalMs;
+    this.timer = setTimeout(() => {
+      this.schedule();
+      // A timer that fires far too late (the event loop was blocked) starts a
+      // fresh round rather than one with no time left to answer.
+      const now = Date.now();
+      void this.round(now - next > this.opts.timeoutMs / 2 ? now : next);
+    }, next - Date.now());
+    this.timer.unref();
+  }
+
+  /** One round, due at `due`: its deadline is due + timeout, however late its timer fired. */
+  private async round(due: number): Promise<void> {
+    const n = ++this.started;
+    const answered = await this.anyAnswers(due + this.opts.timeoutMs);
+    if (this.stopped || n < this.counted) return;
+    this.counted = n;
+    if (answered) {
       this.misses = 0;
       if (!this.reachable) {
         this.reachable = true;
@@ -63,8 +104,29 @@ export class ReachabilityMonitor {
         this.opts.onChange(false);
       }
     }
-    const wait = Math.max(0, this.opts.intervalMs - (Date.now() - started));
-    this.timer = setTimeout(() => void this.round(), wait);
-    this.timer.unref();
+  }
+
+  /** True as soon as one server answers; false when none has by `deadlineAt`. Never rejects. */
+  private anyAnswers(deadlineAt: number): Promise<boolean> {
+    const controller = new AbortController();
+    return new Promise<boolean>((resolve) => {
+      let pending = this.opts.servers.length;
+      const finish = (answered: boolean) => {
+        clearTimeout(deadline);
+        this.inFlight.delete(end);
+        controller.abort();
+        resolve(answered);
+      };
+      const end = () => finish(false);
+      this.inFlight.add(end);
+      const deadline = setTimeout(end, deadlineAt - Date.now());
+      if (pending === 0) end();
+      for (const server of this.opts.servers) {
+        this.opts.probe(server, controller.signal).then(
+          (ok) => (ok ? finish(true) : --pending === 0 && finish(false)),
+          () => --pending === 0 && finish(false),
+        );
+      }
+    });
   }
 }

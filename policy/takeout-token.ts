@@ -19,6 +19,14 @@
  * - `typ` must be `mydoc-takeout+jwt`, so no other JWT can pass as one.
  * - `aud` must be exactly this PC's id, `sub` exactly the user who logs in;
  *   no clock tolerance: expiry is to the second.
+ * - One text per key: ECDSA signatures are malleable (if (r, s) verifies, so
+ *   does (r, n - s)), and node:crypto, which jose uses, accepts both. So that
+ *   nothing keyed on the token's text (the installed key, a cache, a log)
+ *   can be given a second text of the same key, ES256 signatures are made
+ *   and accepted in the low-s form only (s <= n/2, as in Bitcoin's BIP 62 and
+ *   Ethereum's EIP-2), and the signature segment must be canonical
+ *   base64url (no stray trailing bits). Ed25519 (RFC 8032) is not malleable:
+ *   OpenSSL refuses s >= L.
  * - Each refusal has its own stable code for the audit log; the token itself
  *   is never put in a message.
  */
@@ -29,6 +37,10 @@ import { TakeoutError, type TakeoutErrorCode } from './takeout-errors.js';
 export const TAKEOUT_TYP = 'mydoc-takeout+jwt';
 const DAY_SECONDS = 86_400;
 const REQUEST_ID = /^[A-Za-z0-9_-]{22}$/;
+/** The order of P-256 (FIPS 186-4 D.1.2.3), and half of it: the largest low-s value. */
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+const P256_HALF_N = P256_N >> 1n;
+const ES256_SIGNATURE_SIZE = 64;
 
 export interface TakeoutClaims {
   kid: string;
@@ -73,6 +85,30 @@ function header(token: string): { alg: string; kid: unknown } {
   }
 }
 
+/** Refuses a signature segment that is not canonical base64url, or an ES256 signature in its high-s form. */
+function checkSignatureForm(token: string, alg: string): void {
+  const segment = token.slice(token.lastIndexOf('.') + 1);
+  const signature = Buffer.from(segment, 'base64url');
+  if (signature.toString('base64url') !== segment) refuse('ERR_TAKEOUT_SIGNATURE', 'the signature is not canonical base64url');
+  if (alg === 'ES256' && signature.length === ES256_SIGNATURE_SIZE && bigEndian(signature.subarray(32)) > P256_HALF_N) {
+    refuse('ERR_TAKEOUT_SIGNATURE', 'the ES256 signature is not in its low-s form (s > n/2): another text of a key is refused');
+  }
+}
+
+function bigEndian(bytes: Buffer): bigint {
+  return BigInt(`0x${bytes.toString('hex')}`);
+}
+
+/** The same ES256 JWS with s replaced by n - s when s > n/2 (both verify; only the low-s one is accepted). */
+function lowS(token: string): string {
+  const dot = token.lastIndexOf('.');
+  const signature = Buffer.from(token.slice(dot + 1), 'base64url');
+  const s = bigEndian(signature.subarray(32));
+  if (signature.length !== ES256_SIGNATURE_SIZE || s <= P256_HALF_N) return token;
+  const low = Buffer.from((P256_N - s).toString(16).padStart(64, '0'), 'hex');
+  return `${token.slice(0, dot)}.${Buffer.concat([signature.subarray(0, 32), low]).toString('base64url')}`;
+}
+
 /** The time to check an installation at: now, or the start of a period that begins later. */
 function checkTime(token: string, opts: VerifyOptions): Date {
   if (!opts.acceptFutureStart) return opts.now;
@@ -112,6 +148,7 @@ export async function verifyTakeoutKey(token: string, opts: VerifyOptions): Prom
   const issuer = typeof kid === 'string' ? opts.issuers.get(kid) : undefined;
   if (!issuer) refuse('ERR_TAKEOUT_UNKNOWN_KID', 'the take-out key names no trusted issuer key (unknown kid)');
   if (issuer.alg !== alg) refuse('ERR_TAKEOUT_ALG', `the issuer key is for ${issuer.alg}, not ${alg}`);
+  checkSignatureForm(token, alg);
   let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(token, issuer.verifyKey, {
@@ -139,10 +176,10 @@ export async function verifyTakeoutKey(token: string, opts: VerifyOptions): Prom
 /** The claims to sign (times in NumericDate seconds; `iss` is the approving administrator); `kid` comes from the issuer key. */
 export type SignOptions = Omit<TakeoutClaims, 'kid'> & { issuer: IssuerPrivateKey };
 
-/** Signs a take-out key (on the administrator's machine). */
-export function signTakeoutKey(opts: SignOptions): Promise<string> {
+/** Signs a take-out key (on the administrator's machine); an ES256 signature in its low-s form. */
+export async function signTakeoutKey(opts: SignOptions): Promise<string> {
   const alg: IssuerAlg = opts.issuer.alg;
-  return new SignJWT({ kto: opts.kto })
+  const token = await new SignJWT({ kto: opts.kto })
     .setProtectedHeader({ alg, kid: opts.issuer.kid, typ: TAKEOUT_TYP })
     .setIssuer(opts.iss)
     .setSubject(opts.sub)
@@ -152,4 +189,5 @@ export function signTakeoutKey(opts: SignOptions): Promise<string> {
     .setNotBefore(opts.nbf)
     .setExpirationTime(opts.exp)
     .sign(opts.issuer.signKey);
+  return alg === 'ES256' ? lowS(token) : token;
 }

@@ -2,11 +2,14 @@
  * The local administration endpoint of a running `mydoc serve`: HTTP over a
  * Unix socket in the data folder (`<dataDir>/run/admin.sock`, mode 0600), so
  * only the service's own account (root on the service VM) can use it and no
- * admin secret is needed on disk. Today it lists and clears WebDAV locks.
+ * admin secret is needed on disk. It lists and clears WebDAV locks, runs
+ * backups, stops the service, and records the audit events of CLI commands
+ * (the service is the audit log's one writer while it runs).
  */
 import { createServer, request, type Server } from 'node:http';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { AuditLog, AuditLogError, auditLogPath, type AuditEvent } from '../policy/audit.js';
 import { normalizeUserName } from '../policy/directory.js';
 import type { Sessions } from '../policy/sessions.js';
 import { CliError } from './errors.js';
@@ -32,7 +35,7 @@ const ownerText = (xml: string): string => xml.replace(/<[^>]*>/g, '').trim();
  * `onStop`: asked by POST /stop (`mydoc stop`, the systemd ExecStop) after
  * the shutdown backup has been reported; the service then closes.
  */
-export async function startAdminSocket(dataDir: string, sessions: Sessions, backups: BackupService, onStop: () => void, now: () => number = Date.now): Promise<Server> {
+export async function startAdminSocket(dataDir: string, sessions: Sessions, backups: BackupService, audit: AuditLog, onStop: () => void, now: () => number = Date.now): Promise<Server> {
   const path = adminSocketPath(dataDir);
   await mkdir(join(dataDir, 'run'), { recursive: true, mode: 0o700 });
   await rm(path, { force: true });
@@ -49,6 +52,21 @@ export async function startAdminSocket(dataDir: string, sessions: Sessions, back
         await run.then((summary) => line({ summary }), (err: Error) => line({ error: { code: (err as { code?: string }).code ?? 'ERR_INTERNAL', message: err.message } }));
         res.end();
         if (url.pathname === '/stop') onStop();
+        return;
+      }
+      if (url.pathname === '/audit' && req.method === 'POST') {
+        const chunks: Buffer[] = [];
+        for await (const chunk of req) chunks.push(chunk as Buffer);
+        let event: AuditEvent;
+        try {
+          event = JSON.parse(Buffer.concat(chunks).toString('utf8')) as AuditEvent;
+          await audit.append(event);
+        } catch (err) {
+          const bad = err instanceof SyntaxError || (err instanceof AuditLogError && err.code === 'ERR_AUDIT_EVENT');
+          res.writeHead(bad ? 400 : 500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: bad ? (err as Error).message : 'the audit log could not be written' }));
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
         return;
       }
       const all = await sessions.all();
@@ -125,4 +143,30 @@ export function adminCall<T>(dataDir: string, method: 'GET' | 'DELETE', path: st
     );
     req.end();
   });
+}
+
+/**
+ * Records the audit event of a CLI command: through the running service
+ * (the log's one writer), or, when no service runs on `dataDir`, in the log
+ * directly.
+ */
+export async function recordAuditEvent(dataDir: string, event: AuditEvent): Promise<void> {
+  const socketPath = adminSocketPath(dataDir);
+  const body = Buffer.from(JSON.stringify(event));
+  const viaService = await new Promise<boolean>((resolve, reject) => {
+    const req = request({ socketPath, method: 'POST', path: '/audit', headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
+      let answer = '';
+      res.on('data', (d: Buffer) => (answer += d.toString('utf8')));
+      res.on('end', () => (res.statusCode === 200 ? resolve(true) : reject(new CliError(`the service did not record the audit event (${res.statusCode}: ${answer})`))));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? resolve(false) : reject(new CliError(`cannot reach the service: ${err.message}`))));
+    req.end(body);
+  });
+  if (viaService) return;
+  const log = await AuditLog.open(auditLogPath(dataDir));
+  try {
+    await log.append(event);
+  } finally {
+    await log.close();
+  }
 }

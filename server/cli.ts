@@ -3,6 +3,7 @@
  * with one line on standard error on failure (2 for usage errors).
  */
 import { createRequire } from 'node:module';
+import { userInfo } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { auditLogPath, verifyAuditLog } from '../policy/audit.js';
 import { addLocalUser } from '../policy/enrol-local-user.js';
@@ -16,7 +17,7 @@ import { buildDirectory } from './directory-config.js';
 import { loadPublicKey } from '../crypto/key-files.js';
 import { normalizeUserName } from '../policy/directory.js';
 import { enrolUser } from '../shares/user-vaults.js';
-import { adminCall, type LockInfo } from './admin-socket.js';
+import { adminCall, recordAuditEvent, type LockInfo } from './admin-socket.js';
 import { agentConnection, approve, revoke, writeIssuerKeys } from './takeout-cli.js';
 import { type TargetChoice, backupCommand, stopCommand, backupList, backupPrune, backupVerify, recoverCommand, restoreCommand } from './backup-cli.js';
 
@@ -157,6 +158,23 @@ function parse(args: string[], options: ParseArgsConfig['options'], positionals:
   return { values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals };
 }
 
+/**
+ * `--name VALUE` as `--name=VALUE` for the options in `names`, so a value
+ * starting with "-" is the option's value: parseArgs refuses `--id -x` as
+ * ambiguous, and the request ids the service issues (base64url) may start
+ * with "-".
+ */
+function valuesMayStartWithDash(args: string[], names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') return [...out, ...args.slice(i)];
+    if (names.includes(arg) && i + 1 < args.length) out.push(`${arg}=${args[++i]}`);
+    else out.push(arg);
+  }
+  return out;
+}
+
 async function configFrom(value: unknown, io: Io): Promise<Config> {
   const file = typeof value === 'string' ? value : (io.env.MYDOC_CONFIG ?? DEFAULT_CONFIG);
   return loadConfig(file);
@@ -208,7 +226,14 @@ async function cmdUser(args: string[], io: Io): Promise<number> {
   if (config.directory.kind !== 'local') throw new CliError(`"mydoc user add" is for the local directory; directory.kind is "${config.directory.kind}"`);
   await requireInitialised(config);
   const password = await readPassword(io);
-  await addLocalUser(await localEnrolment(config), name, password, { admin: values.admin === true });
+  const event = { actor: localActor(), action: 'user.enrol', target: name } as const;
+  try {
+    await addLocalUser(await localEnrolment(config), name, password, { admin: values.admin === true });
+  } catch (err) {
+    await recordAuditEvent(config.dataDir, { ...event, decision: 'deny', reason: `mydoc user add: ${(err as Error).message}` });
+    throw err;
+  }
+  await recordAuditEvent(config.dataDir, { ...event, decision: 'allow', reason: `mydoc user add${values.admin ? ' --admin' : ''} (local directory)` });
   io.stdout(`added ${values.admin ? 'administrator' : 'user'} "${name}" and created their vault (Documents, Desktop, Profile)\n`);
   io.stderr(`warning: the local directory keeps network secrets in ${config.directory.local.insecureSecretFile}: INSECURE, for demos and tests only\n`);
   return 0;
@@ -268,7 +293,7 @@ async function cmdTakeout(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== 'approve' && sub !== 'revoke') throw new CliError('usage: mydoc takeout approve|revoke ... (see mydoc --help)', 2);
   const connection = { agent: { type: 'string' }, ca: { type: 'string' }, user: { type: 'string' }, 'password-stdin': { type: 'boolean' } } as const;
-  const { values } = parse(rest, { ...connection, id: { type: 'string' }, days: { type: 'string' }, 'issuer-key': { type: 'string' }, jti: { type: 'string' } }, 0);
+  const { values } = parse(valuesMayStartWithDash(rest, ['--id', '--jti']), { ...connection, id: { type: 'string' }, days: { type: 'string' }, 'issuer-key': { type: 'string' }, jti: { type: 'string' } }, 0);
   if (values.help) return io.stdout(HELP), 0;
   if (sub === 'revoke') {
     if (typeof values.jti !== 'string') throw new CliError('mydoc takeout revoke needs --jti JTI', 2);
@@ -399,9 +424,22 @@ async function cmdUserEnroll(args: string[], io: Io): Promise<number> {
   if (config.directory.kind !== 'ldap') throw new CliError('"mydoc user enroll" is for a company directory (directory.kind: ldap); use "mydoc user add" with the local directory');
   await requireInitialised(config);
   const directory = await buildDirectory(config);
-  await enrolUser({ dataDir: config.dataDir, pcId: config.pcId, user: normalizeUserName(name), source: directory.secrets, recoveryPublicKey: await loadPublicKey(recoveryPublicKeyFile(config), 'recovery public key') });
-  io.stdout(`enrolled "${normalizeUserName(name)}": network secret created in the directory, vault created on this PC\n`);
+  const user = normalizeUserName(name);
+  const event = { actor: localActor(), action: 'user.enrol', target: user } as const;
+  try {
+    await enrolUser({ dataDir: config.dataDir, pcId: config.pcId, user, source: directory.secrets, recoveryPublicKey: await loadPublicKey(recoveryPublicKeyFile(config), 'recovery public key') });
+  } catch (err) {
+    await recordAuditEvent(config.dataDir, { ...event, decision: 'deny', reason: `mydoc user enroll: ${(err as Error).message}` });
+    throw err;
+  }
+  await recordAuditEvent(config.dataDir, { ...event, decision: 'allow', reason: 'mydoc user enroll' });
+  io.stdout(`enrolled "${user}": network secret created in the directory, vault created on this PC\n`);
   return 0;
+}
+
+/** The actor of a CLI command in the audit log: the local account that ran it. */
+function localActor(): string {
+  return `local:${userInfo().username}`;
 }
 
 async function cmdDemo(args: string[], io: Io): Promise<number> {

@@ -27,7 +27,7 @@ export async function buildDirectory(config: Config): Promise<Directory> {
     caPem: ldap.caFile ? await readSecretFile(ldap.caFile, 'directory CA file (directory.ldap.caFile)') : undefined,
     tlsServerName: ldap.tlsServerName ?? undefined,
     insecureSkipVerify: ldap.insecureSkipVerify,
-    timeoutMs: Math.round(config.directory.probe.timeoutSeconds * 1000),
+    timeoutMs: Math.round(ldap.timeoutSeconds * 1000),
     adminsGroupDn: ldap.adminsGroupDn ?? undefined,
     pcId: config.pcId,
     keyDnTemplate: ldap.keyDnTemplate,

@@ -78,8 +78,9 @@ export async function startService(config: Config, version: string, opts: Servic
   const onlineCheck = () => void takeout.onlineCheck().catch((err: { code?: string }) => app.log.error({ code: err.code }, 'take-out online check failed'));
   const monitor = new ReachabilityMonitor({
     servers: directory.servers,
-    probe: (server) => directory.probe(server),
+    probe: (server, signal) => directory.probe(server, signal),
     intervalMs: config.directory.probe.intervalSeconds * 1000,
+    timeoutMs: config.directory.probe.timeoutSeconds * 1000,
     failuresToLock: config.directory.probe.failuresToLock,
     onRenew: () => onlineCheck(),
     onChange: (reachable) => {
@@ -104,7 +105,7 @@ export async function startService(config: Config, version: string, opts: Servic
   const onlineCheckTimer = directory.servers.length === 0 ? setInterval(onlineCheck, config.directory.probe.intervalSeconds * 1000) : undefined;
   onlineCheckTimer?.unref();
   const backups = new BackupService(config, app.log, (timeoutSeconds) => openTarget(config.backup.target, timeoutSeconds));
-  const admin = await startAdminSocket(config.dataDir, sessions, backups, () => opts.onStopRequest?.());
+  const admin = await startAdminSocket(config.dataDir, sessions, backups, audit, () => opts.onStopRequest?.());
   app.addHook('onClose', async () => {
     await backups.stopSchedule();
     clearInterval(freeTimer);

@@ -4,6 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { listUserDirs, openVaultForRecovery } from '../shares/user-vaults.js';
 import { snapshot } from './helpers/data-dir.js';
@@ -103,6 +104,19 @@ test('user add: password from stdin, clear refusals, and the recovery key opens 
     assert.match(ok.stdout, /added user "alice"/);
     assert.match(ok.stderr, /INSECURE/);
     assertOneLineError(mydoc(['user', 'add', 'ALICE', '--password-stdin', '--config', config], { input: 'correct horse' }), 1, /already exists/);
+
+    // Each enrolment, and each refused one, is audited; the chain holds.
+    const log = (await readFile(join(dir, 'data/audit/audit.log'), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+    const enrolments = log.filter((r) => r.action === 'user.enrol').map((r) => [r.actor, r.target, r.decision, r.reason]);
+    const actor = `local:${userInfo().username}`;
+    assert.deepEqual(enrolments, [
+      [actor, 'alice', 'deny', 'mydoc user add: the password must have at least 8 characters'],
+      [actor, 'al/ice', 'deny', enrolments[1]![3]],
+      [actor, 'alice', 'allow', 'mydoc user add (local directory)'],
+      [actor, 'ALICE', 'deny', 'mydoc user add: user "ALICE" already exists in the local directory'],
+    ]);
+    assert.doesNotMatch(JSON.stringify(log), /correct horse|short/, 'no password in the audit log');
+    assert.equal(mydoc(['audit', 'verify', '--config', config]).status, 0);
 
     const users = await readFile(join(dir, 'data/local-directory/users.json'), 'utf8');
     assert.doesNotMatch(users, /correct horse/);

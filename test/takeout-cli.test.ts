@@ -20,7 +20,7 @@ async function run(args: string[], stdin = '') {
   return { status, stdout, stderr };
 }
 
-test('mydoc keys issuer writes a pair the agent accepts; never overwrites', async () => {
+test('mydoc keys issuer writes a pair the agent accepts; never overwrites', { timeout: 60_000 }, async () => {
   const { dir, cleanup } = await tempDir();
   try {
     for (const alg of ['ES256', 'EdDSA']) {
@@ -39,7 +39,7 @@ test('mydoc keys issuer writes a pair the agent accepts; never overwrites', asyn
   }
 });
 
-test('mydoc takeout approve and revoke over HTTPS, trusting the agent\'s CA', async () => {
+test('mydoc takeout approve and revoke over HTTPS, trusting the agent\'s CA', { timeout: 60_000 }, async () => {
   const f = await startTakeoutFixture();
   try {
     await f.app.listen({ host: '127.0.0.1', port: 0 });
@@ -71,12 +71,26 @@ test('mydoc takeout approve and revoke over HTTPS, trusting the agent\'s CA', as
     assert.equal(revoked.status, 0, revoked.stderr);
     assert.match(revoked.stdout, /revoked .* \(take-out of "alice"\)/);
     assert.equal((await f.request('GET', '/api/takeout/status')).json<{ key: { refusal: string } }>().key.refusal, 'ERR_TAKEOUT_REVOKED');
+
+    // Ids are base64url and may start with "-": the documented `--id ID` and `--jti JTI` take them (and `--id=ID`).
+    const dashId = '-SfAn' + 'x'.repeat(17);
+    for (const form of [['--jti', dashId], [`--jti=${dashId}`]]) {
+      const r = await run(['takeout', 'revoke', ...base, ...form], PASSWORDS.dave);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^revoked ${dashId} \\(not on that PC`));
+    }
+    for (const form of [['--id', dashId], [`--id=${dashId}`]]) {
+      const r = await run(['takeout', 'approve', ...base, ...form, '--days', '3', '--issuer-key', f.issuerPrivateFile], PASSWORDS.dave);
+      assert.equal(r.status, 1, 'not a usage error: the agent was asked');
+      assert.match(r.stderr, /^mydoc: the agent answered 404/);
+    }
+    assert.equal((await f.audit()).filter((r) => r.action === 'takeout.revoke' && r.target === dashId).length, 2, 'the agent got the id whole');
   } finally {
     await f.close();
   }
 });
 
-test('config: takeout.maxDays and takeout.issuerPublicKeys are checked, errors name the key', () => {
+test('config: takeout.maxDays and takeout.issuerPublicKeys are checked, errors name the key', { timeout: 60_000 }, () => {
   const base = 'pcId: pc\ndataDir: data\ndirectory:\n  kind: local\nbackup:\n  target:\n    kind: path\n    path: nas\n';
   const config = parseConfig(base, '/etc/mydoc/config.yaml');
   assert.deepEqual(config.takeout, { maxDays: 14, issuerPublicKeys: [] });

@@ -5,7 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SignJWT, decodeJwt, type JWTPayload } from 'jose';
+import { SignJWT, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import { loadIssuers } from '../server/serve.js';
 import { generateIssuerKeyPair, loadIssuerPublicKey } from '../policy/takeout-issuer-keys.js';
 import { verifyTakeoutKey } from '../policy/takeout-token.js';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -15,6 +16,23 @@ import { tempDir } from './helpers/keys.js';
 import { startTakeoutFixture, type TakeoutFixture } from './helpers/takeout.js';
 
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+/** The order n of P-256 (FIPS 186-4 D.1.2.3). */
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+
+/** An ES256 JWS's s value, and the same JWS with s replaced by `s(old)`. */
+function sOf(token: string): bigint {
+  return BigInt(`0x${Buffer.from(token.split('.')[2]!, 'base64url').subarray(32).toString('hex')}`);
+}
+function withS(token: string, s: bigint): string {
+  const [h, p, sig] = token.split('.') as [string, string, string];
+  const r = Buffer.from(sig, 'base64url').subarray(0, 32);
+  return `${h}.${p}.${Buffer.concat([r, Buffer.from(s.toString(16).padStart(64, '0'), 'hex')]).toString('base64url')}`;
+}
+/** The other valid signature of the same key: (r, n - s). */
+const flipS = (token: string) => withS(token, P256_N - sOf(token));
+/** The low-s form (what the agent accepts), for keys crafted here with jose. */
+const lowS = (token: string) => (sOf(token) > P256_N / 2n ? flipS(token) : token);
 
 async function pendingRequest(f: TakeoutFixture): Promise<string> {
   const res = await f.request('POST', '/api/takeout/requests', { body: { days: 2, reason: 'trip' } });
@@ -26,10 +44,10 @@ async function pendingRequest(f: TakeoutFixture): Promise<string> {
 async function resigned(f: TakeoutFixture, id: string, change: (claims: JWTPayload) => void): Promise<string> {
   const claims = decodeJwt(await f.signFor(id, 2));
   change(claims);
-  return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: f.issuer.kid, typ: 'mydoc-takeout+jwt' }).sign(f.issuer.signKey);
+  return lowS(await new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: f.issuer.kid, typ: 'mydoc-takeout+jwt' }).sign(f.issuer.signKey));
 }
 
-test('refused keys: each with its own code, audited; nothing installed', async () => {
+test('refused keys: each with its own code, audited; nothing installed', { timeout: 60_000 }, async () => {
   const f = await startTakeoutFixture();
   try {
     const id = await pendingRequest(f);
@@ -51,7 +69,9 @@ test('refused keys: each with its own code, audited; nothing installed', async (
       ['a trusted kid, signed by another key', await new SignJWT(claims).setProtectedHeader(header).sign(createPrivateKey(other.privatePem.split(/(?=-----BEGIN)/)[0]!)), 'ERR_TAKEOUT_SIGNATURE'],
       ['payload edited after signing', `${h}.${b64url({ ...claims, exp: (claims.exp as number) + 30 * 86_400 })}.${s}`, 'ERR_TAKEOUT_SIGNATURE'],
       ['longer than maxDays', await resigned(f, id, (c) => (c.exp = (c.nbf as number) + 15 * 86_400)), 'ERR_TAKEOUT_TOO_LONG'],
-      ['another typ', await new SignJWT(claims).setProtectedHeader({ ...header, typ: 'JWT' }).sign(f.issuer.signKey), 'ERR_TAKEOUT_MALFORMED'],
+      ['another typ', lowS(await new SignJWT(claims).setProtectedHeader({ ...header, typ: 'JWT' }).sign(f.issuer.signKey)), 'ERR_TAKEOUT_MALFORMED'],
+      ['the valid key with s replaced by n - s (high-s)', flipS(valid), 'ERR_TAKEOUT_SIGNATURE'],
+      ['the valid key with stray bits after its signature', `${h}.${p}.${s.slice(0, -1)}${ALPHABET[ALPHABET.indexOf(s.at(-1)!) | 1]}`, 'ERR_TAKEOUT_SIGNATURE'],
       ['iss not the installing administrator', await resigned(f, id, (c) => (c.iss = 'mallory')), 'ERR_TAKEOUT_MALFORMED'],
       ['another request', await resigned(f, id, (c) => (c.jti = 'A'.repeat(22))), 'ERR_TAKEOUT_REQUEST'],
       ['not a JWT', 'garbage', 'ERR_TAKEOUT_MALFORMED'],
@@ -79,7 +99,33 @@ test('refused keys: each with its own code, audited; nothing installed', async (
   }
 });
 
-test('the verifier: valid from nbf to exp, to the second; sub and aud exact', async () => {
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+test('ES256: keys are signed in the low-s form, and the high-s twin that node:crypto accepts is refused', { timeout: 60_000 }, async () => {
+  const f = await startTakeoutFixture();
+  try {
+    const id = await pendingRequest(f);
+    const issuer = (await loadIssuers(f.config)).get(f.issuer.kid)!;
+    for (let i = 0; i < 40; i++) {
+      const token = await f.signFor(id, 2);
+      assert.ok(sOf(token) <= P256_N / 2n, 'signed low-s');
+      // The twin verifies with jose (node:crypto) alone, so refusing it is this code's doing.
+      const twin = flipS(token);
+      assert.notEqual(twin, token);
+      assert.equal((await jwtVerify(twin, issuer.verifyKey, { algorithms: ['ES256'] })).payload.jti, id);
+      const opts = { issuers: new Map([[issuer.kid, issuer]]), pcId: f.config.pcId, user: 'alice', now: new Date(f.clock.now), maxDays: 14, isRevoked: () => false };
+      assert.equal((await verifyTakeoutKey(token, opts)).jti, id);
+      await assert.rejects(verifyTakeoutKey(twin, opts), { code: 'ERR_TAKEOUT_SIGNATURE', message: /low-s/ });
+    }
+    const twin = flipS(await f.signFor(id, 2));
+    const res = await f.request('POST', `/api/takeout/requests/${id}/key`, { user: 'dave', body: { token: twin } });
+    assert.deepEqual([res.status, res.json<{ error: { code: string } }>().error.code], [400, 'ERR_TAKEOUT_SIGNATURE']);
+  } finally {
+    await f.close();
+  }
+});
+
+test('the verifier: valid from nbf to exp, to the second; sub and aud exact', { timeout: 60_000 }, async () => {
   const pair = await generateIssuerKeyPair('EdDSA');
   const { dir, cleanup } = await tempDir();
   try {
@@ -110,7 +156,7 @@ test('the verifier: valid from nbf to exp, to the second; sub and aud exact', as
   }
 });
 
-test('EdDSA issuer: request, approval and offline use', async () => {
+test('EdDSA issuer: request, approval and offline use', { timeout: 60_000 }, async () => {
   const f = await startTakeoutFixture({ alg: 'EdDSA' });
   try {
     const put = await f.request('PUT', '/Documents/a.txt', { body: 'eddsa' });
