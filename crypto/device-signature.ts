@@ -10,11 +10,9 @@
  * not trusted by itself: the caller chooses the public key to verify with.
  */
 import type { KeyObject } from 'node:crypto';
+import { ES256_SIGNATURE_SIZE, isHighS, toLowS } from './es256-low-s.js';
 import { FlattenedSign, base64url, calculateJwkThumbprint, exportJWK, flattenedVerify, type FlattenedJWS } from 'jose';
 
-/** The order of the P-256 group. */
-const N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
-const HALF_N = N >> 1n;
 
 export type SignedPayload = FlattenedJWS;
 
@@ -30,15 +28,10 @@ export async function keyThumbprint(publicKey: KeyObject): Promise<string> {
   return calculateJwkThumbprint(await exportJWK(publicKey), 'sha256');
 }
 
-const toBigInt = (b: Uint8Array): bigint => BigInt(`0x${Buffer.from(b).toString('hex') || '0'}`);
-const to32 = (n: bigint): Buffer => Buffer.from(n.toString(16).padStart(64, '0'), 'hex');
-
 /** Signs `payload` (ES256, low-s) with `privateKey`; `kid` is the public key's thumbprint. */
 export async function signPayload(payload: Uint8Array, privateKey: KeyObject, publicKey: KeyObject, cty: string): Promise<SignedPayload> {
   const jws = await new FlattenedSign(payload).setProtectedHeader({ alg: 'ES256', kid: await keyThumbprint(publicKey), cty }).sign(privateKey);
-  const sig = base64url.decode(jws.signature);
-  const s = toBigInt(sig.subarray(32));
-  if (s > HALF_N) jws.signature = base64url.encode(Buffer.concat([Buffer.from(sig.subarray(0, 32)), to32(N - s)]));
+  jws.signature = base64url.encode(toLowS(base64url.decode(jws.signature)));
   return jws;
 }
 
@@ -56,8 +49,8 @@ export async function verifyPayload(jws: SignedPayload, publicKey: KeyObject, ct
   } catch {
     throw new SignatureError('the signature is not base64url');
   }
-  if (sig.length !== 64) throw new SignatureError('the signature is not an ES256 signature');
-  if (toBigInt(sig.subarray(32)) > HALF_N) throw new SignatureError('the signature is not in its canonical (low-s) form');
+  if (sig.length !== ES256_SIGNATURE_SIZE) throw new SignatureError('the signature is not an ES256 signature');
+  if (isHighS(sig)) throw new SignatureError('the signature is not in its canonical (low-s) form');
   try {
     const { payload, protectedHeader } = await flattenedVerify(jws, publicKey, { algorithms: ['ES256'] });
     if (protectedHeader?.cty !== cty) throw new SignatureError(`the signed content is not of type ${cty}`);

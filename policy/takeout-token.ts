@@ -31,16 +31,13 @@
  *   is never put in a message.
  */
 import { SignJWT, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import { isHighS, toLowS } from '../crypto/es256-low-s.js';
 import { ISSUER_ALGS, type IssuerAlg, type IssuerPrivateKey, type IssuerPublicKey } from './takeout-issuer-keys.js';
 import { TakeoutError, type TakeoutErrorCode } from './takeout-errors.js';
 
 export const TAKEOUT_TYP = 'mydoc-takeout+jwt';
 const DAY_SECONDS = 86_400;
 const REQUEST_ID = /^[A-Za-z0-9_-]{22}$/;
-/** The order of P-256 (FIPS 186-4 D.1.2.3), and half of it: the largest low-s value. */
-const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
-const P256_HALF_N = P256_N >> 1n;
-const ES256_SIGNATURE_SIZE = 64;
 
 export interface TakeoutClaims {
   kid: string;
@@ -90,23 +87,15 @@ function checkSignatureForm(token: string, alg: string): void {
   const segment = token.slice(token.lastIndexOf('.') + 1);
   const signature = Buffer.from(segment, 'base64url');
   if (signature.toString('base64url') !== segment) refuse('ERR_TAKEOUT_SIGNATURE', 'the signature is not canonical base64url');
-  if (alg === 'ES256' && signature.length === ES256_SIGNATURE_SIZE && bigEndian(signature.subarray(32)) > P256_HALF_N) {
+  if (alg === 'ES256' && isHighS(signature)) {
     refuse('ERR_TAKEOUT_SIGNATURE', 'the ES256 signature is not in its low-s form (s > n/2): another text of a key is refused');
   }
 }
 
-function bigEndian(bytes: Buffer): bigint {
-  return BigInt(`0x${bytes.toString('hex')}`);
-}
-
-/** The same ES256 JWS with s replaced by n - s when s > n/2 (both verify; only the low-s one is accepted). */
+/** The same ES256 JWS with its signature in the low-s form (both forms verify; only the low-s one is accepted). */
 function lowS(token: string): string {
   const dot = token.lastIndexOf('.');
-  const signature = Buffer.from(token.slice(dot + 1), 'base64url');
-  const s = bigEndian(signature.subarray(32));
-  if (signature.length !== ES256_SIGNATURE_SIZE || s <= P256_HALF_N) return token;
-  const low = Buffer.from((P256_N - s).toString(16).padStart(64, '0'), 'hex');
-  return `${token.slice(0, dot)}.${Buffer.concat([signature.subarray(0, 32), low]).toString('base64url')}`;
+  return `${token.slice(0, dot)}.${toLowS(Buffer.from(token.slice(dot + 1), 'base64url')).toString('base64url')}`;
 }
 
 /** The time to check an installation at: now, or the start of a period that begins later. */
