@@ -14,7 +14,7 @@ import { userInfo } from 'node:os';
 import { NetworkSecretUnavailableError } from '../crypto/errors.js';
 import { LdapDirectoryService } from '../policy/directory.js';
 import { openUserVault } from '../shares/user-vaults.js';
-import { listFiles } from './helpers/data-dir.js';
+import { fileBytes, listFiles } from './helpers/data-dir.js';
 import { tempDir } from './helpers/keys.js';
 import { MYDOC_BIN, davRequest, startServer, type RunningServer } from './helpers/server.js';
 import { slapdDirectorySettings, slapdServerOptions, startSlapd, type Slapd } from './helpers/slapd.js';
@@ -206,7 +206,7 @@ test('a stolen disk: a copy of the data folder does not open without the directo
     const copy = join(dir, 'data');
     await cp(server.dataDir, copy, { recursive: true, filter: (src) => !src.endsWith('.sock') });
     const kDir = await new LdapDirectoryService(directorySettings()).secrets.fetch('alice');
-    for (const file of await listFiles(copy)) assert.ok(!(await readFile(file)).includes(kDir), `K_dir found in ${file}`);
+    for (const file of await listFiles(copy)) assert.ok(!(await fileBytes(file)).includes(kDir), `K_dir found in ${file}`);
     await slapd.stop({ keepData: true });
     try {
       await assert.rejects(openUserVault(copy, 'pc-gate', 'alice', new LdapDirectoryService(directorySettings()).secrets), NetworkSecretUnavailableError);

@@ -1,6 +1,6 @@
 /** Test helpers over a whole data folder: enrolled users, file snapshots, byte scans. */
 import { createHash, createPublicKey, createPrivateKey, type KeyObject } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateP256KeyPair } from '../../crypto/key-files.js';
 import { InsecureLocalFileSecretSource } from '../../crypto/network-secret.js';
@@ -30,6 +30,7 @@ export async function enrolTestUser(dataDir: string, user = 'alice', pcId = 'pc-
   };
 }
 
+/** Every file and symbolic link under `dir` (a vault lock is a link), sorted. */
 export async function listFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true })) {
@@ -40,12 +41,17 @@ export async function listFiles(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+/** What a file holds, or, for a symbolic link, its target (never followed). */
+export async function fileBytes(file: string): Promise<Buffer> {
+  return (await lstat(file)).isSymbolicLink() ? Buffer.from(await readlink(file)) : readFile(file);
+}
+
 /** path -> sha256, size, mtime of every file under `dir`. */
 export async function snapshot(dir: string): Promise<Map<string, string>> {
   const map = new Map<string, string>();
   for (const f of await listFiles(dir)) {
-    const s = await stat(f);
-    map.set(f, `${createHash('sha256').update(await readFile(f)).digest('hex')} ${s.size} ${s.mtimeMs}`);
+    const s = await lstat(f);
+    map.set(f, `${createHash('sha256').update(await fileBytes(f)).digest('hex')} ${s.size} ${s.mtimeMs}`);
   }
   return map;
 }
@@ -55,7 +61,7 @@ export async function scanForMarker(dir: string, marker: string): Promise<string
   const needles = [Buffer.from(marker, 'utf8'), Buffer.from(marker, 'utf16le')];
   const hits: string[] = [];
   for (const f of await listFiles(dir)) {
-    const bytes = await readFile(f);
+    const bytes = await fileBytes(f);
     if (needles.some((n) => bytes.includes(n))) hits.push(f);
   }
   return hits;
