@@ -46,7 +46,10 @@ export class SlotOpenError extends CryptoError {
   }
 }
 
-/** The network secret source cannot provide K_dir (directory unreachable, secret deleted, ...). */
+/**
+ * The network secret source cannot provide K_dir (directory unreachable, secret deleted, ...).
+ * The message is shown to the user whose vault does not open: no server paths in it.
+ */
 export class NetworkSecretUnavailableError extends CryptoError {
   constructor(message: string) {
     super('ERR_NETWORK_SECRET_UNAVAILABLE', message);

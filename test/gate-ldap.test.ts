@@ -49,7 +49,7 @@ async function health(): Promise<string> {
 }
 
 test('first online login enrols the user (K_dir in the directory, vault on the PC); access works', async () => {
-  assert.equal(await health(), 'online');
+  assert.equal(await health(), 'ok');
   assert.equal((await davRequest(server, 'PUT', '/Documents/plan.txt', { body: 'the plan' })).status, 201);
   assert.equal((await davRequest(server, 'GET', '/Documents/plan.txt')).body.toString(), 'the plan');
   const kDir = await new LdapDirectoryService(directorySettings()).secrets.fetch('alice');
@@ -82,7 +82,7 @@ test('cutting the directory locks the share within interval x failures + probe t
 
   await slapd.start();
   const back = Date.now();
-  while ((await health()) !== 'online') {
+  while ((await health()) !== 'ok') {
     assert.ok(Date.now() - back < 10_000, 'unlocks when the directory answers again');
     await sleep(50);
   }
@@ -103,7 +103,7 @@ test('a transfer in flight when the PC locks is aborted, and nothing half-writte
   await slapd.stop({ keepData: true });
   assert.match(await status, /aborted|answered 403/, 'the upload did not complete');
   await slapd.start();
-  while ((await health()) !== 'online') await sleep(50);
+  while ((await health()) !== 'ok') await sleep(50);
   assert.equal((await davRequest(server, 'GET', '/Documents/slow.bin')).status, 404);
 });
 
@@ -113,7 +113,7 @@ test('deleting K_dir in the directory revokes the PC: the next unlock fails with
   await slapd.stop({ keepData: true });
   while ((await health()) !== 'locked') await sleep(50);
   await slapd.start();
-  while ((await health()) !== 'online') await sleep(50);
+  while ((await health()) !== 'ok') await sleep(50);
   await new LdapDirectoryService(directorySettings()).secrets.delete('bob');
   const res = await davRequest(server, 'GET', '/Documents/b.txt', { user: 'bob' });
   assert.equal(res.status, 503);
