@@ -51,6 +51,7 @@ export class SlotOpenError extends CryptoError {
  * the source answered that it holds none for this user (revoked, not
  * enrolled, or hidden by the directory's ACL); `ERR_NETWORK_SECRET_UNAVAILABLE`:
  * it could not be asked (unreachable, refused the service account, ...).
+ * The message is shown to the user whose vault does not open: no server paths in it.
  */
 export class NetworkSecretUnavailableError extends CryptoError {
   constructor(message: string, code: 'ERR_NETWORK_SECRET_UNAVAILABLE' | 'ERR_NETWORK_SECRET_ABSENT' = 'ERR_NETWORK_SECRET_UNAVAILABLE') {

@@ -23,7 +23,10 @@ export interface NetworkSecretSource {
   create(user: string): Promise<Buffer>;
 }
 
-/** K_dir per user in one JSON file on the local disk. INSECURE: demo directory only. */
+/**
+ * K_dir per user in one JSON file on the local disk. INSECURE: demo directory only.
+ * Its errors do not name the file: their messages reach the user (HTTP 503).
+ */
 export class InsecureLocalFileSecretSource implements NetworkSecretSource {
   readonly kind = 'insecure-local-file';
   readonly insecure = true;
@@ -34,11 +37,11 @@ export class InsecureLocalFileSecretSource implements NetworkSecretSource {
     const all = await this.readAll();
     const b64 = all?.[user];
     if (b64 === undefined) {
-      throw new NetworkSecretUnavailableError(`no network secret for user "${user}" in the insecure local secret file ${this.file}`);
+      throw new NetworkSecretUnavailableError(`no network secret for user "${user}" in the insecure local secret file`);
     }
     const secret = Buffer.from(b64, 'base64');
     if (secret.length !== NETWORK_SECRET_SIZE) {
-      throw new NetworkSecretUnavailableError(`the network secret of user "${user}" in ${this.file} is malformed`);
+      throw new NetworkSecretUnavailableError(`the network secret of user "${user}" in the insecure local secret file is malformed`);
     }
     return secret;
   }
@@ -57,14 +60,14 @@ export class InsecureLocalFileSecretSource implements NetworkSecretSource {
       text = await readFile(this.file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new NetworkSecretUnavailableError(`cannot read the insecure local secret file ${this.file}: ${(err as Error).message}`);
+      throw new NetworkSecretUnavailableError(`cannot read the insecure local secret file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
     try {
       const parsed: unknown = JSON.parse(text);
       if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
       return parsed as Record<string, string>;
     } catch {
-      throw new NetworkSecretUnavailableError(`the insecure local secret file ${this.file} is not valid JSON`);
+      throw new NetworkSecretUnavailableError(`the insecure local secret file is not valid JSON`);
     }
   }
 }

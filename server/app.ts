@@ -15,11 +15,23 @@
  *   vault only. Cached offline logins are forgotten whenever a take-out
  *   session locks and when the directory is back.
  * - Request paths never reach the fastify router: every DAV request is routed
- *   as one route and the raw URL is decoded once by the WebDAV layer.
- * - Error bodies are plain sentences, never stack traces; secrets and
- *   Authorization headers are never logged.
+ *   as one route and the raw URL is decoded once by the WebDAV layer. No
+ *   answer names that internal route: a method the share does not implement
+ *   gets 501 with the Allow list, `/healthz` and `/metrics` 405.
+ * - `/healthz` (no login) says only `ok` or `locked`: no version, no
+ *   take-out state. `/metrics` is for administrators only.
+ * - State-changing API requests must be same-origin JSON (api-guard.ts).
+ * - A body framed with a transfer coding other than chunked is refused
+ *   (501): it would be stored still encoded.
+ * - `Expect: 100-continue`: when the headers alone decide the answer (a
+ *   coding, method, origin or content type refused, the PC locked, no
+ *   credentials, a body over the limit), that answer is sent instead of
+ *   100 Continue, and the connection is closed (RFC 9110 10.1.1).
+ * - Error bodies are plain sentences, never stack traces or server paths;
+ *   secrets and Authorization headers are never logged.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { NetworkSecretUnavailableError, SlotOpenError, KeyringError } from '../crypto/errors.js';
 import type { AuthResult, Directory } from '../policy/directory.js';
@@ -27,11 +39,12 @@ import type { Sessions, UserSession } from '../policy/sessions.js';
 import { LOCKED_MESSAGE, type Gate } from '../policy/gate.js';
 import type { AuditLog } from '../policy/audit.js';
 import type { Takeout } from '../policy/takeout.js';
-import { DavHandler, DAV_METHODS, errorResponse, optionsResponse, type DavLimits, type DavResponse } from '../shares/webdav/handler.js';
+import { ALLOW, DavHandler, DAV_METHODS, errorResponse, optionsResponse, type DavLimits, type DavResponse } from '../shares/webdav/handler.js';
 import { DavError } from '../shares/webdav/errors.js';
 import { VaultError } from '../shares/errors.js';
 import { Authenticator, MAX_LOGIN_CHARS, parseBasic, TooManyLoginAttempts } from './auth.js';
-import { Metrics } from './metrics.js';
+import { Metrics, label } from './metrics.js';
+import { apiRequestRefusal } from './api-guard.js';
 import { registerTakeoutRoutes, type ApiCaller } from './takeout-api.js';
 
 export const KEEP_ALIVE_MS = 70_000;
@@ -83,6 +96,39 @@ function loggable(user: string): string {
   return user.length > MAX_LOGIN_CHARS ? `${[...user].slice(0, MAX_LOGIN_CHARS).join('')}… (${user.length} characters)` : user;
 }
 
+/** An answer decided from the request line and headers alone, before any body is read. */
+interface EarlyAnswer {
+  status: number;
+  message: string;
+  /** An API error code: the answer is the API's JSON error. */
+  code?: string;
+  headers?: Record<string, string>;
+}
+
+function earlyResponse(a: EarlyAnswer): { headers: Record<string, string | number>; body: Buffer } {
+  const body = Buffer.from(a.code ? JSON.stringify({ error: { code: a.code, message: a.message } }) : `${a.message}\n`, 'utf8');
+  const type = a.code ? 'application/json' : 'text/plain; charset=utf-8';
+  // The body was not read: the connection cannot carry another request.
+  return { headers: { ...a.headers, 'content-type': type, 'content-length': body.length, connection: 'close' }, body };
+}
+
+function answerEarly(reply: FastifyReply, a: EarlyAnswer): FastifyReply {
+  const { headers, body } = earlyResponse(a);
+  reply.code(a.status);
+  for (const [k, v] of Object.entries(headers)) reply.header(k, v);
+  return reply.send(body);
+}
+
+/** 501 for a transfer coding other than chunked (RFC 9112 6.1): the body would be stored still encoded. */
+function transferCodingRefusal(value: string | undefined): EarlyAnswer | undefined {
+  if (value === undefined) return undefined;
+  const codings = value.split(',').map((c) => c.trim().toLowerCase());
+  if (codings.every((c) => c === 'chunked')) return undefined;
+  return { status: 501, message: 'only the chunked transfer coding is supported: send the body as it is, with Content-Length or Transfer-Encoding: chunked' };
+}
+
+const notImplemented = (method: string): EarlyAnswer => ({ status: 501, message: `the method ${method} is not implemented here`, headers: { allow: ALLOW } });
+
 function unlockFailure(err: unknown): { status: number; message: string } | undefined {
   if (err instanceof NetworkSecretUnavailableError) return { status: 503, message: `your documents cannot be unlocked now: ${err.message}` };
   if (err instanceof SlotOpenError) return { status: 403, message: `your documents cannot be unlocked on this PC: ${err.message}` };
@@ -131,6 +177,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         help: 'When the last complete backup to the NAS finished (Unix time; 0: never).',
         values: { '': Math.round(((await opts.lastCompleteBackup?.()) ?? 0) / 1000) },
       },
+      mydoc_build_info: { help: 'The running version of mydoc (always 1).', values: { [`{version="${label(opts.version)}"}`]: 1 } },
       mydoc_webdav_locks: {
         help: 'Active WebDAV locks by scope.',
         values: { '{scope="exclusive"}': locks.filter((l) => l.scope === 'exclusive').length, '{scope="shared"}': locks.filter((l) => l.scope === 'shared').length },
@@ -172,6 +219,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     active.clear();
   });
   app.addHook('onRequest', async (req, reply) => {
+    const refused = transferCodingRefusal(req.headers['transfer-encoding']) ?? apiRequestRefusal(req.method, req.url, req.headers);
+    if (refused) return answerEarly(reply, refused);
     if (req.method === 'OPTIONS' || req.url === '/healthz') return;
     if (!opts.gate.isReachable) {
       // Offline: only users with a valid take-out key; a request without credentials is
@@ -184,11 +233,54 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     req.raw.once('close', () => active.delete(req.raw));
   });
 
-  app.get('/healthz', async () => ({ state: opts.gate.state(), version: opts.version }));
+  // Anyone may ask: nothing here about the version or who holds a take-out key.
+  app.get('/healthz', async () => ({ state: opts.gate.state() === 'locked' ? 'locked' : 'ok' }));
 
   app.get('/metrics', async (req, reply) => {
-    if (!(await authenticate(req, reply))) return reply;
+    const caller = await authenticate(req, reply);
+    if (!caller) return reply;
+    if (!caller.admin) return plain(reply, 403, 'the metrics are for administrators only');
     return reply.type('text/plain; version=0.0.4').send(await metrics.render());
+  });
+
+  // What the router does not know: no internal route name in the answer.
+  app.setNotFoundHandler((req, reply) => {
+    if (req.url === '/healthz' || req.url === '/metrics') return plain(reply, 405, `${req.url} answers GET only`, { allow: 'GET' });
+    if (req.url.startsWith('/api/')) return reply.code(404).type('application/json').send(JSON.stringify({ error: { code: 'ERR_API_NOT_FOUND', message: 'there is no such API request' } }));
+    return answerEarly(reply, notImplemented(req.method));
+  });
+
+  /**
+   * Expect: 100-continue. Node sends 100 by itself unless this event is handled: the
+   * answer is decided from the headers first, and 100 invites the body only when they
+   * leave it open.
+   */
+  const beforeBody = (req: IncomingMessage): EarlyAnswer | undefined => {
+    const method = req.method ?? '';
+    const url = req.url ?? '/';
+    const refused = transferCodingRefusal(req.headers['transfer-encoding']) ?? apiRequestRefusal(method, url, req.headers);
+    if (refused) return refused;
+    const isApi = url.startsWith('/api/');
+    if (url === '/healthz' || url === '/metrics') return method === 'GET' ? undefined : { status: 405, message: `${url} answers GET only`, headers: { allow: 'GET' } };
+    if (!isApi && !(DAV_METHODS as readonly string[]).includes(method)) return notImplemented(method);
+    if (method === 'OPTIONS') return undefined;
+    if (opts.gate.state() === 'locked') return { status: 403, message: LOCKED_MESSAGE };
+    if (!parseBasic(req.headers.authorization)) return { status: 401, message: 'authentication required', headers: { 'www-authenticate': REALM } };
+    const length = Number(req.headers['content-length'] ?? 0);
+    if (!isApi && method === 'PUT' && length > MAX_FILE_BYTES) return { status: 413, message: `the file is larger than ${MAX_FILE_BYTES} bytes, the most the Windows WebDAV client can handle (4 GiB)` };
+    if (!isApi && method !== 'PUT' && length > MAX_XML_BYTES) return { status: 413, message: `the request body is larger than ${MAX_XML_BYTES} bytes` };
+    return undefined;
+  };
+  app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    const answer = beforeBody(req);
+    if (answer) {
+      const { headers, body } = earlyResponse(answer);
+      res.writeHead(answer.status, headers).end(body);
+      app.log.debug({ method: req.method, status: answer.status }, 'answered before the body (Expect: 100-continue)');
+      return;
+    }
+    res.writeContinue();
+    app.server.emit('request', req, res);
   });
 
   async function authenticate(req: FastifyRequest, reply: FastifyReply): Promise<ApiCaller | undefined> {

@@ -1,11 +1,13 @@
 /**
  * Prometheus metrics (text exposition format 0.0.4), kept by hand: requests
  * by method and status, latency histogram by method, bytes in and out, and
- * gauges read at scrape time (open sessions, WebDAV locks).
+ * gauges read at scrape time (open sessions, WebDAV locks, the gate, the
+ * version). Served to administrators only: the counts cover every user.
  */
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-function label(value: string): string {
+/** A label value, escaped for the text format. */
+export function label(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 

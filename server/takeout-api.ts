@@ -16,7 +16,9 @@
  * admin role, which only an online login carries; requesting and approving
  * need the directory reachable. The user's password reaches slot T only (it
  * is never stored or logged). Bodies are capped at 64 KiB and parsed as
- * JSON by hand (the app keeps bodies as streams).
+ * JSON by hand (the app keeps bodies as streams). A request that changes
+ * state reaches a route only if it is same-origin JSON (api-guard.ts, run by
+ * the app for all of `/api/` before authentication).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';

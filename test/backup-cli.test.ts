@@ -45,7 +45,8 @@ async function put(server: RunningServer, path: string, body: Buffer | string): 
 test('backup CLI against a running service: backup, list, verify, tamper, SIGTERM backup, recover, restore', async (t) => {
   const marker = 'PLAINTEXT-MARKER-c0ffee';
   const alicePassword = randomPassword();
-  const server = await startServer({ users: [{ name: 'alice', password: alicePassword }] });
+  // alice is an administrator so that she may read /metrics.
+  const server = await startServer({ users: [{ name: 'alice', password: alicePassword, admin: true }] });
   t.after(() => server.stop());
   const nas = join(server.dir, 'nas');
   await put(server, `/Documents/${marker}.txt`, `${marker} body`);

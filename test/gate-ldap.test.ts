@@ -6,14 +6,14 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, readFile } from 'node:fs/promises';
+import { cp, readFile, stat } from 'node:fs/promises';
 import https from 'node:https';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { NetworkSecretUnavailableError } from '../crypto/errors.js';
 import { LdapDirectoryService } from '../policy/directory.js';
-import { openUserVault } from '../shares/user-vaults.js';
+import { openUserVault, userDir } from '../shares/user-vaults.js';
 import { fileBytes, listFiles } from './helpers/data-dir.js';
 import { tempDir } from './helpers/keys.js';
 import { MYDOC_BIN, davRequest, startServer, type RunningServer } from './helpers/server.js';
@@ -50,7 +50,7 @@ async function health(): Promise<string> {
 }
 
 test('first online login enrols the user (K_dir in the directory, vault on the PC); access works', { timeout: 60_000 }, async () => {
-  assert.equal(await health(), 'online');
+  assert.equal(await health(), 'ok');
   assert.equal((await davRequest(server, 'PUT', '/Documents/plan.txt', { body: 'the plan' })).status, 201);
   assert.equal((await davRequest(server, 'GET', '/Documents/plan.txt')).body.toString(), 'the plan');
   const kDir = await new LdapDirectoryService(directorySettings()).secrets.fetch('alice');
@@ -70,7 +70,7 @@ async function lockRecordedAt(since: number): Promise<number | undefined> {
 
 async function waitOnline(): Promise<void> {
   const back = Date.now();
-  while ((await health()) !== 'online') {
+  while ((await health()) !== 'ok') {
     assert.ok(Date.now() - back < 10_000, 'unlocks when the directory answers again');
     await sleep(50);
   }
@@ -147,21 +147,41 @@ test('the locked share refuses every method but OPTIONS', { timeout: 60_000 }, a
 });
 
 test('a transfer in flight when the PC locks is aborted, and nothing half-written appears', { timeout: 60_000 }, async () => {
+  const tmp = join(userDir(server.dataDir, 'pc-gate', 'alice'), 'tmp');
+  const storedBytes = async () => {
+    let total = 0;
+    // tmp/ exists while the vault is open.
+    for (const f of await listFiles(tmp).catch(() => [])) total += (await stat(f)).size;
+    return total;
+  };
+  let answer: string | undefined;
+  let sent = 0;
   const status = new Promise<string>((resolve) => {
     const req = https.request(
       { host: '127.0.0.1', port: server.port, method: 'PUT', path: '/Documents/slow.bin', ca: server.caPem, headers: { authorization: `Basic ${Buffer.from(`alice:${slapd.users.alice.password}`).toString('base64')}`, 'content-length': String(64 * 1024 * 1024) } },
-      (res) => resolve(`answered ${res.statusCode}`),
+      (res) => resolve((answer = `answered ${res.statusCode}`)),
     );
-    req.on('error', (err) => resolve(`aborted: ${err.message}`));
-    const timer = setInterval(() => req.write(Buffer.alloc(256 * 1024)), 50);
+    req.on('error', (err) => resolve((answer = `aborted: ${err.message}`)));
+    const timer = setInterval(() => {
+      if (sent < 64 * 1024 * 1024 - 256 * 1024) req.write(Buffer.alloc(256 * 1024), () => (sent += 256 * 1024));
+    }, 50);
     req.on('close', () => clearInterval(timer));
   });
-  await sleep(300);
+  // The cut must land mid-upload: the vault is already storing the body (its temporary object grows).
+  const start = Date.now();
+  while ((await storedBytes()) < 1024 * 1024) {
+    assert.equal(answer, undefined, 'the PUT was answered before any byte was stored');
+    assert.ok(Date.now() - start < 20_000, `the upload never reached the vault (${sent} bytes sent)`);
+    await sleep(20);
+  }
+  const storedAtCut = await storedBytes();
   await slapd.stop({ keepData: true });
-  assert.match(await status, /aborted|answered 403/, 'the upload did not complete');
+  assert.match(await status, /^aborted|^answered (403|503)$/, 'the upload did not complete');
+  process.stdout.write(`# ${storedAtCut} bytes stored, ${sent} sent before the cut\n`);
   await slapd.start();
-  while ((await health()) !== 'online') await sleep(50);
+  while ((await health()) !== 'ok') await sleep(50);
   assert.equal((await davRequest(server, 'GET', '/Documents/slow.bin')).status, 404);
+  assert.deepEqual(await listFiles(tmp), [], 'no temporary object left behind');
 });
 
 test('deleting K_dir in the directory revokes the PC: the next unlock fails with a clear message', { timeout: 60_000 }, async () => {
@@ -170,7 +190,7 @@ test('deleting K_dir in the directory revokes the PC: the next unlock fails with
   await slapd.stop({ keepData: true });
   while ((await health()) !== 'locked') await sleep(50);
   await slapd.start();
-  while ((await health()) !== 'online') await sleep(50);
+  while ((await health()) !== 'ok') await sleep(50);
   await new LdapDirectoryService(directorySettings()).secrets.delete('bob');
   const res = await davRequest(server, 'GET', '/Documents/b.txt', { user: 'bob' });
   assert.equal(res.status, 503);

@@ -5,11 +5,11 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { davRequest, startServer, type DavRequestOptions, type RunningServer } from './helpers/server.js';
+import { davRequest, randomPassword, startServer, type DavRequestOptions, type RunningServer } from './helpers/server.js';
 
 let server: RunningServer;
 before(async () => {
-  server = await startServer();
+  server = await startServer({ users: [{ name: 'alice', password: randomPassword() }, { name: 'dave', password: randomPassword(), admin: true }] });
 });
 after(async () => {
   await server?.stop();
@@ -170,9 +170,13 @@ test('A.5 copying within the share is GET then PUT; LOCK on a missing URL create
   assert.match(text(refresh.body), /<D:timeout>Second-600<\/D:timeout>/);
 });
 
-test('GET /metrics: authenticated, Prometheus text with requests, latency, bytes, locks and the gate', async () => {
+test('GET /metrics: administrators only, Prometheus text with requests, latency, bytes, locks, the gate and the version', async () => {
   assert.equal((await win('GET', '/metrics', { user: null })).status, 401);
-  const res = await win('GET', '/metrics');
+  const user = await win('GET', '/metrics');
+  assert.equal(user.status, 403, 'a user sees no one\'s counts');
+  assert.match(text(user.body), /administrators only/);
+  assert.doesNotMatch(text(user.body), /mydoc_/);
+  const res = await win('GET', '/metrics', { user: 'dave' });
   assert.equal(res.status, 200);
   assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
   const body = text(res.body);
@@ -184,4 +188,5 @@ test('GET /metrics: authenticated, Prometheus text with requests, latency, bytes
   assert.match(body, /^mydoc_webdav_locks\{scope="exclusive"\} \d+$/m);
   assert.match(body, /^mydoc_gate_state\{state="online"\} 1$/m);
   assert.match(body, /^mydoc_sessions_open 1$/m);
+  assert.match(body, /^mydoc_build_info\{version="\d+\.\d+\.\d+[^"]*"\} 1$/m);
 });

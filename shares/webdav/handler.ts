@@ -6,28 +6,36 @@
  * Security considerations: every path is decoded once (paths.ts) and goes
  * only to this user's vault; XML bodies are parsed with no DTD and a size cap
  * (xml.ts); a PUT beyond the size limit is refused before a byte is stored;
- * a modifying method must pass its `If` header and the lock check.
+ * a modifying method must pass its `If` header and the lock check; a name a
+ * request creates must be one Windows can use (names.ts checkNewName); dead
+ * properties are capped per property and per resource (props.ts) and a
+ * multistatus is streamed, never built as one string (multistatus.ts).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { ByteSource, DeadProperty, Entry, ReadResult, Times, WriteOptions, WriteResult } from '../vault.js';
-import { foldName, normalizeName } from '../names.js';
+import { checkNewName, foldName, normalizeName } from '../names.js';
 import { DavError, toDavError } from './errors.js';
 import { evaluateIf, parseIfHeader, submittedTokens, IfHeaderError, type IfList } from './if-header.js';
 import { LockConflictError, LockLimitError, LockNotFoundError, LockedError, type Lock, type LockManager } from './locks.js';
 import { decodeDestination, decodePath, encodeHref } from './paths.js';
+import { multistatus } from './multistatus.js';
 import {
   DAV,
+  MAX_DEAD_PROP_BYTES,
+  MAX_DEAD_PROPS_BYTES,
   MULTISTATUS_CLOSE,
   MULTISTATUS_OPEN,
   allprop,
+  deadPropsBytes,
   emptyProp,
   etagOf,
   httpDate,
   isProtected,
   isWin32,
-  liveProp,
   lockDiscoveryXml,
+  namedProps,
+  parseTime,
   propNames,
   propstat,
   type PropContext,
@@ -277,6 +285,7 @@ export class DavHandler {
     if (header(req, 'content-range') !== undefined) throw new DavError(400, 'partial PUT (Content-Range) is not supported');
     const existing = this.store.stat(pathOf(names));
     if (existing?.isDir) throw new DavError(405, `${pathOf(names)} is a folder`);
+    if (!existing) checkNewName(names[names.length - 1]!);
     const tokens = this.checkIf(req, names);
     this.checkLocks(names, tokens);
     if (existing && evaluatePreconditions(req, etagOf(existing), existing.modified) !== 200) throw new DavError(412, 'the precondition headers do not match the file');
@@ -300,6 +309,7 @@ export class DavHandler {
     const body = await readBody(req.body, this.limits.maxXmlBytes);
     if (body.length > 0) throw new DavError(415, 'MKCOL with a body is not supported');
     if (names.length === 0 || this.store.stat(pathOf(names))) throw new DavError(405, `${pathOf(names)} already exists`);
+    checkNewName(names[names.length - 1]!);
     const tokens = this.checkIf(req, names);
     this.checkLocks(names, tokens);
     this.store.mkdir(pathOf(names));
@@ -315,6 +325,7 @@ export class DavHandler {
     const overwrite = parseOverwrite(req);
     const depth = source.isDir ? parseDepth(req, isMove ? ['infinity'] : ['0', 'infinity'], 'infinity') : 'infinity';
     if (dest.length === 0) throw new DavError(403, 'the destination is the root');
+    checkNewName(dest[dest.length - 1]!);
     const sameResource = keyOf(dest).join('/') === keyOf(names).join('/');
     if (sameResource && !(isMove && pathOf(dest) !== pathOf(names))) throw new DavError(403, 'the source and the destination are the same');
     // Untagged If lists apply to the source; the destination needs only the lock tokens.
@@ -380,22 +391,25 @@ export class DavHandler {
       locks: () => (anyLocks ? this.locks.locksCovering(keyOf(entryNames)) : []),
       dead,
     });
-    const parts: string[] = [MULTISTATUS_OPEN];
-    const render = (entry: Entry, entryNames: string[], full: boolean, dead: () => readonly DeadProperty[]) => {
+    const render = function* (entry: Entry, entryNames: string[], full: boolean, dead: () => readonly DeadProperty[]): Generator<string> {
       const c = context(entry, entryNames, dead);
-      let inner: string;
-      if (mode === 'allprop') inner = propstat(allprop(c, full), 200);
-      else if (mode === 'propname') inner = propstat(propNames(c).map(emptyProp).join(''), 200);
-      else inner = namedProps(requested, c);
-      parts.push(`<D:response><D:href>${escapeXml(encodeHref(entryNames, entry.isDir))}</D:href>${inner}</D:response>`);
+      yield `<D:response><D:href>${escapeXml(encodeHref(entryNames, entry.isDir))}</D:href>`;
+      if (mode === 'allprop') yield* propstat(allprop(c, full), 200);
+      else if (mode === 'propname') yield* propstat(propNames(c).map(emptyProp), 200);
+      else yield* namedProps(requested, c);
+      yield '</D:response>';
     };
-    render(self, names, true, () => this.store.getProps(pathOf(names)));
-    if (depth === '1' && self.isDir) {
-      const props = this.store.childProps(pathOf(names));
-      for (const e of this.store.list(pathOf(names))) render(e, [...names, e.name], false, () => props.get(e.name) ?? []);
-    }
-    parts.push(MULTISTATUS_CLOSE);
-    return xmlResponse(207, parts.join(''));
+    const store = this.store;
+    const pieces = function* (): Generator<string> {
+      yield MULTISTATUS_OPEN;
+      yield* render(self, names, true, () => store.getProps(pathOf(names)));
+      if (depth === '1' && self.isDir) {
+        const props = store.childProps(pathOf(names));
+        for (const e of store.list(pathOf(names))) yield* render(e, [...names, e.name], false, () => props.get(e.name) ?? []);
+      }
+      yield MULTISTATUS_CLOSE;
+    };
+    return multistatus(pieces());
   }
 
   // ---- PROPPATCH -----------------------------------------------------------------
@@ -419,33 +433,53 @@ export class DavHandler {
       const prop = child(instruction, DAV, 'prop');
       for (const el of prop?.children ?? []) ops.push({ name: { ns: el.ns, local: el.local }, set: instruction.local === 'set', el });
     }
+    /** The sentence of each failure status, in its propstat's responsedescription. */
+    const why = new Map<number, string>();
+    const fail = (op: Op, status: number, description: string) => {
+      op.failure = status;
+      why.set(status, description);
+    };
     const meta: Times & { attributes?: number } = {};
     for (const op of ops) {
-      if (isProtected(op.name)) op.failure = 403;
+      if (isProtected(op.name)) fail(op, 403, 'live DAV: properties cannot be set or removed');
       else if (isWin32(op.name)) {
         if (!op.set) continue; // removing a Win32 property keeps the file's own value
         const value = op.el.text.trim();
         if (op.name.local === 'Win32FileAttributes') {
-          if (!/^[0-9a-fA-F]{1,8}$/.test(value)) op.failure = 409;
+          if (!/^[0-9a-fA-F]{1,8}$/.test(value)) fail(op, 409, 'Win32FileAttributes must be 1 to 8 hex digits');
           else meta.attributes = parseInt(value, 16);
         } else {
-          const ms = Date.parse(value);
-          if (Number.isNaN(ms)) op.failure = 409;
+          const ms = parseTime(value);
+          if (ms === undefined) fail(op, 409, 'a Win32 time must be a date from 1601-01-01T00:00:00Z to 9999-12-31T23:59:59Z');
           else if (op.name.local === 'Win32CreationTime') meta.created = ms;
           else if (op.name.local === 'Win32LastAccessTime') meta.accessed = ms;
           else meta.modified = ms;
         }
+      } else if (op.set && Buffer.byteLength(op.el.raw) > MAX_DEAD_PROP_BYTES) {
+        fail(op, 507, `a property value may hold at most ${MAX_DEAD_PROP_BYTES} bytes`);
+      }
+    }
+    // Instructions apply in document order: the last one for a property wins.
+    const final = new Map<string, { ns: string; name: string; value: string | undefined }>();
+    for (const o of ops) {
+      if (!isWin32(o.name) && !isProtected(o.name)) final.set(`${o.name.ns}\u0000${o.name.local}`, { ns: o.name.ns, name: o.name.local, value: o.set ? o.el.raw : undefined });
+    }
+    const sets = [...final.values()].flatMap((p) => (p.value === undefined ? [] : [{ ns: p.ns, name: p.name, value: p.value }]));
+    const removes = [...final.values()].filter((p) => p.value === undefined).map((p) => ({ ns: p.ns, name: p.name }));
+    if (sets.length > 0 && !ops.some((o) => o.failure !== undefined)) {
+      const after = new Map(this.store.getProps(pathOf(names)).map((p) => [`${p.ns}\u0000${p.name}`, p]));
+      for (const [key, p] of final) {
+        if (p.value === undefined) after.delete(key);
+        else after.set(key, { ns: p.ns, name: p.name, value: p.value });
+      }
+      const total = deadPropsBytes(after.values());
+      if (total > MAX_DEAD_PROPS_BYTES) {
+        const description = `the properties of a resource may hold at most ${MAX_DEAD_PROPS_BYTES} bytes in all; these would make ${total}`;
+        for (const op of ops) if (op.set && !isWin32(op.name)) fail(op, 507, description);
       }
     }
     const failed = ops.some((o) => o.failure !== undefined);
     if (!failed) {
-      // Instructions apply in document order: the last one for a property wins.
-      const final = new Map<string, { ns: string; name: string; value: string | undefined }>();
-      for (const o of ops) {
-        if (!isWin32(o.name)) final.set(`${o.name.ns}\u0000${o.name.local}`, { ns: o.name.ns, name: o.name.local, value: o.set ? o.el.raw : undefined });
-      }
-      const sets = [...final.values()].flatMap((p) => (p.value === undefined ? [] : [{ ns: p.ns, name: p.name, value: p.value }]));
-      const removes = [...final.values()].filter((p) => p.value === undefined).map((p) => ({ ns: p.ns, name: p.name }));
       if (Object.keys(meta).length > 0) this.store.setMeta(pathOf(names), meta);
       if (sets.length > 0 || removes.length > 0) this.store.patchProps(pathOf(names), sets, removes);
     }
@@ -454,9 +488,9 @@ export class DavHandler {
       const status = op.failure ?? (failed ? 424 : 200);
       byStatus.set(status, [...(byStatus.get(status) ?? []), emptyProp(op.name)]);
     }
-    const inner = [...byStatus].map(([status, props]) => propstat(props.join(''), status)).join('');
     const href = escapeXml(encodeHref(names, entry.isDir));
-    return xmlResponse(207, `${MULTISTATUS_OPEN}<D:response><D:href>${href}</D:href>${inner}</D:response>${MULTISTATUS_CLOSE}`);
+    const inner = [...byStatus].flatMap(([status, props]) => propstat(props, status, why.get(status)));
+    return xmlResponse(207, `${MULTISTATUS_OPEN}<D:response><D:href>${href}</D:href>${inner.join('')}</D:response>${MULTISTATUS_CLOSE}`);
   }
 
   // ---- LOCK / UNLOCK ---------------------------------------------------------------
@@ -474,6 +508,7 @@ export class DavHandler {
     const depth = parseDepth(req, ['0', 'infinity'], 'infinity');
     if (names.length === 0) throw new DavError(403, 'the root cannot be locked');
     const existing = this.store.stat(pathOf(names));
+    if (!existing) checkNewName(names[names.length - 1]!);
     const tokens = this.checkIf(req, names);
     const owner = child(doc, DAV, 'owner');
     const lock = this.locks.lock({
@@ -537,18 +572,6 @@ export class DavHandler {
   }
 }
 
-function namedProps(requested: PropName[], c: PropContext): string {
-  const dead = new Map(c.dead().map((d) => [`${d.ns}\u0000${d.name}`, d.value]));
-  let found = '';
-  let missing = '';
-  for (const p of requested) {
-    const value = liveProp(p, c) ?? dead.get(`${p.ns}\u0000${p.local}`);
-    if (value !== undefined) found += value;
-    else missing += emptyProp(p);
-  }
-  return (found ? propstat(found, 200) : '') + (missing ? propstat(missing, 404) : '') || propstat('', 200);
-}
-
 export function optionsResponse(): DavResponse {
   return { status: 200, headers: { dav: '1, 2', 'ms-author-via': 'DAV', allow: ALLOW, 'content-length': 0 } };
 }
@@ -582,7 +605,8 @@ function evaluatePreconditions(req: DavRequest, etag: string, modified: number):
     if (inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag)) return 304;
     return 200;
   }
-  const ims = header(req, 'if-modified-since');
+  // RFC 9110 13.1.3: If-Modified-Since is for GET and HEAD only; other methods ignore it.
+  const ims = req.method === 'GET' || req.method === 'HEAD' ? header(req, 'if-modified-since') : undefined;
   if (ims !== undefined && !Number.isNaN(Date.parse(ims)) && Math.floor(modified / 1000) <= Math.floor(Date.parse(ims) / 1000)) return 304;
   return 200;
 }

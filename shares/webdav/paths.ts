@@ -64,22 +64,41 @@ export function encodeHref(names: readonly string[], isDir: boolean): string {
 }
 
 /**
- * The path named by a Destination header: an absolute URL on this host, or
- * an absolute path. Another host is refused with 502 (RFC 4918 9.8.5).
+ * The path named by a Destination header (RFC 4918 10.3): an absolute
+ * https URL on this server, or a path, resolved against this server's
+ * origin. One parser (WHATWG URL) gives both the authority and the path, so
+ * they cannot disagree (`https://this\@evil/x` is host "this", path
+ * "/@evil/x", never "/x" on one side and "evil" on the other). Another
+ * authority (scheme, host, port or a user name) is refused with 502
+ * (RFC 4918 9.8.5); a backslash (which parsers read differently), a dot
+ * segment or a fragment is refused with 400, as in a request path.
  */
 export function decodeDestination(value: string | undefined, host: string | undefined): string[] {
   if (!value) throw new DavError(400, 'a Destination header is required');
-  if (value.startsWith('/')) return decodePath(value);
+  if (value.includes('\\')) throw new DavError(400, 'the Destination header must not contain a backslash; encode it as %5C');
+  // RFC 4918 10.3: an absolute URI, or an absolute path ("//host/..." is neither).
+  if (value.startsWith('//') || (!value.startsWith('/') && !/^[a-z][a-z0-9+.-]*:/i.test(value))) throw new DavError(400, 'the Destination header is not a URL');
+  const origin = host === undefined ? undefined : originOf(host);
   let url: URL;
   try {
-    url = new URL(value);
+    url = new URL(value, origin);
   } catch {
     throw new DavError(400, 'the Destination header is not a URL');
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new DavError(400, 'the Destination header is not an http(s) URL');
-  if (host !== undefined && url.host.toLowerCase() !== host.toLowerCase()) {
-    throw new DavError(502, 'the Destination is on another server');
+  if (url.origin !== origin || url.username !== '' || url.password !== '') throw new DavError(502, 'the Destination is on another server');
+  if (url.hash !== '' || value.includes('#')) throw new DavError(400, 'the Destination must not contain a fragment ("#"); encode "#" in names as %23');
+  // WHATWG URL resolves "." and ".." (and their %2E forms) away; a request path refuses them, and so does a Destination.
+  if (/(?:^|\/)(?:\.|%2e){1,2}(?:[/?]|$)/i.test(value)) throw new DavError(400, '"." and ".." are not allowed in a path');
+  return decodePath(url.pathname);
+}
+
+/** The origin `https://HOST` of a Host header (as URL serialises it), or undefined when it is not a plain host[:port]. */
+export function originOf(host: string): string | undefined {
+  if (!/^[A-Za-z0-9.\-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/.test(host)) return undefined;
+  try {
+    return new URL(`https://${host}`).origin;
+  } catch {
+    return undefined;
   }
-  const pathStart = value.indexOf('/', value.indexOf('//') + 2);
-  return decodePath(pathStart < 0 ? '/' : value.slice(pathStart));
 }

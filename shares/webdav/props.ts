@@ -9,6 +9,17 @@
  * (resourcetype, size, times, etag; Win32 attributes when not the default);
  * supportedlock, lockdiscovery, the Win32 times and quota are returned for the
  * requested resource itself and whenever they are asked for by name.
+ *
+ * A resource is rendered as a list of pieces (its live properties, then each
+ * dead property value on its own) so the caller can stream a large
+ * multistatus instead of building it as one string.
+ *
+ * Limits: a dead property value holds at most 64 KiB and the dead properties
+ * of one resource at most 1 MiB in all (checked at PROPPATCH); a time is
+ * accepted only from 1601-01-01T00:00:00Z (the FILETIME epoch) to
+ * 9999-12-31T23:59:59Z, the last second an HTTP-date and an ISO 8601 date
+ * can carry with a four-digit year (FILETIME itself ends in 30828, and a JS
+ * Date in 275760, neither of which the property formats can express).
  */
 import type { Entry } from '../vault.js';
 import { ATTR_ARCHIVE, ATTR_DIRECTORY } from '../vault.js';
@@ -46,6 +57,29 @@ export function isProtected(p: PropName): boolean {
 
 export function isWin32(p: PropName): boolean {
   return p.ns === MS && (WIN32_PROPS as readonly string[]).includes(p.local);
+}
+
+/** The earliest time a resource may carry: 1601-01-01T00:00:00Z, where Windows' FILETIME starts. */
+export const MIN_TIME_MS = Date.UTC(1601, 0, 1);
+/** The latest: 9999-12-31T23:59:59Z, the last second with a four-digit year (HTTP-date, ISO 8601). */
+export const MAX_TIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59);
+
+/** Parses a time sent for a Win32 time property; undefined when it is not a date in [MIN_TIME_MS, MAX_TIME_MS]. */
+export function parseTime(text: string): number | undefined {
+  const ms = Date.parse(text);
+  return ms >= MIN_TIME_MS && ms <= MAX_TIME_MS ? ms : undefined;
+}
+
+/** The most bytes one dead property may hold (its XML, as stored). */
+export const MAX_DEAD_PROP_BYTES = 64 * 1024;
+/** The most bytes the dead properties of one resource may hold in all (names, namespaces and values). */
+export const MAX_DEAD_PROPS_BYTES = 1024 * 1024;
+
+/** The bytes a set of dead properties takes, as MAX_DEAD_PROPS_BYTES counts them. */
+export function deadPropsBytes(props: Iterable<{ ns: string; name: string; value: string }>): number {
+  let total = 0;
+  for (const p of props) total += Buffer.byteLength(p.ns) + Buffer.byteLength(p.name) + Buffer.byteLength(p.value);
+  return total;
 }
 
 /** Formats per second, remembered (a listing formats the same seconds many times). */
@@ -150,8 +184,8 @@ export function emptyProp(p: PropName): string {
   return `<x:${p.local} xmlns:x="${escapeXml(p.ns)}"/>`;
 }
 
-/** The allprop set: compact for the members of a listing, full for the requested resource. */
-export function allprop(c: PropContext, full: boolean): string {
+/** The allprop set, as pieces (live properties, then each dead one): compact for the members of a listing, full for the requested resource. */
+export function allprop(c: PropContext, full: boolean): string[] {
   const e = c.entry;
   let xml = liveProp({ ns: DAV, local: 'resourcetype' }, c)!;
   if (!e.isDir) xml += `<D:getcontentlength>${e.size}</D:getcontentlength>`;
@@ -167,8 +201,21 @@ export function allprop(c: PropContext, full: boolean): string {
     const locks = c.locks();
     if (locks.length > 0) xml += lockDiscoveryXml(locks, c.now);
   }
-  for (const d of c.dead()) xml += d.value;
-  return xml;
+  return [xml, ...c.dead().map((d) => d.value)];
+}
+
+/** The propstat pieces of the properties asked for by name: 200 for those the resource has, 404 for the others. */
+export function namedProps(requested: readonly PropName[], c: PropContext): string[] {
+  const dead = new Map(c.dead().map((d) => [`${d.ns}\u0000${d.name}`, d.value]));
+  const found: string[] = [];
+  let missing = '';
+  for (const p of requested) {
+    const value = liveProp(p, c) ?? dead.get(`${p.ns}\u0000${p.local}`);
+    if (value !== undefined) found.push(value);
+    else missing += emptyProp(p);
+  }
+  if (found.length === 0 && missing === '') return propstat([], 200);
+  return [...(found.length > 0 ? propstat(found, 200) : []), ...(missing ? propstat([missing], 404) : [])];
 }
 
 /** The names of every property of a resource (propname). */
@@ -186,10 +233,13 @@ export const STATUS_TEXT: Record<number, string> = {
   404: 'Not Found',
   409: 'Conflict',
   424: 'Failed Dependency',
+  507: 'Insufficient Storage',
 };
 
-export function propstat(propsXml: string, status: number): string {
-  return `<D:propstat><D:prop>${propsXml}</D:prop><D:status>HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? ''}</D:status></D:propstat>`;
+/** One propstat, as pieces around the property pieces; `description` becomes its responsedescription. */
+export function propstat(props: readonly string[], status: number, description?: string): string[] {
+  const tail = `</D:prop><D:status>HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? ''}</D:status>${description ? `<D:responsedescription>${escapeXml(description)}</D:responsedescription>` : ''}</D:propstat>`;
+  return ['<D:propstat><D:prop>', ...props, tail];
 }
 
 export const MULTISTATUS_OPEN = `<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:" xmlns:Z="${MS}">`;

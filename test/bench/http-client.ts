@@ -18,6 +18,8 @@ export interface Target {
   caPem: string;
   user: string;
   password: string;
+  /** Content-Type of PUT bodies; default application/octet-stream. */
+  contentType?: string;
 }
 
 export interface CurlResult {
@@ -66,7 +68,7 @@ export async function curlPut(t: Target, path: string, file: string, expectBytes
     '-T',
     file,
     '-H',
-    'Content-Type: application/octet-stream',
+    `Content-Type: ${t.contentType ?? 'application/octet-stream'}`,
     '-w',
     '%{http_code} %{size_upload} %{time_total}',
     t.base + path,

@@ -66,7 +66,8 @@ try {
   const sides: Side[] = [
     { name: 'share', target: { base: server.url, ...common }, path: '/Documents/bench.bin', put: [], get: [] },
     { name: 'apache', target: { base: apache.url, ...common }, path: '/Documents/bench.bin', put: [], get: [] },
-    { name: 'plain', target: { base: server.url, ...common }, path: '/api/bench/plain/bench.bin', put: [], get: [] },
+    // The baseline route is under /api/ only to reach fastify's router; state-changing /api/ requests must be JSON (server/api-guard.ts).
+    { name: 'plain', target: { base: server.url, ...common, contentType: 'application/json' }, path: '/api/bench/plain/bench.bin', put: [], get: [] },
   ];
   const tls = { share: await curlTlsInfo(sides[0]!.target), apache: await curlTlsInfo(sides[1]!.target) };
   progress(`TLS negotiated by curl: share ${tls.share}; apache ${tls.apache}`);

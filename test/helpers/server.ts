@@ -22,6 +22,8 @@ const OUTPUT_CAP = 256 * 1024;
 export interface ServerUser {
   name: string;
   password: string;
+  /** A mydoc administrator (`user add --admin`; local directory only). */
+  admin?: boolean;
 }
 
 export interface ExitStatus {
@@ -126,7 +128,7 @@ function configText(port: number, directoryLines: readonly string[], pcId: strin
   ].join('\n');
 }
 
-/** GET /healthz; resolves to true only for 200 with `{"state":"online"}`. Never rejects. */
+/** GET /healthz; resolves to true only for 200 with `{"state":"ok"}` (a fresh server holds no take-out key: online). Never rejects. */
 function healthz(port: number, caPem: string): Promise<boolean> {
   return new Promise((resolve) => {
     const req = https.get(
@@ -137,7 +139,7 @@ function healthz(port: number, caPem: string): Promise<boolean> {
         res.on('data', (d: string) => (body += d));
         res.on('end', () => {
           try {
-            resolve(res.statusCode === 200 && (JSON.parse(body) as { state?: unknown }).state === 'online');
+            resolve(res.statusCode === 200 && (JSON.parse(body) as { state?: unknown }).state === 'ok');
           } catch {
             resolve(false);
           }
@@ -153,7 +155,7 @@ function healthz(port: number, caPem: string): Promise<boolean> {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
- * Starts `mydoc serve` on a fresh data folder. Resolves once /healthz answers "online" over TLS
+ * Starts `mydoc serve` on a fresh data folder. Resolves once /healthz answers "ok" over TLS
  * verified with the data folder's CA; rejects (after killing the server) with its output when
  * it exits early or is not ready within 20 s.
  */
@@ -174,7 +176,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
     await mydoc(['init', '--config', configFile, '--recovery-key-out', join(dir, 'offline', 'recovery-private.pem')]);
     if (directory[0] === 'kind: local') {
       for (const u of users) {
-        await mydoc(['user', 'add', u.name, '--password-stdin', '--config', configFile], u.password);
+        await mydoc(['user', 'add', u.name, '--password-stdin', ...(u.admin ? ['--admin'] : []), '--config', configFile], u.password);
       }
     }
     const caPem = await readFile(caFile, 'utf8');
@@ -261,7 +263,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
         await stop();
         throw new Error(
           `mydoc serve was not ready within ${START_TIMEOUT_MS / 1000} s ` +
-            `(${sawServing ? 'it printed the serving line but /healthz did not answer "online"' : 'no serving line, no /healthz'}):\n${output}`,
+            `(${sawServing ? 'it printed the serving line but /healthz did not answer "ok"' : 'no serving line, no /healthz'}):\n${output}`,
         );
       }
       await sleep(100);

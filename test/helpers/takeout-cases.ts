@@ -35,8 +35,11 @@ export async function requestAndApprove(f: TakeoutFixture, days = 2, signDays = 
   return id;
 }
 
+/** The gate's state; anonymous /healthz must say only "locked" or "ok" (no take-out state). */
 export async function healthState(f: TakeoutFixture): Promise<string> {
-  return (await f.request('GET', '/healthz', { user: null })).json<{ state: string }>().state;
+  const state = f.gate.state();
+  assert.deepEqual((await f.request('GET', '/healthz', { user: null })).json(), { state: state === 'locked' ? 'locked' : 'ok' });
+  return state;
 }
 
 export function actions(records: { action: string; decision: string; reason?: string }[]): string[] {
