@@ -34,6 +34,7 @@ const REQUIRED_PACKAGES = [
   { pkg: 'winbind', command: 'winbindd' },
   { pkg: 'systemd', command: 'systemd-analyze' }, // checks the shipped unit file
   { pkg: 'coreutils', command: 'stdbuf' }, // the SMB target runs smbclient unbuffered
+  { pkg: 'e2fsprogs', command: 'mkfs.ext4' }, // a small, full ext4 data disk (loop-mounted)
 ];
 
 /** Full path of an executable on PATH (plus the sbin folders, where daemons live), or null. */

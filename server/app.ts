@@ -268,6 +268,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (!parseBasic(req.headers.authorization)) return { status: 401, message: 'authentication required', headers: { 'www-authenticate': REALM } };
     const length = Number(req.headers['content-length'] ?? 0);
     if (!isApi && method === 'PUT' && length > MAX_FILE_BYTES) return { status: 413, message: `the file is larger than ${MAX_FILE_BYTES} bytes, the most the Windows WebDAV client can handle (4 GiB)` };
+    if (!isApi && method === 'PUT' && length > opts.quotaBytes()) return { status: 507, message: `there is not enough free space on this PC's data disk for this file (${length} bytes; ${opts.quotaBytes()} free)` };
     if (!isApi && method !== 'PUT' && length > MAX_XML_BYTES) return { status: 413, message: `the request body is larger than ${MAX_XML_BYTES} bytes` };
     return undefined;
   };
@@ -339,7 +340,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       if (!handler) handlers.set(session, (handler = new DavHandler(session.vault, session.locks, limits)));
       const body = req.body as Readable | undefined;
       const res = await handler.handle({ method: req.method, url, headers: req.headers, body, principal: user });
-      if (res.status >= 500) req.log.error({ method: req.method, status: res.status }, 'WebDAV request failed');
+      if (res.status >= 500) req.log.error({ method: req.method, status: res.status, cause: res.cause }, 'WebDAV request failed');
       if (body && !body.readableEnded && res.status >= 400) reply.header('connection', 'close');
       return send(reply, res);
     },

@@ -6,7 +6,7 @@
  */
 import { openTarget } from '../backup/open-target.js';
 import { BackupService, readBackupState } from './backup-service.js';
-import { statfs, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { Gate } from '../policy/gate.js';
 import { ReachabilityMonitor } from '../policy/reachability.js';
@@ -23,6 +23,7 @@ import { recipientKeyId } from '../policy/takeout-envelope.js';
 import { ConfigError } from './errors.js';
 import { AuditLog, auditLogPath } from '../policy/audit.js';
 import { enrolUser } from '../shares/user-vaults.js';
+import { freeBytes } from '../shares/space-reserve.js';
 import { CliError } from './errors.js';
 
 /** The trusted issuer public keys of `takeout.issuerPublicKeys`, by kid; errors name the config key. */
@@ -88,16 +89,14 @@ export async function startService(config: Config, version: string, opts: Servic
       void audit.append({ actor: 'system', action: reachable ? 'gate.unlock' : 'gate.lock', decision: 'info', reason: reachable ? 'the company directory answers' : 'the company directory is unreachable' });
     },
   });
-  let freeBytes = 0;
-  const refreshFree = async () => {
-    const s = await statfs(config.dataDir);
-    freeBytes = s.bavail * s.bsize;
+  // What is really free now (read at most once a second): the reserves are taken already.
+  let free = { bytes: freeBytes(config.dataDir), at: Date.now() };
+  const quotaBytes = () => {
+    if (Date.now() - free.at >= 1000) free = { bytes: freeBytes(config.dataDir), at: Date.now() };
+    return free.bytes;
   };
-  await refreshFree();
-  const freeTimer = setInterval(() => void refreshFree().catch(() => undefined), 30_000);
-  freeTimer.unref();
   const deviceKeyId = await recipientKeyId(deviceKey);
-  const app = await buildApp({ tls: { key, cert }, directory, sessions, gate, audit, takeout, pcId: config.pcId, devicePublicPem, deviceKeyId, version, quotaBytes: () => freeBytes, lastCompleteBackup: async () => (await readBackupState(config.dataDir))?.lastComplete, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
+  const app = await buildApp({ tls: { key, cert }, directory, sessions, gate, audit, takeout, pcId: config.pcId, devicePublicPem, deviceKeyId, version, quotaBytes, lastCompleteBackup: async () => (await readBackupState(config.dataDir))?.lastComplete, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
   gate.onLock(() => app.log.warn('locked: the company directory is unreachable; keys dropped from memory'));
   await audit.append({ actor: 'system', action: 'service.start', decision: 'info', reason: `directory ${directory.kind}` });
   if (directory.servers.length > 0) await monitor.start();
@@ -108,7 +107,6 @@ export async function startService(config: Config, version: string, opts: Servic
   const admin = await startAdminSocket(config.dataDir, sessions, backups, audit, () => opts.onStopRequest?.());
   app.addHook('onClose', async () => {
     await backups.stopSchedule();
-    clearInterval(freeTimer);
     monitor.stop();
     clearInterval(onlineCheckTimer);
     takeout.close();

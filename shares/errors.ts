@@ -17,7 +17,8 @@ export type VaultErrorCode =
   | 'ERR_VAULT_CLOSED'
   | 'ERR_READ_ONLY'
   | 'ERR_INDEX_VERSION'
-  | 'ERR_VAULT_BUSY';
+  | 'ERR_VAULT_BUSY'
+  | 'ERR_NO_SPACE';
 
 export class VaultError extends Error {
   constructor(

@@ -29,6 +29,7 @@ import { fsyncDir } from '../crypto/atomic-file.js';
 import { VaultError } from './errors.js';
 import { foldName, joinPath, normalizeName, splitPath } from './names.js';
 import { holderTag, livePid, tagRuns, takeLock } from './pid-file.js';
+import { isDiskFull, releaseReserve, restoreReserve } from './space-reserve.js';
 
 export const AREAS = ['Documents', 'Desktop', 'Profile'] as const;
 export const ATTR_DIRECTORY = 0x10;
@@ -167,15 +168,35 @@ export class Vault {
     await mkdir(join(dir, 'objects'), { recursive: true, mode: 0o700 });
     await acquireLock(join(dir, LOCK_FILE));
     try {
-      await rm(join(dir, 'tmp'), { recursive: true, force: true });
-      await mkdir(join(dir, 'tmp'), { mode: 0o700 });
-      const db = openIndex(join(dir, INDEX_FILE), dek, false);
-      const vault = new Vault(dir, dek, db, opts.now ?? Date.now);
+      // On a full disk the clean-up and the index's first changes need the reserve.
+      const vault = await Vault.openLocked(dir, dek, opts.now ?? Date.now).catch((err: unknown) => {
+        if (!isDiskFull(err) || !releaseReserve(dir)) throw err;
+        return Vault.openLocked(dir, dek, opts.now ?? Date.now);
+      });
+      await restoreReserve(dir).catch(() => undefined); // best effort: the vault works without it
+      return vault;
+    } catch (err) {
+      rmSync(join(dir, LOCK_FILE), { force: true });
+      if (isDiskFull(err)) throw noSpace(err);
+      throw err;
+    }
+  }
+
+  private static async openLocked(dir: string, dek: DataKey, now: () => number): Promise<Vault> {
+    // Emptied, not re-created: a new folder needs a free block.
+    const tmp = join(dir, 'tmp');
+    await mkdir(tmp, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+    for (const name of await readdir(tmp)) await rm(join(tmp, name), { recursive: true, force: true });
+    const db = openIndex(join(dir, INDEX_FILE), dek, false);
+    const vault = new Vault(dir, dek, db, now);
+    try {
       vault.ensureLayout();
       await vault.sweepOrphans();
       return vault;
     } catch (err) {
-      rmSync(join(dir, LOCK_FILE), { force: true });
+      db.close();
       throw err;
     }
   }
@@ -365,6 +386,8 @@ export class Vault {
     if (names.length === 0) throw new VaultError('ERR_IS_A_DIRECTORY', '/ is a folder');
     this.assertWritable();
     this.checkWritable(names, opts);
+    // Nothing new while the space reserve is missing: the disk must never be full without one.
+    if (!(await restoreReserve(this.dir).catch(() => false))) throw noSpace(Object.assign(new Error('less free space than the space reserve'), { code: 'ENOSPC' }));
     const enc = new ObjectEncryptor(this.dek);
     const objectId = enc.fileId.toString('hex');
     this.inflight.add(objectId);
@@ -373,7 +396,7 @@ export class Vault {
       return this.commitWrite(names, objectId, size, opts);
     } catch (err) {
       await rm(this.objectPath(objectId), { force: true });
-      throw err;
+      throw isDiskFull(err) ? noSpace(err) : err;
     } finally {
       this.inflight.delete(objectId);
       await this.collectGarbage();
@@ -398,13 +421,17 @@ export class Vault {
   /** Deletes a file or a whole folder tree in one transaction. */
   async delete(path: string): Promise<void> {
     const names = splitPath(path);
-    this.tx(() => {
-      const row = this.require(names, path);
-      this.assertNotProtected(names);
-      this.removeTree(row.id);
-      this.touch(row.parent!, this.now());
-    });
+    this.tx(
+      () => {
+        const row = this.require(names, path);
+        this.assertNotProtected(names);
+        this.removeTree(row.id);
+        this.touch(row.parent!, this.now());
+      },
+      { frees: true },
+    );
     await this.collectGarbage();
+    await restoreReserve(this.dir).catch(() => undefined);
   }
 
   /**
@@ -725,10 +752,21 @@ export class Vault {
     if (this.readOnly) throw new VaultError('ERR_READ_ONLY', 'the vault is open read-only');
   }
 
-  private tx<T>(fn: () => T): T {
+  /**
+   * Runs `fn` in one write transaction. On a full disk, a change that
+   * `frees` space gives up the space reserve and runs again; any other
+   * change fails with ERR_NO_SPACE.
+   */
+  private tx<T>(fn: () => T, opts: { frees?: boolean } = {}): T {
     this.assertOpen();
     this.assertWritable();
-    return this.db.transaction(fn).immediate();
+    try {
+      return this.db.transaction(fn).immediate();
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      if (opts.frees && releaseReserve(this.dir)) return this.tx(fn);
+      throw noSpace(err);
+    }
   }
 
   private toEntry(row: Row, names: readonly string[]): Entry {
@@ -789,6 +827,10 @@ function holdIsLive(name: string): boolean {
   return tagRuns(name.slice(HOLD_PREFIX.length, name.lastIndexOf('-')));
 }
 
+function noSpace(cause: unknown): VaultError {
+  return new VaultError('ERR_NO_SPACE', "there is not enough free space on this PC's data disk; delete files you no longer need and try again", { cause });
+}
+
 function displayPath(path: string): string {
   return path.startsWith('/') ? path : '/' + path;
 }
@@ -815,7 +857,8 @@ function openIndex(file: string, dek: DataKey, readonly: boolean): Database.Data
     }
     if (!readonly) {
       db.exec(SCHEMA);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      // Set only when it changes: the write needs room in the WAL.
+      if (version !== SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }
     return db;
   } catch (err) {

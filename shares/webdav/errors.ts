@@ -34,6 +34,7 @@ const VAULT_STATUS: Record<VaultErrorCode, number> = {
   ERR_READ_ONLY: 403,
   ERR_INDEX_VERSION: 500,
   ERR_VAULT_BUSY: 503,
+  ERR_NO_SPACE: 507,
 };
 
 /** Converts any error met while handling a request into a DavError. */

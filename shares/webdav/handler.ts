@@ -75,6 +75,8 @@ export interface DavResponse {
   status: number;
   headers: Record<string, string | number>;
   body?: string | Buffer | Readable;
+  /** For the log, when the request failed on the server's side: the system's code of the cause (e.g. ENOSPC), never a path or name. */
+  cause?: string;
 }
 
 export interface DavLimits {
@@ -157,6 +159,15 @@ function parseXmlBody(buf: Buffer, maxBytes: number): XmlElement | undefined {
   }
 }
 
+/** The code of an error's innermost cause (ENOSPC, SQLITE_FULL, ...): safe to log, unlike its message. */
+function causeCode(err: unknown): string | undefined {
+  let code: string | undefined;
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string') code = e.code;
+  }
+  return code;
+}
+
 const child = (el: XmlElement, ns: string, local: string): XmlElement | undefined => el.children.find((c) => c.ns === ns && c.local === local);
 
 export class DavHandler {
@@ -172,7 +183,9 @@ export class DavHandler {
     try {
       return await this.dispatch(req);
     } catch (err) {
-      return errorResponse(toDavError(mapLockErrors(err)));
+      const res = errorResponse(toDavError(mapLockErrors(err)));
+      const cause = causeCode(err);
+      return res.status >= 500 && cause ? { ...res, cause } : res;
     }
   }
 
@@ -281,6 +294,10 @@ export class DavHandler {
     if (length !== undefined && (!/^\d+$/.test(length.trim()) || Number(length) > this.limits.maxFileBytes)) {
       req.body?.resume();
       throw new DavError(413, `the file is larger than ${this.limits.maxFileBytes} bytes, the most the Windows WebDAV client can handle (4 GiB)`);
+    }
+    if (length !== undefined && Number(length) > this.limits.quotaBytes()) {
+      req.body?.resume();
+      throw new DavError(507, `there is not enough free space on this PC's data disk for this file (${Number(length)} bytes; ${this.limits.quotaBytes()} free)`);
     }
     if (header(req, 'content-range') !== undefined) throw new DavError(400, 'partial PUT (Content-Range) is not supported');
     const existing = this.store.stat(pathOf(names));

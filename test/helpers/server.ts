@@ -66,6 +66,8 @@ export interface StartServerOptions {
   pcId?: string;
   /** Files written into the server's folder before the configuration (name relative to it -> content). */
   files?: Record<string, string>;
+  /** Where the server's temporary folder is made (default the system's temp folder), e.g. on a small disk. */
+  parentDir?: string;
   /** More top-level configuration lines (e.g. a `takeout:` section). */
   extraConfig?: string[];
 }
@@ -162,7 +164,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export async function startServer(opts: StartServerOptions = {}): Promise<RunningServer> {
   const users = opts.users ?? [{ name: 'alice', password: randomPassword() }];
   if (users.length === 0) throw new Error('startServer: at least one user is needed');
-  const dir = await mkdtemp(join(tmpdir(), 'mydoc-serve-'));
+  const dir = await mkdtemp(join(opts.parentDir ?? tmpdir(), 'mydoc-serve-'));
   const dataDir = join(dir, 'data');
   const configFile = join(dir, 'mydoc.yaml');
   const caFile = join(dataDir, 'tls', 'ca-cert.pem');
