@@ -35,6 +35,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { NetworkSecretUnavailableError, SlotOpenError, KeyringError } from '../crypto/errors.js';
 import type { AuthResult, Directory } from '../policy/directory.js';
+import { DirectoryUnreachableError } from '../policy/ldap-connection.js';
 import type { Sessions, UserSession } from '../policy/sessions.js';
 import { LOCKED_MESSAGE, type Gate } from '../policy/gate.js';
 import type { AuditLog } from '../policy/audit.js';
@@ -292,9 +293,17 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     try {
       result = creds ? await checker.verify(creds, req.ip) : undefined;
     } catch (err) {
-      if (!(err instanceof TooManyLoginAttempts)) throw err;
-      plain(reply, 429, err.message, { 'retry-after': '5' });
-      return undefined;
+      if (err instanceof TooManyLoginAttempts) {
+        plain(reply, 429, err.message, { 'retry-after': '5' });
+        return undefined;
+      }
+      // The directory stopped answering before the gate has locked.
+      if (err instanceof DirectoryUnreachableError) {
+        req.log.warn({ code: err.code }, 'login: the directory did not answer');
+        plain(reply, 503, 'the company directory does not answer, so your password cannot be checked now; try again in a moment', { 'retry-after': '5' });
+        return undefined;
+      }
+      throw err;
     }
     if (!creds || !result?.ok) {
       if (creds && result && !result.ok) {
