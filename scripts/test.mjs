@@ -97,5 +97,16 @@ if (files.length === 0) {
   process.stderr.write('test: no test files found under dist/test\n');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { cwd: root, stdio: 'inherit' });
+// Every test has a timeout: 3 minutes unless it sets its own, so a hung request fails
+// its test instead of hanging CI; after the last test a file's process exits even if
+// something it started is still pending. The whole run is stopped after 40 minutes.
+const TEST_TIMEOUT_MS = 180_000;
+const RUN_TIMEOUT_MS = 40 * 60_000;
+const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', `--test-timeout=${TEST_TIMEOUT_MS}`, '--test-force-exit', ...files], {
+  cwd: root,
+  stdio: 'inherit',
+  timeout: RUN_TIMEOUT_MS,
+  killSignal: 'SIGKILL',
+});
+if (r.error?.code === 'ETIMEDOUT') process.stderr.write(`test: the suite did not finish within ${RUN_TIMEOUT_MS / 60_000} minutes and was stopped\n`);
 process.exit(r.status ?? 1);
