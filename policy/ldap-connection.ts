@@ -19,7 +19,7 @@
  */
 import { isIP } from 'node:net';
 import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
-import { Client } from 'ldapts';
+import { Client, InvalidCredentialsError } from 'ldapts';
 
 export interface LdapServerSettings {
   /** ldaps://host:636 or ldap://host:389 (with StartTLS), tried in order. */
@@ -148,4 +148,25 @@ export async function probe(s: LdapServerSettings, url: string, signal: AbortSig
   } finally {
     await client.unbind().catch(() => undefined);
   }
+}
+
+/** AD's extended bind error codes ("data 52e" in the diagnostic message). */
+const AD_BIND_REASONS: Record<string, string> = {
+  '525': 'unknown user',
+  '52e': 'wrong user name or password',
+  '530': 'the account may not log on at this time',
+  '531': 'the account may not log on at this workstation',
+  '532': 'the password has expired',
+  '533': 'the account is disabled',
+  '701': 'the account has expired',
+  '773': 'the password must be changed before logging on',
+  '775': 'the account is locked out',
+};
+
+/** The reason for a failed bind, from AD's diagnostic message when there is one. */
+export function bindFailureReason(err: unknown): string {
+  const data = /data ([0-9a-f]{3})/i.exec((err as Error)?.message ?? '')?.[1]?.toLowerCase();
+  if (data && AD_BIND_REASONS[data]) return AD_BIND_REASONS[data];
+  if (err instanceof InvalidCredentialsError) return 'wrong user name or password';
+  return 'the directory refused the login';
 }

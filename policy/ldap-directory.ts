@@ -10,8 +10,8 @@
  * a search must find exactly one account; bind failures become clear
  * sentences (AD's `data 52e`, `533`, ...) without echoing the password.
  */
-import { InvalidCredentialsError, SizeLimitExceededError, type Client } from 'ldapts';
-import { connect, withBind, type LdapServerSettings } from './ldap-connection.js';
+import { SizeLimitExceededError, type Client } from 'ldapts';
+import { bindFailureReason, connect, withBind, type LdapServerSettings } from './ldap-connection.js';
 import { filterValue } from './ldap-escape.js';
 import type { AuthResult } from './directory.js';
 
@@ -26,27 +26,6 @@ export interface LdapAccountSettings extends LdapServerSettings {
   servicePassword: string;
   /** Membership (nested too) makes a user an administrator. */
   adminsGroupDn: string | undefined;
-}
-
-/** AD's extended bind error codes ("data 52e" in the diagnostic message). */
-const AD_BIND_REASONS: Record<string, string> = {
-  '525': 'unknown user',
-  '52e': 'wrong user name or password',
-  '530': 'the account may not log on at this time',
-  '531': 'the account may not log on at this workstation',
-  '532': 'the password has expired',
-  '533': 'the account is disabled',
-  '701': 'the account has expired',
-  '773': 'the password must be changed before logging on',
-  '775': 'the account is locked out',
-};
-
-/** The reason for a failed bind, from AD's diagnostic message when there is one. */
-export function bindFailureReason(err: unknown): string {
-  const data = /data ([0-9a-f]{3})/i.exec((err as Error)?.message ?? '')?.[1]?.toLowerCase();
-  if (data && AD_BIND_REASONS[data]) return AD_BIND_REASONS[data];
-  if (err instanceof InvalidCredentialsError) return 'wrong user name or password';
-  return 'the directory refused the login';
 }
 
 /** The account name and the search filter for what the user typed. */

@@ -9,9 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { Attribute, Change, InvalidCredentialsError, NoSuchObjectError, type Client } from 'ldapts';
 import { NetworkSecretUnavailableError } from '../crypto/errors.js';
 import { NETWORK_SECRET_SIZE, type NetworkSecretSource } from '../crypto/network-secret.js';
-import { DirectoryUnreachableError, withBind, type LdapServerSettings } from './ldap-connection.js';
+import { DirectoryUnreachableError, bindFailureReason, withBind, type LdapServerSettings } from './ldap-connection.js';
 import { fillDnTemplate } from './ldap-escape.js';
-import { bindFailureReason } from './ldap-directory.js';
 
 export interface LdapSecretSettings extends LdapServerSettings {
   serviceDn: string;
