@@ -250,7 +250,7 @@ test('a full data disk (tmpfs filled up) is backed up: nothing is staged on it, 
   const { dir, cleanup } = await tempDir('mydoc-full-');
   const disk = join(dir, 'disk');
   await mkdir(disk);
-  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', disk], { encoding: 'utf8' });
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', disk], { encoding: 'utf8' });
   assert.equal(mount.status, 0, `mounting a tmpfs needs root: ${mount.stderr}`);
   t.after(async () => {
     spawnSync('umount', [disk]);

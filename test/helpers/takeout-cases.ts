@@ -171,8 +171,10 @@ export const TAKEOUT_CASES: { name: string; run: (f: TakeoutFixture) => Promise<
       f.clock.now = start; // the issuer's clock: a period that begins in an hour
       const token = await f.signFor(asked.id, 1);
       f.clock.now = saved;
+      f.holdOnlineChecks(true); // the case is what the PC does offline
       assert.equal((await f.request('POST', `/api/takeout/requests/${asked.id}/key`, { user: 'dave', body: { token } })).status, 200);
       await f.setOffline(true);
+      f.holdOnlineChecks(false);
       assert.equal((await f.request('GET', '/Documents/a.txt')).status, 403);
       assert.match((await f.audit()).find((r) => r.action === 'takeout.refuse')?.reason ?? '', /^ERR_TAKEOUT_NOT_YET_VALID/);
       f.clock.now = start;
@@ -184,6 +186,8 @@ export const TAKEOUT_CASES: { name: string; run: (f: TakeoutFixture) => Promise<
     async run(f) {
       await put(f, 'alice', '/Documents/a.txt', 'x');
       const jti = await requestAndApprove(f);
+      // Offline before the next online check, which would destroy the revoked key at once.
+      f.holdOnlineChecks(true);
       assert.equal((await f.request('POST', '/api/takeout/revocations', { user: 'alice', body: { jti } })).status, 403, 'administrators only');
       const revoked = await f.request('POST', '/api/takeout/revocations', { user: 'dave', body: { jti } });
       assert.deepEqual(revoked.json(), { jti, user: 'alice' });
@@ -191,6 +195,7 @@ export const TAKEOUT_CASES: { name: string; run: (f: TakeoutFixture) => Promise<
       assert.equal((await f.request('GET', '/Documents/a.txt')).status, 403);
       assert.match((await f.audit()).find((r) => r.action === 'takeout.refuse')?.reason ?? '', /^ERR_TAKEOUT_REVOKED/);
       assert.deepEqual(await slotsOf(f, 'alice'), ['N', 'R', 'T']);
+      f.holdOnlineChecks(false);
       await f.setOffline(false);
       assert.deepEqual(await slotsOf(f, 'alice'), ['N', 'R'], 'destroyed at the online check');
       assert.match((await f.audit()).find((r) => r.action === 'takeout.destroy')?.reason ?? '', /revoked/);

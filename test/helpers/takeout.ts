@@ -91,6 +91,11 @@ export interface TakeoutFixture {
   request(method: string, url: string, opts?: { user?: TestUser | null; password?: string; body?: unknown; login?: string }): Promise<InjectResult>;
   /** The directory stops (true) or answers again (false); resolves when the gate has followed (online check done). */
   setOffline(offline: boolean): Promise<void>;
+  /**
+   * Holds (true) or resumes (false) the online checks that every successful probe round runs
+   * (with a real directory), so that a case can go offline before the next one acts on a key.
+   */
+  holdOnlineChecks(hold: boolean): void;
   /** As `mydoc takeout approve` does: build and sign the key for request `id`, as dave. */
   signFor(id: string, days: number): Promise<string>;
   audit(): Promise<AuditRecord[]>;
@@ -162,6 +167,7 @@ export async function startTakeoutFixture(opts: { maxDays?: number; alg?: Issuer
   const gate = new Gate(sessions, !ldap, takeout);
   // As `mydoc serve` wires them: the monitor drives the gate, and each successful round is an online check.
   let onOnline: (() => void) | undefined;
+  let checksHeld = false;
   gate.onOnline(() => onOnline?.());
   const monitor = ldap
     ? new ReachabilityMonitor({
@@ -170,7 +176,9 @@ export async function startTakeoutFixture(opts: { maxDays?: number; alg?: Issuer
         intervalMs: LDAP_PROBE.intervalSeconds * 1000,
         timeoutMs: LDAP_PROBE.timeoutSeconds * 1000,
         failuresToLock: LDAP_PROBE.failuresToLock,
-        onRenew: () => void takeout.onlineCheck().catch(() => undefined),
+        onRenew: () => {
+          if (!checksHeld) void takeout.onlineCheck().catch(() => undefined);
+        },
         onChange: (reachable) => void gate.setReachable(reachable),
       })
     : undefined;
@@ -240,6 +248,9 @@ export async function startTakeoutFixture(opts: { maxDays?: number; alg?: Issuer
         else await ldap.slapd.start();
         await back; // online, and the online check is done
       }
+    },
+    holdOnlineChecks(hold) {
+      checksHeld = hold;
     },
     async signFor(id, days) {
       const detail = (await fixture.request('GET', `/api/takeout/requests/${id}`, { user: 'dave' })).json<RequestDetail>();
