@@ -117,7 +117,8 @@ function requestFrom(server: RunningServer, localAddress: string, user: string, 
 test('the service: guesses at carol and a flood of new names neither queue carol\'s right login nor fill the logs', { timeout: 90_000 }, async () => {
   const carol = { name: 'carol', password: randomPassword() };
   const alice = { name: 'alice', password: randomPassword() };
-  const server = await startServer({ users: [alice, carol] });
+  const dave = { name: 'dave', password: randomPassword() };
+  const server = await startServer({ users: [alice, carol, dave] });
   try {
     assert.equal((await requestFrom(server, '127.0.0.1', 'alice', alice.password)).status, 207);
     for (let i = 0; i < 5; i++) assert.equal((await requestFrom(server, '127.0.0.2', 'carol', `wrong-${i}`)).status, 401);
@@ -146,10 +147,11 @@ test('the service: guesses at carol and a flood of new names neither queue carol
     const cached = await requestFrom(server, '127.0.0.1', 'alice', alice.password);
     assert.equal(cached.status, 207, 'a logged-in user is served during the flood');
     assert.ok(cached.ms < 2000, `in ${cached.ms} ms`);
-    const newLogin = await requestFrom(server, '127.0.0.4', 'carol', carol.password);
-    assert.equal(newLogin.status, 207, 'a login from another address during the flood');
+    const newLogin = await requestFrom(server, '127.0.0.4', 'dave', dave.password);
+    assert.equal(newLogin.status, 207, 'a first login (scrypt, vault opened) from another address during the flood');
     assert.ok(newLogin.ms < 3000, `in ${newLogin.ms} ms`);
 
+    process.stdout.write(`# carol's right login behind 11 guesses: ${right.ms} ms; during a 40-connection flood: a cached GET ${cached.ms} ms, a first login ${newLogin.ms} ms\n`);
     const output = server.output();
     assert.ok(!output.includes('n'.repeat(300)), 'the 9 KB user name is not logged whole');
     assert.match(output, /n{256}… \(9000 characters\)/);
