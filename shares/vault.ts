@@ -16,7 +16,7 @@
  *   them.
  */
 import { hkdfSync, randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fstatSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -835,7 +835,30 @@ function displayPath(path: string): string {
   return path.startsWith('/') ? path : '/' + path;
 }
 
+/**
+ * Makes the index and its WAL and shared-memory files 0600 whatever the
+ * umask. SQLite creates the database with 0644 (less the umask) and gives
+ * -wal and -shm the mode of the database, so the database is created here
+ * first, 0600 (an older version's 0644 one set to 0600, with its leftovers).
+ */
+function restrictIndexFiles(file: string): void {
+  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT, 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+  } finally {
+    closeSync(fd);
+  }
+  for (const extra of [`${file}-wal`, `${file}-shm`]) {
+    try {
+      chmodSync(extra, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
+
 function openIndex(file: string, dek: DataKey, readonly: boolean): Database.Database {
+  if (!readonly) restrictIndexFiles(file);
   const db = new Database(file, { fileMustExist: readonly });
   try {
     db.pragma(`cipher = 'chacha20'`);
