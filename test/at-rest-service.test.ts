@@ -121,3 +121,11 @@ test('a running service leaves no file name, content or property in the clear: d
   assert.equal((await scanForMarker(server.dataDir, marker)).length, 1);
   assert.deepEqual(textHits({ probe: `{"msg":"${marker}"}` }, marker), ['probe']);
 });
+
+test('MYDOC_LOG_LEVEL: an unknown level is a usage error, in one line', { timeout: 30_000 }, async () => {
+  const { main } = await import('../server/cli.js');
+  let err = '';
+  const status = await main(['serve', '--config', '/nonexistent.yaml'], { stdout: () => undefined, stderr: (x) => (err += x), stdin: async () => Buffer.alloc(0), stdinIsTty: false, stderrIsTty: false, env: { MYDOC_LOG_LEVEL: 'loud' } });
+  assert.equal(status, 2);
+  assert.equal(err, 'mydoc: MYDOC_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, not "loud"\n');
+});
