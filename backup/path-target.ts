@@ -128,7 +128,7 @@ export class PathTarget implements BackupTarget {
         const tmp = join(dirname(file), `${TMP_PREFIX}${randomBytes(8).toString('hex')}`);
         placed.push({ tmp, file, remote: f.remote });
         try {
-          await mkdir(dirname(file), { recursive: true });
+          await mkdir(dirname(file), { recursive: true, mode: 0o700 });
           const from = await openRegular(f.local);
           try {
             const fh = await open(tmp, 'wx', 0o600);
@@ -211,7 +211,7 @@ export class PathTarget implements BackupTarget {
   async now(): Promise<number> {
     const probe = `${TMP_PREFIX}clock-${randomBytes(8).toString('hex')}`;
     try {
-      await mkdir(this.root, { recursive: true });
+      await mkdir(this.root, { recursive: true, mode: 0o700 });
       const fh = await open(join(this.root, probe), 'wx', 0o600);
       try {
         return (await fh.stat()).mtimeMs;
@@ -230,7 +230,7 @@ export class PathTarget implements BackupTarget {
     const tmp = join(dirname(file), `${TMP_PREFIX}${randomBytes(8).toString('hex')}`);
     try {
       await this.noLinks(dirname(path));
-      await mkdir(dirname(file), { recursive: true });
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
       await write(tmp);
       await rename(tmp, file);
       await fsyncDir(dirname(file));

@@ -124,7 +124,7 @@ export async function extract(backup: RecoveredBackup, target: BackupTarget, pcI
     needed.push(listed);
   }
   const root = resolve(toDir);
-  await mkdir(root, { recursive: true });
+  await mkdir(root, { recursive: true, mode: 0o700 });
   if ((await readdir(root)).length > 0) throw new BackupError('ERR_BACKUP_RESTORE', `${root} is not empty; extract into a new or empty folder`);
   await fetchVerified(target, pcId, needed, (f) => localUserPath(user.dir, f));
   // The top entry is named by its last segment (the user's name for a whole vault).

@@ -104,7 +104,10 @@ export interface BackupSummary {
   /** Objects in the snapshot. */
   objects: number;
   objectsCopied: number;
+  /** Bytes of the objects copied. */
   bytesCopied: number;
+  /** Bytes of the indexes (with their WAL), keyrings, sealed files and manifest written: copied whole into every snapshot. */
+  indexBytes: number;
   /** Bytes still to copy when a partial run stopped. */
   bytesLeft: number;
   /** Files in object folders that are not regular files (links, fifos), not copied. */
@@ -160,6 +163,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
 
     const toCopy = users.flatMap((u) => u.objects.filter((o) => onTarget.get(objectPath(u.id, o.id)) !== o.size).map((o) => ({ user: u, object: o })));
     const progress: BackupProgress = { objectsCopied: 0, objectsToCopy: toCopy.length, bytesCopied: 0, bytesToCopy: toCopy.reduce((n, c) => n + c.object.size, 0) };
+    let indexBytes = 0;
     const summary = (status: BackupSummary['status'], id?: string): BackupSummary => ({
       status,
       snapshot: id,
@@ -167,6 +171,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
       objects: users.reduce((n, u) => n + u.objects.length, 0),
       objectsCopied: progress.objectsCopied,
       bytesCopied: progress.bytesCopied,
+      indexBytes,
       bytesLeft: progress.bytesToCopy - progress.bytesCopied,
       skipped: skipped.count,
       warnings,
@@ -249,7 +254,10 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
     // Once the objects are there, the snapshot is finished even past the
     // deadline: the rest (indexes, keyrings, sealed files, manifest) is small.
     // Written from memory: nothing is staged on the data disk.
-    for (const w of written) await target.writeFile(`${pcId}/${w.path}`, w.data);
+    for (const w of written) {
+      await target.writeFile(`${pcId}/${w.path}`, w.data);
+      indexBytes += Buffer.byteLength(w.data);
+    }
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
       version: MANIFEST_VERSION,
@@ -263,7 +271,9 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
       sealed,
     };
     await lock.assertHeld();
-    await target.writeFile(manifestPath(pcId, snapshot), await signManifest(manifest, opts.deviceKey.privateKey, opts.deviceKey.publicKey));
+    const signed = await signManifest(manifest, opts.deviceKey.privateKey, opts.deviceKey.publicKey);
+    await target.writeFile(manifestPath(pcId, snapshot), signed);
+    indexBytes += Buffer.byteLength(signed);
     return summary('complete', snapshot);
   } finally {
     // Clean-up failures must not turn a complete backup into a failed one: a

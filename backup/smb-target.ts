@@ -35,7 +35,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile as readLocal, rename, rm, stat, writeFile as writeLocal } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile as readLocal, rename, rm, stat, writeFile as writeLocal } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { TargetError, type BackupTarget, type TargetFile, type Transfer } from './target.js';
@@ -369,13 +369,14 @@ export class SmbTarget implements BackupTarget {
       for (const job of jobs) {
         const found = await this.statIn(s, job.parts); // its size sets the time allowed
         if (!found) throw this.notFound(job.remote);
-        await mkdir(dirname(job.local), { recursive: true });
+        await mkdir(dirname(job.local), { recursive: true, mode: 0o700 });
         const tmp = `${job.local}${TMP_PREFIX}${random()}`;
         const r = await s.run([`get ${this.remote(job.parts)} "${tmp}"`], (found.size / SLOWEST_BYTES_PER_S) * 1000);
         if (r.error) {
           await rm(tmp, { force: true });
           throw r.status && NOT_FOUND.has(r.status) ? this.notFound(job.remote) : this.failed(r, 'read', job.remote);
         }
+        await chmod(tmp, 0o600); // smbclient makes it 0644 less the umask
         await rename(tmp, job.local);
       }
     });

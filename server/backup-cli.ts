@@ -84,7 +84,7 @@ function report(summary: BackupSummary, via: 'service' | 'cli', opts: { stdout: 
     opts.stderr('\n');
     opts.stdout(
       summary.status === 'complete'
-        ? `backup complete: snapshot ${summary.snapshot}, ${summary.users} user(s), ${summary.objects} objects, ${summary.objectsCopied} copied (${mb(summary.bytesCopied)}) in ${summary.seconds.toFixed(1)} s\n`
+        ? `backup complete: snapshot ${summary.snapshot}, ${summary.users} user(s), ${summary.objects} objects, ${summary.objectsCopied} copied (${mb(summary.bytesCopied)}), indexes and keyrings ${mb(summary.indexBytes)}, in ${summary.seconds.toFixed(1)} s\n`
         : `backup partial: the deadline came first; ${summary.objectsCopied} objects (${mb(summary.bytesCopied)}) copied, ${mb(summary.bytesLeft)} left for the next run\n`,
     );
   } else {

@@ -142,7 +142,7 @@ export class BackupService {
     this.running = running;
     promise.then(
       (s) => {
-        this.log.info({ backup: s }, `backup ${s.status}: ${s.objectsCopied} objects (${s.bytesCopied} bytes) copied in ${s.seconds.toFixed(1)} s`);
+        this.log.info({ backup: s }, `backup ${s.status}: ${s.objectsCopied} objects (${s.bytesCopied} bytes) copied, indexes and keyrings ${s.indexBytes} bytes, in ${s.seconds.toFixed(1)} s`);
         if (s.skipped > 0) this.log.warn(`backup: ${s.skipped} file(s) in the vaults' object folders are not regular files (links?) and were not copied`);
         for (const w of s.warnings) this.log.warn(`backup: ${w}`);
       },

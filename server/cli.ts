@@ -22,6 +22,8 @@ import { agentConnection, approve, revoke, writeIssuerKeys } from './takeout-cli
 import { type TargetChoice, backupCommand, stopCommand, backupList, backupPrune, backupVerify, recoverCommand, restoreCommand } from './backup-cli.js';
 
 const DEFAULT_CONFIG = '/etc/mydoc/config.yaml';
+/** The levels of the service log (pino's); `MYDOC_LOG_LEVEL` picks one for `mydoc serve` (default info). */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 const HELP = `mydoc — My Doc Manager: encrypted documents for the company laptop
 
@@ -41,7 +43,8 @@ Usage:
   mydoc serve [--config FILE]
       Serve the users' documents to the Windows guest: WebDAV over HTTPS at
       the root of https://listen.host:listen.port/, Basic authentication.
-      Runs until SIGTERM or SIGINT.
+      Runs until SIGTERM or SIGINT. $MYDOC_LOG_LEVEL sets the log level
+      (fatal, error, warn, info (default), debug, trace, silent).
   mydoc locks list [--user NAME] [--config FILE]
   mydoc locks clear (--token TOKEN | --all) [--user NAME] [--config FILE]
       List or clear the WebDAV locks held in the running service (e.g. a
@@ -242,7 +245,9 @@ async function cmdUser(args: string[], io: Io): Promise<number> {
 async function cmdServe(args: string[], io: Io): Promise<number> {
   const { values } = parse(args, { config: { type: 'string' } }, 0);
   if (values.help) return io.stdout(HELP), 0;
-  await serve(await configFrom(values.config, io), version(), io.stdout);
+  const logLevel = io.env.MYDOC_LOG_LEVEL || undefined;
+  if (logLevel !== undefined && !LOG_LEVELS.includes(logLevel)) throw new CliError(`MYDOC_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not "${logLevel}"`, 2);
+  await serve(await configFrom(values.config, io), version(), io.stdout, logLevel === undefined ? {} : { logLevel });
   return 0;
 }
 

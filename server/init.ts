@@ -7,7 +7,9 @@
  * Security considerations: refuses to run twice on one data folder (that
  * would replace the device key and the CA the guest trusts); the recovery
  * private key is refused inside the data folder and never overwrites a file;
- * private keys are written 0600.
+ * every file is written 0600, the public ones too (the data folder is 0700,
+ * so 0644 would add no reader; the administrator copies the CA certificate
+ * to the guest as the service's user or root).
  */
 import { access, mkdir, rm } from 'node:fs/promises';
 import { isIP } from 'node:net';
@@ -66,13 +68,13 @@ export async function initDataDir(config: Config, opts: { recoveryKeyOut?: strin
 
   const device = generateP256KeyPair();
   await writeFileAtomic(paths.deviceKey, device.privatePem, 0o600);
-  await writeFileAtomic(paths.devicePublic, device.publicPem, 0o644);
+  await writeFileAtomic(paths.devicePublic, device.publicPem, 0o600);
 
   const hostNames = config.listen.hostNames.filter((h) => isIP(h) === 0);
   const ipAddresses = config.listen.hostNames.filter((h) => isIP(h) !== 0);
   const tls = await createTlsMaterial({ hostNames, ipAddresses, commonName: config.pcId });
-  await writeFileAtomic(config.tls.caFile, tls.caCertPem, 0o644);
-  await writeFileAtomic(config.tls.certFile, tls.certPem, 0o644);
+  await writeFileAtomic(config.tls.caFile, tls.caCertPem, 0o600);
+  await writeFileAtomic(config.tls.certFile, tls.certPem, 0o600);
   await writeFileAtomic(config.tls.keyFile, tls.keyPem, 0o600);
 
   if (!recoveryPublicFile) {
@@ -81,7 +83,7 @@ export async function initDataDir(config: Config, opts: { recoveryKeyOut?: strin
       throw new CliError(err.code === 'EEXIST' ? `${opts.recoveryKeyOut} already exists; refusing to overwrite it` : `cannot write ${opts.recoveryKeyOut}: ${err.message}`);
     });
     try {
-      await writeFileAtomic(paths.generatedRecoveryPublic, recovery.publicPem, 0o644);
+      await writeFileAtomic(paths.generatedRecoveryPublic, recovery.publicPem, 0o600);
     } catch (err) {
       await rm(opts.recoveryKeyOut!, { force: true });
       throw err;

@@ -133,9 +133,9 @@ export async function startService(config: Config, version: string, opts: Servic
  * `mydoc serve`: the service until `mydoc stop` (after its shutdown backup),
  * or SIGTERM/SIGINT (a shutdown backup first; a second signal stops at once).
  */
-export async function serve(config: Config, version: string, out: (t: string) => void): Promise<void> {
+export async function serve(config: Config, version: string, out: (t: string) => void, opts: { logLevel?: string } = {}): Promise<void> {
   let close: () => void = () => undefined;
-  const { app, url, backups } = await startService(config, version, { onStopRequest: () => close() });
+  const { app, url, backups } = await startService(config, version, { onStopRequest: () => close(), ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
   const stopped = new Promise<void>((resolve) => {
     let closing = false;
     close = () => {

@@ -16,7 +16,7 @@
  *   them.
  */
 import { hkdfSync, randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fstatSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +41,13 @@ const SYNC_EVERY = 32 * 1024 * 1024;
 const INDEX_FILE = 'index.db';
 const LOCK_FILE = 'vault.lock';
 const SCHEMA_VERSION = 1;
+/** The index gives free pages back when at least this many bytes and this share of its pages are free. */
+const RECLAIM_MIN_BYTES = 1024 * 1024;
+const RECLAIM_MIN_SHARE = 0.25;
+/** Pages moved per step of an incremental vacuum (8 MiB): the event loop runs between steps. */
+const RECLAIM_STEP_PAGES = 2048;
+/** A WAL is cut back to this size after a checkpoint (SQLite reuses it otherwise, at its largest). */
+const WAL_SIZE_LIMIT = 4 * 1024 * 1024;
 /** `backup.hold-<holder tag>-<random>`: while one names a running process, no object is deleted. */
 const HOLD_PREFIX = 'backup.hold-';
 
@@ -150,6 +157,7 @@ export class Vault {
   private scratch: string | undefined;
   /** Objects written but not yet committed; the collector leaves them alone. */
   private readonly inflight = new Set<string>();
+  private reclaiming = false;
 
   private constructor(
     readonly dir: string,
@@ -431,6 +439,7 @@ export class Vault {
       { frees: true },
     );
     await this.collectGarbage();
+    await this.reclaimIndex();
     await restoreReserve(this.dir).catch(() => undefined);
   }
 
@@ -465,6 +474,7 @@ export class Vault {
       return { replaced };
     });
     await this.collectGarbage();
+    if (result.replaced) await this.reclaimIndex();
     return result;
   }
 
@@ -492,6 +502,7 @@ export class Vault {
       return { replaced: existing !== undefined };
     });
     await this.collectGarbage();
+    if (result.replaced) await this.reclaimIndex();
     return result;
   }
 
@@ -684,6 +695,40 @@ export class Vault {
     }
   }
 
+  /**
+   * After a delete: when much of the index is free pages (large dead
+   * properties deleted), gives them back to the file system and empties the
+   * WAL, so that the index, and each backup's copy of it, shrinks. Pages
+   * move in steps (incremental vacuum), the event loop running in between;
+   * an index made before incremental vacuum is rebuilt once (VACUUM, into
+   * memory: temp_store). The delete is committed already: a full disk or a
+   * busy index leaves the pages for the next delete.
+   */
+  private async reclaimIndex(): Promise<void> {
+    if (this.reclaiming || this.closed || this.readOnly) return;
+    const pragma = (p: string) => this.db.pragma(p, { simple: true }) as number;
+    const free = pragma('freelist_count');
+    if (free * pragma('page_size') < RECLAIM_MIN_BYTES || free < pragma('page_count') * RECLAIM_MIN_SHARE) return;
+    this.reclaiming = true;
+    try {
+      if (pragma('auto_vacuum') !== 2) {
+        this.db.pragma('auto_vacuum = INCREMENTAL'); // takes effect with the VACUUM
+        this.db.exec('VACUUM');
+      } else {
+        while (!this.closed && pragma('freelist_count') > 0) {
+          this.db.pragma(`incremental_vacuum(${RECLAIM_STEP_PAGES})`);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+      if (!this.closed) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch (err) {
+      const code = String((err as { code?: unknown }).code);
+      if (!code.startsWith('SQLITE_FULL') && !code.startsWith('SQLITE_BUSY')) throw err;
+    } finally {
+      this.reclaiming = false;
+    }
+  }
+
   /** At open: deletes objects that a crash left without an index row. */
   private async sweepOrphans(): Promise<void> {
     if (deletionsHeld(this.dir)) return;
@@ -835,7 +880,30 @@ function displayPath(path: string): string {
   return path.startsWith('/') ? path : '/' + path;
 }
 
+/**
+ * Makes the index and its WAL and shared-memory files 0600 whatever the
+ * umask. SQLite creates the database with 0644 (less the umask) and gives
+ * -wal and -shm the mode of the database, so the database is created here
+ * first, 0600 (an older version's 0644 one set to 0600, with its leftovers).
+ */
+function restrictIndexFiles(file: string): void {
+  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT, 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+  } finally {
+    closeSync(fd);
+  }
+  for (const extra of [`${file}-wal`, `${file}-shm`]) {
+    try {
+      chmodSync(extra, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
+
 function openIndex(file: string, dek: DataKey, readonly: boolean): Database.Database {
+  if (!readonly) restrictIndexFiles(file);
   const db = new Database(file, { fileMustExist: readonly });
   try {
     db.pragma(`cipher = 'chacha20'`);
@@ -848,7 +916,10 @@ function openIndex(file: string, dek: DataKey, readonly: boolean): Database.Data
       throw new VaultError('ERR_INDEX_KEY', `the vault index ${file} does not open with this key (wrong key or damaged file)`, { cause: err });
     }
     db.pragma('temp_store = MEMORY');
+    // Before the first table of a new index (an older index switches at its first reclaim, see reclaimIndex).
+    if (!readonly) db.pragma('auto_vacuum = INCREMENTAL');
     db.pragma('journal_mode = WAL');
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     const version = db.pragma('user_version', { simple: true }) as number;

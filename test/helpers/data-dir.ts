@@ -41,9 +41,11 @@ export async function listFiles(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-/** What a file holds, or, for a symbolic link, its target (never followed). */
+/** What a file holds; for a symbolic link, its target (never followed); nothing for a socket or fifo (the admin socket). */
 export async function fileBytes(file: string): Promise<Buffer> {
-  return (await lstat(file)).isSymbolicLink() ? Buffer.from(await readlink(file)) : readFile(file);
+  const s = await lstat(file);
+  if (s.isSymbolicLink()) return Buffer.from(await readlink(file));
+  return s.isFile() ? readFile(file) : Buffer.alloc(0);
 }
 
 /** path -> sha256, size, mtime of every file under `dir`. */
