@@ -157,6 +157,8 @@ export class Vault {
   private scratch: string | undefined;
   /** Objects written but not yet committed; the collector leaves them alone. */
   private readonly inflight = new Set<string>();
+  /** Whether this vault's space reserve is in place (only this vault gives it up). */
+  private reserved = false;
   private reclaiming = false;
 
   private constructor(
@@ -181,7 +183,7 @@ export class Vault {
         if (!isDiskFull(err) || !releaseReserve(dir)) throw err;
         return Vault.openLocked(dir, dek, opts.now ?? Date.now);
       });
-      await restoreReserve(dir).catch(() => undefined); // best effort: the vault works without it
+      await vault.keepReserve();
       return vault;
     } catch (err) {
       rmSync(join(dir, LOCK_FILE), { force: true });
@@ -395,7 +397,7 @@ export class Vault {
     this.assertWritable();
     this.checkWritable(names, opts);
     // Nothing new while the space reserve is missing: the disk must never be full without one.
-    if (!(await restoreReserve(this.dir).catch(() => false))) throw noSpace(Object.assign(new Error('less free space than the space reserve'), { code: 'ENOSPC' }));
+    if (!(await this.keepReserve())) throw noSpace(Object.assign(new Error('less free space than the space reserve'), { code: 'ENOSPC' }));
     const enc = new ObjectEncryptor(this.dek);
     const objectId = enc.fileId.toString('hex');
     this.inflight.add(objectId);
@@ -590,7 +592,20 @@ export class Vault {
     }
     await fh.close();
     const fanout = join(this.dir, 'objects', objectId.slice(0, 2));
-    if ((await mkdir(fanout, { recursive: true, mode: 0o700 })) !== undefined) await fsyncDir(join(this.dir, 'objects'));
+    try {
+      // Not recursive (objects/ exists): a recursive mkdir reports ENOENT for a full disk.
+      const made = await mkdir(fanout, { mode: 0o700 }).then(
+        () => true,
+        (err: NodeJS.ErrnoException) => {
+          if (err.code !== 'EEXIST') throw err;
+          return false;
+        },
+      );
+      if (made) await fsyncDir(join(this.dir, 'objects'));
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
     await rename(tmp, join(fanout, objectId));
     await fsyncDir(fanout);
     return size;
@@ -797,6 +812,12 @@ export class Vault {
     if (this.readOnly) throw new VaultError('ERR_READ_ONLY', 'the vault is open read-only');
   }
 
+  /** Takes the space reserve again if it is missing and there is room; whether it is in place. */
+  private async keepReserve(): Promise<boolean> {
+    if (!this.reserved) this.reserved = await restoreReserve(this.dir).catch(() => false); // best effort
+    return this.reserved;
+  }
+
   /**
    * Runs `fn` in one write transaction. On a full disk, a change that
    * `frees` space gives up the space reserve and runs again; any other
@@ -809,7 +830,10 @@ export class Vault {
       return this.db.transaction(fn).immediate();
     } catch (err) {
       if (!isDiskFull(err)) throw err;
-      if (opts.frees && releaseReserve(this.dir)) return this.tx(fn);
+      if (opts.frees && releaseReserve(this.dir)) {
+        this.reserved = false;
+        return this.tx(fn);
+      }
       throw noSpace(err);
     }
   }
