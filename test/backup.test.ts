@@ -195,7 +195,7 @@ function runAndKill(fx: BackupFixture, nas: string, killAfter: (toCopy: number) 
           seen.killAt = killAfter(seen.toCopy);
         }
         if (line === 'MANIFEST') seen.manifestWritten = true;
-        if (line === 'COPIED' && ++seen.copied === seen.killAt) setTimeout(() => proc.kill('SIGKILL'), Math.floor(Math.random() * 8)); // inside the next copy or between two
+        if (line === 'COPIED' && ++seen.copied === seen.killAt) setTimeout(() => proc.kill('SIGKILL'), Math.floor(Math.random() * 3)); // inside the next copy or between two
       }
     });
     const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
@@ -209,12 +209,13 @@ function runAndKill(fx: BackupFixture, nas: string, killAfter: (toCopy: number) 
 }
 
 test('killed mid-copy (SIGKILL), four times, the next run completes; nothing lost or duplicated', { timeout: 120_000 }, async () => {
-  const { fx, nas, cleanup } = await fixture(40);
+  const { fx, nas, cleanup } = await fixture(120);
   try {
     const kills = [];
     for (let i = 0; i < 4; i++) {
-      // Killed after 1 to (all but one) of the objects this run has to copy: always mid-copy.
-      const run = await runAndKill(fx, nas, (toCopy) => 1 + Math.floor(Math.random() * Math.max(1, toCopy - 1)));
+      // Killed after 1 to a third of the objects this run has to copy: always mid-copy, with
+      // room left for the copies in flight (8 at a time) that finish before the signal lands.
+      const run = await runAndKill(fx, nas, (toCopy) => 1 + Math.floor(Math.random() * Math.max(1, Math.floor(toCopy / 3))));
       kills.push(run);
       assert.ok(run.toCopy >= 2, `run ${i} had objects left to copy: ${JSON.stringify(run)}`);
       assert.ok(run.copied >= 1 && run.copied < run.toCopy, `run ${i} was killed after some objects and before the last: ${JSON.stringify(run)}`);
