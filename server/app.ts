@@ -40,7 +40,7 @@ import type { Sessions, UserSession } from '../policy/sessions.js';
 import { LOCKED_MESSAGE, type Gate } from '../policy/gate.js';
 import type { AuditLog } from '../policy/audit.js';
 import type { Takeout } from '../policy/takeout.js';
-import { ALLOW, DavHandler, DAV_METHODS, errorResponse, optionsResponse, type DavLimits, type DavResponse } from '../shares/webdav/handler.js';
+import { ALLOW, DavHandler, DAV_METHODS, errorResponse, optionsResponse, putSizeRefusal, type DavLimits, type DavResponse } from '../shares/webdav/handler.js';
 import { DavError } from '../shares/webdav/errors.js';
 import { VaultError } from '../shares/errors.js';
 import { Authenticator, MAX_LOGIN_CHARS, parseBasic, TooManyLoginAttempts } from './auth.js';
@@ -267,10 +267,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (method === 'OPTIONS') return undefined;
     if (opts.gate.state() === 'locked') return { status: 403, message: LOCKED_MESSAGE };
     if (!parseBasic(req.headers.authorization)) return { status: 401, message: 'authentication required', headers: { 'www-authenticate': REALM } };
+    if (!isApi && method === 'PUT') {
+      const refusal = putSizeRefusal(req.headers['content-length'], limits);
+      return refusal && { status: refusal.status, message: refusal.message };
+    }
     const length = Number(req.headers['content-length'] ?? 0);
-    if (!isApi && method === 'PUT' && length > MAX_FILE_BYTES) return { status: 413, message: `the file is larger than ${MAX_FILE_BYTES} bytes, the most the Windows WebDAV client can handle (4 GiB)` };
-    if (!isApi && method === 'PUT' && length > opts.quotaBytes()) return { status: 507, message: `there is not enough free space on this PC's data disk for this file (${length} bytes; ${opts.quotaBytes()} free)` };
-    if (!isApi && method !== 'PUT' && length > MAX_XML_BYTES) return { status: 413, message: `the request body is larger than ${MAX_XML_BYTES} bytes` };
+    if (!isApi && length > MAX_XML_BYTES) return { status: 413, message: `the request body is larger than ${MAX_XML_BYTES} bytes` };
     return undefined;
   };
   app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {

@@ -170,6 +170,19 @@ function causeCode(err: unknown): string | undefined {
 
 const child = (el: XmlElement, ns: string, local: string): XmlElement | undefined => el.children.find((c) => c.ns === ns && c.local === local);
 
+/**
+ * What a PUT's Content-Length alone decides, before any of the body is read:
+ * 413 beyond what the Windows client can handle, 507 beyond the free space.
+ */
+export function putSizeRefusal(contentLength: string | undefined, limits: Pick<DavLimits, 'maxFileBytes' | 'quotaBytes'>): DavError | undefined {
+  if (contentLength === undefined) return undefined;
+  const length = /^\d+$/.test(contentLength.trim()) ? Number(contentLength) : Infinity;
+  if (length > limits.maxFileBytes) return new DavError(413, `the file is larger than ${limits.maxFileBytes} bytes, the most the Windows WebDAV client can handle (4 GiB)`);
+  const free = limits.quotaBytes();
+  if (length > free) return new DavError(507, `there is not enough free space on this PC's data disk for this file (${length} bytes; ${free} free)`);
+  return undefined;
+}
+
 export class DavHandler {
   constructor(
     private readonly store: DavStore,
@@ -290,14 +303,10 @@ export class DavHandler {
 
   private async put(req: DavRequest, names: string[]): Promise<DavResponse> {
     if (names.length === 0) throw new DavError(405, 'cannot PUT the root');
-    const length = header(req, 'content-length');
-    if (length !== undefined && (!/^\d+$/.test(length.trim()) || Number(length) > this.limits.maxFileBytes)) {
+    const refusal = putSizeRefusal(header(req, 'content-length'), this.limits);
+    if (refusal) {
       req.body?.resume();
-      throw new DavError(413, `the file is larger than ${this.limits.maxFileBytes} bytes, the most the Windows WebDAV client can handle (4 GiB)`);
-    }
-    if (length !== undefined && Number(length) > this.limits.quotaBytes()) {
-      req.body?.resume();
-      throw new DavError(507, `there is not enough free space on this PC's data disk for this file (${Number(length)} bytes; ${this.limits.quotaBytes()} free)`);
+      throw refusal;
     }
     if (header(req, 'content-range') !== undefined) throw new DavError(400, 'partial PUT (Content-Range) is not supported');
     const existing = this.store.stat(pathOf(names));
