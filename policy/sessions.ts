@@ -16,7 +16,7 @@ import { Vault } from '../shares/vault.js';
 import { LockManager } from '../shares/webdav/locks.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { KeyringError } from '../crypto/errors.js';
-import type { Directory } from './directory.js';
+import type { Directory } from './directory/directory.js';
 
 /** How a session's keyring was opened: slot N (online) or slot T (take-out). */
 export type SessionMode = 'network' | 'takeout';

@@ -34,12 +34,12 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { NetworkSecretUnavailableError, SlotOpenError, KeyringError } from '../crypto/errors.js';
-import type { AuthResult, Directory } from '../policy/directory.js';
-import { DirectoryUnreachableError } from '../policy/ldap-connection.js';
+import type { AuthResult, Directory } from '../policy/directory/directory.js';
+import { DirectoryUnreachableError } from '../policy/directory/ldap/connection.js';
 import type { Sessions, UserSession } from '../policy/sessions.js';
 import { LOCKED_MESSAGE, type Gate } from '../policy/gate.js';
-import type { AuditLog } from '../policy/audit.js';
-import type { Takeout } from '../policy/takeout.js';
+import type { AuditLog } from '../policy/audit/log.js';
+import type { Takeout } from '../policy/takeout/agent.js';
 import { ALLOW, DavHandler, DAV_METHODS, errorResponse, optionsResponse, putSizeRefusal, type DavLimits, type DavResponse } from '../shares/webdav/handler.js';
 import { DavError } from '../shares/webdav/errors.js';
 import { VaultError } from '../shares/errors.js';

@@ -15,7 +15,7 @@
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadPrivateKey, loadPublicKey } from '../crypto/key-files.js';
-import { auditLogPath } from '../policy/audit.js';
+import { auditLogPath } from '../policy/audit/log.js';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { FastifyBaseLogger } from 'fastify';
 import { writeFileAtomic } from '../crypto/atomic-file.js';

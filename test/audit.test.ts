@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { appendFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AuditLog, MAX_FIELD_CHARS, auditLogPath, verifyAuditLog, type AuditEvent, type AuditHead } from '../policy/audit.js';
+import { AuditLog, MAX_FIELD_CHARS, auditLogPath, verifyAuditLog, type AuditEvent, type AuditHead } from '../policy/audit/log.js';
 import { tempDir } from './helpers/keys.js';
 
 const bin = fileURLToPath(new URL('../../bin/mydoc.js', import.meta.url));

@@ -7,7 +7,7 @@ import https from 'node:https';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Authenticator, TooManyLoginAttempts, type Credentials } from '../server/auth.js';
-import type { AuthResult } from '../policy/directory.js';
+import type { AuthResult } from '../policy/directory/directory.js';
 import { basicAuth, randomPassword, startServer, type RunningServer } from './helpers/server.js';
 
 const creds = (user: string, password: string): Credentials => ({ login: user, user, password });

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalDirectory } from '../policy/local-directory.js';
+import { LocalDirectory } from '../policy/directory/local.js';
 import { runCommand, startServer, davRequest, randomPassword, freePort, MYDOC_BIN, type RunningServer } from './helpers/server.js';
 import { tempDir, patternBytes } from './helpers/keys.js';
 import { listFiles, scanForMarker } from './helpers/data-dir.js';

@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { NetworkSecretUnavailableError } from '../crypto/errors.js';
-import { LdapDirectoryService } from '../policy/directory.js';
+import { LdapDirectoryService } from '../policy/directory/directory.js';
 import { openUserVault, userDir } from '../shares/user-vaults.js';
 import { fileBytes, listFiles } from './helpers/data-dir.js';
 import { tempDir } from './helpers/keys.js';

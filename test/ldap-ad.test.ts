@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NetworkSecretUnavailableError } from '../crypto/errors.js';
-import { LdapDirectoryService, type LdapDirectorySettings } from '../policy/directory.js';
+import { LdapDirectoryService, type LdapDirectorySettings } from '../policy/directory/directory.js';
 import { KEY_OBJECT_CLASS, SECRET_ATTRIBUTE, startSambaAd, type SambaAd } from './helpers/samba-ad.js';
 
 let ad: SambaAd;

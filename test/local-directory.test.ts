@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LocalDirectory, validatePassword, validateUserName } from '../policy/local-directory.js';
+import { LocalDirectory, validatePassword, validateUserName } from '../policy/directory/local.js';
 import { tempDir } from './helpers/keys.js';
 
 test('add and verify: the right password gives the role; a wrong one, or an unknown user, gives nothing', { timeout: 60_000 }, async () => {

@@ -8,8 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { buildTakeoutKey } from '../policy/takeout-approve.js';
-import { Takeout, type RequestDetail } from '../policy/takeout.js';
+import { buildTakeoutKey } from '../policy/takeout/approve.js';
+import { Takeout, type RequestDetail } from '../policy/takeout/agent.js';
 import { loadIssuers } from '../server/serve.js';
 import { DAY, slotsOf } from './helpers/takeout-cases.js';
 import { startTakeoutFixture, type TakeoutFixture } from './helpers/takeout.js';

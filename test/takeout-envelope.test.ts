@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { CompactEncrypt } from 'jose';
-import { openKto, recipientKeyId, sealKto } from '../policy/takeout-envelope.js';
+import { openKto, recipientKeyId, sealKto } from '../policy/takeout/envelope.js';
 
 const pair = () => generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const binding = { rid: 'R'.repeat(22), user: 'alice', pcId: 'pc-1' };

@@ -2,12 +2,12 @@
  * The directory interface the service authenticates against: the embedded
  * local directory (demo, tests) or the company directory over LDAP.
  */
-import { InsecureLocalFileSecretSource, type NetworkSecretSource } from '../crypto/network-secret.js';
-import { probe, type LdapServerSettings } from './ldap-connection.js';
-import { LdapAccounts, type LdapAccountSettings } from './ldap-directory.js';
-import { LdapSecretSource, type LdapSecretSettings } from './ldap-secret-source.js';
-import { LocalDirectory } from './local-directory.js';
-import { canonicalUser } from '../shares/user-vaults.js';
+import { InsecureLocalFileSecretSource, type NetworkSecretSource } from '../../crypto/network-secret.js';
+import { probe, type LdapServerSettings } from './ldap/connection.js';
+import { LdapAccounts, type LdapAccountSettings } from './ldap/directory.js';
+import { LdapSecretSource, type LdapSecretSettings } from './ldap/secret-source.js';
+import { LocalDirectory } from './local.js';
+import { canonicalUser } from '../../shares/user-vaults.js';
 
 /** "DOMAIN\\user" and "user@domain" become "user", in the vault's canonical form (NFC, lower case). */
 export function normalizeUserName(raw: string): string {

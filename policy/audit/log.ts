@@ -66,7 +66,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { fsyncDir, writeFileAtomic } from '../crypto/atomic-file.js';
+import { fsyncDir, writeFileAtomic } from '../../crypto/atomic-file.js';
 
 export type AuditDecision = 'allow' | 'deny' | 'info';
 

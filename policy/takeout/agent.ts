@@ -27,18 +27,18 @@
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
-import { Keyring } from '../crypto/keyring.js';
-import { KeyringError, SlotOpenError } from '../crypto/errors.js';
-import { KEYRING_FILE, canonicalUser, userDir } from '../shares/user-vaults.js';
-import type { AuditLog } from './audit.js';
-import { normalizeUserName, type AuthResult } from './directory.js';
-import type { Sessions } from './sessions.js';
-import { SealedClock } from './takeout-clock.js';
-import { openKto, sealKto } from './takeout-envelope.js';
-import { TakeoutError, type TakeoutErrorCode } from './takeout-errors.js';
-import type { IssuerPublicKey } from './takeout-issuer-keys.js';
-import { TakeoutStore, takeoutDir, type InstalledKey, type PendingRequest } from './takeout-store.js';
-import { verifyTakeoutKey, type TakeoutClaims } from './takeout-token.js';
+import { Keyring } from '../../crypto/keyring.js';
+import { KeyringError, SlotOpenError } from '../../crypto/errors.js';
+import { KEYRING_FILE, canonicalUser, userDir } from '../../shares/user-vaults.js';
+import type { AuditLog } from '../audit/log.js';
+import { normalizeUserName, type AuthResult } from '../directory/directory.js';
+import type { Sessions } from '../sessions.js';
+import { SealedClock } from './clock.js';
+import { openKto, sealKto } from './envelope.js';
+import { TakeoutError, type TakeoutErrorCode } from './errors.js';
+import type { IssuerPublicKey } from './issuer-keys.js';
+import { TakeoutStore, takeoutDir, type InstalledKey, type PendingRequest } from './store.js';
+import { verifyTakeoutKey, type TakeoutClaims } from './token.js';
 
 const MAX_REASON_CHARS = 500;
 const MAX_TIMER_MS = 2 ** 31 - 1;

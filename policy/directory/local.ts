@@ -9,8 +9,8 @@
  */
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { writeFileAtomic } from '../crypto/atomic-file.js';
-import { DirectoryError } from './errors.js';
+import { writeFileAtomic } from '../../crypto/atomic-file.js';
+import { DirectoryError } from '../errors.js';
 
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } as const;
 const HASH_SIZE = 32;

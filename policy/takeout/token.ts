@@ -31,9 +31,9 @@
  *   is never put in a message.
  */
 import { SignJWT, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
-import { isHighS, toLowS } from '../crypto/es256-low-s.js';
-import { ISSUER_ALGS, type IssuerAlg, type IssuerPrivateKey, type IssuerPublicKey } from './takeout-issuer-keys.js';
-import { TakeoutError, type TakeoutErrorCode } from './takeout-errors.js';
+import { isHighS, toLowS } from '../../crypto/es256-low-s.js';
+import { ISSUER_ALGS, type IssuerAlg, type IssuerPrivateKey, type IssuerPublicKey } from './issuer-keys.js';
+import { TakeoutError, type TakeoutErrorCode } from './errors.js';
 
 export const TAKEOUT_TYP = 'mydoc-takeout+jwt';
 const DAY_SECONDS = 86_400;

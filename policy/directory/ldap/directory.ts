@@ -11,9 +11,9 @@
  * sentences (AD's `data 52e`, `533`, ...) without echoing the password.
  */
 import { SizeLimitExceededError, type Client } from 'ldapts';
-import { bindFailureReason, connect, withBind, type LdapServerSettings } from './ldap-connection.js';
-import { filterValue } from './ldap-escape.js';
-import type { AuthResult } from './directory.js';
+import { bindFailureReason, connect, withBind, type LdapServerSettings } from './connection.js';
+import { filterValue } from './escape.js';
+import type { AuthResult } from '../directory.js';
 
 export interface LdapAccountSettings extends LdapServerSettings {
   flavor: 'ad' | 'openldap';

@@ -15,7 +15,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { calculateJwkThumbprint, exportJWK } from 'jose';
-import { TakeoutError } from './takeout-errors.js';
+import { TakeoutError } from './errors.js';
 
 export type IssuerAlg = 'ES256' | 'EdDSA';
 export const ISSUER_ALGS: readonly IssuerAlg[] = ['ES256', 'EdDSA'];

@@ -11,11 +11,11 @@
  * refused before anything is signed.
  */
 import type { KeyObject } from 'node:crypto';
-import { openKto, sealKto } from './takeout-envelope.js';
-import { TakeoutError } from './takeout-errors.js';
-import type { IssuerPrivateKey } from './takeout-issuer-keys.js';
-import type { RequestDetail } from './takeout.js';
-import { signTakeoutKey } from './takeout-token.js';
+import { openKto, sealKto } from './envelope.js';
+import { TakeoutError } from './errors.js';
+import type { IssuerPrivateKey } from './issuer-keys.js';
+import type { RequestDetail } from './agent.js';
+import { signTakeoutKey } from './token.js';
 
 export interface ApprovalOptions {
   issuer: IssuerPrivateKey;

@@ -14,8 +14,8 @@
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { CompactEncrypt, calculateJwkThumbprint, compactDecrypt, exportJWK } from 'jose';
-import { TAKEOUT_SECRET_SIZE } from '../crypto/keyring.js';
-import { TakeoutError } from './takeout-errors.js';
+import { TAKEOUT_SECRET_SIZE } from '../../crypto/keyring.js';
+import { TakeoutError } from './errors.js';
 
 export type EnvelopeKind = 'mydoc-kto-request+json' | 'mydoc-kto+json';
 

@@ -4,10 +4,10 @@
  * and slot R (recovery public key).
  */
 import type { KeyObject } from 'node:crypto';
-import { InsecureLocalFileSecretSource } from '../crypto/network-secret.js';
-import { enrolUser } from '../shares/user-vaults.js';
-import { DirectoryError } from './errors.js';
-import { LocalDirectory, validatePassword, validateUserName } from './local-directory.js';
+import { InsecureLocalFileSecretSource } from '../../crypto/network-secret.js';
+import { enrolUser } from '../../shares/user-vaults.js';
+import { DirectoryError } from '../errors.js';
+import { LocalDirectory, validatePassword, validateUserName } from './local.js';
 
 export interface LocalEnrolment {
   dataDir: string;
