@@ -8,7 +8,7 @@ import type { KeyObject } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Keyring } from '../crypto/keyring.js';
-import { KEYRING_FILE } from '../shares/user-vaults.js';
+import { KEYRING_FILE } from '../shares/vault/user-vaults.js';
 import { BackupError } from './errors.js';
 import { hashFile } from './hash-file.js';
 import type { ManifestFile } from './manifest.js';

@@ -15,8 +15,8 @@ import { mkdir, mkdtemp, open, readdir, readFile, rm, utimes } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { canonicalUser } from '../shares/user-vaults.js';
-import { Vault, type Entry } from '../shares/vault.js';
+import { canonicalUser } from '../shares/vault/user-vaults.js';
+import { Vault, type Entry } from '../shares/vault/vault.js';
 import { BackupError } from './errors.js';
 import { fetchAndUnlock, fetchVerified, localUserPath } from './fetch.js';
 import { AUDIT_FILE, findSnapshot, objectPath, sealedFilePath, type DeviceTrust, type Manifest, type ManifestFile, type ManifestUser } from './manifest.js';

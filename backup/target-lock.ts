@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { isProcessAlive } from '../shares/pid-file.js';
+import { isProcessAlive } from '../shares/vault/pid-file.js';
 import { BackupError } from './errors.js';
 import { lockPath } from './manifest.js';
 import type { BackupTarget } from './target.js';

@@ -11,8 +11,8 @@
  * take-out session is never created from another user's keyring. Offline
  * callers use `takeoutSession`, which never opens slot N.
  */
-import { openUserVault, canonicalUser, userDir } from '../shares/user-vaults.js';
-import { Vault } from '../shares/vault.js';
+import { openUserVault, canonicalUser, userDir } from '../shares/vault/user-vaults.js';
+import { Vault } from '../shares/vault/vault.js';
 import { LockManager } from '../shares/webdav/locks.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { KeyringError } from '../crypto/errors.js';

@@ -42,7 +42,7 @@ import type { AuditLog } from '../policy/audit/log.js';
 import type { Takeout } from '../policy/takeout/agent.js';
 import { ALLOW, DavHandler, DAV_METHODS, errorResponse, optionsResponse, putSizeRefusal, type DavLimits, type DavResponse } from '../shares/webdav/handler.js';
 import { DavError } from '../shares/webdav/errors.js';
-import { VaultError } from '../shares/errors.js';
+import { VaultError } from '../shares/vault/errors.js';
 import { Authenticator, MAX_LOGIN_CHARS, parseBasic, TooManyLoginAttempts } from './auth.js';
 import { Metrics, label } from './metrics.js';
 import { apiRequestRefusal } from './api-guard.js';

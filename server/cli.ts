@@ -16,7 +16,7 @@ import { serve } from './serve.js';
 import { buildDirectory } from './directory-config.js';
 import { loadPublicKey } from '../crypto/key-files.js';
 import { normalizeUserName } from '../policy/directory/directory.js';
-import { enrolUser } from '../shares/user-vaults.js';
+import { enrolUser } from '../shares/vault/user-vaults.js';
 import { adminCall, recordAuditEvent, type LockInfo } from './admin-socket.js';
 import { agentConnection, approve, revoke, writeIssuerKeys } from './takeout-cli.js';
 import { type TargetChoice, backupCommand, stopCommand, backupList, backupPrune, backupVerify, recoverCommand, restoreCommand } from './backup-cli.js';

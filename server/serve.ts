@@ -22,8 +22,8 @@ import { loadIssuerPublicKey, type IssuerPublicKey } from '../policy/takeout/iss
 import { recipientKeyId } from '../policy/takeout/envelope.js';
 import { ConfigError } from './errors.js';
 import { AuditLog, auditLogPath } from '../policy/audit/log.js';
-import { enrolUser } from '../shares/user-vaults.js';
-import { freeBytes } from '../shares/space-reserve.js';
+import { enrolUser } from '../shares/vault/user-vaults.js';
+import { freeBytes } from '../shares/vault/space-reserve.js';
 import { CliError } from './errors.js';
 
 /** The trusted issuer public keys of `takeout.issuerPublicKeys`, by kid; errors name the config key. */

@@ -18,7 +18,7 @@
  * so a file that got such a name before this check can still be read,
  * renamed and deleted.
  */
-import { VaultError } from './errors.js';
+import { VaultError } from './vault/errors.js';
 
 const MAX_NAME_UTF16 = 255;
 const FORBIDDEN = /[\u0000-\u001f\u007f\\/:*?"<>|]/u;

@@ -16,7 +16,7 @@ import { runCommand, startServer, davRequest, randomPassword, freePort, MYDOC_BI
 import { tempDir, patternBytes } from './helpers/keys.js';
 import { listFiles, scanForMarker } from './helpers/data-dir.js';
 import { main } from '../server/cli.js';
-import { openUserVault } from '../shares/user-vaults.js';
+import { openUserVault } from '../shares/vault/user-vaults.js';
 import { InsecureLocalFileSecretSource } from '../crypto/network-secret.js';
 
 /** An administrator's machine: its own trust file (device keys trusted, newest snapshots seen). */

@@ -14,7 +14,7 @@ import { runCommand, MYDOC_BIN, freePort, randomPassword } from './helpers/serve
 import { snapshot } from './helpers/data-dir.js';
 import { tempDir, patternBytes } from './helpers/keys.js';
 import { startSmbd } from './helpers/smbd.js';
-import { openUserVault } from '../shares/user-vaults.js';
+import { openUserVault } from '../shares/vault/user-vaults.js';
 import { InsecureLocalFileSecretSource } from '../crypto/network-secret.js';
 
 /** An administrator's machine of its own: its trust file (device keys trusted at first use) is not the real home's. */

@@ -23,7 +23,7 @@ import { TrustStore, trustDevice, trustOf } from '../backup/device-trust.js';
 import { signPayload } from '../crypto/device-signature.js';
 import { generateP256KeyPair } from '../crypto/key-files.js';
 import { InsecureLocalFileSecretSource } from '../crypto/network-secret.js';
-import { userDir } from '../shares/user-vaults.js';
+import { userDir } from '../shares/vault/user-vaults.js';
 import { backupOnce, readBackupState } from '../server/backup-service.js';
 import type { Config } from '../server/config.js';
 import { makeDataDir, populate, type BackupFixture } from './helpers/backup-data.js';

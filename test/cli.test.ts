@@ -6,7 +6,7 @@ import { readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { listUserDirs, openVaultForRecovery } from '../shares/user-vaults.js';
+import { listUserDirs, openVaultForRecovery } from '../shares/vault/user-vaults.js';
 import { snapshot } from './helpers/data-dir.js';
 import { tempDir } from './helpers/keys.js';
 import { freePort } from './helpers/server.js';

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Vault } from '../shares/vault.js';
+import { Vault } from '../shares/vault/vault.js';
 import { patternBytes, randomDataKey, tempDir } from './helpers/keys.js';
 
 const child = fileURLToPath(new URL('./fixtures/write-loop.js', import.meta.url));

@@ -8,9 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import { join } from 'node:path';
-import { Vault } from '../shares/vault.js';
-import { VaultError } from '../shares/errors.js';
-import { RESERVE_FILE, freeBytes } from '../shares/space-reserve.js';
+import { Vault } from '../shares/vault/vault.js';
+import { VaultError } from '../shares/vault/errors.js';
+import { RESERVE_FILE, freeBytes } from '../shares/vault/space-reserve.js';
 import { randomDataKey, tempDir } from './helpers/keys.js';
 import { basicAuth, davRequest, startServer, type RunningServer } from './helpers/server.js';
 

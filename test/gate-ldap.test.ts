@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { NetworkSecretUnavailableError } from '../crypto/errors.js';
 import { LdapDirectoryService } from '../policy/directory/directory.js';
-import { openUserVault, userDir } from '../shares/user-vaults.js';
+import { openUserVault, userDir } from '../shares/vault/user-vaults.js';
 import { fileBytes, listFiles } from './helpers/data-dir.js';
 import { tempDir } from './helpers/keys.js';
 import { MYDOC_BIN, davRequest, startServer, type RunningServer } from './helpers/server.js';

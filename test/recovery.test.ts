@@ -4,8 +4,8 @@ import { rm } from 'node:fs/promises';
 import { createPrivateKey } from 'node:crypto';
 import { generateP256KeyPair } from '../crypto/key-files.js';
 import { SlotOpenError } from '../crypto/errors.js';
-import { listUserDirs, openVaultForRecovery } from '../shares/user-vaults.js';
-import { VaultError } from '../shares/errors.js';
+import { listUserDirs, openVaultForRecovery } from '../shares/vault/user-vaults.js';
+import { VaultError } from '../shares/vault/errors.js';
 import { enrolTestUser, snapshot } from './helpers/data-dir.js';
 import { patternBytes, tempDir } from './helpers/keys.js';
 

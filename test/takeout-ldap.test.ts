@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { userDir } from '../shares/user-vaults.js';
+import { userDir } from '../shares/vault/user-vaults.js';
 import { MYDOC_BIN, davRequest, startServer, type RunningServer } from './helpers/server.js';
 import { slapdServerOptions, startSlapd, type Slapd } from './helpers/slapd.js';
 import { tempDir } from './helpers/keys.js';

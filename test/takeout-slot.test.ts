@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Keyring } from '../crypto/keyring.js';
-import { KEYRING_FILE, userDir } from '../shares/user-vaults.js';
+import { KEYRING_FILE, userDir } from '../shares/vault/user-vaults.js';
 import { enrolTestUser } from './helpers/data-dir.js';
 import { tempDir } from './helpers/keys.js';
 

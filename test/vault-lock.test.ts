@@ -7,10 +7,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { lstat, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { holderTag, livePid, processStart, tagRuns, takeLock, thisProcess } from '../shares/pid-file.js';
-import { Vault } from '../shares/vault.js';
-import { VaultError } from '../shares/errors.js';
-import { userDir } from '../shares/user-vaults.js';
+import { holderTag, livePid, processStart, tagRuns, takeLock, thisProcess } from '../shares/vault/pid-file.js';
+import { Vault } from '../shares/vault/vault.js';
+import { VaultError } from '../shares/vault/errors.js';
+import { userDir } from '../shares/vault/user-vaults.js';
 import { randomDataKey, tempDir } from './helpers/keys.js';
 import { davRequest, randomPassword, startServer } from './helpers/server.js';
 

@@ -16,7 +16,7 @@ import Database from 'better-sqlite3-multiple-ciphers';
 import type { DataKey } from '../crypto/object-format.js';
 import { PathTarget } from '../backup/path-target.js';
 import { runBackup } from '../backup/run.js';
-import { Vault } from '../shares/vault.js';
+import { Vault } from '../shares/vault/vault.js';
 import { makeDataDir } from './helpers/backup-data.js';
 import { listFiles } from './helpers/data-dir.js';
 import { randomDataKey, tempDir } from './helpers/keys.js';

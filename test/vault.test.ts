@@ -4,8 +4,8 @@ import { readdir, readFile, writeFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import Database from 'better-sqlite3-multiple-ciphers';
-import { AREAS, ATTR_ARCHIVE, ATTR_DIRECTORY, Vault } from '../shares/vault.js';
-import { VaultError } from '../shares/errors.js';
+import { AREAS, ATTR_ARCHIVE, ATTR_DIRECTORY, Vault } from '../shares/vault/vault.js';
+import { VaultError } from '../shares/vault/errors.js';
 import { HEADER_SIZE } from '../crypto/object-format.js';
 import { patternBytes, randomDataKey, tempDir } from './helpers/keys.js';
 

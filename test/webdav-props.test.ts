@@ -6,9 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { VaultError } from '../shares/errors.js';
+import { VaultError } from '../shares/vault/errors.js';
 import { checkNewName, normalizeName } from '../shares/names.js';
-import type { Entry } from '../shares/vault.js';
+import type { Entry } from '../shares/vault/vault.js';
 import type { Lock } from '../shares/webdav/locks.js';
 import { multistatus, STREAM_FROM_BYTES } from '../shares/webdav/multistatus.js';
 import {

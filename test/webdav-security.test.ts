@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import https from 'node:https';
 import { connect } from 'node:tls';
 import { readFile } from 'node:fs/promises';
-import { userDir } from '../shares/user-vaults.js';
+import { userDir } from '../shares/vault/user-vaults.js';
 import { snapshot } from './helpers/data-dir.js';
 import { patternBytes } from './helpers/keys.js';
 import { davRequest, startServer, type RunningServer } from './helpers/server.js';

@@ -7,7 +7,7 @@ import { probe, type LdapServerSettings } from './ldap/connection.js';
 import { LdapAccounts, type LdapAccountSettings } from './ldap/directory.js';
 import { LdapSecretSource, type LdapSecretSettings } from './ldap/secret-source.js';
 import { LocalDirectory } from './local.js';
-import { canonicalUser } from '../../shares/user-vaults.js';
+import { canonicalUser } from '../../shares/vault/user-vaults.js';
 
 /** "DOMAIN\\user" and "user@domain" become "user", in the vault's canonical form (NFC, lower case). */
 export function normalizeUserName(raw: string): string {

@@ -5,7 +5,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { InsecureLocalFileSecretSource } from '../../crypto/network-secret.js';
-import { enrolUser } from '../../shares/user-vaults.js';
+import { enrolUser } from '../../shares/vault/user-vaults.js';
 import { DirectoryError } from '../errors.js';
 import { LocalDirectory, validatePassword, validateUserName } from './local.js';
 

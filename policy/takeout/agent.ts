@@ -29,7 +29,7 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { Keyring } from '../../crypto/keyring.js';
 import { KeyringError, SlotOpenError } from '../../crypto/errors.js';
-import { KEYRING_FILE, canonicalUser, userDir } from '../../shares/user-vaults.js';
+import { KEYRING_FILE, canonicalUser, userDir } from '../../shares/vault/user-vaults.js';
 import type { AuditLog } from '../audit/log.js';
 import { normalizeUserName, type AuthResult } from '../directory/directory.js';
 import type { Sessions } from '../sessions.js';

@@ -1,7 +1,7 @@
 /**
  * WebDAV errors and the one place where vault errors become HTTP statuses.
  */
-import { VaultError, type VaultErrorCode } from '../errors.js';
+import { VaultError, type VaultErrorCode } from '../vault/errors.js';
 
 /** An error answered with `status`, a plain-text `message` and, for 4918 preconditions, a DAV:error body. */
 export class DavError extends Error {

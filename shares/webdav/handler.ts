@@ -13,7 +13,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { ByteSource, DeadProperty, Entry, ReadResult, Times, WriteOptions, WriteResult } from '../vault.js';
+import type { ByteSource, DeadProperty, Entry, ReadResult, Times, WriteOptions, WriteResult } from '../vault/vault.js';
 import { checkNewName, foldName, normalizeName } from '../names.js';
 import { DavError, toDavError } from './errors.js';
 import { evaluateIf, parseIfHeader, submittedTokens, IfHeaderError, type IfList } from './if-header.js';

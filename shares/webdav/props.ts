@@ -21,8 +21,8 @@
  * can carry with a four-digit year (FILETIME itself ends in 30828, and a JS
  * Date in 275760, neither of which the property formats can express).
  */
-import type { Entry } from '../vault.js';
-import { ATTR_ARCHIVE, ATTR_DIRECTORY } from '../vault.js';
+import type { Entry } from '../vault/vault.js';
+import { ATTR_ARCHIVE, ATTR_DIRECTORY } from '../vault/vault.js';
 import type { Lock } from './locks.js';
 import { escapeXml } from './xml.js';
 

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Vault } from '../../shares/vault.js';
+import { Vault } from '../../shares/vault/vault.js';
 import { randomDataKey, tempDir } from '../helpers/keys.js';
 import { MiB, alternating, emit, progress, scaledBytes, throughputFigure, timed } from './measure.js';
 

@@ -18,7 +18,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadConfig } from '../../server/config.js';
 import { buildDirectory } from '../../server/directory-config.js';
-import { openUserVault } from '../../shares/user-vaults.js';
+import { openUserVault } from '../../shares/vault/user-vaults.js';
 import { startApache, type Apache } from './apache.js';
 import { cleanupAll } from './cleanup.js';
 import { NodeClient, type NodeResponse, type Target } from './http-client.js';

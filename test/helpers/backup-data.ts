@@ -6,8 +6,8 @@ import { trustOf } from '../../backup/device-trust.js';
 import type { DeviceTrust } from '../../backup/manifest.js';
 import { generateP256KeyPair } from '../../crypto/key-files.js';
 import { InsecureLocalFileSecretSource } from '../../crypto/network-secret.js';
-import { enrolUser, openUserVault } from '../../shares/user-vaults.js';
-import type { Vault } from '../../shares/vault.js';
+import { enrolUser, openUserVault } from '../../shares/vault/user-vaults.js';
+import type { Vault } from '../../shares/vault/vault.js';
 import { patternBytes } from './keys.js';
 
 export interface BackupFixture {

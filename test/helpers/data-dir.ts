@@ -4,7 +4,7 @@ import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateP256KeyPair } from '../../crypto/key-files.js';
 import { InsecureLocalFileSecretSource } from '../../crypto/network-secret.js';
-import { enrolUser, openUserVault, type UnlockedVault } from '../../shares/user-vaults.js';
+import { enrolUser, openUserVault, type UnlockedVault } from '../../shares/vault/user-vaults.js';
 
 export interface EnrolledUser {
   dataDir: string;

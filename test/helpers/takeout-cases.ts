@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Keyring } from '../../crypto/keyring.js';
 import { LOCKED_MESSAGE } from '../../policy/gate.js';
-import { KEYRING_FILE, userDir } from '../../shares/user-vaults.js';
+import { KEYRING_FILE, userDir } from '../../shares/vault/user-vaults.js';
 import type { TakeoutFixture } from './takeout.js';
 
 export const DAY = 86_400_000;

@@ -32,7 +32,7 @@ import { buildApp } from '../../server/app.js';
 import { loadConfig, type Config } from '../../server/config.js';
 import { dataPaths, localEnrolment, recoveryPublicKeyFile } from '../../server/data-dir.js';
 import { buildDirectory } from '../../server/directory-config.js';
-import { enrolUser } from '../../shares/user-vaults.js';
+import { enrolUser } from '../../shares/vault/user-vaults.js';
 import { slapdServerOptions, type Slapd } from './slapd.js';
 import { initDataDir } from '../../server/init.js';
 import { loadIssuers } from '../../server/serve.js';

@@ -22,12 +22,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import Database from 'better-sqlite3-multiple-ciphers';
-import { ObjectEncryptor, type DataKey } from '../crypto/object-format.js';
-import { ObjectReader } from '../crypto/object-io.js';
-import { CryptoError } from '../crypto/errors.js';
-import { fsyncDir } from '../crypto/atomic-file.js';
+import { ObjectEncryptor, type DataKey } from '../../crypto/object-format.js';
+import { ObjectReader } from '../../crypto/object-io.js';
+import { CryptoError } from '../../crypto/errors.js';
+import { fsyncDir } from '../../crypto/atomic-file.js';
 import { VaultError } from './errors.js';
-import { foldName, joinPath, normalizeName, splitPath } from './names.js';
+import { foldName, joinPath, normalizeName, splitPath } from '../names.js';
 import { holderTag, livePid, tagRuns, takeLock } from './pid-file.js';
 import { isDiskFull, releaseReserve, restoreReserve } from './space-reserve.js';
 

@@ -10,8 +10,8 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Keyring } from '../crypto/keyring.js';
-import type { NetworkSecretSource } from '../crypto/network-secret.js';
+import { Keyring } from '../../crypto/keyring.js';
+import type { NetworkSecretSource } from '../../crypto/network-secret.js';
 import { Vault } from './vault.js';
 
 export const KEYRING_FILE = 'keyring.json';
