@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Entry point of the `mydoc` command: runs the compiled CLI.
-import { main } from '../dist/server/cli.js';
+import { main } from '../dist/server/cli/main.js';
 
 // What mydoc creates (data folder, backup folder, recovered files) is its
 // owner's only, whatever the caller's umask: every file and folder is also

@@ -123,7 +123,7 @@ test('a running service leaves no file name, content or property in the clear: d
 });
 
 test('MYDOC_LOG_LEVEL: an unknown level is a usage error, in one line', { timeout: 30_000 }, async () => {
-  const { main } = await import('../server/cli.js');
+  const { main } = await import('../server/cli/main.js');
   let err = '';
   const status = await main(['serve', '--config', '/nonexistent.yaml'], { stdout: () => undefined, stderr: (x) => (err += x), stdin: async () => Buffer.alloc(0), stdinIsTty: false, stderrIsTty: false, env: { MYDOC_LOG_LEVEL: 'loud' } });
   assert.equal(status, 2);

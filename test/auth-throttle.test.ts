@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import https from 'node:https';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Authenticator, TooManyLoginAttempts, type Credentials } from '../server/auth.js';
+import { Authenticator, TooManyLoginAttempts, type Credentials } from '../server/http/basic-auth.js';
 import type { AuthResult } from '../policy/directory/directory.js';
 import { basicAuth, randomPassword, startServer, type RunningServer } from './helpers/server.js';
 

@@ -15,7 +15,7 @@ import { LocalDirectory } from '../policy/directory/local.js';
 import { runCommand, startServer, davRequest, randomPassword, freePort, MYDOC_BIN, type RunningServer } from './helpers/server.js';
 import { tempDir, patternBytes } from './helpers/keys.js';
 import { listFiles, scanForMarker } from './helpers/data-dir.js';
-import { main } from '../server/cli.js';
+import { main } from '../server/cli/main.js';
 import { openUserVault } from '../shares/vault/user-vaults.js';
 import { InsecureLocalFileSecretSource } from '../crypto/network-secret.js';
 

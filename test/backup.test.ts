@@ -25,8 +25,8 @@ import { makeDataDir, populate, dumpTree, type BackupFixture } from './helpers/b
 import { listFiles, scanForMarker } from './helpers/data-dir.js';
 import { tempDir, patternBytes } from './helpers/keys.js';
 import type { BackupTarget, Transfer } from '../backup/target.js';
-import { BackupService } from '../server/backup-service.js';
-import type { Config } from '../server/config.js';
+import { BackupService } from '../server/agent/backup-service.js';
+import type { Config } from '../server/config/config.js';
 import type { FastifyBaseLogger } from 'fastify';
 
 async function fixture(count = 12, opts: { marker?: string } = {}): Promise<{ fx: BackupFixture; nas: string; target: PathTarget; cleanup: () => Promise<void> }> {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig, parseConfig, renderDemoConfig } from '../server/config.js';
+import { loadConfig, parseConfig, renderDemoConfig } from '../server/config/config.js';
 import { ConfigError } from '../server/errors.js';
 import { tempDir } from './helpers/keys.js';
 

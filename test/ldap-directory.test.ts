@@ -12,8 +12,8 @@ import { LdapDirectoryService, type LdapDirectorySettings } from '../policy/dire
 import { accountFilter } from '../policy/directory/ldap/directory.js';
 import { DirectoryUnreachableError, connect } from '../policy/directory/ldap/connection.js';
 import { filterValue, dnValue, fillDnTemplate } from '../policy/directory/ldap/escape.js';
-import { loadConfig } from '../server/config.js';
-import { buildDirectory } from '../server/directory-config.js';
+import { loadConfig } from '../server/config/config.js';
+import { buildDirectory } from '../server/config/directory.js';
 import { tempDir } from './helpers/keys.js';
 import { slapdDirectorySettings, slapdServerOptions, startSlapd, type Slapd } from './helpers/slapd.js';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { copyFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../server/config.js';
+import { loadConfig } from '../server/config/config.js';
 import { runCommand } from './helpers/server.js';
 import { tempDir } from './helpers/keys.js';
 import { writeFile } from 'node:fs/promises';

@@ -8,8 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { main } from '../server/cli.js';
-import { parseConfig } from '../server/config.js';
+import { main } from '../server/cli/main.js';
+import { parseConfig } from '../server/config/config.js';
 import { tempDir } from './helpers/keys.js';
 import { PASSWORDS, startTakeoutFixture } from './helpers/takeout.js';
 

@@ -5,7 +5,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { TlsInputError } from '../server/errors.js';
-import { createTlsMaterial, isDnsName, type TlsMaterial } from '../server/tls.js';
+import { createTlsMaterial, isDnsName, type TlsMaterial } from '../server/http/tls.js';
 
 const NOW = new Date('2025-03-01T12:00:00Z');
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -16,8 +16,8 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadConfig } from '../../server/config.js';
-import { buildDirectory } from '../../server/directory-config.js';
+import { loadConfig } from '../../server/config/config.js';
+import { buildDirectory } from '../../server/config/directory.js';
 import { openUserVault } from '../../shares/vault/user-vaults.js';
 import { startApache, type Apache } from './apache.js';
 import { cleanupAll } from './cleanup.js';

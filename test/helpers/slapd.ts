@@ -39,7 +39,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'ldapts';
 import { freePort, randomPassword, runCommand } from './server.js';
-import { createTlsMaterial } from '../../server/tls.js';
+import { createTlsMaterial } from '../../server/http/tls.js';
 import type { LdapDirectorySettings } from '../../policy/directory/directory.js';
 
 const SLAPD_BIN = '/usr/sbin/slapd';

@@ -11,10 +11,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadPublicKey } from '../crypto/key-files.js';
-import type { LocalEnrolment } from '../policy/directory/enrol-local-user.js';
+import { loadPublicKey } from '../../crypto/key-files.js';
+import type { LocalEnrolment } from '../../policy/directory/enrol-local-user.js';
 import type { Config } from './config.js';
-import { CliError } from './errors.js';
+import { CliError } from '../errors.js';
 
 export const MARKER_FILE = 'mydoc-data.json';
 

@@ -17,7 +17,7 @@
  * (curl, `mydoc takeout approve`) and passes on its content type alone. The
  * WebDAV methods are not an API: the Windows client sends neither header.
  */
-import { originOf } from '../shares/webdav/paths.js';
+import { originOf } from '../../shares/webdav/paths.js';
 
 export interface ApiRefusal {
   status: number;

@@ -1,8 +1,8 @@
 /** Builds the directory the configuration names, reading its secrets from their files. */
 import { readFile } from 'node:fs/promises';
-import { LdapDirectoryService, LocalDirectoryService, type Directory } from '../policy/directory/directory.js';
+import { LdapDirectoryService, LocalDirectoryService, type Directory } from '../../policy/directory/directory.js';
 import type { Config } from './config.js';
-import { CliError } from './errors.js';
+import { CliError } from '../errors.js';
 
 async function readSecretFile(file: string, what: string): Promise<string> {
   try {

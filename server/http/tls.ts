@@ -10,7 +10,7 @@
 import { randomBytes, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
-import { TlsInputError } from './errors.js';
+import { TlsInputError } from '../errors.js';
 
 x509.cryptoProvider.set(webcrypto);
 

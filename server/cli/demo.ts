@@ -8,13 +8,13 @@
 import { randomBytes } from 'node:crypto';
 import { access, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { writeFileAtomic } from '../crypto/atomic-file.js';
-import { generateP256KeyPair } from '../crypto/key-files.js';
-import { addLocalUser } from '../policy/directory/enrol-local-user.js';
-import { loadConfig, renderDemoConfig, type Config } from './config.js';
-import { localEnrolment, requireInitialised } from './data-dir.js';
+import { writeFileAtomic } from '../../crypto/atomic-file.js';
+import { generateP256KeyPair } from '../../crypto/key-files.js';
+import { addLocalUser } from '../../policy/directory/enrol-local-user.js';
+import { loadConfig, renderDemoConfig, type Config } from '../config/config.js';
+import { localEnrolment, requireInitialised } from '../config/data-dir.js';
 import { initDataDir } from './init.js';
-import { serve } from './serve.js';
+import { serve } from '../agent/serve.js';
 
 export const DEMO_USER = 'demo';
 

@@ -15,13 +15,13 @@ import { access, mkdir, rm } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { relative, resolve, isAbsolute } from 'node:path';
 import { createPublicKey } from 'node:crypto';
-import { writeFileAtomic } from '../crypto/atomic-file.js';
-import { keyThumbprint } from '../crypto/device-signature.js';
-import { generateP256KeyPair, loadPublicKey } from '../crypto/key-files.js';
-import type { Config } from './config.js';
-import { dataPaths, type DataDirMarker } from './data-dir.js';
-import { CliError } from './errors.js';
-import { createTlsMaterial } from './tls.js';
+import { writeFileAtomic } from '../../crypto/atomic-file.js';
+import { keyThumbprint } from '../../crypto/device-signature.js';
+import { generateP256KeyPair, loadPublicKey } from '../../crypto/key-files.js';
+import type { Config } from '../config/config.js';
+import { dataPaths, type DataDirMarker } from '../config/data-dir.js';
+import { CliError } from '../errors.js';
+import { createTlsMaterial } from '../http/tls.js';
 
 export interface InitReport {
   dataDir: string;

@@ -14,16 +14,16 @@
  */
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadPrivateKey, loadPublicKey } from '../crypto/key-files.js';
-import { auditLogPath } from '../policy/audit/log.js';
+import { loadPrivateKey, loadPublicKey } from '../../crypto/key-files.js';
+import { auditLogPath } from '../../policy/audit/log.js';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { FastifyBaseLogger } from 'fastify';
-import { writeFileAtomic } from '../crypto/atomic-file.js';
-import { BackupError } from '../backup/errors.js';
-import { runBackup, type BackupProgress, type BackupSummary } from '../backup/run.js';
-import type { BackupTarget } from '../backup/target.js';
-import type { Config } from './config.js';
-import { dataPaths, recoveryPublicKeyFile } from './data-dir.js';
+import { writeFileAtomic } from '../../crypto/atomic-file.js';
+import { BackupError } from '../../backup/errors.js';
+import { runBackup, type BackupProgress, type BackupSummary } from '../../backup/run.js';
+import type { BackupTarget } from '../../backup/target.js';
+import type { Config } from '../config/config.js';
+import { dataPaths, recoveryPublicKeyFile } from '../config/data-dir.js';
 
 interface BackupState {
   lastComplete: number;

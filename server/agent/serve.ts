@@ -4,27 +4,27 @@
  * monitor and to the take-out keys: every successful probe round is an
  * online check (slot T destroyed for keys used offline, revoked or expired).
  */
-import { openTarget } from '../backup/open-target.js';
+import { openTarget } from '../../backup/open-target.js';
 import { BackupService, readBackupState } from './backup-service.js';
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
-import { Gate } from '../policy/gate.js';
-import { ReachabilityMonitor } from '../policy/reachability.js';
-import { Sessions } from '../policy/sessions.js';
-import { buildDirectory } from './directory-config.js';
+import { Gate } from '../../policy/gate.js';
+import { ReachabilityMonitor } from '../../policy/reachability.js';
+import { Sessions } from '../../policy/sessions.js';
+import { buildDirectory } from '../config/directory.js';
 import { startAdminSocket } from './admin-socket.js';
 import { buildApp } from './app.js';
-import type { Config } from './config.js';
-import { dataPaths, recoveryPublicKeyFile, requireInitialised } from './data-dir.js';
-import { loadPrivateKey, loadPublicKey } from '../crypto/key-files.js';
-import { Takeout } from '../policy/takeout/agent.js';
-import { loadIssuerPublicKey, type IssuerPublicKey } from '../policy/takeout/issuer-keys.js';
-import { recipientKeyId } from '../policy/takeout/envelope.js';
-import { ConfigError } from './errors.js';
-import { AuditLog, auditLogPath } from '../policy/audit/log.js';
-import { enrolUser } from '../shares/vault/user-vaults.js';
-import { freeBytes } from '../shares/vault/space-reserve.js';
-import { CliError } from './errors.js';
+import type { Config } from '../config/config.js';
+import { dataPaths, recoveryPublicKeyFile, requireInitialised } from '../config/data-dir.js';
+import { loadPrivateKey, loadPublicKey } from '../../crypto/key-files.js';
+import { Takeout } from '../../policy/takeout/agent.js';
+import { loadIssuerPublicKey, type IssuerPublicKey } from '../../policy/takeout/issuer-keys.js';
+import { recipientKeyId } from '../../policy/takeout/envelope.js';
+import { ConfigError } from '../errors.js';
+import { AuditLog, auditLogPath } from '../../policy/audit/log.js';
+import { enrolUser } from '../../shares/vault/user-vaults.js';
+import { freeBytes } from '../../shares/vault/space-reserve.js';
+import { CliError } from '../errors.js';
 
 /** The trusted issuer public keys of `takeout.issuerPublicKeys`, by kid; errors name the config key. */
 export async function loadIssuers(config: Config): Promise<Map<string, IssuerPublicKey>> {

@@ -5,21 +5,21 @@
 import { createRequire } from 'node:module';
 import { userInfo } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { auditLogPath, verifyAuditLog } from '../policy/audit/log.js';
-import { addLocalUser } from '../policy/directory/enrol-local-user.js';
-import { loadConfig, type Config } from './config.js';
-import { localEnrolment, recoveryPublicKeyFile, requireInitialised } from './data-dir.js';
+import { auditLogPath, verifyAuditLog } from '../../policy/audit/log.js';
+import { addLocalUser } from '../../policy/directory/enrol-local-user.js';
+import { loadConfig, type Config } from '../config/config.js';
+import { localEnrolment, recoveryPublicKeyFile, requireInitialised } from '../config/data-dir.js';
 import { runDemo } from './demo.js';
-import { CliError } from './errors.js';
+import { CliError } from '../errors.js';
 import { initDataDir } from './init.js';
-import { serve } from './serve.js';
-import { buildDirectory } from './directory-config.js';
-import { loadPublicKey } from '../crypto/key-files.js';
-import { normalizeUserName } from '../policy/directory/directory.js';
-import { enrolUser } from '../shares/vault/user-vaults.js';
-import { adminCall, recordAuditEvent, type LockInfo } from './admin-socket.js';
-import { agentConnection, approve, revoke, writeIssuerKeys } from './takeout-cli.js';
-import { type TargetChoice, backupCommand, stopCommand, backupList, backupPrune, backupVerify, recoverCommand, restoreCommand } from './backup-cli.js';
+import { serve } from '../agent/serve.js';
+import { buildDirectory } from '../config/directory.js';
+import { loadPublicKey } from '../../crypto/key-files.js';
+import { normalizeUserName } from '../../policy/directory/directory.js';
+import { enrolUser } from '../../shares/vault/user-vaults.js';
+import { adminCall, recordAuditEvent, type LockInfo } from '../agent/admin-socket.js';
+import { agentConnection, approve, revoke, writeIssuerKeys } from './takeout.js';
+import { type TargetChoice, backupCommand, stopCommand, backupList, backupPrune, backupVerify, recoverCommand, restoreCommand } from './backup.js';
 
 const DEFAULT_CONFIG = '/etc/mydoc/config.yaml';
 /** The levels of the service log (pino's); `MYDOC_LOG_LEVEL` picks one for `mydoc serve` (default info). */
@@ -122,7 +122,7 @@ Exit status: 0 success, 1 failure, 2 usage error (mydoc backup: 3 partial).
 
 export function version(): string {
   const require = createRequire(import.meta.url);
-  return (require('../../package.json') as { version: string }).version;
+  return (require('../../../package.json') as { version: string }).version;
 }
 
 type Out = (text: string) => void;
