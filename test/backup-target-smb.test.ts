@@ -10,24 +10,12 @@ import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SmbTarget, parseListing } from '../backup/smb-target.js';
-import { TargetError } from '../backup/target.js';
 import { patternBytes, tempDir } from './helpers/keys.js';
 import { freePort, randomPassword } from './helpers/server.js';
 import { startSmbd, type Smbd } from './helpers/smbd.js';
-import { targetContract } from './helpers/target-contract.js';
+import { expectCode, targetContract } from './helpers/target-contract.js';
 
 const MiB = 1024 * 1024;
-
-async function expectCode(promise: Promise<unknown>, code: string): Promise<TargetError> {
-  let caught: unknown;
-  await assert.rejects(promise, (error: unknown) => {
-    caught = error;
-    return true;
-  });
-  assert.ok(caught instanceof TargetError, `expected a TargetError, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  return caught;
-}
 
 // The target's root is a folder two levels down in the share, which does not exist yet.
 targetContract('smb', async () => {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TargetError, type BackupTarget, type TargetFile } from '../../backup/target.js';
+import { TargetError, type BackupTarget, type TargetErrorCode, type TargetFile } from '../../backup/target.js';
 import { patternBytes, tempDir } from './keys.js';
 
 export interface ContractSetup {
@@ -25,12 +25,16 @@ const CLOCK_SLACK_MS = 5_000;
 
 const byPath = (files: TargetFile[]) => [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 
-async function assertCode(promise: Promise<unknown>, code: string): Promise<void> {
+/** Asserts that `promise` rejects with a TargetError of `code`; returns that error for further checks. */
+export async function expectCode(promise: Promise<unknown>, code: TargetErrorCode): Promise<TargetError> {
+  let caught: unknown;
   await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof TargetError, `expected a TargetError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
+    caught = error;
     return true;
   });
+  assert.ok(caught instanceof TargetError, `expected a TargetError, got ${String(caught)}`);
+  assert.equal(caught.code, code, caught.message);
+  return caught;
 }
 
 export function targetContract(name: string, setup: () => Promise<ContractSetup>): void {
@@ -159,9 +163,9 @@ export function targetContract(name: string, setup: () => Promise<ContractSetup>
     });
 
     it('fails with ERR_TARGET_NOT_FOUND reading a missing file', async () => {
-      await assertCode(target.readFile('missing-file'), 'ERR_TARGET_NOT_FOUND');
-      await assertCode(target.readFile('missing-folder/missing-file'), 'ERR_TARGET_NOT_FOUND');
-      await assertCode(target.download([{ remote: 'missing-file', local: join(local, 'never') }]), 'ERR_TARGET_NOT_FOUND');
+      await expectCode(target.readFile('missing-file'), 'ERR_TARGET_NOT_FOUND');
+      await expectCode(target.readFile('missing-folder/missing-file'), 'ERR_TARGET_NOT_FOUND');
+      await expectCode(target.download([{ remote: 'missing-file', local: join(local, 'never') }]), 'ERR_TARGET_NOT_FOUND');
     });
 
     it('removes files; removing a missing file succeeds', async () => {
