@@ -15,14 +15,8 @@ export class ConfigError extends Error {
   }
 }
 
-/** The command line is wrong or a command failed; `exitCode` is what the process should exit with. */
-export class CliError extends Error {
-  readonly code = 'ERR_CLI';
-  constructor(message: string, readonly exitCode = 1) {
-    super(message);
-    this.name = new.target.name;
-  }
-}
+/** The command line's error lives with the command line; re-exported here for the service code that still throws it. */
+export { CliError } from './cli/errors.js';
 
 /** Input to TLS certificate creation is unusable (e.g. a host name that is not a DNS name). */
 export class TlsInputError extends Error {
