@@ -15,7 +15,7 @@
  * - Objects are shared by copies and collected only when no row refers to
  *   them.
  */
-import { hkdfSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, constants, fchmodSync, fstatSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,7 @@ import { Readable } from 'node:stream';
 import Database from 'better-sqlite3-multiple-ciphers';
 import { ObjectEncryptor, type DataKey } from '../../crypto/object-format.js';
 import { ObjectReader } from '../../crypto/object-io.js';
+import { indexKeyHex } from '../../crypto/index-key.js';
 import { CryptoError } from '../../crypto/errors.js';
 import { fsyncDir } from '../../crypto/atomic-file.js';
 import { VaultError } from './errors.js';
@@ -140,14 +141,6 @@ CREATE TABLE IF NOT EXISTS prop (
 );
 CREATE TABLE IF NOT EXISTS garbage (object TEXT PRIMARY KEY);
 `;
-
-/** Key of the index database, derived from the DEK. */
-function indexKeyHex(dek: DataKey): string {
-  const raw = Buffer.from(hkdfSync('sha256', dek.key, dek.id, Buffer.from('mydoc vault v1 index key'), 32));
-  const hex = raw.toString('hex');
-  raw.fill(0);
-  return hex;
-}
 
 export class Vault {
   private closed = false;
