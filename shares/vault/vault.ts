@@ -16,18 +16,17 @@
  *   them.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, constants, fchmodSync, fstatSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import Database from 'better-sqlite3-multiple-ciphers';
 import { ObjectEncryptor, type DataKey } from '../../crypto/object-format.js';
 import { ObjectReader } from '../../crypto/object-io.js';
-import { indexKeyHex } from '../../crypto/index-key.js';
 import { CryptoError } from '../../crypto/errors.js';
 import { fsyncDir } from '../../crypto/atomic-file.js';
 import { VaultError } from './errors.js';
+import { INDEX_FILE, IndexDb, ROOT_ID, type Row } from './index-db.js';
 import { foldName, joinPath, normalizeName, splitPath } from '../names.js';
 import { holderTag, livePid, tagRuns, takeLock } from './pid-file.js';
 import { isDiskFull, releaseReserve, restoreReserve } from './space-reserve.js';
@@ -36,19 +35,9 @@ export const AREAS = ['Documents', 'Desktop', 'Profile'] as const;
 export const ATTR_DIRECTORY = 0x10;
 export const ATTR_ARCHIVE = 0x20;
 
-const ROOT_ID = 1;
 const WRITE_BATCH = 1024 * 1024;
 const SYNC_EVERY = 32 * 1024 * 1024;
-const INDEX_FILE = 'index.db';
 const LOCK_FILE = 'vault.lock';
-const SCHEMA_VERSION = 1;
-/** The index gives free pages back when at least this many bytes and this share of its pages are free. */
-const RECLAIM_MIN_BYTES = 1024 * 1024;
-const RECLAIM_MIN_SHARE = 0.25;
-/** Pages moved per step of an incremental vacuum (8 MiB): the event loop runs between steps. */
-const RECLAIM_STEP_PAGES = 2048;
-/** A WAL is cut back to this size after a checkpoint (SQLite reuses it otherwise, at its largest). */
-const WAL_SIZE_LIMIT = 4 * 1024 * 1024;
 /** `backup.hold-<holder tag>-<random>`: while one names a running process, no object is deleted. */
 const HOLD_PREFIX = 'backup.hold-';
 
@@ -103,61 +92,18 @@ export interface ReadResult {
   stream: Readable;
 }
 
-interface Row {
-  id: number;
-  parent: number | null;
-  name: string;
-  is_dir: number;
-  size: number;
-  object: string | null;
-  created: number;
-  modified: number;
-  accessed: number;
-  attributes: number;
-}
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS node (
-  id INTEGER PRIMARY KEY,
-  parent INTEGER REFERENCES node(id) ON DELETE CASCADE,
-  name TEXT NOT NULL,
-  fold TEXT NOT NULL,
-  is_dir INTEGER NOT NULL,
-  size INTEGER NOT NULL DEFAULT 0,
-  object TEXT,
-  created INTEGER NOT NULL,
-  modified INTEGER NOT NULL,
-  accessed INTEGER NOT NULL,
-  attributes INTEGER NOT NULL,
-  UNIQUE (parent, fold)
-);
-CREATE INDEX IF NOT EXISTS node_object ON node(object);
-CREATE TABLE IF NOT EXISTS prop (
-  node INTEGER NOT NULL REFERENCES node(id) ON DELETE CASCADE,
-  ns TEXT NOT NULL,
-  name TEXT NOT NULL,
-  value TEXT NOT NULL,
-  PRIMARY KEY (node, ns, name)
-);
-CREATE TABLE IF NOT EXISTS garbage (object TEXT PRIMARY KEY);
-`;
-
 export class Vault {
-  private closed = false;
-  /** Prepared statements by SQL text (preparing costs more than most queries). */
-  private readonly statements = new Map<string, Database.Statement>();
   /** Private copy of the index of a read-only vault, removed at close. */
   private scratch: string | undefined;
   /** Objects written but not yet committed; the collector leaves them alone. */
   private readonly inflight = new Set<string>();
   /** Whether this vault's space reserve is in place (only this vault gives it up). */
   private reserved = false;
-  private reclaiming = false;
 
   private constructor(
     readonly dir: string,
     private readonly dek: DataKey,
-    private readonly db: Database.Database,
+    private readonly index: IndexDb,
     private readonly now: () => number,
     private readonly readOnly = false,
   ) {}
@@ -192,14 +138,14 @@ export class Vault {
       if (err.code !== 'EEXIST') throw err;
     });
     for (const name of await readdir(tmp)) await rm(join(tmp, name), { recursive: true, force: true });
-    const db = openIndex(join(dir, INDEX_FILE), dek, false);
-    const vault = new Vault(dir, dek, db, now);
+    const index = IndexDb.open(join(dir, INDEX_FILE), dek, false);
+    const vault = new Vault(dir, dek, index, now);
     try {
       vault.ensureLayout();
       await vault.sweepOrphans();
       return vault;
     } catch (err) {
-      db.close();
+      index.close();
       throw err;
     }
   }
@@ -218,7 +164,7 @@ export class Vault {
       await copyFile(join(dir, `${INDEX_FILE}-wal`), join(scratch, `${INDEX_FILE}-wal`)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
       });
-      const vault = new Vault(dir, dek, openIndex(join(scratch, INDEX_FILE), dek, true), Date.now, true);
+      const vault = new Vault(dir, dek, IndexDb.open(join(scratch, INDEX_FILE), dek, true), Date.now, true);
       vault.scratch = scratch;
       return vault;
     } catch (err) {
@@ -290,9 +236,8 @@ export class Vault {
   }
 
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.db.close();
+    if (this.index.isClosed) return;
+    this.index.close();
     if (this.scratch) rmSync(this.scratch, { recursive: true, force: true });
     else if (!this.readOnly) rmSync(join(this.dir, LOCK_FILE), { force: true });
   }
@@ -310,20 +255,20 @@ export class Vault {
   list(path: string): Entry[] {
     const names = splitPath(path);
     const dir = this.requireDir(names, path);
-    const rows = this.stmt('SELECT * FROM node WHERE parent = ? ORDER BY fold').all(dir.id) as Row[];
+    const rows = this.index.stmt('SELECT * FROM node WHERE parent = ? ORDER BY fold').all(dir.id) as Row[];
     return rows.map((r) => this.toEntry(r, [...names, r.name]));
   }
 
   /** Sum of the sizes of all files. */
   quotaUsed(): number {
-    this.assertOpen();
-    return (this.stmt('SELECT COALESCE(SUM(size), 0) AS used FROM node WHERE is_dir = 0').get() as { used: number }).used;
+    this.index.assertOpen();
+    return (this.index.stmt('SELECT COALESCE(SUM(size), 0) AS used FROM node WHERE is_dir = 0').get() as { used: number }).used;
   }
 
   /** The dead properties of every child of a folder, by child name (one query, for listings). */
   childProps(path: string): Map<string, DeadProperty[]> {
     const dir = this.requireDir(splitPath(path), path);
-    const rows = this.stmt('SELECT node.name AS child, prop.ns, prop.name, prop.value FROM node JOIN prop ON prop.node = node.id WHERE node.parent = ? ORDER BY prop.ns, prop.name').all(dir.id) as (DeadProperty & { child: string })[];
+    const rows = this.index.stmt('SELECT node.name AS child, prop.ns, prop.name, prop.value FROM node JOIN prop ON prop.node = node.id WHERE node.parent = ? ORDER BY prop.ns, prop.name').all(dir.id) as (DeadProperty & { child: string })[];
     const byChild = new Map<string, DeadProperty[]>();
     for (const { child, ns, name, value } of rows) {
       let list = byChild.get(child);
@@ -335,7 +280,7 @@ export class Vault {
 
   getProps(path: string): DeadProperty[] {
     const row = this.require(splitPath(path), path);
-    return this.stmt('SELECT ns, name, value FROM prop WHERE node = ? ORDER BY ns, name').all(row.id) as DeadProperty[];
+    return this.index.stmt('SELECT ns, name, value FROM prop WHERE node = ? ORDER BY ns, name').all(row.id) as DeadProperty[];
   }
 
   // ---- reads ---------------------------------------------------------------
@@ -434,7 +379,7 @@ export class Vault {
       { frees: true },
     );
     await this.collectGarbage();
-    await this.reclaimIndex();
+    await this.index.reclaim();
     await restoreReserve(this.dir).catch(() => undefined);
   }
 
@@ -463,13 +408,13 @@ export class Vault {
         this.removeTree(existing.id);
       }
       const t = this.now();
-      this.stmt('UPDATE node SET parent = ?, name = ?, fold = ? WHERE id = ?').run(parent.id, name, foldName(name), row.id);
+      this.index.stmt('UPDATE node SET parent = ?, name = ?, fold = ? WHERE id = ?').run(parent.id, name, foldName(name), row.id);
       this.touch(row.parent!, t);
       this.touch(parent.id, t);
       return { replaced };
     });
     await this.collectGarbage();
-    if (result.replaced) await this.reclaimIndex();
+    if (result.replaced) await this.index.reclaim();
     return result;
   }
 
@@ -497,7 +442,7 @@ export class Vault {
       return { replaced: existing !== undefined };
     });
     await this.collectGarbage();
-    if (result.replaced) await this.reclaimIndex();
+    if (result.replaced) await this.index.reclaim();
     return result;
   }
 
@@ -506,8 +451,8 @@ export class Vault {
     const names = splitPath(path);
     this.tx(() => {
       const row = this.require(names, path);
-      const put = this.stmt('INSERT INTO prop (node, ns, name, value) VALUES (?, ?, ?, ?) ON CONFLICT (node, ns, name) DO UPDATE SET value = excluded.value');
-      const del = this.stmt('DELETE FROM prop WHERE node = ? AND ns = ? AND name = ?');
+      const put = this.index.stmt('INSERT INTO prop (node, ns, name, value) VALUES (?, ?, ?, ?) ON CONFLICT (node, ns, name) DO UPDATE SET value = excluded.value');
+      const del = this.index.stmt('DELETE FROM prop WHERE node = ? AND ns = ? AND name = ?');
       for (const p of set) put.run(row.id, p.ns, p.name, p.value);
       for (const p of remove) del.run(row.id, p.ns, p.name);
     });
@@ -519,10 +464,10 @@ export class Vault {
     return this.tx(() => {
       const row = this.require(names, path);
       const attributes = meta.attributes === undefined ? row.attributes : (meta.attributes & ~ATTR_DIRECTORY) | (row.is_dir ? ATTR_DIRECTORY : 0);
-      this.db
+      this.index.db
         .prepare('UPDATE node SET created = ?, modified = ?, accessed = ?, attributes = ? WHERE id = ?')
         .run(meta.created ?? row.created, meta.modified ?? row.modified, meta.accessed ?? row.accessed, attributes >>> 0, row.id);
-      return this.toEntry(this.stmt('SELECT * FROM node WHERE id = ?').get(row.id) as Row, names);
+      return this.toEntry(this.index.stmt('SELECT * FROM node WHERE id = ?').get(row.id) as Row, names);
     });
   }
 
@@ -615,11 +560,11 @@ export class Vault {
       if (existing) {
         if (existing.is_dir) throw new VaultError('ERR_IS_A_DIRECTORY', `${joinPath(names)} is a folder`);
         if (opts.createOnly) throw new VaultError('ERR_EXISTS', `${joinPath(names)} already exists`);
-        this.stmt('INSERT OR IGNORE INTO garbage (object) VALUES (?)').run(existing.object);
-        this.db
+        this.index.stmt('INSERT OR IGNORE INTO garbage (object) VALUES (?)').run(existing.object);
+        this.index.db
           .prepare('UPDATE node SET object = ?, size = ?, modified = ?, accessed = ?, created = ? WHERE id = ?')
           .run(objectId, size, times.modified ?? t, times.accessed ?? t, times.created ?? existing.created, existing.id);
-        row = this.stmt('SELECT * FROM node WHERE id = ?').get(existing.id) as Row;
+        row = this.index.stmt('SELECT * FROM node WHERE id = ?').get(existing.id) as Row;
       } else {
         row = this.insert(parent.id, name, false, size, objectId, { created: times.created ?? t, modified: times.modified ?? t, accessed: times.accessed ?? t }, ATTR_ARCHIVE);
         this.touch(parent.id, t);
@@ -639,8 +584,8 @@ export class Vault {
   private ensureLayout(): void {
     this.tx(() => {
       const t = this.now();
-      if (!this.stmt('SELECT id FROM node WHERE id = ?').get(ROOT_ID)) {
-        this.db
+      if (!this.index.stmt('SELECT id FROM node WHERE id = ?').get(ROOT_ID)) {
+        this.index.db
           .prepare('INSERT INTO node (id, parent, name, fold, is_dir, size, object, created, modified, accessed, attributes) VALUES (?, NULL, \'\', \'\', 1, 0, NULL, ?, ?, ?, ?)')
           .run(ROOT_ID, t, t, t, ATTR_DIRECTORY);
       }
@@ -651,100 +596,66 @@ export class Vault {
   }
 
   private insert(parent: number, name: string, isDir: boolean, size: number, object: string | null, times: Required<Times>, attributes: number): Row {
-    const info = this.db
+    const info = this.index.db
       .prepare('INSERT INTO node (parent, name, fold, is_dir, size, object, created, modified, accessed, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(parent, name, foldName(name), isDir ? 1 : 0, size, object, times.created, times.modified, times.accessed, attributes);
-    return this.stmt('SELECT * FROM node WHERE id = ?').get(info.lastInsertRowid) as Row;
+    return this.index.stmt('SELECT * FROM node WHERE id = ?').get(info.lastInsertRowid) as Row;
   }
 
   private copyTree(row: Row, parent: number, name: string): void {
     const copy = this.insert(parent, name, row.is_dir === 1, row.size, row.object, row, row.attributes);
-    this.stmt('INSERT INTO prop (node, ns, name, value) SELECT ?, ns, name, value FROM prop WHERE node = ?').run(copy.id, row.id);
+    this.index.stmt('INSERT INTO prop (node, ns, name, value) SELECT ?, ns, name, value FROM prop WHERE node = ?').run(copy.id, row.id);
     if (!row.is_dir) return;
-    for (const child of this.stmt('SELECT * FROM node WHERE parent = ?').all(row.id) as Row[]) {
+    for (const child of this.index.stmt('SELECT * FROM node WHERE parent = ?').all(row.id) as Row[]) {
       this.copyTree(child, copy.id, child.name);
     }
   }
 
   /** Deletes a subtree; its objects go to the garbage list (collected if unreferenced). */
   private removeTree(id: number): void {
-    this.db
+    this.index.db
       .prepare(
         `WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT node.id FROM node JOIN sub ON node.parent = sub.id)
          INSERT OR IGNORE INTO garbage (object) SELECT object FROM node WHERE id IN sub AND object IS NOT NULL`,
       )
       .run(id);
-    this.stmt('DELETE FROM node WHERE id = ?').run(id);
+    this.index.stmt('DELETE FROM node WHERE id = ?').run(id);
   }
 
   private isSelfOrDescendant(candidate: number, ancestor: number): boolean {
     let id: number | null = candidate;
     while (id !== null) {
       if (id === ancestor) return true;
-      id = (this.stmt('SELECT parent FROM node WHERE id = ?').get(id) as { parent: number | null }).parent;
+      id = (this.index.stmt('SELECT parent FROM node WHERE id = ?').get(id) as { parent: number | null }).parent;
     }
     return false;
   }
 
   private touch(dirId: number, t: number): void {
-    this.stmt('UPDATE node SET modified = ? WHERE id = ? AND id != ?').run(t, dirId, ROOT_ID);
+    this.index.stmt('UPDATE node SET modified = ? WHERE id = ? AND id != ?').run(t, dirId, ROOT_ID);
   }
 
   /** Deletes objects on the garbage list that no row refers to any more. */
   private async collectGarbage(): Promise<void> {
-    if (this.closed || this.readOnly) return;
-    const candidates = this.stmt('SELECT object FROM garbage').pluck().all() as string[];
+    if (this.index.isClosed || this.readOnly) return;
+    const candidates = this.index.stmt('SELECT object FROM garbage').pluck().all() as string[];
     for (const objectId of candidates) {
       // Checked before every deletion: a backup may start holding them while this loop runs.
-      if (this.closed || deletionsHeld(this.dir)) return;
-      const referenced = this.stmt('SELECT 1 FROM node WHERE object = ? LIMIT 1').get(objectId) !== undefined;
+      if (this.index.isClosed || deletionsHeld(this.dir)) return;
+      const referenced = this.index.stmt('SELECT 1 FROM node WHERE object = ? LIMIT 1').get(objectId) !== undefined;
       if (!referenced && !this.inflight.has(objectId)) await rm(this.objectPath(objectId), { force: true });
-      this.stmt('DELETE FROM garbage WHERE object = ?').run(objectId);
-    }
-  }
-
-  /**
-   * After a delete: when much of the index is free pages (large dead
-   * properties deleted), gives them back to the file system and empties the
-   * WAL, so that the index, and each backup's copy of it, shrinks. Pages
-   * move in steps (incremental vacuum), the event loop running in between;
-   * an index made before incremental vacuum is rebuilt once (VACUUM, into
-   * memory: temp_store). The delete is committed already: a full disk or a
-   * busy index leaves the pages for the next delete.
-   */
-  private async reclaimIndex(): Promise<void> {
-    if (this.reclaiming || this.closed || this.readOnly) return;
-    const pragma = (p: string) => this.db.pragma(p, { simple: true }) as number;
-    const free = pragma('freelist_count');
-    if (free * pragma('page_size') < RECLAIM_MIN_BYTES || free < pragma('page_count') * RECLAIM_MIN_SHARE) return;
-    this.reclaiming = true;
-    try {
-      if (pragma('auto_vacuum') !== 2) {
-        this.db.pragma('auto_vacuum = INCREMENTAL'); // takes effect with the VACUUM
-        this.db.exec('VACUUM');
-      } else {
-        while (!this.closed && pragma('freelist_count') > 0) {
-          this.db.pragma(`incremental_vacuum(${RECLAIM_STEP_PAGES})`);
-          await new Promise((resolve) => setImmediate(resolve));
-        }
-      }
-      if (!this.closed) this.db.pragma('wal_checkpoint(TRUNCATE)');
-    } catch (err) {
-      const code = String((err as { code?: unknown }).code);
-      if (!code.startsWith('SQLITE_FULL') && !code.startsWith('SQLITE_BUSY')) throw err;
-    } finally {
-      this.reclaiming = false;
+      this.index.stmt('DELETE FROM garbage WHERE object = ?').run(objectId);
     }
   }
 
   /** At open: deletes objects that a crash left without an index row. */
   private async sweepOrphans(): Promise<void> {
     if (deletionsHeld(this.dir)) return;
-    const referenced = new Set(this.stmt('SELECT object FROM node WHERE object IS NOT NULL').pluck().all() as string[]);
+    const referenced = new Set(this.index.stmt('SELECT object FROM node WHERE object IS NOT NULL').pluck().all() as string[]);
     for (const { id, file } of await Vault.objectFiles(this.dir)) {
       if (!referenced.has(id)) await rm(file, { force: true });
     }
-    this.stmt('DELETE FROM garbage').run();
+    this.index.stmt('DELETE FROM garbage').run();
   }
 
   private objectPath(objectId: string): string {
@@ -752,8 +663,8 @@ export class Vault {
   }
 
   private resolve(names: readonly string[]): Row | undefined {
-    this.assertOpen();
-    let row = this.stmt('SELECT * FROM node WHERE id = ?').get(ROOT_ID) as Row | undefined;
+    this.index.assertOpen();
+    let row = this.index.stmt('SELECT * FROM node WHERE id = ?').get(ROOT_ID) as Row | undefined;
     for (const name of names) {
       if (!row || !row.is_dir) return undefined;
       row = this.child(row.id, name);
@@ -762,7 +673,7 @@ export class Vault {
   }
 
   private child(parent: number, name: string): Row | undefined {
-    return this.stmt('SELECT * FROM node WHERE parent = ? AND fold = ?').get(parent, foldName(normalizeName(name))) as Row | undefined;
+    return this.index.stmt('SELECT * FROM node WHERE parent = ? AND fold = ?').get(parent, foldName(normalizeName(name))) as Row | undefined;
   }
 
   private require(names: readonly string[], path: string): Row {
@@ -791,16 +702,6 @@ export class Vault {
     }
   }
 
-  private assertOpen(): void {
-    if (this.closed) throw new VaultError('ERR_VAULT_CLOSED', 'the vault is closed');
-  }
-
-  private stmt(sql: string): Database.Statement {
-    let statement = this.statements.get(sql);
-    if (!statement) this.statements.set(sql, (statement = this.db.prepare(sql)));
-    return statement;
-  }
-
   private assertWritable(): void {
     if (this.readOnly) throw new VaultError('ERR_READ_ONLY', 'the vault is open read-only');
   }
@@ -817,10 +718,10 @@ export class Vault {
    * change fails with ERR_NO_SPACE.
    */
   private tx<T>(fn: () => T, opts: { frees?: boolean } = {}): T {
-    this.assertOpen();
+    this.index.assertOpen();
     this.assertWritable();
     try {
-      return this.db.transaction(fn).immediate();
+      return this.index.db.transaction(fn).immediate();
     } catch (err) {
       if (!isDiskFull(err)) throw err;
       if (opts.frees && releaseReserve(this.dir)) {
@@ -895,62 +796,4 @@ function noSpace(cause: unknown): VaultError {
 
 function displayPath(path: string): string {
   return path.startsWith('/') ? path : '/' + path;
-}
-
-/**
- * Makes the index and its WAL and shared-memory files 0600 whatever the
- * umask. SQLite creates the database with 0644 (less the umask) and gives
- * -wal and -shm the mode of the database, so the database is created here
- * first, 0600 (an older version's 0644 one set to 0600, with its leftovers).
- */
-function restrictIndexFiles(file: string): void {
-  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT, 0o600);
-  try {
-    fchmodSync(fd, 0o600);
-  } finally {
-    closeSync(fd);
-  }
-  for (const extra of [`${file}-wal`, `${file}-shm`]) {
-    try {
-      chmodSync(extra, 0o600);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-  }
-}
-
-function openIndex(file: string, dek: DataKey, readonly: boolean): Database.Database {
-  if (!readonly) restrictIndexFiles(file);
-  const db = new Database(file, { fileMustExist: readonly });
-  try {
-    db.pragma(`cipher = 'chacha20'`);
-    // "raw:" hands SQLite3MC the derived key itself, skipping its PBKDF2
-    // passphrase step (the key is already uniformly random).
-    db.pragma(`key = 'raw:${indexKeyHex(dek)}'`);
-    try {
-      db.prepare('SELECT count(*) FROM sqlite_master').get();
-    } catch (err) {
-      throw new VaultError('ERR_INDEX_KEY', `the vault index ${file} does not open with this key (wrong key or damaged file)`, { cause: err });
-    }
-    db.pragma('temp_store = MEMORY');
-    // Before the first table of a new index (an older index switches at its first reclaim, see reclaimIndex).
-    if (!readonly) db.pragma('auto_vacuum = INCREMENTAL');
-    db.pragma('journal_mode = WAL');
-    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
-    db.pragma('synchronous = FULL');
-    db.pragma('foreign_keys = ON');
-    const version = db.pragma('user_version', { simple: true }) as number;
-    if (version > SCHEMA_VERSION) {
-      throw new VaultError('ERR_INDEX_VERSION', `the vault index ${file} has schema version ${version}; this mydoc reads up to ${SCHEMA_VERSION}`);
-    }
-    if (!readonly) {
-      db.exec(SCHEMA);
-      // Set only when it changes: the write needs room in the WAL.
-      if (version !== SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    }
-    return db;
-  } catch (err) {
-    db.close();
-    throw err;
-  }
 }
