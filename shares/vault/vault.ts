@@ -28,7 +28,8 @@ import { fsyncDir } from '../../crypto/atomic-file.js';
 import { VaultError } from './errors.js';
 import { INDEX_FILE, IndexDb, ROOT_ID, type Row } from './index-db.js';
 import { foldName, joinPath, normalizeName, splitPath } from '../names.js';
-import { holderTag, livePid, tagRuns, takeLock } from './pid-file.js';
+import { holderTag, tagRuns } from './pid-file.js';
+import { releaseVaultLock, takeVaultLock, vaultHolder } from './lock-file.js';
 import { isDiskFull, releaseReserve, restoreReserve } from './space-reserve.js';
 
 export const AREAS = ['Documents', 'Desktop', 'Profile'] as const;
@@ -37,7 +38,6 @@ export const ATTR_ARCHIVE = 0x20;
 
 const WRITE_BATCH = 1024 * 1024;
 const SYNC_EVERY = 32 * 1024 * 1024;
-const LOCK_FILE = 'vault.lock';
 /** `backup.hold-<holder tag>-<random>`: while one names a running process, no object is deleted. */
 const HOLD_PREFIX = 'backup.hold-';
 
@@ -115,7 +115,7 @@ export class Vault {
    */
   static async open(dir: string, dek: DataKey, opts: { now?: () => number } = {}): Promise<Vault> {
     await mkdir(join(dir, 'objects'), { recursive: true, mode: 0o700 });
-    await acquireLock(join(dir, LOCK_FILE));
+    await takeVaultLock(dir);
     try {
       // On a full disk the clean-up and the index's first changes need the reserve.
       const vault = await Vault.openLocked(dir, dek, opts.now ?? Date.now).catch((err: unknown) => {
@@ -125,7 +125,7 @@ export class Vault {
       await vault.keepReserve();
       return vault;
     } catch (err) {
-      rmSync(join(dir, LOCK_FILE), { force: true });
+      releaseVaultLock(dir);
       if (isDiskFull(err)) throw noSpace(err);
       throw err;
     }
@@ -184,7 +184,7 @@ export class Vault {
    * Returns each file's name and bytes.
    */
   static snapshotIndex(dir: string): { name: string; data: Buffer }[] {
-    const owner = livePid(join(dir, LOCK_FILE));
+    const owner = vaultHolder(dir);
     if (owner !== undefined && owner !== process.pid) {
       throw new VaultError('ERR_VAULT_BUSY', `the vault ${dir} is open in process ${owner}; back it up through that process`);
     }
@@ -239,7 +239,7 @@ export class Vault {
     if (this.index.isClosed) return;
     this.index.close();
     if (this.scratch) rmSync(this.scratch, { recursive: true, force: true });
-    else if (!this.readOnly) rmSync(join(this.dir, LOCK_FILE), { force: true });
+    else if (!this.readOnly) releaseVaultLock(this.dir);
   }
 
   // ---- queries -------------------------------------------------------------
@@ -754,25 +754,6 @@ export class Vault {
     const detail = cause instanceof CryptoError ? cause.message : why;
     return new VaultError('ERR_OBJECT_CORRUPT', `file ${entry.path} is damaged (object ${entry.objectId}): ${detail}`, { cause });
   }
-}
-
-/**
- * Takes the vault's lock file (naming this process, see pid-file.ts). A
- * vault open in a running process (this one included) is refused; a lock
- * whose process is gone (killed, from an earlier boot, or a pid now used by
- * another process) is taken over. The clean-up at open must never run
- * beside a writer.
- */
-async function acquireLock(file: string): Promise<void> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    if (await takeLock(file)) return;
-    const pid = livePid(file);
-    if (pid !== undefined) {
-      throw new VaultError('ERR_VAULT_BUSY', `the vault ${file.slice(0, -LOCK_FILE.length - 1)} is open in process ${pid}`);
-    }
-    await rm(file, { force: true });
-  }
-  throw new VaultError('ERR_VAULT_BUSY', `could not take the vault lock ${file}`);
 }
 
 function deletionsHeld(dir: string): boolean {
