@@ -15,8 +15,7 @@
  * - Objects are shared by copies and collected only when no row refers to
  *   them.
  */
-import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,8 +27,8 @@ import { fsyncDir } from '../../crypto/atomic-file.js';
 import { VaultError } from './errors.js';
 import { INDEX_FILE, IndexDb, ROOT_ID, type Row } from './index-db.js';
 import { foldName, joinPath, normalizeName, splitPath } from '../names.js';
-import { holderTag, tagRuns } from './pid-file.js';
-import { releaseVaultLock, takeVaultLock, vaultHolder } from './lock-file.js';
+import { releaseVaultLock, takeVaultLock } from './lock-file.js';
+import { deletionsHeld, holdDeletions, snapshotIndex } from './backup-hooks.js';
 import { isDiskFull, releaseReserve, restoreReserve } from './space-reserve.js';
 
 export const AREAS = ['Documents', 'Desktop', 'Profile'] as const;
@@ -38,8 +37,6 @@ export const ATTR_ARCHIVE = 0x20;
 
 const WRITE_BATCH = 1024 * 1024;
 const SYNC_EVERY = 32 * 1024 * 1024;
-/** `backup.hold-<holder tag>-<random>`: while one names a running process, no object is deleted. */
-const HOLD_PREFIX = 'backup.hold-';
 
 export interface Entry {
   readonly path: string;
@@ -174,38 +171,9 @@ export class Vault {
     }
   }
 
-  /**
-   * Reads the index files (`index.db` and its WAL, both encrypted) of the
-   * vault in `dir` into memory, consistently, without the DEK, so that a
-   * backup needs no room on this disk. The read is synchronous: a vault open
-   * in this process cannot commit in between (its writes are synchronous
-   * JavaScript too). A vault open in another live process is refused
-   * (ERR_VAULT_BUSY). Regular files only, never through a link (ELOOP).
-   * Returns each file's name and bytes.
-   */
+  /** The index files of the vault in `dir`, read into memory for a backup, without the DEK (backup-hooks.ts). */
   static snapshotIndex(dir: string): { name: string; data: Buffer }[] {
-    const owner = vaultHolder(dir);
-    if (owner !== undefined && owner !== process.pid) {
-      throw new VaultError('ERR_VAULT_BUSY', `the vault ${dir} is open in process ${owner}; back it up through that process`);
-    }
-    const read: { name: string; data: Buffer }[] = [];
-    for (const name of [INDEX_FILE, `${INDEX_FILE}-wal`]) {
-      let fd: number;
-      try {
-        fd = openSync(join(dir, name), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        if (name === INDEX_FILE) throw new VaultError('ERR_NOT_FOUND', `no vault index in ${dir}`, { cause: err });
-        continue;
-      }
-      try {
-        if (!fstatSync(fd).isFile()) throw new VaultError('ERR_NOT_FOUND', `${join(dir, name)} is not a regular file`);
-        read.push({ name, data: readFileSync(fd) });
-      } finally {
-        closeSync(fd);
-      }
-    }
-    return read;
+    return snapshotIndex(dir);
   }
 
   /** Every file in the vault's object folders (`objects/<xx>/<id>`), by name; none when there is no such folder. */
@@ -218,21 +186,9 @@ export class Vault {
     return out;
   }
 
-  /**
-   * Stops every vault (in any process) from deleting objects of `dir` until
-   * the returned release is called, so that a backup can copy every object
-   * its index snapshot refers to. Deletions wait in the garbage list.
-   */
-  static async holdDeletions(dir: string): Promise<() => Promise<void>> {
-    // One file per hold, so that two holds never release each other; holds
-    // of processes that died are removed here.
-    for (const name of await readdir(dir)) {
-      if (name.startsWith(HOLD_PREFIX) && !holdIsLive(name)) await rm(join(dir, name), { force: true });
-    }
-    // Empty: the holder is in the name, so a hold needs no room on a full disk.
-    const file = join(dir, `${HOLD_PREFIX}${holderTag()}-${randomBytes(4).toString('hex')}`);
-    await (await open(file, 'wx', 0o600)).close();
-    return () => rm(file, { force: true });
+  /** Holds every vault's object deletions in `dir` until the returned release is called (backup-hooks.ts). */
+  static holdDeletions(dir: string): Promise<() => Promise<void>> {
+    return holdDeletions(dir);
   }
 
   close(): void {
@@ -754,21 +710,6 @@ export class Vault {
     const detail = cause instanceof CryptoError ? cause.message : why;
     return new VaultError('ERR_OBJECT_CORRUPT', `file ${entry.path} is damaged (object ${entry.objectId}): ${detail}`, { cause });
   }
-}
-
-function deletionsHeld(dir: string): boolean {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return false;
-  }
-  return names.some((name) => name.startsWith(HOLD_PREFIX) && holdIsLive(name));
-}
-
-/** A hold file `backup.hold-<holder tag>-<random>` counts while its process runs (pid-file.ts). */
-function holdIsLive(name: string): boolean {
-  return tagRuns(name.slice(HOLD_PREFIX.length, name.lastIndexOf('-')));
 }
 
 function noSpace(cause: unknown): VaultError {
