@@ -30,43 +30,12 @@ import { foldName, joinPath, normalizeName, splitPath } from '../names.js';
 import { releaseVaultLock, takeVaultLock } from './lock-file.js';
 import { deletionsHeld, holdDeletions, snapshotIndex } from './backup-hooks.js';
 import { isDiskFull, releaseReserve, restoreReserve } from './space-reserve.js';
+import { AREAS, ATTR_ARCHIVE, ATTR_DIRECTORY, type DeadProperty, type Entry, type Times } from './entry.js';
 
-export const AREAS = ['Documents', 'Desktop', 'Profile'] as const;
-export const ATTR_DIRECTORY = 0x10;
-export const ATTR_ARCHIVE = 0x20;
+export { AREAS, ATTR_ARCHIVE, ATTR_DIRECTORY, type DeadProperty, type Entry, type Times } from './entry.js';
 
 const WRITE_BATCH = 1024 * 1024;
 const SYNC_EVERY = 32 * 1024 * 1024;
-
-export interface Entry {
-  readonly path: string;
-  readonly name: string;
-  readonly isDir: boolean;
-  readonly size: number;
-  /** Id of the object holding the current content (files only). */
-  readonly objectId: string | undefined;
-  /** Milliseconds since the epoch. */
-  readonly created: number;
-  readonly modified: number;
-  readonly accessed: number;
-  /** Win32 file attributes (FILE_ATTRIBUTE_*). */
-  readonly attributes: number;
-  /** Changes whenever content or (for folders) membership changes. */
-  readonly etag: string;
-}
-
-export interface DeadProperty {
-  ns: string;
-  name: string;
-  /** Opaque value (the WebDAV layer stores XML text). */
-  value: string;
-}
-
-export interface Times {
-  created?: number;
-  modified?: number;
-  accessed?: number;
-}
 
 /** What a write reads its content from: a Node Readable, an async generator or an array of pieces. */
 export type ByteSource = AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>;
