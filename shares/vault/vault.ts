@@ -16,29 +16,22 @@
  *   them.
  */
 import { rmSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { ObjectEncryptor, type DataKey } from '../../crypto/object-format.js';
-import { ObjectReader } from '../../crypto/object-io.js';
-import { CryptoError } from '../../crypto/errors.js';
-import { fsyncDir } from '../../crypto/atomic-file.js';
+import type { Readable } from 'node:stream';
+import type { DataKey } from '../../crypto/object-format.js';
 import { VaultError } from './errors.js';
 import { INDEX_FILE, IndexDb, ROOT_ID, type Row } from './index-db.js';
 import { foldName, joinPath, normalizeName, splitPath } from '../names.js';
 import { releaseVaultLock, takeVaultLock } from './lock-file.js';
-import { deletionsHeld, holdDeletions, snapshotIndex } from './backup-hooks.js';
+import { holdDeletions, snapshotIndex } from './backup-hooks.js';
+import { ObjectStore, createObjectFolder, objectFiles, type ByteSource } from './object-store.js';
 import { isDiskFull, releaseReserve, restoreReserve } from './space-reserve.js';
 import { AREAS, ATTR_ARCHIVE, ATTR_DIRECTORY, type DeadProperty, type Entry, type Times } from './entry.js';
 
 export { AREAS, ATTR_ARCHIVE, ATTR_DIRECTORY, type DeadProperty, type Entry, type Times } from './entry.js';
-
-const WRITE_BATCH = 1024 * 1024;
-const SYNC_EVERY = 32 * 1024 * 1024;
-
-/** What a write reads its content from: a Node Readable, an async generator or an array of pieces. */
-export type ByteSource = AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>;
+export type { ByteSource } from './object-store.js';
 
 export interface WriteOptions {
   /** Refuse when the file exists (ERR_EXISTS). */
@@ -61,15 +54,13 @@ export interface ReadResult {
 export class Vault {
   /** Private copy of the index of a read-only vault, removed at close. */
   private scratch: string | undefined;
-  /** Objects written but not yet committed; the collector leaves them alone. */
-  private readonly inflight = new Set<string>();
   /** Whether this vault's space reserve is in place (only this vault gives it up). */
   private reserved = false;
 
   private constructor(
     readonly dir: string,
-    private readonly dek: DataKey,
     private readonly index: IndexDb,
+    private readonly objects: ObjectStore,
     private readonly now: () => number,
     private readonly readOnly = false,
   ) {}
@@ -80,7 +71,7 @@ export class Vault {
    * crash may have left behind.
    */
   static async open(dir: string, dek: DataKey, opts: { now?: () => number } = {}): Promise<Vault> {
-    await mkdir(join(dir, 'objects'), { recursive: true, mode: 0o700 });
+    await createObjectFolder(dir);
     await takeVaultLock(dir);
     try {
       // On a full disk the clean-up and the index's first changes need the reserve.
@@ -98,17 +89,13 @@ export class Vault {
   }
 
   private static async openLocked(dir: string, dek: DataKey, now: () => number): Promise<Vault> {
-    // Emptied, not re-created: a new folder needs a free block.
-    const tmp = join(dir, 'tmp');
-    await mkdir(tmp, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
-    });
-    for (const name of await readdir(tmp)) await rm(join(tmp, name), { recursive: true, force: true });
+    const objects = new ObjectStore(dir, dek);
+    await objects.emptyTmp();
     const index = IndexDb.open(join(dir, INDEX_FILE), dek, false);
-    const vault = new Vault(dir, dek, index, now);
+    const vault = new Vault(dir, index, objects, now);
     try {
       vault.ensureLayout();
-      await vault.sweepOrphans();
+      await objects.sweepOrphans(index);
       return vault;
     } catch (err) {
       index.close();
@@ -130,7 +117,7 @@ export class Vault {
       await copyFile(join(dir, `${INDEX_FILE}-wal`), join(scratch, `${INDEX_FILE}-wal`)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
       });
-      const vault = new Vault(dir, dek, IndexDb.open(join(scratch, INDEX_FILE), dek, true), Date.now, true);
+      const vault = new Vault(dir, IndexDb.open(join(scratch, INDEX_FILE), dek, true), new ObjectStore(dir, dek), Date.now, true);
       vault.scratch = scratch;
       return vault;
     } catch (err) {
@@ -146,13 +133,8 @@ export class Vault {
   }
 
   /** Every file in the vault's object folders (`objects/<xx>/<id>`), by name; none when there is no such folder. */
-  static async objectFiles(dir: string): Promise<{ id: string; file: string }[]> {
-    const objects = join(dir, 'objects');
-    const out: { id: string; file: string }[] = [];
-    for (const fan of await readdir(objects).catch(() => [] as string[])) {
-      for (const id of await readdir(join(objects, fan))) out.push({ id, file: join(objects, fan, id) });
-    }
-    return out;
+  static objectFiles(dir: string): Promise<{ id: string; file: string }[]> {
+    return objectFiles(dir);
   }
 
   /** Holds every vault's object deletions in `dir` until the returned release is called (backup-hooks.ts). */
@@ -216,36 +198,7 @@ export class Vault {
     const row = this.require(names, path);
     if (row.is_dir) throw new VaultError('ERR_IS_A_DIRECTORY', `${joinPath(names)} is a folder`);
     const entry = this.toEntry(row, names);
-    const file = this.objectPath(row.object!);
-    let fh: FileHandle;
-    try {
-      fh = await open(file, 'r');
-    } catch (err) {
-      throw this.corrupt(entry, `its object is missing (${(err as NodeJS.ErrnoException).code})`, err);
-    }
-    let reader: ObjectReader;
-    try {
-      reader = await ObjectReader.open(fh, this.dek);
-      if (reader.fileId.toString('hex') !== row.object) {
-        throw new VaultError('ERR_OBJECT_CORRUPT', `the object holds file id ${reader.fileId.toString('hex')}: objects were swapped or replaced`);
-      }
-      if (reader.size !== row.size) throw new VaultError('ERR_OBJECT_CORRUPT', `size ${reader.size} does not match the index (${row.size})`);
-    } catch (err) {
-      await fh.close();
-      throw this.corrupt(entry, (err as Error).message, err);
-    }
-    const source = reader.read(range.start ?? 0, range.end ?? row.size);
-    const corrupt = this.corrupt.bind(this);
-    async function* guarded(): AsyncGenerator<Buffer> {
-      try {
-        for await (const piece of source) yield piece;
-      } catch (err) {
-        throw corrupt(entry, (err as Error).message, err);
-      } finally {
-        await fh.close();
-      }
-    }
-    return { entry, stream: Readable.from(guarded(), { objectMode: false, highWaterMark: WRITE_BATCH }) };
+    return { entry, stream: await this.objects.read(entry, range) };
   }
 
   // ---- writes --------------------------------------------------------------
@@ -261,17 +214,11 @@ export class Vault {
     this.checkWritable(names, opts);
     // Nothing new while the space reserve is missing: the disk must never be full without one.
     if (!(await this.keepReserve())) throw noSpace(Object.assign(new Error('less free space than the space reserve'), { code: 'ENOSPC' }));
-    const enc = new ObjectEncryptor(this.dek);
-    const objectId = enc.fileId.toString('hex');
-    this.inflight.add(objectId);
     try {
-      const size = await this.writeObject(enc, objectId, source, opts.maxBytes);
-      return this.commitWrite(names, objectId, size, opts);
+      return await this.objects.add(source, opts.maxBytes, (objectId, size) => this.commitWrite(names, objectId, size, opts));
     } catch (err) {
-      await rm(this.objectPath(objectId), { force: true });
       throw isDiskFull(err) ? noSpace(err) : err;
     } finally {
-      this.inflight.delete(objectId);
       await this.collectGarbage();
     }
   }
@@ -398,82 +345,6 @@ export class Vault {
 
   // ---- internals -----------------------------------------------------------
 
-  private async writeObject(enc: ObjectEncryptor, objectId: string, source: ByteSource, maxBytes = Infinity): Promise<number> {
-    const tmp = join(this.dir, 'tmp', objectId);
-    const fh = await open(tmp, 'wx', 0o600);
-    let size = 0;
-    // One writev stays in flight while the next batch is encrypted, so the
-    // cipher and the disk work at the same time; a datasync every 32 MiB
-    // (one at a time, not awaited in the loop) keeps the final fsync short.
-    let inflight: Promise<unknown> = Promise.resolve();
-    let syncing: Promise<unknown> = Promise.resolve();
-    let unsynced = 0;
-    const flush = async (pieces: Buffer[], length: number): Promise<void> => {
-      await inflight;
-      if (pieces.length === 0) return;
-      inflight = fh.writev(pieces);
-      inflight.catch(() => undefined); // awaited later; never left unhandled
-      unsynced += length;
-      if (unsynced >= SYNC_EVERY) {
-        unsynced = 0;
-        const written = inflight;
-        syncing = syncing.then(() => written).then(() => fh.datasync());
-        syncing.catch(() => undefined);
-      }
-    };
-    try {
-      let out: Buffer[] = [];
-      let outLength = 0;
-      const collect = (pieces: Buffer[]) => {
-        for (const p of pieces) {
-          out.push(p);
-          outLength += p.length;
-        }
-      };
-      for await (const piece of source) {
-        const buf = typeof piece === 'string' ? Buffer.from(piece) : Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-        size += buf.length;
-        if (size > maxBytes) throw new VaultError('ERR_TOO_LARGE', `the file is larger than the limit of ${maxBytes} bytes`);
-        collect(enc.update(buf));
-        if (outLength >= WRITE_BATCH) {
-          await flush(out, outLength);
-          out = [];
-          outLength = 0;
-        }
-      }
-      collect(enc.final());
-      await flush(out, outLength);
-      await inflight;
-      await syncing;
-      await fh.sync();
-    } catch (err) {
-      await inflight.catch(() => undefined);
-      await syncing.catch(() => undefined);
-      await fh.close();
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    await fh.close();
-    const fanout = join(this.dir, 'objects', objectId.slice(0, 2));
-    try {
-      // Not recursive (objects/ exists): a recursive mkdir reports ENOENT for a full disk.
-      const made = await mkdir(fanout, { mode: 0o700 }).then(
-        () => true,
-        (err: NodeJS.ErrnoException) => {
-          if (err.code !== 'EEXIST') throw err;
-          return false;
-        },
-      );
-      if (made) await fsyncDir(join(this.dir, 'objects'));
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    await rename(tmp, join(fanout, objectId));
-    await fsyncDir(fanout);
-    return size;
-  }
-
   private commitWrite(names: string[], objectId: string, size: number, opts: WriteOptions): WriteResult {
     const name = names[names.length - 1]!;
     return this.tx(() => {
@@ -560,31 +431,9 @@ export class Vault {
     this.index.stmt('UPDATE node SET modified = ? WHERE id = ? AND id != ?').run(t, dirId, ROOT_ID);
   }
 
-  /** Deletes objects on the garbage list that no row refers to any more. */
+  /** Deletes the objects that the index no longer refers to (object-store.ts). */
   private async collectGarbage(): Promise<void> {
-    if (this.index.isClosed || this.readOnly) return;
-    const candidates = this.index.stmt('SELECT object FROM garbage').pluck().all() as string[];
-    for (const objectId of candidates) {
-      // Checked before every deletion: a backup may start holding them while this loop runs.
-      if (this.index.isClosed || deletionsHeld(this.dir)) return;
-      const referenced = this.index.stmt('SELECT 1 FROM node WHERE object = ? LIMIT 1').get(objectId) !== undefined;
-      if (!referenced && !this.inflight.has(objectId)) await rm(this.objectPath(objectId), { force: true });
-      this.index.stmt('DELETE FROM garbage WHERE object = ?').run(objectId);
-    }
-  }
-
-  /** At open: deletes objects that a crash left without an index row. */
-  private async sweepOrphans(): Promise<void> {
-    if (deletionsHeld(this.dir)) return;
-    const referenced = new Set(this.index.stmt('SELECT object FROM node WHERE object IS NOT NULL').pluck().all() as string[]);
-    for (const { id, file } of await Vault.objectFiles(this.dir)) {
-      if (!referenced.has(id)) await rm(file, { force: true });
-    }
-    this.index.stmt('DELETE FROM garbage').run();
-  }
-
-  private objectPath(objectId: string): string {
-    return join(this.dir, 'objects', objectId.slice(0, 2), objectId);
+    if (!this.readOnly) await this.objects.collect(this.index);
   }
 
   private resolve(names: readonly string[]): Row | undefined {
@@ -674,11 +523,6 @@ export class Vault {
     };
   }
 
-  private corrupt(entry: Entry, why: string, cause: unknown): VaultError {
-    if (cause instanceof VaultError && cause.code !== 'ERR_OBJECT_CORRUPT') return cause;
-    const detail = cause instanceof CryptoError ? cause.message : why;
-    return new VaultError('ERR_OBJECT_CORRUPT', `file ${entry.path} is damaged (object ${entry.objectId}): ${detail}`, { cause });
-  }
 }
 
 function noSpace(cause: unknown): VaultError {
