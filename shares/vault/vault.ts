@@ -23,7 +23,8 @@ import type { Readable } from 'node:stream';
 import type { DataKey } from '../../crypto/object-format.js';
 import { VaultError } from './errors.js';
 import { INDEX_FILE, IndexDb, ROOT_ID, type Row } from './index-db.js';
-import { foldName, joinPath, normalizeName, splitPath } from '../names.js';
+import { foldName, joinPath, splitPath } from '../names.js';
+import { child, childProps, childRows, props, requireDir, requireParent, requireRow, resolve, rowById, toEntry, usedBytes } from './queries.js';
 import { releaseVaultLock, takeVaultLock } from './lock-file.js';
 import { holdDeletions, snapshotIndex } from './backup-hooks.js';
 import { ObjectStore, createObjectFolder, objectFiles, type ByteSource } from './object-store.js';
@@ -154,40 +155,30 @@ export class Vault {
   /** The entry at `path`, or undefined when nothing is there. */
   stat(path: string): Entry | undefined {
     const names = splitPath(path);
-    const row = this.resolve(names);
-    return row ? this.toEntry(row, names) : undefined;
+    const row = resolve(this.index, names);
+    return row ? toEntry(row, names) : undefined;
   }
 
   /** The children of a folder, sorted by name. */
   list(path: string): Entry[] {
     const names = splitPath(path);
-    const dir = this.requireDir(names, path);
-    const rows = this.index.stmt('SELECT * FROM node WHERE parent = ? ORDER BY fold').all(dir.id) as Row[];
-    return rows.map((r) => this.toEntry(r, [...names, r.name]));
+    const dir = requireDir(this.index, names, path);
+    return childRows(this.index, dir.id).map((r) => toEntry(r, [...names, r.name]));
   }
 
   /** Sum of the sizes of all files. */
   quotaUsed(): number {
     this.index.assertOpen();
-    return (this.index.stmt('SELECT COALESCE(SUM(size), 0) AS used FROM node WHERE is_dir = 0').get() as { used: number }).used;
+    return usedBytes(this.index);
   }
 
   /** The dead properties of every child of a folder, by child name (one query, for listings). */
   childProps(path: string): Map<string, DeadProperty[]> {
-    const dir = this.requireDir(splitPath(path), path);
-    const rows = this.index.stmt('SELECT node.name AS child, prop.ns, prop.name, prop.value FROM node JOIN prop ON prop.node = node.id WHERE node.parent = ? ORDER BY prop.ns, prop.name').all(dir.id) as (DeadProperty & { child: string })[];
-    const byChild = new Map<string, DeadProperty[]>();
-    for (const { child, ns, name, value } of rows) {
-      let list = byChild.get(child);
-      if (!list) byChild.set(child, (list = []));
-      list.push({ ns, name, value });
-    }
-    return byChild;
+    return childProps(this.index, requireDir(this.index, splitPath(path), path).id);
   }
 
   getProps(path: string): DeadProperty[] {
-    const row = this.require(splitPath(path), path);
-    return this.index.stmt('SELECT ns, name, value FROM prop WHERE node = ? ORDER BY ns, name').all(row.id) as DeadProperty[];
+    return props(this.index, requireRow(this.index, splitPath(path), path).id);
   }
 
   // ---- reads ---------------------------------------------------------------
@@ -195,9 +186,9 @@ export class Vault {
   /** Streams the file's bytes [start, end) (end exclusive, clamped to the size). */
   async read(path: string, range: { start?: number; end?: number } = {}): Promise<ReadResult> {
     const names = splitPath(path);
-    const row = this.require(names, path);
+    const row = requireRow(this.index, names, path);
     if (row.is_dir) throw new VaultError('ERR_IS_A_DIRECTORY', `${joinPath(names)} is a folder`);
-    const entry = this.toEntry(row, names);
+    const entry = toEntry(row, names);
     return { entry, stream: await this.objects.read(entry, range) };
   }
 
@@ -229,12 +220,12 @@ export class Vault {
     if (names.length === 0) throw new VaultError('ERR_EXISTS', '/ exists');
     const name = names[names.length - 1]!;
     return this.tx(() => {
-      const parent = this.requireParent(names);
-      if (this.child(parent.id, name)) throw new VaultError('ERR_EXISTS', `${joinPath(names)} already exists`);
+      const parent = requireParent(this.index, names);
+      if (child(this.index, parent.id, name)) throw new VaultError('ERR_EXISTS', `${joinPath(names)} already exists`);
       const t = this.now();
       const row = this.insert(parent.id, name, true, 0, null, { created: times.created ?? t, modified: times.modified ?? t, accessed: times.accessed ?? t }, ATTR_DIRECTORY);
       this.touch(parent.id, t);
-      return this.toEntry(row, names);
+      return toEntry(row, names);
     });
   }
 
@@ -243,7 +234,7 @@ export class Vault {
     const names = splitPath(path);
     this.tx(
       () => {
-        const row = this.require(names, path);
+        const row = requireRow(this.index, names, path);
         this.assertNotProtected(names);
         this.removeTree(row.id);
         this.touch(row.parent!, this.now());
@@ -264,16 +255,16 @@ export class Vault {
     const src = splitPath(from);
     const dst = splitPath(to);
     const result = this.tx(() => {
-      const row = this.require(src, from);
+      const row = requireRow(this.index, src, from);
       this.assertNotProtected(src);
       if (dst.length === 0) throw new VaultError('ERR_EXISTS', '/ exists');
       this.assertNotProtected(dst);
-      const parent = this.requireParent(dst);
+      const parent = requireParent(this.index, dst);
       if (row.is_dir && this.isSelfOrDescendant(parent.id, row.id)) {
         throw new VaultError('ERR_MOVE_INTO_SELF', `cannot move ${joinPath(src)} into itself`);
       }
       const name = dst[dst.length - 1]!;
-      const existing = this.child(parent.id, name);
+      const existing = child(this.index, parent.id, name);
       const replaced = existing !== undefined && existing.id !== row.id;
       if (replaced) {
         if (!opts.overwrite) throw new VaultError('ERR_EXISTS', `${joinPath(dst)} already exists`);
@@ -295,14 +286,14 @@ export class Vault {
     const src = splitPath(from);
     const dst = splitPath(to);
     const result = this.tx(() => {
-      const row = this.require(src, from);
+      const row = requireRow(this.index, src, from);
       if (dst.length === 0) throw new VaultError('ERR_EXISTS', '/ exists');
-      const parent = this.requireParent(dst);
+      const parent = requireParent(this.index, dst);
       if (row.is_dir && this.isSelfOrDescendant(parent.id, row.id)) {
         throw new VaultError('ERR_MOVE_INTO_SELF', `cannot copy ${joinPath(src)} into itself`);
       }
       const name = dst[dst.length - 1]!;
-      const existing = this.child(parent.id, name);
+      const existing = child(this.index, parent.id, name);
       if (existing) {
         if (existing.id === row.id) throw new VaultError('ERR_EXISTS', `cannot copy ${joinPath(src)} onto itself`);
         if (!opts.overwrite) throw new VaultError('ERR_EXISTS', `${joinPath(dst)} already exists`);
@@ -322,7 +313,7 @@ export class Vault {
   patchProps(path: string, set: readonly DeadProperty[], remove: readonly { ns: string; name: string }[] = []): void {
     const names = splitPath(path);
     this.tx(() => {
-      const row = this.require(names, path);
+      const row = requireRow(this.index, names, path);
       const put = this.index.stmt('INSERT INTO prop (node, ns, name, value) VALUES (?, ?, ?, ?) ON CONFLICT (node, ns, name) DO UPDATE SET value = excluded.value');
       const del = this.index.stmt('DELETE FROM prop WHERE node = ? AND ns = ? AND name = ?');
       for (const p of set) put.run(row.id, p.ns, p.name, p.value);
@@ -334,12 +325,12 @@ export class Vault {
   setMeta(path: string, meta: Times & { attributes?: number }): Entry {
     const names = splitPath(path);
     return this.tx(() => {
-      const row = this.require(names, path);
+      const row = requireRow(this.index, names, path);
       const attributes = meta.attributes === undefined ? row.attributes : (meta.attributes & ~ATTR_DIRECTORY) | (row.is_dir ? ATTR_DIRECTORY : 0);
       this.index.db
         .prepare('UPDATE node SET created = ?, modified = ?, accessed = ?, attributes = ? WHERE id = ?')
         .run(meta.created ?? row.created, meta.modified ?? row.modified, meta.accessed ?? row.accessed, attributes >>> 0, row.id);
-      return this.toEntry(this.index.stmt('SELECT * FROM node WHERE id = ?').get(row.id) as Row, names);
+      return toEntry(rowById(this.index, row.id), names);
     });
   }
 
@@ -348,8 +339,8 @@ export class Vault {
   private commitWrite(names: string[], objectId: string, size: number, opts: WriteOptions): WriteResult {
     const name = names[names.length - 1]!;
     return this.tx(() => {
-      const parent = this.requireParent(names);
-      const existing = this.child(parent.id, name);
+      const parent = requireParent(this.index, names);
+      const existing = child(this.index, parent.id, name);
       const t = this.now();
       const times = opts.times ?? {};
       let row: Row;
@@ -360,19 +351,19 @@ export class Vault {
         this.index.db
           .prepare('UPDATE node SET object = ?, size = ?, modified = ?, accessed = ?, created = ? WHERE id = ?')
           .run(objectId, size, times.modified ?? t, times.accessed ?? t, times.created ?? existing.created, existing.id);
-        row = this.index.stmt('SELECT * FROM node WHERE id = ?').get(existing.id) as Row;
+        row = rowById(this.index, existing.id);
       } else {
         row = this.insert(parent.id, name, false, size, objectId, { created: times.created ?? t, modified: times.modified ?? t, accessed: times.accessed ?? t }, ATTR_ARCHIVE);
         this.touch(parent.id, t);
       }
-      return { entry: this.toEntry(row, names), created: existing === undefined };
+      return { entry: toEntry(row, names), created: existing === undefined };
     });
   }
 
   /** Checks before consuming a body what can be checked (the commit checks again). */
   private checkWritable(names: string[], opts: WriteOptions): void {
-    const parent = this.requireParent(names);
-    const existing = this.child(parent.id, names[names.length - 1]!);
+    const parent = requireParent(this.index, names);
+    const existing = child(this.index, parent.id, names[names.length - 1]!);
     if (existing?.is_dir) throw new VaultError('ERR_IS_A_DIRECTORY', `${joinPath(names)} is a folder`);
     if (existing && opts.createOnly) throw new VaultError('ERR_EXISTS', `${joinPath(names)} already exists`);
   }
@@ -386,7 +377,7 @@ export class Vault {
           .run(ROOT_ID, t, t, t, ATTR_DIRECTORY);
       }
       for (const area of AREAS) {
-        if (!this.child(ROOT_ID, area)) this.insert(ROOT_ID, area, true, 0, null, { created: t, modified: t, accessed: t }, ATTR_DIRECTORY);
+        if (!child(this.index, ROOT_ID, area)) this.insert(ROOT_ID, area, true, 0, null, { created: t, modified: t, accessed: t }, ATTR_DIRECTORY);
       }
     });
   }
@@ -395,7 +386,7 @@ export class Vault {
     const info = this.index.db
       .prepare('INSERT INTO node (parent, name, fold, is_dir, size, object, created, modified, accessed, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(parent, name, foldName(name), isDir ? 1 : 0, size, object, times.created, times.modified, times.accessed, attributes);
-    return this.index.stmt('SELECT * FROM node WHERE id = ?').get(info.lastInsertRowid) as Row;
+    return rowById(this.index, info.lastInsertRowid);
   }
 
   private copyTree(row: Row, parent: number, name: string): void {
@@ -436,40 +427,6 @@ export class Vault {
     if (!this.readOnly) await this.objects.collect(this.index);
   }
 
-  private resolve(names: readonly string[]): Row | undefined {
-    this.index.assertOpen();
-    let row = this.index.stmt('SELECT * FROM node WHERE id = ?').get(ROOT_ID) as Row | undefined;
-    for (const name of names) {
-      if (!row || !row.is_dir) return undefined;
-      row = this.child(row.id, name);
-    }
-    return row;
-  }
-
-  private child(parent: number, name: string): Row | undefined {
-    return this.index.stmt('SELECT * FROM node WHERE parent = ? AND fold = ?').get(parent, foldName(normalizeName(name))) as Row | undefined;
-  }
-
-  private require(names: readonly string[], path: string): Row {
-    const row = this.resolve(names);
-    if (!row) throw new VaultError('ERR_NOT_FOUND', `${displayPath(path)} does not exist`);
-    return row;
-  }
-
-  private requireDir(names: readonly string[], path: string): Row {
-    const row = this.require(names, path);
-    if (!row.is_dir) throw new VaultError('ERR_NOT_A_DIRECTORY', `${displayPath(path)} is not a folder`);
-    return row;
-  }
-
-  private requireParent(names: readonly string[]): Row {
-    const parentNames = names.slice(0, -1);
-    const parent = this.resolve(parentNames);
-    if (!parent) throw new VaultError('ERR_PARENT_MISSING', `folder ${joinPath(parentNames)} does not exist`);
-    if (!parent.is_dir) throw new VaultError('ERR_NOT_A_DIRECTORY', `${joinPath(parentNames)} is not a folder`);
-    return parent;
-  }
-
   private assertNotProtected(names: readonly string[]): void {
     if (names.length === 0 || (names.length === 1 && AREAS.some((a) => foldName(a) === foldName(names[0]!)))) {
       throw new VaultError('ERR_PROTECTED', `${joinPath(names)} is a fixed area of the vault and cannot be removed or replaced`);
@@ -506,29 +463,8 @@ export class Vault {
     }
   }
 
-  private toEntry(row: Row, names: readonly string[]): Entry {
-    const isDir = row.is_dir === 1;
-    return {
-      path: joinPath(names),
-      name: row.name,
-      isDir,
-      size: row.size,
-      objectId: row.object ?? undefined,
-      created: row.created,
-      modified: row.modified,
-      accessed: row.accessed,
-      attributes: row.attributes,
-      // 64 random bits of the object id: unique per version, short in listings.
-      etag: isDir ? `d${row.id}-${row.modified}` : row.object!.slice(0, 16),
-    };
-  }
-
 }
 
 function noSpace(cause: unknown): VaultError {
   return new VaultError('ERR_NO_SPACE', "there is not enough free space on this PC's data disk; delete files you no longer need and try again", { cause });
-}
-
-function displayPath(path: string): string {
-  return path.startsWith('/') ? path : '/' + path;
 }
