@@ -22,14 +22,15 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { DataKey } from '../../crypto/object-format.js';
 import { VaultError } from './errors.js';
-import { INDEX_FILE, IndexDb, ROOT_ID, type Row } from './index-db.js';
-import { foldName, joinPath, splitPath } from '../names.js';
-import { child, childProps, childRows, props, requireDir, requireParent, requireRow, resolve, rowById, toEntry, usedBytes } from './queries.js';
+import { INDEX_FILE, IndexDb } from './index-db.js';
+import { joinPath, splitPath } from '../names.js';
+import { childProps, childRows, props, requireDir, requireRow, resolve, toEntry, usedBytes } from './queries.js';
+import { TreeWriter } from './tree-writes.js';
 import { releaseVaultLock, takeVaultLock } from './lock-file.js';
 import { holdDeletions, snapshotIndex } from './backup-hooks.js';
 import { ObjectStore, createObjectFolder, objectFiles, type ByteSource } from './object-store.js';
 import { isDiskFull, releaseReserve, restoreReserve } from './space-reserve.js';
-import { AREAS, ATTR_ARCHIVE, ATTR_DIRECTORY, type DeadProperty, type Entry, type Times } from './entry.js';
+import type { DeadProperty, Entry, Times } from './entry.js';
 
 export { AREAS, ATTR_ARCHIVE, ATTR_DIRECTORY, type DeadProperty, type Entry, type Times } from './entry.js';
 export type { ByteSource } from './object-store.js';
@@ -57,14 +58,17 @@ export class Vault {
   private scratch: string | undefined;
   /** Whether this vault's space reserve is in place (only this vault gives it up). */
   private reserved = false;
+  private readonly tree: TreeWriter;
 
   private constructor(
     readonly dir: string,
     private readonly index: IndexDb,
     private readonly objects: ObjectStore,
-    private readonly now: () => number,
+    now: () => number,
     private readonly readOnly = false,
-  ) {}
+  ) {
+    this.tree = new TreeWriter(index, now);
+  }
 
   /**
    * Opens (creating on first use) the vault in `dir` with the user's DEK,
@@ -95,7 +99,7 @@ export class Vault {
     const index = IndexDb.open(join(dir, INDEX_FILE), dek, false);
     const vault = new Vault(dir, index, objects, now);
     try {
-      vault.ensureLayout();
+      vault.tx(() => vault.tree.ensureLayout());
       await objects.sweepOrphans(index);
       return vault;
     } catch (err) {
@@ -202,11 +206,11 @@ export class Vault {
     const names = splitPath(path);
     if (names.length === 0) throw new VaultError('ERR_IS_A_DIRECTORY', '/ is a folder');
     this.assertWritable();
-    this.checkWritable(names, opts);
+    this.tree.checkFile(names, opts);
     // Nothing new while the space reserve is missing: the disk must never be full without one.
     if (!(await this.keepReserve())) throw noSpace(Object.assign(new Error('less free space than the space reserve'), { code: 'ENOSPC' }));
     try {
-      return await this.objects.add(source, opts.maxBytes, (objectId, size) => this.commitWrite(names, objectId, size, opts));
+      return await this.objects.add(source, opts.maxBytes, (objectId, size) => this.tx(() => this.tree.commitFile(names, objectId, size, opts)));
     } catch (err) {
       throw isDiskFull(err) ? noSpace(err) : err;
     } finally {
@@ -218,29 +222,13 @@ export class Vault {
   mkdir(path: string, times: Times = {}): Entry {
     const names = splitPath(path);
     if (names.length === 0) throw new VaultError('ERR_EXISTS', '/ exists');
-    const name = names[names.length - 1]!;
-    return this.tx(() => {
-      const parent = requireParent(this.index, names);
-      if (child(this.index, parent.id, name)) throw new VaultError('ERR_EXISTS', `${joinPath(names)} already exists`);
-      const t = this.now();
-      const row = this.insert(parent.id, name, true, 0, null, { created: times.created ?? t, modified: times.modified ?? t, accessed: times.accessed ?? t }, ATTR_DIRECTORY);
-      this.touch(parent.id, t);
-      return toEntry(row, names);
-    });
+    return this.tx(() => this.tree.mkdir(names, times));
   }
 
   /** Deletes a file or a whole folder tree in one transaction. */
   async delete(path: string): Promise<void> {
     const names = splitPath(path);
-    this.tx(
-      () => {
-        const row = requireRow(this.index, names, path);
-        this.assertNotProtected(names);
-        this.removeTree(row.id);
-        this.touch(row.parent!, this.now());
-      },
-      { frees: true },
-    );
+    this.tx(() => this.tree.delete(names, path), { frees: true });
     await this.collectGarbage();
     await this.index.reclaim();
     await restoreReserve(this.dir).catch(() => undefined);
@@ -254,28 +242,7 @@ export class Vault {
   async move(from: string, to: string, opts: { overwrite: boolean }): Promise<{ replaced: boolean }> {
     const src = splitPath(from);
     const dst = splitPath(to);
-    const result = this.tx(() => {
-      const row = requireRow(this.index, src, from);
-      this.assertNotProtected(src);
-      if (dst.length === 0) throw new VaultError('ERR_EXISTS', '/ exists');
-      this.assertNotProtected(dst);
-      const parent = requireParent(this.index, dst);
-      if (row.is_dir && this.isSelfOrDescendant(parent.id, row.id)) {
-        throw new VaultError('ERR_MOVE_INTO_SELF', `cannot move ${joinPath(src)} into itself`);
-      }
-      const name = dst[dst.length - 1]!;
-      const existing = child(this.index, parent.id, name);
-      const replaced = existing !== undefined && existing.id !== row.id;
-      if (replaced) {
-        if (!opts.overwrite) throw new VaultError('ERR_EXISTS', `${joinPath(dst)} already exists`);
-        this.removeTree(existing.id);
-      }
-      const t = this.now();
-      this.index.stmt('UPDATE node SET parent = ?, name = ?, fold = ? WHERE id = ?').run(parent.id, name, foldName(name), row.id);
-      this.touch(row.parent!, t);
-      this.touch(parent.id, t);
-      return { replaced };
-    });
+    const result = this.tx(() => this.tree.move(src, from, dst, opts));
     await this.collectGarbage();
     if (result.replaced) await this.index.reclaim();
     return result;
@@ -285,25 +252,7 @@ export class Vault {
   async copy(from: string, to: string, opts: { overwrite: boolean }): Promise<{ replaced: boolean }> {
     const src = splitPath(from);
     const dst = splitPath(to);
-    const result = this.tx(() => {
-      const row = requireRow(this.index, src, from);
-      if (dst.length === 0) throw new VaultError('ERR_EXISTS', '/ exists');
-      const parent = requireParent(this.index, dst);
-      if (row.is_dir && this.isSelfOrDescendant(parent.id, row.id)) {
-        throw new VaultError('ERR_MOVE_INTO_SELF', `cannot copy ${joinPath(src)} into itself`);
-      }
-      const name = dst[dst.length - 1]!;
-      const existing = child(this.index, parent.id, name);
-      if (existing) {
-        if (existing.id === row.id) throw new VaultError('ERR_EXISTS', `cannot copy ${joinPath(src)} onto itself`);
-        if (!opts.overwrite) throw new VaultError('ERR_EXISTS', `${joinPath(dst)} already exists`);
-        this.assertNotProtected(dst);
-        this.removeTree(existing.id);
-      }
-      this.copyTree(row, parent.id, name);
-      this.touch(parent.id, this.now());
-      return { replaced: existing !== undefined };
-    });
+    const result = this.tx(() => this.tree.copy(src, from, dst, opts));
     await this.collectGarbage();
     if (result.replaced) await this.index.reclaim();
     return result;
@@ -312,125 +261,20 @@ export class Vault {
   /** Sets and removes dead properties of one entry in one transaction. */
   patchProps(path: string, set: readonly DeadProperty[], remove: readonly { ns: string; name: string }[] = []): void {
     const names = splitPath(path);
-    this.tx(() => {
-      const row = requireRow(this.index, names, path);
-      const put = this.index.stmt('INSERT INTO prop (node, ns, name, value) VALUES (?, ?, ?, ?) ON CONFLICT (node, ns, name) DO UPDATE SET value = excluded.value');
-      const del = this.index.stmt('DELETE FROM prop WHERE node = ? AND ns = ? AND name = ?');
-      for (const p of set) put.run(row.id, p.ns, p.name, p.value);
-      for (const p of remove) del.run(row.id, p.ns, p.name);
-    });
+    this.tx(() => this.tree.patchProps(names, path, set, remove));
   }
 
   /** Sets Win32 times and attributes (the directory bit is kept as the entry's kind says). */
   setMeta(path: string, meta: Times & { attributes?: number }): Entry {
     const names = splitPath(path);
-    return this.tx(() => {
-      const row = requireRow(this.index, names, path);
-      const attributes = meta.attributes === undefined ? row.attributes : (meta.attributes & ~ATTR_DIRECTORY) | (row.is_dir ? ATTR_DIRECTORY : 0);
-      this.index.db
-        .prepare('UPDATE node SET created = ?, modified = ?, accessed = ?, attributes = ? WHERE id = ?')
-        .run(meta.created ?? row.created, meta.modified ?? row.modified, meta.accessed ?? row.accessed, attributes >>> 0, row.id);
-      return toEntry(rowById(this.index, row.id), names);
-    });
+    return this.tx(() => this.tree.setMeta(names, path, meta));
   }
 
   // ---- internals -----------------------------------------------------------
 
-  private commitWrite(names: string[], objectId: string, size: number, opts: WriteOptions): WriteResult {
-    const name = names[names.length - 1]!;
-    return this.tx(() => {
-      const parent = requireParent(this.index, names);
-      const existing = child(this.index, parent.id, name);
-      const t = this.now();
-      const times = opts.times ?? {};
-      let row: Row;
-      if (existing) {
-        if (existing.is_dir) throw new VaultError('ERR_IS_A_DIRECTORY', `${joinPath(names)} is a folder`);
-        if (opts.createOnly) throw new VaultError('ERR_EXISTS', `${joinPath(names)} already exists`);
-        this.index.stmt('INSERT OR IGNORE INTO garbage (object) VALUES (?)').run(existing.object);
-        this.index.db
-          .prepare('UPDATE node SET object = ?, size = ?, modified = ?, accessed = ?, created = ? WHERE id = ?')
-          .run(objectId, size, times.modified ?? t, times.accessed ?? t, times.created ?? existing.created, existing.id);
-        row = rowById(this.index, existing.id);
-      } else {
-        row = this.insert(parent.id, name, false, size, objectId, { created: times.created ?? t, modified: times.modified ?? t, accessed: times.accessed ?? t }, ATTR_ARCHIVE);
-        this.touch(parent.id, t);
-      }
-      return { entry: toEntry(row, names), created: existing === undefined };
-    });
-  }
-
-  /** Checks before consuming a body what can be checked (the commit checks again). */
-  private checkWritable(names: string[], opts: WriteOptions): void {
-    const parent = requireParent(this.index, names);
-    const existing = child(this.index, parent.id, names[names.length - 1]!);
-    if (existing?.is_dir) throw new VaultError('ERR_IS_A_DIRECTORY', `${joinPath(names)} is a folder`);
-    if (existing && opts.createOnly) throw new VaultError('ERR_EXISTS', `${joinPath(names)} already exists`);
-  }
-
-  private ensureLayout(): void {
-    this.tx(() => {
-      const t = this.now();
-      if (!this.index.stmt('SELECT id FROM node WHERE id = ?').get(ROOT_ID)) {
-        this.index.db
-          .prepare('INSERT INTO node (id, parent, name, fold, is_dir, size, object, created, modified, accessed, attributes) VALUES (?, NULL, \'\', \'\', 1, 0, NULL, ?, ?, ?, ?)')
-          .run(ROOT_ID, t, t, t, ATTR_DIRECTORY);
-      }
-      for (const area of AREAS) {
-        if (!child(this.index, ROOT_ID, area)) this.insert(ROOT_ID, area, true, 0, null, { created: t, modified: t, accessed: t }, ATTR_DIRECTORY);
-      }
-    });
-  }
-
-  private insert(parent: number, name: string, isDir: boolean, size: number, object: string | null, times: Required<Times>, attributes: number): Row {
-    const info = this.index.db
-      .prepare('INSERT INTO node (parent, name, fold, is_dir, size, object, created, modified, accessed, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(parent, name, foldName(name), isDir ? 1 : 0, size, object, times.created, times.modified, times.accessed, attributes);
-    return rowById(this.index, info.lastInsertRowid);
-  }
-
-  private copyTree(row: Row, parent: number, name: string): void {
-    const copy = this.insert(parent, name, row.is_dir === 1, row.size, row.object, row, row.attributes);
-    this.index.stmt('INSERT INTO prop (node, ns, name, value) SELECT ?, ns, name, value FROM prop WHERE node = ?').run(copy.id, row.id);
-    if (!row.is_dir) return;
-    for (const child of this.index.stmt('SELECT * FROM node WHERE parent = ?').all(row.id) as Row[]) {
-      this.copyTree(child, copy.id, child.name);
-    }
-  }
-
-  /** Deletes a subtree; its objects go to the garbage list (collected if unreferenced). */
-  private removeTree(id: number): void {
-    this.index.db
-      .prepare(
-        `WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT node.id FROM node JOIN sub ON node.parent = sub.id)
-         INSERT OR IGNORE INTO garbage (object) SELECT object FROM node WHERE id IN sub AND object IS NOT NULL`,
-      )
-      .run(id);
-    this.index.stmt('DELETE FROM node WHERE id = ?').run(id);
-  }
-
-  private isSelfOrDescendant(candidate: number, ancestor: number): boolean {
-    let id: number | null = candidate;
-    while (id !== null) {
-      if (id === ancestor) return true;
-      id = (this.index.stmt('SELECT parent FROM node WHERE id = ?').get(id) as { parent: number | null }).parent;
-    }
-    return false;
-  }
-
-  private touch(dirId: number, t: number): void {
-    this.index.stmt('UPDATE node SET modified = ? WHERE id = ? AND id != ?').run(t, dirId, ROOT_ID);
-  }
-
   /** Deletes the objects that the index no longer refers to (object-store.ts). */
   private async collectGarbage(): Promise<void> {
     if (!this.readOnly) await this.objects.collect(this.index);
-  }
-
-  private assertNotProtected(names: readonly string[]): void {
-    if (names.length === 0 || (names.length === 1 && AREAS.some((a) => foldName(a) === foldName(names[0]!)))) {
-      throw new VaultError('ERR_PROTECTED', `${joinPath(names)} is a fixed area of the vault and cannot be removed or replaced`);
-    }
   }
 
   private assertWritable(): void {
@@ -462,7 +306,6 @@ export class Vault {
       throw noSpace(err);
     }
   }
-
 }
 
 function noSpace(cause: unknown): VaultError {
