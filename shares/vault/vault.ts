@@ -3,6 +3,12 @@
  * Win32 attributes, dead properties, object ids) and immutable encrypted
  * objects under `objects/<2 hex>/<32 hex>`.
  *
+ * This class is the vault's one entry point and composes its parts (see
+ * README.md here): the index (index-db.ts), read by queries.ts and changed
+ * by tree-writes.ts, each change in one transaction run here; the object
+ * files (object-store.ts); the lock file (lock-file.ts); the space reserve
+ * (space-reserve.ts); and what a backup calls (backup-hooks.ts).
+ *
  * Security considerations:
  * - Nothing is written in plaintext: names and metadata live in the index,
  *   encrypted by SQLite3 Multiple Ciphers (ChaCha20-Poly1305 pages, WAL
