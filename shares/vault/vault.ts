@@ -31,7 +31,7 @@ import { VaultError } from './errors.js';
 import { INDEX_FILE, IndexDb } from './index-db.js';
 import { joinPath, splitPath } from '../names.js';
 import { childProps, childRows, props, requireDir, requireRow, resolve, toEntry, usedBytes } from './queries.js';
-import { TreeWriter } from './tree-writes.js';
+import { TreeWriter, type FileCommit } from './tree-writes.js';
 import { releaseVaultLock, takeVaultLock } from './lock-file.js';
 import { holdDeletions, snapshotIndex } from './backup-hooks.js';
 import { ObjectStore, createObjectFolder, objectFiles, type ByteSource } from './object-store.js';
@@ -41,12 +41,10 @@ import type { DeadProperty, Entry, Times } from './entry.js';
 export { AREAS, ATTR_ARCHIVE, ATTR_DIRECTORY, type DeadProperty, type Entry, type Times } from './entry.js';
 export type { ByteSource } from './object-store.js';
 
-export interface WriteOptions {
-  /** Refuse when the file exists (ERR_EXISTS). */
-  createOnly?: boolean;
+/** What a write may ask: `createOnly` and `times` for its index row (tree-writes.ts), and a size limit. */
+export interface WriteOptions extends FileCommit {
   /** Refuse with ERR_TOO_LARGE beyond this many bytes (nothing is kept). */
   maxBytes?: number;
-  times?: Times;
 }
 
 export interface WriteResult {
