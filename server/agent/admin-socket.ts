@@ -10,7 +10,7 @@ import { createServer, request, type Server } from 'node:http';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AuditLog, AuditLogError, auditLogPath, type AuditEvent } from '../../policy/audit/log.js';
-import { normalizeUserName } from '../../policy/directory/directory.js';
+import { normalizeUserName } from '../../policy/directory/user-name.js';
 import type { Sessions } from '../../policy/sessions.js';
 import { CliError } from '../errors.js';
 import type { BackupService } from './backup-service.js';

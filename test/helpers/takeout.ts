@@ -19,8 +19,9 @@ import { loadPrivateKey, loadPublicKey } from '../../crypto/key-files.js';
 import { NetworkSecretUnavailableError } from '../../crypto/errors.js';
 import type { NetworkSecretSource } from '../../crypto/network-secret.js';
 import { AuditLog, auditLogPath, type AuditRecord } from '../../policy/audit/log.js';
-import { LocalDirectoryService, type AuthResult, type Directory } from '../../policy/directory/directory.js';
-import { addLocalUser } from '../../policy/directory/enrol-local-user.js';
+import type { AuthResult, Directory } from '../../policy/directory/directory.js';
+import { LocalDirectory } from '../../policy/directory/local/directory.js';
+import { addLocalUser } from '../../policy/directory/local/enrol.js';
 import { Gate } from '../../policy/gate.js';
 import { ReachabilityMonitor } from '../../policy/reachability.js';
 import { Sessions } from '../../policy/sessions.js';
@@ -49,7 +50,7 @@ export class SwitchableDirectory implements Directory {
   readonly secrets: NetworkSecretSource;
   down = false;
 
-  constructor(private readonly inner: LocalDirectoryService) {
+  constructor(private readonly inner: LocalDirectory) {
     const source = inner.secrets;
     this.secrets = {
       kind: source.kind,
@@ -156,7 +157,7 @@ export async function startTakeoutFixture(opts: { maxDays?: number; alg?: Issuer
 
   const clock = { now: Math.floor(Date.now() / 1000) * 1000 };
   const now = () => clock.now;
-  const switchable = ldap ? undefined : new SwitchableDirectory(new LocalDirectoryService(config.directory.local.usersFile, config.directory.local.insecureSecretFile));
+  const switchable = ldap ? undefined : new SwitchableDirectory(new LocalDirectory(config.directory.local.usersFile, config.directory.local.insecureSecretFile));
   directory = switchable ?? directory!;
   const audit = await AuditLog.open(auditLogPath(config.dataDir), { now: () => new Date(clock.now) });
   const sessions = new Sessions(config.dataDir, config.pcId, directory, undefined, now);

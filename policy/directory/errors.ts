@@ -1,4 +1,4 @@
-/** Errors of the policy layer (directories, the gate). `code` is stable. */
+/** Errors of the directories. `code` is stable. */
 export class DirectoryError extends Error {
   constructor(
     readonly code: 'ERR_USER_EXISTS' | 'ERR_USER_NAME' | 'ERR_PASSWORD_POLICY' | 'ERR_DIRECTORY_FILE',
