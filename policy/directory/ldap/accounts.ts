@@ -14,6 +14,7 @@ import { SizeLimitExceededError, type Client } from 'ldapts';
 import { bindFailureReason, connect, withBind, type LdapServerSettings } from './connection.js';
 import { filterValue } from './escape.js';
 import type { AuthResult } from '../directory.js';
+import { withoutDomain, withoutUpnSuffix } from '../user-name.js';
 
 export interface LdapAccountSettings extends LdapServerSettings {
   flavor: 'ad' | 'openldap';
@@ -30,15 +31,13 @@ export interface LdapAccountSettings extends LdapServerSettings {
 
 /** The account name and the search filter for what the user typed. */
 export function accountFilter(flavor: 'ad' | 'openldap', login: string): { filter: string; name: string } | undefined {
-  let name = login.trim();
-  const backslash = name.indexOf('\\');
-  if (backslash >= 0) name = name.slice(backslash + 1);
+  const name = withoutDomain(login);
   if (name === '') return undefined;
   if (flavor === 'ad') {
     if (name.includes('@')) return { filter: `(&(objectCategory=person)(objectClass=user)(userPrincipalName=${filterValue(name)}))`, name };
     return { filter: `(&(objectCategory=person)(objectClass=user)(sAMAccountName=${filterValue(name)}))`, name };
   }
-  const uid = name.includes('@') ? name.slice(0, name.indexOf('@')) : name;
+  const uid = withoutUpnSuffix(name);
   if (uid === '') return undefined;
   return { filter: `(&(objectClass=inetOrgPerson)(uid=${filterValue(uid)}))`, name: uid };
 }
