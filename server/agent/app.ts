@@ -35,7 +35,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { NetworkSecretUnavailableError, SlotOpenError, KeyringError } from '../../crypto/errors.js';
 import type { AuthResult, Directory } from '../../policy/directory/directory.js';
-import { DirectoryUnreachableError } from '../../policy/directory/ldap/connection.js';
+import { DirectoryUnreachableError } from '../../policy/directory/errors.js';
 import type { Sessions, UserSession } from '../../policy/sessions.js';
 import { LOCKED_MESSAGE, type Gate } from '../../policy/gate.js';
 import type { AuditLog } from '../../policy/audit/log.js';
