@@ -39,7 +39,7 @@ import { DirectoryUnreachableError } from '../../policy/directory/errors.js';
 import type { Sessions, UserSession } from '../../policy/sessions.js';
 import { LOCKED_MESSAGE, type Gate } from '../../policy/gate.js';
 import type { AuditLog } from '../../policy/audit/log.js';
-import type { Takeout } from '../../policy/takeout/agent.js';
+import type { Takeout } from '../../policy/takeout/agent/takeout.js';
 import { ALLOW, DavHandler, DAV_METHODS, errorResponse, optionsResponse, putSizeRefusal, type DavLimits, type DavResponse } from '../../shares/webdav/handler.js';
 import { DavError } from '../../shares/webdav/errors.js';
 import { VaultError } from '../../shares/vault/errors.js';

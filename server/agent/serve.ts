@@ -17,7 +17,7 @@ import { buildApp } from './app.js';
 import type { Config } from '../config/config.js';
 import { dataPaths, recoveryPublicKeyFile, requireInitialised } from '../config/data-dir.js';
 import { loadPrivateKey, loadPublicKey } from '../../crypto/key-files.js';
-import { Takeout } from '../../policy/takeout/agent.js';
+import { Takeout } from '../../policy/takeout/agent/takeout.js';
 import { loadIssuerPublicKey, type IssuerPublicKey } from '../../policy/takeout/issuer-keys.js';
 import { recipientKeyId } from '../../policy/takeout/envelope.js';
 import { ConfigError } from '../errors.js';
