@@ -2,7 +2,7 @@
  * Test fixture for take-out keys: a fresh data folder (init, users alice,
  * bob and the administrator dave), an issuer key pair, and the real app
  * (`buildApp`) in-process, with one injected clock for the app, the
- * sessions, the take-out keys and the audit log. Requests go through
+ * WebDAV lock tables, the take-out keys and the audit log. Requests go through
  * `app.inject`. Two directories:
  * - the local one, whose reachability the test flips through the gate (the
  *   reachability monitor bypassed);
@@ -31,6 +31,7 @@ import type { RequestDetail } from '../../policy/takeout/request.js';
 import { generateIssuerKeyPair, loadIssuerPrivateKey, type IssuerAlg, type IssuerPrivateKey } from '../../policy/takeout/issuer-keys.js';
 import { recipientKeyId } from '../../policy/takeout/envelope.js';
 import { buildApp } from '../../server/agent/app.js';
+import { SessionLocks } from '../../server/agent/session-locks.js';
 import { loadConfig, type Config } from '../../server/config/config.js';
 import { dataPaths, localEnrolment, recoveryPublicKeyFile } from '../../server/config/data-dir.js';
 import { buildDirectory } from '../../server/config/directory.js';
@@ -161,7 +162,7 @@ export async function startTakeoutFixture(opts: { maxDays?: number; alg?: Issuer
   const switchable = ldap ? undefined : new SwitchableDirectory(new LocalDirectory(config.directory.local.usersFile, config.directory.local.insecureSecretFile));
   directory = switchable ?? directory!;
   const audit = await AuditLog.open(auditLogPath(config.dataDir), { now: () => new Date(clock.now) });
-  const sessions = new Sessions(config.dataDir, config.pcId, directory, undefined, now);
+  const sessions = new Sessions(config.dataDir, config.pcId, directory);
   const paths = dataPaths(config.dataDir);
   const deviceKey = await loadPrivateKey(paths.deviceKey, 'device key');
   const devicePublicPem = await readFile(paths.devicePublic, 'utf8');
@@ -193,6 +194,7 @@ export async function startTakeoutFixture(opts: { maxDays?: number; alg?: Issuer
     tls: { key, cert },
     directory,
     sessions,
+    locks: new SessionLocks(now),
     gate,
     audit,
     takeout,
