@@ -10,10 +10,10 @@ import { createServer, request, type Server } from 'node:http';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AuditLog, AuditLogError, auditLogPath, type AuditEvent } from '../../policy/audit/log.js';
-import { normalizeUserName } from '../../policy/directory/directory.js';
-import type { Sessions } from '../../policy/sessions.js';
+import { normalizeUserName } from '../../policy/directory/user-name.js';
 import { CliError } from '../errors.js';
 import type { BackupService } from './backup-service.js';
+import type { SessionLocks } from './session-locks.js';
 
 export interface LockInfo {
   user: string;
@@ -35,7 +35,7 @@ const ownerText = (xml: string): string => xml.replace(/<[^>]*>/g, '').trim();
  * `onStop`: asked by POST /stop (`mydoc stop`, the systemd ExecStop) after
  * the shutdown backup has been reported; the service then closes.
  */
-export async function startAdminSocket(dataDir: string, sessions: Sessions, backups: BackupService, audit: AuditLog, onStop: () => void, now: () => number = Date.now): Promise<Server> {
+export async function startAdminSocket(dataDir: string, sessionLocks: SessionLocks, backups: BackupService, audit: AuditLog, onStop: () => void, now: () => number = Date.now): Promise<Server> {
   const path = adminSocketPath(dataDir);
   await mkdir(join(dataDir, 'run'), { recursive: true, mode: 0o700 });
   await rm(path, { force: true });
@@ -69,7 +69,7 @@ export async function startAdminSocket(dataDir: string, sessions: Sessions, back
         res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
         return;
       }
-      const all = await sessions.all();
+      const all = sessionLocks.all();
       const user = url.searchParams.get('user');
       const selected = all.filter((s) => user === null || s.user === normalizeUserName(user));
       if (url.pathname === '/locks' && req.method === 'GET') {

@@ -35,11 +35,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { NetworkSecretUnavailableError, SlotOpenError, KeyringError } from '../../crypto/errors.js';
 import type { AuthResult, Directory } from '../../policy/directory/directory.js';
-import { DirectoryUnreachableError } from '../../policy/directory/ldap/connection.js';
+import { DirectoryUnreachableError } from '../../policy/directory/errors.js';
 import type { Sessions, UserSession } from '../../policy/sessions.js';
 import { LOCKED_MESSAGE, type Gate } from '../../policy/gate.js';
 import type { AuditLog } from '../../policy/audit/log.js';
-import type { Takeout } from '../../policy/takeout/agent.js';
+import type { Takeout } from '../../policy/takeout/agent/takeout.js';
 import { ALLOW, DavHandler, DAV_METHODS, errorResponse, optionsResponse, putSizeRefusal, type DavLimits, type DavResponse } from '../../shares/webdav/handler.js';
 import { DavError } from '../../shares/webdav/errors.js';
 import { VaultError } from '../../shares/vault/errors.js';
@@ -47,6 +47,7 @@ import { Authenticator, MAX_LOGIN_CHARS, parseBasic, TooManyLoginAttempts } from
 import { Metrics, label } from './metrics.js';
 import { apiRequestRefusal } from '../http/api-guard.js';
 import { registerTakeoutRoutes, type ApiCaller } from './takeout-routes.js';
+import type { SessionLocks } from './session-locks.js';
 
 export const KEEP_ALIVE_MS = 70_000;
 const HEADERS_TIMEOUT_MS = 75_000;
@@ -60,6 +61,8 @@ export interface AppOptions {
   tls: { key: string; cert: string };
   directory: Directory;
   sessions: Sessions;
+  /** The WebDAV lock table of each open session. */
+  locks: SessionLocks;
   gate: Gate;
   audit: AuditLog;
   takeout: Takeout;
@@ -167,7 +170,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
   const metrics = new Metrics(async () => {
     const sessions = await opts.sessions.all();
-    const locks = sessions.flatMap((s) => s.locks.list());
+    const locks = opts.locks.all().flatMap((t) => t.locks.list());
     return {
       mydoc_sessions_open: { help: 'Users whose vault is unlocked.', values: { '': sessions.length } },
       mydoc_gate_state: {
@@ -185,7 +188,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       },
     };
   });
-  const handlers = new WeakMap<UserSession, DavHandler>();
   const limits: DavLimits = { maxFileBytes: MAX_FILE_BYTES, maxXmlBytes: MAX_XML_BYTES, quotaBytes: opts.quotaBytes };
 
   for (const method of DAV_METHODS) {
@@ -347,8 +349,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         req.log.warn({ user, code: (err as { code?: string }).code }, 'vault unlock failed');
         return plain(reply, failure.status, failure.message);
       }
-      let handler = handlers.get(session);
-      if (!handler) handlers.set(session, (handler = new DavHandler(session.vault, session.locks, limits)));
+      const handler = new DavHandler(session.vault, opts.locks.of(session), limits);
       const body = req.body as Readable | undefined;
       const res = await handler.handle({ method: req.method, url, headers: req.headers, body, principal: user });
       if (res.status >= 500) req.log.error({ method: req.method, status: res.status, cause: res.cause }, 'WebDAV request failed');

@@ -14,10 +14,11 @@ import { Sessions } from '../../policy/sessions.js';
 import { buildDirectory } from '../config/directory.js';
 import { startAdminSocket } from './admin-socket.js';
 import { buildApp } from './app.js';
+import { SessionLocks } from './session-locks.js';
 import type { Config } from '../config/config.js';
 import { dataPaths, recoveryPublicKeyFile, requireInitialised } from '../config/data-dir.js';
 import { loadPrivateKey, loadPublicKey } from '../../crypto/key-files.js';
-import { Takeout } from '../../policy/takeout/agent.js';
+import { Takeout } from '../../policy/takeout/agent/takeout.js';
 import { loadIssuerPublicKey, type IssuerPublicKey } from '../../policy/takeout/issuer-keys.js';
 import { recipientKeyId } from '../../policy/takeout/envelope.js';
 import { ConfigError } from '../errors.js';
@@ -70,6 +71,7 @@ export async function startService(config: Config, version: string, opts: Servic
         }
       : undefined;
   const sessions = new Sessions(config.dataDir, config.pcId, directory, enrol);
+  const locks = new SessionLocks();
   const paths = dataPaths(config.dataDir);
   const deviceKey = await loadPrivateKey(paths.deviceKey, 'device key');
   const devicePublicPem = await readFile(paths.devicePublic, 'utf8');
@@ -96,7 +98,7 @@ export async function startService(config: Config, version: string, opts: Servic
     return free.bytes;
   };
   const deviceKeyId = await recipientKeyId(deviceKey);
-  const app = await buildApp({ tls: { key, cert }, directory, sessions, gate, audit, takeout, pcId: config.pcId, devicePublicPem, deviceKeyId, version, quotaBytes, lastCompleteBackup: async () => (await readBackupState(config.dataDir))?.lastComplete, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
+  const app = await buildApp({ tls: { key, cert }, directory, sessions, locks, gate, audit, takeout, pcId: config.pcId, devicePublicPem, deviceKeyId, version, quotaBytes, lastCompleteBackup: async () => (await readBackupState(config.dataDir))?.lastComplete, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
   gate.onLock(() => app.log.warn('locked: the company directory is unreachable; keys dropped from memory'));
   await audit.append({ actor: 'system', action: 'service.start', decision: 'info', reason: `directory ${directory.kind}` });
   if (directory.servers.length > 0) await monitor.start();
@@ -104,7 +106,7 @@ export async function startService(config: Config, version: string, opts: Servic
   const onlineCheckTimer = directory.servers.length === 0 ? setInterval(onlineCheck, config.directory.probe.intervalSeconds * 1000) : undefined;
   onlineCheckTimer?.unref();
   const backups = new BackupService(config, app.log, (timeoutSeconds) => openTarget(config.backup.target, timeoutSeconds));
-  const admin = await startAdminSocket(config.dataDir, sessions, backups, audit, () => opts.onStopRequest?.());
+  const admin = await startAdminSocket(config.dataDir, locks, backups, audit, () => opts.onStopRequest?.());
   app.addHook('onClose', async () => {
     await backups.stopSchedule();
     monitor.stop();

@@ -23,7 +23,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import type { Gate } from '../../policy/gate.js';
-import type { Takeout } from '../../policy/takeout/agent.js';
+import type { Takeout } from '../../policy/takeout/agent/takeout.js';
 import { TakeoutError } from '../../policy/takeout/errors.js';
 import { isRequestId } from '../../policy/takeout/token.js';
 import { parseBasic } from '../http/basic-auth.js';

@@ -18,8 +18,8 @@ import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import { dirname } from 'node:path';
 import { writeFileAtomic } from '../../crypto/atomic-file.js';
-import type { RequestDetail } from '../../policy/takeout/agent.js';
-import { buildTakeoutKey } from '../../policy/takeout/approve.js';
+import { buildTakeoutKey } from '../../policy/takeout/issuer/approve.js';
+import type { RequestDetail } from '../../policy/takeout/request.js';
 import { ISSUER_ALGS, generateIssuerKeyPair, loadIssuerPrivateKey, type IssuerAlg } from '../../policy/takeout/issuer-keys.js';
 import { CliError } from '../errors.js';
 

@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadPublicKey } from '../../crypto/key-files.js';
-import type { LocalEnrolment } from '../../policy/directory/enrol-local-user.js';
+import type { LocalEnrolment } from '../../policy/directory/local/enrol.js';
 import type { Config } from './config.js';
 import { CliError } from '../errors.js';
 

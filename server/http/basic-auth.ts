@@ -25,7 +25,8 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { normalizeUserName, type AuthResult, type Directory } from '../../policy/directory/directory.js';
+import type { AuthResult, Directory } from '../../policy/directory/directory.js';
+import { normalizeUserName } from '../../policy/directory/user-name.js';
 
 export interface Credentials {
   /** What the user typed, e.g. `alice`, `CORP\\alice` or `alice@corp.example`. */

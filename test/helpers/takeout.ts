@@ -2,7 +2,7 @@
  * Test fixture for take-out keys: a fresh data folder (init, users alice,
  * bob and the administrator dave), an issuer key pair, and the real app
  * (`buildApp`) in-process, with one injected clock for the app, the
- * sessions, the take-out keys and the audit log. Requests go through
+ * WebDAV lock tables, the take-out keys and the audit log. Requests go through
  * `app.inject`. Two directories:
  * - the local one, whose reachability the test flips through the gate (the
  *   reachability monitor bypassed);
@@ -19,16 +19,19 @@ import { loadPrivateKey, loadPublicKey } from '../../crypto/key-files.js';
 import { NetworkSecretUnavailableError } from '../../crypto/errors.js';
 import type { NetworkSecretSource } from '../../crypto/network-secret.js';
 import { AuditLog, auditLogPath, type AuditRecord } from '../../policy/audit/log.js';
-import { LocalDirectoryService, type AuthResult, type Directory } from '../../policy/directory/directory.js';
-import { addLocalUser } from '../../policy/directory/enrol-local-user.js';
+import type { AuthResult, Directory } from '../../policy/directory/directory.js';
+import { LocalDirectory } from '../../policy/directory/local/directory.js';
+import { addLocalUser } from '../../policy/directory/local/enrol.js';
 import { Gate } from '../../policy/gate.js';
 import { ReachabilityMonitor } from '../../policy/reachability.js';
 import { Sessions } from '../../policy/sessions.js';
-import { Takeout, type RequestDetail } from '../../policy/takeout/agent.js';
-import { buildTakeoutKey } from '../../policy/takeout/approve.js';
+import { Takeout } from '../../policy/takeout/agent/takeout.js';
+import { buildTakeoutKey } from '../../policy/takeout/issuer/approve.js';
+import type { RequestDetail } from '../../policy/takeout/request.js';
 import { generateIssuerKeyPair, loadIssuerPrivateKey, type IssuerAlg, type IssuerPrivateKey } from '../../policy/takeout/issuer-keys.js';
 import { recipientKeyId } from '../../policy/takeout/envelope.js';
 import { buildApp } from '../../server/agent/app.js';
+import { SessionLocks } from '../../server/agent/session-locks.js';
 import { loadConfig, type Config } from '../../server/config/config.js';
 import { dataPaths, localEnrolment, recoveryPublicKeyFile } from '../../server/config/data-dir.js';
 import { buildDirectory } from '../../server/config/directory.js';
@@ -49,7 +52,7 @@ export class SwitchableDirectory implements Directory {
   readonly secrets: NetworkSecretSource;
   down = false;
 
-  constructor(private readonly inner: LocalDirectoryService) {
+  constructor(private readonly inner: LocalDirectory) {
     const source = inner.secrets;
     this.secrets = {
       kind: source.kind,
@@ -156,10 +159,10 @@ export async function startTakeoutFixture(opts: { maxDays?: number; alg?: Issuer
 
   const clock = { now: Math.floor(Date.now() / 1000) * 1000 };
   const now = () => clock.now;
-  const switchable = ldap ? undefined : new SwitchableDirectory(new LocalDirectoryService(config.directory.local.usersFile, config.directory.local.insecureSecretFile));
+  const switchable = ldap ? undefined : new SwitchableDirectory(new LocalDirectory(config.directory.local.usersFile, config.directory.local.insecureSecretFile));
   directory = switchable ?? directory!;
   const audit = await AuditLog.open(auditLogPath(config.dataDir), { now: () => new Date(clock.now) });
-  const sessions = new Sessions(config.dataDir, config.pcId, directory, undefined, now);
+  const sessions = new Sessions(config.dataDir, config.pcId, directory);
   const paths = dataPaths(config.dataDir);
   const deviceKey = await loadPrivateKey(paths.deviceKey, 'device key');
   const devicePublicPem = await readFile(paths.devicePublic, 'utf8');
@@ -191,6 +194,7 @@ export async function startTakeoutFixture(opts: { maxDays?: number; alg?: Issuer
     tls: { key, cert },
     directory,
     sessions,
+    locks: new SessionLocks(now),
     gate,
     audit,
     takeout,

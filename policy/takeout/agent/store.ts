@@ -17,8 +17,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../crypto/atomic-file.js';
-import { TakeoutError } from './errors.js';
+import { writeFileAtomic } from '../../../crypto/atomic-file.js';
+import { TakeoutError } from '../errors.js';
 
 export interface PendingRequest {
   rid: string;
