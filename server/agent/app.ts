@@ -43,6 +43,7 @@ import type { Takeout } from '../../policy/takeout/agent.js';
 import { ALLOW, DavHandler, DAV_METHODS, errorResponse, optionsResponse, putSizeRefusal, type DavLimits, type DavResponse } from '../../shares/webdav/handler.js';
 import { DavError } from '../../shares/webdav/errors.js';
 import { VaultError } from '../../shares/vault/errors.js';
+import { VaultDavStore } from '../../shares/vault/dav-store.js';
 import { Authenticator, MAX_LOGIN_CHARS, parseBasic, TooManyLoginAttempts } from '../http/basic-auth.js';
 import { Metrics, label } from './metrics.js';
 import { apiRequestRefusal } from '../http/api-guard.js';
@@ -348,7 +349,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         return plain(reply, failure.status, failure.message);
       }
       let handler = handlers.get(session);
-      if (!handler) handlers.set(session, (handler = new DavHandler(session.vault, session.locks, limits)));
+      if (!handler) handlers.set(session, (handler = new DavHandler(new VaultDavStore(session.vault), session.locks, limits)));
       const body = req.body as Readable | undefined;
       const res = await handler.handle({ method: req.method, url, headers: req.headers, body, principal: user });
       if (res.status >= 500) req.log.error({ method: req.method, status: res.status, cause: res.cause }, 'WebDAV request failed');

@@ -1,7 +1,8 @@
 /**
- * WebDAV class 1 and 2 over one user's vault: method dispatch. Every
- * handleX returns a DavResponse; errors are thrown as DavError (or vault
- * errors, mapped in errors.ts) and written in one place by the caller.
+ * WebDAV class 1 and 2 over a store (store.ts; in the agent, one user's
+ * vault): method dispatch. Every handleX returns a DavResponse; errors are
+ * thrown as DavError (or store errors, mapped in errors.ts) and written in
+ * one place by the caller.
  *
  * Security considerations: every path is decoded once (paths.ts) and goes
  * only to this user's vault; XML bodies are parsed with no DTD and a size cap
@@ -13,8 +14,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { ByteSource, DeadProperty, Entry, ReadResult, Times, WriteOptions, WriteResult } from '../vault/vault.js';
-import { checkNewName, foldName, normalizeName } from '../names.js';
+import { checkNewName, foldName, joinPath, normalizeName } from '../names.js';
 import { DavError, toDavError } from './errors.js';
 import { evaluateIf, parseIfHeader, submittedTokens, IfHeaderError, type IfList } from './if-header.js';
 import { LockConflictError, LockLimitError, LockNotFoundError, LockedError, type Lock, type LockManager } from './locks.js';
@@ -41,24 +41,8 @@ import {
   type PropContext,
   type PropName,
 } from './props.js';
+import { hasDeadProps, hasQuota, hasWin32Meta, type DavEntry, type DavPath, type DavStore, type DavTimes, type DeadProperty } from './store.js';
 import { escapeXml, parseXml, XmlError, type XmlElement } from './xml.js';
-
-/** The vault operations the WebDAV layer uses (shares/vault.ts implements them). */
-export interface DavStore {
-  stat(path: string): Entry | undefined;
-  list(path: string): Entry[];
-  read(path: string, range?: { start?: number; end?: number }): Promise<ReadResult>;
-  write(path: string, source: ByteSource, opts?: WriteOptions): Promise<WriteResult>;
-  mkdir(path: string, times?: Times): Entry;
-  delete(path: string): Promise<void>;
-  move(from: string, to: string, opts: { overwrite: boolean }): Promise<{ replaced: boolean }>;
-  copy(from: string, to: string, opts: { overwrite: boolean }): Promise<{ replaced: boolean }>;
-  getProps(path: string): DeadProperty[];
-  childProps(path: string): Map<string, DeadProperty[]>;
-  patchProps(path: string, set: readonly DeadProperty[], remove?: readonly { ns: string; name: string }[]): void;
-  setMeta(path: string, meta: Times & { attributes?: number }): Entry;
-  quotaUsed(): number;
-}
 
 export interface DavRequest {
   method: string;
@@ -94,8 +78,7 @@ export const ALLOW = DAV_METHODS.join(', ');
 const XML_TYPE = 'application/xml; charset=utf-8';
 const MAX_TIMEOUT = 3600;
 
-const pathOf = (names: readonly string[]): string => '/' + names.join('/');
-const keyOf = (names: readonly string[]): string[] => names.map((n) => foldName(normalizeName(n)));
+const keyOf = (names: DavPath): string[] => names.map((n) => foldName(normalizeName(n)));
 
 /** Reads a whole (small) body with a cap; over the cap is a 413. */
 async function readBody(body: Readable | undefined, max: number): Promise<Buffer> {
@@ -235,7 +218,7 @@ export class DavHandler {
   // ---- conditions ------------------------------------------------------------
 
   /** Evaluates the If header (412 when it fails) and returns the lock tokens it submits. */
-  private checkIf(req: DavRequest, names: readonly string[]): string[] {
+  private checkIf(req: DavRequest, names: DavPath): string[] {
     const raw = header(req, 'if');
     if (raw === undefined) return [];
     let lists: IfList[];
@@ -252,7 +235,7 @@ export class DavHandler {
       } catch {
         return undefined;
       }
-      const entry = this.store.stat(pathOf(target));
+      const entry = this.store.stat(target);
       return { etag: entry && !entry.isDir ? etagOf(entry) : undefined, lockTokens: this.locks.locksCovering(keyOf(target)).map((l) => l.token) };
     };
     if (!evaluateIf(lists, resolve)) throw new DavError(412, 'the If header conditions do not match the resource');
@@ -260,17 +243,17 @@ export class DavHandler {
   }
 
   /** 423 unless the submitted tokens cover every lock on the path (and below it, for trees). */
-  private checkLocks(names: readonly string[], tokens: string[], includeDescendants = false): void {
+  private checkLocks(names: DavPath, tokens: string[], includeDescendants = false): void {
     this.locks.checkWrite(keyOf(names), tokens, { includeDescendants });
   }
 
   // ---- GET / HEAD ------------------------------------------------------------
 
-  private async get(req: DavRequest, names: string[]): Promise<DavResponse> {
+  private async get(req: DavRequest, names: DavPath): Promise<DavResponse> {
     const entry = this.require(names);
     if (entry.isDir) {
       const listing = this.store
-        .list(pathOf(names))
+        .list(names)
         .map((e) => e.name + (e.isDir ? '/' : ''))
         .join('\n');
       const body = Buffer.from(listing + (listing ? '\n' : ''), 'utf8');
@@ -295,13 +278,12 @@ export class DavHandler {
     const headers: Record<string, string | number> = { ...base, 'content-length': end - start };
     if (range) headers['content-range'] = `bytes ${start}-${end - 1}/${entry.size}`;
     if (req.method === 'HEAD') return { status, headers };
-    const { stream } = await this.store.read(pathOf(names), { start, end });
-    return { status, headers, body: stream };
+    return { status, headers, body: await this.store.read(names, { start, end }) };
   }
 
   // ---- PUT -------------------------------------------------------------------
 
-  private async put(req: DavRequest, names: string[]): Promise<DavResponse> {
+  private async put(req: DavRequest, names: DavPath): Promise<DavResponse> {
     if (names.length === 0) throw new DavError(405, 'cannot PUT the root');
     const refusal = putSizeRefusal(header(req, 'content-length'), this.limits);
     if (refusal) {
@@ -309,42 +291,42 @@ export class DavHandler {
       throw refusal;
     }
     if (header(req, 'content-range') !== undefined) throw new DavError(400, 'partial PUT (Content-Range) is not supported');
-    const existing = this.store.stat(pathOf(names));
-    if (existing?.isDir) throw new DavError(405, `${pathOf(names)} is a folder`);
+    const existing = this.store.stat(names);
+    if (existing?.isDir) throw new DavError(405, `${joinPath(names)} is a folder`);
     if (!existing) checkNewName(names[names.length - 1]!);
     const tokens = this.checkIf(req, names);
     this.checkLocks(names, tokens);
     if (existing && evaluatePreconditions(req, etagOf(existing), existing.modified) !== 200) throw new DavError(412, 'the precondition headers do not match the file');
     if (!existing && header(req, 'if-match') !== undefined) throw new DavError(412, 'If-Match: the file does not exist');
-    const result = await this.store.write(pathOf(names), req.body ?? [], { maxBytes: this.limits.maxFileBytes });
+    const result = await this.store.write(names, req.body ?? [], { maxBytes: this.limits.maxFileBytes });
     return { status: result.created ? 201 : 204, headers: { etag: etagOf(result.entry) } };
   }
 
   // ---- DELETE / MKCOL ----------------------------------------------------------
 
-  private async delete(req: DavRequest, names: string[]): Promise<DavResponse> {
+  private async delete(req: DavRequest, names: DavPath): Promise<DavResponse> {
     const entry = this.require(names);
     const tokens = this.checkIf(req, names);
     this.checkLocks(names, tokens, entry.isDir);
-    await this.store.delete(pathOf(names));
+    await this.store.delete(names);
     this.locks.removed(keyOf(names));
     return { status: 204, headers: {} };
   }
 
-  private async mkcol(req: DavRequest, names: string[]): Promise<DavResponse> {
+  private async mkcol(req: DavRequest, names: DavPath): Promise<DavResponse> {
     const body = await readBody(req.body, this.limits.maxXmlBytes);
     if (body.length > 0) throw new DavError(415, 'MKCOL with a body is not supported');
-    if (names.length === 0 || this.store.stat(pathOf(names))) throw new DavError(405, `${pathOf(names)} already exists`);
+    if (names.length === 0 || this.store.stat(names)) throw new DavError(405, `${joinPath(names)} already exists`);
     checkNewName(names[names.length - 1]!);
     const tokens = this.checkIf(req, names);
     this.checkLocks(names, tokens);
-    this.store.mkdir(pathOf(names));
+    this.store.mkdir(names);
     return { status: 201, headers: {} };
   }
 
   // ---- COPY / MOVE ---------------------------------------------------------------
 
-  private async copyMove(req: DavRequest, names: string[]): Promise<DavResponse> {
+  private async copyMove(req: DavRequest, names: DavPath): Promise<DavResponse> {
     const isMove = req.method === 'MOVE';
     const source = this.require(names);
     const dest = decodeDestination(header(req, 'destination'), header(req, 'host'));
@@ -353,31 +335,31 @@ export class DavHandler {
     if (dest.length === 0) throw new DavError(403, 'the destination is the root');
     checkNewName(dest[dest.length - 1]!);
     const sameResource = keyOf(dest).join('/') === keyOf(names).join('/');
-    if (sameResource && !(isMove && pathOf(dest) !== pathOf(names))) throw new DavError(403, 'the source and the destination are the same');
+    if (sameResource && !(isMove && joinPath(dest) !== joinPath(names))) throw new DavError(403, 'the source and the destination are the same');
     // Untagged If lists apply to the source; the destination needs only the lock tokens.
     const tokens = this.checkIf(req, names);
     if (isMove) this.checkLocks(names, tokens, source.isDir);
-    const destEntry = this.store.stat(pathOf(dest));
+    const destEntry = this.store.stat(dest);
     if (destEntry && !sameResource) {
-      if (!overwrite) throw new DavError(412, `${pathOf(dest)} exists and Overwrite is F`);
+      if (!overwrite) throw new DavError(412, `${joinPath(dest)} exists and Overwrite is F`);
       this.checkLocks(dest, tokens, destEntry.isDir);
     } else if (!destEntry) {
       this.checkLocks(dest, tokens);
     }
     let replaced: boolean;
     if (isMove) {
-      ({ replaced } = await this.store.move(pathOf(names), pathOf(dest), { overwrite }));
+      ({ replaced } = await this.store.move(names, dest, { overwrite }));
       this.locks.moved(keyOf(names), keyOf(dest));
     } else if (source.isDir && depth === '0') {
       replaced = destEntry !== undefined;
       if (destEntry) {
-        await this.store.delete(pathOf(dest));
+        await this.store.delete(dest);
         this.locks.removed(keyOf(dest));
       }
-      this.store.mkdir(pathOf(dest), { created: source.created, modified: source.modified, accessed: source.accessed });
-      this.store.patchProps(pathOf(dest), this.store.getProps(pathOf(names)));
+      this.store.mkdir(dest, { created: source.created, modified: source.modified, accessed: source.accessed });
+      if (hasDeadProps(this.store)) this.store.patchProps(dest, this.store.getProps(names));
     } else {
-      ({ replaced } = await this.store.copy(pathOf(names), pathOf(dest), { overwrite }));
+      ({ replaced } = await this.store.copy(names, dest, { overwrite }));
       if (replaced) this.locks.removed(keyOf(dest));
     }
     return { status: replaced ? 204 : 201, headers: {} };
@@ -385,7 +367,7 @@ export class DavHandler {
 
   // ---- PROPFIND ----------------------------------------------------------------
 
-  private async propfind(req: DavRequest, names: string[]): Promise<DavResponse> {
+  private async propfind(req: DavRequest, names: DavPath): Promise<DavResponse> {
     const raw = header(req, 'depth');
     if (raw !== undefined && raw.trim().toLowerCase() === 'infinity') throw new DavError(403, 'PROPFIND with Depth infinity is not supported', 'propfind-finite-depth');
     const depth = parseDepth(req, ['0', '1'], '1');
@@ -405,19 +387,18 @@ export class DavHandler {
     }
     const self = this.require(names);
     const now = this.now();
-    const quota = () => {
-      const used = this.store.quotaUsed();
-      return { used, available: Math.max(0, this.limits.quotaBytes()) };
-    };
+    const store = this.store;
+    const quota = hasQuota(store) ? () => ({ used: store.quotaUsed(), available: Math.max(0, this.limits.quotaBytes()) }) : undefined;
+    const deadProps = hasDeadProps(store) ? store : undefined;
     const anyLocks = this.locks.list().length > 0;
-    const context = (entry: Entry, entryNames: string[], dead: () => readonly DeadProperty[]): PropContext => ({
+    const context = (entry: DavEntry, entryNames: DavPath, dead: () => readonly DeadProperty[]): PropContext => ({
       entry,
       now,
       quota,
       locks: () => (anyLocks ? this.locks.locksCovering(keyOf(entryNames)) : []),
       dead,
     });
-    const render = function* (entry: Entry, entryNames: string[], full: boolean, dead: () => readonly DeadProperty[]): Generator<string> {
+    const render = function* (entry: DavEntry, entryNames: DavPath, full: boolean, dead: () => readonly DeadProperty[]): Generator<string> {
       const c = context(entry, entryNames, dead);
       yield `<D:response><D:href>${escapeXml(encodeHref(entryNames, entry.isDir))}</D:href>`;
       if (mode === 'allprop') yield* propstat(allprop(c, full), 200);
@@ -425,13 +406,12 @@ export class DavHandler {
       else yield* namedProps(requested, c);
       yield '</D:response>';
     };
-    const store = this.store;
     const pieces = function* (): Generator<string> {
       yield MULTISTATUS_OPEN;
-      yield* render(self, names, true, () => store.getProps(pathOf(names)));
+      yield* render(self, names, true, () => deadProps?.getProps(names) ?? []);
       if (depth === '1' && self.isDir) {
-        const props = store.childProps(pathOf(names));
-        for (const e of store.list(pathOf(names))) yield* render(e, [...names, e.name], false, () => props.get(e.name) ?? []);
+        const props = deadProps?.childProps(names) ?? new Map<string, DeadProperty[]>();
+        for (const e of store.list(names)) yield* render(e, [...names, e.name], false, () => props.get(e.name) ?? []);
       }
       yield MULTISTATUS_CLOSE;
     };
@@ -440,7 +420,7 @@ export class DavHandler {
 
   // ---- PROPPATCH -----------------------------------------------------------------
 
-  private async proppatch(req: DavRequest, names: string[]): Promise<DavResponse> {
+  private async proppatch(req: DavRequest, names: DavPath): Promise<DavResponse> {
     const doc = parseXmlBody(await readBody(req.body, this.limits.maxXmlBytes), this.limits.maxXmlBytes);
     if (!doc || doc.ns !== DAV || doc.local !== 'propertyupdate') throw new DavError(400, 'the body must be a DAV:propertyupdate element');
     const entry = this.require(names);
@@ -465,11 +445,18 @@ export class DavHandler {
       op.failure = status;
       why.set(status, description);
     };
-    const meta: Times & { attributes?: number } = {};
+    const store = this.store;
+    const win32 = hasWin32Meta(store) ? store : undefined;
+    const dead = hasDeadProps(store) ? store : undefined;
+    const meta: DavTimes & { attributes?: number } = {};
     for (const op of ops) {
       if (isProtected(op.name)) fail(op, 403, 'live DAV: properties cannot be set or removed');
       else if (isWin32(op.name)) {
         if (!op.set) continue; // removing a Win32 property keeps the file's own value
+        if (!win32) {
+          fail(op, 403, 'this share cannot set Win32 properties');
+          continue;
+        }
         const value = op.el.text.trim();
         if (op.name.local === 'Win32FileAttributes') {
           if (!/^[0-9a-fA-F]{1,8}$/.test(value)) fail(op, 409, 'Win32FileAttributes must be 1 to 8 hex digits');
@@ -481,6 +468,8 @@ export class DavHandler {
           else if (op.name.local === 'Win32LastAccessTime') meta.accessed = ms;
           else meta.modified = ms;
         }
+      } else if (!dead) {
+        fail(op, 403, 'this share keeps no dead properties');
       } else if (op.set && Buffer.byteLength(op.el.raw) > MAX_DEAD_PROP_BYTES) {
         fail(op, 507, `a property value may hold at most ${MAX_DEAD_PROP_BYTES} bytes`);
       }
@@ -492,8 +481,8 @@ export class DavHandler {
     }
     const sets = [...final.values()].flatMap((p) => (p.value === undefined ? [] : [{ ns: p.ns, name: p.name, value: p.value }]));
     const removes = [...final.values()].filter((p) => p.value === undefined).map((p) => ({ ns: p.ns, name: p.name }));
-    if (sets.length > 0 && !ops.some((o) => o.failure !== undefined)) {
-      const after = new Map(this.store.getProps(pathOf(names)).map((p) => [`${p.ns}\u0000${p.name}`, p]));
+    if (dead && sets.length > 0 && !ops.some((o) => o.failure !== undefined)) {
+      const after = new Map(dead.getProps(names).map((p) => [`${p.ns}\u0000${p.name}`, p]));
       for (const [key, p] of final) {
         if (p.value === undefined) after.delete(key);
         else after.set(key, { ns: p.ns, name: p.name, value: p.value });
@@ -506,8 +495,8 @@ export class DavHandler {
     }
     const failed = ops.some((o) => o.failure !== undefined);
     if (!failed) {
-      if (Object.keys(meta).length > 0) this.store.setMeta(pathOf(names), meta);
-      if (sets.length > 0 || removes.length > 0) this.store.patchProps(pathOf(names), sets, removes);
+      if (win32 && Object.keys(meta).length > 0) win32.setMeta(names, meta);
+      if (dead && (sets.length > 0 || removes.length > 0)) dead.patchProps(names, sets, removes);
     }
     const byStatus = new Map<number, string[]>();
     for (const op of ops) {
@@ -521,7 +510,7 @@ export class DavHandler {
 
   // ---- LOCK / UNLOCK ---------------------------------------------------------------
 
-  private async lock(req: DavRequest, names: string[]): Promise<DavResponse> {
+  private async lock(req: DavRequest, names: DavPath): Promise<DavResponse> {
     const timeout = parseTimeout(req);
     const doc = parseXmlBody(await readBody(req.body, this.limits.maxXmlBytes), this.limits.maxXmlBytes);
     if (!doc) return this.refreshLock(req, names, timeout);
@@ -533,7 +522,7 @@ export class DavHandler {
     if (!typeEl || !child(typeEl, DAV, 'write')) throw new DavError(400, 'only write locks are supported');
     const depth = parseDepth(req, ['0', 'infinity'], 'infinity');
     if (names.length === 0) throw new DavError(403, 'the root cannot be locked');
-    const existing = this.store.stat(pathOf(names));
+    const existing = this.store.stat(names);
     if (!existing) checkNewName(names[names.length - 1]!);
     const tokens = this.checkIf(req, names);
     const owner = child(doc, DAV, 'owner');
@@ -550,7 +539,7 @@ export class DavHandler {
     if (!existing) {
       try {
         this.checkLocks(names, [...tokens, lock.token]);
-        await this.store.write(pathOf(names), [], { createOnly: true });
+        await this.store.write(names, [], { createOnly: true });
         created = true;
       } catch (err) {
         this.locks.unlock(lock.token, keyOf(names));
@@ -561,7 +550,7 @@ export class DavHandler {
     return xmlResponse(created ? 201 : 200, xml, { 'lock-token': `<${lock.token}>` });
   }
 
-  private refreshLock(req: DavRequest, names: string[], timeout: number): DavResponse {
+  private refreshLock(req: DavRequest, names: DavPath, timeout: number): DavResponse {
     const tokens = this.checkIf(req, names);
     if (tokens.length === 0) throw new DavError(400, 'a LOCK without a body refreshes a lock and needs its token in an If header');
     let lock: Lock | undefined;
@@ -578,7 +567,7 @@ export class DavHandler {
     return xmlResponse(200, xml);
   }
 
-  private async unlock(req: DavRequest, names: string[]): Promise<DavResponse> {
+  private async unlock(req: DavRequest, names: DavPath): Promise<DavResponse> {
     const raw = header(req, 'lock-token');
     if (!raw || raw.trim() === '') throw new DavError(400, 'UNLOCK needs a Lock-Token header');
     const token = raw.trim().replace(/^<(.*)>$/, '$1');
@@ -591,9 +580,9 @@ export class DavHandler {
     return { status: 204, headers: {} };
   }
 
-  private require(names: string[]): Entry {
-    const entry = this.store.stat(pathOf(names));
-    if (!entry) throw new DavError(404, `${pathOf(names)} does not exist`);
+  private require(names: DavPath): DavEntry {
+    const entry = this.store.stat(names);
+    if (!entry) throw new DavError(404, `${joinPath(names)} does not exist`);
     return entry;
   }
 }
