@@ -40,8 +40,7 @@ import type { Sessions, UserSession } from '../../policy/sessions.js';
 import { LOCKED_MESSAGE, type Gate } from '../../policy/gate.js';
 import type { AuditLog } from '../../policy/audit/log.js';
 import type { Takeout } from '../../policy/takeout/agent.js';
-import { ALLOW, DavHandler, DAV_METHODS, errorResponse, optionsResponse, putSizeRefusal, type DavLimits, type DavResponse } from '../../shares/webdav/handler.js';
-import { DavError } from '../../shares/webdav/errors.js';
+import { ALLOW, DavHandler, DAV_METHODS, optionsResponse, putSizeRefusal, textResponse, type DavLimits, type DavResponse } from '../../shares/webdav/handler.js';
 import { VaultError } from '../../shares/vault/errors.js';
 import { VaultDavStore } from '../../shares/vault/dav-store.js';
 import { Authenticator, MAX_LOGIN_CHARS, parseBasic, TooManyLoginAttempts } from '../http/basic-auth.js';
@@ -89,7 +88,7 @@ function send(reply: FastifyReply, res: DavResponse): FastifyReply {
 }
 
 function plain(reply: FastifyReply, status: number, message: string, headers: Record<string, string> = {}): FastifyReply {
-  const res = errorResponse(new DavError(status, message));
+  const res = textResponse(status, message);
   return send(reply, { ...res, headers: { ...res.headers, ...headers } });
 }
 

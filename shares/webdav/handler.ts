@@ -16,8 +16,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { checkNewName, foldName, joinPath, normalizeName } from '../names.js';
 import { DavError, toDavError } from './errors.js';
-import { evaluateIf, parseIfHeader, submittedTokens, IfHeaderError, type IfList } from './if-header.js';
-import { LockConflictError, LockLimitError, LockNotFoundError, LockedError, type Lock, type LockManager } from './locks.js';
+import { evaluateIf, parseIfHeader, submittedTokens } from './if-header.js';
+import { LockNotFoundError, type Lock, type LockManager } from './locks.js';
 import { decodeDestination, decodePath, encodeHref } from './paths.js';
 import { multistatus } from './multistatus.js';
 import {
@@ -42,7 +42,7 @@ import {
   type PropName,
 } from './props.js';
 import { hasDeadProps, hasQuota, hasWin32Meta, type DavEntry, type DavPath, type DavStore, type DavTimes, type DeadProperty } from './store.js';
-import { escapeXml, parseXml, XmlError, type XmlElement } from './xml.js';
+import { escapeXml, parseXml, type XmlElement } from './xml.js';
 
 export interface DavRequest {
   method: string;
@@ -89,7 +89,7 @@ async function readBody(body: Readable | undefined, max: number): Promise<Buffer
     size += (chunk as Buffer).length;
     if (size > max) {
       body.resume();
-      throw new DavError(413, `the request body is larger than ${max} bytes`);
+      throw new DavError('ERR_DAV_BODY_TOO_LARGE', `the request body is larger than ${max} bytes`);
     }
     parts.push(chunk as Buffer);
   }
@@ -109,7 +109,7 @@ function xmlResponse(status: number, xml: string, extra: Record<string, string> 
 function parseDepth(req: DavRequest, allowed: readonly string[], fallback: string): string {
   const raw = header(req, 'depth');
   const depth = raw === undefined ? fallback : raw.trim().toLowerCase();
-  if (!allowed.includes(depth)) throw new DavError(400, `Depth "${raw}" is not allowed here (allowed: ${allowed.join(', ')})`);
+  if (!allowed.includes(depth)) throw new DavError('ERR_DAV_DEPTH_INVALID', `Depth "${raw}" is not allowed here (allowed: ${allowed.join(', ')})`);
   return depth;
 }
 
@@ -117,7 +117,7 @@ function parseOverwrite(req: DavRequest): boolean {
   const raw = header(req, 'overwrite');
   if (raw === undefined) return true;
   const v = raw.trim().toUpperCase();
-  if (v !== 'T' && v !== 'F') throw new DavError(400, `Overwrite must be T or F, not "${raw}"`);
+  if (v !== 'T' && v !== 'F') throw new DavError('ERR_DAV_OVERWRITE_INVALID', `Overwrite must be T or F, not "${raw}"`);
   return v === 'T';
 }
 
@@ -130,17 +130,9 @@ function parseTimeout(req: DavRequest): number {
     const m = /^second-(\d{1,12})$/i.exec(t);
     if (m) return Math.min(Math.max(Number(m[1]), 1), MAX_TIMEOUT);
   }
-  throw new DavError(400, `Timeout "${raw}" is not valid (use Second-N or Infinite)`);
+  throw new DavError('ERR_DAV_TIMEOUT_INVALID', `Timeout "${raw}" is not valid (use Second-N or Infinite)`);
 }
 
-function parseXmlBody(buf: Buffer, maxBytes: number): XmlElement | undefined {
-  try {
-    return parseXml(buf, { maxBytes });
-  } catch (err) {
-    if (err instanceof XmlError) throw new DavError(err.code === 'ERR_XML_TOO_LARGE' ? 413 : 400, `invalid XML body: ${err.message}`);
-    throw err;
-  }
-}
 
 /** The code of an error's innermost cause (ENOSPC, SQLITE_FULL, ...): safe to log, unlike its message. */
 function causeCode(err: unknown): string | undefined {
@@ -160,9 +152,9 @@ const child = (el: XmlElement, ns: string, local: string): XmlElement | undefine
 export function putSizeRefusal(contentLength: string | undefined, limits: Pick<DavLimits, 'maxFileBytes' | 'quotaBytes'>): DavError | undefined {
   if (contentLength === undefined) return undefined;
   const length = /^\d+$/.test(contentLength.trim()) ? Number(contentLength) : Infinity;
-  if (length > limits.maxFileBytes) return new DavError(413, `the file is larger than ${limits.maxFileBytes} bytes, the most the Windows WebDAV client can handle (4 GiB)`);
+  if (length > limits.maxFileBytes) return new DavError('ERR_DAV_FILE_TOO_LARGE', `the file is larger than ${limits.maxFileBytes} bytes, the most the Windows WebDAV client can handle (4 GiB)`);
   const free = limits.quotaBytes();
-  if (length > free) return new DavError(507, `there is not enough free space on this PC's data disk for this file (${length} bytes; ${free} free)`);
+  if (length > free) return new DavError('ERR_DAV_INSUFFICIENT_SPACE', `there is not enough free space on this PC's data disk for this file (${length} bytes; ${free} free)`);
   return undefined;
 }
 
@@ -179,7 +171,7 @@ export class DavHandler {
     try {
       return await this.dispatch(req);
     } catch (err) {
-      const res = errorResponse(toDavError(mapLockErrors(err)));
+      const res = errorResponse(toDavError(err));
       const cause = causeCode(err);
       return res.status >= 500 && cause ? { ...res, cause } : res;
     }
@@ -211,7 +203,7 @@ export class DavHandler {
       case 'UNLOCK':
         return this.unlock(req, names);
       default:
-        throw new DavError(405, `method ${req.method} is not supported`);
+        throw new DavError('ERR_DAV_METHOD_NOT_ALLOWED', `method ${req.method} is not supported`);
     }
   }
 
@@ -221,13 +213,7 @@ export class DavHandler {
   private checkIf(req: DavRequest, names: DavPath): string[] {
     const raw = header(req, 'if');
     if (raw === undefined) return [];
-    let lists: IfList[];
-    try {
-      lists = parseIfHeader(raw);
-    } catch (err) {
-      if (err instanceof IfHeaderError) throw new DavError(400, `invalid If header: ${err.message}`);
-      throw err;
-    }
+    const lists = parseIfHeader(raw);
     const resolve = (resource: string | undefined) => {
       let target: string[];
       try {
@@ -238,7 +224,7 @@ export class DavHandler {
       const entry = this.store.stat(target);
       return { etag: entry && !entry.isDir ? etagOf(entry) : undefined, lockTokens: this.locks.locksCovering(keyOf(target)).map((l) => l.token) };
     };
-    if (!evaluateIf(lists, resolve)) throw new DavError(412, 'the If header conditions do not match the resource');
+    if (!evaluateIf(lists, resolve)) throw new DavError('ERR_DAV_IF_FAILED', 'the If header conditions do not match the resource');
     return submittedTokens(lists);
   }
 
@@ -264,7 +250,7 @@ export class DavHandler {
     const base: Record<string, string | number> = { etag, 'last-modified': lastModified, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' };
     const conditional = evaluatePreconditions(req, etag, entry.modified);
     if (conditional === 304) return { status: 304, headers: { etag, 'last-modified': lastModified } };
-    if (conditional === 412) throw new DavError(412, 'the precondition headers do not match the resource');
+    if (conditional === 412) throw new DavError('ERR_DAV_PRECONDITION_FAILED', 'the precondition headers do not match the resource');
 
     let range = parseRange(header(req, 'range'), entry.size);
     const ifRange = header(req, 'if-range');
@@ -284,20 +270,20 @@ export class DavHandler {
   // ---- PUT -------------------------------------------------------------------
 
   private async put(req: DavRequest, names: DavPath): Promise<DavResponse> {
-    if (names.length === 0) throw new DavError(405, 'cannot PUT the root');
+    if (names.length === 0) throw new DavError('ERR_IS_A_DIRECTORY', 'cannot PUT the root');
     const refusal = putSizeRefusal(header(req, 'content-length'), this.limits);
     if (refusal) {
       req.body?.resume();
       throw refusal;
     }
-    if (header(req, 'content-range') !== undefined) throw new DavError(400, 'partial PUT (Content-Range) is not supported');
+    if (header(req, 'content-range') !== undefined) throw new DavError('ERR_DAV_PARTIAL_PUT', 'partial PUT (Content-Range) is not supported');
     const existing = this.store.stat(names);
-    if (existing?.isDir) throw new DavError(405, `${joinPath(names)} is a folder`);
+    if (existing?.isDir) throw new DavError('ERR_IS_A_DIRECTORY', `${joinPath(names)} is a folder`);
     if (!existing) checkNewName(names[names.length - 1]!);
     const tokens = this.checkIf(req, names);
     this.checkLocks(names, tokens);
-    if (existing && evaluatePreconditions(req, etagOf(existing), existing.modified) !== 200) throw new DavError(412, 'the precondition headers do not match the file');
-    if (!existing && header(req, 'if-match') !== undefined) throw new DavError(412, 'If-Match: the file does not exist');
+    if (existing && evaluatePreconditions(req, etagOf(existing), existing.modified) !== 200) throw new DavError('ERR_DAV_PRECONDITION_FAILED', 'the precondition headers do not match the file');
+    if (!existing && header(req, 'if-match') !== undefined) throw new DavError('ERR_DAV_PRECONDITION_FAILED', 'If-Match: the file does not exist');
     const result = await this.store.write(names, req.body ?? [], { maxBytes: this.limits.maxFileBytes });
     return { status: result.created ? 201 : 204, headers: { etag: etagOf(result.entry) } };
   }
@@ -315,8 +301,8 @@ export class DavHandler {
 
   private async mkcol(req: DavRequest, names: DavPath): Promise<DavResponse> {
     const body = await readBody(req.body, this.limits.maxXmlBytes);
-    if (body.length > 0) throw new DavError(415, 'MKCOL with a body is not supported');
-    if (names.length === 0 || this.store.stat(names)) throw new DavError(405, `${joinPath(names)} already exists`);
+    if (body.length > 0) throw new DavError('ERR_DAV_MKCOL_BODY', 'MKCOL with a body is not supported');
+    if (names.length === 0 || this.store.stat(names)) throw new DavError('ERR_EXISTS', `${joinPath(names)} already exists`);
     checkNewName(names[names.length - 1]!);
     const tokens = this.checkIf(req, names);
     this.checkLocks(names, tokens);
@@ -332,16 +318,16 @@ export class DavHandler {
     const dest = decodeDestination(header(req, 'destination'), header(req, 'host'));
     const overwrite = parseOverwrite(req);
     const depth = source.isDir ? parseDepth(req, isMove ? ['infinity'] : ['0', 'infinity'], 'infinity') : 'infinity';
-    if (dest.length === 0) throw new DavError(403, 'the destination is the root');
+    if (dest.length === 0) throw new DavError('ERR_DAV_DESTINATION_ROOT', 'the destination is the root');
     checkNewName(dest[dest.length - 1]!);
     const sameResource = keyOf(dest).join('/') === keyOf(names).join('/');
-    if (sameResource && !(isMove && joinPath(dest) !== joinPath(names))) throw new DavError(403, 'the source and the destination are the same');
+    if (sameResource && !(isMove && joinPath(dest) !== joinPath(names))) throw new DavError('ERR_DAV_SAME_RESOURCE', 'the source and the destination are the same');
     // Untagged If lists apply to the source; the destination needs only the lock tokens.
     const tokens = this.checkIf(req, names);
     if (isMove) this.checkLocks(names, tokens, source.isDir);
     const destEntry = this.store.stat(dest);
     if (destEntry && !sameResource) {
-      if (!overwrite) throw new DavError(412, `${joinPath(dest)} exists and Overwrite is F`);
+      if (!overwrite) throw new DavError('ERR_DAV_DESTINATION_EXISTS', `${joinPath(dest)} exists and Overwrite is F`);
       this.checkLocks(dest, tokens, destEntry.isDir);
     } else if (!destEntry) {
       this.checkLocks(dest, tokens);
@@ -369,18 +355,18 @@ export class DavHandler {
 
   private async propfind(req: DavRequest, names: DavPath): Promise<DavResponse> {
     const raw = header(req, 'depth');
-    if (raw !== undefined && raw.trim().toLowerCase() === 'infinity') throw new DavError(403, 'PROPFIND with Depth infinity is not supported', 'propfind-finite-depth');
+    if (raw !== undefined && raw.trim().toLowerCase() === 'infinity') throw new DavError('ERR_DAV_PROPFIND_INFINITE', 'PROPFIND with Depth infinity is not supported', 'propfind-finite-depth');
     const depth = parseDepth(req, ['0', '1'], '1');
-    const doc = parseXmlBody(await readBody(req.body, this.limits.maxXmlBytes), this.limits.maxXmlBytes);
+    const doc = parseXml(await readBody(req.body, this.limits.maxXmlBytes), { maxBytes: this.limits.maxXmlBytes });
     let mode: 'allprop' | 'propname' | 'prop' = 'allprop';
     let requested: PropName[] = [];
     if (doc) {
-      if (doc.ns !== DAV || doc.local !== 'propfind') throw new DavError(400, 'the body must be a DAV:propfind element');
+      if (doc.ns !== DAV || doc.local !== 'propfind') throw new DavError('ERR_DAV_BODY_INVALID', 'the body must be a DAV:propfind element');
       if (child(doc, DAV, 'propname')) mode = 'propname';
       else if (child(doc, DAV, 'allprop')) mode = 'allprop';
       else {
         const prop = child(doc, DAV, 'prop');
-        if (!prop) throw new DavError(400, 'DAV:propfind needs allprop, propname or prop');
+        if (!prop) throw new DavError('ERR_DAV_BODY_INVALID', 'DAV:propfind needs allprop, propname or prop');
         mode = 'prop';
         requested = prop.children.map((c) => ({ ns: c.ns, local: c.local }));
       }
@@ -421,8 +407,8 @@ export class DavHandler {
   // ---- PROPPATCH -----------------------------------------------------------------
 
   private async proppatch(req: DavRequest, names: DavPath): Promise<DavResponse> {
-    const doc = parseXmlBody(await readBody(req.body, this.limits.maxXmlBytes), this.limits.maxXmlBytes);
-    if (!doc || doc.ns !== DAV || doc.local !== 'propertyupdate') throw new DavError(400, 'the body must be a DAV:propertyupdate element');
+    const doc = parseXml(await readBody(req.body, this.limits.maxXmlBytes), { maxBytes: this.limits.maxXmlBytes });
+    if (!doc || doc.ns !== DAV || doc.local !== 'propertyupdate') throw new DavError('ERR_DAV_BODY_INVALID', 'the body must be a DAV:propertyupdate element');
     const entry = this.require(names);
     const tokens = this.checkIf(req, names);
     this.checkLocks(names, tokens);
@@ -512,16 +498,16 @@ export class DavHandler {
 
   private async lock(req: DavRequest, names: DavPath): Promise<DavResponse> {
     const timeout = parseTimeout(req);
-    const doc = parseXmlBody(await readBody(req.body, this.limits.maxXmlBytes), this.limits.maxXmlBytes);
+    const doc = parseXml(await readBody(req.body, this.limits.maxXmlBytes), { maxBytes: this.limits.maxXmlBytes });
     if (!doc) return this.refreshLock(req, names, timeout);
-    if (doc.ns !== DAV || doc.local !== 'lockinfo') throw new DavError(400, 'the body must be a DAV:lockinfo element');
+    if (doc.ns !== DAV || doc.local !== 'lockinfo') throw new DavError('ERR_DAV_BODY_INVALID', 'the body must be a DAV:lockinfo element');
     const scopeEl = child(doc, DAV, 'lockscope');
     const scope = scopeEl && child(scopeEl, DAV, 'exclusive') ? 'exclusive' : scopeEl && child(scopeEl, DAV, 'shared') ? 'shared' : undefined;
-    if (!scope) throw new DavError(400, 'lockinfo needs a lockscope of exclusive or shared');
+    if (!scope) throw new DavError('ERR_DAV_BODY_INVALID', 'lockinfo needs a lockscope of exclusive or shared');
     const typeEl = child(doc, DAV, 'locktype');
-    if (!typeEl || !child(typeEl, DAV, 'write')) throw new DavError(400, 'only write locks are supported');
+    if (!typeEl || !child(typeEl, DAV, 'write')) throw new DavError('ERR_DAV_BODY_INVALID', 'only write locks are supported');
     const depth = parseDepth(req, ['0', 'infinity'], 'infinity');
-    if (names.length === 0) throw new DavError(403, 'the root cannot be locked');
+    if (names.length === 0) throw new DavError('ERR_DAV_LOCK_ROOT', 'the root cannot be locked');
     const existing = this.store.stat(names);
     if (!existing) checkNewName(names[names.length - 1]!);
     const tokens = this.checkIf(req, names);
@@ -552,7 +538,7 @@ export class DavHandler {
 
   private refreshLock(req: DavRequest, names: DavPath, timeout: number): DavResponse {
     const tokens = this.checkIf(req, names);
-    if (tokens.length === 0) throw new DavError(400, 'a LOCK without a body refreshes a lock and needs its token in an If header');
+    if (tokens.length === 0) throw new DavError('ERR_DAV_LOCK_REFRESH_NO_TOKEN', 'a LOCK without a body refreshes a lock and needs its token in an If header');
     let lock: Lock | undefined;
     for (const token of tokens) {
       try {
@@ -562,19 +548,19 @@ export class DavHandler {
         if (!(err instanceof LockNotFoundError)) throw err;
       }
     }
-    if (!lock) throw new DavError(412, 'no lock with the submitted token covers this resource', 'lock-token-matches-request-uri');
+    if (!lock) throw new DavError('ERR_DAV_LOCK_REFRESH_MISMATCH', 'no lock with the submitted token covers this resource', 'lock-token-matches-request-uri');
     const xml = `<?xml version="1.0" encoding="utf-8"?>\n<D:prop xmlns:D="DAV:">${lockDiscoveryXml([lock], this.now())}</D:prop>`;
     return xmlResponse(200, xml);
   }
 
   private async unlock(req: DavRequest, names: DavPath): Promise<DavResponse> {
     const raw = header(req, 'lock-token');
-    if (!raw || raw.trim() === '') throw new DavError(400, 'UNLOCK needs a Lock-Token header');
+    if (!raw || raw.trim() === '') throw new DavError('ERR_DAV_LOCK_TOKEN_MISSING', 'UNLOCK needs a Lock-Token header');
     const token = raw.trim().replace(/^<(.*)>$/, '$1');
     try {
       this.locks.unlock(token, keyOf(names));
     } catch (err) {
-      if (err instanceof LockNotFoundError) throw new DavError(409, 'no lock with this token covers this resource', 'lock-token-matches-request-uri');
+      if (err instanceof LockNotFoundError) throw new DavError(err.code, 'no lock with this token covers this resource', 'lock-token-matches-request-uri');
       throw err;
     }
     return { status: 204, headers: {} };
@@ -582,7 +568,7 @@ export class DavHandler {
 
   private require(names: DavPath): DavEntry {
     const entry = this.store.stat(names);
-    if (!entry) throw new DavError(404, `${joinPath(names)} does not exist`);
+    if (!entry) throw new DavError('ERR_NOT_FOUND', `${joinPath(names)} does not exist`);
     return entry;
   }
 }
@@ -591,22 +577,19 @@ export function optionsResponse(): DavResponse {
   return { status: 200, headers: { dav: '1, 2', 'ms-author-via': 'DAV', allow: ALLOW, 'content-length': 0 } };
 }
 
-function mapLockErrors(err: unknown): unknown {
-  if (err instanceof LockedError) return new DavError(423, 'the resource is locked and no matching lock token was submitted', 'lock-token-submitted', err.rootHref ? [err.rootHref] : []);
-  if (err instanceof LockConflictError) return new DavError(423, 'the resource is already locked', 'no-conflicting-lock', err.rootHref ? [err.rootHref] : []);
-  if (err instanceof LockNotFoundError) return new DavError(409, err.message, 'lock-token-matches-request-uri');
-  if (err instanceof LockLimitError) return new DavError(503, `${err.message}; unlock or let some expire`);
-  return err;
-}
-
 export function errorResponse(err: DavError): DavResponse {
   if (err.condition) {
     const hrefs = err.hrefs.map((h) => `<D:href>${escapeXml(h)}</D:href>`).join('');
     const xml = `<?xml version="1.0" encoding="utf-8"?>\n<D:error xmlns:D="DAV:"><D:${err.condition}>${hrefs}</D:${err.condition}><D:responsedescription>${escapeXml(err.message)}</D:responsedescription></D:error>`;
     return xmlResponse(err.status, xml);
   }
-  const body = Buffer.from(`${err.message}\n`, 'utf8');
-  return { status: err.status, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length }, body };
+  return textResponse(err.status, err.message);
+}
+
+/** A plain-text answer: the sentence and a newline. */
+export function textResponse(status: number, message: string): DavResponse {
+  const body = Buffer.from(`${message}\n`, 'utf8');
+  return { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length }, body };
 }
 
 /** RFC 9110 13.2.2 order: If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since. */

@@ -126,6 +126,25 @@ export interface QuotaStore {
   quotaUsed(): number;
 }
 
+/** Every error code a store may throw (see the table at the top). */
+export type StoreErrorCode =
+  | 'ERR_NOT_FOUND'
+  | 'ERR_EXISTS'
+  | 'ERR_NOT_A_DIRECTORY'
+  | 'ERR_IS_A_DIRECTORY'
+  | 'ERR_PARENT_MISSING'
+  | 'ERR_NAME_INVALID'
+  | 'ERR_PROTECTED'
+  | 'ERR_MOVE_INTO_SELF'
+  | 'ERR_OBJECT_CORRUPT'
+  | 'ERR_INDEX_KEY'
+  | 'ERR_TOO_LARGE'
+  | 'ERR_VAULT_CLOSED'
+  | 'ERR_READ_ONLY'
+  | 'ERR_INDEX_VERSION'
+  | 'ERR_VAULT_BUSY'
+  | 'ERR_NO_SPACE';
+
 export function hasDeadProps(store: DavStore): store is DavStore & DeadPropsStore {
   return typeof (store as Partial<DeadPropsStore>).patchProps === 'function';
 }
