@@ -5,63 +5,27 @@
  * one place by the caller.
  *
  * Security considerations: every path is decoded once (paths.ts) and goes
- * only to this user's vault; XML bodies are parsed with no DTD and a size cap
+ * only to this handler's store (one user's vault); XML bodies are parsed with no DTD and a size cap
  * (xml.ts); a PUT beyond the size limit is refused before a byte is stored;
  * a modifying method must pass its `If` header and the lock check; a name a
  * request creates must be one Windows can use (names.ts checkNewName); dead
  * properties are capped per property and per resource (props.ts) and a
  * multistatus is streamed, never built as one string (multistatus.ts).
  */
-import type { IncomingHttpHeaders } from 'node:http';
-import type { Readable } from 'node:stream';
 import { checkNewName, foldName, joinPath, normalizeName } from '../names.js';
 import { DavError, toDavError } from './errors.js';
 import { evaluateIf, parseIfHeader, submittedTokens } from './if-header.js';
 import { LockNotFoundError, type Lock, type LockManager } from './locks.js';
 import { decodeDestination, decodePath, encodeHref } from './paths.js';
 import { multistatus } from './multistatus.js';
-import {
-  DAV,
-  MAX_DEAD_PROP_BYTES,
-  MAX_DEAD_PROPS_BYTES,
-  MULTISTATUS_CLOSE,
-  MULTISTATUS_OPEN,
-  allprop,
-  deadPropsBytes,
-  emptyProp,
-  etagOf,
-  httpDate,
-  isProtected,
-  isWin32,
-  lockDiscoveryXml,
-  namedProps,
-  parseTime,
-  propNames,
-  propstat,
-  type PropContext,
-  type PropName,
-} from './props.js';
-import { hasDeadProps, hasQuota, hasWin32Meta, type DavEntry, type DavPath, type DavStore, type DavTimes, type DeadProperty } from './store.js';
+import { evaluatePreconditions } from './preconditions.js';
+import { DAV, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, allprop, emptyProp, etagOf, httpDate, namedProps, propNames, propstat, type PropContext, type PropName } from './props.js';
+import { planPropPatch } from './proppatch.js';
+import { parseRange } from './range.js';
+import { header, parseDepth, parseLockToken, parseOverwrite, parseTimeout, readBody, type DavRequest } from './request.js';
+import { errorResponse, lockResponse, propPatchResponse, type DavResponse } from './responses.js';
+import { hasDeadProps, hasQuota, hasWin32Meta, type DavEntry, type DavPath, type DavStore, type DeadProperty } from './store.js';
 import { escapeXml, parseXml, type XmlElement } from './xml.js';
-
-export interface DavRequest {
-  method: string;
-  /** The raw request target (path and query), exactly as received. */
-  url: string;
-  headers: IncomingHttpHeaders;
-  /** The request body, for methods that have one. */
-  body: Readable | undefined;
-  /** The authenticated user, recorded as the lock principal. */
-  principal: string;
-}
-
-export interface DavResponse {
-  status: number;
-  headers: Record<string, string | number>;
-  body?: string | Buffer | Readable;
-  /** For the log, when the request failed on the server's side: the system's code of the cause (e.g. ENOSPC), never a path or name. */
-  cause?: string;
-}
 
 export interface DavLimits {
   /** Largest file a PUT accepts (the Windows client cannot go beyond 4 GiB - 1). */
@@ -75,64 +39,7 @@ export interface DavLimits {
 export const DAV_METHODS = ['OPTIONS', 'GET', 'HEAD', 'PUT', 'DELETE', 'MKCOL', 'COPY', 'MOVE', 'PROPFIND', 'PROPPATCH', 'LOCK', 'UNLOCK'] as const;
 export const ALLOW = DAV_METHODS.join(', ');
 
-const XML_TYPE = 'application/xml; charset=utf-8';
-const MAX_TIMEOUT = 3600;
-
 const keyOf = (names: DavPath): string[] => names.map((n) => foldName(normalizeName(n)));
-
-/** Reads a whole (small) body with a cap; over the cap is a 413. */
-async function readBody(body: Readable | undefined, max: number): Promise<Buffer> {
-  if (!body) return Buffer.alloc(0);
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > max) {
-      body.resume();
-      throw new DavError('ERR_DAV_BODY_TOO_LARGE', `the request body is larger than ${max} bytes`);
-    }
-    parts.push(chunk as Buffer);
-  }
-  return Buffer.concat(parts, size);
-}
-
-function header(req: DavRequest, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v.join(', ') : v;
-}
-
-function xmlResponse(status: number, xml: string, extra: Record<string, string> = {}): DavResponse {
-  const body = Buffer.from(xml, 'utf8');
-  return { status, headers: { 'content-type': XML_TYPE, 'content-length': body.length, ...extra }, body };
-}
-
-function parseDepth(req: DavRequest, allowed: readonly string[], fallback: string): string {
-  const raw = header(req, 'depth');
-  const depth = raw === undefined ? fallback : raw.trim().toLowerCase();
-  if (!allowed.includes(depth)) throw new DavError('ERR_DAV_DEPTH_INVALID', `Depth "${raw}" is not allowed here (allowed: ${allowed.join(', ')})`);
-  return depth;
-}
-
-function parseOverwrite(req: DavRequest): boolean {
-  const raw = header(req, 'overwrite');
-  if (raw === undefined) return true;
-  const v = raw.trim().toUpperCase();
-  if (v !== 'T' && v !== 'F') throw new DavError('ERR_DAV_OVERWRITE_INVALID', `Overwrite must be T or F, not "${raw}"`);
-  return v === 'T';
-}
-
-function parseTimeout(req: DavRequest): number {
-  const raw = header(req, 'timeout');
-  if (raw === undefined) return MAX_TIMEOUT;
-  for (const part of raw.split(',')) {
-    const t = part.trim();
-    if (/^infinite$/i.test(t)) return MAX_TIMEOUT;
-    const m = /^second-(\d{1,12})$/i.exec(t);
-    if (m) return Math.min(Math.max(Number(m[1]), 1), MAX_TIMEOUT);
-  }
-  throw new DavError('ERR_DAV_TIMEOUT_INVALID', `Timeout "${raw}" is not valid (use Second-N or Infinite)`);
-}
-
 
 /** The code of an error's innermost cause (ENOSPC, SQLITE_FULL, ...): safe to log, unlike its message. */
 function causeCode(err: unknown): string | undefined {
@@ -413,85 +320,15 @@ export class DavHandler {
     const tokens = this.checkIf(req, names);
     this.checkLocks(names, tokens);
 
-    interface Op {
-      name: PropName;
-      set: boolean;
-      el: XmlElement;
-      failure?: number;
-    }
-    const ops: Op[] = [];
-    for (const instruction of doc.children) {
-      if (instruction.ns !== DAV || (instruction.local !== 'set' && instruction.local !== 'remove')) continue;
-      const prop = child(instruction, DAV, 'prop');
-      for (const el of prop?.children ?? []) ops.push({ name: { ns: el.ns, local: el.local }, set: instruction.local === 'set', el });
-    }
-    /** The sentence of each failure status, in its propstat's responsedescription. */
-    const why = new Map<number, string>();
-    const fail = (op: Op, status: number, description: string) => {
-      op.failure = status;
-      why.set(status, description);
-    };
     const store = this.store;
     const win32 = hasWin32Meta(store) ? store : undefined;
     const dead = hasDeadProps(store) ? store : undefined;
-    const meta: DavTimes & { attributes?: number } = {};
-    for (const op of ops) {
-      if (isProtected(op.name)) fail(op, 403, 'live DAV: properties cannot be set or removed');
-      else if (isWin32(op.name)) {
-        if (!op.set) continue; // removing a Win32 property keeps the file's own value
-        if (!win32) {
-          fail(op, 403, 'this share cannot set Win32 properties');
-          continue;
-        }
-        const value = op.el.text.trim();
-        if (op.name.local === 'Win32FileAttributes') {
-          if (!/^[0-9a-fA-F]{1,8}$/.test(value)) fail(op, 409, 'Win32FileAttributes must be 1 to 8 hex digits');
-          else meta.attributes = parseInt(value, 16);
-        } else {
-          const ms = parseTime(value);
-          if (ms === undefined) fail(op, 409, 'a Win32 time must be a date from 1601-01-01T00:00:00Z to 9999-12-31T23:59:59Z');
-          else if (op.name.local === 'Win32CreationTime') meta.created = ms;
-          else if (op.name.local === 'Win32LastAccessTime') meta.accessed = ms;
-          else meta.modified = ms;
-        }
-      } else if (!dead) {
-        fail(op, 403, 'this share keeps no dead properties');
-      } else if (op.set && Buffer.byteLength(op.el.raw) > MAX_DEAD_PROP_BYTES) {
-        fail(op, 507, `a property value may hold at most ${MAX_DEAD_PROP_BYTES} bytes`);
-      }
+    const plan = planPropPatch(doc, { win32: win32 !== undefined, deadProps: dead && (() => dead.getProps(names)) });
+    if (!plan.failed) {
+      if (win32 && Object.keys(plan.meta).length > 0) win32.setMeta(names, plan.meta);
+      if (dead && (plan.sets.length > 0 || plan.removes.length > 0)) dead.patchProps(names, plan.sets, plan.removes);
     }
-    // Instructions apply in document order: the last one for a property wins.
-    const final = new Map<string, { ns: string; name: string; value: string | undefined }>();
-    for (const o of ops) {
-      if (!isWin32(o.name) && !isProtected(o.name)) final.set(`${o.name.ns}\u0000${o.name.local}`, { ns: o.name.ns, name: o.name.local, value: o.set ? o.el.raw : undefined });
-    }
-    const sets = [...final.values()].flatMap((p) => (p.value === undefined ? [] : [{ ns: p.ns, name: p.name, value: p.value }]));
-    const removes = [...final.values()].filter((p) => p.value === undefined).map((p) => ({ ns: p.ns, name: p.name }));
-    if (dead && sets.length > 0 && !ops.some((o) => o.failure !== undefined)) {
-      const after = new Map(dead.getProps(names).map((p) => [`${p.ns}\u0000${p.name}`, p]));
-      for (const [key, p] of final) {
-        if (p.value === undefined) after.delete(key);
-        else after.set(key, { ns: p.ns, name: p.name, value: p.value });
-      }
-      const total = deadPropsBytes(after.values());
-      if (total > MAX_DEAD_PROPS_BYTES) {
-        const description = `the properties of a resource may hold at most ${MAX_DEAD_PROPS_BYTES} bytes in all; these would make ${total}`;
-        for (const op of ops) if (op.set && !isWin32(op.name)) fail(op, 507, description);
-      }
-    }
-    const failed = ops.some((o) => o.failure !== undefined);
-    if (!failed) {
-      if (win32 && Object.keys(meta).length > 0) win32.setMeta(names, meta);
-      if (dead && (sets.length > 0 || removes.length > 0)) dead.patchProps(names, sets, removes);
-    }
-    const byStatus = new Map<number, string[]>();
-    for (const op of ops) {
-      const status = op.failure ?? (failed ? 424 : 200);
-      byStatus.set(status, [...(byStatus.get(status) ?? []), emptyProp(op.name)]);
-    }
-    const href = escapeXml(encodeHref(names, entry.isDir));
-    const inner = [...byStatus].flatMap(([status, props]) => propstat(props, status, why.get(status)));
-    return xmlResponse(207, `${MULTISTATUS_OPEN}<D:response><D:href>${href}</D:href>${inner.join('')}</D:response>${MULTISTATUS_CLOSE}`);
+    return propPatchResponse(encodeHref(names, entry.isDir), plan.results, plan.why);
   }
 
   // ---- LOCK / UNLOCK ---------------------------------------------------------------
@@ -532,8 +369,7 @@ export class DavHandler {
         throw err;
       }
     }
-    const xml = `<?xml version="1.0" encoding="utf-8"?>\n<D:prop xmlns:D="DAV:">${lockDiscoveryXml([lock], this.now())}</D:prop>`;
-    return xmlResponse(created ? 201 : 200, xml, { 'lock-token': `<${lock.token}>` });
+    return lockResponse(lock, this.now(), created ? 201 : 200, { 'lock-token': `<${lock.token}>` });
   }
 
   private refreshLock(req: DavRequest, names: DavPath, timeout: number): DavResponse {
@@ -549,14 +385,11 @@ export class DavHandler {
       }
     }
     if (!lock) throw new DavError('ERR_DAV_LOCK_REFRESH_MISMATCH', 'no lock with the submitted token covers this resource', 'lock-token-matches-request-uri');
-    const xml = `<?xml version="1.0" encoding="utf-8"?>\n<D:prop xmlns:D="DAV:">${lockDiscoveryXml([lock], this.now())}</D:prop>`;
-    return xmlResponse(200, xml);
+    return lockResponse(lock, this.now(), 200);
   }
 
   private async unlock(req: DavRequest, names: DavPath): Promise<DavResponse> {
-    const raw = header(req, 'lock-token');
-    if (!raw || raw.trim() === '') throw new DavError('ERR_DAV_LOCK_TOKEN_MISSING', 'UNLOCK needs a Lock-Token header');
-    const token = raw.trim().replace(/^<(.*)>$/, '$1');
+    const token = parseLockToken(req);
     try {
       this.locks.unlock(token, keyOf(names));
     } catch (err) {
@@ -577,54 +410,5 @@ export function optionsResponse(): DavResponse {
   return { status: 200, headers: { dav: '1, 2', 'ms-author-via': 'DAV', allow: ALLOW, 'content-length': 0 } };
 }
 
-export function errorResponse(err: DavError): DavResponse {
-  if (err.condition) {
-    const hrefs = err.hrefs.map((h) => `<D:href>${escapeXml(h)}</D:href>`).join('');
-    const xml = `<?xml version="1.0" encoding="utf-8"?>\n<D:error xmlns:D="DAV:"><D:${err.condition}>${hrefs}</D:${err.condition}><D:responsedescription>${escapeXml(err.message)}</D:responsedescription></D:error>`;
-    return xmlResponse(err.status, xml);
-  }
-  return textResponse(err.status, err.message);
-}
 
-/** A plain-text answer: the sentence and a newline. */
-export function textResponse(status: number, message: string): DavResponse {
-  const body = Buffer.from(`${message}\n`, 'utf8');
-  return { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length }, body };
-}
-
-/** RFC 9110 13.2.2 order: If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since. */
-function evaluatePreconditions(req: DavRequest, etag: string, modified: number): 200 | 304 | 412 {
-  const ifMatch = header(req, 'if-match');
-  if (ifMatch !== undefined && ifMatch.trim() !== '*' && !ifMatch.split(',').some((t) => t.trim() === etag)) return 412;
-  const ius = header(req, 'if-unmodified-since');
-  if (ifMatch === undefined && ius !== undefined && !Number.isNaN(Date.parse(ius)) && Math.floor(modified / 1000) > Math.floor(Date.parse(ius) / 1000)) return 412;
-  const inm = header(req, 'if-none-match');
-  if (inm !== undefined) {
-    if (inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag)) return 304;
-    return 200;
-  }
-  // RFC 9110 13.1.3: If-Modified-Since is for GET and HEAD only; other methods ignore it.
-  const ims = req.method === 'GET' || req.method === 'HEAD' ? header(req, 'if-modified-since') : undefined;
-  if (ims !== undefined && !Number.isNaN(Date.parse(ims)) && Math.floor(modified / 1000) <= Math.floor(Date.parse(ims) / 1000)) return 304;
-  return 200;
-}
-
-/** One byte range of `size` (end exclusive), 'unsatisfiable', or undefined for "whole file". */
-export function parseRange(value: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
-  if (value === undefined) return undefined;
-  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(value);
-  if (!m) return undefined; // several ranges or another unit: the whole file (RFC 9110 allows ignoring Range)
-  const [, a, b] = m as unknown as [string, string, string];
-  if (a === '' && b === '') return undefined;
-  if (a === '') {
-    const n = Number(b);
-    if (n === 0) return 'unsatisfiable';
-    return { start: Math.max(0, size - n), end: size };
-  }
-  const start = Number(a);
-  const end = b === '' ? size : Math.min(Number(b) + 1, size);
-  if (b !== '' && Number(b) < start) return undefined;
-  if (start >= size) return 'unsatisfiable';
-  return { start, end };
-}
 
