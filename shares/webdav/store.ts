@@ -145,6 +145,17 @@ export type StoreErrorCode =
   | 'ERR_VAULT_BUSY'
   | 'ERR_NO_SPACE';
 
+/** An error for stores that have no error class of their own (the vault has VaultError, with the same codes). */
+export class StoreError extends Error {
+  constructor(
+    readonly code: StoreErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
 export function hasDeadProps(store: DavStore): store is DavStore & DeadPropsStore {
   return typeof (store as Partial<DeadPropsStore>).patchProps === 'function';
 }
