@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { DavHandler, type DavLimits } from '../shares/webdav/handler.js';
 import { DavError, toDavError, WEBDAV_STATUS } from '../shares/webdav/errors.js';
 import { LockManager } from '../shares/webdav/locks.js';
+import { readOnlyStore } from '../shares/webdav/read-only-store.js';
 import { StoreError, type DavStore } from '../shares/webdav/store.js';
 import { MemoryDavStore } from './helpers/memory-dav-store.js';
 
@@ -303,4 +304,37 @@ test('a store with only the core: no quota properties, dead and Win32 properties
   const win32 = await patch('<Z:Win32FileAttributes>00000012</Z:Win32FileAttributes>');
   assert.match(win32.text, /<Z:Win32FileAttributes\/><\/D:prop><D:status>HTTP\/1.1 403 Forbidden<\/D:status><D:responsedescription>this share cannot set Win32 properties/);
   assert.equal((await dav('COPY', '/d', { destination: '/e', depth: '0' })).status, 201);
+});
+
+test('through the read-only wrapper: reads and listings work, every change is 403 and changes nothing', async () => {
+  const memory = new MemoryDavStore(() => NOW);
+  await memory.write(['f.txt'], ['content']);
+  memory.mkdir(['d']);
+  memory.patchProps(['f.txt'], [{ ns: 'urn:x', name: 'color', value: '<x:color xmlns:x="urn:x">red</x:color>' }]);
+  const { dav } = setup(readOnlyStore(memory));
+  assert.equal((await dav('GET', '/f.txt')).text, 'content');
+  const listing = await dav('PROPFIND', '/', { depth: '1' }, XML_PROPFIND_ALL);
+  assert.equal(listing.status, 207);
+  assert.match(listing.text, /<x:color xmlns:x="urn:x">red<\/x:color>/);
+  assert.match(listing.text, /<D:quota-used-bytes>7<\/D:quota-used-bytes>/);
+  const changes: [string, string, Record<string, string>, string | undefined][] = [
+    ['PUT', '/f.txt', {}, 'new'],
+    ['PUT', '/g.txt', {}, 'new'],
+    ['MKCOL', '/e', {}, undefined],
+    ['DELETE', '/f.txt', {}, undefined],
+    ['MOVE', '/f.txt', { destination: '/g.txt' }, undefined],
+    ['COPY', '/f.txt', { destination: '/g.txt' }, undefined],
+    ['COPY', '/d', { destination: '/e', depth: '0' }, undefined],
+    ['PROPPATCH', '/f.txt', {}, '<D:propertyupdate xmlns:D="DAV:"><D:remove><D:prop><x:color xmlns:x="urn:x"/></D:prop></D:remove></D:propertyupdate>'],
+    ['PROPPATCH', '/f.txt', {}, '<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:"><D:set><D:prop><Z:Win32FileAttributes>00000001</Z:Win32FileAttributes></D:prop></D:set></D:propertyupdate>'],
+    ['LOCK', '/new.txt', {}, lockBody()],
+  ];
+  for (const [method, url, headers, body] of changes) {
+    const res = await dav(method, url, headers, body);
+    assert.deepEqual([res.status, res.text], [403, 'this share is read-only\n'], `${method} ${url}`);
+  }
+  assert.deepEqual(memory.list([]).map((e) => e.name), ['d', 'f.txt']);
+  assert.equal(memory.stat(['f.txt'])!.attributes, 0x20);
+  assert.equal(memory.getProps(['f.txt']).length, 1);
+  assert.equal((await dav('GET', '/f.txt')).text, 'content');
 });
