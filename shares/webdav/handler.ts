@@ -19,13 +19,14 @@ import { LockNotFoundError, type Lock, type LockManager } from './locks.js';
 import { decodeDestination, decodePath, encodeHref } from './paths.js';
 import { multistatus } from './multistatus.js';
 import { evaluatePreconditions } from './preconditions.js';
-import { DAV, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, allprop, emptyProp, etagOf, httpDate, namedProps, propNames, propstat, type PropContext, type PropName } from './props.js';
+import { DAV, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, allprop, emptyProp, etagOf, httpDate, namedProps, propNames, propstat, type PropContext } from './props.js';
 import { planPropPatch } from './proppatch.js';
 import { parseRange } from './range.js';
+import { parseLockInfo, parsePropfind } from './request-bodies.js';
 import { header, parseDepth, parseLockToken, parseOverwrite, parseTimeout, readBody, type DavRequest } from './request.js';
-import { errorResponse, lockResponse, propPatchResponse, type DavResponse } from './responses.js';
+import { errorResponse, listingResponse, lockResponse, propPatchResponse, rangeNotSatisfiableResponse, type DavResponse } from './responses.js';
 import { hasDeadProps, hasQuota, hasWin32Meta, type DavEntry, type DavPath, type DavStore, type DeadProperty } from './store.js';
-import { escapeXml, parseXml, type XmlElement } from './xml.js';
+import { escapeXml, parseXml } from './xml.js';
 
 export interface DavLimits {
   /** Largest file a PUT accepts (the Windows client cannot go beyond 4 GiB - 1). */
@@ -49,8 +50,6 @@ function causeCode(err: unknown): string | undefined {
   }
   return code;
 }
-
-const child = (el: XmlElement, ns: string, local: string): XmlElement | undefined => el.children.find((c) => c.ns === ns && c.local === local);
 
 /**
  * What a PUT's Content-Length alone decides, before any of the body is read:
@@ -144,14 +143,7 @@ export class DavHandler {
 
   private async get(req: DavRequest, names: DavPath): Promise<DavResponse> {
     const entry = this.require(names);
-    if (entry.isDir) {
-      const listing = this.store
-        .list(names)
-        .map((e) => e.name + (e.isDir ? '/' : ''))
-        .join('\n');
-      const body = Buffer.from(listing + (listing ? '\n' : ''), 'utf8');
-      return { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length }, body: req.method === 'HEAD' ? undefined : body };
-    }
+    if (entry.isDir) return listingResponse(this.store.list(names), req.method === 'HEAD');
     const etag = etagOf(entry);
     const lastModified = httpDate(entry.modified);
     const base: Record<string, string | number> = { etag, 'last-modified': lastModified, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' };
@@ -162,9 +154,7 @@ export class DavHandler {
     let range = parseRange(header(req, 'range'), entry.size);
     const ifRange = header(req, 'if-range');
     if (range && ifRange !== undefined && ifRange !== etag && ifRange !== lastModified) range = undefined;
-    if (range === 'unsatisfiable') {
-      return { status: 416, headers: { 'content-range': `bytes */${entry.size}`, 'content-type': 'text/plain; charset=utf-8' }, body: `range not satisfiable: the file has ${entry.size} bytes\n` };
-    }
+    if (range === 'unsatisfiable') return rangeNotSatisfiableResponse(entry.size);
     const status = range ? 206 : 200;
     const start = range ? range.start : 0;
     const end = range ? range.end : entry.size; // exclusive
@@ -264,20 +254,7 @@ export class DavHandler {
     const raw = header(req, 'depth');
     if (raw !== undefined && raw.trim().toLowerCase() === 'infinity') throw new DavError('ERR_DAV_PROPFIND_INFINITE', 'PROPFIND with Depth infinity is not supported', 'propfind-finite-depth');
     const depth = parseDepth(req, ['0', '1'], '1');
-    const doc = parseXml(await readBody(req.body, this.limits.maxXmlBytes), { maxBytes: this.limits.maxXmlBytes });
-    let mode: 'allprop' | 'propname' | 'prop' = 'allprop';
-    let requested: PropName[] = [];
-    if (doc) {
-      if (doc.ns !== DAV || doc.local !== 'propfind') throw new DavError('ERR_DAV_BODY_INVALID', 'the body must be a DAV:propfind element');
-      if (child(doc, DAV, 'propname')) mode = 'propname';
-      else if (child(doc, DAV, 'allprop')) mode = 'allprop';
-      else {
-        const prop = child(doc, DAV, 'prop');
-        if (!prop) throw new DavError('ERR_DAV_BODY_INVALID', 'DAV:propfind needs allprop, propname or prop');
-        mode = 'prop';
-        requested = prop.children.map((c) => ({ ns: c.ns, local: c.local }));
-      }
-    }
+    const asked = parsePropfind(parseXml(await readBody(req.body, this.limits.maxXmlBytes), { maxBytes: this.limits.maxXmlBytes }));
     const self = this.require(names);
     const now = this.now();
     const store = this.store;
@@ -294,9 +271,9 @@ export class DavHandler {
     const render = function* (entry: DavEntry, entryNames: DavPath, full: boolean, dead: () => readonly DeadProperty[]): Generator<string> {
       const c = context(entry, entryNames, dead);
       yield `<D:response><D:href>${escapeXml(encodeHref(entryNames, entry.isDir))}</D:href>`;
-      if (mode === 'allprop') yield* propstat(allprop(c, full), 200);
-      else if (mode === 'propname') yield* propstat(propNames(c).map(emptyProp), 200);
-      else yield* namedProps(requested, c);
+      if (asked.mode === 'allprop') yield* propstat(allprop(c, full), 200);
+      else if (asked.mode === 'propname') yield* propstat(propNames(c).map(emptyProp), 200);
+      else yield* namedProps(asked.requested, c);
       yield '</D:response>';
     };
     const pieces = function* (): Generator<string> {
@@ -337,24 +314,18 @@ export class DavHandler {
     const timeout = parseTimeout(req);
     const doc = parseXml(await readBody(req.body, this.limits.maxXmlBytes), { maxBytes: this.limits.maxXmlBytes });
     if (!doc) return this.refreshLock(req, names, timeout);
-    if (doc.ns !== DAV || doc.local !== 'lockinfo') throw new DavError('ERR_DAV_BODY_INVALID', 'the body must be a DAV:lockinfo element');
-    const scopeEl = child(doc, DAV, 'lockscope');
-    const scope = scopeEl && child(scopeEl, DAV, 'exclusive') ? 'exclusive' : scopeEl && child(scopeEl, DAV, 'shared') ? 'shared' : undefined;
-    if (!scope) throw new DavError('ERR_DAV_BODY_INVALID', 'lockinfo needs a lockscope of exclusive or shared');
-    const typeEl = child(doc, DAV, 'locktype');
-    if (!typeEl || !child(typeEl, DAV, 'write')) throw new DavError('ERR_DAV_BODY_INVALID', 'only write locks are supported');
+    const { scope, ownerXml } = parseLockInfo(doc);
     const depth = parseDepth(req, ['0', 'infinity'], 'infinity');
     if (names.length === 0) throw new DavError('ERR_DAV_LOCK_ROOT', 'the root cannot be locked');
     const existing = this.store.stat(names);
     if (!existing) checkNewName(names[names.length - 1]!);
     const tokens = this.checkIf(req, names);
-    const owner = child(doc, DAV, 'owner');
     const lock = this.locks.lock({
       path: keyOf(names),
       rootHref: encodeHref(names, existing?.isDir ?? false),
       scope,
       depth: depth === '0' ? 0 : 'infinity',
-      ownerXml: owner ? owner.raw : '',
+      ownerXml,
       timeoutSeconds: timeout,
       principal: req.principal,
     });
@@ -409,6 +380,3 @@ export class DavHandler {
 export function optionsResponse(): DavResponse {
   return { status: 200, headers: { dav: '1, 2', 'ms-author-via': 'DAV', allow: ALLOW, 'content-length': 0 } };
 }
-
-
-

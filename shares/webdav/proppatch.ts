@@ -13,7 +13,7 @@
  */
 import { DAV, MAX_DEAD_PROP_BYTES, MAX_DEAD_PROPS_BYTES, deadPropsBytes, isProtected, isWin32, parseTime, type PropName } from './props.js';
 import type { DavTimes, DeadProperty } from './store.js';
-import type { XmlElement } from './xml.js';
+import { childElement, type XmlElement } from './xml.js';
 
 export interface PropPatchPlan {
   /** Every property of the request, in order, with its status. */
@@ -42,14 +42,12 @@ interface Op {
   failure?: number;
 }
 
-const child = (el: XmlElement, ns: string, local: string): XmlElement | undefined => el.children.find((c) => c.ns === ns && c.local === local);
-
 /** Reads a DAV:propertyupdate element. */
 export function planPropPatch(doc: XmlElement, target: PropPatchTarget): PropPatchPlan {
   const ops: Op[] = [];
   for (const instruction of doc.children) {
     if (instruction.ns !== DAV || (instruction.local !== 'set' && instruction.local !== 'remove')) continue;
-    const prop = child(instruction, DAV, 'prop');
+    const prop = childElement(instruction, DAV, 'prop');
     for (const el of prop?.children ?? []) ops.push({ name: { ns: el.ns, local: el.local }, set: instruction.local === 'set', el });
   }
   const why = new Map<number, string>();

@@ -8,6 +8,7 @@
 import type { Readable } from 'node:stream';
 import type { DavError } from './errors.js';
 import type { Lock } from './locks.js';
+import type { DavEntry } from './store.js';
 import { MULTISTATUS_CLOSE, MULTISTATUS_OPEN, emptyProp, lockDiscoveryXml, propstat, type PropName } from './props.js';
 import { escapeXml } from './xml.js';
 
@@ -40,6 +41,18 @@ export function errorResponse(err: DavError): DavResponse {
     return xmlResponse(err.status, xml);
   }
   return textResponse(err.status, err.message);
+}
+
+/** A GET of a folder: its names, one a line, folders with a trailing "/" (no body for a HEAD). */
+export function listingResponse(entries: readonly DavEntry[], head: boolean): DavResponse {
+  const listing = entries.map((e) => e.name + (e.isDir ? '/' : '')).join('\n');
+  const body = Buffer.from(listing + (listing ? '\n' : ''), 'utf8');
+  return { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length }, body: head ? undefined : body };
+}
+
+/** 416 (RFC 9110 15.5.17), with the size of the file. */
+export function rangeNotSatisfiableResponse(size: number): DavResponse {
+  return { status: 416, headers: { 'content-range': `bytes */${size}`, 'content-type': 'text/plain; charset=utf-8' }, body: `range not satisfiable: the file has ${size} bytes\n` };
 }
 
 /** A LOCK's answer (RFC 4918 9.10.1): the lock's lockdiscovery. */
