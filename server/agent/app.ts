@@ -40,9 +40,10 @@ import type { Sessions, UserSession } from '../../policy/sessions.js';
 import { LOCKED_MESSAGE, type Gate } from '../../policy/gate.js';
 import type { AuditLog } from '../../policy/audit/log.js';
 import type { Takeout } from '../../policy/takeout/agent/takeout.js';
-import { ALLOW, DavHandler, DAV_METHODS, errorResponse, optionsResponse, putSizeRefusal, type DavLimits, type DavResponse } from '../../shares/webdav/handler.js';
-import { DavError } from '../../shares/webdav/errors.js';
+import { ALLOW, DavHandler, DAV_METHODS, optionsResponse, putSizeRefusal, type DavLimits } from '../../shares/webdav/handler.js';
+import { textResponse, type DavResponse } from '../../shares/webdav/responses.js';
 import { VaultError } from '../../shares/vault/errors.js';
+import { VaultDavStore } from '../../shares/vault/dav-store.js';
 import { Authenticator, MAX_LOGIN_CHARS, parseBasic, TooManyLoginAttempts } from '../http/basic-auth.js';
 import { Metrics, label } from './metrics.js';
 import { apiRequestRefusal } from '../http/api-guard.js';
@@ -91,7 +92,7 @@ function send(reply: FastifyReply, res: DavResponse): FastifyReply {
 }
 
 function plain(reply: FastifyReply, status: number, message: string, headers: Record<string, string> = {}): FastifyReply {
-  const res = errorResponse(new DavError(status, message));
+  const res = textResponse(status, message);
   return send(reply, { ...res, headers: { ...res.headers, ...headers } });
 }
 
@@ -349,7 +350,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         req.log.warn({ user, code: (err as { code?: string }).code }, 'vault unlock failed');
         return plain(reply, failure.status, failure.message);
       }
-      const handler = new DavHandler(session.vault, opts.locks.of(session), limits);
+      const handler = new DavHandler(new VaultDavStore(session.vault), opts.locks.of(session), limits);
       const body = req.body as Readable | undefined;
       const res = await handler.handle({ method: req.method, url, headers: req.headers, body, principal: user });
       if (res.status >= 500) req.log.error({ method: req.method, status: res.status, cause: res.cause }, 'WebDAV request failed');
