@@ -29,7 +29,7 @@ import type { Readable } from 'node:stream';
 import type { DataKey } from '../../crypto/object-format.js';
 import { VaultError } from './errors.js';
 import { INDEX_FILE, IndexDb } from './index-db.js';
-import { joinPath, splitPath } from '../names.js';
+import { joinPath, normalizeName, splitPath } from '../names.js';
 import { childProps, childRows, props, requireDir, requireRow, resolve, toEntry, usedBytes } from './queries.js';
 import { TreeWriter, type FileCommit } from './tree-writes.js';
 import { releaseVaultLock, takeVaultLock } from './lock-file.js';
@@ -42,6 +42,22 @@ export { AREAS, ATTR_ARCHIVE, ATTR_DIRECTORY, type DeadProperty, type Entry, typ
 export type { ByteSource } from './object-store.js';
 
 /** What a write may ask: `createOnly` and `times` for its index row (tree-writes.ts), and a size limit. */
+/**
+ * A path in the vault: "/"-joined as typed ("/Documents/a.txt"), or already
+ * split into names (what the WebDAV layer decoded), so it is not joined and
+ * split again. Either way every name is validated and normalised here.
+ */
+export type VaultPath = string | readonly string[];
+
+function namesOf(path: VaultPath): string[] {
+  return typeof path === 'string' ? splitPath(path) : path.map(normalizeName);
+}
+
+/** The path as error messages show it. */
+function shown(path: VaultPath): string {
+  return typeof path === 'string' ? path : joinPath(path);
+}
+
 export interface WriteOptions extends FileCommit {
   /** Refuse with ERR_TOO_LARGE beyond this many bytes (nothing is kept). */
   maxBytes?: number;
@@ -161,16 +177,16 @@ export class Vault {
   // ---- queries -------------------------------------------------------------
 
   /** The entry at `path`, or undefined when nothing is there. */
-  stat(path: string): Entry | undefined {
-    const names = splitPath(path);
+  stat(path: VaultPath): Entry | undefined {
+    const names = namesOf(path);
     const row = resolve(this.index, names);
     return row ? toEntry(row, names) : undefined;
   }
 
   /** The children of a folder, sorted by name. */
-  list(path: string): Entry[] {
-    const names = splitPath(path);
-    const dir = requireDir(this.index, names, path);
+  list(path: VaultPath): Entry[] {
+    const names = namesOf(path);
+    const dir = requireDir(this.index, names, shown(path));
     return childRows(this.index, dir.id).map((r) => toEntry(r, [...names, r.name]));
   }
 
@@ -181,20 +197,20 @@ export class Vault {
   }
 
   /** The dead properties of every child of a folder, by child name (one query, for listings). */
-  childProps(path: string): Map<string, DeadProperty[]> {
-    return childProps(this.index, requireDir(this.index, splitPath(path), path).id);
+  childProps(path: VaultPath): Map<string, DeadProperty[]> {
+    return childProps(this.index, requireDir(this.index, namesOf(path), shown(path)).id);
   }
 
-  getProps(path: string): DeadProperty[] {
-    return props(this.index, requireRow(this.index, splitPath(path), path).id);
+  getProps(path: VaultPath): DeadProperty[] {
+    return props(this.index, requireRow(this.index, namesOf(path), shown(path)).id);
   }
 
   // ---- reads ---------------------------------------------------------------
 
   /** Streams the file's bytes [start, end) (end exclusive, clamped to the size). */
-  async read(path: string, range: { start?: number; end?: number } = {}): Promise<ReadResult> {
-    const names = splitPath(path);
-    const row = requireRow(this.index, names, path);
+  async read(path: VaultPath, range: { start?: number; end?: number } = {}): Promise<ReadResult> {
+    const names = namesOf(path);
+    const row = requireRow(this.index, names, shown(path));
     if (row.is_dir) throw new VaultError('ERR_IS_A_DIRECTORY', `${joinPath(names)} is a folder`);
     const entry = toEntry(row, names);
     return { entry, stream: await this.objects.read(entry, range) };
@@ -206,8 +222,8 @@ export class Vault {
    * Writes a file from a stream: new object, fsync, rename, then the index
    * row flips in one transaction. Resolves only once the write is durable.
    */
-  async write(path: string, source: ByteSource, opts: WriteOptions = {}): Promise<WriteResult> {
-    const names = splitPath(path);
+  async write(path: VaultPath, source: ByteSource, opts: WriteOptions = {}): Promise<WriteResult> {
+    const names = namesOf(path);
     if (names.length === 0) throw new VaultError('ERR_IS_A_DIRECTORY', '/ is a folder');
     this.assertWritable();
     this.tree.checkFile(names, opts);
@@ -223,16 +239,16 @@ export class Vault {
   }
 
   /** Creates a folder; ERR_EXISTS when something is there. */
-  mkdir(path: string, times: Times = {}): Entry {
-    const names = splitPath(path);
+  mkdir(path: VaultPath, times: Times = {}): Entry {
+    const names = namesOf(path);
     if (names.length === 0) throw new VaultError('ERR_EXISTS', '/ exists');
     return this.tx(() => this.tree.mkdir(names, times));
   }
 
   /** Deletes a file or a whole folder tree in one transaction. */
-  async delete(path: string): Promise<void> {
-    const names = splitPath(path);
-    this.tx(() => this.tree.delete(names, path), { frees: true });
+  async delete(path: VaultPath): Promise<void> {
+    const names = namesOf(path);
+    this.tx(() => this.tree.delete(names, shown(path)), { frees: true });
     await this.collectGarbage();
     await this.index.reclaim();
     await restoreReserve(this.dir).catch(() => undefined);
@@ -243,35 +259,35 @@ export class Vault {
    * With `overwrite`, an existing destination is replaced atomically.
    * Returns whether the destination existed before.
    */
-  async move(from: string, to: string, opts: { overwrite: boolean }): Promise<{ replaced: boolean }> {
-    const src = splitPath(from);
-    const dst = splitPath(to);
-    const result = this.tx(() => this.tree.move(src, from, dst, opts));
+  async move(from: VaultPath, to: VaultPath, opts: { overwrite: boolean }): Promise<{ replaced: boolean }> {
+    const src = namesOf(from);
+    const dst = namesOf(to);
+    const result = this.tx(() => this.tree.move(src, shown(from), dst, opts));
     await this.collectGarbage();
     if (result.replaced) await this.index.reclaim();
     return result;
   }
 
   /** Copies a file or a folder tree (content shared, metadata and properties copied). */
-  async copy(from: string, to: string, opts: { overwrite: boolean }): Promise<{ replaced: boolean }> {
-    const src = splitPath(from);
-    const dst = splitPath(to);
-    const result = this.tx(() => this.tree.copy(src, from, dst, opts));
+  async copy(from: VaultPath, to: VaultPath, opts: { overwrite: boolean }): Promise<{ replaced: boolean }> {
+    const src = namesOf(from);
+    const dst = namesOf(to);
+    const result = this.tx(() => this.tree.copy(src, shown(from), dst, opts));
     await this.collectGarbage();
     if (result.replaced) await this.index.reclaim();
     return result;
   }
 
   /** Sets and removes dead properties of one entry in one transaction. */
-  patchProps(path: string, set: readonly DeadProperty[], remove: readonly { ns: string; name: string }[] = []): void {
-    const names = splitPath(path);
-    this.tx(() => this.tree.patchProps(names, path, set, remove));
+  patchProps(path: VaultPath, set: readonly DeadProperty[], remove: readonly { ns: string; name: string }[] = []): void {
+    const names = namesOf(path);
+    this.tx(() => this.tree.patchProps(names, shown(path), set, remove));
   }
 
   /** Sets Win32 times and attributes (the directory bit is kept as the entry's kind says). */
-  setMeta(path: string, meta: Times & { attributes?: number }): Entry {
-    const names = splitPath(path);
-    return this.tx(() => this.tree.setMeta(names, path, meta));
+  setMeta(path: VaultPath, meta: Times & { attributes?: number }): Entry {
+    const names = namesOf(path);
+    return this.tx(() => this.tree.setMeta(names, shown(path), meta));
   }
 
   // ---- internals -----------------------------------------------------------
