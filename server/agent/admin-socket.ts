@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { AuditLog, AuditLogError, auditLogPath, type AuditEvent } from '../../policy/audit/log.js';
 import { normalizeUserName } from '../../policy/directory/directory.js';
 import type { Sessions } from '../../policy/sessions.js';
-import { CliError } from '../errors.js';
+import { AgentError } from './errors.js';
 import type { BackupService } from './backup-service.js';
 
 export interface LockInfo {
@@ -119,9 +119,9 @@ export function adminStream(dataDir: string, method: 'POST', path: string, onLin
           pending = pending.slice(nl + 1);
         }
       });
-      res.on('end', () => (res.statusCode === 200 ? resolve(true) : reject(new CliError(`the service answered ${res.statusCode}`))));
+      res.on('end', () => (res.statusCode === 200 ? resolve(true) : reject(new AgentError('ERR_ADMIN_REFUSED', `the service answered ${res.statusCode}`))));
     });
-    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? resolve(false) : reject(new CliError(`cannot reach the service: ${err.message}`))));
+    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? resolve(false) : reject(new AgentError('ERR_ADMIN_UNREACHABLE', `cannot reach the service: ${err.message}`))));
     req.end();
   });
 }
@@ -134,12 +134,16 @@ export function adminCall<T>(dataDir: string, method: 'GET' | 'DELETE', path: st
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString('utf8')));
       res.on('end', () => {
-        if (res.statusCode !== 200) reject(new CliError(`the service answered ${res.statusCode}: ${body}`));
+        if (res.statusCode !== 200) reject(new AgentError('ERR_ADMIN_REFUSED', `the service answered ${res.statusCode}: ${body}`));
         else resolve(JSON.parse(body) as T);
       });
     });
     req.on('error', (err: NodeJS.ErrnoException) =>
-      reject(new CliError(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? `the service is not running (no admin socket at ${socketPath})` : `cannot reach the service: ${err.message}`)),
+      reject(
+        err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+          ? new AgentError('ERR_ADMIN_NOT_RUNNING', `the service is not running (no admin socket at ${socketPath})`)
+          : new AgentError('ERR_ADMIN_UNREACHABLE', `cannot reach the service: ${err.message}`),
+      ),
     );
     req.end();
   });
@@ -157,9 +161,9 @@ export async function recordAuditEvent(dataDir: string, event: AuditEvent): Prom
     const req = request({ socketPath, method: 'POST', path: '/audit', headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
       let answer = '';
       res.on('data', (d: Buffer) => (answer += d.toString('utf8')));
-      res.on('end', () => (res.statusCode === 200 ? resolve(true) : reject(new CliError(`the service did not record the audit event (${res.statusCode}: ${answer})`))));
+      res.on('end', () => (res.statusCode === 200 ? resolve(true) : reject(new AgentError('ERR_ADMIN_REFUSED', `the service did not record the audit event (${res.statusCode}: ${answer})`))));
     });
-    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? resolve(false) : reject(new CliError(`cannot reach the service: ${err.message}`))));
+    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? resolve(false) : reject(new AgentError('ERR_ADMIN_UNREACHABLE', `cannot reach the service: ${err.message}`))));
     req.end(body);
   });
   if (viaService) return;

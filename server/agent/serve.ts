@@ -20,11 +20,11 @@ import { loadPrivateKey, loadPublicKey } from '../../crypto/key-files.js';
 import { Takeout } from '../../policy/takeout/agent.js';
 import { loadIssuerPublicKey, type IssuerPublicKey } from '../../policy/takeout/issuer-keys.js';
 import { recipientKeyId } from '../../policy/takeout/envelope.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, ConfiguredFileError } from '../config/errors.js';
 import { AuditLog, auditLogPath } from '../../policy/audit/log.js';
 import { enrolUser } from '../../shares/vault/user-vaults.js';
 import { freeBytes } from '../../shares/vault/space-reserve.js';
-import { CliError } from '../errors.js';
+import { AgentError } from './errors.js';
 
 /** The trusted issuer public keys of `takeout.issuerPublicKeys`, by kid; errors name the config key. */
 export async function loadIssuers(config: Config): Promise<Map<string, IssuerPublicKey>> {
@@ -56,7 +56,7 @@ export interface ServiceOptions {
 export async function startService(config: Config, version: string, opts: ServiceOptions = {}): Promise<Service> {
   await requireInitialised(config);
   const [key, cert] = await Promise.all([readFile(config.tls.keyFile, 'utf8'), readFile(config.tls.certFile, 'utf8')]).catch((err: Error) => {
-    throw new CliError(`cannot read the TLS key or certificate: ${err.message}`);
+    throw new ConfiguredFileError(`cannot read the TLS key or certificate: ${err.message}`);
   });
   const directory = await buildDirectory(config);
   const audit = await AuditLog.open(auditLogPath(config.dataDir));
@@ -122,7 +122,7 @@ export async function startService(config: Config, version: string, opts: Servic
     await app.listen({ host: config.listen.host, port: config.listen.port });
   } catch (err) {
     await app.close();
-    throw new CliError(`cannot listen on ${config.listen.host}:${config.listen.port}: ${(err as Error).message}`);
+    throw new AgentError('ERR_LISTEN', `cannot listen on ${config.listen.host}:${config.listen.port}: ${(err as Error).message}`);
   }
   await backups.startSchedule();
   const url = `https://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${config.listen.port}/`;

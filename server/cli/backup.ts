@@ -23,7 +23,7 @@ import { backupOnce, readBackupState } from '../agent/backup-service.js';
 import type { Config } from '../config/config.js';
 import { dataPaths, recoveryPublicKeyFile, requireInitialised } from '../config/data-dir.js';
 import { buildDirectory } from '../config/directory.js';
-import { CliError } from '../errors.js';
+import { CliError } from './errors.js';
 
 type Out = (text: string) => void;
 

@@ -20,7 +20,7 @@ import { keyThumbprint } from '../../crypto/device-signature.js';
 import { generateP256KeyPair, loadPublicKey } from '../../crypto/key-files.js';
 import type { Config } from '../config/config.js';
 import { dataPaths, type DataDirMarker } from '../config/data-dir.js';
-import { CliError } from '../errors.js';
+import { CliError } from './errors.js';
 import { createTlsMaterial } from '../http/tls.js';
 
 export interface InitReport {

@@ -10,7 +10,7 @@ import { addLocalUser } from '../../policy/directory/enrol-local-user.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { localEnrolment, recoveryPublicKeyFile, requireInitialised } from '../config/data-dir.js';
 import { runDemo } from './demo.js';
-import { CliError } from '../errors.js';
+import { CliError } from './errors.js';
 import { initDataDir } from './init.js';
 import { serve } from '../agent/serve.js';
 import { buildDirectory } from '../config/directory.js';

@@ -10,7 +10,7 @@ import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { LineCounter, parseDocument, type YAMLError } from 'yaml';
 import type { TargetSpec } from '../../backup/open-target.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from './errors.js';
 import { isDnsName } from '../http/tls.js';
 
 /** `backup.target`: a folder (`path`, optional `mountPoint`) or an SMB share (`url`, `authFile`). */

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { loadPublicKey } from '../../crypto/key-files.js';
 import type { LocalEnrolment } from '../../policy/directory/enrol-local-user.js';
 import type { Config } from './config.js';
-import { CliError } from '../errors.js';
+import { DataFolderError } from './errors.js';
 
 export const MARKER_FILE = 'mydoc-data.json';
 
@@ -43,10 +43,10 @@ export async function requireInitialised(config: Config): Promise<DataDirMarker>
   try {
     marker = JSON.parse(await readFile(dataPaths(config.dataDir).marker, 'utf8')) as DataDirMarker;
   } catch {
-    throw new CliError(`the data folder ${config.dataDir} is not initialised; run "mydoc init --config FILE" first`);
+    throw new DataFolderError('ERR_DATA_DIR_NOT_INITIALISED', `the data folder ${config.dataDir} is not initialised; run "mydoc init --config FILE" first`);
   }
   if (marker.pcId !== config.pcId) {
-    throw new CliError(`the data folder ${config.dataDir} belongs to PC "${marker.pcId}", but the configuration says pcId "${config.pcId}"`);
+    throw new DataFolderError('ERR_DATA_DIR_OTHER_PC', `the data folder ${config.dataDir} belongs to PC "${marker.pcId}", but the configuration says pcId "${config.pcId}"`);
   }
   return marker;
 }
