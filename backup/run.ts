@@ -60,6 +60,7 @@ import {
   type ManifestUser,
 } from './manifest.js';
 import type { BackupTarget } from './target.js';
+import { systemClock, type Clock } from '../shares/clock.js';
 
 /** A batch is one smbclient session on an SMB target: many small files share its start-up cost. */
 const BATCH_FILES = 1000;
@@ -91,7 +92,7 @@ export interface BackupOptions {
   /** Stop starting new copies at this time (ms since the epoch). Read before every batch, so a caller may bring it forward. */
   deadline?: { at: number | undefined };
   onProgress?: (p: BackupProgress) => void;
-  now?: () => number;
+  now?: Clock;
   host?: string;
 }
 
@@ -126,7 +127,7 @@ interface StagedUser {
 }
 
 export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
-  const now = opts.now ?? Date.now;
+  const now = opts.now ?? systemClock;
   const started = now();
   const { target, pcId } = opts;
   const host = opts.host ?? hostname();

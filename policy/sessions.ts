@@ -17,6 +17,7 @@ import { LockManager } from '../shares/webdav/locks.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { KeyringError } from '../crypto/errors.js';
 import type { Directory } from './directory/directory.js';
+import { systemClock, type Clock } from '../shares/clock.js';
 
 /** How a session's keyring was opened: slot N (online) or slot T (take-out). */
 export type SessionMode = 'network' | 'takeout';
@@ -41,7 +42,7 @@ export class Sessions {
     private readonly directory: Directory,
     /** Enrols a user who has no vault on this PC yet (first online login); absent: no enrolment. */
     private readonly enrol?: (user: string) => Promise<void>,
-    private readonly now: () => number = Date.now,
+    private readonly now: Clock = systemClock,
   ) {}
 
   /** The user's session, opening their vault through slot N on first use (online only). */

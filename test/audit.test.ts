@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AuditLog, MAX_FIELD_CHARS, auditLogPath, verifyAuditLog, type AuditEvent, type AuditHead } from '../policy/audit/log.js';
 import { tempDir } from './helpers/keys.js';
+import type { Clock } from '../shares/clock.js';
 
 const bin = fileURLToPath(new URL('../../bin/mydoc.js', import.meta.url));
 
@@ -20,9 +21,9 @@ const EVENTS: AuditEvent[] = [
 ];
 
 /** A clock that ticks 1 ms per call, from a fixed instant. */
-function fakeClock(): () => Date {
+function fakeClock(): Clock {
   let t = Date.parse('2025-03-01T08:00:00.000Z');
-  return () => new Date(t++);
+  return () => t++;
 }
 
 /** A log of `audit.created` plus EVENTS: 7 lines. */
@@ -165,7 +166,7 @@ test('a partial last line from a crash is moved aside and the chain stays valid'
     await appendFile(file, partial);
     assert.deepEqual(await verifyAuditLog(file), { ok: false, line: 8, problem: 'the last line is incomplete (no newline): an interrupted write or an edit' });
 
-    const log = await AuditLog.open(file, { now: () => new Date('2025-03-02T09:10:11.012Z') });
+    const log = await AuditLog.open(file, { now: () => Date.parse('2025-03-02T09:10:11.012Z') });
     const aside = `${file}.partial-2025-03-02T091011.012Z`;
     assert.equal(await readFile(aside, 'utf8'), partial);
     assert.equal((await stat(aside)).mode & 0o777, 0o600);

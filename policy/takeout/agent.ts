@@ -39,6 +39,7 @@ import { TakeoutError, type TakeoutErrorCode } from './errors.js';
 import type { IssuerPublicKey } from './issuer-keys.js';
 import { TakeoutStore, takeoutDir, type InstalledKey, type PendingRequest } from './store.js';
 import { verifyTakeoutKey, type TakeoutClaims } from './token.js';
+import { systemClock, type Clock } from '../../shares/clock.js';
 
 const MAX_REASON_CHARS = 500;
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -55,7 +56,7 @@ export interface TakeoutOptions {
   sessions: Sessions;
   audit: AuditLog;
   /** The clock, injectable for tests (ms since the epoch). */
-  now?: () => number;
+  now?: Clock;
 }
 
 export interface RequestSummary {
@@ -90,18 +91,18 @@ export class Takeout {
   private readonly refused = new Set<string>();
   private readonly lockListeners: (() => void)[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private readonly now: () => number;
+  private readonly now: Clock;
 
   private constructor(
     private readonly opts: TakeoutOptions,
     private readonly store: TakeoutStore,
     private readonly clock: SealedClock,
   ) {
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now ?? systemClock;
   }
 
   static async open(opts: TakeoutOptions): Promise<Takeout> {
-    const now = opts.now ?? Date.now;
+    const now = opts.now ?? systemClock;
     const store = await TakeoutStore.open(opts.dataDir);
     const clock = await SealedClock.open(join(takeoutDir(opts.dataDir), 'clock.json'), opts.deviceKey, now(), Object.keys(store.state.keys).length > 0);
     const takeout = new Takeout(opts, store, clock);

@@ -14,6 +14,7 @@ import { normalizeUserName } from '../../policy/directory/directory.js';
 import type { Sessions } from '../../policy/sessions.js';
 import { AgentError } from './errors.js';
 import type { BackupService } from './backup-service.js';
+import { systemClock, type Clock } from '../../shares/clock.js';
 
 export interface LockInfo {
   user: string;
@@ -35,7 +36,7 @@ const ownerText = (xml: string): string => xml.replace(/<[^>]*>/g, '').trim();
  * `onStop`: asked by POST /stop (`mydoc stop`, the systemd ExecStop) after
  * the shutdown backup has been reported; the service then closes.
  */
-export async function startAdminSocket(dataDir: string, sessions: Sessions, backups: BackupService, audit: AuditLog, onStop: () => void, now: () => number = Date.now): Promise<Server> {
+export async function startAdminSocket(dataDir: string, sessions: Sessions, backups: BackupService, audit: AuditLog, onStop: () => void, now: Clock = systemClock): Promise<Server> {
   const path = adminSocketPath(dataDir);
   await mkdir(join(dataDir, 'run'), { recursive: true, mode: 0o700 });
   await rm(path, { force: true });

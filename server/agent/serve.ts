@@ -5,7 +5,7 @@
  * online check (slot T destroyed for keys used offline, revoked or expired).
  */
 import { openTarget } from '../../backup/open-target.js';
-import { BackupService, readBackupState } from './backup-service.js';
+import { BackupService, backupSource, readBackupState } from './backup-service.js';
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { Gate } from '../../policy/gate.js';
@@ -103,7 +103,7 @@ export async function startService(config: Config, version: string, opts: Servic
   // A directory without servers (the local one) is always reachable: every probe interval is an online check.
   const onlineCheckTimer = directory.servers.length === 0 ? setInterval(onlineCheck, config.directory.probe.intervalSeconds * 1000) : undefined;
   onlineCheckTimer?.unref();
-  const backups = new BackupService(config, app.log, (timeoutSeconds) => openTarget(config.backup.target, timeoutSeconds));
+  const backups = new BackupService(backupSource(config), config.backup, app.log, (timeoutSeconds) => openTarget(config.backup.target, timeoutSeconds));
   const admin = await startAdminSocket(config.dataDir, sessions, backups, audit, () => opts.onStopRequest?.());
   app.addHook('onClose', async () => {
     await backups.stopSchedule();

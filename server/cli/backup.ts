@@ -19,7 +19,7 @@ import { restoreSnapshot } from '../../backup/restore.js';
 import type { BackupProgress, BackupSummary } from '../../backup/run.js';
 import { repairObjects, verifyBackup } from '../../backup/verify.js';
 import { adminCall, adminStream } from '../agent/admin-socket.js';
-import { backupOnce, readBackupState } from '../agent/backup-service.js';
+import { backupOnce, backupSource, readBackupState } from '../agent/backup-service.js';
 import type { Config } from '../config/config.js';
 import { dataPaths, recoveryPublicKeyFile, requireInitialised } from '../config/data-dir.js';
 import { buildDirectory } from '../config/directory.js';
@@ -44,7 +44,7 @@ export async function backupCommand(config: Config, opts: { deadlineSeconds: num
   const query = opts.deadlineSeconds === undefined ? '' : `?deadline=${opts.deadlineSeconds}`;
   const fromService = await throughService(config, `/backup${query}`, opts);
   if (fromService.reached) return report(fromService.summary, 'service', opts);
-  const summary = await backupOnce(config, (timeout) => openTarget(config.backup.target, timeout), {
+  const summary = await backupOnce(backupSource(config), (timeout) => openTarget(config.backup.target, timeout), {
     ...(opts.deadlineSeconds === undefined ? {} : { deadlineSeconds: opts.deadlineSeconds }),
     ...(opts.terminal ? { onProgress: (p: BackupProgress) => opts.stderr(progressBar(p)) } : {}),
   });

@@ -26,6 +26,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { normalizeUserName, type AuthResult, type Directory } from '../../policy/directory/directory.js';
+import { systemClock, type Clock } from '../../shares/clock.js';
 
 export interface Credentials {
   /** What the user typed, e.g. `alice`, `CORP\\alice` or `alice@corp.example`. */
@@ -83,7 +84,7 @@ export class Authenticator {
   constructor(
     /** The directory online; offline, the take-out keys (slot T is the password check). */
     private readonly directory: Pick<Directory, 'authenticate'>,
-    private readonly now: () => number = Date.now,
+    private readonly now: Clock = systemClock,
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
   ) {}
 

@@ -158,7 +158,7 @@ export async function startTakeoutFixture(opts: { maxDays?: number; alg?: Issuer
   const now = () => clock.now;
   const switchable = ldap ? undefined : new SwitchableDirectory(new LocalDirectoryService(config.directory.local.usersFile, config.directory.local.insecureSecretFile));
   directory = switchable ?? directory!;
-  const audit = await AuditLog.open(auditLogPath(config.dataDir), { now: () => new Date(clock.now) });
+  const audit = await AuditLog.open(auditLogPath(config.dataDir), { now });
   const sessions = new Sessions(config.dataDir, config.pcId, directory, undefined, now);
   const paths = dataPaths(config.dataDir);
   const deviceKey = await loadPrivateKey(paths.deviceKey, 'device key');
