@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { buildTakeoutKey } from '../policy/takeout/approve.js';
 import { Takeout, type RequestDetail } from '../policy/takeout/agent.js';
-import { loadIssuers } from '../server/agent/serve.js';
+import { loadIssuers } from '../server/agent/compose.js';
 import { DAY, slotsOf } from './helpers/takeout-cases.js';
 import { startTakeoutFixture, type TakeoutFixture } from './helpers/takeout.js';
 

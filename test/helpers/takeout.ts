@@ -27,15 +27,13 @@ import { Sessions } from '../../policy/sessions.js';
 import { Takeout, type RequestDetail } from '../../policy/takeout/agent.js';
 import { buildTakeoutKey } from '../../policy/takeout/approve.js';
 import { generateIssuerKeyPair, loadIssuerPrivateKey, type IssuerAlg, type IssuerPrivateKey } from '../../policy/takeout/issuer-keys.js';
-import { recipientKeyId } from '../../policy/takeout/envelope.js';
-import { buildApp } from '../../server/agent/app.js';
 import { loadConfig, type Config } from '../../server/config/config.js';
 import { dataPaths, localEnrolment, recoveryPublicKeyFile } from '../../server/config/data-dir.js';
 import { buildDirectory } from '../../server/config/directory.js';
 import { enrolUser } from '../../shares/vault/user-vaults.js';
 import { slapdServerOptions, type Slapd } from './slapd.js';
 import { initDataDir } from '../../server/cli/init.js';
-import { loadIssuers } from '../../server/agent/serve.js';
+import { composeAgent } from '../../server/agent/compose.js';
 import { basicAuth } from './server.js';
 import { tempDir } from './keys.js';
 
@@ -158,13 +156,11 @@ export async function startTakeoutFixture(opts: { maxDays?: number; alg?: Issuer
   const now = () => clock.now;
   const switchable = ldap ? undefined : new SwitchableDirectory(new LocalDirectoryService(config.directory.local.usersFile, config.directory.local.insecureSecretFile));
   directory = switchable ?? directory!;
-  const audit = await AuditLog.open(auditLogPath(config.dataDir), { now });
-  const sessions = new Sessions(config.dataDir, config.pcId, directory, undefined, now);
+  // As `mydoc serve` composes it, with the fixture's directory and clock; the monitor below replaces the agent's own.
+  const { app, audit, sessions, takeout, gate } = await composeAgent({ config, version: 'test', clock: now, logLevel: 'silent', directory });
   const paths = dataPaths(config.dataDir);
   const deviceKey = await loadPrivateKey(paths.deviceKey, 'device key');
   const devicePublicPem = await readFile(paths.devicePublic, 'utf8');
-  const takeout = await Takeout.open({ dataDir: config.dataDir, pcId: config.pcId, maxDays: config.takeout.maxDays, issuers: await loadIssuers(config), deviceKey, sessions, audit, now });
-  const gate = new Gate(sessions, !ldap, takeout);
   // As `mydoc serve` wires them: the monitor drives the gate, and each successful round is an online check.
   let onOnline: (() => void) | undefined;
   let checksHeld = false;
@@ -186,21 +182,6 @@ export async function startTakeoutFixture(opts: { maxDays?: number; alg?: Issuer
   await monitor?.start();
   if (monitor) await online;
   let cut = false;
-  const [key, cert] = await Promise.all([readFile(config.tls.keyFile, 'utf8'), readFile(config.tls.certFile, 'utf8')]);
-  const app = await buildApp({
-    tls: { key, cert },
-    directory,
-    sessions,
-    gate,
-    audit,
-    takeout,
-    pcId: config.pcId,
-    devicePublicPem,
-    deviceKeyId: await recipientKeyId(deviceKey),
-    version: 'test',
-    logLevel: 'silent',
-    quotaBytes: () => 1e12,
-  });
   await app.ready();
   const issuer = await loadIssuerPrivateKey(issuerPrivateFile, 'issuer key');
   const devicePublicKey = createPublicKey(devicePublicPem);
