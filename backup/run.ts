@@ -61,6 +61,7 @@ import {
 } from './manifest.js';
 import type { BackupTarget } from './target.js';
 import { systemClock, type Clock } from '../shares/clock.js';
+import { dataFolder } from '../shares/data-folder.js';
 
 /** A batch is one smbclient session on an SMB target: many small files share its start-up cost. */
 const BATCH_FILES = 1000;
@@ -155,7 +156,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
     await lock.confirm();
     await checkDeviceKey(target, pcId, opts.deviceKey.publicKey, trust);
     // Staging folders of older versions, killed mid-run: they only take room.
-    const runDir = join(opts.dataDir, 'run');
+    const runDir = dataFolder(opts.dataDir).run;
     for (const name of await readdir(runDir).catch(() => [] as string[])) {
       if (name.startsWith('backup-')) await rm(join(runDir, name), { recursive: true, force: true });
     }

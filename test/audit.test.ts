@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import { appendFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AuditLog, MAX_FIELD_CHARS, auditLogPath, verifyAuditLog, type AuditEvent, type AuditHead } from '../policy/audit/log.js';
+import { AuditLog, MAX_FIELD_CHARS, verifyAuditLog, type AuditEvent, type AuditHead } from '../policy/audit/log.js';
+import { dataFolder } from '../shares/data-folder.js';
 import { tempDir } from './helpers/keys.js';
 import type { Clock } from '../shares/clock.js';
 
@@ -55,7 +56,7 @@ const writeLines = (file: string, lines: string[]): Promise<void> => writeFile(f
 test('appended events form a valid chain that resumes on reopen', async () => {
   const { dir, cleanup } = await tempDir();
   try {
-    const file = auditLogPath(join(dir, 'data'));
+    const file = dataFolder(join(dir, 'data')).auditLog;
     const head = await sampleLog(file);
     assert.equal(head.seq, 7);
     assert.equal((await stat(file)).mode & 0o777, 0o600);
@@ -284,7 +285,7 @@ test('mydoc audit verify: exit status and one-line messages', async () => {
     // Without --file, the log of the configured data folder.
     const config = join(dir, 'mydoc.yaml');
     await writeFile(config, 'pcId: pc-audit\ndataDir: data\ndirectory:\n  kind: local\nbackup:\n  target:\n    kind: path\n    path: nas\n');
-    await sampleLog(auditLogPath(join(dir, 'data')));
+    await sampleLog(dataFolder(join(dir, 'data')).auditLog);
     const viaConfig = mydoc(['audit', 'verify', '--config', config]);
     assert.equal(viaConfig.status, 0, viaConfig.stderr);
     assert.match(viaConfig.stdout, /^audit log OK: 7 lines, head 7:[0-9a-f]{16}\n$/);

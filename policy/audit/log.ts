@@ -65,7 +65,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { fsyncDir, writeFileAtomic } from '../../crypto/atomic-file.js';
 import { systemClock, type Clock } from '../../shares/clock.js';
 
@@ -130,11 +130,6 @@ const TOKEN_LIKE = /eyJ[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){2,}/g;
 const REDACTED = '[redacted: token-like value]';
 /** The actor of the log's own records. */
 const SELF = 'mydoc';
-
-/** Where the log lives in the data folder. */
-export function auditLogPath(dataDir: string): string {
-  return join(dataDir, 'audit', 'audit.log');
-}
 
 /** Appends records to one log file; appends are serialized in call order. */
 export class AuditLog {

@@ -1,6 +1,6 @@
 /**
  * The local administration endpoint of a running `mydoc serve`: HTTP over a
- * Unix socket in the data folder (`<dataDir>/run/admin.sock`, mode 0600), so
+ * Unix socket in the data folder (`<dataDir>/run/admin.sock`, shares/data-folder.ts; mode 0600), so
  * only the service's own account (root on the service VM) can use it and no
  * admin secret is needed on disk. It lists and clears WebDAV locks, runs
  * backups, stops the service, and records the audit events of CLI commands
@@ -8,8 +8,8 @@
  */
 import { createServer, request, type Server } from 'node:http';
 import { chmod, mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { AuditLog, AuditLogError, auditLogPath, type AuditEvent } from '../../policy/audit/log.js';
+import { AuditLog, AuditLogError, type AuditEvent } from '../../policy/audit/log.js';
+import { dataFolder } from '../../shares/data-folder.js';
 import { normalizeUserName } from '../../policy/directory/directory.js';
 import type { Sessions } from '../../policy/sessions.js';
 import { AgentError } from './errors.js';
@@ -26,10 +26,6 @@ export interface LockInfo {
   expiresInSeconds: number;
 }
 
-export function adminSocketPath(dataDir: string): string {
-  return join(dataDir, 'run', 'admin.sock');
-}
-
 const ownerText = (xml: string): string => xml.replace(/<[^>]*>/g, '').trim();
 
 /**
@@ -37,8 +33,8 @@ const ownerText = (xml: string): string => xml.replace(/<[^>]*>/g, '').trim();
  * the shutdown backup has been reported; the service then closes.
  */
 export async function startAdminSocket(dataDir: string, sessions: Sessions, backups: BackupService, audit: AuditLog, onStop: () => void, now: Clock = systemClock): Promise<Server> {
-  const path = adminSocketPath(dataDir);
-  await mkdir(join(dataDir, 'run'), { recursive: true, mode: 0o700 });
+  const { run, adminSocket: path } = dataFolder(dataDir);
+  await mkdir(run, { recursive: true, mode: 0o700 });
   await rm(path, { force: true });
   const server = createServer((req, res) => {
     void (async () => {
@@ -108,7 +104,7 @@ export async function startAdminSocket(dataDir: string, sessions: Sessions, back
  * line. Resolves false without calling it when no service is running.
  */
 export function adminStream(dataDir: string, method: 'POST', path: string, onLine: (value: unknown) => void): Promise<boolean> {
-  const socketPath = adminSocketPath(dataDir);
+  const socketPath = dataFolder(dataDir).adminSocket;
   return new Promise((resolve, reject) => {
     const req = request({ socketPath, method, path }, (res) => {
       let pending = '';
@@ -129,7 +125,7 @@ export function adminStream(dataDir: string, method: 'POST', path: string, onLin
 
 /** One call to the admin socket of the service running on `dataDir`. */
 export function adminCall<T>(dataDir: string, method: 'GET' | 'DELETE', path: string): Promise<T> {
-  const socketPath = adminSocketPath(dataDir);
+  const socketPath = dataFolder(dataDir).adminSocket;
   return new Promise((resolve, reject) => {
     const req = request({ socketPath, method, path }, (res) => {
       let body = '';
@@ -156,7 +152,7 @@ export function adminCall<T>(dataDir: string, method: 'GET' | 'DELETE', path: st
  * directly.
  */
 export async function recordAuditEvent(dataDir: string, event: AuditEvent): Promise<void> {
-  const socketPath = adminSocketPath(dataDir);
+  const socketPath = dataFolder(dataDir).adminSocket;
   const body = Buffer.from(JSON.stringify(event));
   const viaService = await new Promise<boolean>((resolve, reject) => {
     const req = request({ socketPath, method: 'POST', path: '/audit', headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
@@ -168,7 +164,7 @@ export async function recordAuditEvent(dataDir: string, event: AuditEvent): Prom
     req.end(body);
   });
   if (viaService) return;
-  const log = await AuditLog.open(auditLogPath(dataDir));
+  const log = await AuditLog.open(dataFolder(dataDir).auditLog);
   try {
     await log.append(event);
   } finally {

@@ -13,9 +13,7 @@
  * snapshot is older is reported as a rollback.
  */
 import { open, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { loadPrivateKey, loadPublicKey } from '../../crypto/key-files.js';
-import { auditLogPath } from '../../policy/audit/log.js';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { FastifyBaseLogger } from 'fastify';
 import { writeFileAtomic } from '../../crypto/atomic-file.js';
@@ -24,14 +22,15 @@ import { runBackup, type BackupProgress, type BackupSummary } from '../../backup
 import type { BackupTarget } from '../../backup/target.js';
 import type { Config } from '../config/config.js';
 import { systemClock, type Clock } from '../../shares/clock.js';
-import { dataPaths, recoveryPublicKeyFile } from '../config/data-dir.js';
+import { recoveryPublicKeyFile } from '../config/data-dir.js';
+import { dataFolder } from '../../shares/data-folder.js';
 
 interface BackupState {
   lastComplete: number;
   snapshot: string;
 }
 
-const statePath = (dataDir: string): string => join(dataDir, 'backup-state.json');
+const statePath = (dataDir: string): string => dataFolder(dataDir).backupState;
 
 export async function readBackupState(dataDir: string): Promise<BackupState | undefined> {
   try {
@@ -94,7 +93,7 @@ export async function backupOnce(
   now: Clock = systemClock,
   deadline = deadlineIn(req.deadlineSeconds, now),
 ): Promise<BackupSummary> {
-  const paths = dataPaths(source.dataDir);
+  const paths = dataFolder(source.dataDir);
   const deviceKey = { privateKey: await loadPrivateKey(paths.deviceKey, 'device private key'), publicKey: await loadPublicKey(paths.devicePublic, 'device public key') };
   const recoveryPublicKey = await loadPublicKey(source.recoveryPublicKeyFile, 'recovery public key');
   const previous = await readBackupState(source.dataDir);
@@ -106,7 +105,7 @@ export async function backupOnce(
     deadline,
     deviceKey,
     recoveryPublicKey,
-    auditLog: auditLogPath(source.dataDir),
+    auditLog: paths.auditLog,
     ...(source.localDirectory ? { localDirectory: source.localDirectory } : {}),
     newestWritten: previous?.snapshot,
     now,

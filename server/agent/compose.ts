@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { openTarget } from '../../backup/open-target.js';
 import { loadPrivateKey, loadPublicKey } from '../../crypto/key-files.js';
-import { AuditLog, auditLogPath } from '../../policy/audit/log.js';
+import { AuditLog } from '../../policy/audit/log.js';
 import type { Directory } from '../../policy/directory/directory.js';
 import { Gate } from '../../policy/gate.js';
 import { ReachabilityMonitor } from '../../policy/reachability.js';
@@ -19,10 +19,11 @@ import { Takeout } from '../../policy/takeout/agent.js';
 import { recipientKeyId } from '../../policy/takeout/envelope.js';
 import { loadIssuerPublicKey, type IssuerPublicKey } from '../../policy/takeout/issuer-keys.js';
 import { systemClock, type Clock } from '../../shares/clock.js';
+import { dataFolder } from '../../shares/data-folder.js';
 import { enrolUser } from '../../shares/vault/user-vaults.js';
 import { freeBytes } from '../../shares/vault/space-reserve.js';
 import type { Config } from '../config/config.js';
-import { dataPaths, recoveryPublicKeyFile, requireInitialised } from '../config/data-dir.js';
+import { recoveryPublicKeyFile, requireInitialised } from '../config/data-dir.js';
 import { buildDirectory } from '../config/directory.js';
 import { ConfigError, ConfiguredFileError } from '../config/errors.js';
 import { buildApp } from './app.js';
@@ -72,7 +73,8 @@ export async function composeAgent(opts: AgentOptions): Promise<Agent> {
     throw new ConfiguredFileError(`cannot read the TLS key or certificate: ${err.message}`);
   });
   const directory = opts.directory ?? (await buildDirectory(config));
-  const audit = await AuditLog.open(auditLogPath(config.dataDir), { now });
+  const paths = dataFolder(config.dataDir);
+  const audit = await AuditLog.open(paths.auditLog, { now });
   const recoveryPublicKey = await loadPublicKey(recoveryPublicKeyFile(config), 'recovery public key');
   // A company directory enrols a user at their first online login; the local directory enrols at "mydoc user add".
   const enrol =
@@ -83,7 +85,6 @@ export async function composeAgent(opts: AgentOptions): Promise<Agent> {
         }
       : undefined;
   const sessions = new Sessions(config.dataDir, config.pcId, directory, enrol, now);
-  const paths = dataPaths(config.dataDir);
   const deviceKey = await loadPrivateKey(paths.deviceKey, 'device key');
   const devicePublicPem = await readFile(paths.devicePublic, 'utf8');
   const takeout = await Takeout.open({ dataDir: config.dataDir, pcId: config.pcId, maxDays: config.takeout.maxDays, issuers: await loadIssuers(config), deviceKey, sessions, audit, now });

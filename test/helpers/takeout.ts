@@ -18,7 +18,8 @@ import type { FastifyInstance } from 'fastify';
 import { loadPrivateKey, loadPublicKey } from '../../crypto/key-files.js';
 import { NetworkSecretUnavailableError } from '../../crypto/errors.js';
 import type { NetworkSecretSource } from '../../crypto/network-secret.js';
-import { AuditLog, auditLogPath, type AuditRecord } from '../../policy/audit/log.js';
+import type { AuditLog, AuditRecord } from '../../policy/audit/log.js';
+import { dataFolder } from '../../shares/data-folder.js';
 import { LocalDirectoryService, type AuthResult, type Directory } from '../../policy/directory/directory.js';
 import { addLocalUser } from '../../policy/directory/enrol-local-user.js';
 import { Gate } from '../../policy/gate.js';
@@ -28,7 +29,7 @@ import { Takeout, type RequestDetail } from '../../policy/takeout/agent.js';
 import { buildTakeoutKey } from '../../policy/takeout/approve.js';
 import { generateIssuerKeyPair, loadIssuerPrivateKey, type IssuerAlg, type IssuerPrivateKey } from '../../policy/takeout/issuer-keys.js';
 import { loadConfig, type Config } from '../../server/config/config.js';
-import { dataPaths, localEnrolment, recoveryPublicKeyFile } from '../../server/config/data-dir.js';
+import { localEnrolment, recoveryPublicKeyFile } from '../../server/config/data-dir.js';
 import { buildDirectory } from '../../server/config/directory.js';
 import { enrolUser } from '../../shares/vault/user-vaults.js';
 import { slapdServerOptions, type Slapd } from './slapd.js';
@@ -158,7 +159,7 @@ export async function startTakeoutFixture(opts: { maxDays?: number; alg?: Issuer
   directory = switchable ?? directory!;
   // As `mydoc serve` composes it, with the fixture's directory and clock; the monitor below replaces the agent's own.
   const { app, audit, sessions, takeout, gate } = await composeAgent({ config, version: 'test', clock: now, logLevel: 'silent', directory });
-  const paths = dataPaths(config.dataDir);
+  const paths = dataFolder(config.dataDir);
   const deviceKey = await loadPrivateKey(paths.deviceKey, 'device key');
   const devicePublicPem = await readFile(paths.devicePublic, 'utf8');
   // As `mydoc serve` wires them: the monitor drives the gate, and each successful round is an online check.
@@ -240,7 +241,7 @@ export async function startTakeoutFixture(opts: { maxDays?: number; alg?: Issuer
     auditLog: audit,
     deviceKey,
     async audit() {
-      const text = await readFile(auditLogPath(config.dataDir), 'utf8');
+      const text = await readFile(dataFolder(config.dataDir).auditLog, 'utf8');
       return text.trimEnd().split('\n').map((l) => JSON.parse(l) as AuditRecord);
     },
     async close() {
