@@ -49,6 +49,7 @@ export const MAX_LOGIN_CHARS = 256;
 
 /** Too many login attempts from one client address at once; the caller answers 429. */
 export class TooManyLoginAttempts extends Error {
+  readonly code = 'ERR_LOGIN_THROTTLED';
   constructor() {
     super('too many login attempts from your address at once; try again in a few seconds');
     this.name = 'TooManyLoginAttempts';
