@@ -63,6 +63,8 @@ export interface Agent {
   backups: BackupService;
   /** Slot T destroyed for keys used offline, revoked or expired; never throws (errors are logged by code). */
   onlineCheck: () => void;
+  /** The clock every part keeps time by. */
+  clock: Clock;
 }
 
 export async function composeAgent(opts: AgentOptions): Promise<Agent> {
@@ -127,5 +129,5 @@ export async function composeAgent(opts: AgentOptions): Promise<Agent> {
   });
   gate.onLock(() => app.log.warn('locked: the company directory is unreachable; keys dropped from memory'));
   const backups = new BackupService(backupSource(config), config.backup, app.log, (timeoutSeconds) => openTarget(config.backup.target, timeoutSeconds), now);
-  return { app, directory, audit, sessions, takeout, gate, monitor, backups, onlineCheck };
+  return { app, directory, audit, sessions, takeout, gate, monitor, backups, onlineCheck, clock: now };
 }

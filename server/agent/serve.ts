@@ -28,13 +28,13 @@ export interface ServiceOptions {
 
 /** Composes the agent for a configuration and listens; `app.close()` stops it and drops every key. */
 export async function startService(config: Config, version: string, opts: ServiceOptions = {}): Promise<Service> {
-  const { app, directory, audit, sessions, takeout, monitor, backups, onlineCheck } = await composeAgent({ config, version, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
+  const { app, directory, audit, sessions, takeout, monitor, backups, onlineCheck, clock } = await composeAgent({ config, version, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
   await audit.append({ actor: 'system', action: 'service.start', decision: 'info', reason: `directory ${directory.kind}` });
   if (directory.servers.length > 0) await monitor.start();
   // A directory without servers (the local one) is always reachable: every probe interval is an online check.
   const onlineCheckTimer = directory.servers.length === 0 ? setInterval(onlineCheck, config.directory.probe.intervalSeconds * 1000) : undefined;
   onlineCheckTimer?.unref();
-  const admin = await startAdminSocket(config.dataDir, sessions, backups, audit, () => opts.onStopRequest?.());
+  const admin = await startAdminSocket(config.dataDir, sessions, backups, audit, () => opts.onStopRequest?.(), clock);
   app.addHook('onClose', async () => {
     await backups.stopSchedule();
     monitor.stop();
