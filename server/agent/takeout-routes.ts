@@ -82,7 +82,7 @@ async function readJson(req: FastifyRequest): Promise<Record<string, unknown>> {
 /** Registers the routes in their own context, whose errors are answered by the API's statuses. */
 export function registerTakeoutRoutes(app: FastifyInstance, opts: TakeoutApiOptions): void {
   void app.register(async (api) => {
-    // A coded error is the API's JSON error; anything else is the share's plain 500.
+    // A coded error is the API's JSON error; any other is answered as the rest of the origin answers (a plain sentence).
     useErrorStatus(api, API_STATUS, (reply, a) =>
       a.code ? reply.code(a.status).type('application/json').send(JSON.stringify({ error: { code: a.code, message: a.message } })) : plainAnswer(reply, a.status, a.message),
     );
