@@ -11,7 +11,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { buildTakeoutKey } from '../policy/takeout/issuer/approve.js';
 import { Takeout } from '../policy/takeout/agent/takeout.js';
 import type { RequestDetail } from '../policy/takeout/request.js';
-import { loadIssuers } from '../server/agent/serve.js';
+import { loadIssuers } from '../server/agent/compose.js';
 import { DAY, slotsOf } from './helpers/takeout-cases.js';
 import { startTakeoutFixture, type TakeoutFixture } from './helpers/takeout.js';
 

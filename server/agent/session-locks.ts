@@ -8,11 +8,12 @@
  */
 import type { UserSession } from '../../policy/sessions.js';
 import { LockManager } from '../../shares/webdav/locks.js';
+import { systemClock, type Clock } from '../../shares/clock.js';
 
 export class SessionLocks {
   private readonly tables = new Map<UserSession, LockManager>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(private readonly now: Clock = systemClock) {}
 
   /** The lock table of `session`, made at its first use (a session that has ended already gets one that is not kept). */
   of(session: UserSession): LockManager {

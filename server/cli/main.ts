@@ -5,12 +5,13 @@
 import { createRequire } from 'node:module';
 import { userInfo } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { auditLogPath, verifyAuditLog } from '../../policy/audit/log.js';
+import { verifyAuditLog } from '../../policy/audit/log.js';
+import { dataFolder } from '../../shares/data-folder.js';
 import { addLocalUser } from '../../policy/directory/local/enrol.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { localEnrolment, recoveryPublicKeyFile, requireInitialised } from '../config/data-dir.js';
 import { runDemo } from './demo.js';
-import { CliError } from '../errors.js';
+import { CliError } from './errors.js';
 import { initDataDir } from './init.js';
 import { serve } from '../agent/serve.js';
 import { buildDirectory } from '../config/directory.js';
@@ -277,7 +278,7 @@ async function cmdAudit(args: string[], io: Io): Promise<number> {
   if (sub !== 'verify') throw new CliError('usage: mydoc audit verify [--file FILE] [--config FILE]', 2);
   const { values } = parse(rest, { config: { type: 'string' }, file: { type: 'string' } }, 0);
   if (values.help) return io.stdout(HELP), 0;
-  const file = typeof values.file === 'string' ? values.file : auditLogPath((await configFrom(values.config, io)).dataDir);
+  const file = typeof values.file === 'string' ? values.file : dataFolder((await configFrom(values.config, io)).dataDir).auditLog;
   const result = await verifyAuditLog(file);
   if (!result.ok) throw new CliError(result.line === 0 ? `audit log ${file}: ${result.problem}` : `audit log damaged at line ${result.line}: ${result.problem}`);
   io.stdout(`audit log OK: ${result.lines} lines, head ${result.head.seq}:${result.head.hash.slice(0, 16)}\n`);

@@ -21,7 +21,7 @@ import { writeFileAtomic } from '../../crypto/atomic-file.js';
 import { buildTakeoutKey } from '../../policy/takeout/issuer/approve.js';
 import type { RequestDetail } from '../../policy/takeout/request.js';
 import { ISSUER_ALGS, generateIssuerKeyPair, loadIssuerPrivateKey, type IssuerAlg } from '../../policy/takeout/issuer-keys.js';
-import { CliError } from '../errors.js';
+import { CliError } from './errors.js';
 
 const TIMEOUT_MS = 30_000;
 const MAX_ANSWER_BYTES = 1024 * 1024;

@@ -4,13 +4,13 @@ import type { Directory } from '../../policy/directory/directory.js';
 import { LdapDirectory } from '../../policy/directory/ldap/directory.js';
 import { LocalDirectory } from '../../policy/directory/local/directory.js';
 import type { Config } from './config.js';
-import { CliError } from '../errors.js';
+import { ConfiguredFileError } from './errors.js';
 
 async function readSecretFile(file: string, what: string): Promise<string> {
   try {
     return (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
   } catch (err) {
-    throw new CliError(`cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new ConfiguredFileError(`cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }
 

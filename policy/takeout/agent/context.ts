@@ -3,6 +3,7 @@
  * state file, the sealed clock, the key checks, the refusal audit, the
  * expiry and the serial queue (built once by `Takeout.open`).
  */
+import type { Clock } from '../../../shares/clock.js';
 import type { KeyObject } from 'node:crypto';
 import type { AuditLog } from '../../audit/log.js';
 import type { Sessions } from '../../sessions.js';
@@ -26,12 +27,12 @@ export interface TakeoutOptions {
   sessions: Sessions;
   audit: AuditLog;
   /** The clock, injectable for tests (ms since the epoch). */
-  now?: () => number;
+  now?: Clock;
 }
 
 export interface AgentContext {
   readonly opts: TakeoutOptions;
-  readonly now: () => number;
+  readonly now: Clock;
   readonly store: TakeoutStore;
   readonly clock: SealedClock;
   readonly keys: KeyValidity;

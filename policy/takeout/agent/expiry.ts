@@ -9,6 +9,7 @@
  * listeners (which forget cached logins) run whenever a take-out session is
  * locked. Callers run `destroy` and `dropRequest` inside the serial queue.
  */
+import type { Clock } from '../../../shares/clock.js';
 import { join } from 'node:path';
 import { Keyring } from '../../../crypto/keyring.js';
 import { KeyringError } from '../../../crypto/errors.js';
@@ -39,7 +40,7 @@ export class Expiry {
     private readonly keys: KeyValidity,
     private readonly refusals: Refusals,
     private readonly serial: Serial,
-    private readonly now: () => number,
+    private readonly now: Clock,
   ) {}
 
   /** Called whenever take-out sessions are locked (expiry, revocation, clock). */

@@ -30,6 +30,7 @@
  * behind the sealed last-seen time refuses every key until the directory
  * answers again. Changes are serialized and written atomically.
  */
+import { systemClock } from '../../../shares/clock.js';
 import { join } from 'node:path';
 import type { AuthResult } from '../../directory/directory.js';
 import type { RequestDetail, RequestSummary } from '../request.js';
@@ -50,7 +51,7 @@ export class Takeout {
   private constructor(private readonly ctx: AgentContext) {}
 
   static async open(opts: TakeoutOptions): Promise<Takeout> {
-    const now = opts.now ?? Date.now;
+    const now = opts.now ?? systemClock;
     const store = await TakeoutStore.open(opts.dataDir);
     const clock = await SealedClock.open(join(takeoutDir(opts.dataDir), 'clock.json'), opts.deviceKey, now(), Object.keys(store.state.keys).length > 0);
     const keys = new KeyValidity(opts, store, clock, now);

@@ -4,6 +4,7 @@
  * claims cached by the token's text), the sealed clock not set back, and the
  * period checked to the second.
  */
+import type { Clock } from '../../../shares/clock.js';
 import { TakeoutError, type TakeoutErrorCode } from '../errors.js';
 import type { IssuerPublicKey } from '../issuer-keys.js';
 import { verifyTakeoutKey, type TakeoutClaims } from '../token.js';
@@ -27,7 +28,7 @@ export class KeyValidity {
     private readonly opts: ValidityOptions,
     private readonly store: TakeoutStore,
     private readonly clock: SealedClock,
-    private readonly now: () => number,
+    private readonly now: Clock,
   ) {}
 
   /** Verifies `token` as `user`'s key, as on every use; a period that starts later is accepted. */
