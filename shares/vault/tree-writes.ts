@@ -7,6 +7,7 @@
  * a change no longer refers to go to the garbage list (object-store.ts
  * collects them).
  */
+import type { Clock } from '../clock.js';
 import { VaultError } from './errors.js';
 import { ROOT_ID, type IndexDb, type Row } from './index-db.js';
 import { AREAS, ATTR_ARCHIVE, ATTR_DIRECTORY, type DeadProperty, type Entry, type Times } from './entry.js';
@@ -24,7 +25,7 @@ export interface FileCommit {
 export class TreeWriter {
   constructor(
     private readonly index: IndexDb,
-    private readonly now: () => number,
+    private readonly now: Clock,
   ) {}
 
   /** Creates the root and the fixed areas when missing. */

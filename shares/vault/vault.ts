@@ -21,6 +21,7 @@
  * - Objects are shared by copies and collected only when no row refers to
  *   them.
  */
+import { systemClock, type Clock } from '../clock.js';
 import { rmSync } from 'node:fs';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -84,7 +85,7 @@ export class Vault {
     readonly dir: string,
     private readonly index: IndexDb,
     private readonly objects: ObjectStore,
-    now: () => number,
+    now: Clock,
     private readonly readOnly = false,
   ) {
     this.tree = new TreeWriter(index, now);
@@ -95,14 +96,14 @@ export class Vault {
    * creates the Documents, Desktop and Profile areas, and removes what a
    * crash may have left behind.
    */
-  static async open(dir: string, dek: DataKey, opts: { now?: () => number } = {}): Promise<Vault> {
+  static async open(dir: string, dek: DataKey, opts: { now?: Clock } = {}): Promise<Vault> {
     await createObjectFolder(dir);
     await takeVaultLock(dir);
     try {
       // On a full disk the clean-up and the index's first changes need the reserve.
-      const vault = await Vault.openLocked(dir, dek, opts.now ?? Date.now).catch((err: unknown) => {
+      const vault = await Vault.openLocked(dir, dek, opts.now ?? systemClock).catch((err: unknown) => {
         if (!isDiskFull(err) || !releaseReserve(dir)) throw err;
-        return Vault.openLocked(dir, dek, opts.now ?? Date.now);
+        return Vault.openLocked(dir, dek, opts.now ?? systemClock);
       });
       await vault.keepReserve();
       return vault;
@@ -113,7 +114,7 @@ export class Vault {
     }
   }
 
-  private static async openLocked(dir: string, dek: DataKey, now: () => number): Promise<Vault> {
+  private static async openLocked(dir: string, dek: DataKey, now: Clock): Promise<Vault> {
     const objects = new ObjectStore(dir, dek);
     await objects.emptyTmp();
     const index = IndexDb.open(join(dir, INDEX_FILE), dek, false);
@@ -142,7 +143,7 @@ export class Vault {
       await copyFile(join(dir, `${INDEX_FILE}-wal`), join(scratch, `${INDEX_FILE}-wal`)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
       });
-      const vault = new Vault(dir, IndexDb.open(join(scratch, INDEX_FILE), dek, true), new ObjectStore(dir, dek), Date.now, true);
+      const vault = new Vault(dir, IndexDb.open(join(scratch, INDEX_FILE), dek, true), new ObjectStore(dir, dek), systemClock, true);
       vault.scratch = scratch;
       return vault;
     } catch (err) {

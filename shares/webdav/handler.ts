@@ -12,6 +12,7 @@
  * properties are capped per property and per resource (props.ts) and a
  * multistatus is streamed, never built as one string (multistatus.ts).
  */
+import { systemClock, type Clock } from '../clock.js';
 import { checkNewName, foldName, joinPath, normalizeName } from '../names.js';
 import { DavError, toDavError } from './errors.js';
 import { evaluateIf, parseIfHeader, submittedTokens } from './if-header.js';
@@ -69,7 +70,7 @@ export class DavHandler {
     private readonly store: DavStore,
     private readonly locks: LockManager,
     private readonly limits: DavLimits,
-    private readonly now: () => number = Date.now,
+    private readonly now: Clock = systemClock,
   ) {}
 
   /** Handles one request; never throws. */
