@@ -24,6 +24,7 @@ import { fetchAndUnlock, fetchVerified, localUserPath } from './fetch.js';
 import { LOCAL_DIRECTORY_FILE, findSnapshot, sealedFilePath, type DeviceTrust, type Manifest, type ManifestUser } from './manifest.js';
 import { LOCAL_DIRECTORY_TYPE, unseal } from './sealed.js';
 import type { BackupTarget } from './target.js';
+import { dataFolder } from '../shares/data-folder.js';
 
 export interface RestoreOptions {
   target: BackupTarget;
@@ -55,11 +56,12 @@ export interface RestoreSummary {
 
 export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreSummary> {
   const manifest = await findSnapshot(opts.target, opts.fromPcId, opts.snapshot, opts.trust);
-  await mkdir(join(opts.dataDir, 'run'), { recursive: true, mode: 0o700 });
+  const runDir = dataFolder(opts.dataDir).run;
+  await mkdir(runDir, { recursive: true, mode: 0o700 });
   const summary: RestoreSummary = { snapshot: manifest.snapshot, users: [], objects: 0, bytes: 0, directoryUsers: [] };
   // Every keyring is opened before anything is written, so a wrong recovery
   // key or an existing user stops the restore with the data folder untouched.
-  const staging = await mkdtemp(join(opts.dataDir, 'run', 'restore-'));
+  const staging = await mkdtemp(join(runDir, 'restore-'));
   try {
     const opened: { entry: ManifestUser; user: string; keyring: Keyring; dest: string }[] = [];
     for (const entry of manifest.users) {

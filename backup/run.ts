@@ -60,6 +60,8 @@ import {
   type ManifestUser,
 } from './manifest.js';
 import type { BackupTarget } from './target.js';
+import { systemClock, type Clock } from '../shares/clock.js';
+import { dataFolder } from '../shares/data-folder.js';
 
 /** A batch is one smbclient session on an SMB target: many small files share its start-up cost. */
 const BATCH_FILES = 1000;
@@ -91,7 +93,7 @@ export interface BackupOptions {
   /** Stop starting new copies at this time (ms since the epoch). Read before every batch, so a caller may bring it forward. */
   deadline?: { at: number | undefined };
   onProgress?: (p: BackupProgress) => void;
-  now?: () => number;
+  now?: Clock;
   host?: string;
 }
 
@@ -126,7 +128,7 @@ interface StagedUser {
 }
 
 export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
-  const now = opts.now ?? Date.now;
+  const now = opts.now ?? systemClock;
   const started = now();
   const { target, pcId } = opts;
   const host = opts.host ?? hostname();
@@ -154,7 +156,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
     await lock.confirm();
     await checkDeviceKey(target, pcId, opts.deviceKey.publicKey, trust);
     // Staging folders of older versions, killed mid-run: they only take room.
-    const runDir = join(opts.dataDir, 'run');
+    const runDir = dataFolder(opts.dataDir).run;
     for (const name of await readdir(runDir).catch(() => [] as string[])) {
       if (name.startsWith('backup-')) await rm(join(runDir, name), { recursive: true, force: true });
     }

@@ -17,6 +17,7 @@ import { isProcessAlive } from '../shares/vault/pid-file.js';
 import { BackupError } from './errors.js';
 import { lockPath } from './manifest.js';
 import type { BackupTarget } from './target.js';
+import { systemClock, type Clock } from '../shares/clock.js';
 
 export const LOCK_STALE_MS = 30 * 60 * 1000;
 const REFRESH_MS = 5 * 60 * 1000;
@@ -57,7 +58,7 @@ export class TargetLock {
    * Writes the lock. With `confirmLater`, the caller may do read-only work
    * meanwhile and must `confirm()` before it changes anything on the target.
    */
-  static async acquire(target: BackupTarget, pcId: string, opts: { host?: string; now?: () => number; confirmLater?: boolean } = {}): Promise<TargetLock> {
+  static async acquire(target: BackupTarget, pcId: string, opts: { host?: string; now?: Clock; confirmLater?: boolean } = {}): Promise<TargetLock> {
     const path = lockPath(pcId);
     const host = opts.host ?? hostname();
     const existing = await target.stat(path);
@@ -75,7 +76,7 @@ export class TargetLock {
         );
       }
     }
-    const content: LockContent = { host, pid: process.pid, startedAt: new Date((opts.now ?? Date.now)()).toISOString(), token: randomBytes(16).toString('hex') };
+    const content: LockContent = { host, pid: process.pid, startedAt: new Date((opts.now ?? systemClock)()).toISOString(), token: randomBytes(16).toString('hex') };
     const writeStart = Date.now();
     await target.writeFile(path, JSON.stringify(content));
     const lock = new TargetLock(target, path, content, pcId, Date.now() + settleMs(Date.now() - writeStart));

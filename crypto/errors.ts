@@ -2,9 +2,27 @@
  * Errors of the crypto layer. Callers switch on `code`, never on message text.
  * Messages never contain key material.
  */
+export type CryptoErrorCode =
+  | 'ERR_OBJECT_FORMAT'
+  | 'ERR_OBJECT_AUTH'
+  | 'ERR_OBJECT_KEY'
+  | KeyringErrorCode
+  | 'ERR_SLOT_OPEN'
+  | 'ERR_NETWORK_SECRET_UNAVAILABLE'
+  | 'ERR_NETWORK_SECRET_ABSENT'
+  | 'ERR_KEYRING_LOCKED';
+
+/**
+ * A keyring or key file problem: `ERR_KEYRING` (unreadable or malformed),
+ * `ERR_KEYRING_MISSING` (no keyring: the user is not enrolled),
+ * `ERR_KEYRING_EXISTS` (enrolling twice), `ERR_KEYRING_TAKEOUT` (slot T cannot
+ * be added), `ERR_KEY_FILE` (a PEM key file is unreadable or of the wrong kind).
+ */
+export type KeyringErrorCode = 'ERR_KEYRING' | 'ERR_KEYRING_MISSING' | 'ERR_KEYRING_EXISTS' | 'ERR_KEYRING_TAKEOUT' | 'ERR_KEY_FILE';
+
 export class CryptoError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
+  readonly code: CryptoErrorCode;
+  constructor(code: CryptoErrorCode, message: string) {
     super(message);
     this.name = new.target.name;
     this.code = code;
@@ -34,7 +52,7 @@ export class ObjectKeyError extends CryptoError {
 
 /** A keyring file is missing, unreadable or malformed. */
 export class KeyringError extends CryptoError {
-  constructor(message: string, code = 'ERR_KEYRING') {
+  constructor(message: string, code: KeyringErrorCode = 'ERR_KEYRING') {
     super(code, message);
   }
 }

@@ -24,7 +24,7 @@ export type GateState = 'online' | 'locked' | 'takeout';
 export const LOCKED_MESSAGE =
   'The service is locked: the company directory is unreachable and no take-out key is valid. Your documents are available again when this PC is back on the company network.';
 
-/** What the gate needs of the take-out keys (policy/takeout.ts). */
+/** What the gate needs of the take-out keys (policy/takeout/agent/takeout.ts). */
 export interface TakeoutPolicy {
   /** True when some installed key is valid now. */
   anyValid(): boolean;

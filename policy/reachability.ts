@@ -21,6 +21,7 @@
  * Security considerations: the service starts unreachable (locked) and
  * opens only after a successful round: nothing is served on a guess.
  */
+import { systemClock, type Clock } from '../shares/clock.js';
 
 export interface ReachabilityOptions {
   servers: readonly string[];
@@ -34,6 +35,8 @@ export interface ReachabilityOptions {
   onChange: (reachable: boolean) => void;
   /** Called after every successful round (lease renewal). */
   onRenew?: () => void;
+  /** The clock the rounds' schedule and deadlines are reckoned by (default the system clock). */
+  now?: Clock;
 }
 
 export class ReachabilityMonitor {
@@ -48,7 +51,11 @@ export class ReachabilityMonitor {
   /** Ends each round in flight (as failed), aborting its probes. */
   private readonly inFlight = new Set<() => void>();
 
-  constructor(private readonly opts: ReachabilityOptions) {}
+  private readonly now: Clock;
+
+  constructor(private readonly opts: ReachabilityOptions) {
+    this.now = opts.now ?? systemClock;
+  }
 
   get isReachable(): boolean {
     return this.reachable;
@@ -56,7 +63,7 @@ export class ReachabilityMonitor {
 
   /** Runs the first round now (resolving after it), then one round at each interval from now on. */
   async start(): Promise<void> {
-    this.origin = Date.now();
+    this.origin = this.now();
     const first = this.round(this.origin);
     this.schedule();
     await first;
@@ -73,14 +80,14 @@ export class ReachabilityMonitor {
   private schedule(): void {
     if (this.stopped) return;
     const { intervalMs } = this.opts;
-    const next = this.origin + (Math.floor((Date.now() - this.origin) / intervalMs) + 1) * intervalMs;
+    const next = this.origin + (Math.floor((this.now() - this.origin) / intervalMs) + 1) * intervalMs;
     this.timer = setTimeout(() => {
       this.schedule();
       // A timer that fires far too late (the event loop was blocked) starts a
       // fresh round rather than one with no time left to answer.
-      const now = Date.now();
+      const now = this.now();
       void this.round(now - next > this.opts.timeoutMs / 2 ? now : next);
-    }, next - Date.now());
+    }, next - this.now());
     this.timer.unref();
   }
 
@@ -119,7 +126,7 @@ export class ReachabilityMonitor {
       };
       const end = () => finish(false);
       this.inFlight.add(end);
-      const deadline = setTimeout(end, deadlineAt - Date.now());
+      const deadline = setTimeout(end, deadlineAt - this.now());
       if (pending === 0) end();
       for (const server of this.opts.servers) {
         this.opts.probe(server, controller.signal).then(

@@ -3,8 +3,11 @@
  * user's vault opens at their first authenticated request (keyring slot N
  * with the directory's network secret); offline, only through a keyring
  * already unlocked by a valid take-out key and the user's password
- * (`adoptTakeout`). Each session is one user's, with that user's WebDAV lock
- * table; `lockAll()` drops them all (keys out of memory, vaults closed).
+ * (`adoptTakeout`). Each session is one user's; `lockAll()` drops them all
+ * (keys out of memory, vaults closed). When a session ends, its `ended`
+ * signal aborts, so that whatever a caller keeps for the session (the
+ * server's WebDAV lock tables) is released with it; this module does not
+ * know what that is.
  *
  * Security considerations: sessions are keyed by the canonical user name,
  * and a session only ever holds the keyring and vault of its own user; a
@@ -13,7 +16,6 @@
  */
 import { openUserVault, canonicalUser, userDir } from '../shares/vault/user-vaults.js';
 import { Vault } from '../shares/vault/vault.js';
-import { LockManager } from '../shares/webdav/locks.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { KeyringError } from '../crypto/errors.js';
 import type { Directory } from './directory/directory.js';
@@ -25,11 +27,13 @@ export interface UserSession {
   user: string;
   mode: SessionMode;
   vault: Vault;
-  locks: LockManager;
+  /** Aborted when the session ends (vault closed, keys dropped). */
+  ended: AbortSignal;
 }
 
 interface OpenSession extends UserSession {
   keyring: Keyring;
+  end: AbortController;
 }
 
 export class Sessions {
@@ -41,7 +45,6 @@ export class Sessions {
     private readonly directory: Directory,
     /** Enrols a user who has no vault on this PC yet (first online login); absent: no enrolment. */
     private readonly enrol?: (user: string) => Promise<void>,
-    private readonly now: () => number = Date.now,
   ) {}
 
   /** The user's session, opening their vault through slot N on first use (online only). */
@@ -75,7 +78,7 @@ export class Sessions {
     }
     const pending = (async (): Promise<OpenSession> => {
       const vault = await Vault.open(userDir(this.dataDir, this.pcId, key), keyring.dataKey);
-      return { user: key, mode: 'takeout', keyring, vault, locks: new LockManager(this.now) };
+      return newSession(key, 'takeout', keyring, vault);
     })();
     this.open.set(key, pending);
     pending.catch(() => {
@@ -120,6 +123,7 @@ export class Sessions {
       if (this.open.get(key) === pending) this.open.delete(key);
       result.value.vault.close();
       result.value.keyring.lock();
+      result.value.end.abort();
     });
   }
 
@@ -141,6 +145,11 @@ export class Sessions {
       await this.enrol(user);
       return open();
     });
-    return { user, mode: 'network', keyring, vault, locks: new LockManager(this.now) };
+    return newSession(user, 'network', keyring, vault);
   }
+}
+
+function newSession(user: string, mode: SessionMode, keyring: Keyring, vault: Vault): OpenSession {
+  const end = new AbortController();
+  return { user, mode, keyring, vault, end, ended: end.signal };
 }

@@ -5,8 +5,10 @@ import { createHash } from 'node:crypto';
 import { appendFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AuditLog, MAX_FIELD_CHARS, auditLogPath, verifyAuditLog, type AuditEvent, type AuditHead } from '../policy/audit/log.js';
+import { AuditLog, MAX_FIELD_CHARS, verifyAuditLog, type AuditEvent, type AuditHead } from '../policy/audit/log.js';
+import { dataFolder } from '../shares/data-folder.js';
 import { tempDir } from './helpers/keys.js';
+import type { Clock } from '../shares/clock.js';
 
 const bin = fileURLToPath(new URL('../../bin/mydoc.js', import.meta.url));
 
@@ -20,9 +22,9 @@ const EVENTS: AuditEvent[] = [
 ];
 
 /** A clock that ticks 1 ms per call, from a fixed instant. */
-function fakeClock(): () => Date {
+function fakeClock(): Clock {
   let t = Date.parse('2025-03-01T08:00:00.000Z');
-  return () => new Date(t++);
+  return () => t++;
 }
 
 /** A log of `audit.created` plus EVENTS: 7 lines. */
@@ -54,7 +56,7 @@ const writeLines = (file: string, lines: string[]): Promise<void> => writeFile(f
 test('appended events form a valid chain that resumes on reopen', async () => {
   const { dir, cleanup } = await tempDir();
   try {
-    const file = auditLogPath(join(dir, 'data'));
+    const file = dataFolder(join(dir, 'data')).auditLog;
     const head = await sampleLog(file);
     assert.equal(head.seq, 7);
     assert.equal((await stat(file)).mode & 0o777, 0o600);
@@ -165,7 +167,7 @@ test('a partial last line from a crash is moved aside and the chain stays valid'
     await appendFile(file, partial);
     assert.deepEqual(await verifyAuditLog(file), { ok: false, line: 8, problem: 'the last line is incomplete (no newline): an interrupted write or an edit' });
 
-    const log = await AuditLog.open(file, { now: () => new Date('2025-03-02T09:10:11.012Z') });
+    const log = await AuditLog.open(file, { now: () => Date.parse('2025-03-02T09:10:11.012Z') });
     const aside = `${file}.partial-2025-03-02T091011.012Z`;
     assert.equal(await readFile(aside, 'utf8'), partial);
     assert.equal((await stat(aside)).mode & 0o777, 0o600);
@@ -283,7 +285,7 @@ test('mydoc audit verify: exit status and one-line messages', async () => {
     // Without --file, the log of the configured data folder.
     const config = join(dir, 'mydoc.yaml');
     await writeFile(config, 'pcId: pc-audit\ndataDir: data\ndirectory:\n  kind: local\nbackup:\n  target:\n    kind: path\n    path: nas\n');
-    await sampleLog(auditLogPath(join(dir, 'data')));
+    await sampleLog(dataFolder(join(dir, 'data')).auditLog);
     const viaConfig = mydoc(['audit', 'verify', '--config', config]);
     assert.equal(viaConfig.status, 0, viaConfig.stderr);
     assert.match(viaConfig.stdout, /^audit log OK: 7 lines, head 7:[0-9a-f]{16}\n$/);

@@ -12,7 +12,7 @@ import { mkdir, readdir, readFile, rename, symlink, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LocalDirectory } from '../policy/directory/local.js';
+import { LocalUsersFile } from '../policy/directory/local/users-file.js';
 import { runCommand, startServer, davRequest, randomPassword, freePort, MYDOC_BIN, type RunningServer } from './helpers/server.js';
 import { tempDir, patternBytes } from './helpers/keys.js';
 import { listFiles, scanForMarker } from './helpers/data-dir.js';
@@ -160,7 +160,7 @@ test('backup CLI against a running service: backup, list, verify, tamper, SIGTER
   assert.match(restored.stdout, /restored user "alice"/);
   // The local (demo) directory's users come back with the restore: alice's password works on the new PC.
   assert.match(restored.stdout, /restored 1 user\(s\) of the local directory: alice/);
-  assert.deepEqual(await new LocalDirectory(join(newDir, 'data', 'local-directory', 'users.json')).verify('alice', alicePassword), { admin: true });
+  assert.deepEqual(await new LocalUsersFile(join(newDir, 'data', 'local-directory', 'users.json')).verify('alice', alicePassword), { admin: true });
   const again2 = await cli(['restore', '--config', newConfig, '--from', nas, '--recovery-key', key, '--pc', 'pc-test']);
   assert.equal(again2.status, 1);
   assert.match(again2.stderr, /already has a vault/);

@@ -24,7 +24,7 @@ import { signPayload } from '../crypto/device-signature.js';
 import { generateP256KeyPair } from '../crypto/key-files.js';
 import { InsecureLocalFileSecretSource } from '../crypto/network-secret.js';
 import { userDir } from '../shares/vault/user-vaults.js';
-import { backupOnce, readBackupState } from '../server/agent/backup-service.js';
+import { backupOnce, backupSource, readBackupState } from '../server/agent/backup-service.js';
 import type { Config } from '../server/config/config.js';
 import { makeDataDir, populate, type BackupFixture } from './helpers/backup-data.js';
 import { listFiles, scanForMarker } from './helpers/data-dir.js';
@@ -261,14 +261,14 @@ test('a full data disk (tmpfs filled up) is backed up: nothing is staged on it, 
   const nas = join(dir, 'nas');
   await mkdir(nas);
   const config = { dataDir: fx.dataDir, pcId: fx.pcId, recovery: { publicKey: undefined }, directory: { kind: 'ldap' } } as unknown as Config;
-  const first = await backupOnce(config, async () => new PathTarget(nas), {});
+  const first = await backupOnce(backupSource(config), async () => new PathTarget(nas), {});
   await fx.withVault('alice', (v) => v.write('/Desktop/late.txt', [Buffer.from('written before the disk filled')]));
   // Fill the disk to the last byte.
   const filler = join(disk, 'filler');
   const fill = spawnSync('sh', ['-c', `dd if=/dev/zero of=${filler} bs=64k 2>/dev/null; dd if=/dev/zero of=${filler}-2 bs=1 2>/dev/null; true`]);
   assert.equal(fill.status, 0);
   await assert.rejects(writeFile(join(disk, 'probe'), 'x'), (err: NodeJS.ErrnoException) => err.code === 'ENOSPC', 'the disk is full');
-  const summary = await backupOnce(config, async () => new PathTarget(nas), {});
+  const summary = await backupOnce(backupSource(config), async () => new PathTarget(nas), {});
   assert.equal(summary.status, 'complete');
   assert.ok(summary.objectsCopied >= 1, 'the late file was copied');
   assert.equal((await readBackupState(fx.dataDir))?.snapshot, summary.snapshot, 'the state records the new snapshot although the disk is full');

@@ -25,7 +25,7 @@ import { makeDataDir, populate, dumpTree, type BackupFixture } from './helpers/b
 import { listFiles, scanForMarker } from './helpers/data-dir.js';
 import { tempDir, patternBytes } from './helpers/keys.js';
 import type { BackupTarget, Transfer } from '../backup/target.js';
-import { BackupService } from '../server/agent/backup-service.js';
+import { BackupService, backupSource } from '../server/agent/backup-service.js';
 import type { Config } from '../server/config/config.js';
 import type { FastifyBaseLogger } from 'fastify';
 
@@ -244,7 +244,7 @@ test('a stop during a running backup joins it and brings its deadline forward; n
     const slow = new SlowTarget(nas, 40);
     const config = { dataDir: fx.dataDir, pcId: fx.pcId, backup: { shutdownDeadlineSeconds: 1, schedule: null }, recovery: { publicKey: undefined }, directory: { kind: 'ldap' } } as unknown as Config;
     const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined } as unknown as FastifyBaseLogger;
-    const service = new BackupService(config, quiet, async () => slow);
+    const service = new BackupService(backupSource(config), config.backup, quiet, async () => slow);
     const started = Date.now();
     const running = service.run();
     await assert.rejects(service.run(), (err: Error & { code?: string }) => err.code === 'ERR_BACKUP_RUNNING');

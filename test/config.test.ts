@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig, parseConfig, renderDemoConfig } from '../server/config/config.js';
-import { ConfigError } from '../server/errors.js';
+import { ConfigError } from '../server/config/errors.js';
 import { tempDir } from './helpers/keys.js';
 
 const LDAP = `kind: ldap

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NetworkSecretUnavailableError } from '../crypto/errors.js';
-import { LdapDirectoryService } from '../policy/directory/directory.js';
+import { LdapDirectory } from '../policy/directory/ldap/directory.js';
 import { openUserVault, userDir } from '../shares/vault/user-vaults.js';
 import { fileBytes, listFiles } from './helpers/data-dir.js';
 import { tempDir } from './helpers/keys.js';
@@ -53,7 +53,7 @@ test('first online login enrols the user (K_dir in the directory, vault on the P
   assert.equal(await health(), 'ok');
   assert.equal((await davRequest(server, 'PUT', '/Documents/plan.txt', { body: 'the plan' })).status, 201);
   assert.equal((await davRequest(server, 'GET', '/Documents/plan.txt')).body.toString(), 'the plan');
-  const kDir = await new LdapDirectoryService(directorySettings()).secrets.fetch('alice');
+  const kDir = await new LdapDirectory(directorySettings()).secrets.fetch('alice');
   assert.equal(kDir.length, 32);
   assert.equal((await davRequest(server, 'GET', '/Documents/plan.txt', { password: 'wrong-password' })).status, 401);
 });
@@ -191,7 +191,7 @@ test('deleting K_dir in the directory revokes the PC: the next unlock fails with
   while ((await health()) !== 'locked') await sleep(50);
   await slapd.start();
   while ((await health()) !== 'ok') await sleep(50);
-  await new LdapDirectoryService(directorySettings()).secrets.delete('bob');
+  await new LdapDirectory(directorySettings()).secrets.delete('bob');
   const res = await davRequest(server, 'GET', '/Documents/b.txt', { user: 'bob' });
   assert.equal(res.status, 503);
   assert.match(res.body.toString(), /no network secret for "bob".*revoked/);
@@ -201,14 +201,14 @@ test('mydoc user enroll creates K_dir in the directory and the vault on this PC'
   const run = spawnSync(process.execPath, [MYDOC_BIN, 'user', 'enroll', 'CORP\\carol', '--config', server.configFile], { encoding: 'utf8' });
   assert.equal(run.status, 0, run.stderr);
   assert.match(run.stdout, /enrolled "carol"/);
-  assert.equal((await new LdapDirectoryService(directorySettings()).secrets.fetch('carol')).length, 32);
+  assert.equal((await new LdapDirectory(directorySettings()).secrets.fetch('carol')).length, 32);
   assert.equal((await davRequest(server, 'PROPFIND', '/', { user: 'carol', password: slapd.users.carol.password, headers: { depth: '1' } })).status, 207);
-  const kDir = await new LdapDirectoryService(directorySettings()).secrets.fetch('carol');
+  const kDir = await new LdapDirectory(directorySettings()).secrets.fetch('carol');
   const again = spawnSync(process.execPath, [MYDOC_BIN, 'user', 'enroll', 'carol', '--config', server.configFile], { encoding: 'utf8' });
   assert.equal(again.status, 1, 'enrolling twice is refused');
   assert.match(again.stderr, /^mydoc: .*keyring already exists/m);
   assert.doesNotMatch(again.stderr, /Warning/, 'no runtime warnings');
-  assert.ok((await new LdapDirectoryService(directorySettings()).secrets.fetch('carol')).equals(kDir), 'the refused second enrolment left K_dir alone');
+  assert.ok((await new LdapDirectory(directorySettings()).secrets.fetch('carol')).equals(kDir), 'the refused second enrolment left K_dir alone');
 
   // Both are audited, by the running service (the log's one writer): the chain holds.
   const enrolments = (await auditRecords()).filter((r) => r.action === 'user.enrol' && r.target === 'carol');
@@ -225,11 +225,11 @@ test('a stolen disk: a copy of the data folder does not open without the directo
   try {
     const copy = join(dir, 'data');
     await cp(server.dataDir, copy, { recursive: true, filter: (src) => !src.endsWith('.sock') });
-    const kDir = await new LdapDirectoryService(directorySettings()).secrets.fetch('alice');
+    const kDir = await new LdapDirectory(directorySettings()).secrets.fetch('alice');
     for (const file of await listFiles(copy)) assert.ok(!(await fileBytes(file)).includes(kDir), `K_dir found in ${file}`);
     await slapd.stop({ keepData: true });
     try {
-      await assert.rejects(openUserVault(copy, 'pc-gate', 'alice', new LdapDirectoryService(directorySettings()).secrets), NetworkSecretUnavailableError);
+      await assert.rejects(openUserVault(copy, 'pc-gate', 'alice', new LdapDirectory(directorySettings()).secrets), NetworkSecretUnavailableError);
     } finally {
       await slapd.start();
     }

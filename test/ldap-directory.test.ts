@@ -8,9 +8,10 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NetworkSecretUnavailableError } from '../crypto/errors.js';
-import { LdapDirectoryService, type LdapDirectorySettings } from '../policy/directory/directory.js';
-import { accountFilter } from '../policy/directory/ldap/directory.js';
-import { DirectoryUnreachableError, connect } from '../policy/directory/ldap/connection.js';
+import { LdapDirectory, type LdapDirectorySettings } from '../policy/directory/ldap/directory.js';
+import { accountFilter } from '../policy/directory/ldap/accounts.js';
+import { DirectoryUnreachableError } from '../policy/directory/errors.js';
+import { connect } from '../policy/directory/ldap/connection.js';
 import { filterValue, dnValue, fillDnTemplate } from '../policy/directory/ldap/escape.js';
 import { loadConfig } from '../server/config/config.js';
 import { buildDirectory } from '../server/config/directory.js';
@@ -41,7 +42,7 @@ test('RFC 4515/4514 escaping', { timeout: 60_000 }, () => {
 });
 
 test('login as user, DOMAIN\\user and user@suffix; wrong and empty passwords refused', { timeout: 60_000 }, async () => {
-  const dir = new LdapDirectoryService(settings());
+  const dir = new LdapDirectory(settings());
   const password = slapd.users.alice.password;
   for (const login of ['alice', 'CORP\\alice', 'alice@corp.example', 'ALICE']) {
     assert.deepEqual(await dir.authenticate(login, password), { ok: true, user: 'alice', admin: false }, login);
@@ -52,7 +53,7 @@ test('login as user, DOMAIN\\user and user@suffix; wrong and empty passwords ref
 });
 
 test('filter injection never widens the search nor logs anyone in', { timeout: 60_000 }, async () => {
-  const dir = new LdapDirectoryService(settings());
+  const dir = new LdapDirectory(settings());
   const passwords = [slapd.users.alice.password, slapd.users.bob.password, 'x', ''];
   for (const login of ['*', ')(uid=*', 'alice)(uid=*', '*)(|(uid=*', 'al*', 'alice\u0000', '\u0000', 'a*e', '(uid=alice)', 'alice)(|(objectClass=*)']) {
     for (const password of passwords) {
@@ -63,7 +64,7 @@ test('filter injection never widens the search nor logs anyone in', { timeout: 6
 });
 
 test('administrators: direct and nested membership of the admins group', { timeout: 60_000 }, async () => {
-  const dir = new LdapDirectoryService(settings());
+  const dir = new LdapDirectory(settings());
   assert.equal((await dir.authenticate('dave', slapd.users.dave.password)).ok && (await dir.authenticate('dave', slapd.users.dave.password) as { admin: boolean }).admin, true);
   const carol = await dir.authenticate('carol', slapd.users.carol.password);
   assert.deepEqual(carol, { ok: true, user: 'carol', admin: true }, 'nested through helpdesk');
@@ -71,7 +72,7 @@ test('administrators: direct and nested membership of the admins group', { timeo
 });
 
 test('the network secret: created and read by this PC\'s service account only; deleting it revokes', { timeout: 60_000 }, async () => {
-  const dir = new LdapDirectoryService(settings());
+  const dir = new LdapDirectory(settings());
   const secret = await dir.secrets.create('alice');
   assert.equal(secret.length, 32);
   assert.ok((await dir.secrets.fetch('alice')).equals(secret));
@@ -80,12 +81,12 @@ test('the network secret: created and read by this PC\'s service account only; d
   // Another service account, and the user herself, bind and search, and the ACL hides K_dir from them:
   // the directory's own refusal (ERR_NETWORK_SECRET_ABSENT), not a failed bind.
   const absent = (err: unknown) => err instanceof NetworkSecretUnavailableError && err.code === 'ERR_NETWORK_SECRET_ABSENT' && /holds no network secret for "alice"/.test(err.message);
-  const other = new LdapDirectoryService(settings({ serviceDn: slapd.otherServiceDn, servicePassword: slapd.otherServicePassword }));
+  const other = new LdapDirectory(settings({ serviceDn: slapd.otherServiceDn, servicePassword: slapd.otherServicePassword }));
   await assert.rejects(other.secrets.fetch('alice'), absent, 'another service account');
-  const self = new LdapDirectoryService(settings({ serviceDn: slapd.users.alice.dn, servicePassword: slapd.users.alice.password }));
+  const self = new LdapDirectory(settings({ serviceDn: slapd.users.alice.dn, servicePassword: slapd.users.alice.password }));
   await assert.rejects(self.secrets.fetch('alice'), absent, 'the user herself');
   // A broken fixture (a wrong password) fails otherwise, so the cases above did reach the ACL.
-  const wrong = new LdapDirectoryService(settings({ serviceDn: slapd.otherServiceDn, servicePassword: 'not-the-password' }));
+  const wrong = new LdapDirectory(settings({ serviceDn: slapd.otherServiceDn, servicePassword: 'not-the-password' }));
   await assert.rejects(wrong.secrets.fetch('alice'), (err: unknown) => err instanceof NetworkSecretUnavailableError && err.code === 'ERR_NETWORK_SECRET_UNAVAILABLE' && /refused the service account/.test(err.message));
 
   await dir.secrets.delete('alice');
@@ -95,16 +96,16 @@ test('the network secret: created and read by this PC\'s service account only; d
 test('TLS: the directory certificate is verified, and a refused one is named as such; the probe follows the server', { timeout: 60_000 }, async () => {
   const unknownCa = /TLS certificate was refused \(ldap:\/\/127\.0\.0\.1:\d+: TLS certificate refused \(unknown CA: /;
   await assert.rejects(connect(settings({ caPem: undefined })), (err: unknown) => err instanceof DirectoryUnreachableError && unknownCa.test(err.message));
-  const wrongCa = new LdapDirectoryService(settings({ caPem: undefined }));
+  const wrongCa = new LdapDirectory(settings({ caPem: undefined }));
   await assert.rejects(wrongCa.authenticate('alice', slapd.users.alice.password), unknownCa);
   await assert.rejects(wrongCa.secrets.fetch('alice'), (err: unknown) => err instanceof NetworkSecretUnavailableError && /unknown CA/.test(err.message));
   // The certificate names 127.0.0.1 and localhost, not evil.example.
-  const wrongName = new LdapDirectoryService(settings({ tlsServerName: 'evil.example' }));
+  const wrongName = new LdapDirectory(settings({ tlsServerName: 'evil.example' }));
   await assert.rejects(wrongName.authenticate('alice', slapd.users.alice.password), /TLS certificate refused \(name mismatch: .*evil\.example/);
   // A server that is down is told apart from a refused certificate.
   await assert.rejects(connect(settings({ urls: ['ldap://127.0.0.1:1'] })), (err: unknown) => /no directory server answered/.test((err as Error).message) && !/certificate/.test((err as Error).message));
 
-  const dir = new LdapDirectoryService(settings({ urls: ['ldap://127.0.0.1:1', slapd.url] }));
+  const dir = new LdapDirectory(settings({ urls: ['ldap://127.0.0.1:1', slapd.url] }));
   assert.equal((await dir.authenticate('alice', slapd.users.alice.password)).ok, true, 'failover to the second server');
   assert.equal(await dir.probe(slapd.url, AbortSignal.timeout(2000)), true);
   assert.equal(await dir.probe('ldap://127.0.0.1:1', AbortSignal.timeout(2000)), false);

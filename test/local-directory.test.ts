@@ -1,5 +1,5 @@
 /**
- * The local password store (policy/local-directory.ts) on its own: scrypt
+ * The local password store (policy/directory/local/users-file.ts) on its own: scrypt
  * hashes in a 0600 JSON file, case-insensitive names, roles, the password
  * and name rules, and clear errors for a damaged file.
  */
@@ -7,14 +7,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LocalDirectory, validatePassword, validateUserName } from '../policy/directory/local.js';
+import { LocalUsersFile, validatePassword, validateUserName } from '../policy/directory/local/users-file.js';
 import { tempDir } from './helpers/keys.js';
 
 test('add and verify: the right password gives the role; a wrong one, or an unknown user, gives nothing', { timeout: 60_000 }, async () => {
   const { dir, cleanup } = await tempDir();
   try {
     const file = join(dir, 'users.json');
-    const users = new LocalDirectory(file);
+    const users = new LocalUsersFile(file);
     assert.equal(await users.has('alice'), false, 'a missing file is an empty directory');
     await users.add('alice', 'correct horse');
     await users.add('Dave', 'battery staple', { admin: true });
@@ -42,7 +42,7 @@ test('add and verify: the right password gives the role; a wrong one, or an unkn
 test('passwords are compared in NFC: a composed and a decomposed "é" are the same password', { timeout: 60_000 }, async () => {
   const { dir, cleanup } = await tempDir();
   try {
-    const users = new LocalDirectory(join(dir, 'users.json'));
+    const users = new LocalUsersFile(join(dir, 'users.json'));
     await users.add('eve', 'caf\u00e9-au-lait');
     assert.deepEqual(await users.verify('eve', 'cafe\u0301-au-lait'), { admin: false });
   } finally {
@@ -58,7 +58,7 @@ test('name and password rules; a damaged file is a clear error, never an empty d
   const { dir, cleanup } = await tempDir();
   try {
     const file = join(dir, 'users.json');
-    const users = new LocalDirectory(file);
+    const users = new LocalUsersFile(file);
     await assert.rejects(users.add('alice', 'short'), { code: 'ERR_PASSWORD_POLICY' });
     for (const damaged of ['{not json', '{"format":"other","version":1,"users":{}}', '{"format":"mydoc-local-users","version":2,"users":{}}']) {
       await writeFile(file, damaged);

@@ -1,5 +1,5 @@
 /**
- * The take-out engine (policy/takeout.ts) called directly, without HTTP:
+ * The take-out engine (policy/takeout/agent/takeout.ts) called directly, without HTTP:
  * installation checks (the pending request, its jti, the installing
  * administrator, K_to to this PC's device key), the offline password check
  * through slot T, the validity window of `anyValid`, the expiry sweep,
@@ -8,9 +8,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { buildTakeoutKey } from '../policy/takeout/approve.js';
-import { Takeout, type RequestDetail } from '../policy/takeout/agent.js';
-import { loadIssuers } from '../server/agent/serve.js';
+import { buildTakeoutKey } from '../policy/takeout/issuer/approve.js';
+import { Takeout } from '../policy/takeout/agent/takeout.js';
+import type { RequestDetail } from '../policy/takeout/request.js';
+import { loadIssuers } from '../server/agent/compose.js';
 import { DAY, slotsOf } from './helpers/takeout-cases.js';
 import { startTakeoutFixture, type TakeoutFixture } from './helpers/takeout.js';
 

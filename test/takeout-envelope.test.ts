@@ -1,5 +1,5 @@
 /**
- * K_to's envelope (policy/takeout-envelope.ts) on its own: sealed to a
+ * K_to's envelope (policy/takeout/envelope.ts) on its own: sealed to a
  * P-256 key and opened only with the matching private key, the expected
  * kind, and the same request, user and PC; anything else fails alike
  * (ERR_TAKEOUT_SECRET) without key material in the message.

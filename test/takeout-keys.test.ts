@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
-import { loadIssuers } from '../server/agent/serve.js';
+import { loadIssuers } from '../server/agent/compose.js';
 import { generateIssuerKeyPair, loadIssuerPublicKey } from '../policy/takeout/issuer-keys.js';
 import { verifyTakeoutKey } from '../policy/takeout/token.js';
 import { readFile, writeFile } from 'node:fs/promises';

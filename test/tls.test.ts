@@ -4,8 +4,7 @@ import { once } from 'node:events';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { TlsInputError } from '../server/errors.js';
-import { createTlsMaterial, isDnsName, type TlsMaterial } from '../server/http/tls.js';
+import { createTlsMaterial, isDnsName, TlsInputError, type TlsMaterial } from '../server/http/tls.js';
 
 const NOW = new Date('2025-03-01T12:00:00Z');
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -65,8 +65,9 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { fsyncDir, writeFileAtomic } from '../../crypto/atomic-file.js';
+import { systemClock, type Clock } from '../../shares/clock.js';
 
 export type AuditDecision = 'allow' | 'deny' | 'info';
 
@@ -130,11 +131,6 @@ const REDACTED = '[redacted: token-like value]';
 /** The actor of the log's own records. */
 const SELF = 'mydoc';
 
-/** Where the log lives in the data folder. */
-export function auditLogPath(dataDir: string): string {
-  return join(dataDir, 'audit', 'audit.log');
-}
-
 /** Appends records to one log file; appends are serialized in call order. */
 export class AuditLog {
   private queue: Promise<unknown> = Promise.resolve();
@@ -143,7 +139,7 @@ export class AuditLog {
 
   private constructor(
     private readonly fh: FileHandle,
-    private readonly now: () => Date,
+    private readonly now: Clock,
     private last: { seq: number; hash: string; lineHash: string },
   ) {}
 
@@ -152,13 +148,13 @@ export class AuditLog {
    * must be a valid record. Only the tail is read: run `verifyAuditLog` for the
    * whole chain.
    */
-  static async open(file: string, opts: { now?: () => Date } = {}): Promise<AuditLog> {
-    const now = opts.now ?? (() => new Date());
+  static async open(file: string, opts: { now?: Clock } = {}): Promise<AuditLog> {
+    const now = opts.now ?? systemClock;
     await mkdir(dirname(file), { recursive: true, mode: 0o700 });
     const fh = await open(file, 'a+', 0o600);
     try {
       const tail = await readTail(fh, file);
-      const aside = tail.partial.length > 0 ? await moveAside(fh, file, tail, now()) : undefined;
+      const aside = tail.partial.length > 0 ? await moveAside(fh, file, tail, new Date(now())) : undefined;
       const last = tail.lastLine === undefined ? { seq: 0, hash: FIRST_PREV, lineHash: FIRST_PREV } : resumeFrom(tail.lastLine, file);
       const log = new AuditLog(fh, now, last);
       if (tail.lastLine === undefined) {
@@ -199,7 +195,7 @@ export class AuditLog {
 
   private async write(event: AuditEvent): Promise<AuditRecord> {
     if (this.failure) throw this.failure;
-    const record = seal({ seq: this.last.seq + 1, time: this.now().toISOString(), ...cleanEvent(event), prev: this.last.lineHash });
+    const record = seal({ seq: this.last.seq + 1, time: new Date(this.now()).toISOString(), ...cleanEvent(event), prev: this.last.lineHash });
     const line = Buffer.from(canonicalJson(record, record.hash), 'utf8');
     try {
       await writeAll(this.fh, Buffer.concat([line, Buffer.from('\n')]));

@@ -1,7 +1,8 @@
 /**
  * Errors of take-out keys. `code` is stable and is what the audit log
- * records as the reason of a refusal; messages never hold secrets (no
- * token, no K_to, no password).
+ * records as the reason of a refusal; the server maps it to an answer
+ * (nothing here knows HTTP). Messages never hold secrets (no token, no
+ * K_to, no password).
  */
 
 export type TakeoutErrorCode =

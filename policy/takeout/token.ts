@@ -6,7 +6,7 @@
  *   header  {"alg":"ES256"|"EdDSA","kid":<issuer kid>,"typ":"mydoc-takeout+jwt"}
  *   claims  {"iss":<approving administrator>,"sub":<user>,"aud":<pcId>,
  *            "jti":<request id>,"iat","nbf","exp":<NumericDate>,
- *            "kto":<JWE of K_to to this PC's device key, see takeout-envelope.ts>}
+ *            "kto":<JWE of K_to to this PC's device key, see envelope.ts>}
  * A key is valid from `nbf` (inclusive) to `exp` (exclusive), to the second.
  *
  * Security considerations (RFC 8725):

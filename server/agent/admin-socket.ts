@@ -1,6 +1,6 @@
 /**
  * The local administration endpoint of a running `mydoc serve`: HTTP over a
- * Unix socket in the data folder (`<dataDir>/run/admin.sock`, mode 0600), so
+ * Unix socket in the data folder (`<dataDir>/run/admin.sock`, shares/data-folder.ts; mode 0600), so
  * only the service's own account (root on the service VM) can use it and no
  * admin secret is needed on disk. It lists and clears WebDAV locks, runs
  * backups, stops the service, and records the audit events of CLI commands
@@ -8,12 +8,13 @@
  */
 import { createServer, request, type Server } from 'node:http';
 import { chmod, mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { AuditLog, AuditLogError, auditLogPath, type AuditEvent } from '../../policy/audit/log.js';
-import { normalizeUserName } from '../../policy/directory/directory.js';
-import type { Sessions } from '../../policy/sessions.js';
-import { CliError } from '../errors.js';
+import { AuditLog, AuditLogError, type AuditEvent } from '../../policy/audit/log.js';
+import { dataFolder } from '../../shares/data-folder.js';
+import { normalizeUserName } from '../../policy/directory/user-name.js';
+import type { SessionLocks } from './session-locks.js';
+import { AgentError } from './errors.js';
 import type { BackupService } from './backup-service.js';
+import { systemClock, type Clock } from '../../shares/clock.js';
 
 export interface LockInfo {
   user: string;
@@ -25,19 +26,15 @@ export interface LockInfo {
   expiresInSeconds: number;
 }
 
-export function adminSocketPath(dataDir: string): string {
-  return join(dataDir, 'run', 'admin.sock');
-}
-
 const ownerText = (xml: string): string => xml.replace(/<[^>]*>/g, '').trim();
 
 /**
  * `onStop`: asked by POST /stop (`mydoc stop`, the systemd ExecStop) after
  * the shutdown backup has been reported; the service then closes.
  */
-export async function startAdminSocket(dataDir: string, sessions: Sessions, backups: BackupService, audit: AuditLog, onStop: () => void, now: () => number = Date.now): Promise<Server> {
-  const path = adminSocketPath(dataDir);
-  await mkdir(join(dataDir, 'run'), { recursive: true, mode: 0o700 });
+export async function startAdminSocket(dataDir: string, sessionLocks: SessionLocks, backups: BackupService, audit: AuditLog, onStop: () => void, now: Clock = systemClock): Promise<Server> {
+  const { run, adminSocket: path } = dataFolder(dataDir);
+  await mkdir(run, { recursive: true, mode: 0o700 });
   await rm(path, { force: true });
   const server = createServer((req, res) => {
     void (async () => {
@@ -69,7 +66,7 @@ export async function startAdminSocket(dataDir: string, sessions: Sessions, back
         res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
         return;
       }
-      const all = await sessions.all();
+      const all = sessionLocks.all();
       const user = url.searchParams.get('user');
       const selected = all.filter((s) => user === null || s.user === normalizeUserName(user));
       if (url.pathname === '/locks' && req.method === 'GET') {
@@ -107,7 +104,7 @@ export async function startAdminSocket(dataDir: string, sessions: Sessions, back
  * line. Resolves false without calling it when no service is running.
  */
 export function adminStream(dataDir: string, method: 'POST', path: string, onLine: (value: unknown) => void): Promise<boolean> {
-  const socketPath = adminSocketPath(dataDir);
+  const socketPath = dataFolder(dataDir).adminSocket;
   return new Promise((resolve, reject) => {
     const req = request({ socketPath, method, path }, (res) => {
       let pending = '';
@@ -119,27 +116,31 @@ export function adminStream(dataDir: string, method: 'POST', path: string, onLin
           pending = pending.slice(nl + 1);
         }
       });
-      res.on('end', () => (res.statusCode === 200 ? resolve(true) : reject(new CliError(`the service answered ${res.statusCode}`))));
+      res.on('end', () => (res.statusCode === 200 ? resolve(true) : reject(new AgentError('ERR_ADMIN_REFUSED', `the service answered ${res.statusCode}`))));
     });
-    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? resolve(false) : reject(new CliError(`cannot reach the service: ${err.message}`))));
+    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? resolve(false) : reject(new AgentError('ERR_ADMIN_UNREACHABLE', `cannot reach the service: ${err.message}`))));
     req.end();
   });
 }
 
 /** One call to the admin socket of the service running on `dataDir`. */
 export function adminCall<T>(dataDir: string, method: 'GET' | 'DELETE', path: string): Promise<T> {
-  const socketPath = adminSocketPath(dataDir);
+  const socketPath = dataFolder(dataDir).adminSocket;
   return new Promise((resolve, reject) => {
     const req = request({ socketPath, method, path }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString('utf8')));
       res.on('end', () => {
-        if (res.statusCode !== 200) reject(new CliError(`the service answered ${res.statusCode}: ${body}`));
+        if (res.statusCode !== 200) reject(new AgentError('ERR_ADMIN_REFUSED', `the service answered ${res.statusCode}: ${body}`));
         else resolve(JSON.parse(body) as T);
       });
     });
     req.on('error', (err: NodeJS.ErrnoException) =>
-      reject(new CliError(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? `the service is not running (no admin socket at ${socketPath})` : `cannot reach the service: ${err.message}`)),
+      reject(
+        err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+          ? new AgentError('ERR_ADMIN_NOT_RUNNING', `the service is not running (no admin socket at ${socketPath})`)
+          : new AgentError('ERR_ADMIN_UNREACHABLE', `cannot reach the service: ${err.message}`),
+      ),
     );
     req.end();
   });
@@ -151,19 +152,19 @@ export function adminCall<T>(dataDir: string, method: 'GET' | 'DELETE', path: st
  * directly.
  */
 export async function recordAuditEvent(dataDir: string, event: AuditEvent): Promise<void> {
-  const socketPath = adminSocketPath(dataDir);
+  const socketPath = dataFolder(dataDir).adminSocket;
   const body = Buffer.from(JSON.stringify(event));
   const viaService = await new Promise<boolean>((resolve, reject) => {
     const req = request({ socketPath, method: 'POST', path: '/audit', headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
       let answer = '';
       res.on('data', (d: Buffer) => (answer += d.toString('utf8')));
-      res.on('end', () => (res.statusCode === 200 ? resolve(true) : reject(new CliError(`the service did not record the audit event (${res.statusCode}: ${answer})`))));
+      res.on('end', () => (res.statusCode === 200 ? resolve(true) : reject(new AgentError('ERR_ADMIN_REFUSED', `the service did not record the audit event (${res.statusCode}: ${answer})`))));
     });
-    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? resolve(false) : reject(new CliError(`cannot reach the service: ${err.message}`))));
+    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? resolve(false) : reject(new AgentError('ERR_ADMIN_UNREACHABLE', `cannot reach the service: ${err.message}`))));
     req.end(body);
   });
   if (viaService) return;
-  const log = await AuditLog.open(auditLogPath(dataDir));
+  const log = await AuditLog.open(dataFolder(dataDir).auditLog);
   try {
     await log.append(event);
   } finally {

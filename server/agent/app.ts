@@ -1,7 +1,7 @@
 /**
  * The fastify assembly: HTTPS, the transport settings the Windows WebDAV
  * client needs, `/healthz`, `/metrics`, Basic authentication, the take-out
- * API (server/takeout-api.ts) and the WebDAV share at the root of the origin.
+ * API (takeout-routes.ts) and the WebDAV share at the root of the origin.
  *
  * Security considerations:
  * - HTTPS only; HTTP/1.1 only (the Windows client does not use HTTP/2).
@@ -33,20 +33,21 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { NetworkSecretUnavailableError, SlotOpenError, KeyringError } from '../../crypto/errors.js';
 import type { AuthResult, Directory } from '../../policy/directory/directory.js';
-import { DirectoryUnreachableError } from '../../policy/directory/ldap/connection.js';
 import type { Sessions, UserSession } from '../../policy/sessions.js';
 import { LOCKED_MESSAGE, type Gate } from '../../policy/gate.js';
 import type { AuditLog } from '../../policy/audit/log.js';
-import type { Takeout } from '../../policy/takeout/agent.js';
-import { ALLOW, DavHandler, DAV_METHODS, errorResponse, optionsResponse, putSizeRefusal, type DavLimits, type DavResponse } from '../../shares/webdav/handler.js';
-import { DavError } from '../../shares/webdav/errors.js';
-import { VaultError } from '../../shares/vault/errors.js';
-import { Authenticator, MAX_LOGIN_CHARS, parseBasic, TooManyLoginAttempts } from '../http/basic-auth.js';
+import type { Takeout } from '../../policy/takeout/agent/takeout.js';
+import { ALLOW, DavHandler, DAV_METHODS, optionsResponse, putSizeRefusal, type DavLimits } from '../../shares/webdav/handler.js';
+import type { DavResponse } from '../../shares/webdav/responses.js';
+import { VaultDavStore } from '../../shares/vault/dav-store.js';
+import { Authenticator, MAX_LOGIN_CHARS, parseBasic } from '../http/basic-auth.js';
+import { codeOf, plainAnswer as plain, statusOf, useErrorStatus } from '../http/error-status.js';
+import { LOGIN_STATUS, UNLOCK_STATUS, type UnlockErrorCode } from './error-status.js';
 import { Metrics, label } from './metrics.js';
 import { apiRequestRefusal } from '../http/api-guard.js';
 import { registerTakeoutRoutes, type ApiCaller } from './takeout-routes.js';
+import type { SessionLocks } from './session-locks.js';
 
 export const KEEP_ALIVE_MS = 70_000;
 const HEADERS_TIMEOUT_MS = 75_000;
@@ -60,6 +61,8 @@ export interface AppOptions {
   tls: { key: string; cert: string };
   directory: Directory;
   sessions: Sessions;
+  /** The WebDAV lock table of each open session. */
+  locks: SessionLocks;
   gate: Gate;
   audit: AuditLog;
   takeout: Takeout;
@@ -85,11 +88,6 @@ function send(reply: FastifyReply, res: DavResponse): FastifyReply {
   reply.code(res.status);
   for (const [k, v] of Object.entries(res.headers)) reply.header(k, v);
   return reply.send(res.body ?? '');
-}
-
-function plain(reply: FastifyReply, status: number, message: string, headers: Record<string, string> = {}): FastifyReply {
-  const res = errorResponse(new DavError(status, message));
-  return send(reply, { ...res, headers: { ...res.headers, ...headers } });
 }
 
 /** A user name as logs and the audit log record it: whatever was sent, cut to the longest login that is checked. */
@@ -130,14 +128,18 @@ function transferCodingRefusal(value: string | undefined): EarlyAnswer | undefin
 
 const notImplemented = (method: string): EarlyAnswer => ({ status: 501, message: `the method ${method} is not implemented here`, headers: { allow: ALLOW } });
 
+const UNLOCK_MESSAGES: Record<UnlockErrorCode, (err: Error) => string> = {
+  ERR_NETWORK_SECRET_UNAVAILABLE: (err) => `your documents cannot be unlocked now: ${err.message}`,
+  ERR_NETWORK_SECRET_ABSENT: (err) => `your documents cannot be unlocked now: ${err.message}`,
+  ERR_SLOT_OPEN: (err) => `your documents cannot be unlocked on this PC: ${err.message}`,
+  ERR_KEYRING_MISSING: () => 'you have no documents on this PC (user not enrolled)',
+  ERR_VAULT_BUSY: () => 'your documents are open in another mydoc process on this PC; they can be served once it has stopped',
+};
+
+/** The answer to a vault that does not open at login, by the error's code; undefined for any other error. */
 function unlockFailure(err: unknown): { status: number; message: string } | undefined {
-  if (err instanceof NetworkSecretUnavailableError) return { status: 503, message: `your documents cannot be unlocked now: ${err.message}` };
-  if (err instanceof SlotOpenError) return { status: 403, message: `your documents cannot be unlocked on this PC: ${err.message}` };
-  if (err instanceof KeyringError && err.code === 'ERR_KEYRING_MISSING') return { status: 403, message: 'you have no documents on this PC (user not enrolled)' };
-  if (err instanceof VaultError && err.code === 'ERR_VAULT_BUSY') {
-    return { status: 503, message: 'your documents are open in another mydoc process on this PC; they can be served once it has stopped' };
-  }
-  return undefined;
+  const status = statusOf(UNLOCK_STATUS, err);
+  return status === undefined ? undefined : { status, message: UNLOCK_MESSAGES[codeOf(err) as UnlockErrorCode](err as Error) };
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
@@ -167,7 +169,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
   const metrics = new Metrics(async () => {
     const sessions = await opts.sessions.all();
-    const locks = sessions.flatMap((s) => s.locks.list());
+    const locks = opts.locks.all().flatMap((t) => t.locks.list());
     return {
       mydoc_sessions_open: { help: 'Users whose vault is unlocked.', values: { '': sessions.length } },
       mydoc_gate_state: {
@@ -185,7 +187,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       },
     };
   });
-  const handlers = new WeakMap<UserSession, DavHandler>();
   const limits: DavLimits = { maxFileBytes: MAX_FILE_BYTES, maxXmlBytes: MAX_XML_BYTES, quotaBytes: opts.quotaBytes };
 
   for (const method of DAV_METHODS) {
@@ -203,11 +204,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     req.log.debug({ method: req.method, status: reply.statusCode, ms: Math.round(reply.elapsedTime), user: req.mydocUser }, 'request');
   });
 
-  app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
-    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-    if (status >= 500) req.log.error({ err }, 'request failed');
-    return plain(reply, status, status >= 500 ? 'internal error' : err.message);
-  });
+  // Only fastify's own errors have a status here: the WebDAV handler answers its errors itself, the API in its own context.
+  useErrorStatus(app, {}, (reply, a) => plain(reply, a.status, a.message));
 
   // Requests in flight: aborted when the gate locks.
   const active = new Set<FastifyRequest['raw']>();
@@ -295,15 +293,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     try {
       result = creds ? await checker.verify(creds, req.ip) : undefined;
     } catch (err) {
-      if (err instanceof TooManyLoginAttempts) {
-        plain(reply, 429, err.message, { 'retry-after': '5' });
-        return undefined;
-      }
-      // The directory stopped answering before the gate has locked.
-      if (err instanceof DirectoryUnreachableError) {
-        req.log.warn({ code: err.code }, 'login: the directory did not answer');
-        plain(reply, 503, 'the company directory does not answer, so your password cannot be checked now; try again in a moment', { 'retry-after': '5' });
-        return undefined;
+      switch (codeOf(err)) {
+        case 'ERR_LOGIN_THROTTLED':
+          plain(reply, LOGIN_STATUS.ERR_LOGIN_THROTTLED, (err as Error).message, { 'retry-after': '5' });
+          return undefined;
+        // The directory stopped answering before the gate has locked.
+        case 'ERR_DIRECTORY_UNREACHABLE':
+          req.log.warn({ code: 'ERR_DIRECTORY_UNREACHABLE' }, 'login: the directory did not answer');
+          plain(reply, LOGIN_STATUS.ERR_DIRECTORY_UNREACHABLE, 'the company directory does not answer, so your password cannot be checked now; try again in a moment', { 'retry-after': '5' });
+          return undefined;
       }
       throw err;
     }
@@ -347,8 +345,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         req.log.warn({ user, code: (err as { code?: string }).code }, 'vault unlock failed');
         return plain(reply, failure.status, failure.message);
       }
-      let handler = handlers.get(session);
-      if (!handler) handlers.set(session, (handler = new DavHandler(session.vault, session.locks, limits)));
+      const handler = new DavHandler(new VaultDavStore(session.vault), opts.locks.of(session), limits);
       const body = req.body as Readable | undefined;
       const res = await handler.handle({ method: req.method, url, headers: req.headers, body, principal: user });
       if (res.status >= 500) req.log.error({ method: req.method, status: res.status, cause: res.cause }, 'WebDAV request failed');

@@ -13,9 +13,7 @@
  * snapshot is older is reported as a rollback.
  */
 import { open, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { loadPrivateKey, loadPublicKey } from '../../crypto/key-files.js';
-import { auditLogPath } from '../../policy/audit/log.js';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { FastifyBaseLogger } from 'fastify';
 import { writeFileAtomic } from '../../crypto/atomic-file.js';
@@ -23,14 +21,16 @@ import { BackupError } from '../../backup/errors.js';
 import { runBackup, type BackupProgress, type BackupSummary } from '../../backup/run.js';
 import type { BackupTarget } from '../../backup/target.js';
 import type { Config } from '../config/config.js';
-import { dataPaths, recoveryPublicKeyFile } from '../config/data-dir.js';
+import { systemClock, type Clock } from '../../shares/clock.js';
+import { recoveryPublicKeyFile } from '../config/data-dir.js';
+import { dataFolder } from '../../shares/data-folder.js';
 
 interface BackupState {
   lastComplete: number;
   snapshot: string;
 }
 
-const statePath = (dataDir: string): string => join(dataDir, 'backup-state.json');
+const statePath = (dataDir: string): string => dataFolder(dataDir).backupState;
 
 export async function readBackupState(dataDir: string): Promise<BackupState | undefined> {
   try {
@@ -60,30 +60,58 @@ export interface BackupRequest {
   atShutdown?: boolean;
 }
 
+/** What a backup reads: the data folder of this PC, the recovery key, and the local directory's files when it is the local one. */
+export interface BackupSource {
+  dataDir: string;
+  pcId: string;
+  recoveryPublicKeyFile: string;
+  localDirectory?: { usersFile: string; secretFile: string };
+}
+
+/** The part of the configuration a backup reads. */
+export function backupSource(config: Config): BackupSource {
+  return {
+    dataDir: config.dataDir,
+    pcId: config.pcId,
+    recoveryPublicKeyFile: recoveryPublicKeyFile(config),
+    ...(config.directory.kind === 'local' ? { localDirectory: { usersFile: config.directory.local.usersFile, secretFile: config.directory.local.insecureSecretFile } } : {}),
+  };
+}
+
+/** When the service backs up: `backup.schedule`, `timezone`, `randomDelaySeconds` and `shutdownDeadlineSeconds` of the configuration. */
+export type BackupSchedule = Pick<Config['backup'], 'schedule' | 'timezone' | 'randomDelaySeconds' | 'shutdownDeadlineSeconds'>;
+
 /**
- * Runs one backup of the configured data folder and records a complete one.
+ * Runs one backup of the data folder and records a complete one.
  * `deadline` defaults to `req.deadlineSeconds` from now; a caller that passes
  * its own may bring it forward while the run goes on.
  */
-export async function backupOnce(config: Config, openTarget: TargetOpener, req: BackupRequest, deadline = deadlineIn(req.deadlineSeconds)): Promise<BackupSummary> {
-  const paths = dataPaths(config.dataDir);
+export async function backupOnce(
+  source: BackupSource,
+  openTarget: TargetOpener,
+  req: BackupRequest,
+  now: Clock = systemClock,
+  deadline = deadlineIn(req.deadlineSeconds, now),
+): Promise<BackupSummary> {
+  const paths = dataFolder(source.dataDir);
   const deviceKey = { privateKey: await loadPrivateKey(paths.deviceKey, 'device private key'), publicKey: await loadPublicKey(paths.devicePublic, 'device public key') };
-  const recoveryPublicKey = await loadPublicKey(recoveryPublicKeyFile(config), 'recovery public key');
-  const previous = await readBackupState(config.dataDir);
+  const recoveryPublicKey = await loadPublicKey(source.recoveryPublicKeyFile, 'recovery public key');
+  const previous = await readBackupState(source.dataDir);
   const target = await openTarget(targetTimeout(req.deadlineSeconds));
   const summary = await runBackup({
-    dataDir: config.dataDir,
-    pcId: config.pcId,
+    dataDir: source.dataDir,
+    pcId: source.pcId,
     target,
     deadline,
     deviceKey,
     recoveryPublicKey,
-    auditLog: auditLogPath(config.dataDir),
-    ...(config.directory.kind === 'local' ? { localDirectory: { usersFile: config.directory.local.usersFile, secretFile: config.directory.local.insecureSecretFile } } : {}),
+    auditLog: paths.auditLog,
+    ...(source.localDirectory ? { localDirectory: source.localDirectory } : {}),
     newestWritten: previous?.snapshot,
+    now,
     ...(req.onProgress ? { onProgress: req.onProgress } : {}),
   });
-  if (summary.status === 'complete') await writeState(config.dataDir, { lastComplete: Date.now(), snapshot: summary.snapshot! });
+  if (summary.status === 'complete') await writeState(source.dataDir, { lastComplete: now(), snapshot: summary.snapshot! });
   return summary;
 }
 
@@ -112,8 +140,8 @@ async function writeState(dataDir: string, state: BackupState): Promise<void> {
   }
 }
 
-function deadlineIn(seconds: number | undefined): { at: number | undefined } {
-  return { at: seconds === undefined ? undefined : Date.now() + seconds * 1000 };
+function deadlineIn(seconds: number | undefined, now: Clock): { at: number | undefined } {
+  return { at: seconds === undefined ? undefined : now() + seconds * 1000 };
 }
 
 export class BackupService {
@@ -123,9 +151,11 @@ export class BackupService {
   private stopping = false;
 
   constructor(
-    private readonly config: Config,
+    private readonly source: BackupSource,
+    private readonly schedule: BackupSchedule,
     private readonly log: FastifyBaseLogger,
     private readonly openTarget: TargetOpener,
+    private readonly now: Clock = systemClock,
   ) {}
 
   /** Starts a backup now; ERR_BACKUP_RUNNING when one runs already or the service is stopping. */
@@ -136,9 +166,9 @@ export class BackupService {
     if (this.running) {
       return Promise.reject(new BackupError('ERR_BACKUP_RUNNING', `a backup is running already (since ${new Date(this.running.startedAt).toISOString()}); try again when it has finished`));
     }
-    const deadline = deadlineIn(req.deadlineSeconds);
-    const promise = backupOnce(this.config, this.openTarget, req, deadline);
-    const running = { promise, deadline, startedAt: Date.now() };
+    const deadline = deadlineIn(req.deadlineSeconds, this.now);
+    const promise = backupOnce(this.source, this.openTarget, req, this.now, deadline);
+    const running = { promise, deadline, startedAt: this.now() };
     this.running = running;
     promise.then(
       (s) => {
@@ -158,17 +188,17 @@ export class BackupService {
     // No scheduled, catch-up or on-demand run may start after this one.
     this.stopping = true;
     await this.stopSchedule();
-    const at = Date.now() + this.config.backup.shutdownDeadlineSeconds * 1000;
+    const at = this.now() + this.schedule.shutdownDeadlineSeconds * 1000;
     if (this.running) {
       this.running.deadline.at = Math.min(this.running.deadline.at ?? at, at);
       return this.running.promise;
     }
-    return this.run({ deadlineSeconds: this.config.backup.shutdownDeadlineSeconds, atShutdown: true, ...(onProgress ? { onProgress } : {}) });
+    return this.run({ deadlineSeconds: this.schedule.shutdownDeadlineSeconds, atShutdown: true, ...(onProgress ? { onProgress } : {}) });
   }
 
   /** Starts the schedule (if configured) and a catch-up run when the last complete backup is older than one period. */
   async startSchedule(): Promise<void> {
-    const { schedule, timezone, randomDelaySeconds } = this.config.backup;
+    const { schedule, timezone, randomDelaySeconds } = this.schedule;
     if (!schedule) return;
     const scheduled = (): void => {
       this.run().catch(() => undefined); // outcome logged by run()
@@ -185,8 +215,8 @@ export class BackupService {
     const [next, after] = this.task.getNextRuns(2);
     if (!next || !after) return;
     const period = after.getTime() - next.getTime();
-    const last = await readBackupState(this.config.dataDir);
-    if (!last || Date.now() - last.lastComplete > period) {
+    const last = await readBackupState(this.source.dataDir);
+    if (!last || this.now() - last.lastComplete > period) {
       const delay = Math.floor(Math.random() * randomDelaySeconds * 1000);
       this.log.info(`the last complete backup is older than one period of "${schedule}"; catching up in ${Math.round(delay / 1000)} s`);
       this.catchUp = setTimeout(scheduled, delay);

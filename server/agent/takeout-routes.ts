@@ -9,7 +9,8 @@
  *   POST /api/takeout/revocations         administrators: {"jti":...}
  *   GET  /api/device-key                  administrators: this PC's device public key (PEM) and id
  *
- * Errors are `{"error":{"code","message"}}` with a stable code.
+ * Errors are `{"error":{"code","message"}}` with a stable code; the status is
+ * the agent's for that code (error-status.ts).
  *
  * Security considerations: every route is authenticated (Basic, by the
  * caller's `authenticate`); administrator routes require the directory's
@@ -23,10 +24,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import type { Gate } from '../../policy/gate.js';
-import type { Takeout } from '../../policy/takeout/agent.js';
+import type { Takeout } from '../../policy/takeout/agent/takeout.js';
 import { TakeoutError } from '../../policy/takeout/errors.js';
 import { isRequestId } from '../../policy/takeout/token.js';
 import { parseBasic } from '../http/basic-auth.js';
+import { plainAnswer, RequestRefused, useErrorStatus } from '../http/error-status.js';
+import { API_STATUS, type ApiErrorCode } from './error-status.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -45,17 +48,16 @@ export interface TakeoutApiOptions {
   authenticate: (req: FastifyRequest, reply: FastifyReply) => Promise<ApiCaller | undefined>;
 }
 
+/** A request the API's own checks refuse. */
 class ApiError extends Error {
   constructor(
-    readonly status: number,
-    readonly code: string,
+    readonly code: ApiErrorCode,
     message: string,
   ) {
     super(message);
+    this.name = new.target.name;
   }
 }
-
-const STATUS_BY_CODE: Record<string, number> = { ERR_TAKEOUT_NO_REQUEST: 404 };
 
 async function readJson(req: FastifyRequest): Promise<Record<string, unknown>> {
   const body = req.body as Readable | undefined;
@@ -64,7 +66,7 @@ async function readJson(req: FastifyRequest): Promise<Record<string, unknown>> {
   if (body) {
     for await (const chunk of body as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) throw new ApiError(413, 'ERR_API_BODY', `the body is larger than ${MAX_BODY_BYTES} bytes`);
+      if (size > MAX_BODY_BYTES) throw new RequestRefused(413, 'ERR_API_BODY', `the body is larger than ${MAX_BODY_BYTES} bytes`);
       chunks.push(chunk);
     }
   }
@@ -73,35 +75,39 @@ async function readJson(req: FastifyRequest): Promise<Record<string, unknown>> {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
     return value as Record<string, unknown>;
   } catch {
-    throw new ApiError(400, 'ERR_API_BODY', 'the body must be a JSON object');
+    throw new ApiError('ERR_API_BODY', 'the body must be a JSON object');
   }
 }
 
+/** Registers the routes in their own context, whose errors are answered by the API's statuses. */
 export function registerTakeoutRoutes(app: FastifyInstance, opts: TakeoutApiOptions): void {
+  void app.register(async (api) => {
+    // A coded error is the API's JSON error; any other is answered as the rest of the origin answers (a plain sentence).
+    useErrorStatus(api, API_STATUS, (reply, a) =>
+      a.code ? reply.code(a.status).type('application/json').send(JSON.stringify({ error: { code: a.code, message: a.message } })) : plainAnswer(reply, a.status, a.message),
+    );
+    takeoutRoutes(api, opts);
+  });
+}
+
+function takeoutRoutes(app: FastifyInstance, opts: TakeoutApiOptions): void {
   const { takeout, gate } = opts;
 
-  /** Runs `handler` for an authenticated caller; maps errors to JSON answers. */
+  /** Runs `handler` for an authenticated caller; its errors are answered by the context's error handler. */
   const route =
     (need: { admin?: boolean; online?: boolean }, handler: (req: FastifyRequest, caller: ApiCaller) => Promise<[number, unknown]>) =>
     async (req: FastifyRequest, reply: FastifyReply) => {
       const caller = await opts.authenticate(req, reply);
       if (!caller) return reply;
-      try {
-        if (need.online && !gate.isReachable) throw new ApiError(403, 'ERR_API_OFFLINE', 'this needs the company directory, which is unreachable');
-        if (need.admin && !caller.admin) throw new ApiError(403, 'ERR_API_ADMIN', 'administrators only');
-        const [status, body] = await handler(req, caller);
-        return reply.code(status).type('application/json').send(JSON.stringify(body));
-      } catch (err) {
-        const status = err instanceof ApiError ? err.status : err instanceof TakeoutError ? (STATUS_BY_CODE[err.code] ?? 400) : undefined;
-        if (status === undefined) throw err;
-        const code = (err as ApiError | TakeoutError).code;
-        return reply.code(status).type('application/json').send(JSON.stringify({ error: { code, message: (err as Error).message } }));
-      }
+      if (need.online && !gate.isReachable) throw new ApiError('ERR_API_OFFLINE', 'this needs the company directory, which is unreachable');
+      if (need.admin && !caller.admin) throw new ApiError('ERR_API_ADMIN', 'administrators only');
+      const [status, body] = await handler(req, caller);
+      return reply.code(status).type('application/json').send(JSON.stringify(body));
     };
 
   const idParam = (req: FastifyRequest): string => {
     const id = (req.params as { id?: string }).id;
-    if (!isRequestId(id)) throw new ApiError(404, 'ERR_TAKEOUT_NO_REQUEST', 'no pending take-out request with this id');
+    if (!isRequestId(id)) throw new TakeoutError('ERR_TAKEOUT_NO_REQUEST', 'no pending take-out request with this id');
     return id;
   };
 
@@ -128,7 +134,7 @@ export function registerTakeoutRoutes(app: FastifyInstance, opts: TakeoutApiOpti
     route({ admin: true, online: true }, async (req, caller) => {
       const id = idParam(req);
       const { token } = await readJson(req);
-      if (typeof token !== 'string') throw new ApiError(400, 'ERR_API_BODY', 'token must be a string');
+      if (typeof token !== 'string') throw new ApiError('ERR_API_BODY', 'token must be a string');
       return [200, await takeout.install(id, token, caller.user)];
     }),
   );
@@ -137,7 +143,7 @@ export function registerTakeoutRoutes(app: FastifyInstance, opts: TakeoutApiOpti
     '/api/takeout/revocations',
     route({ admin: true, online: true }, async (req, caller) => {
       const { jti } = await readJson(req);
-      if (!isRequestId(jti)) throw new ApiError(400, 'ERR_API_BODY', 'jti must be a take-out key id');
+      if (!isRequestId(jti)) throw new ApiError('ERR_API_BODY', 'jti must be a take-out key id');
       return [200, { jti, ...(await takeout.revoke(jti, caller.user)) }];
     }),
   );

@@ -19,9 +19,10 @@ import { restoreSnapshot } from '../../backup/restore.js';
 import type { BackupProgress, BackupSummary } from '../../backup/run.js';
 import { repairObjects, verifyBackup } from '../../backup/verify.js';
 import { adminCall, adminStream } from '../agent/admin-socket.js';
-import { backupOnce, readBackupState } from '../agent/backup-service.js';
+import { backupOnce, backupSource, readBackupState } from '../agent/backup-service.js';
 import type { Config } from '../config/config.js';
-import { dataPaths, recoveryPublicKeyFile, requireInitialised } from '../config/data-dir.js';
+import { recoveryPublicKeyFile, requireInitialised } from '../config/data-dir.js';
+import { dataFolder } from '../../shares/data-folder.js';
 import { buildDirectory } from '../config/directory.js';
 import { command, type Io, type Out, type Values } from './command.js';
 import { CliError } from './errors.js';
@@ -44,7 +45,7 @@ export async function backupCommand(config: Config, opts: { deadlineSeconds: num
   const query = opts.deadlineSeconds === undefined ? '' : `?deadline=${opts.deadlineSeconds}`;
   const fromService = await throughService(config, `/backup${query}`, opts);
   if (fromService.reached) return report(fromService.summary, 'service', opts);
-  const summary = await backupOnce(config, (timeout) => openTarget(config.backup.target, timeout), {
+  const summary = await backupOnce(backupSource(config), (timeout) => openTarget(config.backup.target, timeout), {
     ...(opts.deadlineSeconds === undefined ? {} : { deadlineSeconds: opts.deadlineSeconds }),
     ...(opts.terminal ? { onProgress: (p: BackupProgress) => opts.stderr(progressBar(p)) } : {}),
   });
@@ -104,7 +105,7 @@ interface TrustSource {
 
 /** This PC's own key; the newest snapshot it wrote is in its backup state. */
 async function ownTrust(config: Config): Promise<TrustSource> {
-  const trust = await trustOf(await loadPublicKey(dataPaths(config.dataDir).devicePublic, 'device public key'));
+  const trust = await trustOf(await loadPublicKey(dataFolder(config.dataDir).devicePublic, 'device public key'));
   const state = await readBackupState(config.dataDir);
   return { of: async () => ({ trust, notices: [], newestSeen: state?.snapshot, seen: async () => undefined }) };
 }
@@ -223,7 +224,7 @@ export async function restoreCommand(
   }
   const target = await openTarget(targetSpecFromArgs(opts.from, opts.authFile));
   const fromPcId = opts.pc ?? config.pcId;
-  const device = await (await pinnedTrust(target, opts.deviceKey, join(config.dataDir, 'backup-trust.json'))).of(fromPcId);
+  const device = await (await pinnedTrust(target, opts.deviceKey, dataFolder(config.dataDir).backupTrust)).of(fromPcId);
   for (const n of device.notices) opts.stderr(`mydoc: note: ${n}\n`);
   const directory = await buildDirectory(config);
   const local = config.directory.kind === 'local' ? { usersFile: config.directory.local.usersFile, secretFile: config.directory.local.insecureSecretFile } : undefined;

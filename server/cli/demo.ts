@@ -10,7 +10,7 @@ import { access, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../crypto/atomic-file.js';
 import { generateP256KeyPair } from '../../crypto/key-files.js';
-import { addLocalUser } from '../../policy/directory/enrol-local-user.js';
+import { addLocalUser } from '../../policy/directory/local/enrol.js';
 import { loadConfig, renderDemoConfig, type Config } from '../config/config.js';
 import { localEnrolment, requireInitialised } from '../config/data-dir.js';
 import { initDataDir } from './init.js';

@@ -19,7 +19,8 @@ import { writeFileAtomic } from '../../crypto/atomic-file.js';
 import { keyThumbprint } from '../../crypto/device-signature.js';
 import { generateP256KeyPair, loadPublicKey } from '../../crypto/key-files.js';
 import type { Config } from '../config/config.js';
-import { dataPaths, type DataDirMarker } from '../config/data-dir.js';
+import type { DataDirMarker } from '../config/data-dir.js';
+import { dataFolder } from '../../shares/data-folder.js';
 import { CliError } from './errors.js';
 import { createTlsMaterial } from '../http/tls.js';
 import { command } from './command.js';
@@ -49,7 +50,7 @@ function isInside(file: string, dir: string): boolean {
 }
 
 export async function initDataDir(config: Config, opts: { recoveryKeyOut?: string | undefined }): Promise<InitReport> {
-  const paths = dataPaths(config.dataDir);
+  const paths = dataFolder(config.dataDir);
   if (await exists(paths.marker)) {
     throw new CliError(`the data folder ${config.dataDir} is already initialised (found ${paths.marker}); refusing to replace its keys`);
   }

@@ -5,8 +5,8 @@
  */
 import { userInfo } from 'node:os';
 import { loadPublicKey } from '../../crypto/key-files.js';
-import { normalizeUserName } from '../../policy/directory/directory.js';
-import { addLocalUser } from '../../policy/directory/enrol-local-user.js';
+import { addLocalUser } from '../../policy/directory/local/enrol.js';
+import { normalizeUserName } from '../../policy/directory/user-name.js';
 import { enrolUser } from '../../shares/vault/user-vaults.js';
 import { recordAuditEvent } from '../agent/admin-socket.js';
 import { localEnrolment, recoveryPublicKeyFile, requireInitialised } from '../config/data-dir.js';

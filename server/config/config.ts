@@ -7,11 +7,12 @@
 import cron from 'node-cron';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, type YAMLError } from 'yaml';
 import type { TargetSpec } from '../../backup/open-target.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from './errors.js';
 import { isDnsName } from '../http/tls.js';
+import { dataFolder } from '../../shares/data-folder.js';
 
 /** `backup.target`: a folder (`path`, optional `mountPoint`) or an SMB share (`url`, `authFile`). */
 export type BackupTargetConfig = Readonly<TargetSpec>;
@@ -197,9 +198,9 @@ function readHostNames(listen: Mapping): string[] {
 function readTls(root: Mapping, baseDir: string, dataDir: string): Config['tls'] {
   const tls = readSection(root, '', 'tls', ['certFile', 'keyFile', 'caFile']);
   return {
-    certFile: readPath(tls, 'tls', 'certFile', baseDir) ?? join(dataDir, 'tls', 'server-cert.pem'),
-    keyFile: readPath(tls, 'tls', 'keyFile', baseDir) ?? join(dataDir, 'tls', 'server-key.pem'),
-    caFile: readPath(tls, 'tls', 'caFile', baseDir) ?? join(dataDir, 'tls', 'ca-cert.pem'),
+    certFile: readPath(tls, 'tls', 'certFile', baseDir) ?? dataFolder(dataDir).tls.certFile,
+    keyFile: readPath(tls, 'tls', 'keyFile', baseDir) ?? dataFolder(dataDir).tls.keyFile,
+    caFile: readPath(tls, 'tls', 'caFile', baseDir) ?? dataFolder(dataDir).tls.caFile,
   };
 }
 
@@ -208,7 +209,6 @@ function readDirectory(root: Mapping, baseDir: string, dataDir: string): Config[
   const kindText = required(readString(directory, 'directory', 'kind'), 'directory.kind');
   const kind = oneOf(kindText, DIRECTORY_KINDS, 'directory.kind');
   const local = readSection(directory, 'directory', 'local', ['usersFile', 'insecureSecretFile']);
-  const localDir = join(dataDir, 'local-directory');
   const ldap = readSection(directory, 'directory', 'ldap', LDAP_KEYS);
   if (kind === 'ldap' && Object.keys(ldap).length === 0) throw new ConfigError('directory.ldap', 'is required when directory.kind is "ldap"');
   if (kind !== 'ldap' && Object.keys(ldap).length > 0) throw new ConfigError('directory.ldap', 'is only allowed when directory.kind is "ldap"');
@@ -216,10 +216,8 @@ function readDirectory(root: Mapping, baseDir: string, dataDir: string): Config[
   return {
     kind,
     local: {
-      usersFile: readPath(local, 'directory.local', 'usersFile', baseDir) ?? join(localDir, 'users.json'),
-      insecureSecretFile:
-        readPath(local, 'directory.local', 'insecureSecretFile', baseDir) ??
-        join(localDir, 'INSECURE-network-secrets.json'),
+      usersFile: readPath(local, 'directory.local', 'usersFile', baseDir) ?? dataFolder(dataDir).localDirectory.usersFile,
+      insecureSecretFile: readPath(local, 'directory.local', 'insecureSecretFile', baseDir) ?? dataFolder(dataDir).localDirectory.insecureSecretFile,
     },
     ldap: kind === 'ldap' ? readLdap(ldap, baseDir) : null,
     probe: {

@@ -1,22 +1,15 @@
 /**
- * The files `mydoc init` puts in the data folder, and the check that a data
- * folder was initialised.
- *
- * <dataDir>/mydoc-data.json          marker: format, PC id, creation time
- * <dataDir>/keys/device-key.pem      the PC's device private key (0600)
- * <dataDir>/keys/device-public.pem
- * <dataDir>/keys/recovery-public.pem recovery public key, when init generated the pair
- * <dataDir>/tls/                     CA certificate, server certificate and key
- * <dataDir>/users/<id>/              one keyring and vault per user
+ * The data folder as the configuration sees it: the marker `mydoc init`
+ * writes, the check that the folder was initialised for this PC, and what
+ * the configuration decides about its files (the recovery key in force, the
+ * local directory's enrolment). Where each file lives: shares/data-folder.ts.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { loadPublicKey } from '../../crypto/key-files.js';
-import type { LocalEnrolment } from '../../policy/directory/enrol-local-user.js';
+import type { LocalEnrolment } from '../../policy/directory/local/enrol.js';
 import type { Config } from './config.js';
-import { CliError } from '../errors.js';
-
-export const MARKER_FILE = 'mydoc-data.json';
+import { DataFolderError } from './errors.js';
+import { dataFolder } from '../../shares/data-folder.js';
 
 export interface DataDirMarker {
   format: 'mydoc-data';
@@ -25,28 +18,21 @@ export interface DataDirMarker {
   created: string;
 }
 
-export const dataPaths = (dataDir: string) => ({
-  marker: join(dataDir, MARKER_FILE),
-  deviceKey: join(dataDir, 'keys', 'device-key.pem'),
-  devicePublic: join(dataDir, 'keys', 'device-public.pem'),
-  generatedRecoveryPublic: join(dataDir, 'keys', 'recovery-public.pem'),
-});
-
 /** The recovery public key file in force: the configured one, else the one init generated. */
 export function recoveryPublicKeyFile(config: Config): string {
-  return config.recovery.publicKey ?? dataPaths(config.dataDir).generatedRecoveryPublic;
+  return config.recovery.publicKey ?? dataFolder(config.dataDir).generatedRecoveryPublic;
 }
 
 /** Fails with a clear message unless `mydoc init` ran for this configuration. */
 export async function requireInitialised(config: Config): Promise<DataDirMarker> {
   let marker: DataDirMarker;
   try {
-    marker = JSON.parse(await readFile(dataPaths(config.dataDir).marker, 'utf8')) as DataDirMarker;
+    marker = JSON.parse(await readFile(dataFolder(config.dataDir).marker, 'utf8')) as DataDirMarker;
   } catch {
-    throw new CliError(`the data folder ${config.dataDir} is not initialised; run "mydoc init --config FILE" first`);
+    throw new DataFolderError('ERR_DATA_DIR_NOT_INITIALISED', `the data folder ${config.dataDir} is not initialised; run "mydoc init --config FILE" first`);
   }
   if (marker.pcId !== config.pcId) {
-    throw new CliError(`the data folder ${config.dataDir} belongs to PC "${marker.pcId}", but the configuration says pcId "${config.pcId}"`);
+    throw new DataFolderError('ERR_DATA_DIR_OTHER_PC', `the data folder ${config.dataDir} belongs to PC "${marker.pcId}", but the configuration says pcId "${config.pcId}"`);
   }
   return marker;
 }

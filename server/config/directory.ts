@@ -1,23 +1,25 @@
 /** Builds the directory the configuration names, reading its secrets from their files. */
 import { readFile } from 'node:fs/promises';
-import { LdapDirectoryService, LocalDirectoryService, type Directory } from '../../policy/directory/directory.js';
+import type { Directory } from '../../policy/directory/directory.js';
+import { LdapDirectory } from '../../policy/directory/ldap/directory.js';
+import { LocalDirectory } from '../../policy/directory/local/directory.js';
 import type { Config } from './config.js';
-import { CliError } from '../errors.js';
+import { ConfiguredFileError } from './errors.js';
 
 async function readSecretFile(file: string, what: string): Promise<string> {
   try {
     return (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
   } catch (err) {
-    throw new CliError(`cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new ConfiguredFileError(`cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }
 
 export async function buildDirectory(config: Config): Promise<Directory> {
   const ldap = config.directory.ldap;
   if (config.directory.kind === 'local' || !ldap) {
-    return new LocalDirectoryService(config.directory.local.usersFile, config.directory.local.insecureSecretFile);
+    return new LocalDirectory(config.directory.local.usersFile, config.directory.local.insecureSecretFile);
   }
-  return new LdapDirectoryService({
+  return new LdapDirectory({
     urls: ldap.urls,
     flavor: ldap.flavor,
     baseDn: ldap.baseDn,

@@ -25,7 +25,9 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { normalizeUserName, type AuthResult, type Directory } from '../../policy/directory/directory.js';
+import type { AuthResult, Directory } from '../../policy/directory/directory.js';
+import { normalizeUserName } from '../../policy/directory/user-name.js';
+import { systemClock, type Clock } from '../../shares/clock.js';
 
 export interface Credentials {
   /** What the user typed, e.g. `alice`, `CORP\\alice` or `alice@corp.example`. */
@@ -48,6 +50,7 @@ export const MAX_LOGIN_CHARS = 256;
 
 /** Too many login attempts from one client address at once; the caller answers 429. */
 export class TooManyLoginAttempts extends Error {
+  readonly code = 'ERR_LOGIN_THROTTLED';
   constructor() {
     super('too many login attempts from your address at once; try again in a few seconds');
     this.name = 'TooManyLoginAttempts';
@@ -83,7 +86,7 @@ export class Authenticator {
   constructor(
     /** The directory online; offline, the take-out keys (slot T is the password check). */
     private readonly directory: Pick<Directory, 'authenticate'>,
-    private readonly now: () => number = Date.now,
+    private readonly now: Clock = systemClock,
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
   ) {}
 

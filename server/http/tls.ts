@@ -10,9 +10,17 @@
 import { randomBytes, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
-import { TlsInputError } from '../errors.js';
 
 x509.cryptoProvider.set(webcrypto);
+
+/** Input to TLS certificate creation is unusable (e.g. a host name that is not a DNS name). */
+export class TlsInputError extends Error {
+  readonly code = 'ERR_TLS_INPUT';
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
 
 export interface TlsMaterial {
   /** PEM of the self-signed CA certificate (to install in the guest's trust store). */

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { Keyring } from '../../crypto/keyring.js';
 import type { NetworkSecretSource } from '../../crypto/network-secret.js';
 import { Vault } from './vault.js';
+import { dataFolder } from '../data-folder.js';
 
 export const KEYRING_FILE = 'keyring.json';
 
@@ -23,7 +24,7 @@ export function canonicalUser(user: string): string {
 
 export function userDir(dataDir: string, pcId: string, user: string): string {
   const id = createHash('sha256').update(`mydoc user folder v1\0${pcId}\0${canonicalUser(user)}`).digest('hex').slice(0, 32);
-  return join(dataDir, 'users', id);
+  return join(dataFolder(dataDir).users, id);
 }
 
 export interface EnrolOptions {
@@ -66,8 +67,9 @@ export async function openUserVault(dataDir: string, pcId: string, user: string,
 /** The user folders present in a data folder (or a copy of one). */
 export async function listUserDirs(dataDir: string): Promise<string[]> {
   try {
-    const names = await readdir(join(dataDir, 'users'), { withFileTypes: true });
-    return names.filter((d) => d.isDirectory()).map((d) => join(dataDir, 'users', d.name));
+    const users = dataFolder(dataDir).users;
+    const names = await readdir(users, { withFileTypes: true });
+    return names.filter((d) => d.isDirectory()).map((d) => join(users, d.name));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;

@@ -3,6 +3,12 @@
  * Win32 attributes, dead properties, object ids) and immutable encrypted
  * objects under `objects/<2 hex>/<32 hex>`.
  *
+ * This class is the vault's one entry point and composes its parts (see
+ * README.md here): the index (index-db.ts), read by queries.ts and changed
+ * by tree-writes.ts, each change in one transaction run here; the object
+ * files (object-store.ts); the lock file (lock-file.ts); the space reserve
+ * (space-reserve.ts); and what a backup calls (backup-hooks.ts).
+ *
  * Security considerations:
  * - Nothing is written in plaintext: names and metadata live in the index,
  *   encrypted by SQLite3 Multiple Ciphers (ChaCha20-Poly1305 pages, WAL
@@ -15,81 +21,47 @@
  * - Objects are shared by copies and collected only when no row refers to
  *   them.
  */
-import { hkdfSync, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, constants, fchmodSync, fstatSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { systemClock, type Clock } from '../clock.js';
+import { rmSync } from 'node:fs';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import Database from 'better-sqlite3-multiple-ciphers';
-import { ObjectEncryptor, type DataKey } from '../../crypto/object-format.js';
-import { ObjectReader } from '../../crypto/object-io.js';
-import { CryptoError } from '../../crypto/errors.js';
-import { fsyncDir } from '../../crypto/atomic-file.js';
+import type { Readable } from 'node:stream';
+import type { DataKey } from '../../crypto/object-format.js';
 import { VaultError } from './errors.js';
-import { foldName, joinPath, normalizeName, splitPath } from '../names.js';
-import { holderTag, livePid, tagRuns, takeLock } from './pid-file.js';
+import { INDEX_FILE, IndexDb } from './index-db.js';
+import { joinPath, normalizeName, splitPath } from '../names.js';
+import { childProps, childRows, props, requireDir, requireRow, resolve, toEntry, usedBytes } from './queries.js';
+import { TreeWriter, type FileCommit } from './tree-writes.js';
+import { releaseVaultLock, takeVaultLock } from './lock-file.js';
+import { holdDeletions, snapshotIndex } from './backup-hooks.js';
+import { ObjectStore, createObjectFolder, objectFiles, type ByteSource } from './object-store.js';
 import { isDiskFull, releaseReserve, restoreReserve } from './space-reserve.js';
+import type { DeadProperty, Entry, Times } from './entry.js';
 
-export const AREAS = ['Documents', 'Desktop', 'Profile'] as const;
-export const ATTR_DIRECTORY = 0x10;
-export const ATTR_ARCHIVE = 0x20;
+export { AREAS, ATTR_ARCHIVE, ATTR_DIRECTORY, type DeadProperty, type Entry, type Times } from './entry.js';
+export type { ByteSource } from './object-store.js';
 
-const ROOT_ID = 1;
-const WRITE_BATCH = 1024 * 1024;
-const SYNC_EVERY = 32 * 1024 * 1024;
-const INDEX_FILE = 'index.db';
-const LOCK_FILE = 'vault.lock';
-const SCHEMA_VERSION = 1;
-/** The index gives free pages back when at least this many bytes and this share of its pages are free. */
-const RECLAIM_MIN_BYTES = 1024 * 1024;
-const RECLAIM_MIN_SHARE = 0.25;
-/** Pages moved per step of an incremental vacuum (8 MiB): the event loop runs between steps. */
-const RECLAIM_STEP_PAGES = 2048;
-/** A WAL is cut back to this size after a checkpoint (SQLite reuses it otherwise, at its largest). */
-const WAL_SIZE_LIMIT = 4 * 1024 * 1024;
-/** `backup.hold-<holder tag>-<random>`: while one names a running process, no object is deleted. */
-const HOLD_PREFIX = 'backup.hold-';
+/** What a write may ask: `createOnly` and `times` for its index row (tree-writes.ts), and a size limit. */
+/**
+ * A path in the vault: "/"-joined as typed ("/Documents/a.txt"), or already
+ * split into names (what the WebDAV layer decoded), so it is not joined and
+ * split again. Either way every name is validated and normalised here.
+ */
+export type VaultPath = string | readonly string[];
 
-export interface Entry {
-  readonly path: string;
-  readonly name: string;
-  readonly isDir: boolean;
-  readonly size: number;
-  /** Id of the object holding the current content (files only). */
-  readonly objectId: string | undefined;
-  /** Milliseconds since the epoch. */
-  readonly created: number;
-  readonly modified: number;
-  readonly accessed: number;
-  /** Win32 file attributes (FILE_ATTRIBUTE_*). */
-  readonly attributes: number;
-  /** Changes whenever content or (for folders) membership changes. */
-  readonly etag: string;
+function namesOf(path: VaultPath): string[] {
+  return typeof path === 'string' ? splitPath(path) : path.map(normalizeName);
 }
 
-export interface DeadProperty {
-  ns: string;
-  name: string;
-  /** Opaque value (the WebDAV layer stores XML text). */
-  value: string;
+/** The path as error messages show it. */
+function shown(path: VaultPath): string {
+  return typeof path === 'string' ? path : joinPath(path);
 }
 
-export interface Times {
-  created?: number;
-  modified?: number;
-  accessed?: number;
-}
-
-/** What a write reads its content from: a Node Readable, an async generator or an array of pieces. */
-export type ByteSource = AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>;
-
-export interface WriteOptions {
-  /** Refuse when the file exists (ERR_EXISTS). */
-  createOnly?: boolean;
+export interface WriteOptions extends FileCommit {
   /** Refuse with ERR_TOO_LARGE beyond this many bytes (nothing is kept). */
   maxBytes?: number;
-  times?: Times;
 }
 
 export interface WriteResult {
@@ -102,111 +74,57 @@ export interface ReadResult {
   stream: Readable;
 }
 
-interface Row {
-  id: number;
-  parent: number | null;
-  name: string;
-  is_dir: number;
-  size: number;
-  object: string | null;
-  created: number;
-  modified: number;
-  accessed: number;
-  attributes: number;
-}
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS node (
-  id INTEGER PRIMARY KEY,
-  parent INTEGER REFERENCES node(id) ON DELETE CASCADE,
-  name TEXT NOT NULL,
-  fold TEXT NOT NULL,
-  is_dir INTEGER NOT NULL,
-  size INTEGER NOT NULL DEFAULT 0,
-  object TEXT,
-  created INTEGER NOT NULL,
-  modified INTEGER NOT NULL,
-  accessed INTEGER NOT NULL,
-  attributes INTEGER NOT NULL,
-  UNIQUE (parent, fold)
-);
-CREATE INDEX IF NOT EXISTS node_object ON node(object);
-CREATE TABLE IF NOT EXISTS prop (
-  node INTEGER NOT NULL REFERENCES node(id) ON DELETE CASCADE,
-  ns TEXT NOT NULL,
-  name TEXT NOT NULL,
-  value TEXT NOT NULL,
-  PRIMARY KEY (node, ns, name)
-);
-CREATE TABLE IF NOT EXISTS garbage (object TEXT PRIMARY KEY);
-`;
-
-/** Key of the index database, derived from the DEK. */
-function indexKeyHex(dek: DataKey): string {
-  const raw = Buffer.from(hkdfSync('sha256', dek.key, dek.id, Buffer.from('mydoc vault v1 index key'), 32));
-  const hex = raw.toString('hex');
-  raw.fill(0);
-  return hex;
-}
-
 export class Vault {
-  private closed = false;
-  /** Prepared statements by SQL text (preparing costs more than most queries). */
-  private readonly statements = new Map<string, Database.Statement>();
   /** Private copy of the index of a read-only vault, removed at close. */
   private scratch: string | undefined;
-  /** Objects written but not yet committed; the collector leaves them alone. */
-  private readonly inflight = new Set<string>();
   /** Whether this vault's space reserve is in place (only this vault gives it up). */
   private reserved = false;
-  private reclaiming = false;
+  private readonly tree: TreeWriter;
 
   private constructor(
     readonly dir: string,
-    private readonly dek: DataKey,
-    private readonly db: Database.Database,
-    private readonly now: () => number,
+    private readonly index: IndexDb,
+    private readonly objects: ObjectStore,
+    now: Clock,
     private readonly readOnly = false,
-  ) {}
+  ) {
+    this.tree = new TreeWriter(index, now);
+  }
 
   /**
    * Opens (creating on first use) the vault in `dir` with the user's DEK,
    * creates the Documents, Desktop and Profile areas, and removes what a
    * crash may have left behind.
    */
-  static async open(dir: string, dek: DataKey, opts: { now?: () => number } = {}): Promise<Vault> {
-    await mkdir(join(dir, 'objects'), { recursive: true, mode: 0o700 });
-    await acquireLock(join(dir, LOCK_FILE));
+  static async open(dir: string, dek: DataKey, opts: { now?: Clock } = {}): Promise<Vault> {
+    await createObjectFolder(dir);
+    await takeVaultLock(dir);
     try {
       // On a full disk the clean-up and the index's first changes need the reserve.
-      const vault = await Vault.openLocked(dir, dek, opts.now ?? Date.now).catch((err: unknown) => {
+      const vault = await Vault.openLocked(dir, dek, opts.now ?? systemClock).catch((err: unknown) => {
         if (!isDiskFull(err) || !releaseReserve(dir)) throw err;
-        return Vault.openLocked(dir, dek, opts.now ?? Date.now);
+        return Vault.openLocked(dir, dek, opts.now ?? systemClock);
       });
       await vault.keepReserve();
       return vault;
     } catch (err) {
-      rmSync(join(dir, LOCK_FILE), { force: true });
+      releaseVaultLock(dir);
       if (isDiskFull(err)) throw noSpace(err);
       throw err;
     }
   }
 
-  private static async openLocked(dir: string, dek: DataKey, now: () => number): Promise<Vault> {
-    // Emptied, not re-created: a new folder needs a free block.
-    const tmp = join(dir, 'tmp');
-    await mkdir(tmp, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
-    });
-    for (const name of await readdir(tmp)) await rm(join(tmp, name), { recursive: true, force: true });
-    const db = openIndex(join(dir, INDEX_FILE), dek, false);
-    const vault = new Vault(dir, dek, db, now);
+  private static async openLocked(dir: string, dek: DataKey, now: Clock): Promise<Vault> {
+    const objects = new ObjectStore(dir, dek);
+    await objects.emptyTmp();
+    const index = IndexDb.open(join(dir, INDEX_FILE), dek, false);
+    const vault = new Vault(dir, index, objects, now);
     try {
-      vault.ensureLayout();
-      await vault.sweepOrphans();
+      vault.tx(() => vault.tree.ensureLayout());
+      await objects.sweepOrphans(index);
       return vault;
     } catch (err) {
-      db.close();
+      index.close();
       throw err;
     }
   }
@@ -225,7 +143,7 @@ export class Vault {
       await copyFile(join(dir, `${INDEX_FILE}-wal`), join(scratch, `${INDEX_FILE}-wal`)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
       });
-      const vault = new Vault(dir, dek, openIndex(join(scratch, INDEX_FILE), dek, true), Date.now, true);
+      const vault = new Vault(dir, IndexDb.open(join(scratch, INDEX_FILE), dek, true), new ObjectStore(dir, dek), systemClock, true);
       vault.scratch = scratch;
       return vault;
     } catch (err) {
@@ -235,154 +153,68 @@ export class Vault {
     }
   }
 
-  /**
-   * Reads the index files (`index.db` and its WAL, both encrypted) of the
-   * vault in `dir` into memory, consistently, without the DEK, so that a
-   * backup needs no room on this disk. The read is synchronous: a vault open
-   * in this process cannot commit in between (its writes are synchronous
-   * JavaScript too). A vault open in another live process is refused
-   * (ERR_VAULT_BUSY). Regular files only, never through a link (ELOOP).
-   * Returns each file's name and bytes.
-   */
+  /** The index files of the vault in `dir`, read into memory for a backup, without the DEK (backup-hooks.ts). */
   static snapshotIndex(dir: string): { name: string; data: Buffer }[] {
-    const owner = livePid(join(dir, LOCK_FILE));
-    if (owner !== undefined && owner !== process.pid) {
-      throw new VaultError('ERR_VAULT_BUSY', `the vault ${dir} is open in process ${owner}; back it up through that process`);
-    }
-    const read: { name: string; data: Buffer }[] = [];
-    for (const name of [INDEX_FILE, `${INDEX_FILE}-wal`]) {
-      let fd: number;
-      try {
-        fd = openSync(join(dir, name), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        if (name === INDEX_FILE) throw new VaultError('ERR_NOT_FOUND', `no vault index in ${dir}`, { cause: err });
-        continue;
-      }
-      try {
-        if (!fstatSync(fd).isFile()) throw new VaultError('ERR_NOT_FOUND', `${join(dir, name)} is not a regular file`);
-        read.push({ name, data: readFileSync(fd) });
-      } finally {
-        closeSync(fd);
-      }
-    }
-    return read;
+    return snapshotIndex(dir);
   }
 
   /** Every file in the vault's object folders (`objects/<xx>/<id>`), by name; none when there is no such folder. */
-  static async objectFiles(dir: string): Promise<{ id: string; file: string }[]> {
-    const objects = join(dir, 'objects');
-    const out: { id: string; file: string }[] = [];
-    for (const fan of await readdir(objects).catch(() => [] as string[])) {
-      for (const id of await readdir(join(objects, fan))) out.push({ id, file: join(objects, fan, id) });
-    }
-    return out;
+  static objectFiles(dir: string): Promise<{ id: string; file: string }[]> {
+    return objectFiles(dir);
   }
 
-  /**
-   * Stops every vault (in any process) from deleting objects of `dir` until
-   * the returned release is called, so that a backup can copy every object
-   * its index snapshot refers to. Deletions wait in the garbage list.
-   */
-  static async holdDeletions(dir: string): Promise<() => Promise<void>> {
-    // One file per hold, so that two holds never release each other; holds
-    // of processes that died are removed here.
-    for (const name of await readdir(dir)) {
-      if (name.startsWith(HOLD_PREFIX) && !holdIsLive(name)) await rm(join(dir, name), { force: true });
-    }
-    // Empty: the holder is in the name, so a hold needs no room on a full disk.
-    const file = join(dir, `${HOLD_PREFIX}${holderTag()}-${randomBytes(4).toString('hex')}`);
-    await (await open(file, 'wx', 0o600)).close();
-    return () => rm(file, { force: true });
+  /** Holds every vault's object deletions in `dir` until the returned release is called (backup-hooks.ts). */
+  static holdDeletions(dir: string): Promise<() => Promise<void>> {
+    return holdDeletions(dir);
   }
 
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.db.close();
+    if (this.index.isClosed) return;
+    this.index.close();
     if (this.scratch) rmSync(this.scratch, { recursive: true, force: true });
-    else if (!this.readOnly) rmSync(join(this.dir, LOCK_FILE), { force: true });
+    else if (!this.readOnly) releaseVaultLock(this.dir);
   }
 
   // ---- queries -------------------------------------------------------------
 
   /** The entry at `path`, or undefined when nothing is there. */
-  stat(path: string): Entry | undefined {
-    const names = splitPath(path);
-    const row = this.resolve(names);
-    return row ? this.toEntry(row, names) : undefined;
+  stat(path: VaultPath): Entry | undefined {
+    const names = namesOf(path);
+    const row = resolve(this.index, names);
+    return row ? toEntry(row, names) : undefined;
   }
 
   /** The children of a folder, sorted by name. */
-  list(path: string): Entry[] {
-    const names = splitPath(path);
-    const dir = this.requireDir(names, path);
-    const rows = this.stmt('SELECT * FROM node WHERE parent = ? ORDER BY fold').all(dir.id) as Row[];
-    return rows.map((r) => this.toEntry(r, [...names, r.name]));
+  list(path: VaultPath): Entry[] {
+    const names = namesOf(path);
+    const dir = requireDir(this.index, names, shown(path));
+    return childRows(this.index, dir.id).map((r) => toEntry(r, [...names, r.name]));
   }
 
   /** Sum of the sizes of all files. */
   quotaUsed(): number {
-    this.assertOpen();
-    return (this.stmt('SELECT COALESCE(SUM(size), 0) AS used FROM node WHERE is_dir = 0').get() as { used: number }).used;
+    this.index.assertOpen();
+    return usedBytes(this.index);
   }
 
   /** The dead properties of every child of a folder, by child name (one query, for listings). */
-  childProps(path: string): Map<string, DeadProperty[]> {
-    const dir = this.requireDir(splitPath(path), path);
-    const rows = this.stmt('SELECT node.name AS child, prop.ns, prop.name, prop.value FROM node JOIN prop ON prop.node = node.id WHERE node.parent = ? ORDER BY prop.ns, prop.name').all(dir.id) as (DeadProperty & { child: string })[];
-    const byChild = new Map<string, DeadProperty[]>();
-    for (const { child, ns, name, value } of rows) {
-      let list = byChild.get(child);
-      if (!list) byChild.set(child, (list = []));
-      list.push({ ns, name, value });
-    }
-    return byChild;
+  childProps(path: VaultPath): Map<string, DeadProperty[]> {
+    return childProps(this.index, requireDir(this.index, namesOf(path), shown(path)).id);
   }
 
-  getProps(path: string): DeadProperty[] {
-    const row = this.require(splitPath(path), path);
-    return this.stmt('SELECT ns, name, value FROM prop WHERE node = ? ORDER BY ns, name').all(row.id) as DeadProperty[];
+  getProps(path: VaultPath): DeadProperty[] {
+    return props(this.index, requireRow(this.index, namesOf(path), shown(path)).id);
   }
 
   // ---- reads ---------------------------------------------------------------
 
   /** Streams the file's bytes [start, end) (end exclusive, clamped to the size). */
-  async read(path: string, range: { start?: number; end?: number } = {}): Promise<ReadResult> {
-    const names = splitPath(path);
-    const row = this.require(names, path);
+  async read(path: VaultPath, range: { start?: number; end?: number } = {}): Promise<ReadResult> {
+    const names = namesOf(path);
+    const row = requireRow(this.index, names, shown(path));
     if (row.is_dir) throw new VaultError('ERR_IS_A_DIRECTORY', `${joinPath(names)} is a folder`);
-    const entry = this.toEntry(row, names);
-    const file = this.objectPath(row.object!);
-    let fh: FileHandle;
-    try {
-      fh = await open(file, 'r');
-    } catch (err) {
-      throw this.corrupt(entry, `its object is missing (${(err as NodeJS.ErrnoException).code})`, err);
-    }
-    let reader: ObjectReader;
-    try {
-      reader = await ObjectReader.open(fh, this.dek);
-      if (reader.fileId.toString('hex') !== row.object) {
-        throw new VaultError('ERR_OBJECT_CORRUPT', `the object holds file id ${reader.fileId.toString('hex')}: objects were swapped or replaced`);
-      }
-      if (reader.size !== row.size) throw new VaultError('ERR_OBJECT_CORRUPT', `size ${reader.size} does not match the index (${row.size})`);
-    } catch (err) {
-      await fh.close();
-      throw this.corrupt(entry, (err as Error).message, err);
-    }
-    const source = reader.read(range.start ?? 0, range.end ?? row.size);
-    const corrupt = this.corrupt.bind(this);
-    async function* guarded(): AsyncGenerator<Buffer> {
-      try {
-        for await (const piece of source) yield piece;
-      } catch (err) {
-        throw corrupt(entry, (err as Error).message, err);
-      } finally {
-        await fh.close();
-      }
-    }
-    return { entry, stream: Readable.from(guarded(), { objectMode: false, highWaterMark: WRITE_BATCH }) };
+    const entry = toEntry(row, names);
+    return { entry, stream: await this.objects.read(entry, range) };
   }
 
   // ---- writes --------------------------------------------------------------
@@ -391,57 +223,35 @@ export class Vault {
    * Writes a file from a stream: new object, fsync, rename, then the index
    * row flips in one transaction. Resolves only once the write is durable.
    */
-  async write(path: string, source: ByteSource, opts: WriteOptions = {}): Promise<WriteResult> {
-    const names = splitPath(path);
+  async write(path: VaultPath, source: ByteSource, opts: WriteOptions = {}): Promise<WriteResult> {
+    const names = namesOf(path);
     if (names.length === 0) throw new VaultError('ERR_IS_A_DIRECTORY', '/ is a folder');
     this.assertWritable();
-    this.checkWritable(names, opts);
+    this.tree.checkFile(names, opts);
     // Nothing new while the space reserve is missing: the disk must never be full without one.
     if (!(await this.keepReserve())) throw noSpace(Object.assign(new Error('less free space than the space reserve'), { code: 'ENOSPC' }));
-    const enc = new ObjectEncryptor(this.dek);
-    const objectId = enc.fileId.toString('hex');
-    this.inflight.add(objectId);
     try {
-      const size = await this.writeObject(enc, objectId, source, opts.maxBytes);
-      return this.commitWrite(names, objectId, size, opts);
+      return await this.objects.add(source, opts.maxBytes, (objectId, size) => this.tx(() => this.tree.commitFile(names, objectId, size, opts)));
     } catch (err) {
-      await rm(this.objectPath(objectId), { force: true });
       throw isDiskFull(err) ? noSpace(err) : err;
     } finally {
-      this.inflight.delete(objectId);
       await this.collectGarbage();
     }
   }
 
   /** Creates a folder; ERR_EXISTS when something is there. */
-  mkdir(path: string, times: Times = {}): Entry {
-    const names = splitPath(path);
+  mkdir(path: VaultPath, times: Times = {}): Entry {
+    const names = namesOf(path);
     if (names.length === 0) throw new VaultError('ERR_EXISTS', '/ exists');
-    const name = names[names.length - 1]!;
-    return this.tx(() => {
-      const parent = this.requireParent(names);
-      if (this.child(parent.id, name)) throw new VaultError('ERR_EXISTS', `${joinPath(names)} already exists`);
-      const t = this.now();
-      const row = this.insert(parent.id, name, true, 0, null, { created: times.created ?? t, modified: times.modified ?? t, accessed: times.accessed ?? t }, ATTR_DIRECTORY);
-      this.touch(parent.id, t);
-      return this.toEntry(row, names);
-    });
+    return this.tx(() => this.tree.mkdir(names, times));
   }
 
   /** Deletes a file or a whole folder tree in one transaction. */
-  async delete(path: string): Promise<void> {
-    const names = splitPath(path);
-    this.tx(
-      () => {
-        const row = this.require(names, path);
-        this.assertNotProtected(names);
-        this.removeTree(row.id);
-        this.touch(row.parent!, this.now());
-      },
-      { frees: true },
-    );
+  async delete(path: VaultPath): Promise<void> {
+    const names = namesOf(path);
+    this.tx(() => this.tree.delete(names, shown(path)), { frees: true });
     await this.collectGarbage();
-    await this.reclaimIndex();
+    await this.index.reclaim();
     await restoreReserve(this.dir).catch(() => undefined);
   }
 
@@ -450,362 +260,42 @@ export class Vault {
    * With `overwrite`, an existing destination is replaced atomically.
    * Returns whether the destination existed before.
    */
-  async move(from: string, to: string, opts: { overwrite: boolean }): Promise<{ replaced: boolean }> {
-    const src = splitPath(from);
-    const dst = splitPath(to);
-    const result = this.tx(() => {
-      const row = this.require(src, from);
-      this.assertNotProtected(src);
-      if (dst.length === 0) throw new VaultError('ERR_EXISTS', '/ exists');
-      this.assertNotProtected(dst);
-      const parent = this.requireParent(dst);
-      if (row.is_dir && this.isSelfOrDescendant(parent.id, row.id)) {
-        throw new VaultError('ERR_MOVE_INTO_SELF', `cannot move ${joinPath(src)} into itself`);
-      }
-      const name = dst[dst.length - 1]!;
-      const existing = this.child(parent.id, name);
-      const replaced = existing !== undefined && existing.id !== row.id;
-      if (replaced) {
-        if (!opts.overwrite) throw new VaultError('ERR_EXISTS', `${joinPath(dst)} already exists`);
-        this.removeTree(existing.id);
-      }
-      const t = this.now();
-      this.stmt('UPDATE node SET parent = ?, name = ?, fold = ? WHERE id = ?').run(parent.id, name, foldName(name), row.id);
-      this.touch(row.parent!, t);
-      this.touch(parent.id, t);
-      return { replaced };
-    });
+  async move(from: VaultPath, to: VaultPath, opts: { overwrite: boolean }): Promise<{ replaced: boolean }> {
+    const src = namesOf(from);
+    const dst = namesOf(to);
+    const result = this.tx(() => this.tree.move(src, shown(from), dst, opts));
     await this.collectGarbage();
-    if (result.replaced) await this.reclaimIndex();
+    if (result.replaced) await this.index.reclaim();
     return result;
   }
 
   /** Copies a file or a folder tree (content shared, metadata and properties copied). */
-  async copy(from: string, to: string, opts: { overwrite: boolean }): Promise<{ replaced: boolean }> {
-    const src = splitPath(from);
-    const dst = splitPath(to);
-    const result = this.tx(() => {
-      const row = this.require(src, from);
-      if (dst.length === 0) throw new VaultError('ERR_EXISTS', '/ exists');
-      const parent = this.requireParent(dst);
-      if (row.is_dir && this.isSelfOrDescendant(parent.id, row.id)) {
-        throw new VaultError('ERR_MOVE_INTO_SELF', `cannot copy ${joinPath(src)} into itself`);
-      }
-      const name = dst[dst.length - 1]!;
-      const existing = this.child(parent.id, name);
-      if (existing) {
-        if (existing.id === row.id) throw new VaultError('ERR_EXISTS', `cannot copy ${joinPath(src)} onto itself`);
-        if (!opts.overwrite) throw new VaultError('ERR_EXISTS', `${joinPath(dst)} already exists`);
-        this.assertNotProtected(dst);
-        this.removeTree(existing.id);
-      }
-      this.copyTree(row, parent.id, name);
-      this.touch(parent.id, this.now());
-      return { replaced: existing !== undefined };
-    });
+  async copy(from: VaultPath, to: VaultPath, opts: { overwrite: boolean }): Promise<{ replaced: boolean }> {
+    const src = namesOf(from);
+    const dst = namesOf(to);
+    const result = this.tx(() => this.tree.copy(src, shown(from), dst, opts));
     await this.collectGarbage();
-    if (result.replaced) await this.reclaimIndex();
+    if (result.replaced) await this.index.reclaim();
     return result;
   }
 
   /** Sets and removes dead properties of one entry in one transaction. */
-  patchProps(path: string, set: readonly DeadProperty[], remove: readonly { ns: string; name: string }[] = []): void {
-    const names = splitPath(path);
-    this.tx(() => {
-      const row = this.require(names, path);
-      const put = this.stmt('INSERT INTO prop (node, ns, name, value) VALUES (?, ?, ?, ?) ON CONFLICT (node, ns, name) DO UPDATE SET value = excluded.value');
-      const del = this.stmt('DELETE FROM prop WHERE node = ? AND ns = ? AND name = ?');
-      for (const p of set) put.run(row.id, p.ns, p.name, p.value);
-      for (const p of remove) del.run(row.id, p.ns, p.name);
-    });
+  patchProps(path: VaultPath, set: readonly DeadProperty[], remove: readonly { ns: string; name: string }[] = []): void {
+    const names = namesOf(path);
+    this.tx(() => this.tree.patchProps(names, shown(path), set, remove));
   }
 
   /** Sets Win32 times and attributes (the directory bit is kept as the entry's kind says). */
-  setMeta(path: string, meta: Times & { attributes?: number }): Entry {
-    const names = splitPath(path);
-    return this.tx(() => {
-      const row = this.require(names, path);
-      const attributes = meta.attributes === undefined ? row.attributes : (meta.attributes & ~ATTR_DIRECTORY) | (row.is_dir ? ATTR_DIRECTORY : 0);
-      this.db
-        .prepare('UPDATE node SET created = ?, modified = ?, accessed = ?, attributes = ? WHERE id = ?')
-        .run(meta.created ?? row.created, meta.modified ?? row.modified, meta.accessed ?? row.accessed, attributes >>> 0, row.id);
-      return this.toEntry(this.stmt('SELECT * FROM node WHERE id = ?').get(row.id) as Row, names);
-    });
+  setMeta(path: VaultPath, meta: Times & { attributes?: number }): Entry {
+    const names = namesOf(path);
+    return this.tx(() => this.tree.setMeta(names, shown(path), meta));
   }
 
   // ---- internals -----------------------------------------------------------
 
-  private async writeObject(enc: ObjectEncryptor, objectId: string, source: ByteSource, maxBytes = Infinity): Promise<number> {
-    const tmp = join(this.dir, 'tmp', objectId);
-    const fh = await open(tmp, 'wx', 0o600);
-    let size = 0;
-    // One writev stays in flight while the next batch is encrypted, so the
-    // cipher and the disk work at the same time; a datasync every 32 MiB
-    // (one at a time, not awaited in the loop) keeps the final fsync short.
-    let inflight: Promise<unknown> = Promise.resolve();
-    let syncing: Promise<unknown> = Promise.resolve();
-    let unsynced = 0;
-    const flush = async (pieces: Buffer[], length: number): Promise<void> => {
-      await inflight;
-      if (pieces.length === 0) return;
-      inflight = fh.writev(pieces);
-      inflight.catch(() => undefined); // awaited later; never left unhandled
-      unsynced += length;
-      if (unsynced >= SYNC_EVERY) {
-        unsynced = 0;
-        const written = inflight;
-        syncing = syncing.then(() => written).then(() => fh.datasync());
-        syncing.catch(() => undefined);
-      }
-    };
-    try {
-      let out: Buffer[] = [];
-      let outLength = 0;
-      const collect = (pieces: Buffer[]) => {
-        for (const p of pieces) {
-          out.push(p);
-          outLength += p.length;
-        }
-      };
-      for await (const piece of source) {
-        const buf = typeof piece === 'string' ? Buffer.from(piece) : Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-        size += buf.length;
-        if (size > maxBytes) throw new VaultError('ERR_TOO_LARGE', `the file is larger than the limit of ${maxBytes} bytes`);
-        collect(enc.update(buf));
-        if (outLength >= WRITE_BATCH) {
-          await flush(out, outLength);
-          out = [];
-          outLength = 0;
-        }
-      }
-      collect(enc.final());
-      await flush(out, outLength);
-      await inflight;
-      await syncing;
-      await fh.sync();
-    } catch (err) {
-      await inflight.catch(() => undefined);
-      await syncing.catch(() => undefined);
-      await fh.close();
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    await fh.close();
-    const fanout = join(this.dir, 'objects', objectId.slice(0, 2));
-    try {
-      // Not recursive (objects/ exists): a recursive mkdir reports ENOENT for a full disk.
-      const made = await mkdir(fanout, { mode: 0o700 }).then(
-        () => true,
-        (err: NodeJS.ErrnoException) => {
-          if (err.code !== 'EEXIST') throw err;
-          return false;
-        },
-      );
-      if (made) await fsyncDir(join(this.dir, 'objects'));
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    await rename(tmp, join(fanout, objectId));
-    await fsyncDir(fanout);
-    return size;
-  }
-
-  private commitWrite(names: string[], objectId: string, size: number, opts: WriteOptions): WriteResult {
-    const name = names[names.length - 1]!;
-    return this.tx(() => {
-      const parent = this.requireParent(names);
-      const existing = this.child(parent.id, name);
-      const t = this.now();
-      const times = opts.times ?? {};
-      let row: Row;
-      if (existing) {
-        if (existing.is_dir) throw new VaultError('ERR_IS_A_DIRECTORY', `${joinPath(names)} is a folder`);
-        if (opts.createOnly) throw new VaultError('ERR_EXISTS', `${joinPath(names)} already exists`);
-        this.stmt('INSERT OR IGNORE INTO garbage (object) VALUES (?)').run(existing.object);
-        this.db
-          .prepare('UPDATE node SET object = ?, size = ?, modified = ?, accessed = ?, created = ? WHERE id = ?')
-          .run(objectId, size, times.modified ?? t, times.accessed ?? t, times.created ?? existing.created, existing.id);
-        row = this.stmt('SELECT * FROM node WHERE id = ?').get(existing.id) as Row;
-      } else {
-        row = this.insert(parent.id, name, false, size, objectId, { created: times.created ?? t, modified: times.modified ?? t, accessed: times.accessed ?? t }, ATTR_ARCHIVE);
-        this.touch(parent.id, t);
-      }
-      return { entry: this.toEntry(row, names), created: existing === undefined };
-    });
-  }
-
-  /** Checks before consuming a body what can be checked (the commit checks again). */
-  private checkWritable(names: string[], opts: WriteOptions): void {
-    const parent = this.requireParent(names);
-    const existing = this.child(parent.id, names[names.length - 1]!);
-    if (existing?.is_dir) throw new VaultError('ERR_IS_A_DIRECTORY', `${joinPath(names)} is a folder`);
-    if (existing && opts.createOnly) throw new VaultError('ERR_EXISTS', `${joinPath(names)} already exists`);
-  }
-
-  private ensureLayout(): void {
-    this.tx(() => {
-      const t = this.now();
-      if (!this.stmt('SELECT id FROM node WHERE id = ?').get(ROOT_ID)) {
-        this.db
-          .prepare('INSERT INTO node (id, parent, name, fold, is_dir, size, object, created, modified, accessed, attributes) VALUES (?, NULL, \'\', \'\', 1, 0, NULL, ?, ?, ?, ?)')
-          .run(ROOT_ID, t, t, t, ATTR_DIRECTORY);
-      }
-      for (const area of AREAS) {
-        if (!this.child(ROOT_ID, area)) this.insert(ROOT_ID, area, true, 0, null, { created: t, modified: t, accessed: t }, ATTR_DIRECTORY);
-      }
-    });
-  }
-
-  private insert(parent: number, name: string, isDir: boolean, size: number, object: string | null, times: Required<Times>, attributes: number): Row {
-    const info = this.db
-      .prepare('INSERT INTO node (parent, name, fold, is_dir, size, object, created, modified, accessed, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(parent, name, foldName(name), isDir ? 1 : 0, size, object, times.created, times.modified, times.accessed, attributes);
-    return this.stmt('SELECT * FROM node WHERE id = ?').get(info.lastInsertRowid) as Row;
-  }
-
-  private copyTree(row: Row, parent: number, name: string): void {
-    const copy = this.insert(parent, name, row.is_dir === 1, row.size, row.object, row, row.attributes);
-    this.stmt('INSERT INTO prop (node, ns, name, value) SELECT ?, ns, name, value FROM prop WHERE node = ?').run(copy.id, row.id);
-    if (!row.is_dir) return;
-    for (const child of this.stmt('SELECT * FROM node WHERE parent = ?').all(row.id) as Row[]) {
-      this.copyTree(child, copy.id, child.name);
-    }
-  }
-
-  /** Deletes a subtree; its objects go to the garbage list (collected if unreferenced). */
-  private removeTree(id: number): void {
-    this.db
-      .prepare(
-        `WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT node.id FROM node JOIN sub ON node.parent = sub.id)
-         INSERT OR IGNORE INTO garbage (object) SELECT object FROM node WHERE id IN sub AND object IS NOT NULL`,
-      )
-      .run(id);
-    this.stmt('DELETE FROM node WHERE id = ?').run(id);
-  }
-
-  private isSelfOrDescendant(candidate: number, ancestor: number): boolean {
-    let id: number | null = candidate;
-    while (id !== null) {
-      if (id === ancestor) return true;
-      id = (this.stmt('SELECT parent FROM node WHERE id = ?').get(id) as { parent: number | null }).parent;
-    }
-    return false;
-  }
-
-  private touch(dirId: number, t: number): void {
-    this.stmt('UPDATE node SET modified = ? WHERE id = ? AND id != ?').run(t, dirId, ROOT_ID);
-  }
-
-  /** Deletes objects on the garbage list that no row refers to any more. */
+  /** Deletes the objects that the index no longer refers to (object-store.ts). */
   private async collectGarbage(): Promise<void> {
-    if (this.closed || this.readOnly) return;
-    const candidates = this.stmt('SELECT object FROM garbage').pluck().all() as string[];
-    for (const objectId of candidates) {
-      // Checked before every deletion: a backup may start holding them while this loop runs.
-      if (this.closed || deletionsHeld(this.dir)) return;
-      const referenced = this.stmt('SELECT 1 FROM node WHERE object = ? LIMIT 1').get(objectId) !== undefined;
-      if (!referenced && !this.inflight.has(objectId)) await rm(this.objectPath(objectId), { force: true });
-      this.stmt('DELETE FROM garbage WHERE object = ?').run(objectId);
-    }
-  }
-
-  /**
-   * After a delete: when much of the index is free pages (large dead
-   * properties deleted), gives them back to the file system and empties the
-   * WAL, so that the index, and each backup's copy of it, shrinks. Pages
-   * move in steps (incremental vacuum), the event loop running in between;
-   * an index made before incremental vacuum is rebuilt once (VACUUM, into
-   * memory: temp_store). The delete is committed already: a full disk or a
-   * busy index leaves the pages for the next delete.
-   */
-  private async reclaimIndex(): Promise<void> {
-    if (this.reclaiming || this.closed || this.readOnly) return;
-    const pragma = (p: string) => this.db.pragma(p, { simple: true }) as number;
-    const free = pragma('freelist_count');
-    if (free * pragma('page_size') < RECLAIM_MIN_BYTES || free < pragma('page_count') * RECLAIM_MIN_SHARE) return;
-    this.reclaiming = true;
-    try {
-      if (pragma('auto_vacuum') !== 2) {
-        this.db.pragma('auto_vacuum = INCREMENTAL'); // takes effect with the VACUUM
-        this.db.exec('VACUUM');
-      } else {
-        while (!this.closed && pragma('freelist_count') > 0) {
-          this.db.pragma(`incremental_vacuum(${RECLAIM_STEP_PAGES})`);
-          await new Promise((resolve) => setImmediate(resolve));
-        }
-      }
-      if (!this.closed) this.db.pragma('wal_checkpoint(TRUNCATE)');
-    } catch (err) {
-      const code = String((err as { code?: unknown }).code);
-      if (!code.startsWith('SQLITE_FULL') && !code.startsWith('SQLITE_BUSY')) throw err;
-    } finally {
-      this.reclaiming = false;
-    }
-  }
-
-  /** At open: deletes objects that a crash left without an index row. */
-  private async sweepOrphans(): Promise<void> {
-    if (deletionsHeld(this.dir)) return;
-    const referenced = new Set(this.stmt('SELECT object FROM node WHERE object IS NOT NULL').pluck().all() as string[]);
-    for (const { id, file } of await Vault.objectFiles(this.dir)) {
-      if (!referenced.has(id)) await rm(file, { force: true });
-    }
-    this.stmt('DELETE FROM garbage').run();
-  }
-
-  private objectPath(objectId: string): string {
-    return join(this.dir, 'objects', objectId.slice(0, 2), objectId);
-  }
-
-  private resolve(names: readonly string[]): Row | undefined {
-    this.assertOpen();
-    let row = this.stmt('SELECT * FROM node WHERE id = ?').get(ROOT_ID) as Row | undefined;
-    for (const name of names) {
-      if (!row || !row.is_dir) return undefined;
-      row = this.child(row.id, name);
-    }
-    return row;
-  }
-
-  private child(parent: number, name: string): Row | undefined {
-    return this.stmt('SELECT * FROM node WHERE parent = ? AND fold = ?').get(parent, foldName(normalizeName(name))) as Row | undefined;
-  }
-
-  private require(names: readonly string[], path: string): Row {
-    const row = this.resolve(names);
-    if (!row) throw new VaultError('ERR_NOT_FOUND', `${displayPath(path)} does not exist`);
-    return row;
-  }
-
-  private requireDir(names: readonly string[], path: string): Row {
-    const row = this.require(names, path);
-    if (!row.is_dir) throw new VaultError('ERR_NOT_A_DIRECTORY', `${displayPath(path)} is not a folder`);
-    return row;
-  }
-
-  private requireParent(names: readonly string[]): Row {
-    const parentNames = names.slice(0, -1);
-    const parent = this.resolve(parentNames);
-    if (!parent) throw new VaultError('ERR_PARENT_MISSING', `folder ${joinPath(parentNames)} does not exist`);
-    if (!parent.is_dir) throw new VaultError('ERR_NOT_A_DIRECTORY', `${joinPath(parentNames)} is not a folder`);
-    return parent;
-  }
-
-  private assertNotProtected(names: readonly string[]): void {
-    if (names.length === 0 || (names.length === 1 && AREAS.some((a) => foldName(a) === foldName(names[0]!)))) {
-      throw new VaultError('ERR_PROTECTED', `${joinPath(names)} is a fixed area of the vault and cannot be removed or replaced`);
-    }
-  }
-
-  private assertOpen(): void {
-    if (this.closed) throw new VaultError('ERR_VAULT_CLOSED', 'the vault is closed');
-  }
-
-  private stmt(sql: string): Database.Statement {
-    let statement = this.statements.get(sql);
-    if (!statement) this.statements.set(sql, (statement = this.db.prepare(sql)));
-    return statement;
+    if (!this.readOnly) await this.objects.collect(this.index);
   }
 
   private assertWritable(): void {
@@ -824,10 +314,10 @@ export class Vault {
    * change fails with ERR_NO_SPACE.
    */
   private tx<T>(fn: () => T, opts: { frees?: boolean } = {}): T {
-    this.assertOpen();
+    this.index.assertOpen();
     this.assertWritable();
     try {
-      return this.db.transaction(fn).immediate();
+      return this.index.db.transaction(fn).immediate();
     } catch (err) {
       if (!isDiskFull(err)) throw err;
       if (opts.frees && releaseReserve(this.dir)) {
@@ -837,127 +327,8 @@ export class Vault {
       throw noSpace(err);
     }
   }
-
-  private toEntry(row: Row, names: readonly string[]): Entry {
-    const isDir = row.is_dir === 1;
-    return {
-      path: joinPath(names),
-      name: row.name,
-      isDir,
-      size: row.size,
-      objectId: row.object ?? undefined,
-      created: row.created,
-      modified: row.modified,
-      accessed: row.accessed,
-      attributes: row.attributes,
-      // 64 random bits of the object id: unique per version, short in listings.
-      etag: isDir ? `d${row.id}-${row.modified}` : row.object!.slice(0, 16),
-    };
-  }
-
-  private corrupt(entry: Entry, why: string, cause: unknown): VaultError {
-    if (cause instanceof VaultError && cause.code !== 'ERR_OBJECT_CORRUPT') return cause;
-    const detail = cause instanceof CryptoError ? cause.message : why;
-    return new VaultError('ERR_OBJECT_CORRUPT', `file ${entry.path} is damaged (object ${entry.objectId}): ${detail}`, { cause });
-  }
-}
-
-/**
- * Takes the vault's lock file (naming this process, see pid-file.ts). A
- * vault open in a running process (this one included) is refused; a lock
- * whose process is gone (killed, from an earlier boot, or a pid now used by
- * another process) is taken over. The clean-up at open must never run
- * beside a writer.
- */
-async function acquireLock(file: string): Promise<void> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    if (await takeLock(file)) return;
-    const pid = livePid(file);
-    if (pid !== undefined) {
-      throw new VaultError('ERR_VAULT_BUSY', `the vault ${file.slice(0, -LOCK_FILE.length - 1)} is open in process ${pid}`);
-    }
-    await rm(file, { force: true });
-  }
-  throw new VaultError('ERR_VAULT_BUSY', `could not take the vault lock ${file}`);
-}
-
-function deletionsHeld(dir: string): boolean {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return false;
-  }
-  return names.some((name) => name.startsWith(HOLD_PREFIX) && holdIsLive(name));
-}
-
-/** A hold file `backup.hold-<holder tag>-<random>` counts while its process runs (pid-file.ts). */
-function holdIsLive(name: string): boolean {
-  return tagRuns(name.slice(HOLD_PREFIX.length, name.lastIndexOf('-')));
 }
 
 function noSpace(cause: unknown): VaultError {
   return new VaultError('ERR_NO_SPACE', "there is not enough free space on this PC's data disk; delete files you no longer need and try again", { cause });
-}
-
-function displayPath(path: string): string {
-  return path.startsWith('/') ? path : '/' + path;
-}
-
-/**
- * Makes the index and its WAL and shared-memory files 0600 whatever the
- * umask. SQLite creates the database with 0644 (less the umask) and gives
- * -wal and -shm the mode of the database, so the database is created here
- * first, 0600 (an older version's 0644 one set to 0600, with its leftovers).
- */
-function restrictIndexFiles(file: string): void {
-  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT, 0o600);
-  try {
-    fchmodSync(fd, 0o600);
-  } finally {
-    closeSync(fd);
-  }
-  for (const extra of [`${file}-wal`, `${file}-shm`]) {
-    try {
-      chmodSync(extra, 0o600);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-  }
-}
-
-function openIndex(file: string, dek: DataKey, readonly: boolean): Database.Database {
-  if (!readonly) restrictIndexFiles(file);
-  const db = new Database(file, { fileMustExist: readonly });
-  try {
-    db.pragma(`cipher = 'chacha20'`);
-    // "raw:" hands SQLite3MC the derived key itself, skipping its PBKDF2
-    // passphrase step (the key is already uniformly random).
-    db.pragma(`key = 'raw:${indexKeyHex(dek)}'`);
-    try {
-      db.prepare('SELECT count(*) FROM sqlite_master').get();
-    } catch (err) {
-      throw new VaultError('ERR_INDEX_KEY', `the vault index ${file} does not open with this key (wrong key or damaged file)`, { cause: err });
-    }
-    db.pragma('temp_store = MEMORY');
-    // Before the first table of a new index (an older index switches at its first reclaim, see reclaimIndex).
-    if (!readonly) db.pragma('auto_vacuum = INCREMENTAL');
-    db.pragma('journal_mode = WAL');
-    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
-    db.pragma('synchronous = FULL');
-    db.pragma('foreign_keys = ON');
-    const version = db.pragma('user_version', { simple: true }) as number;
-    if (version > SCHEMA_VERSION) {
-      throw new VaultError('ERR_INDEX_VERSION', `the vault index ${file} has schema version ${version}; this mydoc reads up to ${SCHEMA_VERSION}`);
-    }
-    if (!readonly) {
-      db.exec(SCHEMA);
-      // Set only when it changes: the write needs room in the WAL.
-      if (version !== SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    }
-    return db;
-  } catch (err) {
-    db.close();
-    throw err;
-  }
 }

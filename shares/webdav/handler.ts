@@ -1,83 +1,33 @@
 /**
- * WebDAV class 1 and 2 over one user's vault: method dispatch. Every
- * handleX returns a DavResponse; errors are thrown as DavError (or vault
- * errors, mapped in errors.ts) and written in one place by the caller.
+ * WebDAV class 1 and 2 over a store (store.ts; in the agent, one user's
+ * vault): method dispatch. Every handleX returns a DavResponse; errors are
+ * thrown as DavError (or store errors, mapped in errors.ts) and written in
+ * one place by the caller.
  *
  * Security considerations: every path is decoded once (paths.ts) and goes
- * only to this user's vault; XML bodies are parsed with no DTD and a size cap
+ * only to this handler's store (one user's vault); XML bodies are parsed with no DTD and a size cap
  * (xml.ts); a PUT beyond the size limit is refused before a byte is stored;
  * a modifying method must pass its `If` header and the lock check; a name a
  * request creates must be one Windows can use (names.ts checkNewName); dead
  * properties are capped per property and per resource (props.ts) and a
  * multistatus is streamed, never built as one string (multistatus.ts).
  */
-import type { IncomingHttpHeaders } from 'node:http';
-import type { Readable } from 'node:stream';
-import type { ByteSource, DeadProperty, Entry, ReadResult, Times, WriteOptions, WriteResult } from '../vault/vault.js';
-import { checkNewName, foldName, normalizeName } from '../names.js';
+import { systemClock, type Clock } from '../clock.js';
+import { checkNewName, foldName, joinPath, normalizeName } from '../names.js';
 import { DavError, toDavError } from './errors.js';
-import { evaluateIf, parseIfHeader, submittedTokens, IfHeaderError, type IfList } from './if-header.js';
-import { LockConflictError, LockLimitError, LockNotFoundError, LockedError, type Lock, type LockManager } from './locks.js';
+import { evaluateIf, parseIfHeader, submittedTokens } from './if-header.js';
+import { LockNotFoundError, type Lock, type LockManager } from './locks.js';
 import { decodeDestination, decodePath, encodeHref } from './paths.js';
 import { multistatus } from './multistatus.js';
-import {
-  DAV,
-  MAX_DEAD_PROP_BYTES,
-  MAX_DEAD_PROPS_BYTES,
-  MULTISTATUS_CLOSE,
-  MULTISTATUS_OPEN,
-  allprop,
-  deadPropsBytes,
-  emptyProp,
-  etagOf,
-  httpDate,
-  isProtected,
-  isWin32,
-  lockDiscoveryXml,
-  namedProps,
-  parseTime,
-  propNames,
-  propstat,
-  type PropContext,
-  type PropName,
-} from './props.js';
-import { escapeXml, parseXml, XmlError, type XmlElement } from './xml.js';
-
-/** The vault operations the WebDAV layer uses (shares/vault.ts implements them). */
-export interface DavStore {
-  stat(path: string): Entry | undefined;
-  list(path: string): Entry[];
-  read(path: string, range?: { start?: number; end?: number }): Promise<ReadResult>;
-  write(path: string, source: ByteSource, opts?: WriteOptions): Promise<WriteResult>;
-  mkdir(path: string, times?: Times): Entry;
-  delete(path: string): Promise<void>;
-  move(from: string, to: string, opts: { overwrite: boolean }): Promise<{ replaced: boolean }>;
-  copy(from: string, to: string, opts: { overwrite: boolean }): Promise<{ replaced: boolean }>;
-  getProps(path: string): DeadProperty[];
-  childProps(path: string): Map<string, DeadProperty[]>;
-  patchProps(path: string, set: readonly DeadProperty[], remove?: readonly { ns: string; name: string }[]): void;
-  setMeta(path: string, meta: Times & { attributes?: number }): Entry;
-  quotaUsed(): number;
-}
-
-export interface DavRequest {
-  method: string;
-  /** The raw request target (path and query), exactly as received. */
-  url: string;
-  headers: IncomingHttpHeaders;
-  /** The request body, for methods that have one. */
-  body: Readable | undefined;
-  /** The authenticated user, recorded as the lock principal. */
-  principal: string;
-}
-
-export interface DavResponse {
-  status: number;
-  headers: Record<string, string | number>;
-  body?: string | Buffer | Readable;
-  /** For the log, when the request failed on the server's side: the system's code of the cause (e.g. ENOSPC), never a path or name. */
-  cause?: string;
-}
+import { evaluatePreconditions } from './preconditions.js';
+import { DAV, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, allprop, emptyProp, etagOf, httpDate, namedProps, propNames, propstat, type PropContext } from './props.js';
+import { planPropPatch } from './proppatch.js';
+import { parseRange } from './range.js';
+import { parseLockInfo, parsePropfind } from './request-bodies.js';
+import { header, parseDepth, parseLockToken, parseOverwrite, parseTimeout, readBody, type DavRequest } from './request.js';
+import { errorResponse, listingResponse, lockResponse, propPatchResponse, rangeNotSatisfiableResponse, type DavResponse } from './responses.js';
+import { hasDeadProps, hasQuota, hasWin32Meta, type DavEntry, type DavPath, type DavStore, type DeadProperty } from './store.js';
+import { escapeXml, parseXml } from './xml.js';
 
 export interface DavLimits {
   /** Largest file a PUT accepts (the Windows client cannot go beyond 4 GiB - 1). */
@@ -91,73 +41,7 @@ export interface DavLimits {
 export const DAV_METHODS = ['OPTIONS', 'GET', 'HEAD', 'PUT', 'DELETE', 'MKCOL', 'COPY', 'MOVE', 'PROPFIND', 'PROPPATCH', 'LOCK', 'UNLOCK'] as const;
 export const ALLOW = DAV_METHODS.join(', ');
 
-const XML_TYPE = 'application/xml; charset=utf-8';
-const MAX_TIMEOUT = 3600;
-
-const pathOf = (names: readonly string[]): string => '/' + names.join('/');
-const keyOf = (names: readonly string[]): string[] => names.map((n) => foldName(normalizeName(n)));
-
-/** Reads a whole (small) body with a cap; over the cap is a 413. */
-async function readBody(body: Readable | undefined, max: number): Promise<Buffer> {
-  if (!body) return Buffer.alloc(0);
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > max) {
-      body.resume();
-      throw new DavError(413, `the request body is larger than ${max} bytes`);
-    }
-    parts.push(chunk as Buffer);
-  }
-  return Buffer.concat(parts, size);
-}
-
-function header(req: DavRequest, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v.join(', ') : v;
-}
-
-function xmlResponse(status: number, xml: string, extra: Record<string, string> = {}): DavResponse {
-  const body = Buffer.from(xml, 'utf8');
-  return { status, headers: { 'content-type': XML_TYPE, 'content-length': body.length, ...extra }, body };
-}
-
-function parseDepth(req: DavRequest, allowed: readonly string[], fallback: string): string {
-  const raw = header(req, 'depth');
-  const depth = raw === undefined ? fallback : raw.trim().toLowerCase();
-  if (!allowed.includes(depth)) throw new DavError(400, `Depth "${raw}" is not allowed here (allowed: ${allowed.join(', ')})`);
-  return depth;
-}
-
-function parseOverwrite(req: DavRequest): boolean {
-  const raw = header(req, 'overwrite');
-  if (raw === undefined) return true;
-  const v = raw.trim().toUpperCase();
-  if (v !== 'T' && v !== 'F') throw new DavError(400, `Overwrite must be T or F, not "${raw}"`);
-  return v === 'T';
-}
-
-function parseTimeout(req: DavRequest): number {
-  const raw = header(req, 'timeout');
-  if (raw === undefined) return MAX_TIMEOUT;
-  for (const part of raw.split(',')) {
-    const t = part.trim();
-    if (/^infinite$/i.test(t)) return MAX_TIMEOUT;
-    const m = /^second-(\d{1,12})$/i.exec(t);
-    if (m) return Math.min(Math.max(Number(m[1]), 1), MAX_TIMEOUT);
-  }
-  throw new DavError(400, `Timeout "${raw}" is not valid (use Second-N or Infinite)`);
-}
-
-function parseXmlBody(buf: Buffer, maxBytes: number): XmlElement | undefined {
-  try {
-    return parseXml(buf, { maxBytes });
-  } catch (err) {
-    if (err instanceof XmlError) throw new DavError(err.code === 'ERR_XML_TOO_LARGE' ? 413 : 400, `invalid XML body: ${err.message}`);
-    throw err;
-  }
-}
+const keyOf = (names: DavPath): string[] => names.map((n) => foldName(normalizeName(n)));
 
 /** The code of an error's innermost cause (ENOSPC, SQLITE_FULL, ...): safe to log, unlike its message. */
 function causeCode(err: unknown): string | undefined {
@@ -168,8 +52,6 @@ function causeCode(err: unknown): string | undefined {
   return code;
 }
 
-const child = (el: XmlElement, ns: string, local: string): XmlElement | undefined => el.children.find((c) => c.ns === ns && c.local === local);
-
 /**
  * What a PUT's Content-Length alone decides, before any of the body is read:
  * 413 beyond what the Windows client can handle, 507 beyond the free space.
@@ -177,9 +59,9 @@ const child = (el: XmlElement, ns: string, local: string): XmlElement | undefine
 export function putSizeRefusal(contentLength: string | undefined, limits: Pick<DavLimits, 'maxFileBytes' | 'quotaBytes'>): DavError | undefined {
   if (contentLength === undefined) return undefined;
   const length = /^\d+$/.test(contentLength.trim()) ? Number(contentLength) : Infinity;
-  if (length > limits.maxFileBytes) return new DavError(413, `the file is larger than ${limits.maxFileBytes} bytes, the most the Windows WebDAV client can handle (4 GiB)`);
+  if (length > limits.maxFileBytes) return new DavError('ERR_DAV_FILE_TOO_LARGE', `the file is larger than ${limits.maxFileBytes} bytes, the most the Windows WebDAV client can handle (4 GiB)`);
   const free = limits.quotaBytes();
-  if (length > free) return new DavError(507, `there is not enough free space on this PC's data disk for this file (${length} bytes; ${free} free)`);
+  if (length > free) return new DavError('ERR_DAV_INSUFFICIENT_SPACE', `there is not enough free space on this PC's data disk for this file (${length} bytes; ${free} free)`);
   return undefined;
 }
 
@@ -188,7 +70,7 @@ export class DavHandler {
     private readonly store: DavStore,
     private readonly locks: LockManager,
     private readonly limits: DavLimits,
-    private readonly now: () => number = Date.now,
+    private readonly now: Clock = systemClock,
   ) {}
 
   /** Handles one request; never throws. */
@@ -196,7 +78,7 @@ export class DavHandler {
     try {
       return await this.dispatch(req);
     } catch (err) {
-      const res = errorResponse(toDavError(mapLockErrors(err)));
+      const res = errorResponse(toDavError(err));
       const cause = causeCode(err);
       return res.status >= 500 && cause ? { ...res, cause } : res;
     }
@@ -228,23 +110,17 @@ export class DavHandler {
       case 'UNLOCK':
         return this.unlock(req, names);
       default:
-        throw new DavError(405, `method ${req.method} is not supported`);
+        throw new DavError('ERR_DAV_METHOD_NOT_ALLOWED', `method ${req.method} is not supported`);
     }
   }
 
   // ---- conditions ------------------------------------------------------------
 
   /** Evaluates the If header (412 when it fails) and returns the lock tokens it submits. */
-  private checkIf(req: DavRequest, names: readonly string[]): string[] {
+  private checkIf(req: DavRequest, names: DavPath): string[] {
     const raw = header(req, 'if');
     if (raw === undefined) return [];
-    let lists: IfList[];
-    try {
-      lists = parseIfHeader(raw);
-    } catch (err) {
-      if (err instanceof IfHeaderError) throw new DavError(400, `invalid If header: ${err.message}`);
-      throw err;
-    }
+    const lists = parseIfHeader(raw);
     const resolve = (resource: string | undefined) => {
       let target: string[];
       try {
@@ -252,132 +128,122 @@ export class DavHandler {
       } catch {
         return undefined;
       }
-      const entry = this.store.stat(pathOf(target));
+      const entry = this.store.stat(target);
       return { etag: entry && !entry.isDir ? etagOf(entry) : undefined, lockTokens: this.locks.locksCovering(keyOf(target)).map((l) => l.token) };
     };
-    if (!evaluateIf(lists, resolve)) throw new DavError(412, 'the If header conditions do not match the resource');
+    if (!evaluateIf(lists, resolve)) throw new DavError('ERR_DAV_IF_FAILED', 'the If header conditions do not match the resource');
     return submittedTokens(lists);
   }
 
   /** 423 unless the submitted tokens cover every lock on the path (and below it, for trees). */
-  private checkLocks(names: readonly string[], tokens: string[], includeDescendants = false): void {
+  private checkLocks(names: DavPath, tokens: string[], includeDescendants = false): void {
     this.locks.checkWrite(keyOf(names), tokens, { includeDescendants });
   }
 
   // ---- GET / HEAD ------------------------------------------------------------
 
-  private async get(req: DavRequest, names: string[]): Promise<DavResponse> {
+  private async get(req: DavRequest, names: DavPath): Promise<DavResponse> {
     const entry = this.require(names);
-    if (entry.isDir) {
-      const listing = this.store
-        .list(pathOf(names))
-        .map((e) => e.name + (e.isDir ? '/' : ''))
-        .join('\n');
-      const body = Buffer.from(listing + (listing ? '\n' : ''), 'utf8');
-      return { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length }, body: req.method === 'HEAD' ? undefined : body };
-    }
+    if (entry.isDir) return listingResponse(this.store.list(names), req.method === 'HEAD');
     const etag = etagOf(entry);
     const lastModified = httpDate(entry.modified);
     const base: Record<string, string | number> = { etag, 'last-modified': lastModified, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' };
     const conditional = evaluatePreconditions(req, etag, entry.modified);
     if (conditional === 304) return { status: 304, headers: { etag, 'last-modified': lastModified } };
-    if (conditional === 412) throw new DavError(412, 'the precondition headers do not match the resource');
+    if (conditional === 412) throw new DavError('ERR_DAV_PRECONDITION_FAILED', 'the precondition headers do not match the resource');
 
     let range = parseRange(header(req, 'range'), entry.size);
     const ifRange = header(req, 'if-range');
     if (range && ifRange !== undefined && ifRange !== etag && ifRange !== lastModified) range = undefined;
-    if (range === 'unsatisfiable') {
-      return { status: 416, headers: { 'content-range': `bytes */${entry.size}`, 'content-type': 'text/plain; charset=utf-8' }, body: `range not satisfiable: the file has ${entry.size} bytes\n` };
-    }
+    if (range === 'unsatisfiable') return rangeNotSatisfiableResponse(entry.size);
     const status = range ? 206 : 200;
     const start = range ? range.start : 0;
     const end = range ? range.end : entry.size; // exclusive
     const headers: Record<string, string | number> = { ...base, 'content-length': end - start };
     if (range) headers['content-range'] = `bytes ${start}-${end - 1}/${entry.size}`;
     if (req.method === 'HEAD') return { status, headers };
-    const { stream } = await this.store.read(pathOf(names), { start, end });
-    return { status, headers, body: stream };
+    return { status, headers, body: await this.store.read(names, { start, end }) };
   }
 
   // ---- PUT -------------------------------------------------------------------
 
-  private async put(req: DavRequest, names: string[]): Promise<DavResponse> {
-    if (names.length === 0) throw new DavError(405, 'cannot PUT the root');
+  private async put(req: DavRequest, names: DavPath): Promise<DavResponse> {
+    if (names.length === 0) throw new DavError('ERR_IS_A_DIRECTORY', 'cannot PUT the root');
     const refusal = putSizeRefusal(header(req, 'content-length'), this.limits);
     if (refusal) {
       req.body?.resume();
       throw refusal;
     }
-    if (header(req, 'content-range') !== undefined) throw new DavError(400, 'partial PUT (Content-Range) is not supported');
-    const existing = this.store.stat(pathOf(names));
-    if (existing?.isDir) throw new DavError(405, `${pathOf(names)} is a folder`);
+    if (header(req, 'content-range') !== undefined) throw new DavError('ERR_DAV_PARTIAL_PUT', 'partial PUT (Content-Range) is not supported');
+    const existing = this.store.stat(names);
+    if (existing?.isDir) throw new DavError('ERR_IS_A_DIRECTORY', `${joinPath(names)} is a folder`);
     if (!existing) checkNewName(names[names.length - 1]!);
     const tokens = this.checkIf(req, names);
     this.checkLocks(names, tokens);
-    if (existing && evaluatePreconditions(req, etagOf(existing), existing.modified) !== 200) throw new DavError(412, 'the precondition headers do not match the file');
-    if (!existing && header(req, 'if-match') !== undefined) throw new DavError(412, 'If-Match: the file does not exist');
-    const result = await this.store.write(pathOf(names), req.body ?? [], { maxBytes: this.limits.maxFileBytes });
+    if (existing && evaluatePreconditions(req, etagOf(existing), existing.modified) !== 200) throw new DavError('ERR_DAV_PRECONDITION_FAILED', 'the precondition headers do not match the file');
+    if (!existing && header(req, 'if-match') !== undefined) throw new DavError('ERR_DAV_PRECONDITION_FAILED', 'If-Match: the file does not exist');
+    const result = await this.store.write(names, req.body ?? [], { maxBytes: this.limits.maxFileBytes });
     return { status: result.created ? 201 : 204, headers: { etag: etagOf(result.entry) } };
   }
 
   // ---- DELETE / MKCOL ----------------------------------------------------------
 
-  private async delete(req: DavRequest, names: string[]): Promise<DavResponse> {
+  private async delete(req: DavRequest, names: DavPath): Promise<DavResponse> {
     const entry = this.require(names);
     const tokens = this.checkIf(req, names);
     this.checkLocks(names, tokens, entry.isDir);
-    await this.store.delete(pathOf(names));
+    await this.store.delete(names);
     this.locks.removed(keyOf(names));
     return { status: 204, headers: {} };
   }
 
-  private async mkcol(req: DavRequest, names: string[]): Promise<DavResponse> {
+  private async mkcol(req: DavRequest, names: DavPath): Promise<DavResponse> {
     const body = await readBody(req.body, this.limits.maxXmlBytes);
-    if (body.length > 0) throw new DavError(415, 'MKCOL with a body is not supported');
-    if (names.length === 0 || this.store.stat(pathOf(names))) throw new DavError(405, `${pathOf(names)} already exists`);
+    if (body.length > 0) throw new DavError('ERR_DAV_MKCOL_BODY', 'MKCOL with a body is not supported');
+    if (names.length === 0 || this.store.stat(names)) throw new DavError('ERR_EXISTS', `${joinPath(names)} already exists`);
     checkNewName(names[names.length - 1]!);
     const tokens = this.checkIf(req, names);
     this.checkLocks(names, tokens);
-    this.store.mkdir(pathOf(names));
+    this.store.mkdir(names);
     return { status: 201, headers: {} };
   }
 
   // ---- COPY / MOVE ---------------------------------------------------------------
 
-  private async copyMove(req: DavRequest, names: string[]): Promise<DavResponse> {
+  private async copyMove(req: DavRequest, names: DavPath): Promise<DavResponse> {
     const isMove = req.method === 'MOVE';
     const source = this.require(names);
     const dest = decodeDestination(header(req, 'destination'), header(req, 'host'));
     const overwrite = parseOverwrite(req);
     const depth = source.isDir ? parseDepth(req, isMove ? ['infinity'] : ['0', 'infinity'], 'infinity') : 'infinity';
-    if (dest.length === 0) throw new DavError(403, 'the destination is the root');
+    if (dest.length === 0) throw new DavError('ERR_DAV_DESTINATION_ROOT', 'the destination is the root');
     checkNewName(dest[dest.length - 1]!);
     const sameResource = keyOf(dest).join('/') === keyOf(names).join('/');
-    if (sameResource && !(isMove && pathOf(dest) !== pathOf(names))) throw new DavError(403, 'the source and the destination are the same');
+    if (sameResource && !(isMove && joinPath(dest) !== joinPath(names))) throw new DavError('ERR_DAV_SAME_RESOURCE', 'the source and the destination are the same');
     // Untagged If lists apply to the source; the destination needs only the lock tokens.
     const tokens = this.checkIf(req, names);
     if (isMove) this.checkLocks(names, tokens, source.isDir);
-    const destEntry = this.store.stat(pathOf(dest));
+    const destEntry = this.store.stat(dest);
     if (destEntry && !sameResource) {
-      if (!overwrite) throw new DavError(412, `${pathOf(dest)} exists and Overwrite is F`);
+      if (!overwrite) throw new DavError('ERR_DAV_DESTINATION_EXISTS', `${joinPath(dest)} exists and Overwrite is F`);
       this.checkLocks(dest, tokens, destEntry.isDir);
     } else if (!destEntry) {
       this.checkLocks(dest, tokens);
     }
     let replaced: boolean;
     if (isMove) {
-      ({ replaced } = await this.store.move(pathOf(names), pathOf(dest), { overwrite }));
+      ({ replaced } = await this.store.move(names, dest, { overwrite }));
       this.locks.moved(keyOf(names), keyOf(dest));
     } else if (source.isDir && depth === '0') {
       replaced = destEntry !== undefined;
       if (destEntry) {
-        await this.store.delete(pathOf(dest));
+        await this.store.delete(dest);
         this.locks.removed(keyOf(dest));
       }
-      this.store.mkdir(pathOf(dest), { created: source.created, modified: source.modified, accessed: source.accessed });
-      this.store.patchProps(pathOf(dest), this.store.getProps(pathOf(names)));
+      this.store.mkdir(dest, { created: source.created, modified: source.modified, accessed: source.accessed });
+      if (hasDeadProps(this.store)) this.store.patchProps(dest, this.store.getProps(names));
     } else {
-      ({ replaced } = await this.store.copy(pathOf(names), pathOf(dest), { overwrite }));
+      ({ replaced } = await this.store.copy(names, dest, { overwrite }));
       if (replaced) this.locks.removed(keyOf(dest));
     }
     return { status: replaced ? 204 : 201, headers: {} };
@@ -385,53 +251,38 @@ export class DavHandler {
 
   // ---- PROPFIND ----------------------------------------------------------------
 
-  private async propfind(req: DavRequest, names: string[]): Promise<DavResponse> {
+  private async propfind(req: DavRequest, names: DavPath): Promise<DavResponse> {
     const raw = header(req, 'depth');
-    if (raw !== undefined && raw.trim().toLowerCase() === 'infinity') throw new DavError(403, 'PROPFIND with Depth infinity is not supported', 'propfind-finite-depth');
+    if (raw !== undefined && raw.trim().toLowerCase() === 'infinity') throw new DavError('ERR_DAV_PROPFIND_INFINITE', 'PROPFIND with Depth infinity is not supported', 'propfind-finite-depth');
     const depth = parseDepth(req, ['0', '1'], '1');
-    const doc = parseXmlBody(await readBody(req.body, this.limits.maxXmlBytes), this.limits.maxXmlBytes);
-    let mode: 'allprop' | 'propname' | 'prop' = 'allprop';
-    let requested: PropName[] = [];
-    if (doc) {
-      if (doc.ns !== DAV || doc.local !== 'propfind') throw new DavError(400, 'the body must be a DAV:propfind element');
-      if (child(doc, DAV, 'propname')) mode = 'propname';
-      else if (child(doc, DAV, 'allprop')) mode = 'allprop';
-      else {
-        const prop = child(doc, DAV, 'prop');
-        if (!prop) throw new DavError(400, 'DAV:propfind needs allprop, propname or prop');
-        mode = 'prop';
-        requested = prop.children.map((c) => ({ ns: c.ns, local: c.local }));
-      }
-    }
+    const asked = parsePropfind(parseXml(await readBody(req.body, this.limits.maxXmlBytes), { maxBytes: this.limits.maxXmlBytes }));
     const self = this.require(names);
     const now = this.now();
-    const quota = () => {
-      const used = this.store.quotaUsed();
-      return { used, available: Math.max(0, this.limits.quotaBytes()) };
-    };
+    const store = this.store;
+    const quota = hasQuota(store) ? () => ({ used: store.quotaUsed(), available: Math.max(0, this.limits.quotaBytes()) }) : undefined;
+    const deadProps = hasDeadProps(store) ? store : undefined;
     const anyLocks = this.locks.list().length > 0;
-    const context = (entry: Entry, entryNames: string[], dead: () => readonly DeadProperty[]): PropContext => ({
+    const context = (entry: DavEntry, entryNames: DavPath, dead: () => readonly DeadProperty[]): PropContext => ({
       entry,
       now,
       quota,
       locks: () => (anyLocks ? this.locks.locksCovering(keyOf(entryNames)) : []),
       dead,
     });
-    const render = function* (entry: Entry, entryNames: string[], full: boolean, dead: () => readonly DeadProperty[]): Generator<string> {
+    const render = function* (entry: DavEntry, entryNames: DavPath, full: boolean, dead: () => readonly DeadProperty[]): Generator<string> {
       const c = context(entry, entryNames, dead);
       yield `<D:response><D:href>${escapeXml(encodeHref(entryNames, entry.isDir))}</D:href>`;
-      if (mode === 'allprop') yield* propstat(allprop(c, full), 200);
-      else if (mode === 'propname') yield* propstat(propNames(c).map(emptyProp), 200);
-      else yield* namedProps(requested, c);
+      if (asked.mode === 'allprop') yield* propstat(allprop(c, full), 200);
+      else if (asked.mode === 'propname') yield* propstat(propNames(c).map(emptyProp), 200);
+      else yield* namedProps(asked.requested, c);
       yield '</D:response>';
     };
-    const store = this.store;
     const pieces = function* (): Generator<string> {
       yield MULTISTATUS_OPEN;
-      yield* render(self, names, true, () => store.getProps(pathOf(names)));
+      yield* render(self, names, true, () => deadProps?.getProps(names) ?? []);
       if (depth === '1' && self.isDir) {
-        const props = store.childProps(pathOf(names));
-        for (const e of store.list(pathOf(names))) yield* render(e, [...names, e.name], false, () => props.get(e.name) ?? []);
+        const props = deadProps?.childProps(names) ?? new Map<string, DeadProperty[]>();
+        for (const e of store.list(names)) yield* render(e, [...names, e.name], false, () => props.get(e.name) ?? []);
       }
       yield MULTISTATUS_CLOSE;
     };
@@ -440,109 +291,42 @@ export class DavHandler {
 
   // ---- PROPPATCH -----------------------------------------------------------------
 
-  private async proppatch(req: DavRequest, names: string[]): Promise<DavResponse> {
-    const doc = parseXmlBody(await readBody(req.body, this.limits.maxXmlBytes), this.limits.maxXmlBytes);
-    if (!doc || doc.ns !== DAV || doc.local !== 'propertyupdate') throw new DavError(400, 'the body must be a DAV:propertyupdate element');
+  private async proppatch(req: DavRequest, names: DavPath): Promise<DavResponse> {
+    const doc = parseXml(await readBody(req.body, this.limits.maxXmlBytes), { maxBytes: this.limits.maxXmlBytes });
+    if (!doc || doc.ns !== DAV || doc.local !== 'propertyupdate') throw new DavError('ERR_DAV_BODY_INVALID', 'the body must be a DAV:propertyupdate element');
     const entry = this.require(names);
     const tokens = this.checkIf(req, names);
     this.checkLocks(names, tokens);
 
-    interface Op {
-      name: PropName;
-      set: boolean;
-      el: XmlElement;
-      failure?: number;
+    const store = this.store;
+    const win32 = hasWin32Meta(store) ? store : undefined;
+    const dead = hasDeadProps(store) ? store : undefined;
+    const plan = planPropPatch(doc, { win32: win32 !== undefined, deadProps: dead && (() => dead.getProps(names)) });
+    if (!plan.failed) {
+      if (win32 && Object.keys(plan.meta).length > 0) win32.setMeta(names, plan.meta);
+      if (dead && (plan.sets.length > 0 || plan.removes.length > 0)) dead.patchProps(names, plan.sets, plan.removes);
     }
-    const ops: Op[] = [];
-    for (const instruction of doc.children) {
-      if (instruction.ns !== DAV || (instruction.local !== 'set' && instruction.local !== 'remove')) continue;
-      const prop = child(instruction, DAV, 'prop');
-      for (const el of prop?.children ?? []) ops.push({ name: { ns: el.ns, local: el.local }, set: instruction.local === 'set', el });
-    }
-    /** The sentence of each failure status, in its propstat's responsedescription. */
-    const why = new Map<number, string>();
-    const fail = (op: Op, status: number, description: string) => {
-      op.failure = status;
-      why.set(status, description);
-    };
-    const meta: Times & { attributes?: number } = {};
-    for (const op of ops) {
-      if (isProtected(op.name)) fail(op, 403, 'live DAV: properties cannot be set or removed');
-      else if (isWin32(op.name)) {
-        if (!op.set) continue; // removing a Win32 property keeps the file's own value
-        const value = op.el.text.trim();
-        if (op.name.local === 'Win32FileAttributes') {
-          if (!/^[0-9a-fA-F]{1,8}$/.test(value)) fail(op, 409, 'Win32FileAttributes must be 1 to 8 hex digits');
-          else meta.attributes = parseInt(value, 16);
-        } else {
-          const ms = parseTime(value);
-          if (ms === undefined) fail(op, 409, 'a Win32 time must be a date from 1601-01-01T00:00:00Z to 9999-12-31T23:59:59Z');
-          else if (op.name.local === 'Win32CreationTime') meta.created = ms;
-          else if (op.name.local === 'Win32LastAccessTime') meta.accessed = ms;
-          else meta.modified = ms;
-        }
-      } else if (op.set && Buffer.byteLength(op.el.raw) > MAX_DEAD_PROP_BYTES) {
-        fail(op, 507, `a property value may hold at most ${MAX_DEAD_PROP_BYTES} bytes`);
-      }
-    }
-    // Instructions apply in document order: the last one for a property wins.
-    const final = new Map<string, { ns: string; name: string; value: string | undefined }>();
-    for (const o of ops) {
-      if (!isWin32(o.name) && !isProtected(o.name)) final.set(`${o.name.ns}\u0000${o.name.local}`, { ns: o.name.ns, name: o.name.local, value: o.set ? o.el.raw : undefined });
-    }
-    const sets = [...final.values()].flatMap((p) => (p.value === undefined ? [] : [{ ns: p.ns, name: p.name, value: p.value }]));
-    const removes = [...final.values()].filter((p) => p.value === undefined).map((p) => ({ ns: p.ns, name: p.name }));
-    if (sets.length > 0 && !ops.some((o) => o.failure !== undefined)) {
-      const after = new Map(this.store.getProps(pathOf(names)).map((p) => [`${p.ns}\u0000${p.name}`, p]));
-      for (const [key, p] of final) {
-        if (p.value === undefined) after.delete(key);
-        else after.set(key, { ns: p.ns, name: p.name, value: p.value });
-      }
-      const total = deadPropsBytes(after.values());
-      if (total > MAX_DEAD_PROPS_BYTES) {
-        const description = `the properties of a resource may hold at most ${MAX_DEAD_PROPS_BYTES} bytes in all; these would make ${total}`;
-        for (const op of ops) if (op.set && !isWin32(op.name)) fail(op, 507, description);
-      }
-    }
-    const failed = ops.some((o) => o.failure !== undefined);
-    if (!failed) {
-      if (Object.keys(meta).length > 0) this.store.setMeta(pathOf(names), meta);
-      if (sets.length > 0 || removes.length > 0) this.store.patchProps(pathOf(names), sets, removes);
-    }
-    const byStatus = new Map<number, string[]>();
-    for (const op of ops) {
-      const status = op.failure ?? (failed ? 424 : 200);
-      byStatus.set(status, [...(byStatus.get(status) ?? []), emptyProp(op.name)]);
-    }
-    const href = escapeXml(encodeHref(names, entry.isDir));
-    const inner = [...byStatus].flatMap(([status, props]) => propstat(props, status, why.get(status)));
-    return xmlResponse(207, `${MULTISTATUS_OPEN}<D:response><D:href>${href}</D:href>${inner.join('')}</D:response>${MULTISTATUS_CLOSE}`);
+    return propPatchResponse(encodeHref(names, entry.isDir), plan.results, plan.why);
   }
 
   // ---- LOCK / UNLOCK ---------------------------------------------------------------
 
-  private async lock(req: DavRequest, names: string[]): Promise<DavResponse> {
+  private async lock(req: DavRequest, names: DavPath): Promise<DavResponse> {
     const timeout = parseTimeout(req);
-    const doc = parseXmlBody(await readBody(req.body, this.limits.maxXmlBytes), this.limits.maxXmlBytes);
+    const doc = parseXml(await readBody(req.body, this.limits.maxXmlBytes), { maxBytes: this.limits.maxXmlBytes });
     if (!doc) return this.refreshLock(req, names, timeout);
-    if (doc.ns !== DAV || doc.local !== 'lockinfo') throw new DavError(400, 'the body must be a DAV:lockinfo element');
-    const scopeEl = child(doc, DAV, 'lockscope');
-    const scope = scopeEl && child(scopeEl, DAV, 'exclusive') ? 'exclusive' : scopeEl && child(scopeEl, DAV, 'shared') ? 'shared' : undefined;
-    if (!scope) throw new DavError(400, 'lockinfo needs a lockscope of exclusive or shared');
-    const typeEl = child(doc, DAV, 'locktype');
-    if (!typeEl || !child(typeEl, DAV, 'write')) throw new DavError(400, 'only write locks are supported');
+    const { scope, ownerXml } = parseLockInfo(doc);
     const depth = parseDepth(req, ['0', 'infinity'], 'infinity');
-    if (names.length === 0) throw new DavError(403, 'the root cannot be locked');
-    const existing = this.store.stat(pathOf(names));
+    if (names.length === 0) throw new DavError('ERR_DAV_LOCK_ROOT', 'the root cannot be locked');
+    const existing = this.store.stat(names);
     if (!existing) checkNewName(names[names.length - 1]!);
     const tokens = this.checkIf(req, names);
-    const owner = child(doc, DAV, 'owner');
     const lock = this.locks.lock({
       path: keyOf(names),
       rootHref: encodeHref(names, existing?.isDir ?? false),
       scope,
       depth: depth === '0' ? 0 : 'infinity',
-      ownerXml: owner ? owner.raw : '',
+      ownerXml,
       timeoutSeconds: timeout,
       principal: req.principal,
     });
@@ -550,20 +334,19 @@ export class DavHandler {
     if (!existing) {
       try {
         this.checkLocks(names, [...tokens, lock.token]);
-        await this.store.write(pathOf(names), [], { createOnly: true });
+        await this.store.write(names, [], { createOnly: true });
         created = true;
       } catch (err) {
         this.locks.unlock(lock.token, keyOf(names));
         throw err;
       }
     }
-    const xml = `<?xml version="1.0" encoding="utf-8"?>\n<D:prop xmlns:D="DAV:">${lockDiscoveryXml([lock], this.now())}</D:prop>`;
-    return xmlResponse(created ? 201 : 200, xml, { 'lock-token': `<${lock.token}>` });
+    return lockResponse(lock, this.now(), created ? 201 : 200, { 'lock-token': `<${lock.token}>` });
   }
 
-  private refreshLock(req: DavRequest, names: string[], timeout: number): DavResponse {
+  private refreshLock(req: DavRequest, names: DavPath, timeout: number): DavResponse {
     const tokens = this.checkIf(req, names);
-    if (tokens.length === 0) throw new DavError(400, 'a LOCK without a body refreshes a lock and needs its token in an If header');
+    if (tokens.length === 0) throw new DavError('ERR_DAV_LOCK_REFRESH_NO_TOKEN', 'a LOCK without a body refreshes a lock and needs its token in an If header');
     let lock: Lock | undefined;
     for (const token of tokens) {
       try {
@@ -573,27 +356,24 @@ export class DavHandler {
         if (!(err instanceof LockNotFoundError)) throw err;
       }
     }
-    if (!lock) throw new DavError(412, 'no lock with the submitted token covers this resource', 'lock-token-matches-request-uri');
-    const xml = `<?xml version="1.0" encoding="utf-8"?>\n<D:prop xmlns:D="DAV:">${lockDiscoveryXml([lock], this.now())}</D:prop>`;
-    return xmlResponse(200, xml);
+    if (!lock) throw new DavError('ERR_DAV_LOCK_REFRESH_MISMATCH', 'no lock with the submitted token covers this resource', 'lock-token-matches-request-uri');
+    return lockResponse(lock, this.now(), 200);
   }
 
-  private async unlock(req: DavRequest, names: string[]): Promise<DavResponse> {
-    const raw = header(req, 'lock-token');
-    if (!raw || raw.trim() === '') throw new DavError(400, 'UNLOCK needs a Lock-Token header');
-    const token = raw.trim().replace(/^<(.*)>$/, '$1');
+  private async unlock(req: DavRequest, names: DavPath): Promise<DavResponse> {
+    const token = parseLockToken(req);
     try {
       this.locks.unlock(token, keyOf(names));
     } catch (err) {
-      if (err instanceof LockNotFoundError) throw new DavError(409, 'no lock with this token covers this resource', 'lock-token-matches-request-uri');
+      if (err instanceof LockNotFoundError) throw new DavError(err.code, 'no lock with this token covers this resource', 'lock-token-matches-request-uri');
       throw err;
     }
     return { status: 204, headers: {} };
   }
 
-  private require(names: string[]): Entry {
-    const entry = this.store.stat(pathOf(names));
-    if (!entry) throw new DavError(404, `${pathOf(names)} does not exist`);
+  private require(names: DavPath): DavEntry {
+    const entry = this.store.stat(names);
+    if (!entry) throw new DavError('ERR_NOT_FOUND', `${joinPath(names)} does not exist`);
     return entry;
   }
 }
@@ -601,58 +381,3 @@ export class DavHandler {
 export function optionsResponse(): DavResponse {
   return { status: 200, headers: { dav: '1, 2', 'ms-author-via': 'DAV', allow: ALLOW, 'content-length': 0 } };
 }
-
-function mapLockErrors(err: unknown): unknown {
-  if (err instanceof LockedError) return new DavError(423, 'the resource is locked and no matching lock token was submitted', 'lock-token-submitted', err.rootHref ? [err.rootHref] : []);
-  if (err instanceof LockConflictError) return new DavError(423, 'the resource is already locked', 'no-conflicting-lock', err.rootHref ? [err.rootHref] : []);
-  if (err instanceof LockNotFoundError) return new DavError(409, err.message, 'lock-token-matches-request-uri');
-  if (err instanceof LockLimitError) return new DavError(503, `${err.message}; unlock or let some expire`);
-  return err;
-}
-
-export function errorResponse(err: DavError): DavResponse {
-  if (err.condition) {
-    const hrefs = err.hrefs.map((h) => `<D:href>${escapeXml(h)}</D:href>`).join('');
-    const xml = `<?xml version="1.0" encoding="utf-8"?>\n<D:error xmlns:D="DAV:"><D:${err.condition}>${hrefs}</D:${err.condition}><D:responsedescription>${escapeXml(err.message)}</D:responsedescription></D:error>`;
-    return xmlResponse(err.status, xml);
-  }
-  const body = Buffer.from(`${err.message}\n`, 'utf8');
-  return { status: err.status, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length }, body };
-}
-
-/** RFC 9110 13.2.2 order: If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since. */
-function evaluatePreconditions(req: DavRequest, etag: string, modified: number): 200 | 304 | 412 {
-  const ifMatch = header(req, 'if-match');
-  if (ifMatch !== undefined && ifMatch.trim() !== '*' && !ifMatch.split(',').some((t) => t.trim() === etag)) return 412;
-  const ius = header(req, 'if-unmodified-since');
-  if (ifMatch === undefined && ius !== undefined && !Number.isNaN(Date.parse(ius)) && Math.floor(modified / 1000) > Math.floor(Date.parse(ius) / 1000)) return 412;
-  const inm = header(req, 'if-none-match');
-  if (inm !== undefined) {
-    if (inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag)) return 304;
-    return 200;
-  }
-  // RFC 9110 13.1.3: If-Modified-Since is for GET and HEAD only; other methods ignore it.
-  const ims = req.method === 'GET' || req.method === 'HEAD' ? header(req, 'if-modified-since') : undefined;
-  if (ims !== undefined && !Number.isNaN(Date.parse(ims)) && Math.floor(modified / 1000) <= Math.floor(Date.parse(ims) / 1000)) return 304;
-  return 200;
-}
-
-/** One byte range of `size` (end exclusive), 'unsatisfiable', or undefined for "whole file". */
-export function parseRange(value: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
-  if (value === undefined) return undefined;
-  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(value);
-  if (!m) return undefined; // several ranges or another unit: the whole file (RFC 9110 allows ignoring Range)
-  const [, a, b] = m as unknown as [string, string, string];
-  if (a === '' && b === '') return undefined;
-  if (a === '') {
-    const n = Number(b);
-    if (n === 0) return 'unsatisfiable';
-    return { start: Math.max(0, size - n), end: size };
-  }
-  const start = Number(a);
-  const end = b === '' ? size : Math.min(Number(b) + 1, size);
-  if (b !== '' && Number(b) < start) return undefined;
-  if (start >= size) return 'unsatisfiable';
-  return { start, end };
-}
-

@@ -22,6 +22,7 @@
  * - Locks are lost on restart; clients see an unknown token and lock again.
  * - Returned locks are copies: callers cannot alter the manager's state.
  */
+import type { Clock } from '../clock.js';
 import { randomUUID } from 'node:crypto';
 
 export type LockScope = 'exclusive' | 'shared';
@@ -101,7 +102,7 @@ export class LockManager {
   readonly #locks = new Map<string, Lock>();
 
   constructor(
-    private readonly now: () => number,
+    private readonly now: Clock,
     readonly maxTimeoutSeconds = 3600,
   ) {}
 

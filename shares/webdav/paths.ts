@@ -29,7 +29,7 @@ function percentDecode(segment: string): string {
   try {
     return utf8.decode(Uint8Array.from(bytes));
   } catch {
-    throw new DavError(400, 'the request path is not valid UTF-8 once decoded');
+    throw new DavError('ERR_DAV_PATH_INVALID', 'the request path is not valid UTF-8 once decoded');
   }
 }
 
@@ -39,19 +39,19 @@ function isHex(c: number | undefined): boolean {
 
 /** Decodes the path of a request URL (query and fragment ignored) into names. */
 export function decodePath(rawUrl: string): string[] {
-  if (rawUrl.includes('#')) throw new DavError(400, 'a request URI must not contain a fragment ("#"); encode "#" in names as %23');
+  if (rawUrl.includes('#')) throw new DavError('ERR_DAV_PATH_INVALID', 'a request URI must not contain a fragment ("#"); encode "#" in names as %23');
   let path = rawUrl;
   const cut = path.indexOf('?');
   if (cut >= 0) path = path.slice(0, cut);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) path = path.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '') || '/';
-  if (!path.startsWith('/')) throw new DavError(400, 'the request path must start with "/"');
+  if (!path.startsWith('/')) throw new DavError('ERR_DAV_PATH_INVALID', 'the request path must start with "/"');
   const names: string[] = [];
   for (const raw of path.split('/')) {
     if (raw === '') continue;
     const name = percentDecode(raw);
-    if (name.includes('\u0000')) throw new DavError(400, 'NUL is not allowed in a path');
-    if (name.includes('/') || name.includes('\\')) throw new DavError(400, 'encoded slashes and backslashes are not allowed in a name');
-    if (name === '.' || name === '..') throw new DavError(400, '"." and ".." are not allowed in a path');
+    if (name.includes('\u0000')) throw new DavError('ERR_DAV_PATH_INVALID', 'NUL is not allowed in a path');
+    if (name.includes('/') || name.includes('\\')) throw new DavError('ERR_DAV_PATH_INVALID', 'encoded slashes and backslashes are not allowed in a name');
+    if (name === '.' || name === '..') throw new DavError('ERR_DAV_PATH_INVALID', '"." and ".." are not allowed in a path');
     names.push(name);
   }
   return names;
@@ -74,22 +74,22 @@ export function encodeHref(names: readonly string[], isDir: boolean): string {
  * segment or a fragment is refused with 400, as in a request path.
  */
 export function decodeDestination(value: string | undefined, host: string | undefined): string[] {
-  if (!value) throw new DavError(400, 'a Destination header is required');
-  if (value.includes('\\')) throw new DavError(400, 'the Destination header must not contain a backslash; encode it as %5C');
+  if (!value) throw new DavError('ERR_DAV_DESTINATION_INVALID', 'a Destination header is required');
+  if (value.includes('\\')) throw new DavError('ERR_DAV_DESTINATION_INVALID', 'the Destination header must not contain a backslash; encode it as %5C');
   // RFC 4918 10.3: an absolute URI, or an absolute path ("//host/..." is neither).
-  if (value.startsWith('//') || (!value.startsWith('/') && !/^[a-z][a-z0-9+.-]*:/i.test(value))) throw new DavError(400, 'the Destination header is not a URL');
+  if (value.startsWith('//') || (!value.startsWith('/') && !/^[a-z][a-z0-9+.-]*:/i.test(value))) throw new DavError('ERR_DAV_DESTINATION_INVALID', 'the Destination header is not a URL');
   const origin = host === undefined ? undefined : originOf(host);
   let url: URL;
   try {
     url = new URL(value, origin);
   } catch {
-    throw new DavError(400, 'the Destination header is not a URL');
+    throw new DavError('ERR_DAV_DESTINATION_INVALID', 'the Destination header is not a URL');
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new DavError(400, 'the Destination header is not an http(s) URL');
-  if (url.origin !== origin || url.username !== '' || url.password !== '') throw new DavError(502, 'the Destination is on another server');
-  if (url.hash !== '' || value.includes('#')) throw new DavError(400, 'the Destination must not contain a fragment ("#"); encode "#" in names as %23');
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new DavError('ERR_DAV_DESTINATION_INVALID', 'the Destination header is not an http(s) URL');
+  if (url.origin !== origin || url.username !== '' || url.password !== '') throw new DavError('ERR_DAV_DESTINATION_OTHER_SERVER', 'the Destination is on another server');
+  if (url.hash !== '' || value.includes('#')) throw new DavError('ERR_DAV_DESTINATION_INVALID', 'the Destination must not contain a fragment ("#"); encode "#" in names as %23');
   // WHATWG URL resolves "." and ".." (and their %2E forms) away; a request path refuses them, and so does a Destination.
-  if (/(?:^|\/)(?:\.|%2e){1,2}(?:[/?]|$)/i.test(value)) throw new DavError(400, '"." and ".." are not allowed in a path');
+  if (/(?:^|\/)(?:\.|%2e){1,2}(?:[/?]|$)/i.test(value)) throw new DavError('ERR_DAV_DESTINATION_INVALID', '"." and ".." are not allowed in a path');
   return decodePath(url.pathname);
 }
 

@@ -21,8 +21,7 @@
  * can carry with a four-digit year (FILETIME itself ends in 30828, and a JS
  * Date in 275760, neither of which the property formats can express).
  */
-import type { Entry } from '../vault/vault.js';
-import { ATTR_ARCHIVE, ATTR_DIRECTORY } from '../vault/vault.js';
+import { ATTR_ARCHIVE, ATTR_DIRECTORY, type DavEntry } from './store.js';
 import type { Lock } from './locks.js';
 import { escapeXml } from './xml.js';
 
@@ -101,7 +100,7 @@ export const isoDate = memoBySecond((ms) => new Date(ms).toISOString().replace(/
 export const hex8 = (n: number): string => (n >>> 0).toString(16).toUpperCase().padStart(8, '0');
 
 /** The strong ETag of an entry, quoted (hex inside: nothing to escape in XML). */
-export function etagOf(entry: Entry): string {
+export function etagOf(entry: DavEntry): string {
   return `"${entry.etag}"`;
 }
 
@@ -124,9 +123,10 @@ export function lockDiscoveryXml(locks: readonly Lock[], now: number): string {
 
 /** What property values are rendered from, for one resource. */
 export interface PropContext {
-  entry: Entry;
+  entry: DavEntry;
   locks: () => readonly Lock[];
-  quota: () => { used: number; available: number };
+  /** Absent when the store does not count the bytes it holds: no quota properties. */
+  quota: (() => { used: number; available: number }) | undefined;
   dead: () => readonly { ns: string; name: string; value: string }[];
   now: number;
 }
@@ -155,9 +155,9 @@ export function liveProp(p: PropName, c: PropContext): string | undefined {
       case 'lockdiscovery':
         return lockDiscoveryXml(c.locks(), c.now);
       case 'quota-available-bytes':
-        return e.isDir ? `<D:quota-available-bytes>${c.quota().available}</D:quota-available-bytes>` : undefined;
+        return e.isDir && c.quota ? `<D:quota-available-bytes>${c.quota().available}</D:quota-available-bytes>` : undefined;
       case 'quota-used-bytes':
-        return e.isDir ? `<D:quota-used-bytes>${c.quota().used}</D:quota-used-bytes>` : undefined;
+        return e.isDir && c.quota ? `<D:quota-used-bytes>${c.quota().used}</D:quota-used-bytes>` : undefined;
     }
     return undefined;
   }
@@ -195,7 +195,7 @@ export function allprop(c: PropContext, full: boolean): string[] {
   if (full) {
     xml += SUPPORTED_LOCK + lockDiscoveryXml(c.locks(), c.now);
     for (const local of WIN32_PROPS) xml += liveProp({ ns: MS, local }, c)!;
-    if (e.isDir) xml += liveProp({ ns: DAV, local: 'quota-available-bytes' }, c)! + liveProp({ ns: DAV, local: 'quota-used-bytes' }, c)!;
+    if (e.isDir && c.quota) xml += liveProp({ ns: DAV, local: 'quota-available-bytes' }, c)! + liveProp({ ns: DAV, local: 'quota-used-bytes' }, c)!;
   } else {
     if (e.attributes !== defaultAttributes) xml += `<Z:Win32FileAttributes>${hex8(e.attributes)}</Z:Win32FileAttributes>`;
     const locks = c.locks();

@@ -75,6 +75,11 @@ export function escapeXml(s: string): string {
   return HAS_TEXT_SPECIAL.test(s) ? s.replace(TEXT_SPECIAL, toEntity) : s;
 }
 
+/** The first child element of `el` named `{ns}local`. */
+export function childElement(el: XmlElement, ns: string, local: string): XmlElement | undefined {
+  return el.children.find((c) => c.ns === ns && c.local === local);
+}
+
 // ---------------------------------------------------------------------------
 // Parsing
 

@@ -1,7 +1,7 @@
 /**
  * The share under test for the WebDAV benchmarks: a fresh data folder
  * (`mydoc init` + `mydoc user add`) in a temporary folder, served either
- * in-process (startService from server/serve.ts, as `mydoc serve` runs it),
+ * in-process (startService from server/agent/serve.ts, as `mydoc serve` runs it),
  * with optional bench-only plain-file routes on the same fastify instance,
  * or as a `mydoc serve` child process. Everything listens on 127.0.0.1 only.
  */
@@ -161,7 +161,7 @@ export function addPlainRoutes(app: FastifyInstance, opts: PlainRoutes): void {
 }
 
 /**
- * Builds the app in this process exactly as `mydoc serve` does (server/serve.ts),
+ * Builds the app in this process exactly as `mydoc serve` does (server/agent/serve.ts),
  * optionally with the plain-file baseline routes, and listens on the share's port.
  */
 export async function startInProcess(share: Share, plain?: PlainRoutes): Promise<InProcessServer> {

@@ -40,7 +40,7 @@ import { join } from 'node:path';
 import { Client } from 'ldapts';
 import { freePort, randomPassword, runCommand } from './server.js';
 import { createTlsMaterial } from '../../server/http/tls.js';
-import type { LdapDirectorySettings } from '../../policy/directory/directory.js';
+import type { LdapDirectorySettings } from '../../policy/directory/ldap/directory.js';
 
 const SLAPD_BIN = '/usr/sbin/slapd';
 const MODULE_PATH = '/usr/lib/ldap';

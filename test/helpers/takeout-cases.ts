@@ -168,10 +168,12 @@ export const TAKEOUT_CASES: { name: string; run: (f: TakeoutFixture) => Promise<
       const asked = (await f.request('POST', '/api/takeout/requests', { body: { days: 1, reason: 'tomorrow' } })).json<{ id: string }>();
       const start = f.clock.now + 3_600_000;
       const saved = f.clock.now;
+      // The case is what the PC does offline; and an online check while the clock reads the
+      // issuer's time would seal that time, so that the PC's own time then looks set back.
+      f.holdOnlineChecks(true);
       f.clock.now = start; // the issuer's clock: a period that begins in an hour
       const token = await f.signFor(asked.id, 1);
       f.clock.now = saved;
-      f.holdOnlineChecks(true); // the case is what the PC does offline
       assert.equal((await f.request('POST', `/api/takeout/requests/${asked.id}/key`, { user: 'dave', body: { token } })).status, 200);
       await f.setOffline(true);
       f.holdOnlineChecks(false);

@@ -2,7 +2,7 @@
  * Test fixture for take-out keys: a fresh data folder (init, users alice,
  * bob and the administrator dave), an issuer key pair, and the real app
  * (`buildApp`) in-process, with one injected clock for the app, the
- * sessions, the take-out keys and the audit log. Requests go through
+ * WebDAV lock tables, the take-out keys and the audit log. Requests go through
  * `app.inject`. Two directories:
  * - the local one, whose reachability the test flips through the gate (the
  *   reachability monitor bypassed);
@@ -19,24 +19,25 @@ import type { FastifyInstance } from 'fastify';
 import { loadPrivateKey, loadPublicKey } from '../../crypto/key-files.js';
 import { NetworkSecretUnavailableError } from '../../crypto/errors.js';
 import type { NetworkSecretSource } from '../../crypto/network-secret.js';
-import { AuditLog, auditLogPath, type AuditRecord } from '../../policy/audit/log.js';
-import { LocalDirectoryService, type AuthResult, type Directory } from '../../policy/directory/directory.js';
-import { addLocalUser } from '../../policy/directory/enrol-local-user.js';
+import type { AuditLog, AuditRecord } from '../../policy/audit/log.js';
+import { dataFolder } from '../../shares/data-folder.js';
+import type { AuthResult, Directory } from '../../policy/directory/directory.js';
+import { LocalDirectory } from '../../policy/directory/local/directory.js';
+import { addLocalUser } from '../../policy/directory/local/enrol.js';
 import { Gate } from '../../policy/gate.js';
 import { ReachabilityMonitor } from '../../policy/reachability.js';
 import { Sessions } from '../../policy/sessions.js';
-import { Takeout, type RequestDetail } from '../../policy/takeout/agent.js';
-import { buildTakeoutKey } from '../../policy/takeout/approve.js';
+import { Takeout } from '../../policy/takeout/agent/takeout.js';
+import { buildTakeoutKey } from '../../policy/takeout/issuer/approve.js';
+import type { RequestDetail } from '../../policy/takeout/request.js';
 import { generateIssuerKeyPair, loadIssuerPrivateKey, type IssuerAlg, type IssuerPrivateKey } from '../../policy/takeout/issuer-keys.js';
-import { recipientKeyId } from '../../policy/takeout/envelope.js';
-import { buildApp } from '../../server/agent/app.js';
 import { loadConfig, type Config } from '../../server/config/config.js';
-import { dataPaths, localEnrolment, recoveryPublicKeyFile } from '../../server/config/data-dir.js';
+import { localEnrolment, recoveryPublicKeyFile } from '../../server/config/data-dir.js';
 import { buildDirectory } from '../../server/config/directory.js';
 import { enrolUser } from '../../shares/vault/user-vaults.js';
 import { slapdServerOptions, type Slapd } from './slapd.js';
 import { initDataDir } from '../../server/cli/init.js';
-import { loadIssuers } from '../../server/agent/serve.js';
+import { composeAgent } from '../../server/agent/compose.js';
 import { basicAuth } from './server.js';
 import { tempDir } from './keys.js';
 
@@ -50,7 +51,7 @@ export class SwitchableDirectory implements Directory {
   readonly secrets: NetworkSecretSource;
   down = false;
 
-  constructor(private readonly inner: LocalDirectoryService) {
+  constructor(private readonly inner: LocalDirectory) {
     const source = inner.secrets;
     this.secrets = {
       kind: source.kind,
@@ -157,15 +158,13 @@ export async function startTakeoutFixture(opts: { maxDays?: number; alg?: Issuer
 
   const clock = { now: Math.floor(Date.now() / 1000) * 1000 };
   const now = () => clock.now;
-  const switchable = ldap ? undefined : new SwitchableDirectory(new LocalDirectoryService(config.directory.local.usersFile, config.directory.local.insecureSecretFile));
+  const switchable = ldap ? undefined : new SwitchableDirectory(new LocalDirectory(config.directory.local.usersFile, config.directory.local.insecureSecretFile));
   directory = switchable ?? directory!;
-  const audit = await AuditLog.open(auditLogPath(config.dataDir), { now: () => new Date(clock.now) });
-  const sessions = new Sessions(config.dataDir, config.pcId, directory, undefined, now);
-  const paths = dataPaths(config.dataDir);
+  // As `mydoc serve` composes it, with the fixture's directory and clock; the monitor below replaces the agent's own.
+  const { app, audit, sessions, takeout, gate } = await composeAgent({ config, version: 'test', clock: now, logLevel: 'silent', directory });
+  const paths = dataFolder(config.dataDir);
   const deviceKey = await loadPrivateKey(paths.deviceKey, 'device key');
   const devicePublicPem = await readFile(paths.devicePublic, 'utf8');
-  const takeout = await Takeout.open({ dataDir: config.dataDir, pcId: config.pcId, maxDays: config.takeout.maxDays, issuers: await loadIssuers(config), deviceKey, sessions, audit, now });
-  const gate = new Gate(sessions, !ldap, takeout);
   // As `mydoc serve` wires them: the monitor drives the gate, and each successful round is an online check.
   let onOnline: (() => void) | undefined;
   let checksHeld = false;
@@ -187,21 +186,6 @@ export async function startTakeoutFixture(opts: { maxDays?: number; alg?: Issuer
   await monitor?.start();
   if (monitor) await online;
   let cut = false;
-  const [key, cert] = await Promise.all([readFile(config.tls.keyFile, 'utf8'), readFile(config.tls.certFile, 'utf8')]);
-  const app = await buildApp({
-    tls: { key, cert },
-    directory,
-    sessions,
-    gate,
-    audit,
-    takeout,
-    pcId: config.pcId,
-    devicePublicPem,
-    deviceKeyId: await recipientKeyId(deviceKey),
-    version: 'test',
-    logLevel: 'silent',
-    quotaBytes: () => 1e12,
-  });
   await app.ready();
   const issuer = await loadIssuerPrivateKey(issuerPrivateFile, 'issuer key');
   const devicePublicKey = createPublicKey(devicePublicPem);
@@ -260,7 +244,7 @@ export async function startTakeoutFixture(opts: { maxDays?: number; alg?: Issuer
     auditLog: audit,
     deviceKey,
     async audit() {
-      const text = await readFile(auditLogPath(config.dataDir), 'utf8');
+      const text = await readFile(dataFolder(config.dataDir).auditLog, 'utf8');
       return text.trimEnd().split('\n').map((l) => JSON.parse(l) as AuditRecord);
     },
     async close() {

@@ -20,6 +20,7 @@
 import { isIP } from 'node:net';
 import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
 import { Client, InvalidCredentialsError } from 'ldapts';
+import { DirectoryUnreachableError } from '../errors.js';
 
 export interface LdapServerSettings {
   /** ldaps://host:636 or ldap://host:389 (with StartTLS), tried in order. */
@@ -30,14 +31,6 @@ export interface LdapServerSettings {
   insecureSkipVerify: boolean;
   /** Bound of each directory operation (directory.ldap.timeoutSeconds). */
   timeoutMs: number;
-}
-
-export class DirectoryUnreachableError extends Error {
-  readonly code = 'ERR_DIRECTORY_UNREACHABLE';
-  constructor(message: string) {
-    super(message);
-    this.name = 'DirectoryUnreachableError';
-  }
 }
 
 function tlsOptions(s: LdapServerSettings, host: string): ConnectionOptions {

@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { Attribute, Change, InvalidCredentialsError, NoSuchObjectError, type Client } from 'ldapts';
 import { NetworkSecretUnavailableError } from '../../../crypto/errors.js';
 import { NETWORK_SECRET_SIZE, type NetworkSecretSource } from '../../../crypto/network-secret.js';
-import { DirectoryUnreachableError, bindFailureReason, withBind, type LdapServerSettings } from './connection.js';
+import { DirectoryUnreachableError } from '../errors.js';
+import { bindFailureReason, withBind, type LdapServerSettings } from './connection.js';
 import { fillDnTemplate } from './escape.js';
 
 export interface LdapSecretSettings extends LdapServerSettings {

@@ -23,7 +23,7 @@
  */
 import { createHmac, hkdfSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { writeFileAtomic } from '../../crypto/atomic-file.js';
+import { writeFileAtomic } from '../../../crypto/atomic-file.js';
 
 export const CLOCK_TOLERANCE_MS = 120_000;
 const PERSIST_EVERY_MS = 30_000;

@@ -11,11 +11,11 @@
  * refused before anything is signed.
  */
 import type { KeyObject } from 'node:crypto';
-import { openKto, sealKto } from './envelope.js';
-import { TakeoutError } from './errors.js';
-import type { IssuerPrivateKey } from './issuer-keys.js';
-import type { RequestDetail } from './agent.js';
-import { signTakeoutKey } from './token.js';
+import { openKto, sealKto } from '../envelope.js';
+import { TakeoutError } from '../errors.js';
+import type { IssuerPrivateKey } from '../issuer-keys.js';
+import type { RequestDetail } from '../request.js';
+import { signTakeoutKey } from '../token.js';
 
 export interface ApprovalOptions {
   issuer: IssuerPrivateKey;

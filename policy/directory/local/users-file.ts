@@ -1,7 +1,7 @@
 /**
- * The embedded `local` directory: users and scrypt password hashes in one
- * JSON file. It stands in for the company directory in the demo and in
- * tests; its network secrets come from the INSECURE local-file source.
+ * The users file of the embedded `local` directory: users and scrypt
+ * password hashes in one JSON file. The local directory stands in for the
+ * company directory in the demo and in tests.
  *
  * Security considerations: passwords are stored as scrypt hashes
  * (N=2^15, r=8, p=1, 16-byte salt) and compared in constant time; a
@@ -9,7 +9,7 @@
  */
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { writeFileAtomic } from '../../crypto/atomic-file.js';
+import { writeFileAtomic } from '../../../crypto/atomic-file.js';
 import { DirectoryError } from '../errors.js';
 
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } as const;
@@ -69,7 +69,8 @@ export function validatePassword(password: string): string {
   return password;
 }
 
-export class LocalDirectory {
+/** The users and their password hashes, read from the file on every call and replaced atomically on change. */
+export class LocalUsersFile {
   constructor(private readonly file: string) {}
 
   async has(name: string): Promise<boolean> {

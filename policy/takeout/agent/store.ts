@@ -17,8 +17,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../crypto/atomic-file.js';
-import { TakeoutError } from './errors.js';
+import { writeFileAtomic } from '../../../crypto/atomic-file.js';
+import { TakeoutError } from '../errors.js';
+import { dataFolder } from '../../../shares/data-folder.js';
 
 export interface PendingRequest {
   rid: string;
@@ -48,7 +49,7 @@ export interface TakeoutState {
 }
 
 export function takeoutDir(dataDir: string): string {
-  return join(dataDir, 'takeout');
+  return dataFolder(dataDir).takeout;
 }
 
 /** Reads and writes the state file; callers serialize their changes. */

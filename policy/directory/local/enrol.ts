@@ -4,10 +4,10 @@
  * and slot R (recovery public key).
  */
 import type { KeyObject } from 'node:crypto';
-import { InsecureLocalFileSecretSource } from '../../crypto/network-secret.js';
-import { enrolUser } from '../../shares/vault/user-vaults.js';
+import { InsecureLocalFileSecretSource } from '../../../crypto/network-secret.js';
+import { enrolUser } from '../../../shares/vault/user-vaults.js';
 import { DirectoryError } from '../errors.js';
-import { LocalDirectory, validatePassword, validateUserName } from './local.js';
+import { LocalUsersFile, validatePassword, validateUserName } from './users-file.js';
 
 export interface LocalEnrolment {
   dataDir: string;
@@ -20,7 +20,7 @@ export interface LocalEnrolment {
 export async function addLocalUser(opts: LocalEnrolment, name: string, password: string, role: { admin?: boolean } = {}): Promise<void> {
   validateUserName(name);
   validatePassword(password);
-  const directory = new LocalDirectory(opts.usersFile);
+  const directory = new LocalUsersFile(opts.usersFile);
   if (await directory.has(name)) throw new DirectoryError('ERR_USER_EXISTS', `user "${name}" already exists in the local directory`);
   await enrolUser({
     dataDir: opts.dataDir,

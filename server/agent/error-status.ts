@@ -1,0 +1,62 @@
+/**
+ * The agent's HTTP statuses by error code: the one table of this process,
+ * in sections by where the errors are answered (server/http/error-status.ts
+ * applies them). The WebDAV share answers its own errors with the statuses
+ * its RFCs fix (shares/webdav).
+ */
+import type { CryptoErrorCode } from '../../crypto/errors.js';
+import type { TakeoutErrorCode } from '../../policy/takeout/errors.js';
+import type { VaultErrorCode } from '../../shares/vault/errors.js';
+import type { StatusTable } from '../http/error-status.js';
+
+/** Errors of the take-out API's own checks. */
+export type ApiErrorCode = 'ERR_API_BODY' | 'ERR_API_OFFLINE' | 'ERR_API_ADMIN';
+
+/** A take-out request or key that is not acceptable is the caller's error (400); an unknown request is 404. */
+const TAKEOUT_STATUS = {
+  ERR_TAKEOUT_ALG: 400,
+  ERR_TAKEOUT_UNKNOWN_KID: 400,
+  ERR_TAKEOUT_SIGNATURE: 400,
+  ERR_TAKEOUT_MALFORMED: 400,
+  ERR_TAKEOUT_OTHER_PC: 400,
+  ERR_TAKEOUT_OTHER_USER: 400,
+  ERR_TAKEOUT_EXPIRED: 400,
+  ERR_TAKEOUT_NOT_YET_VALID: 400,
+  ERR_TAKEOUT_TOO_LONG: 400,
+  ERR_TAKEOUT_REVOKED: 400,
+  ERR_TAKEOUT_CLOCK: 400,
+  ERR_TAKEOUT_SECRET: 400,
+  ERR_TAKEOUT_REQUEST: 400,
+  ERR_TAKEOUT_NO_REQUEST: 404,
+  ERR_TAKEOUT_STATE: 400,
+  ERR_TAKEOUT_ISSUER_KEY: 400,
+} as const satisfies Record<TakeoutErrorCode, number>;
+
+/** The take-out API (`/api/`): its own checks, and the take-out errors of what it was asked. */
+export const API_STATUS: StatusTable = {
+  ERR_API_BODY: 400,
+  ERR_API_OFFLINE: 403,
+  ERR_API_ADMIN: 403,
+  ...TAKEOUT_STATUS,
+} satisfies Record<ApiErrorCode | TakeoutErrorCode, number>;
+
+/** A login that cannot be checked now: too many at once from one address, or the directory does not answer. */
+export const LOGIN_STATUS = {
+  ERR_LOGIN_THROTTLED: 429,
+  ERR_DIRECTORY_UNREACHABLE: 503,
+} as const;
+
+/**
+ * A user's vault that does not open at login: the network secret cannot be had
+ * now (503), the slot does not open on this PC (403), the user is not enrolled
+ * (403), another process holds the vault (503).
+ */
+export const UNLOCK_STATUS = {
+  ERR_NETWORK_SECRET_UNAVAILABLE: 503,
+  ERR_NETWORK_SECRET_ABSENT: 503,
+  ERR_SLOT_OPEN: 403,
+  ERR_KEYRING_MISSING: 403,
+  ERR_VAULT_BUSY: 503,
+} as const satisfies Partial<Record<CryptoErrorCode | VaultErrorCode, number>>;
+
+export type UnlockErrorCode = keyof typeof UNLOCK_STATUS;

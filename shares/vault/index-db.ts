@@ -1,0 +1,202 @@
+/**
+ * The index database of a vault (`index.db`): names, sizes, times, Win32
+ * attributes, dead properties and object ids (docs/format.md §3.2, §3.3).
+ * Opening it (key, pragmas, schema version), the schema, the cache of
+ * prepared statements, and giving free pages back after deletions.
+ *
+ * Security considerations:
+ * - The index is encrypted by SQLite3 Multiple Ciphers (ChaCha20-Poly1305
+ *   pages, WAL included) under a key derived from the DEK
+ *   (crypto/index-key.ts). Temporary tables stay in memory.
+ * - The index and its WAL and shared-memory files are 0600 whatever the umask.
+ * - An index of a newer schema version is refused, never modified.
+ */
+import { chmodSync, closeSync, constants, fchmodSync, openSync } from 'node:fs';
+import Database from 'better-sqlite3-multiple-ciphers';
+import type { DataKey } from '../../crypto/object-format.js';
+import { indexKeyHex } from '../../crypto/index-key.js';
+import { VaultError } from './errors.js';
+
+export const INDEX_FILE = 'index.db';
+/** The row of the root folder. */
+export const ROOT_ID = 1;
+const SCHEMA_VERSION = 1;
+/** The index gives free pages back when at least this many bytes and this share of its pages are free. */
+const RECLAIM_MIN_BYTES = 1024 * 1024;
+const RECLAIM_MIN_SHARE = 0.25;
+/** Pages moved per step of an incremental vacuum (8 MiB): the event loop runs between steps. */
+const RECLAIM_STEP_PAGES = 2048;
+/** A WAL is cut back to this size after a checkpoint (SQLite reuses it otherwise, at its largest). */
+const WAL_SIZE_LIMIT = 4 * 1024 * 1024;
+
+/** A row of the `node` table: one file or folder. */
+export interface Row {
+  id: number;
+  parent: number | null;
+  name: string;
+  is_dir: number;
+  size: number;
+  object: string | null;
+  created: number;
+  modified: number;
+  accessed: number;
+  attributes: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS node (
+  id INTEGER PRIMARY KEY,
+  parent INTEGER REFERENCES node(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  fold TEXT NOT NULL,
+  is_dir INTEGER NOT NULL,
+  size INTEGER NOT NULL DEFAULT 0,
+  object TEXT,
+  created INTEGER NOT NULL,
+  modified INTEGER NOT NULL,
+  accessed INTEGER NOT NULL,
+  attributes INTEGER NOT NULL,
+  UNIQUE (parent, fold)
+);
+CREATE INDEX IF NOT EXISTS node_object ON node(object);
+CREATE TABLE IF NOT EXISTS prop (
+  node INTEGER NOT NULL REFERENCES node(id) ON DELETE CASCADE,
+  ns TEXT NOT NULL,
+  name TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (node, ns, name)
+);
+CREATE TABLE IF NOT EXISTS garbage (object TEXT PRIMARY KEY);
+`;
+
+/** An open index: its connection, its prepared statements, and whether it is closed. */
+export class IndexDb {
+  private closed = false;
+  /** Prepared statements by SQL text (preparing costs more than most queries). */
+  private readonly statements = new Map<string, Database.Statement>();
+  private reclaiming = false;
+
+  private constructor(
+    readonly db: Database.Database,
+    private readonly readOnly: boolean,
+  ) {}
+
+  /**
+   * Opens (creating when writable) the index `file` with the key derived
+   * from `dek`. Read-only, the file must exist and nothing in it changes.
+   */
+  static open(file: string, dek: DataKey, readOnly: boolean): IndexDb {
+    return new IndexDb(openIndex(file, dek, readOnly), readOnly);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  assertOpen(): void {
+    if (this.closed) throw new VaultError('ERR_VAULT_CLOSED', 'the vault is closed');
+  }
+
+  stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) this.statements.set(sql, (statement = this.db.prepare(sql)));
+    return statement;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.db.close();
+  }
+
+  /**
+   * After a delete: when much of the index is free pages (large dead
+   * properties deleted), gives them back to the file system and empties the
+   * WAL, so that the index, and each backup's copy of it, shrinks. Pages
+   * move in steps (incremental vacuum), the event loop running in between;
+   * an index made before incremental vacuum is rebuilt once (VACUUM, into
+   * memory: temp_store). The delete is committed already: a full disk or a
+   * busy index leaves the pages for the next delete.
+   */
+  async reclaim(): Promise<void> {
+    if (this.reclaiming || this.closed || this.readOnly) return;
+    const pragma = (p: string) => this.db.pragma(p, { simple: true }) as number;
+    const free = pragma('freelist_count');
+    if (free * pragma('page_size') < RECLAIM_MIN_BYTES || free < pragma('page_count') * RECLAIM_MIN_SHARE) return;
+    this.reclaiming = true;
+    try {
+      if (pragma('auto_vacuum') !== 2) {
+        this.db.pragma('auto_vacuum = INCREMENTAL'); // takes effect with the VACUUM
+        this.db.exec('VACUUM');
+      } else {
+        while (!this.closed && pragma('freelist_count') > 0) {
+          this.db.pragma(`incremental_vacuum(${RECLAIM_STEP_PAGES})`);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+      if (!this.closed) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch (err) {
+      const code = String((err as { code?: unknown }).code);
+      if (!code.startsWith('SQLITE_FULL') && !code.startsWith('SQLITE_BUSY')) throw err;
+    } finally {
+      this.reclaiming = false;
+    }
+  }
+}
+
+/**
+ * Makes the index and its WAL and shared-memory files 0600 whatever the
+ * umask. SQLite creates the database with 0644 (less the umask) and gives
+ * -wal and -shm the mode of the database, so the database is created here
+ * first, 0600 (an older version's 0644 one set to 0600, with its leftovers).
+ */
+function restrictIndexFiles(file: string): void {
+  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT, 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+  } finally {
+    closeSync(fd);
+  }
+  for (const extra of [`${file}-wal`, `${file}-shm`]) {
+    try {
+      chmodSync(extra, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
+
+function openIndex(file: string, dek: DataKey, readonly: boolean): Database.Database {
+  if (!readonly) restrictIndexFiles(file);
+  const db = new Database(file, { fileMustExist: readonly });
+  try {
+    db.pragma(`cipher = 'chacha20'`);
+    // "raw:" hands SQLite3MC the derived key itself, skipping its PBKDF2
+    // passphrase step (the key is already uniformly random).
+    db.pragma(`key = 'raw:${indexKeyHex(dek)}'`);
+    try {
+      db.prepare('SELECT count(*) FROM sqlite_master').get();
+    } catch (err) {
+      throw new VaultError('ERR_INDEX_KEY', `the vault index ${file} does not open with this key (wrong key or damaged file)`, { cause: err });
+    }
+    db.pragma('temp_store = MEMORY');
+    // Before the first table of a new index (an older index switches at its first reclaim, see IndexDb.reclaim).
+    if (!readonly) db.pragma('auto_vacuum = INCREMENTAL');
+    db.pragma('journal_mode = WAL');
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new VaultError('ERR_INDEX_VERSION', `the vault index ${file} has schema version ${version}; this mydoc reads up to ${SCHEMA_VERSION}`);
+    }
+    if (!readonly) {
+      db.exec(SCHEMA);
+      // Set only when it changes: the write needs room in the WAL.
+      if (version !== SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
