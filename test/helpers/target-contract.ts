@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TargetError, type BackupTarget, type TargetErrorCode, type TargetFile } from '../../backup/target.js';
+import { TargetError, type BackupTarget, type TargetFile } from '../../backup/target.js';
+import { expectCode } from './expect-code.js';
 import { patternBytes, tempDir } from './keys.js';
 
 export interface ContractSetup {
@@ -24,18 +25,6 @@ const MiB = 1024 * 1024;
 const CLOCK_SLACK_MS = 5_000;
 
 const byPath = (files: TargetFile[]) => [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-
-/** Asserts that `promise` rejects with a TargetError of `code`; returns that error for further checks. */
-export async function expectCode(promise: Promise<unknown>, code: TargetErrorCode): Promise<TargetError> {
-  let caught: unknown;
-  await assert.rejects(promise, (error: unknown) => {
-    caught = error;
-    return true;
-  });
-  assert.ok(caught instanceof TargetError, `expected a TargetError, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  return caught;
-}
 
 export function targetContract(name: string, setup: () => Promise<ContractSetup>): void {
   describe(`backup target contract: ${name}`, () => {
@@ -163,9 +152,9 @@ export function targetContract(name: string, setup: () => Promise<ContractSetup>
     });
 
     it('fails with ERR_TARGET_NOT_FOUND reading a missing file', async () => {
-      await expectCode(target.readFile('missing-file'), 'ERR_TARGET_NOT_FOUND');
-      await expectCode(target.readFile('missing-folder/missing-file'), 'ERR_TARGET_NOT_FOUND');
-      await expectCode(target.download([{ remote: 'missing-file', local: join(local, 'never') }]), 'ERR_TARGET_NOT_FOUND');
+      await expectCode(target.readFile('missing-file'), 'ERR_TARGET_NOT_FOUND', TargetError);
+      await expectCode(target.readFile('missing-folder/missing-file'), 'ERR_TARGET_NOT_FOUND', TargetError);
+      await expectCode(target.download([{ remote: 'missing-file', local: join(local, 'never') }]), 'ERR_TARGET_NOT_FOUND', TargetError);
     });
 
     it('removes files; removing a missing file succeeds', async () => {
