@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import https from 'node:https';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Authenticator, TooManyLoginAttempts, type Credentials } from '../server/http/basic-auth.js';
 import type { AuthResult } from '../policy/directory/directory.js';
 import { basicAuth, randomPassword, startServer, type RunningServer } from './helpers/server.js';
@@ -21,7 +22,7 @@ function countingDirectory(checkMs = 5) {
       authenticate: async (user: string, password: string): Promise<AuthResult> => {
         stats.calls++;
         stats.most = Math.max(stats.most, ++stats.running);
-        await new Promise((r) => setTimeout(r, checkMs));
+        await sleep(checkMs);
         stats.running--;
         return password === 'right' ? { ok: true, user, admin: false } : { ok: false, reason: 'wrong user name or password' };
       },
@@ -74,13 +75,13 @@ test('parallel guesses: 2 checks at a time in all, 2 attempts per address, 32 wa
   const refusedNow = await Promise.race([Promise.all(guesses.slice(34)), new Promise((r) => setTimeout(() => r('pending'), 500))]);
   assert.deepEqual(refusedNow, Array(6).fill('refused'));
   const checksBefore = stats.calls;
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   assert.equal(stats.calls, checksBefore, 'no further guess of that address is checked while its 2 attempts are held back');
   let settled = false;
   const all = Promise.all(guesses).finally(() => (settled = true));
   while (!settled) {
     held.splice(0).forEach((r) => r());
-    await new Promise((r) => setTimeout(r, 5));
+    await sleep(5);
   }
   const outcome = await all;
   assert.equal(outcome.filter((o) => o === 'wrong').length, 34);
@@ -123,7 +124,7 @@ test('the service: guesses at carol and a flood of new names neither queue carol
     assert.equal((await requestFrom(server, '127.0.0.1', 'alice', alice.password)).status, 207);
     for (let i = 0; i < 5; i++) assert.equal((await requestFrom(server, '127.0.0.2', 'carol', `wrong-${i}`)).status, 401);
     const parallel = Array.from({ length: 6 }, (_, i) => requestFrom(server, '127.0.0.2', 'carol', `parallel-${i}`));
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     const right = await requestFrom(server, '127.0.0.1', 'carol', carol.password);
     assert.equal(right.status, 207);
     assert.ok(right.ms < 3000, `carol's right login took ${right.ms} ms (24.5 s before the fix)`);
@@ -141,7 +142,7 @@ test('the service: guesses at carol and a flood of new names neither queue carol
       ),
     );
     const deadline = Date.now() + 20_000;
-    while (statuses.filter((s) => s === 429).length < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (statuses.filter((s) => s === 429).length < 6 && Date.now() < deadline) await sleep(50);
     assert.ok(statuses.every((s) => s === 401 || s === 429), statuses.join(' '));
     assert.equal(statuses.filter((s) => s === 429).length, 6, 'beyond 2 in progress and 32 waiting, the address is refused at once');
     const cached = await requestFrom(server, '127.0.0.1', 'alice', alice.password);

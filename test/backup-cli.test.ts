@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalUsersFile } from '../policy/directory/local/users-file.js';
 import { runCommand, startServer, davRequest, randomPassword, freePort, MYDOC_BIN, type RunningServer } from './helpers/server.js';
 import { tempDir, patternBytes } from './helpers/keys.js';
@@ -252,7 +253,7 @@ test('scheduled backups: a catch-up run at start when there is no complete backu
   const deadline = Date.now() + 15_000;
   while ((await readdir(manifests).catch(() => [])).length === 0) {
     assert.ok(Date.now() < deadline, `no catch-up backup within 15 s:\n${server.output()}`);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   assert.match(server.output(), /catching up/);
 });
@@ -264,6 +265,6 @@ test('scheduled backups: a schedule of every 2 seconds makes a snapshot each tim
   const deadline = Date.now() + 20_000;
   while ((await readdir(manifests).catch(() => [])).length < 3) {
     assert.ok(Date.now() < deadline, `fewer than 3 snapshots within 20 s:\n${server.output()}`);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
 });

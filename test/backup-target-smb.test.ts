@@ -14,20 +14,10 @@ import { TargetError } from '../backup/target.js';
 import { patternBytes, tempDir } from './helpers/keys.js';
 import { freePort, randomPassword } from './helpers/server.js';
 import { startSmbd, type Smbd } from './helpers/smbd.js';
+import { expectCode } from './helpers/expect-code.js';
 import { targetContract } from './helpers/target-contract.js';
 
 const MiB = 1024 * 1024;
-
-async function expectCode(promise: Promise<unknown>, code: string): Promise<TargetError> {
-  let caught: unknown;
-  await assert.rejects(promise, (error: unknown) => {
-    caught = error;
-    return true;
-  });
-  assert.ok(caught instanceof TargetError, `expected a TargetError, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  return caught;
-}
 
 // The target's root is a folder two levels down in the share, which does not exist yet.
 targetContract('smb', async () => {
@@ -70,21 +60,21 @@ describe('SMB target: connecting and errors', () => {
     const password = randomPassword();
     const authFile = join(dir, 'wrong-auth');
     await writeFile(authFile, `username = ${smbd.user}\npassword = ${password}\ndomain = WORKGROUP\n`, { mode: 0o600 });
-    const error = await expectCode(SmbTarget.open({ url: smbd.url, authFile, port: smbd.port }), 'ERR_TARGET_AUTH');
+    const error = await expectCode(SmbTarget.open({ url: smbd.url, authFile, port: smbd.port }), 'ERR_TARGET_AUTH', TargetError);
     assert.match(error.message, /refused the user name or password in .*wrong-auth/);
     assert.ok(!error.message.includes(password) && !String(error.stack).includes(password), error.message);
     assert.ok(!error.message.includes(smbd.password));
   });
 
   it('reports a missing share as ERR_TARGET_NO_SHARE', async () => {
-    const error = await expectCode(SmbTarget.open({ url: '//127.0.0.1/no-such-share', authFile: smbd.authFile, port: smbd.port }), 'ERR_TARGET_NO_SHARE');
+    const error = await expectCode(SmbTarget.open({ url: '//127.0.0.1/no-such-share', authFile: smbd.authFile, port: smbd.port }), 'ERR_TARGET_NO_SHARE', TargetError);
     assert.match(error.message, /no-such-share/);
   });
 
   it('reports a server nobody listens on as ERR_TARGET_UNREACHABLE, quickly', async () => {
     const port = await freePort();
     const started = Date.now();
-    const error = await expectCode(SmbTarget.open({ url: smbd.url, authFile: smbd.authFile, port }), 'ERR_TARGET_UNREACHABLE');
+    const error = await expectCode(SmbTarget.open({ url: smbd.url, authFile: smbd.authFile, port }), 'ERR_TARGET_UNREACHABLE', TargetError);
     assert.ok(Date.now() - started < 5_000, `took ${Date.now() - started} ms`);
     assert.match(error.message, new RegExp(`cannot reach the SMB server //127.0.0.1/nas \\(port ${port}\\)`));
   });
@@ -95,7 +85,7 @@ describe('SMB target: connecting and errors', () => {
     const port = (silent.address() as { port: number }).port;
     try {
       const started = Date.now();
-      const error = await expectCode(SmbTarget.open({ url: smbd.url, authFile: smbd.authFile, port, timeoutSeconds: 1 }), 'ERR_TARGET_UNREACHABLE');
+      const error = await expectCode(SmbTarget.open({ url: smbd.url, authFile: smbd.authFile, port, timeoutSeconds: 1 }), 'ERR_TARGET_UNREACHABLE', TargetError);
       assert.ok(Date.now() - started < 5_000, `took ${Date.now() - started} ms`);
       assert.match(error.message, /did not answer within 1 s|cannot reach/);
     } finally {
@@ -108,17 +98,17 @@ describe('SMB target: connecting and errors', () => {
     const loose = join(dir, 'loose-auth');
     await copyFile(smbd.authFile, loose);
     await chmod(loose, 0o644);
-    const error = await expectCode(open(loose), 'ERR_TARGET_AUTH');
+    const error = await expectCode(open(loose), 'ERR_TARGET_AUTH', TargetError);
     assert.match(error.message, /mode 0644.*chmod 600/);
-    await expectCode(open(join(dir, 'no-such-auth')), 'ERR_TARGET_AUTH');
+    await expectCode(open(join(dir, 'no-such-auth')), 'ERR_TARGET_AUTH', TargetError);
     const noPassword = join(dir, 'no-password');
     await writeFile(noPassword, `username = ${smbd.user}\n`, { mode: 0o600 });
-    await expectCode(open(noPassword), 'ERR_TARGET_AUTH');
+    await expectCode(open(noPassword), 'ERR_TARGET_AUTH', TargetError);
   });
 
   it('refuses URLs that are not //host/share[/folder]', async () => {
     for (const url of ['smb://127.0.0.1/nas', '//127.0.0.1', '//127.0.0.1/nas/../x', '//127.0.0.1/nas/a;b']) {
-      await expectCode(SmbTarget.open({ url, authFile: smbd.authFile, port: smbd.port }), 'ERR_TARGET_IO');
+      await expectCode(SmbTarget.open({ url, authFile: smbd.authFile, port: smbd.port }), 'ERR_TARGET_IO', TargetError);
     }
   });
 });
@@ -150,6 +140,7 @@ describe('SMB target: a full share', () => {
         { local: small, remote: 'objects/after' },
       ]),
       'ERR_TARGET_FULL',
+      TargetError,
     );
     assert.match(error.message, /full.*objects\/big/);
     assert.deepEqual(

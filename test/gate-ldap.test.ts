@@ -11,6 +11,7 @@ import https from 'node:https';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { NetworkSecretUnavailableError } from '../crypto/errors.js';
 import { LdapDirectory } from '../policy/directory/ldap/directory.js';
 import { openUserVault, userDir } from '../shares/vault/user-vaults.js';
@@ -42,7 +43,6 @@ after(async () => {
   await slapd?.stop();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function health(): Promise<string> {
   const res = await davRequest(server, 'GET', '/healthz', { user: null });

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { userDir } from '../shares/vault/user-vaults.js';
 import { MYDOC_BIN, davRequest, startServer, type RunningServer } from './helpers/server.js';
 import { slapdServerOptions, startSlapd, type Slapd } from './helpers/slapd.js';
@@ -51,7 +52,6 @@ after(async () => {
   await issuer?.cleanup();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Waits until alice's take-out status says `state` (anonymous /healthz says only "ok" for both). */
 async function waitFor(state: 'online' | 'takeout'): Promise<void> {
   const start = Date.now();

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { lstat, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { holderTag, livePid, processStart, tagRuns, takeLock, thisProcess } from '../shares/vault/pid-file.js';
 import { Vault } from '../shares/vault/vault.js';
 import { VaultError } from '../shares/vault/errors.js';
@@ -15,7 +16,6 @@ import { randomDataKey, tempDir } from './helpers/keys.js';
 import { davRequest, randomPassword, startServer } from './helpers/server.js';
 
 const BOOT = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A running process that is not mydoc (its command line does not say so). */
 async function otherProcess(): Promise<ChildProcess & { pid: number }> {

@@ -24,9 +24,9 @@ import type { Config } from '../config/config.js';
 import { recoveryPublicKeyFile, requireInitialised } from '../config/data-dir.js';
 import { dataFolder } from '../../shares/data-folder.js';
 import { buildDirectory } from '../config/directory.js';
+import { command, type Io, type Out, type Values } from './command.js';
 import { CliError } from './errors.js';
-
-type Out = (text: string) => void;
+import { configFrom, configOption } from './inputs.js';
 
 /** Exit status of `mydoc backup`: 0 complete, 3 partial (deadline), 1 failed. */
 export const EXIT_PARTIAL = 3;
@@ -303,3 +303,147 @@ export async function recoverCommand(opts: {
     await backup.close();
   }
 }
+
+const from = { type: 'string', value: 'TARGET', description: 'a backup target: a folder, or //host[:port]/share[/folder]' } as const;
+const authFile = { type: 'path', description: 'the 0600 Samba auth file of an SMB target' } as const;
+const deviceKey = {
+  type: 'string',
+  value: 'FILE|THUMBPRINT',
+  description: "the old PC's device key (its device-public.pem, or the thumbprint mydoc init printed); without it, the key on the target is trusted at first use",
+} as const;
+const trustFile = { type: 'path', description: 'where the device keys trusted and the newest snapshot seen of each PC are recorded (default ~/.local/state/mydoc/backup-trust.json)' } as const;
+const snapshot = { type: 'string', value: 'ID|latest', default: 'latest', description: 'the snapshot to read' } as const;
+/** The options of list and verify: this PC's target, or any target from any machine (--from, no configuration). */
+const targetChoice = {
+  config: configOption,
+  from: { ...from, description: `${from.description}; without it, backup.target of the configuration` },
+  pc: { type: 'string', value: 'PCID', with: 'from', description: 'only this PC (default every PC on TARGET)' },
+  'auth-file': { ...authFile, with: 'from' },
+  'device-key': { ...deviceKey, with: 'from' },
+  'trust-file': { ...trustFile, with: 'from' },
+} as const;
+
+async function choiceOf(values: Values<typeof targetChoice>, io: Io): Promise<TargetChoice> {
+  if (values.from === undefined) return { config: await configFrom(values.config, io) };
+  return { from: values.from, authFile: values['auth-file'], pc: values.pc, deviceKey: values['device-key'], trustFile: values['trust-file'] };
+}
+
+export const backupCommands = [
+  command({
+    name: 'backup',
+    options: {
+      shutdown: { type: 'boolean', description: 'stop copying after backup.shutdownDeadlineSeconds' },
+      deadline: { type: 'number', value: 'SECONDS', min: 0.01, max: 86400, description: 'stop copying after SECONDS (instead of the shutdown deadline)' },
+      config: configOption,
+    },
+    summary:
+      "Copy this PC's encrypted data to the backup target (backup.target): only objects the target lacks, then the encrypted indexes, keyrings (slots N and R) and, last, the snapshot's manifest. Runs through the service when it is running. A progress bar on a terminal, a JSON summary otherwise. Exit 0 complete, 3 partial (the deadline came first; the next run resumes), 1 failed.",
+    async run({ values }, io) {
+      const config = await configFrom(values.config, io);
+      const deadlineSeconds = values.deadline ?? (values.shutdown ? config.backup.shutdownDeadlineSeconds : undefined);
+      return backupCommand(config, { deadlineSeconds, stdout: io.stdout, stderr: io.stderr, terminal: io.stderrIsTty === true });
+    },
+  }),
+  command({
+    name: 'stop',
+    options: { config: configOption },
+    summary:
+      'Stop the running service the way a shutdown should (systemd ExecStop): it backs up with backup.shutdownDeadlineSeconds, reports here, then exits. Exit status as for mydoc backup; 0 when no service runs.',
+    async run({ values }, io) {
+      return stopCommand(await configFrom(values.config, io), { stdout: io.stdout, stderr: io.stderr, terminal: io.stderrIsTty === true });
+    },
+  }),
+  command({
+    name: 'backup list',
+    options: targetChoice,
+    summary: 'The complete snapshots of this PC on its target; with --from, of any PC (default: every PC) on TARGET, from any machine.',
+    async run({ values }, io) {
+      return backupList(await choiceOf(values, io), io.stdout, io.stderr);
+    },
+  }),
+  command({
+    name: 'backup verify',
+    options: {
+      'read-data': { type: 'number', value: 'PERCENT', min: 0, max: 100, default: 0, description: 'the share of the files to re-hash, chosen at random' },
+      repair: { type: 'boolean', description: 'remove damaged objects, so the next backup copies them again' },
+      ...targetChoice,
+    },
+    summary:
+      "Check every snapshot's manifest is signed by the PC's device key and its files exist with their sizes; re-hash PERCENT of them. Each damaged file is reported by path, and a rollback (the newest snapshot older than one seen before); exit 1 then.",
+    async run({ values }, io) {
+      return backupVerify(await choiceOf(values, io), values['read-data'], values.repair, io.stdout, io.stderr);
+    },
+  }),
+  command({
+    name: 'backup prune',
+    options: {
+      keep: { type: 'number', required: true, min: 1, max: 100000, integer: true, description: 'how many of the newest snapshots to keep' },
+      config: configOption,
+    },
+    summary: 'Remove all but the newest N snapshots and the objects only they used.',
+    async run({ values }, io) {
+      return backupPrune(await configFrom(values.config, io), values.keep, io.stdout);
+    },
+  }),
+  command({
+    name: 'restore',
+    options: {
+      from: { ...from, required: true },
+      'auth-file': authFile,
+      'recovery-key': { type: 'path', required: true, description: 'the recovery private key' },
+      pc: { type: 'string', value: 'PCID', description: 'the PC whose snapshot to restore (default: this pcId)' },
+      snapshot,
+      'device-key': deviceKey,
+      config: configOption,
+    },
+    summary:
+      "On a new PC (after mydoc init): restore a snapshot of a PC from TARGET. The recovery private key opens the keyrings; the keys are wrapped into this PC's slots, so users log in as before. The local directory's users come back too. Only manifests signed by the old PC's device key are accepted.",
+    async run({ values }, io) {
+      return restoreCommand(await configFrom(values.config, io), {
+        from: values.from,
+        authFile: values['auth-file'],
+        recoveryKey: values['recovery-key'],
+        pc: values.pc,
+        snapshot: values.snapshot,
+        deviceKey: values['device-key'],
+        stdout: io.stdout,
+        stderr: io.stderr,
+      });
+    },
+  }),
+  command({
+    name: 'recover',
+    options: {
+      'recovery-key': { type: 'path', required: true, description: 'the recovery private key' },
+      from: { ...from, required: true },
+      'auth-file': authFile,
+      pc: { type: 'string', value: 'PCID', required: true, description: 'the PC whose backup to read' },
+      snapshot,
+      'device-key': deviceKey,
+      'trust-file': trustFile,
+      list: { type: 'boolean', description: "list the files of the PC's backup" },
+      extract: { type: 'string', value: 'PATH', description: 'extract PATH (/USER/Documents/...) as plain files (with --to)' },
+      to: { type: 'path', value: 'DIR', description: 'the folder to extract into' },
+      'audit-log': { type: 'path', description: "write the PC's audit log to FILE" },
+    },
+    summary:
+      "For administrators, on any machine: list what a PC's backup holds (--list), extract PATH as plain files into DIR (--extract PATH --to DIR), or write the PC's audit log to FILE (--audit-log FILE). Needs no directory and no agent.",
+    async run({ values }, io) {
+      return recoverCommand({
+        from: values.from,
+        authFile: values['auth-file'],
+        recoveryKey: values['recovery-key'],
+        pc: values.pc,
+        snapshot: values.snapshot,
+        list: values.list,
+        extract: values.extract,
+        to: values.to,
+        auditLog: values['audit-log'],
+        deviceKey: values['device-key'],
+        trustFile: values['trust-file'],
+        stdout: io.stdout,
+        stderr: io.stderr,
+      });
+    },
+  }),
+];

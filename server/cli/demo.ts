@@ -15,6 +15,8 @@ import { loadConfig, renderDemoConfig, type Config } from '../config/config.js';
 import { localEnrolment, requireInitialised } from '../config/data-dir.js';
 import { initDataDir } from './init.js';
 import { serve } from '../agent/serve.js';
+import { command } from './command.js';
+import { version } from './version.js';
 
 export const DEMO_USER = 'demo';
 
@@ -56,3 +58,17 @@ async function setUpDemo(dirArg: string, port: number | undefined, out: (t: stri
   err(`warning: this demo keeps its network secrets in a local file (INSECURE) and its recovery private key in ${join(dir, 'recovery-private.pem')}: never use it for real data\n`);
   return config;
 }
+
+export const demoCommand = command({
+  name: 'demo',
+  options: {
+    dir: { type: 'path', value: 'DIR', default: 'demo', description: 'the demo folder' },
+    port: { type: 'number', value: 'PORT', min: 1, max: 65535, integer: true, description: 'the port to serve on, at the first run (default 8443)' },
+  },
+  summary:
+    'First run: write a demo configuration in DIR, create keys, and add the demo user, printing its password. Then serve it, as mydoc serve does. (npm start)',
+  async run({ values }, io) {
+    await runDemo(values.dir, values.port, version(), io.stdout, io.stderr);
+    return 0;
+  },
+});

@@ -23,6 +23,8 @@ import type { DataDirMarker } from '../config/data-dir.js';
 import { dataFolder } from '../../shares/data-folder.js';
 import { CliError } from './errors.js';
 import { createTlsMaterial } from '../http/tls.js';
+import { command } from './command.js';
+import { configFrom, configOption } from './inputs.js';
 
 export interface InitReport {
   dataDir: string;
@@ -103,3 +105,40 @@ export async function initDataDir(config: Config, opts: { recoveryKeyOut?: strin
     deviceKeyThumbprint: await keyThumbprint(createPublicKey(device.publicPem)),
   };
 }
+
+export const initCommand = command({
+  name: 'init',
+  options: {
+    config: configOption,
+    'recovery-key-out': {
+      type: 'path',
+      description: 'where to write the generated recovery private key, when recovery.publicKey is not configured (it must leave the PC)',
+    },
+  },
+  summary:
+    'Create the data folder: device key pair, CA and TLS certificate, and, when recovery.publicKey is not configured, a recovery key pair whose private half is written to --recovery-key-out (it must leave the PC).',
+  async run({ values }, io) {
+    const config = await configFrom(values.config, io);
+    const report = await initDataDir(config, { recoveryKeyOut: values['recovery-key-out'] });
+    io.stdout(`initialised ${report.dataDir} for PC "${config.pcId}"\n`);
+    io.stdout(`  CA certificate (install in the Windows guest's LocalMachine\\Root): ${report.caFile}\n`);
+    io.stdout(`  TLS server certificate: ${report.certFile}\n`);
+    io.stdout(`  recovery public key: ${report.recoveryPublicKey}\n`);
+    io.stdout(`  device key thumbprint: ${report.deviceKeyThumbprint} (record it with the recovery key: "mydoc restore" and "mydoc recover --device-key ${report.deviceKeyThumbprint}" accept only backups this PC signed)\n`);
+    if (report.recoveryKeyOut) {
+      io.stderr(
+        [
+          '',
+          '!!! ====================================================================== !!!',
+          `!!! RECOVERY PRIVATE KEY WRITTEN TO ${report.recoveryKeyOut}`,
+          '!!! It opens every vault of this PC. Move it OFF this PC now, into the',
+          "!!! organisation's safe keeping, and delete it here. Whoever holds it and a",
+          '!!! copy of the data can read everything. Without it, a lost PC cannot be recovered.',
+          '!!! ====================================================================== !!!',
+          '',
+        ].join('\n') + '\n',
+      );
+    }
+    return 0;
+  },
+});

@@ -1,10 +1,7 @@
 /**
  * The administrator's take-out commands, run on the administrator's
- * machine (console or PC), and the issuer key generator:
- *
- *   mydoc keys issuer --out FILE --public-out FILE [--alg ES256|EdDSA]
- *   mydoc takeout approve --agent URL --id ID --days N --issuer-key FILE --user ADMIN --password-stdin [--ca FILE]
- *   mydoc takeout revoke  --agent URL --jti JTI --user ADMIN --password-stdin [--ca FILE]
+ * machine (console or PC), and the issuer key generator: `mydoc keys
+ * issuer`, `mydoc takeout approve` and `mydoc takeout revoke`.
  *
  * Security considerations: the agent is reached over HTTPS only, trusting
  * `--ca` (the agent's CA) or else the system's CAs; no redirects are
@@ -21,7 +18,9 @@ import { writeFileAtomic } from '../../crypto/atomic-file.js';
 import { buildTakeoutKey } from '../../policy/takeout/issuer/approve.js';
 import type { RequestDetail } from '../../policy/takeout/request.js';
 import { ISSUER_ALGS, generateIssuerKeyPair, loadIssuerPrivateKey, type IssuerAlg } from '../../policy/takeout/issuer-keys.js';
+import { command } from './command.js';
 import { CliError } from './errors.js';
+import { passwordStdinOption, readPassword } from './inputs.js';
 
 const TIMEOUT_MS = 30_000;
 const MAX_ANSWER_BYTES = 1024 * 1024;
@@ -33,12 +32,9 @@ export interface AgentConnection {
   password: string;
 }
 
-/** Reads the connection options shared by the take-out commands. */
-export async function agentConnection(values: Record<string, string | boolean | undefined>, password: () => Promise<string>): Promise<AgentConnection> {
+/** Checks the connection options shared by the take-out commands, reads the CA file and the password. */
+export async function agentConnection(values: { agent: string; ca: string | undefined; user: string }, password: () => Promise<string>): Promise<AgentConnection> {
   const { agent, ca, user } = values;
-  if (typeof agent !== 'string') throw new CliError('--agent URL is required (e.g. https://pc-42.corp.example:8443/)', 2);
-  if (typeof user !== 'string') throw new CliError('--user ADMIN is required (an administrator of the company directory)', 2);
-  if (!values['password-stdin']) throw new CliError('the password must come from standard input: add --password-stdin (passwords are never taken as arguments)', 2);
   let url: URL;
   try {
     url = new URL(agent);
@@ -47,7 +43,7 @@ export async function agentConnection(values: Record<string, string | boolean | 
   }
   if (url.protocol !== 'https:') throw new CliError(`--agent must be an https:// URL (got "${agent}")`, 2);
   let caPem: string | undefined;
-  if (typeof ca === 'string') {
+  if (ca !== undefined) {
     caPem = await readFile(ca, 'utf8').catch((err: NodeJS.ErrnoException) => {
       throw new CliError(`cannot read the CA file ${ca}: ${err.code ?? err.message}`);
     });
@@ -119,9 +115,8 @@ export async function revoke(conn: AgentConnection, jti: string): Promise<string
 }
 
 /** mydoc keys issuer: writes the pair; returns the lines to print. */
-export async function writeIssuerKeys(opts: { out: string; publicOut: string; alg: string }): Promise<string> {
-  if (!(ISSUER_ALGS as readonly string[]).includes(opts.alg)) throw new CliError(`--alg must be ES256 or EdDSA (got "${opts.alg}")`, 2);
-  const pair = await generateIssuerKeyPair(opts.alg as IssuerAlg);
+export async function writeIssuerKeys(opts: { out: string; publicOut: string; alg: IssuerAlg }): Promise<string> {
+  const pair = await generateIssuerKeyPair(opts.alg);
   await mkdir(dirname(opts.out), { recursive: true, mode: 0o700 });
   let fh;
   try {
@@ -146,3 +141,56 @@ export async function writeIssuerKeys(opts: { out: string; publicOut: string; al
     `  public key:  ${opts.publicOut} (list it in each agent's takeout.issuerPublicKeys)\n`
   );
 }
+
+/** The options of the commands that call an agent. */
+const connection = {
+  agent: { type: 'string', value: 'URL', required: true, description: "the agent's address, e.g. https://pc-42.corp.example:8443/" },
+  user: { type: 'string', value: 'ADMIN', required: true, description: 'an administrator of the company directory' },
+  'password-stdin': passwordStdinOption,
+  ca: { type: 'path', description: "the agent's CA certificate (default: the system's CAs)" },
+} as const;
+
+export const takeoutCommands = [
+  command({
+    name: 'keys issuer',
+    options: {
+      out: { type: 'path', required: true, description: 'the private key file (0600, never overwritten)' },
+      'public-out': { type: 'path', required: true, description: 'the public key file' },
+      alg: { type: 'string', choices: ISSUER_ALGS, default: 'ES256', description: 'the signature algorithm' },
+    },
+    summary:
+      "Generate a take-out issuer key pair. The private file approves take-out periods: keep it off the PCs. List the public file in each agent's takeout.issuerPublicKeys.",
+    async run({ values }, io) {
+      io.stdout(await writeIssuerKeys({ out: values.out, publicOut: values['public-out'], alg: values.alg }));
+      return 0;
+    },
+  }),
+  command({
+    name: 'takeout approve',
+    options: {
+      id: { type: 'string', value: 'ID', required: true, dashValue: true, description: 'the pending take-out request' },
+      days: { type: 'number', required: true, min: 1, integer: true, description: "the take-out period in days (at most the agent's takeout.maxDays)" },
+      'issuer-key': { type: 'path', required: true, description: 'the issuer private key' },
+      ...connection,
+    },
+    summary:
+      "On the administrator's machine: fetch the pending take-out request ID from the agent, sign a take-out key for N days with the issuer private key, and install it there.",
+    async run({ values }, io) {
+      const conn = await agentConnection(values, () => readPassword(io));
+      io.stdout(await approve(conn, { id: values.id, days: values.days, issuerKeyFile: values['issuer-key'] }));
+      return 0;
+    },
+  }),
+  command({
+    name: 'takeout revoke',
+    options: {
+      jti: { type: 'string', value: 'JTI', required: true, dashValue: true, description: 'the take-out key to revoke' },
+      ...connection,
+    },
+    summary: "Revoke a take-out key: refused at once; its slot T is destroyed at the agent's next online check.",
+    async run({ values }, io) {
+      io.stdout(await revoke(await agentConnection(values, () => readPassword(io)), values.jti));
+      return 0;
+    },
+  }),
+];

@@ -15,6 +15,7 @@ import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { registerDir, registerProcess } from './cleanup.js';
 import { progress } from './measure.js';
 import { freePort } from '../helpers/server.js';
@@ -103,7 +104,6 @@ function configText(dir: string, port: number, opts: ApacheOptions, asRoot: bool
   ].join('\n');
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function probe(port: number, caPem: string, auth: string): Promise<number | undefined> {
   return new Promise((resolve) => {

@@ -5,7 +5,6 @@
  * with optional bench-only plain-file routes on the same fastify instance,
  * or as a `mydoc serve` child process. Everything listens on 127.0.0.1 only.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, open, readFile, stat, writeFile } from 'node:fs/promises';
@@ -17,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../../server/config/config.js';
 import { startService } from '../../server/agent/serve.js';
+import { launchDaemon } from '../helpers/daemon.js';
 import { freePort, mydoc } from '../helpers/server.js';
 import { registerDir, registerProcess } from './cleanup.js';
 import { MiB, progress } from './measure.js';
@@ -187,54 +187,24 @@ export interface ChildServer {
   stop: () => Promise<void>;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Runs `node bin/mydoc.js serve --config ...` as a child process; resolves once /healthz answers. */
 export async function spawnServer(share: Share, nodeArgs: string[] = []): Promise<ChildServer> {
-  const child = spawn(process.execPath, [...nodeArgs, MYDOC_BIN, 'serve', '--config', share.configFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, MYDOC_CONFIG: '' },
-  });
-  let output = '';
-  const append = (d: string) => {
-    output = (output + d).slice(-64 * 1024);
-  };
-  child.stdout.setEncoding('utf8').on('data', append);
-  child.stderr.setEncoding('utf8').on('data', append);
-  const state: { exited: boolean } = { exited: false };
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      state.exited = true;
-      resolve();
-    });
-    child.once('error', (err) => {
-      append(`[spawn error: ${err.message}]`);
-      state.exited = true;
-      resolve();
-    });
-  });
-  if (child.pid === undefined) {
-    await exited;
-    throw new Error(`cannot start mydoc serve: ${output}`);
-  }
-  const stop = registerProcess(child.pid, exited);
   const url = `https://127.0.0.1:${share.port}`;
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (state.exited) {
-      await stop();
-      throw new Error(`mydoc serve exited before it was ready:\n${output}`);
-    }
-    const res = await fetchHealth(share).catch(() => false);
-    if (res) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`mydoc serve was not ready within 20 s:\n${output}`);
-    }
-    await sleep(100);
-  }
-  progress(`mydoc serve running as pid ${child.pid} on ${url}`);
-  return { pid: child.pid, url, output: () => output, stop };
+  const daemon = await launchDaemon({
+    name: 'mydoc serve',
+    command: process.execPath,
+    args: [...nodeArgs, MYDOC_BIN, 'serve', '--config', share.configFile],
+    env: { ...process.env, MYDOC_CONFIG: '' },
+    ready: () => fetchHealth(share),
+    readyTimeoutMs: 20_000,
+    where: `${url}/healthz`,
+    graceMs: 5_000,
+  });
+  const pid = daemon.child.pid!;
+  const stop = registerProcess(pid, daemon.exited);
+  progress(`mydoc serve running as pid ${pid} on ${url}`);
+  return { pid, url, output: daemon.output, stop };
 }
 
 async function fetchHealth(share: Share): Promise<boolean> {

@@ -1,18 +1,23 @@
 /**
- * Test helper: a server program (slapd, samba) run as a detached child — its
+ * Test helper: a server program (slapd, samba, mydoc serve) run as a detached child — its
  * own session and process group — whose output is kept for error messages,
  * and which is stopped by its pid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-const OUTPUT_CAP = 64 * 1024;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const OUTPUT_CAP = 256 * 1024;
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
 
 export interface Daemon {
   child: ChildProcess;
-  /** Resolves when the process has exited. */
-  exited: Promise<void>;
-  /** The last 64 KiB of what it wrote to stdout and stderr. */
+  /** Resolves when the process has exited (code and signal null when it could not be started). */
+  exited: Promise<ExitStatus>;
+  /** The last 256 KiB of what it wrote to stdout and stderr. */
   output: () => string;
 }
 
@@ -21,6 +26,8 @@ export interface LaunchOptions {
   name: string;
   command: string;
   args: string[];
+  /** Its environment (default this process's). */
+  env?: NodeJS.ProcessEnv;
   /** Polled every 20 ms until true. */
   ready: () => Promise<boolean>;
   readyTimeoutMs: number;
@@ -32,7 +39,7 @@ export interface LaunchOptions {
 
 /** Starts the program detached and resolves once `ready()` answers; fails with its output otherwise. */
 export async function launchDaemon(opts: LaunchOptions): Promise<Daemon> {
-  const child = spawn(opts.command, opts.args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(opts.command, opts.args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
   let output = '';
   const append = (d: string) => {
     output += d;
@@ -40,20 +47,26 @@ export async function launchDaemon(opts: LaunchOptions): Promise<Daemon> {
   };
   child.stdout!.setEncoding('utf8').on('data', append);
   child.stderr!.setEncoding('utf8').on('data', append);
-  const state = { exited: false };
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
+  // If the test process ends without stopping it, do not leave it behind (nor what it started).
+  const killOnExit = () => signal(-child.pid!, 'SIGKILL');
+  if (child.pid !== undefined) process.once('exit', killOnExit);
+  // An object, so TypeScript does not narrow it to null (it is set in callbacks).
+  const state: { exit: ExitStatus | null } = { exit: null };
+  const exited = new Promise<ExitStatus>((resolve) => {
+    child.once('exit', (code, sig) => resolve({ code, signal: sig }));
     child.once('error', (error) => {
       append(`\n[spawn error: ${error.message}]\n`);
-      resolve();
+      resolve({ code: null, signal: null });
     });
-  }).then(() => {
-    state.exited = true;
+  }).then((status) => {
+    process.removeListener('exit', killOnExit);
+    state.exit = status;
+    return status;
   });
   const daemon: Daemon = { child, exited, output: () => output };
   const deadline = Date.now() + opts.readyTimeoutMs;
   while (!(await opts.ready())) {
-    if (state.exited) throw new Error(`${opts.name} exited before it was ready:\n${output}`);
+    if (state.exit !== null) throw new Error(`${opts.name} exited before it was ready (${state.exit.signal ?? `exit ${state.exit.code}`}):\n${output}`);
     if (Date.now() > deadline) {
       await stopDaemon(daemon, opts.graceMs);
       throw new Error(`${opts.name} did not answer on ${opts.where} within ${opts.readyTimeoutMs / 1000} s:\n${output}`);
@@ -66,17 +79,18 @@ export async function launchDaemon(opts: LaunchOptions): Promise<Daemon> {
 /** SIGTERM to the pid, up to `graceMs` to exit, then SIGKILL to its whole process group; resolves once it exited. */
 export async function stopDaemon(daemon: Daemon, graceMs: number): Promise<void> {
   const pid = daemon.child.pid!;
-  const signal = (target: number, s: NodeJS.Signals) => {
-    try {
-      process.kill(target, s);
-    } catch {
-      // already gone
-    }
-  };
   signal(pid, 'SIGTERM');
   let timer: NodeJS.Timeout | undefined;
   const done = await Promise.race([daemon.exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs)))]);
   clearTimeout(timer);
   signal(-pid, 'SIGKILL'); // children it left behind, too
   if (!done) await daemon.exited;
+}
+
+function signal(target: number, s: NodeJS.Signals): void {
+  try {
+    process.kill(target, s);
+  } catch {
+    // already gone
+  }
 }

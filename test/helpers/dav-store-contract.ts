@@ -11,24 +11,13 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { expectCode } from './expect-code.js';
 import { ATTR_ARCHIVE, ATTR_DIRECTORY, hasDeadProps, hasQuota, hasWin32Meta, type DavPath, type DavStore } from '../../shares/webdav/store.js';
 
 export interface DavStoreSetup {
   store: DavStore;
   base: DavPath;
   cleanup(): Promise<void>;
-}
-
-/** Asserts that `fn` fails with an error carrying `code` (the handler answers by code). */
-async function assertCode(fn: () => unknown, code: string): Promise<void> {
-  await assert.rejects(
-    async () => fn(),
-    (err: unknown) => {
-      assert.ok(err instanceof Error, `expected an Error, got ${String(err)}`);
-      assert.equal((err as { code?: unknown }).code, code, err.message);
-      return true;
-    },
-  );
 }
 
 async function text(stream: Readable): Promise<string> {
@@ -114,22 +103,22 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
       const dir = folder();
       await store.write([...dir, 'f'], ['x']);
       store.mkdir([...dir, 'd']);
-      await assertCode(() => store.write([...dir, 'f'], ['y'], { createOnly: true }), 'ERR_EXISTS');
+      await expectCode(() => store.write([...dir, 'f'], ['y'], { createOnly: true }), 'ERR_EXISTS');
       assert.equal(await read([...dir, 'f']), 'x');
-      await assertCode(() => store.write([...dir, 'd'], ['y']), 'ERR_IS_A_DIRECTORY');
-      await assertCode(() => store.write([...dir, 'big'], ['12345', '6'], { maxBytes: 5 }), 'ERR_TOO_LARGE');
+      await expectCode(() => store.write([...dir, 'd'], ['y']), 'ERR_IS_A_DIRECTORY');
+      await expectCode(() => store.write([...dir, 'big'], ['12345', '6'], { maxBytes: 5 }), 'ERR_TOO_LARGE');
       assert.equal(store.stat([...dir, 'big']), undefined);
       await store.write([...dir, 'fits'], ['12345'], { maxBytes: 5 });
-      await assertCode(() => store.write([...dir, 'no', 'f'], ['y']), 'ERR_PARENT_MISSING');
-      await assertCode(() => store.write([...dir, 'f', 'g'], ['y']), 'ERR_NOT_A_DIRECTORY');
-      await assertCode(() => store.write([], ['y']), 'ERR_IS_A_DIRECTORY');
+      await expectCode(() => store.write([...dir, 'no', 'f'], ['y']), 'ERR_PARENT_MISSING');
+      await expectCode(() => store.write([...dir, 'f', 'g'], ['y']), 'ERR_NOT_A_DIRECTORY');
+      await expectCode(() => store.write([], ['y']), 'ERR_IS_A_DIRECTORY');
     });
 
     it('refuses names the Windows side cannot use', async () => {
       const dir = folder();
       for (const bad of ['a:b', 'a*', 'trailing.', 'trailing ', 'x\u0001y']) {
-        await assertCode(() => store.write([...dir, bad], ['x']), 'ERR_NAME_INVALID');
-        await assertCode(() => store.stat([...dir, bad]), 'ERR_NAME_INVALID');
+        await expectCode(() => store.write([...dir, bad], ['x']), 'ERR_NAME_INVALID');
+        await expectCode(() => store.stat([...dir, bad]), 'ERR_NAME_INVALID');
       }
     });
 
@@ -142,12 +131,12 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
       const times = { created: Date.UTC(2001, 0, 1), modified: Date.UTC(2002, 0, 1), accessed: Date.UTC(2003, 0, 1) };
       const dated = store.mkdir([...dir, 'dated'], times);
       assert.deepEqual([dated.created, dated.modified, dated.accessed], [times.created, times.modified, times.accessed]);
-      await assertCode(() => store.mkdir([...dir, 'sub']), 'ERR_EXISTS');
-      await assertCode(() => store.mkdir([...dir, 'SUB']), 'ERR_EXISTS');
+      await expectCode(() => store.mkdir([...dir, 'sub']), 'ERR_EXISTS');
+      await expectCode(() => store.mkdir([...dir, 'SUB']), 'ERR_EXISTS');
       await store.write([...dir, 'f'], ['x']);
-      await assertCode(() => store.mkdir([...dir, 'f']), 'ERR_EXISTS');
-      await assertCode(() => store.mkdir([...dir, 'none', 'sub']), 'ERR_PARENT_MISSING');
-      await assertCode(() => store.mkdir([]), 'ERR_EXISTS');
+      await expectCode(() => store.mkdir([...dir, 'f']), 'ERR_EXISTS');
+      await expectCode(() => store.mkdir([...dir, 'none', 'sub']), 'ERR_PARENT_MISSING');
+      await expectCode(() => store.mkdir([]), 'ERR_EXISTS');
     });
 
     it('lists a folder sorted by name, case-insensitively; refuses to list a file or nothing', async () => {
@@ -164,8 +153,8 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
         ],
       );
       assert.deepEqual(store.list([...dir, 'B-folder']), []);
-      await assertCode(() => store.list([...dir, 'a.txt']), 'ERR_NOT_A_DIRECTORY');
-      await assertCode(() => store.list([...dir, 'missing']), 'ERR_NOT_FOUND');
+      await expectCode(() => store.list([...dir, 'a.txt']), 'ERR_NOT_A_DIRECTORY');
+      await expectCode(() => store.list([...dir, 'missing']), 'ERR_NOT_FOUND');
     });
 
     it('finds names case-insensitively and in any Unicode normal form, keeping them as written', async () => {
@@ -199,7 +188,7 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
       await store.delete([...dir, 'tree']);
       assert.deepEqual(store.list(dir), []);
       assert.equal(store.stat([...dir, 'tree', 'sub', 'deep']), undefined);
-      await assertCode(() => store.delete([...dir, 'f']), 'ERR_NOT_FOUND');
+      await expectCode(() => store.delete([...dir, 'f']), 'ERR_NOT_FOUND');
     });
 
     it('moves (renames) a file and a tree, keeping content and times', async () => {
@@ -232,7 +221,7 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
       const dir = folder();
       await store.write([...dir, 'a'], ['a']);
       await store.write([...dir, 'b'], ['b']);
-      await assertCode(() => store.move([...dir, 'a'], [...dir, 'b'], { overwrite: false }), 'ERR_EXISTS');
+      await expectCode(() => store.move([...dir, 'a'], [...dir, 'b'], { overwrite: false }), 'ERR_EXISTS');
       assert.equal(await read([...dir, 'b']), 'b');
       assert.deepEqual(await store.move([...dir, 'a'], [...dir, 'b'], { overwrite: true }), { replaced: true });
       assert.equal(await read([...dir, 'b']), 'a');
@@ -243,9 +232,9 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
       const dir = folder();
       store.mkdir([...dir, 'x']);
       store.mkdir([...dir, 'x', 'y']);
-      await assertCode(() => store.move([...dir, 'x'], [...dir, 'x', 'y', 'z'], { overwrite: false }), 'ERR_MOVE_INTO_SELF');
-      await assertCode(() => store.move([...dir, 'missing'], [...dir, 'z'], { overwrite: false }), 'ERR_NOT_FOUND');
-      await assertCode(() => store.move([...dir, 'x'], [...dir, 'none', 'z'], { overwrite: false }), 'ERR_PARENT_MISSING');
+      await expectCode(() => store.move([...dir, 'x'], [...dir, 'x', 'y', 'z'], { overwrite: false }), 'ERR_MOVE_INTO_SELF');
+      await expectCode(() => store.move([...dir, 'missing'], [...dir, 'z'], { overwrite: false }), 'ERR_NOT_FOUND');
+      await expectCode(() => store.move([...dir, 'x'], [...dir, 'none', 'z'], { overwrite: false }), 'ERR_PARENT_MISSING');
     });
 
     it('copies a file and a tree with their times and attributes; the source stays', async () => {
@@ -268,12 +257,12 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
       const dir = folder();
       await store.write([...dir, 'a'], ['a']);
       await store.write([...dir, 'b'], ['b']);
-      await assertCode(() => store.copy([...dir, 'a'], [...dir, 'b'], { overwrite: false }), 'ERR_EXISTS');
+      await expectCode(() => store.copy([...dir, 'a'], [...dir, 'b'], { overwrite: false }), 'ERR_EXISTS');
       assert.deepEqual(await store.copy([...dir, 'a'], [...dir, 'b'], { overwrite: true }), { replaced: true });
       assert.equal(await read([...dir, 'b']), 'a');
-      await assertCode(() => store.copy([...dir, 'a'], [...dir, 'A'], { overwrite: true }), 'ERR_EXISTS');
+      await expectCode(() => store.copy([...dir, 'a'], [...dir, 'A'], { overwrite: true }), 'ERR_EXISTS');
       store.mkdir([...dir, 'x']);
-      await assertCode(() => store.copy([...dir, 'x'], [...dir, 'x', 'y'], { overwrite: false }), 'ERR_MOVE_INTO_SELF');
+      await expectCode(() => store.copy([...dir, 'x'], [...dir, 'x', 'y'], { overwrite: false }), 'ERR_MOVE_INTO_SELF');
     });
 
     it('dead properties: set, replace, remove, list per child; copied with their resource, gone with it', async (t) => {
@@ -297,8 +286,8 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
       await store.delete([...dir, 'h']);
       await store.write([...dir, 'h'], ['new']);
       assert.deepEqual(props.getProps([...dir, 'h']), [], 'a new file at the same path has none');
-      await assertCode(() => props.getProps([...dir, 'missing']), 'ERR_NOT_FOUND');
-      await assertCode(() => props.patchProps([...dir, 'missing'], [p1]), 'ERR_NOT_FOUND');
+      await expectCode(() => props.getProps([...dir, 'missing']), 'ERR_NOT_FOUND');
+      await expectCode(() => props.patchProps([...dir, 'missing'], [p1]), 'ERR_NOT_FOUND');
     });
 
     it('Win32 metadata: times and attributes are set; the directory bit stays as the kind says', async (t) => {
@@ -315,7 +304,7 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
       assert.equal(meta.setMeta([...dir, 'f'], { modified }).attributes, 0x21, 'attributes stay when not given');
       assert.equal(store.stat([...dir, 'f'])!.created, created, 'times not given stay');
       assert.equal(meta.setMeta(dir, { attributes: 0x2 }).attributes, 0x2 | ATTR_DIRECTORY, 'a folder stays a folder');
-      await assertCode(() => meta.setMeta([...dir, 'missing'], { modified }), 'ERR_NOT_FOUND');
+      await expectCode(() => meta.setMeta([...dir, 'missing'], { modified }), 'ERR_NOT_FOUND');
     });
 
     it('quota: the bytes of all files', async (t) => {

@@ -53,6 +53,7 @@ import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Attribute, Change, Client } from 'ldapts';
 import { runCommand } from './server.js';
 
@@ -138,7 +139,6 @@ interface FixtureSecrets {
   passwords: Record<AdUserName | (typeof SERVICE_NAMES)[number], string>;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** A random password meeting AD's complexity rules (three character classes, no account name). */
 function adPassword(): string {
@@ -392,15 +392,8 @@ export async function startSambaAd(): Promise<SambaAd> {
     const confFile = await writeSmbConf(dir);
     const caFile = join(dir, 'private', 'tls', 'ca.pem');
     let running: Daemon | null = await launch(dir, confFile);
-    // If the test process dies without stop(), leave neither a DC nor its folder behind.
-    const cleanUpOnExit = () => {
-      try {
-        if (running) process.kill(-running.child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      rmSync(dir, { recursive: true, force: true });
-    };
+    // If the test process dies without stop(), do not leave its folder behind (launchDaemon kills the DC).
+    const cleanUpOnExit = () => rmSync(dir, { recursive: true, force: true });
     process.once('exit', cleanUpOnExit);
     let stopping: Promise<void> | null = null;
     const pid = running.child.pid!;

@@ -12,23 +12,18 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { launchDaemon, stopDaemon, type ExitStatus } from './daemon.js';
 
 export const MYDOC_BIN = fileURLToPath(new URL('../../../bin/mydoc.js', import.meta.url));
 
 const START_TIMEOUT_MS = 20_000;
 const STOP_GRACE_MS = 5_000;
-const OUTPUT_CAP = 256 * 1024;
 
 export interface ServerUser {
   name: string;
   password: string;
   /** A mydoc administrator (`user add --admin`; local directory only). */
   admin?: boolean;
-}
-
-export interface ExitStatus {
-  code: number | null;
-  signal: NodeJS.Signals | null;
 }
 
 export interface RunningServer {
@@ -154,7 +149,6 @@ function healthz(port: number, caPem: string): Promise<boolean> {
   });
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Starts `mydoc serve` on a fresh data folder. Resolves once /healthz answers "ok" over TLS
@@ -183,58 +177,30 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
     }
     const caPem = await readFile(caFile, 'utf8');
 
-    const child = spawn(process.execPath, [MYDOC_BIN, 'serve', '--config', configFile], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const daemon = await launchDaemon({
+      name: 'mydoc serve',
+      command: process.execPath,
+      args: [MYDOC_BIN, 'serve', '--config', configFile],
       env: { ...process.env, MYDOC_CONFIG: '', ...opts.env },
+      // TLS is verified with the data folder's CA.
+      ready: () => healthz(port, caPem),
+      readyTimeoutMs: START_TIMEOUT_MS,
+      where: `https://127.0.0.1:${port}/healthz`,
+      graceMs: STOP_GRACE_MS,
     });
-    let output = '';
-    const append = (d: string) => {
-      output += d;
-      if (output.length > OUTPUT_CAP) output = output.slice(-OUTPUT_CAP);
-    };
-    let sawServing = false;
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      append(d);
-      if (/^mydoc: serving https:\/\//m.test(output)) sawServing = true;
-    });
-    child.stderr.setEncoding('utf8').on('data', append);
-    // An object, so TypeScript does not narrow it to null (it is set in callbacks).
-    const state: { exit: ExitStatus | null } = { exit: null };
-    const exited = new Promise<ExitStatus>((resolve) => {
-      child.once('exit', (code, signal) => {
-        state.exit = { code, signal };
-        resolve(state.exit);
-      });
-      child.once('error', (error) => {
-        append(`\n[spawn error: ${error.message}]\n`);
-        state.exit = { code: null, signal: null };
-        resolve(state.exit);
-      });
-    });
-    // If the test process dies without stop(), do not leave a server behind.
-    const killOnExit = () => child.kill('SIGKILL');
-    process.once('exit', killOnExit);
+    cleanupDir = false;
 
     const agent = new https.Agent({ keepAlive: true, ca: caPem, maxSockets: 8 });
     let stopping: Promise<void> | null = null;
     const stop = (): Promise<void> => {
       stopping ??= (async () => {
         agent.destroy();
-        if (state.exit === null) {
-          child.kill('SIGTERM');
-          const done = await Promise.race([exited.then(() => true), sleep(STOP_GRACE_MS).then(() => false)]);
-          if (!done) {
-            child.kill('SIGKILL');
-            await exited;
-          }
-        }
-        process.removeListener('exit', killOnExit);
+        await stopDaemon(daemon, STOP_GRACE_MS);
         await rm(dir, { recursive: true, force: true });
       })();
       return stopping;
     };
-
-    const server: RunningServer = {
+    return {
       url: `https://127.0.0.1:${port}/`,
       port,
       caFile,
@@ -242,34 +208,14 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
       configFile,
       dataDir,
       dir,
-      pid: child.pid ?? -1,
+      pid: daemon.child.pid ?? -1,
       users,
       user: users[0]!,
       agent,
-      output: () => output,
-      exited,
+      output: daemon.output,
+      exited: daemon.exited,
       stop,
     };
-    cleanupDir = false;
-
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    for (;;) {
-      if (state.exit !== null) {
-        const status = state.exit;
-        await stop();
-        throw new Error(`mydoc serve exited before it was ready (${status.signal ?? `exit ${status.code}`}):\n${output}`);
-      }
-      // Poll /healthz every 100 ms; TLS is verified with the data folder's CA.
-      if (await healthz(port, caPem)) return server;
-      if (Date.now() > deadline) {
-        await stop();
-        throw new Error(
-          `mydoc serve was not ready within ${START_TIMEOUT_MS / 1000} s ` +
-            `(${sawServing ? 'it printed the serving line but /healthz did not answer "ok"' : 'no serving line, no /healthz'}):\n${output}`,
-        );
-      }
-      await sleep(100);
-    }
   } finally {
     if (cleanupDir) await rm(dir, { recursive: true, force: true });
   }

@@ -262,15 +262,8 @@ export async function startSlapd(opts: StartSlapdOptions = {}): Promise<Slapd> {
     const url = `ldap://127.0.0.1:${port}`;
 
     let running: Daemon | null = await launch(confFile, url);
-    // If the test process dies without stop(), leave neither a slapd nor its folder behind.
-    const cleanUpOnExit = () => {
-      try {
-        if (running) process.kill(running.child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      rmSync(dir, { recursive: true, force: true });
-    };
+    // If the test process dies without stop(), do not leave its folder behind (launchDaemon kills the slapd).
+    const cleanUpOnExit = () => rmSync(dir, { recursive: true, force: true });
     process.once('exit', cleanUpOnExit);
 
     const ldapmodify = async (ldif: string): Promise<void> => {

@@ -14,6 +14,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { loadPrivateKey, loadPublicKey } from '../../crypto/key-files.js';
 import { NetworkSecretUnavailableError } from '../../crypto/errors.js';
@@ -119,7 +120,7 @@ async function waitUntil(condition: () => boolean, what: string, timeoutMs = 10_
   const start = Date.now();
   while (!condition()) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
 }
 

@@ -10,6 +10,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TargetError, type BackupTarget, type TargetFile } from '../../backup/target.js';
+import { expectCode } from './expect-code.js';
 import { patternBytes, tempDir } from './keys.js';
 
 export interface ContractSetup {
@@ -24,14 +25,6 @@ const MiB = 1024 * 1024;
 const CLOCK_SLACK_MS = 5_000;
 
 const byPath = (files: TargetFile[]) => [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-
-async function assertCode(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof TargetError, `expected a TargetError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    return true;
-  });
-}
 
 export function targetContract(name: string, setup: () => Promise<ContractSetup>): void {
   describe(`backup target contract: ${name}`, () => {
@@ -159,9 +152,9 @@ export function targetContract(name: string, setup: () => Promise<ContractSetup>
     });
 
     it('fails with ERR_TARGET_NOT_FOUND reading a missing file', async () => {
-      await assertCode(target.readFile('missing-file'), 'ERR_TARGET_NOT_FOUND');
-      await assertCode(target.readFile('missing-folder/missing-file'), 'ERR_TARGET_NOT_FOUND');
-      await assertCode(target.download([{ remote: 'missing-file', local: join(local, 'never') }]), 'ERR_TARGET_NOT_FOUND');
+      await expectCode(target.readFile('missing-file'), 'ERR_TARGET_NOT_FOUND', TargetError);
+      await expectCode(target.readFile('missing-folder/missing-file'), 'ERR_TARGET_NOT_FOUND', TargetError);
+      await expectCode(target.download([{ remote: 'missing-file', local: join(local, 'never') }]), 'ERR_TARGET_NOT_FOUND', TargetError);
     });
 
     it('removes files; removing a missing file succeeds', async () => {
