@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig, parseConfig, renderDemoConfig } from '../server/config/config.js';
+import { loadConfig, parseConfig } from '../server/config/config.js';
+import { renderDemoConfig } from '../server/config/demo-config.js';
 import { ConfigError } from '../server/config/errors.js';
 import { tempDir } from './helpers/keys.js';
 

@@ -2,15 +2,16 @@
  * The service configuration: one YAML file, validated by hand into a frozen, typed `Config`
  * with every default filled in. Unknown keys are errors (they are usually typos), and every
  * error is a `ConfigError` naming the full dotted key. Relative paths are resolved against
- * the folder of the config file.
+ * the folder of the config file. The YAML reading and the typed readers are in
+ * yaml-reader.ts; the demo's commented file is in demo-config.ts.
  */
 import cron from 'node-cron';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, parseDocument, type YAMLError } from 'yaml';
 import type { TargetSpec } from '../../backup/open-target.js';
 import { ConfigError } from './errors.js';
+import { FILE_KEY, asMapping, deepFreeze, describe, ownValue, oneOf, parseYaml, readBoolean, readNumber, readPath, readSection, readString, readStringList, rejectUnknownKeys, required, type Mapping } from './yaml-reader.js';
 import { isDnsName } from '../http/tls.js';
 import { dataFolder } from '../../shares/data-folder.js';
 
@@ -85,9 +86,6 @@ export interface LdapConfig {
   readonly timeoutSeconds: number;
 }
 
-type Mapping = Record<string, unknown>;
-
-const FILE_KEY = '(file)';
 const PC_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** Every 4 hours on the hour. */
 export const DEFAULT_BACKUP_SCHEDULE = '0 */4 * * *';
@@ -119,18 +117,6 @@ export function parseConfig(text: string, file: string): Config {
   const absoluteFile = resolve(file);
   const root = asMapping(parseYaml(text, absoluteFile), FILE_KEY, `${absoluteFile} must contain a YAML mapping of keys`);
   return deepFreeze(readConfig(root, dirname(absoluteFile)));
-}
-
-function parseYaml(text: string, file: string): unknown {
-  const lineCounter = new LineCounter();
-  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter });
-  // Warnings (e.g. an unknown !tag) are errors too: a config file must mean exactly what it says.
-  const problem: YAMLError | undefined = document.errors[0] ?? document.warnings[0];
-  if (problem !== undefined) {
-    const { line, col } = lineCounter.linePos(problem.pos[0]);
-    throw new ConfigError(FILE_KEY, `${file} line ${line}, column ${col}: ${problem.message}`);
-  }
-  return document.toJS();
 }
 
 function readConfig(root: Mapping, baseDir: string): Config {
@@ -261,32 +247,6 @@ function readLdap(ldap: Mapping, baseDir: string): LdapConfig {
   };
 }
 
-function readNumber(map: Mapping, parentKey: string, name: string, min: number, max: number, integer = false): number | undefined {
-  const value = ownValue(map, name);
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
-    throw new ConfigError(dotted(parentKey, name), `must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max} (got ${describe(value)})`);
-  }
-  return value;
-}
-
-function readBoolean(map: Mapping, parentKey: string, name: string): boolean | undefined {
-  const value = ownValue(map, name);
-  if (value === undefined) return undefined;
-  if (typeof value !== 'boolean') throw new ConfigError(dotted(parentKey, name), `must be true or false (got ${describe(value)})`);
-  return value;
-}
-
-function readStringList(map: Mapping, parentKey: string, name: string): string[] | undefined {
-  const value = ownValue(map, name);
-  if (value === undefined) return undefined;
-  if (!Array.isArray(value)) throw new ConfigError(dotted(parentKey, name), `must be a list (got ${describe(value)})`);
-  return value.map((item, i) => {
-    if (typeof item !== 'string' || item === '') throw new ConfigError(`${dotted(parentKey, name)}.${i}`, `must be a non-empty string (got ${describe(item)})`);
-    return item;
-  });
-}
-
 function readBackup(root: Mapping, baseDir: string): Config['backup'] {
   const backup = readSection(root, '', 'backup', ['target', 'schedule', 'timezone', 'randomDelaySeconds', 'shutdownDeadlineSeconds']);
   const scheduleText = readString(backup, 'backup', 'schedule') ?? DEFAULT_BACKUP_SCHEDULE;
@@ -357,163 +317,6 @@ function readTakeout(root: Mapping, baseDir: string): Config['takeout'] {
   };
 }
 
-// ---- generic readers -------------------------------------------------------------------
-
-function dotted(parentKey: string, name: string): string {
-  return parentKey === '' ? name : `${parentKey}.${name}`;
-}
-
-function ownValue(map: Mapping, name: string): unknown {
-  return Object.hasOwn(map, name) ? map[name] : undefined;
-}
-
-function asMapping(value: unknown, key: string, problem: string): Mapping {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ConfigError(key, `${problem} (got ${describe(value)})`);
-  }
-  return value as Mapping;
-}
-
-function rejectUnknownKeys(map: Mapping, parentKey: string, allowed: readonly string[]): void {
-  const unknown = Object.keys(map).find((name) => !allowed.includes(name));
-  if (unknown !== undefined) {
-    throw new ConfigError(dotted(parentKey, unknown), `unknown key (allowed here: ${allowed.join(', ')})`);
-  }
-}
-
-/** A nested mapping with only `allowed` keys; an absent section reads as empty. */
-function readSection(parent: Mapping, parentKey: string, name: string, allowed: readonly string[]): Mapping {
-  const key = dotted(parentKey, name);
-  const value = ownValue(parent, name);
-  if (value === undefined) return {};
-  const section = asMapping(value, key, 'must be a mapping of keys');
-  rejectUnknownKeys(section, key, allowed);
-  return section;
-}
-
-function readString(map: Mapping, parentKey: string, name: string): string | undefined {
-  const value = ownValue(map, name);
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value === '') {
-    throw new ConfigError(dotted(parentKey, name), `must be a non-empty string (got ${describe(value)})`);
-  }
-  return value;
-}
-
-/** A path string, resolved against `baseDir` when relative. */
-function readPath(map: Mapping, parentKey: string, name: string, baseDir: string): string | undefined {
-  const value = readString(map, parentKey, name);
-  if (value === undefined) return undefined;
-  if (value.includes('\0')) {
-    throw new ConfigError(dotted(parentKey, name), 'must be a path without NUL characters');
-  }
-  return resolve(baseDir, value);
-}
-
-function required<T>(value: T | undefined, key: string): T {
-  if (value === undefined) throw new ConfigError(key, 'is required but missing');
-  return value;
-}
-
-function oneOf<const T extends string>(value: string, allowed: readonly T[], key: string): T {
-  const match = allowed.find((candidate) => candidate === value);
-  if (match === undefined) {
-    throw new ConfigError(key, `must be one of: ${allowed.join(', ')} (got ${describe(value)})`);
-  }
-  return match;
-}
-
 function isHostName(value: string): boolean {
   return isIP(value) !== 0 || isDnsName(value);
-}
-
-/** A short, quoted rendering of a YAML value for error messages. */
-function describe(value: unknown): string {
-  if (value === null || value === undefined) return 'an empty value';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a mapping';
-  return JSON.stringify(value);
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null) {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
-}
-
-// ---- demo config -----------------------------------------------------------------------
-
-export interface DemoConfigOptions {
-  pcId: string;
-  dataDir: string;
-  /** Folder standing in for the NAS share: the backup target. */
-  nasDir: string;
-  /** Path of the recovery public key PEM. */
-  recoveryPublicKey: string;
-  /** Port of the demo service (default 8443). */
-  port?: number;
-}
-
-/**
- * YAML text (with comments) of a config for the demo: local directory, backup to a folder.
- * Paths are written as given; relative ones will resolve against the folder the file is written to.
- */
-export function renderDemoConfig(opts: DemoConfigOptions): string {
-  const q = (value: string): string => JSON.stringify(value);
-  return `# mydoc configuration (written by "mydoc demo").
-# Unknown keys are errors. Relative paths are resolved against the folder of this file.
-
-# Name of this PC: 1 to 63 letters, digits, ".", "_" or "-".
-pcId: ${q(opts.pcId)}
-
-# Folder for this PC's mydoc data; the defaults below live under it.
-dataDir: ${q(opts.dataDir)}
-
-listen:
-  # Address the WebDAV server listens on. Keep it on loopback unless the guest needs more.
-  host: "127.0.0.1"
-  port: ${opts.port ?? 8443}
-  # Extra DNS names / IP addresses put in the TLS certificate (127.0.0.1 and localhost are always there).
-  hostNames: []
-
-# TLS files default to <dataDir>/tls/server-cert.pem, server-key.pem and ca-cert.pem.
-# tls:
-#   certFile: ...
-#   keyFile: ...
-#   caFile: ...
-
-directory:
-  # Where users and their network secrets come from. "local" is a stand-in for a company
-  # directory: it keeps the network secrets in a plain file, which is NOT secure.
-  kind: local
-  # local:
-  #   usersFile: <dataDir>/local-directory/users.json
-  #   insecureSecretFile: <dataDir>/local-directory/INSECURE-network-secrets.json
-
-backup:
-  target:
-    # "path": a folder (here a stand-in for the NAS). "smb" takes url: //host/share[/folder] and authFile.
-    kind: path
-    path: ${q(opts.nasDir)}
-  # Scheduled backups (cron: minute hour day-of-month month weekday, or "off"), read in
-  # this time zone, each started up to randomDelaySeconds late so a fleet spreads out.
-  # A missed run is caught up at start.
-  schedule: "${DEFAULT_BACKUP_SCHEDULE}"
-  timezone: "UTC"
-  randomDelaySeconds: 600
-  # At service stop (shutdown) copying stops after this many seconds; the rest goes next time.
-  shutdownDeadlineSeconds: 60
-
-recovery:
-  # Public key (PEM, SPKI) of the recovery key pair. Optional.
-  publicKey: ${q(opts.recoveryPublicKey)}
-
-# Take-out keys (offline use for a limited time, approved by an administrator).
-# "mydoc keys issuer" writes an issuer key pair; list the public files here.
-# takeout:
-#   maxDays: 14
-#   issuerPublicKeys: [issuer-public.pem]
-`;
 }
