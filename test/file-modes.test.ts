@@ -8,7 +8,7 @@
  * their own, not only the CLI's umask.
  *
  * Symbolic links are not checked: a link's own mode is always 0777 on Linux
- * and means nothing (the vault lock is one, see shares/pid-file.ts).
+ * and means nothing (the vault lock is one, see shares/vault/lock-file.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
