@@ -6,9 +6,7 @@
 
 /** The folders at the root of every vault; they cannot be deleted, moved or replaced. */
 export const AREAS = ['Documents', 'Desktop', 'Profile'] as const;
-/** Win32 FILE_ATTRIBUTE_DIRECTORY and FILE_ATTRIBUTE_ARCHIVE. */
-export const ATTR_DIRECTORY = 0x10;
-export const ATTR_ARCHIVE = 0x20;
+export { ATTR_ARCHIVE, ATTR_DIRECTORY } from '../win32-attributes.js';
 
 export interface Entry {
   readonly path: string;

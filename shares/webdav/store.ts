@@ -37,10 +37,7 @@ import type { Readable } from 'node:stream';
 /** A path inside a share: its names from the root down; [] is the root. */
 export type DavPath = readonly string[];
 
-/** Win32 FILE_ATTRIBUTE_DIRECTORY: set on every folder. */
-export const ATTR_DIRECTORY = 0x10;
-/** Win32 FILE_ATTRIBUTE_ARCHIVE: what a new file carries. */
-export const ATTR_ARCHIVE = 0x20;
+export { ATTR_ARCHIVE, ATTR_DIRECTORY } from '../win32-attributes.js';
 
 export interface DavEntry {
   /** The name as stored ('' for the root). */
