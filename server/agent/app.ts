@@ -43,7 +43,7 @@ import type { DavResponse } from '../../shares/webdav/responses.js';
 import { VaultDavStore } from '../../shares/vault/dav-store.js';
 import { Authenticator, MAX_LOGIN_CHARS, parseBasic } from '../http/basic-auth.js';
 import { codeOf, plainAnswer as plain, statusOf, useErrorStatus } from '../http/error-status.js';
-import { LOGIN_STATUS, UNLOCK_STATUS, type UnlockErrorCode } from './error-status.js';
+import { LOGIN_STATUS, REQUEST_STATUS, UNLOCK_STATUS, type RequestRefusalCode, type UnlockErrorCode } from './error-status.js';
 import { Metrics, label } from './metrics.js';
 import { apiRequestRefusal } from '../http/api-guard.js';
 import { registerTakeoutRoutes, type ApiCaller } from './takeout-routes.js';
@@ -104,6 +104,17 @@ interface EarlyAnswer {
   headers?: Record<string, string>;
 }
 
+/** A refusal of the request as sent, with the status the agent's table gives its code; a plain sentence. */
+function refuse(code: RequestRefusalCode, message: string, headers?: Record<string, string>): EarlyAnswer {
+  return { status: REQUEST_STATUS[code], message, ...(headers ? { headers } : {}) };
+}
+
+/** The API guard's refusal (http/api-guard.ts), answered as the API's JSON error. */
+function apiRefused(method: string, url: string, headers: IncomingMessage['headers']): EarlyAnswer | undefined {
+  const refusal = apiRequestRefusal(method, url, headers);
+  return refusal && { status: REQUEST_STATUS[refusal.code], code: refusal.code, message: refusal.message };
+}
+
 function earlyResponse(a: EarlyAnswer): { headers: Record<string, string | number>; body: Buffer } {
   const body = Buffer.from(a.code ? JSON.stringify({ error: { code: a.code, message: a.message } }) : `${a.message}\n`, 'utf8');
   const type = a.code ? 'application/json' : 'text/plain; charset=utf-8';
@@ -123,10 +134,10 @@ function transferCodingRefusal(value: string | undefined): EarlyAnswer | undefin
   if (value === undefined) return undefined;
   const codings = value.split(',').map((c) => c.trim().toLowerCase());
   if (codings.every((c) => c === 'chunked')) return undefined;
-  return { status: 501, message: 'only the chunked transfer coding is supported: send the body as it is, with Content-Length or Transfer-Encoding: chunked' };
+  return refuse('ERR_HTTP_TRANSFER_CODING', 'only the chunked transfer coding is supported: send the body as it is, with Content-Length or Transfer-Encoding: chunked');
 }
 
-const notImplemented = (method: string): EarlyAnswer => ({ status: 501, message: `the method ${method} is not implemented here`, headers: { allow: ALLOW } });
+const notImplemented = (method: string): EarlyAnswer => refuse('ERR_HTTP_METHOD', `the method ${method} is not implemented here`, { allow: ALLOW });
 
 const UNLOCK_MESSAGES: Record<UnlockErrorCode, (err: Error) => string> = {
   ERR_NETWORK_SECRET_UNAVAILABLE: (err) => `your documents cannot be unlocked now: ${err.message}`,
@@ -218,7 +229,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     active.clear();
   });
   app.addHook('onRequest', async (req, reply) => {
-    const refused = transferCodingRefusal(req.headers['transfer-encoding']) ?? apiRequestRefusal(req.method, req.url, req.headers);
+    const refused = transferCodingRefusal(req.headers['transfer-encoding']) ?? apiRefused(req.method, req.url, req.headers);
     if (refused) return answerEarly(reply, refused);
     if (req.method === 'OPTIONS' || req.url === '/healthz') return;
     if (!opts.gate.isReachable) {
@@ -226,7 +237,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       // challenged only when someone could answer it (Windows asks for them on a 401).
       const creds = parseBasic(req.headers.authorization);
       const admitted = creds ? await opts.gate.admits(creds.user) : opts.gate.state() === 'takeout';
-      if (!admitted) return plain(reply, 403, LOCKED_MESSAGE);
+      if (!admitted) return plain(reply, REQUEST_STATUS.ERR_LOCKED, LOCKED_MESSAGE);
     }
     active.add(req.raw);
     req.raw.once('close', () => active.delete(req.raw));
@@ -238,14 +249,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.get('/metrics', async (req, reply) => {
     const caller = await authenticate(req, reply);
     if (!caller) return reply;
-    if (!caller.admin) return plain(reply, 403, 'the metrics are for administrators only');
+    if (!caller.admin) return plain(reply, REQUEST_STATUS.ERR_ADMIN_ONLY, 'the metrics are for administrators only');
     return reply.type('text/plain; version=0.0.4').send(await metrics.render());
   });
 
   // What the router does not know: no internal route name in the answer.
   app.setNotFoundHandler((req, reply) => {
-    if (req.url === '/healthz' || req.url === '/metrics') return plain(reply, 405, `${req.url} answers GET only`, { allow: 'GET' });
-    if (req.url.startsWith('/api/')) return reply.code(404).type('application/json').send(JSON.stringify({ error: { code: 'ERR_API_NOT_FOUND', message: 'there is no such API request' } }));
+    if (req.url === '/healthz' || req.url === '/metrics') return plain(reply, REQUEST_STATUS.ERR_HTTP_GET_ONLY, `${req.url} answers GET only`, { allow: 'GET' });
+    if (req.url.startsWith('/api/')) return reply.code(REQUEST_STATUS.ERR_API_NOT_FOUND).type('application/json').send(JSON.stringify({ error: { code: 'ERR_API_NOT_FOUND', message: 'there is no such API request' } }));
     return answerEarly(reply, notImplemented(req.method));
   });
 
@@ -257,20 +268,20 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const beforeBody = (req: IncomingMessage): EarlyAnswer | undefined => {
     const method = req.method ?? '';
     const url = req.url ?? '/';
-    const refused = transferCodingRefusal(req.headers['transfer-encoding']) ?? apiRequestRefusal(method, url, req.headers);
+    const refused = transferCodingRefusal(req.headers['transfer-encoding']) ?? apiRefused(method, url, req.headers);
     if (refused) return refused;
     const isApi = url.startsWith('/api/');
-    if (url === '/healthz' || url === '/metrics') return method === 'GET' ? undefined : { status: 405, message: `${url} answers GET only`, headers: { allow: 'GET' } };
+    if (url === '/healthz' || url === '/metrics') return method === 'GET' ? undefined : refuse('ERR_HTTP_GET_ONLY', `${url} answers GET only`, { allow: 'GET' });
     if (!isApi && !(DAV_METHODS as readonly string[]).includes(method)) return notImplemented(method);
     if (method === 'OPTIONS') return undefined;
-    if (opts.gate.state() === 'locked') return { status: 403, message: LOCKED_MESSAGE };
-    if (!parseBasic(req.headers.authorization)) return { status: 401, message: 'authentication required', headers: { 'www-authenticate': REALM } };
+    if (opts.gate.state() === 'locked') return refuse('ERR_LOCKED', LOCKED_MESSAGE);
+    if (!parseBasic(req.headers.authorization)) return refuse('ERR_AUTH_REQUIRED', 'authentication required', { 'www-authenticate': REALM });
     if (!isApi && method === 'PUT') {
       const refusal = putSizeRefusal(req.headers['content-length'], limits);
       return refusal && { status: refusal.status, message: refusal.message };
     }
     const length = Number(req.headers['content-length'] ?? 0);
-    if (!isApi && length > MAX_XML_BYTES) return { status: 413, message: `the request body is larger than ${MAX_XML_BYTES} bytes` };
+    if (!isApi && length > MAX_XML_BYTES) return refuse('ERR_HTTP_BODY_TOO_LARGE', `the request body is larger than ${MAX_XML_BYTES} bytes`);
     return undefined;
   };
   app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
@@ -312,7 +323,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         await opts.audit.append({ actor, action: 'login', decision: 'deny', reason: result.reason });
       }
       const message = !creds ? 'authentication required' : result && !result.ok && result.reason !== 'wrong user name or password' ? `login refused: ${result.reason}` : 'wrong user name or password';
-      plain(reply, 401, message, { 'www-authenticate': REALM });
+      plain(reply, REQUEST_STATUS.ERR_AUTH_REQUIRED, message, { 'www-authenticate': REALM });
       return undefined;
     }
     req.mydocUser = result.user;
@@ -337,7 +348,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       let session: UserSession;
       try {
         const takeoutSession = opts.gate.isReachable ? undefined : await opts.sessions.takeoutSession(user);
-        if (!opts.gate.isReachable && !takeoutSession) return plain(reply, 403, LOCKED_MESSAGE);
+        if (!opts.gate.isReachable && !takeoutSession) return plain(reply, REQUEST_STATUS.ERR_LOCKED, LOCKED_MESSAGE);
         session = takeoutSession ?? (await opts.sessions.get(user));
       } catch (err) {
         const failure = unlockFailure(err);

@@ -7,6 +7,7 @@
 import type { CryptoErrorCode } from '../../crypto/errors.js';
 import type { TakeoutErrorCode } from '../../policy/takeout/errors.js';
 import type { VaultErrorCode } from '../../shares/vault/errors.js';
+import type { ApiGuardCode } from '../http/api-guard.js';
 import type { StatusTable } from '../http/error-status.js';
 
 /** Errors of the take-out API's own checks. */
@@ -60,3 +61,33 @@ export const UNLOCK_STATUS = {
 } as const satisfies Partial<Record<CryptoErrorCode | VaultErrorCode, number>>;
 
 export type UnlockErrorCode = keyof typeof UNLOCK_STATUS;
+
+/**
+ * What the agent refuses from the request as sent, before a route or the
+ * WebDAV share runs (or, for a login, after the check): its framing, method
+ * or size, a missing or wrong login, the locked PC, a non-administrator at
+ * /metrics, an unknown API request, and the API guard's cross-site refusals.
+ */
+export type RequestRefusalCode =
+  | ApiGuardCode
+  | 'ERR_HTTP_TRANSFER_CODING'
+  | 'ERR_HTTP_METHOD'
+  | 'ERR_HTTP_GET_ONLY'
+  | 'ERR_HTTP_BODY_TOO_LARGE'
+  | 'ERR_AUTH_REQUIRED'
+  | 'ERR_LOCKED'
+  | 'ERR_ADMIN_ONLY'
+  | 'ERR_API_NOT_FOUND';
+
+export const REQUEST_STATUS = {
+  ERR_HTTP_TRANSFER_CODING: 501,
+  ERR_HTTP_METHOD: 501,
+  ERR_HTTP_GET_ONLY: 405,
+  ERR_HTTP_BODY_TOO_LARGE: 413,
+  ERR_AUTH_REQUIRED: 401,
+  ERR_LOCKED: 403,
+  ERR_ADMIN_ONLY: 403,
+  ERR_API_NOT_FOUND: 404,
+  ERR_API_CROSS_SITE: 403,
+  ERR_API_CONTENT_TYPE: 415,
+} as const satisfies Record<RequestRefusalCode, number>;

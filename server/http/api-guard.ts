@@ -19,9 +19,11 @@
  */
 import { originOf } from '../../shares/webdav/paths.js';
 
+/** Why the guard refuses; each process's status table gives the status (403 cross-site, 415 content type). */
+export type ApiGuardCode = 'ERR_API_CROSS_SITE' | 'ERR_API_CONTENT_TYPE';
+
 export interface ApiRefusal {
-  status: number;
-  code: string;
+  code: ApiGuardCode;
   message: string;
 }
 
@@ -46,15 +48,15 @@ export function apiRequestRefusal(method: string, url: string, headers: Record<s
   if (!url.startsWith('/api/') || SAFE_METHODS.has(method)) return undefined;
   const site = first(headers['sec-fetch-site'])?.trim().toLowerCase();
   if (site !== undefined && site !== 'same-origin' && site !== 'none') {
-    return { status: 403, code: 'ERR_API_CROSS_SITE', message: `refused: this request was sent by another site (Sec-Fetch-Site: ${site}); use the API from this origin or a non-browser client` };
+    return { code: 'ERR_API_CROSS_SITE', message: `refused: this request was sent by another site (Sec-Fetch-Site: ${site}); use the API from this origin or a non-browser client` };
   }
   const origin = first(headers.origin);
   if (origin !== undefined && (serialised(origin) === undefined || serialised(origin) !== originOf(first(headers.host) ?? ''))) {
-    return { status: 403, code: 'ERR_API_CROSS_SITE', message: 'refused: this request was sent by another site (its Origin is not this server); use the API from this origin or a non-browser client' };
+    return { code: 'ERR_API_CROSS_SITE', message: 'refused: this request was sent by another site (its Origin is not this server); use the API from this origin or a non-browser client' };
   }
   const type = first(headers['content-type'])?.split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json') {
-    return { status: 415, code: 'ERR_API_CONTENT_TYPE', message: 'a request that changes state must have Content-Type: application/json' };
+    return { code: 'ERR_API_CONTENT_TYPE', message: 'a request that changes state must have Content-Type: application/json' };
   }
   return undefined;
 }
