@@ -1,8 +1,9 @@
 /**
  * The shared test suite of the WebDAV store contract (shares/webdav/store.ts):
  * every store (the vault's adapter, the in-memory store) runs it with
- * `davStoreContract(name, setup)`. The optional capabilities are tested when
- * the store has them.
+ * `davStoreContract(name, setup, capabilities)`. A store declares the
+ * optional capabilities it offers: the suite checks it offers exactly those,
+ * and runs each declared capability's tests.
  *
  * `setup` gives a store and `base`, a folder in it where the suite may
  * create anything (the vault's root holds only its fixed areas); each test
@@ -13,6 +14,11 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { expectCode } from './expect-code.js';
 import { ATTR_ARCHIVE, ATTR_DIRECTORY, hasDeadProps, hasQuota, hasWin32Meta, type DavPath, type DavStore } from '../../shares/webdav/store.js';
+
+/** The optional capabilities of shares/webdav/store.ts. */
+export type DavStoreCapability = 'deadProps' | 'win32Meta' | 'quota';
+
+const HAS: Record<DavStoreCapability, (store: DavStore) => boolean> = { deadProps: hasDeadProps, win32Meta: hasWin32Meta, quota: hasQuota };
 
 export interface DavStoreSetup {
   store: DavStore;
@@ -26,7 +32,8 @@ async function text(stream: Readable): Promise<string> {
   return Buffer.concat(parts).toString('utf8');
 }
 
-export function davStoreContract(name: string, setup: () => Promise<DavStoreSetup>): void {
+export function davStoreContract(name: string, setup: () => Promise<DavStoreSetup>, capabilities: readonly DavStoreCapability[]): void {
+  const declared = (capability: DavStoreCapability) => capabilities.includes(capability);
   describe(`WebDAV store contract: ${name}`, () => {
     let env: DavStoreSetup;
     let store: DavStore;
@@ -265,9 +272,13 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
       await expectCode(() => store.copy([...dir, 'x'], [...dir, 'x', 'y'], { overwrite: false }), 'ERR_MOVE_INTO_SELF');
     });
 
-    it('dead properties: set, replace, remove, list per child; copied with their resource, gone with it', async (t) => {
+    it(`offers exactly the optional capabilities it declares (${capabilities.join(', ') || 'none'})`, () => {
+      for (const capability of Object.keys(HAS) as DavStoreCapability[]) assert.equal(HAS[capability](store), declared(capability), capability);
+    });
+
+    if (declared('deadProps')) it('dead properties: set, replace, remove, list per child; copied with their resource, gone with it', async () => {
       const props = store;
-      if (!hasDeadProps(props)) return t.skip('the store keeps no dead properties');
+      assert.ok(hasDeadProps(props));
       const dir = folder();
       await store.write([...dir, 'f'], ['x']);
       const p1 = { ns: 'urn:x', name: 'color', value: '<color xmlns="urn:x">red</color>' };
@@ -290,9 +301,9 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
       await expectCode(() => props.patchProps([...dir, 'missing'], [p1]), 'ERR_NOT_FOUND');
     });
 
-    it('Win32 metadata: times and attributes are set; the directory bit stays as the kind says', async (t) => {
+    if (declared('win32Meta')) it('Win32 metadata: times and attributes are set; the directory bit stays as the kind says', async () => {
       const meta = store;
-      if (!hasWin32Meta(meta)) return t.skip('the store keeps no Win32 metadata');
+      assert.ok(hasWin32Meta(meta));
       const dir = folder();
       await store.write([...dir, 'f'], ['x']);
       const created = Date.UTC(1999, 11, 31, 23, 59, 59);
@@ -307,8 +318,8 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
       await expectCode(() => meta.setMeta([...dir, 'missing'], { modified }), 'ERR_NOT_FOUND');
     });
 
-    it('quota: the bytes of all files', async (t) => {
-      if (!hasQuota(store)) return t.skip('the store does not count its bytes');
+    if (declared('quota')) it('quota: the bytes of all files', async () => {
+      assert.ok(hasQuota(store));
       const dir = folder();
       const before = store.quotaUsed();
       await store.write([...dir, 'a'], ['12345']);
