@@ -1,8 +1,9 @@
 /**
  * The WebDAV layer's error vocabulary and the one table that gives each
  * code its HTTP status. The statuses are fixed by RFC 4918 and RFC 9110,
- * which is why the table lives with the protocol; a process that answers
- * other errors too includes WEBDAV_STATUS in its own table.
+ * which is why the table lives with the protocol: the WebDAV share of any
+ * process answers through it, beside the process's own table for what it
+ * answers outside the share (the agent's: server/agent/error-status.ts).
  *
  * Codes come from the handler itself (ERR_DAV_...), from the store
  * (store.ts: the vault's VaultError codes), from the lock manager
@@ -12,7 +13,7 @@
  */
 import { IfHeaderError } from './if-header.js';
 import { LockConflictError, LockedError, LockLimitError, LockNotFoundError } from './locks.js';
-import type { StoreErrorCode } from './store.js';
+import { STORE_ERROR_CODES, type StoreErrorCode } from './store.js';
 import { XmlError, type XmlErrorCode } from './xml.js';
 
 /** The handler's own refusals. */
@@ -116,10 +117,14 @@ export class DavError extends Error {
   }
 }
 
-/** A store's error (or any other) that carries one of the codes above. */
-function hasWebdavCode(err: unknown): err is Error & { code: WebdavErrorCode } {
+/**
+ * A store's error: one whose code is a store error code (store.ts). Only these
+ * are answered with their own message; any other error, whatever its code, is
+ * a 500 that says only "internal error".
+ */
+function isStoreError(err: unknown): err is Error & { code: StoreErrorCode } {
   const code = (err as { code?: unknown } | undefined)?.code;
-  return err instanceof Error && typeof code === 'string' && Object.hasOwn(WEBDAV_STATUS, code);
+  return err instanceof Error && (STORE_ERROR_CODES as readonly unknown[]).includes(code);
 }
 
 /** Converts any error met while handling a request into a DavError. */
@@ -131,6 +136,6 @@ export function toDavError(err: unknown): DavError {
   if (err instanceof LockLimitError) return new DavError(err.code, `${err.message}; unlock or let some expire`);
   if (err instanceof XmlError) return new DavError(err.code, `invalid XML body: ${err.message}`);
   if (err instanceof IfHeaderError) return new DavError(err.code, `invalid If header: ${err.message}`);
-  if (hasWebdavCode(err)) return new DavError(err.code, err.message);
+  if (isStoreError(err)) return new DavError(err.code, err.message);
   return new DavError('ERR_DAV_INTERNAL', 'internal error');
 }

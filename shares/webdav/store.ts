@@ -124,23 +124,25 @@ export interface QuotaStore {
 }
 
 /** Every error code a store may throw (see the table at the top). */
-export type StoreErrorCode =
-  | 'ERR_NOT_FOUND'
-  | 'ERR_EXISTS'
-  | 'ERR_NOT_A_DIRECTORY'
-  | 'ERR_IS_A_DIRECTORY'
-  | 'ERR_PARENT_MISSING'
-  | 'ERR_NAME_INVALID'
-  | 'ERR_PROTECTED'
-  | 'ERR_MOVE_INTO_SELF'
-  | 'ERR_OBJECT_CORRUPT'
-  | 'ERR_INDEX_KEY'
-  | 'ERR_TOO_LARGE'
-  | 'ERR_VAULT_CLOSED'
-  | 'ERR_READ_ONLY'
-  | 'ERR_INDEX_VERSION'
-  | 'ERR_VAULT_BUSY'
-  | 'ERR_NO_SPACE';
+export const STORE_ERROR_CODES = [
+  'ERR_NOT_FOUND',
+  'ERR_EXISTS',
+  'ERR_NOT_A_DIRECTORY',
+  'ERR_IS_A_DIRECTORY',
+  'ERR_PARENT_MISSING',
+  'ERR_NAME_INVALID',
+  'ERR_PROTECTED',
+  'ERR_MOVE_INTO_SELF',
+  'ERR_OBJECT_CORRUPT',
+  'ERR_INDEX_KEY',
+  'ERR_TOO_LARGE',
+  'ERR_VAULT_CLOSED',
+  'ERR_READ_ONLY',
+  'ERR_INDEX_VERSION',
+  'ERR_VAULT_BUSY',
+  'ERR_NO_SPACE',
+] as const;
+export type StoreErrorCode = (typeof STORE_ERROR_CODES)[number];
 
 /** An error for stores that have no error class of their own (the vault has VaultError, with the same codes). */
 export class StoreError extends Error {
