@@ -237,7 +237,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       // challenged only when someone could answer it (Windows asks for them on a 401).
       const creds = parseBasic(req.headers.authorization);
       const admitted = creds ? await opts.gate.admits(creds.user) : opts.gate.state() === 'takeout';
-      if (!admitted) return plain(reply, REQUEST_STATUS.ERR_LOCKED, LOCKED_MESSAGE);
+      if (!admitted) return plain(reply, REQUEST_STATUS.ERR_PC_LOCKED, LOCKED_MESSAGE);
     }
     active.add(req.raw);
     req.raw.once('close', () => active.delete(req.raw));
@@ -274,7 +274,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (url === '/healthz' || url === '/metrics') return method === 'GET' ? undefined : refuse('ERR_HTTP_GET_ONLY', `${url} answers GET only`, { allow: 'GET' });
     if (!isApi && !(DAV_METHODS as readonly string[]).includes(method)) return notImplemented(method);
     if (method === 'OPTIONS') return undefined;
-    if (opts.gate.state() === 'locked') return refuse('ERR_LOCKED', LOCKED_MESSAGE);
+    if (opts.gate.state() === 'locked') return refuse('ERR_PC_LOCKED', LOCKED_MESSAGE);
     if (!parseBasic(req.headers.authorization)) return refuse('ERR_AUTH_REQUIRED', 'authentication required', { 'www-authenticate': REALM });
     if (!isApi && method === 'PUT') {
       const refusal = putSizeRefusal(req.headers['content-length'], limits);
@@ -348,7 +348,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       let session: UserSession;
       try {
         const takeoutSession = opts.gate.isReachable ? undefined : await opts.sessions.takeoutSession(user);
-        if (!opts.gate.isReachable && !takeoutSession) return plain(reply, REQUEST_STATUS.ERR_LOCKED, LOCKED_MESSAGE);
+        if (!opts.gate.isReachable && !takeoutSession) return plain(reply, REQUEST_STATUS.ERR_PC_LOCKED, LOCKED_MESSAGE);
         session = takeoutSession ?? (await opts.sessions.get(user));
       } catch (err) {
         const failure = unlockFailure(err);

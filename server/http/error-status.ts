@@ -1,7 +1,9 @@
 /**
  * Where errors become HTTP answers: a table from error codes to statuses
- * (one per process, see server/agent/error-status.ts), applied by the error
- * handler of a fastify context. Handlers throw coded errors, never statuses.
+ * (each process keeps its statuses in one module, in sections by where they
+ * are answered; the agent's is server/agent/error-status.ts), applied by the
+ * error handler of a fastify context. Handlers throw coded errors, never
+ * statuses.
  *
  * Security considerations: an error the table does not know is answered
  * `500 internal error` and logged; its message (which may hold server paths)
