@@ -48,6 +48,7 @@ import { Metrics, label } from './metrics.js';
 import { apiRequestRefusal } from '../http/api-guard.js';
 import { registerTakeoutRoutes, type ApiCaller } from './takeout-routes.js';
 import type { SessionLocks } from './session-locks.js';
+import type { Clock } from '../../shares/clock.js';
 
 export const KEEP_ALIVE_MS = 70_000;
 const HEADERS_TIMEOUT_MS = 75_000;
@@ -76,6 +77,8 @@ export interface AppOptions {
   quotaBytes: () => number;
   /** When the last complete backup finished (ms since the epoch), if ever. */
   lastCompleteBackup?: () => Promise<number | undefined>;
+  /** The clock of the WebDAV share (lock time left), as of its lock tables (default the system clock). */
+  clock?: Clock;
 }
 
 declare module 'fastify' {
@@ -356,7 +359,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         req.log.warn({ user, code: (err as { code?: string }).code }, 'vault unlock failed');
         return plain(reply, failure.status, failure.message);
       }
-      const handler = new DavHandler(new VaultDavStore(session.vault), opts.locks.of(session), limits);
+      const handler = new DavHandler(new VaultDavStore(session.vault), opts.locks.of(session), limits, opts.clock);
       const body = req.body as Readable | undefined;
       const res = await handler.handle({ method: req.method, url, headers: req.headers, body, principal: user });
       if (res.status >= 500) req.log.error({ method: req.method, status: res.status, cause: res.cause }, 'WebDAV request failed');

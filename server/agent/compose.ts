@@ -51,7 +51,11 @@ export interface AgentOptions {
   directory?: Directory;
 }
 
-/** The assembled agent: nothing listens and no timer runs until `serve.ts` starts it. */
+/**
+ * The assembled agent: nothing listens and no backup is scheduled until
+ * `serve.ts` starts it (the audit log is open and take-out's expiry timer,
+ * unref'd, is armed); `serve.ts` also closes what is opened here.
+ */
 export interface Agent {
   app: FastifyInstance;
   directory: Directory;
@@ -130,6 +134,7 @@ export async function composeAgent(opts: AgentOptions): Promise<Agent> {
     version: opts.version,
     quotaBytes,
     lastCompleteBackup: async () => (await readBackupState(config.dataDir))?.lastComplete,
+    clock: now,
     ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
   });
   gate.onLock(() => app.log.warn('locked: the company directory is unreachable; keys dropped from memory'));
