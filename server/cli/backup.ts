@@ -29,7 +29,7 @@ import { CliError } from './errors.js';
 import { configFrom, configOption } from './inputs.js';
 
 /** Exit status of `mydoc backup`: 0 complete, 3 partial (deadline), 1 failed. */
-export const EXIT_PARTIAL = 3;
+const EXIT_PARTIAL = 3;
 
 const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
 
@@ -40,7 +40,7 @@ function progressBar(p: BackupProgress): string {
   return `\rbackup [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${Math.floor(share * 100)}%  ${p.objectsCopied}/${p.objectsToCopy} objects  ${mb(p.bytesCopied)}/${mb(p.bytesToCopy)} `;
 }
 
-export async function backupCommand(config: Config, opts: { deadlineSeconds: number | undefined; stdout: Out; stderr: Out; terminal: boolean }): Promise<number> {
+async function backupCommand(config: Config, opts: { deadlineSeconds: number | undefined; stdout: Out; stderr: Out; terminal: boolean }): Promise<number> {
   await requireInitialised(config);
   const query = opts.deadlineSeconds === undefined ? '' : `?deadline=${opts.deadlineSeconds}`;
   const fromService = await throughService(config, `/backup${query}`, opts);
@@ -53,7 +53,7 @@ export async function backupCommand(config: Config, opts: { deadlineSeconds: num
 }
 
 /** `mydoc stop`: the service backs up (shutdown deadline), reports, and exits. */
-export async function stopCommand(config: Config, opts: { stdout: Out; stderr: Out; terminal: boolean }): Promise<number> {
+async function stopCommand(config: Config, opts: { stdout: Out; stderr: Out; terminal: boolean }): Promise<number> {
   const fromService = await throughService(config, '/stop', opts);
   if (!fromService.reached) {
     opts.stdout('the service is not running\n');
@@ -118,7 +118,7 @@ async function parsePin(arg: string | undefined): Promise<DevicePin | undefined>
 }
 
 /** The trust file of this machine: `--trust-file`, else $XDG_STATE_HOME/mydoc (default ~/.local/state/mydoc). */
-export function defaultTrustFile(): string {
+function defaultTrustFile(): string {
   return join(process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'mydoc', 'backup-trust.json');
 }
 
@@ -142,7 +142,7 @@ async function chosenTarget(choice: TargetChoice): Promise<{ target: BackupTarge
   return { target, pcs, trust: await pinnedTrust(target, choice.deviceKey, choice.trustFile ?? defaultTrustFile()) };
 }
 
-export async function backupList(choice: TargetChoice, stdout: Out, stderr: Out): Promise<number> {
+async function backupList(choice: TargetChoice, stdout: Out, stderr: Out): Promise<number> {
   const { target, pcs, trust } = await chosenTarget(choice);
   for (const pc of pcs) {
     const snapshots = await listSnapshots(target, pc);
@@ -168,7 +168,7 @@ export async function backupList(choice: TargetChoice, stdout: Out, stderr: Out)
   return 0;
 }
 
-export async function backupVerify(choice: TargetChoice, readDataPercent: number, repair: boolean, stdout: Out, stderr: Out): Promise<number> {
+async function backupVerify(choice: TargetChoice, readDataPercent: number, repair: boolean, stdout: Out, stderr: Out): Promise<number> {
   const { target, pcs, trust } = await chosenTarget(choice);
   let damaged = 0;
   let rollbacks = 0;
@@ -194,7 +194,7 @@ export async function backupVerify(choice: TargetChoice, readDataPercent: number
   return 0;
 }
 
-export async function backupPrune(config: Config, keep: number, stdout: Out): Promise<number> {
+async function backupPrune(config: Config, keep: number, stdout: Out): Promise<number> {
   const { trust } = await (await ownTrust(config)).of(config.pcId);
   const result = await pruneBackups(await openTarget(config.backup.target), config.pcId, keep, trust);
   stdout(
@@ -214,7 +214,7 @@ async function checkLatest(device: Awaited<ReturnType<TrustSource['of']>>, pcId:
   await device.seen(snapshot);
 }
 
-export async function restoreCommand(
+async function restoreCommand(
   config: Config,
   opts: { from: string; authFile: string | undefined; recoveryKey: string; pc: string | undefined; snapshot: string; deviceKey: string | undefined; stdout: Out; stderr: Out },
 ): Promise<number> {
@@ -247,7 +247,7 @@ export async function restoreCommand(
   return 0;
 }
 
-export async function recoverCommand(opts: {
+async function recoverCommand(opts: {
   from: string;
   authFile: string | undefined;
   recoveryKey: string;

@@ -33,7 +33,7 @@ export interface AgentConnection {
 }
 
 /** Checks the connection options shared by the take-out commands, reads the CA file and the password. */
-export async function agentConnection(values: { agent: string; ca: string | undefined; user: string }, password: () => Promise<string>): Promise<AgentConnection> {
+async function agentConnection(values: { agent: string; ca: string | undefined; user: string }, password: () => Promise<string>): Promise<AgentConnection> {
   const { agent, ca, user } = values;
   let url: URL;
   try {
@@ -52,7 +52,7 @@ export async function agentConnection(values: { agent: string; ca: string | unde
 }
 
 /** One JSON call to the agent; a non-2xx answer becomes a CliError with the agent's message. */
-export function callAgent<T>(conn: AgentConnection, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+function callAgent<T>(conn: AgentConnection, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
   const url = new URL(path.replace(/^\//, ''), conn.agent.href.endsWith('/') ? conn.agent : new URL(`${conn.agent.href}/`));
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   const auth = `Basic ${Buffer.from(`${conn.user}:${conn.password}`, 'utf8').toString('base64')}`;
@@ -115,7 +115,7 @@ export async function revoke(conn: AgentConnection, jti: string): Promise<string
 }
 
 /** mydoc keys issuer: writes the pair; returns the lines to print. */
-export async function writeIssuerKeys(opts: { out: string; publicOut: string; alg: IssuerAlg }): Promise<string> {
+async function writeIssuerKeys(opts: { out: string; publicOut: string; alg: IssuerAlg }): Promise<string> {
   const pair = await generateIssuerKeyPair(opts.alg);
   await mkdir(dirname(opts.out), { recursive: true, mode: 0o700 });
   let fh;

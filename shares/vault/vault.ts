@@ -42,7 +42,6 @@ import type { DeadProperty, Entry, Times } from './entry.js';
 export { AREAS, ATTR_ARCHIVE, ATTR_DIRECTORY, type DeadProperty, type Entry, type Times } from './entry.js';
 export type { ByteSource } from './object-store.js';
 
-/** What a write may ask: `createOnly` and `times` for its index row (tree-writes.ts), and a size limit. */
 /**
  * A path in the vault: "/"-joined as typed ("/Documents/a.txt"), or already
  * split into names (what the WebDAV layer decoded), so it is not joined and
@@ -59,6 +58,7 @@ function shown(path: VaultPath): string {
   return typeof path === 'string' ? path : joinPath(path);
 }
 
+/** What a write may ask: `createOnly` and `times` for its index row (tree-writes.ts), and a size limit. */
 export interface WriteOptions extends FileCommit {
   /** Refuse with ERR_TOO_LARGE beyond this many bytes (nothing is kept). */
   maxBytes?: number;

@@ -22,13 +22,13 @@ export interface DavResponse {
 
 const XML_TYPE = 'application/xml; charset=utf-8';
 
-export function xmlResponse(status: number, xml: string, extra: Record<string, string> = {}): DavResponse {
+function xmlResponse(status: number, xml: string, extra: Record<string, string> = {}): DavResponse {
   const body = Buffer.from(xml, 'utf8');
   return { status, headers: { 'content-type': XML_TYPE, 'content-length': body.length, ...extra }, body };
 }
 
 /** A plain-text answer: the sentence and a newline. */
-export function textResponse(status: number, message: string): DavResponse {
+function textResponse(status: number, message: string): DavResponse {
   const body = Buffer.from(`${message}\n`, 'utf8');
   return { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length }, body };
 }
