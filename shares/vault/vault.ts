@@ -263,20 +263,14 @@ export class Vault {
   async move(from: VaultPath, to: VaultPath, opts: { overwrite: boolean }): Promise<{ replaced: boolean }> {
     const src = namesOf(from);
     const dst = namesOf(to);
-    const result = this.tx(() => this.tree.move(src, shown(from), dst, opts));
-    await this.collectGarbage();
-    if (result.replaced) await this.index.reclaim();
-    return result;
+    return this.tidyAfterRelocation(this.tx(() => this.tree.move(src, shown(from), dst, opts)));
   }
 
   /** Copies a file or a folder tree (content shared, metadata and properties copied). */
   async copy(from: VaultPath, to: VaultPath, opts: { overwrite: boolean }): Promise<{ replaced: boolean }> {
     const src = namesOf(from);
     const dst = namesOf(to);
-    const result = this.tx(() => this.tree.copy(src, shown(from), dst, opts));
-    await this.collectGarbage();
-    if (result.replaced) await this.index.reclaim();
-    return result;
+    return this.tidyAfterRelocation(this.tx(() => this.tree.copy(src, shown(from), dst, opts)));
   }
 
   /** Sets and removes dead properties of one entry in one transaction. */
@@ -292,6 +286,13 @@ export class Vault {
   }
 
   // ---- internals -----------------------------------------------------------
+
+  /** After a move or copy: the objects no one refers to any more go, and a replaced destination's pages are given back. */
+  private async tidyAfterRelocation(result: { replaced: boolean }): Promise<{ replaced: boolean }> {
+    await this.collectGarbage();
+    if (result.replaced) await this.index.reclaim();
+    return result;
+  }
 
   /** Deletes the objects that the index no longer refers to (object-store.ts). */
   private async collectGarbage(): Promise<void> {
