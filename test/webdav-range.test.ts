@@ -37,13 +37,15 @@ test('a suffix range (-N) is the last N bytes, the whole file when N is larger',
   assert.deepEqual(parseRange('bytes=-5000', SIZE), { start: 0, end: 1000 });
 });
 
-test('unsatisfiable: a start at or past the end, a suffix of zero bytes, any start in an empty file', () => {
+test('unsatisfiable: a start at or past the end, a suffix of zero bytes, any range of an empty file', () => {
   assert.equal(parseRange('bytes=1000-', SIZE), 'unsatisfiable');
   assert.equal(parseRange('bytes=1000-1500', SIZE), 'unsatisfiable');
   assert.equal(parseRange('bytes=5000-6000', SIZE), 'unsatisfiable');
   assert.equal(parseRange('bytes=-0', SIZE), 'unsatisfiable');
   assert.equal(parseRange('bytes=0-', 0), 'unsatisfiable');
   assert.equal(parseRange('bytes=0-0', 0), 'unsatisfiable');
+  assert.equal(parseRange('bytes=-5', 0), 'unsatisfiable', 'not 206 with the impossible "bytes 0--1/0"');
+  assert.equal(parseRange('bytes=-1', 0), 'unsatisfiable');
 });
 
 test('several ranges are not served as multipart: the whole file', () => {

@@ -14,7 +14,8 @@ export function parseRange(value: string | undefined, size: number): { start: nu
   if (a === '' && b === '') return undefined;
   if (a === '') {
     const n = Number(b);
-    if (n === 0) return 'unsatisfiable';
+    // An empty file has no last N bytes: answering 206 would need the impossible `bytes 0--1/0`.
+    if (n === 0 || size === 0) return 'unsatisfiable';
     return { start: Math.max(0, size - n), end: size };
   }
   const start = Number(a);
