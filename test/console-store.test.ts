@@ -252,6 +252,7 @@ function storeContract(fresh: (t: TestContext) => Promise<StoreUnderTest>): void
     assert.deepEqual(await ids(s, { search: '%' }), ['pc-c']);
     assert.deepEqual(await ids(s, { search: '_' }), ['pc-c']);
     assert.deepEqual(await ids(s, { search: 'zzz' }), []);
+    assert.deepEqual(await ids(s, { search: "'; delete from pc; --" }), [], 'a search is text, never SQL');
     assert.deepEqual(await ids(s, { search: 'alice', filter: 'offline' }), []);
 
     // Sorts: a missing value is the smallest; pcId breaks ties.
@@ -558,6 +559,29 @@ describe('PostgreSQL store', () => {
     await expectCode(openConsoleStore({ kind: 'postgres', ...server.params(database) }, recordingLogger().logger), 'ERR_STORE_MIGRATION', StoreError);
   });
 
+  test('touchPresence of 300 PCs is one UPDATE statement (counted in the server log)', async () => {
+    const database = await freshDatabase();
+    const store = await openConsoleStore({ kind: 'postgres', ...server.params(database) }, recordingLogger().logger);
+    try {
+      for (let i = 0; i < 300; i++) await store.addPc(`p${i}`, NOW);
+      await server.query(`alter database ${database} set log_statement = 'mod'`);
+      await store.close();
+      // New connections read the setting.
+      const logged = await openConsoleStore({ kind: 'postgres', ...server.params(database) }, recordingLogger().logger);
+      try {
+        const before = server.output().length;
+        await logged.touchPresence(Array.from({ length: 300 }, (_, i) => ({ pcId: `p${i}`, at: NOW + i })));
+        assert.equal((await logged.getPc('p299'))?.lastSeenAt, NOW + 299);
+        const updates = server.output().slice(before).match(/update "pc" set "last_seen_at"/gi) ?? [];
+        assert.equal(updates.length, 1, server.output().slice(before, before + 2000));
+      } finally {
+        await logged.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
   test('PostgreSQL down at start: ERR_STORE_UNAVAILABLE naming host:port, at once', async () => {
     const port = await freePort();
     const started = Date.now();
@@ -631,6 +655,24 @@ describe('PostgreSQL store', () => {
       await server.start();
       assert.equal((await store.listPcs(query())).total, 2);
     } finally {
+      await store.close();
+    }
+  });
+
+  test('PostgreSQL that stops answering (SIGSTOP) mid-use: a call fails as unavailable after the query timeout, no hang; it works again after SIGCONT', async () => {
+    const database = await freshDatabase();
+    const store = await openConsoleStore({ kind: 'postgres', ...server.params(database) }, recordingLogger().logger);
+    try {
+      await store.addPc('pc1', NOW);
+      server.signalAll('SIGSTOP');
+      const started = Date.now();
+      const err = await expectCode(store.getPc('pc1'), 'ERR_STORE_UNAVAILABLE', StoreError).finally(() => server.signalAll('SIGCONT'));
+      const elapsed = Date.now() - started;
+      assert.match(err.message, new RegExp(`^the console's PostgreSQL at 127\\.0\\.0\\.1:${server.port} does not answer: .*timeout`, 'i'));
+      assert.ok(elapsed >= 14_000 && elapsed < 25_000, `gave up after ${elapsed} ms`);
+      assert.equal((await store.getPc('pc1'))?.pcId, 'pc1');
+    } finally {
+      server.signalAll('SIGCONT');
       await store.close();
     }
   });

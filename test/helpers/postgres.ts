@@ -12,6 +12,10 @@
  * to run as root: as root, initdb and the server run as the `postgres`
  * system user the package creates (by uid/gid; the folder is chowned to it).
  *
+ * Its backends each run in a session of their own (PostgreSQL calls setsid),
+ * so signals for the whole server go to the postmaster and each process it
+ * forked (found in /proc), not to a process group.
+ *
  * stop({ keepData: true }) and start() stop and start the same server on the
  * same port with the same data (to lose the database mid-use and bring it
  * back); stop() also removes the folder.
@@ -63,6 +67,8 @@ export interface Postgres {
   stop(opts?: { keepData?: boolean }): Promise<void>;
   /** Starts the server again on the same port and data after stop({ keepData: true }). */
   start(): Promise<void>;
+  /** SIGSTOP (freeze) or SIGCONT (thaw) the server and every process it forked: a server that stops answering. */
+  signalAll(signal: 'SIGSTOP' | 'SIGCONT'): void;
 }
 
 /** The bin folder of the newest PostgreSQL installed, e.g. /usr/lib/postgresql/15/bin. */
@@ -181,8 +187,10 @@ export async function startPostgres(): Promise<Postgres> {
       let timer: NodeJS.Timeout | undefined;
       const done = await Promise.race([d.exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), STOP_GRACE_MS)))]);
       clearTimeout(timer);
-      signal(-pid, 'SIGKILL'); // its backends, too
-      if (!done) await d.exited;
+      if (!done) {
+        for (const p of [pid, ...descendants(pid)]) signal(p, 'SIGKILL');
+        await d.exited;
+      }
     }
     if (!opts.keepData && !removed) {
       removed = true;
@@ -214,7 +222,38 @@ export async function startPostgres(): Promise<Postgres> {
     output: () => daemon?.output() ?? '',
     stop,
     start,
+    signalAll: (s) => {
+      const pid = daemon?.child.pid;
+      if (pid !== undefined) for (const p of [pid, ...descendants(pid)]) signal(p, s);
+    },
   };
+}
+
+/** The pids of every process below `pid` (from /proc/<pid>/stat's parent field). */
+function descendants(pid: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parentOf.set(Number(entry), ppid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const found: number[] = [];
+  const walk = (parent: number) => {
+    for (const [child, ppid] of parentOf) {
+      if (ppid === parent) {
+        found.push(child);
+        walk(child);
+      }
+    }
+  };
+  walk(pid);
+  return found;
 }
 
 function signal(target: number, s: NodeJS.Signals): void {
