@@ -275,6 +275,8 @@ function storeContract(fresh: (t: TestContext) => Promise<StoreUnderTest>): void
     await expectCode(s.listPcs(query({ offset: -1 })), 'ERR_STORE_QUERY', StoreError);
     await expectCode(s.listPcs(query({ sort: 'status; drop table pc' as never })), 'ERR_STORE_QUERY', StoreError);
     await expectCode(s.listPcs(query({ filter: 'bogus' as never })), 'ERR_STORE_QUERY', StoreError);
+    await expectCode(s.listPcs(query({ filter: 'offline', days: -1 })), 'ERR_STORE_QUERY', StoreError);
+    await expectCode(s.listPcs(query({ filter: 'offline', days: Number.NaN })), 'ERR_STORE_QUERY', StoreError);
     assert.equal((await s.listPcs(query())).total, 4, 'still all there');
   });
 
