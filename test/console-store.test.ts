@@ -532,7 +532,8 @@ describe('PostgreSQL store', () => {
   let databases = 0;
   const freshDatabase = async () => {
     const name = `store_${++databases}`;
-    await server.createDatabase(name);
+    // A linguistic default collation (as a site's database may have), so bytewise pcId order is the schema's doing.
+    await server.createDatabase(name, { icuLocale: 'en-US' });
     return name;
   };
   before(async () => {

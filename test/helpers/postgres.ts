@@ -57,8 +57,8 @@ export interface Postgres {
   params(database?: string): PostgresParams;
   /** pid of the running server (changes on start()). */
   readonly pid: number;
-  /** Creates an empty database. */
-  createDatabase(name: string): Promise<void>;
+  /** Creates an empty database; with `icuLocale` (e.g. `en-US`) its default collation is that ICU locale's, not C. */
+  createDatabase(name: string, opts?: { icuLocale?: string }): Promise<void>;
   /** Runs one statement as the superuser on `database` (default `postgres`). */
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[], database?: string): Promise<pg.QueryResult<R>>;
   /** What the server wrote since its last start (last 256 KiB). */
@@ -214,9 +214,11 @@ export async function startPostgres(): Promise<Postgres> {
     get pid() {
       return daemon?.child.pid ?? 0;
     },
-    createDatabase: async (name) => {
+    createDatabase: async (name, opts = {}) => {
       if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not a plain database name: ${name}`);
-      await query(`create database ${name}`);
+      if (opts.icuLocale !== undefined && !/^[A-Za-z0-9-]+$/.test(opts.icuLocale)) throw new Error(`not an ICU locale name: ${opts.icuLocale}`);
+      const locale = opts.icuLocale === undefined ? '' : ` template template0 locale_provider icu icu_locale '${opts.icuLocale}' locale 'C'`;
+      await query(`create database ${name}${locale}`);
     },
     query,
     output: () => daemon?.output() ?? '',
