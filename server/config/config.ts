@@ -77,7 +77,8 @@ export interface LdapConfig extends LdapConnectionConfig {
   readonly keyObjectClasses: readonly string[];
 }
 
-const PC_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** A PC id: 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit (the agent's pcId, the console's PC names). */
+export const PC_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** Every 4 hours on the hour. */
 export const DEFAULT_BACKUP_SCHEDULE = '0 */4 * * *';
 const SMB_URL = /^\/\/[^/\\\s]+(?:\/[^/\\\u0000-\u001f]+)+$/;
