@@ -7,12 +7,12 @@
  */
 import cron from 'node-cron';
 import { readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import type { TargetSpec } from '../../backup/open-target.js';
 import { ConfigError } from './errors.js';
-import { FILE_KEY, asMapping, deepFreeze, describe, ownValue, oneOf, parseYaml, readBoolean, readNumber, readPath, readSection, readString, readStringList, rejectUnknownKeys, required, type Mapping } from './yaml-reader.js';
-import { isDnsName } from '../http/tls.js';
+import { readHostNames, readListenHost, readPortNumber } from './listen-config.js';
+import { LDAP_CONNECTION_KEYS, readLdapConnection, type LdapConnectionConfig } from './ldap-config.js';
+import { FILE_KEY, asMapping, deepFreeze, describe, oneOf, parseYaml, readNumber, readPath, readSection, readString, readStringList, rejectUnknownKeys, required, type Mapping } from './yaml-reader.js';
 import { dataFolder } from '../../shares/data-folder.js';
 
 /** `backup.target`: a folder (`path`, optional `mountPoint`) or an SMB share (`url`, `authFile`). */
@@ -69,30 +69,21 @@ export interface Config {
   };
 }
 
-export interface LdapConfig {
-  readonly urls: readonly string[];
-  readonly flavor: 'ad' | 'openldap';
-  readonly baseDn: string;
-  readonly userBaseDn: string;
-  readonly serviceDn: string;
-  readonly servicePasswordFile: string;
-  readonly caFile: string | null;
-  readonly tlsServerName: string | null;
-  readonly insecureSkipVerify: boolean;
+/** The agent's `directory.ldap`: the connection (ldap-config.ts), the admins group and where the network secrets live. */
+export interface LdapConfig extends LdapConnectionConfig {
   readonly adminsGroupDn: string | null;
   readonly keyDnTemplate: string;
   readonly keyAttribute: string;
   readonly keyObjectClasses: readonly string[];
-  readonly timeoutSeconds: number;
 }
 
-const PC_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** A PC id: 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit (the agent's pcId, the console's PC names). */
+export const PC_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** Every 4 hours on the hour. */
 export const DEFAULT_BACKUP_SCHEDULE = '0 */4 * * *';
 const SMB_URL = /^\/\/[^/\\\s]+(?:\/[^/\\\u0000-\u001f]+)+$/;
 const DIRECTORY_KINDS = ['local', 'ldap'] as const;
-const LDAP_FLAVORS = ['ad', 'openldap'] as const;
-const LDAP_KEYS = ['urls', 'flavor', 'baseDn', 'userBaseDn', 'serviceDn', 'servicePasswordFile', 'caFile', 'tlsServerName', 'insecureSkipVerify', 'adminsGroupDn', 'keyDnTemplate', 'keyAttribute', 'keyObjectClasses', 'timeoutSeconds'];
+const LDAP_KEYS = [...LDAP_CONNECTION_KEYS, 'adminsGroupDn', 'keyDnTemplate', 'keyAttribute', 'keyObjectClasses'];
 const BACKUP_TARGET_KINDS = ['path', 'smb'] as const;
 const BACKUP_TARGET_KEYS_BY_KIND = { path: ['path', 'mountPoint'], smb: ['url', 'authFile'] } as const;
 
@@ -148,37 +139,7 @@ function readPcId(root: Mapping): string {
 
 function readListen(root: Mapping): Config['listen'] {
   const listen = readSection(root, '', 'listen', ['host', 'port', 'hostNames']);
-  const host = readString(listen, 'listen', 'host') ?? '127.0.0.1';
-  if (!isHostName(host)) {
-    throw new ConfigError('listen.host', `must be an IP address or a DNS host name (got ${describe(host)})`);
-  }
-  return { host, port: readPort(listen), hostNames: readHostNames(listen) };
-}
-
-function readPort(listen: Mapping): number {
-  const port = ownValue(listen, 'port');
-  if (port === undefined) return 8443;
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new ConfigError('listen.port', `must be an integer from 1 to 65535 (got ${describe(port)})`);
-  }
-  return port;
-}
-
-function readHostNames(listen: Mapping): string[] {
-  const value = ownValue(listen, 'hostNames');
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) {
-    throw new ConfigError('listen.hostNames', `must be a list of DNS names or IP addresses (got ${describe(value)})`);
-  }
-  return value.map((item: unknown, index) => {
-    if (typeof item !== 'string' || !isHostName(item)) {
-      throw new ConfigError(
-        `listen.hostNames.${index}`,
-        `must be a DNS host name or an IP address (got ${describe(item)})`,
-      );
-    }
-    return item;
-  });
+  return { host: readListenHost(listen, 'listen'), port: readPortNumber(listen, 'listen', 'port', 8443), hostNames: readHostNames(listen, 'listen') };
 }
 
 function readTls(root: Mapping, baseDir: string, dataDir: string): Config['tls'] {
@@ -216,34 +177,17 @@ function readDirectory(root: Mapping, baseDir: string, dataDir: string): Config[
 
 function readLdap(ldap: Mapping, baseDir: string): LdapConfig {
   const key = 'directory.ldap';
-  const urls = readStringList(ldap, key, 'urls');
-  if (urls === undefined || urls.length === 0) throw new ConfigError(`${key}.urls`, 'is required: a list of ldaps:// or ldap:// URLs, tried in order');
-  urls.forEach((url, i) => {
-    if (!/^ldaps?:\/\/[^/\s]+\/?$/i.test(url)) throw new ConfigError(`${key}.urls.${i}`, `must be ldaps://host[:port] or ldap://host[:port] (got ${describe(url)})`);
-  });
-  const baseDn = required(readString(ldap, key, 'baseDn'), `${key}.baseDn`);
-  const insecureSkipVerify = readBoolean(ldap, key, 'insecureSkipVerify') ?? false;
-  const caFile = readPath(ldap, key, 'caFile', baseDir) ?? null;
-  if (!caFile && !insecureSkipVerify) throw new ConfigError(`${key}.caFile`, 'is required to verify the directory\'s certificate (or set insecureSkipVerify: true, which is logged loudly)');
+  const connection = readLdapConnection(ldap, key, baseDir);
   const keyDnTemplate = required(readString(ldap, key, 'keyDnTemplate'), `${key}.keyDnTemplate`);
   if (!keyDnTemplate.includes('{user}') || !keyDnTemplate.includes('{pcId}')) {
     throw new ConfigError(`${key}.keyDnTemplate`, `must contain {user} and {pcId} (got ${describe(keyDnTemplate)})`);
   }
   return {
-    urls,
-    flavor: oneOf(required(readString(ldap, key, 'flavor'), `${key}.flavor`), LDAP_FLAVORS, `${key}.flavor`),
-    baseDn,
-    userBaseDn: readString(ldap, key, 'userBaseDn') ?? baseDn,
-    serviceDn: required(readString(ldap, key, 'serviceDn'), `${key}.serviceDn`),
-    servicePasswordFile: required(readPath(ldap, key, 'servicePasswordFile', baseDir), `${key}.servicePasswordFile`),
-    caFile,
-    tlsServerName: readString(ldap, key, 'tlsServerName') ?? null,
-    insecureSkipVerify,
+    ...connection,
     adminsGroupDn: readString(ldap, key, 'adminsGroupDn') ?? null,
     keyDnTemplate,
     keyAttribute: required(readString(ldap, key, 'keyAttribute'), `${key}.keyAttribute`),
     keyObjectClasses: readStringList(ldap, key, 'keyObjectClasses') ?? ['mydocPcUserKey'],
-    timeoutSeconds: readNumber(ldap, key, 'timeoutSeconds', 0.1, 60) ?? 3,
   };
 }
 
@@ -315,8 +259,4 @@ function readTakeout(root: Mapping, baseDir: string): Config['takeout'] {
       return resolve(baseDir, file);
     }),
   };
-}
-
-function isHostName(value: string): boolean {
-  return isIP(value) !== 0 || isDnsName(value);
 }
