@@ -282,6 +282,8 @@ export class ConsoleLink {
     if (!route) return answer(stream, 404, { error: { code: 'ERR_LINK_NO_ROUTE', message: `no route ${method ?? ''} ${path ?? ''}` } });
     const result = await route(await readJson(stream));
     answer(stream, result.status, result.body);
+    // What the console asked may have changed the state (a take-out key installed or revoked).
+    this.statusChanged();
   }
 
   private schedulePing(live: Live): void {

@@ -12,7 +12,7 @@ import type { TargetSpec } from '../../backup/open-target.js';
 import { ConfigError } from './errors.js';
 import { readHostNames, readListenHost, readPortNumber } from './listen-config.js';
 import { LDAP_CONNECTION_KEYS, readLdapConnection, type LdapConnectionConfig } from './ldap-config.js';
-import { FILE_KEY, asMapping, deepFreeze, describe, oneOf, parseYaml, readNumber, readPath, readSection, readString, readStringList, rejectUnknownKeys, required, type Mapping } from './yaml-reader.js';
+import { FILE_KEY, asMapping, deepFreeze, describe, oneOf, ownValue, parseYaml, readNumber, readPath, readSection, readString, readStringList, rejectUnknownKeys, required, type Mapping } from './yaml-reader.js';
 import { dataFolder } from '../../shares/data-folder.js';
 
 /** `backup.target`: a folder (`path`, optional `mountPoint`) or an SMB share (`url`, `authFile`). */
@@ -61,6 +61,15 @@ export interface Config {
     /** Path of the recovery public key (PEM, SPKI), or null when no recovery key is configured. */
     readonly publicKey: string | null;
   };
+  /** The console this PC keeps its link to, or null (no console: the agent works on its own). */
+  readonly console: {
+    /** `https://host:port`: the console's link port. */
+    readonly url: string;
+    /** The console's CA certificate: the only one its certificate may chain to. */
+    readonly caFile: string;
+    /** The one-time enrolment token of `mydoc console pc add` (sent until the console has accepted it). */
+    readonly enrolmentToken: string | undefined;
+  } | null;
   readonly takeout: {
     /** The longest take-out period this PC accepts, in days (1 to 90). */
     readonly maxDays: number;
@@ -111,7 +120,7 @@ export function parseConfig(text: string, file: string): Config {
 }
 
 function readConfig(root: Mapping, baseDir: string): Config {
-  rejectUnknownKeys(root, '', ['pcId', 'dataDir', 'listen', 'tls', 'directory', 'backup', 'recovery', 'takeout']);
+  rejectUnknownKeys(root, '', ['pcId', 'dataDir', 'listen', 'tls', 'directory', 'backup', 'recovery', 'takeout', 'console']);
   const pcId = readPcId(root);
   const dataDir = required(readPath(root, '', 'dataDir', baseDir), 'dataDir');
   return {
@@ -123,6 +132,7 @@ function readConfig(root: Mapping, baseDir: string): Config {
     backup: readBackup(root, baseDir),
     recovery: readRecovery(root, baseDir),
     takeout: readTakeout(root, baseDir),
+    console: readConsole(root, baseDir),
   };
 }
 
@@ -247,6 +257,26 @@ function rejectKeysOfOtherKinds(target: Mapping, kind: keyof typeof BACKUP_TARGE
 function readRecovery(root: Mapping, baseDir: string): Config['recovery'] {
   const recovery = readSection(root, '', 'recovery', ['publicKey']);
   return { publicKey: readPath(recovery, 'recovery', 'publicKey', baseDir) ?? null };
+}
+
+function readConsole(root: Mapping, baseDir: string): Config['console'] {
+  if (ownValue(root, 'console') === undefined) return null;
+  const section = readSection(root, '', 'console', ['url', 'caFile', 'enrolmentToken']);
+  const url = required(readString(section, 'console', 'url'), 'console.url');
+  if (!isConsoleUrl(url)) throw new ConfigError('console.url', `must be https://host:port, the console's link port (got ${describe(url)})`);
+  const token = readString(section, 'console', 'enrolmentToken');
+  if (token !== undefined && !/^[\x21-\x7e]{16,256}$/.test(token)) throw new ConfigError('console.enrolmentToken', 'must be the token "mydoc console pc add" printed (16 to 256 visible characters)');
+  return { url: url.replace(/\/$/, ''), caFile: required(readPath(section, 'console', 'caFile', baseDir), 'console.caFile'), enrolmentToken: token };
+}
+
+function isConsoleUrl(text: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return false;
+  }
+  return url.protocol === 'https:' && url.port !== '' && url.username === '' && url.password === '' && url.pathname === '/' && url.search === '' && url.hash === '' && /^https:\/\/[^/]+\/?$/.test(text);
 }
 
 function readTakeout(root: Mapping, baseDir: string): Config['takeout'] {

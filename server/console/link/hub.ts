@@ -69,7 +69,9 @@ export function requestOn(session: ClientHttp2Session, method: 'GET' | 'POST', p
       stream.close(http2.constants.NGHTTP2_CANCEL);
       reject(new LinkError('ERR_LINK_TIMEOUT', `${what}: no answer within ${timeoutMs} ms`));
     }, timeoutMs);
+    let answered = false;
     stream.once('response', (headers) => {
+      answered = true;
       const status = Number(headers[':status']);
       readJson(stream).then(
         (answer) => {
@@ -87,6 +89,8 @@ export function requestOn(session: ClientHttp2Session, method: 'GET' | 'POST', p
       reject(new LinkError('ERR_LINK_BROKEN', `${what}: the link went down (${err.message})`));
     });
     stream.once('close', () => {
+      // After the response, its body's reader settles the request.
+      if (answered) return;
       clearTimeout(timer);
       reject(new LinkError('ERR_LINK_BROKEN', `${what}: the link went down`));
     });
