@@ -35,12 +35,12 @@ function consoleConfig(file: string | undefined, io: Io): Promise<ConsoleConfig>
 }
 
 /** The log of a command (not of the serving console): warnings and errors, on standard error. */
-function commandLogger(): FastifyBaseLogger {
+export function commandLogger(): FastifyBaseLogger {
   return pino({ level: 'warn' }, pino.destination(2)) as unknown as FastifyBaseLogger;
 }
 
 /** The console's store and audit trail, opened for one command while no console runs, and closed after it. */
-async function withStore<T>(config: ConsoleConfig, work: (admin: PcAdmin, store: ConsoleStore) => Promise<T>): Promise<T> {
+export async function withStore<T>(config: ConsoleConfig, work: (admin: PcAdmin, store: ConsoleStore) => Promise<T>): Promise<T> {
   await requireConsoleInitialised(config);
   const store = await openConfiguredStore(config, commandLogger());
   try {

@@ -1,9 +1,9 @@
 /**
  * Builds the console from its configuration, without listening: the store,
  * the audit trail, the registry of PCs the link server admits through, the
- * agents' links as the other parts see them, the take-out issuer key and the
- * fastify app (HTTPS, listen.port) the administrators' page and the JSON API
- * are registered on. `serve.ts` listens (the app, the link port, the admin
+ * agents' links as the other parts see them, take-out's decisions (with the
+ * issuer key), the administrators' login, and the fastify app (HTTPS,
+ * listen.port) with the JSON API and the administrators' page on it. `serve.ts` listens (the app, the link port, the admin
  * socket); tests compose the same way.
  *
  * Security considerations: the issuer private key is loaded here and only
@@ -18,7 +18,8 @@ import { systemClock, type Clock } from '../../shares/clock.js';
 import { ConfiguredFileError } from '../config/errors.js';
 import { useErrorStatus, type ErrorAnswer } from '../http/error-status.js';
 import { LinkError } from '../link/errors.js';
-import type { AgentEvent } from '../link/protocol.js';
+import { AdminAuthenticator, buildAdminDirectory } from './admins.js';
+import { registerConsoleApi } from './api/takeout-api.js';
 import { openConsoleAudit } from './audit.js';
 import type { ConsoleConfig } from './config.js';
 import { consoleFolder } from './data-folder.js';
@@ -29,6 +30,7 @@ import { openConfiguredStore } from './open-store.js';
 import type { PcAdmin } from './pcs.js';
 import { Registry } from './registry.js';
 import type { ConsoleStore } from './store/store.js';
+import { ConsoleTakeout } from './takeout/console-takeout.js';
 
 export interface ConsoleOptions {
   config: ConsoleConfig;
@@ -88,6 +90,10 @@ export interface Console {
   issuerKey: IssuerPrivateKey;
   /** The TLS key and certificate of both ports. */
   tls: { key: string; cert: string };
+  /** Take-out decisions (approve, deny, revoke, expiry of unanswered requests; `start` arms its sweep). */
+  takeout: ConsoleTakeout;
+  /** The administrators' login against the console's directory. */
+  admins: AdminAuthenticator;
   /** What `mydoc console pc add|remove` do, on this console's store, trail and links. */
   pcAdmin: PcAdmin;
   clock: Clock;
@@ -122,33 +128,38 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
   });
   const links = new ConsoleLinks();
 
-  // ---- Integration point (take-out, H4): `new ConsoleTakeout({ store, hub: links, issuerKey, audit,
-  // requestExpiryDays: config.takeout.requestExpiryDays, clock, logger })`, and its onAgentEvent below.
-  const onAgentEvent = async (pcId: string, event: AgentEvent): Promise<void> => {
-    app.log.warn({ pcId, type: event.type }, 'an agent event this console does not handle yet (take-out is not wired in)');
-  };
-
-  const registry = new Registry({ store, audit, clock, logger: app.log.child({ part: 'registry' }), onAgentEvent });
+  const takeout = new ConsoleTakeout({ store, hub: links, issuerKey, audit, requestExpiryDays: config.takeout.requestExpiryDays, clock, logger: app.log.child({ part: 'takeout' }) });
+  const admins = new AdminAuthenticator({ directory: await buildAdminDirectory(config.directory), roles: config.roles, audit, clock, logger: app.log.child({ part: 'admins' }) });
+  const registry = new Registry({
+    store,
+    audit,
+    clock,
+    logger: app.log.child({ part: 'registry' }),
+    onAgentEvent: (pcId, event) => takeout.onAgentEvent(pcId, event),
+    // What was decided while the PC was away reaches it now.
+    onConnected: (pcId) => takeout.reconcile(pcId),
+  });
   const heartbeatMs = config.link.heartbeatSeconds * 1000;
   const onlineSince = () => clock() - (2 * heartbeatMs + 30_000);
 
   useErrorStatus(app, CONSOLE_STATUS, jsonAnswer);
   app.get('/healthz', async () => ({ ok: true, version: opts.version }));
 
-  // ---- Integration point (administrators and their page, H3; the JSON API, H4):
-  //   const admins = new AdminAuthenticator({ directory, roles: config.roles, audit, clock, logger: app.log });
-  //   await registerAdminWeb(app, { store, admins, takeout, hub: links, audit: { file: paths.auditLog },
+  // The JSON API (mydoc takeout ... against the console) and the administrators' page, on one origin.
+  registerConsoleApi(app, { store, admins, takeout });
+  // ---- Integration point (the administrators' page, H3's server/console/web):
+  //   registerAdminWeb(app, { store, admins, takeout, hub: links, audit: { file: paths.auditLog },
   //     onlineWindowMs: 2 * heartbeatMs + 30_000, clock, logger: app.log });
-  //   await registerConsoleApi(app, { ... });
 
   const pcAdmin: PcAdmin = { store, audit, clock, tokenHours: config.enrolment.tokenHours, dropLink: (pcId) => links.drop(pcId) };
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      takeout.close();
       await app.close();
       await registry.close();
       await audit.close();
       await store.close();
     })());
-  return { config, app, store, audit, auditFile: paths.auditLog, registry, links, issuerKey, tls: { key, cert }, pcAdmin, clock, onlineSince, close };
+  return { config, app, store, audit, auditFile: paths.auditLog, registry, links, takeout, admins, issuerKey, tls: { key, cert }, pcAdmin, clock, onlineSince, close };
 }

@@ -39,6 +39,8 @@ export interface RegistryOptions {
   logger: Logger;
   /** What the agents report besides their status (take-out requests); errors are logged. */
   onAgentEvent: (pcId: string, event: AgentEvent) => Promise<void>;
+  /** A PC's link is up (take-out tells it what was decided while it was away); errors are logged. */
+  onConnected: (pcId: string) => Promise<void>;
   /** How often presence is written (default 5 s). */
   presenceFlushMs?: number;
 }
@@ -116,6 +118,9 @@ export class Registry implements LinkRegistry {
 
   connected(pcId: string): void {
     this.seen.set(pcId, this.opts.clock());
+    this.opts.onConnected(pcId).catch((err: { code?: string; message?: string }) => {
+      this.opts.logger.error({ pcId, code: err.code, err: err.message }, 'what a PC missed while away could not be sent');
+    });
   }
 
   disconnected(pcId: string): void {
