@@ -31,7 +31,7 @@ const DEFAULT_CONFIG = '/etc/mydoc/console.yaml';
 const configOption = { type: 'path', description: "the console's configuration file", fallback: `$MYDOC_CONSOLE_CONFIG, else ${DEFAULT_CONFIG}` } as const;
 
 function consoleConfig(file: string | undefined, io: Io): Promise<ConsoleConfig> {
-  return loadConsoleConfig(file ?? io.env.MYDOC_CONSOLE_CONFIG ?? DEFAULT_CONFIG);
+  return loadConsoleConfig(file ?? (io.env.MYDOC_CONSOLE_CONFIG || DEFAULT_CONFIG));
 }
 
 /** The log of a command (not of the serving console): warnings and errors, on standard error. */
