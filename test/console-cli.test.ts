@@ -200,9 +200,9 @@ test('console serve answers on both ports; pc add and remove reach the running c
       };
       const agent = await start('agent', tokenOf(added.stdout));
       await until(() => agent.link.connected, 'the agent enrolled and linked');
-      // Another device with a made-up token is refused, and told why.
+      // Another device claiming the enrolled pcId, with a token, is refused, and told why.
       const impostor = await start('impostor', `mydoc-enrol-${'A'.repeat(43)}`);
-      await until(() => impostor.log.text().includes('ERR_ENROL_UNKNOWN'), 'the impostor refused');
+      await until(() => impostor.log.text().includes('ERR_ENROL_TAKEN'), 'the impostor refused');
       await impostor.link.stop();
 
       const removedAt = Date.now();
@@ -224,7 +224,7 @@ test('console serve answers on both ports; pc add and remove reach the running c
     assert.ok(find('console.start', 'info'));
     assert.ok(find('pc.add', 'allow'));
     assert.ok(find('pc.enrol', 'allow', /enrolled with device [0-9a-f]{64}/));
-    assert.ok(find('pc.enrol', 'deny', /^ERR_ENROL_UNKNOWN: /), 'the wrong token is in the trail');
+    assert.ok(find('pc.enrol', 'deny', /^ERR_ENROL_TAKEN: PC pc-live is enrolled with another device key/), 'the impostor is in the trail');
     assert.ok(find('pc.remove', 'allow'));
     assert.ok(find('pc.connect', 'deny', /^ERR_ENROL_REMOVED: PC pc-live was removed/), 'the refusal after the removal is in the trail');
     assert.ok(find('console.stop', 'info'));
