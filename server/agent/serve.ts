@@ -11,6 +11,7 @@ import { composeAgent } from './compose.js';
 import { ConsoleLink } from './console-link.js';
 import type { Config } from '../config/config.js';
 import { AgentError } from './errors.js';
+import { takeoutLinkRoutes } from './link-takeout.js';
 
 export interface Service {
   app: FastifyInstance;
@@ -70,9 +71,11 @@ export async function startService(config: Config, version: string, opts: Servic
       enrolmentToken: config.console.enrolmentToken,
       agentVersion: version,
       status,
-      routes: {},
+      routes: takeoutLinkRoutes(takeout),
       logger: app.log,
     });
+    // A user's take-out request travels up the link to the console's approvers.
+    takeout.onRequest((request) => link?.push({ type: 'takeout.request', request }));
     const changed = () => link?.statusChanged();
     gate.onLock(changed);
     gate.onOnline(changed);
