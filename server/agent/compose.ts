@@ -134,6 +134,7 @@ export async function composeAgent(opts: AgentOptions): Promise<Agent> {
     gate,
     audit,
     takeout,
+    takeoutMaxDays: config.takeout.maxDays,
     pcId: config.pcId,
     devicePublicPem,
     deviceKeyId,
