@@ -9,9 +9,9 @@ import type { BackupService } from './backup-service.js';
 import { startAdminSocket } from './admin-socket.js';
 import { composeAgent } from './compose.js';
 import { ConsoleLink } from './console-link.js';
+import { takeoutLinkRoutes } from './link-takeout.js';
 import type { Config } from '../config/config.js';
 import { AgentError } from './errors.js';
-import { takeoutLinkRoutes } from './link-takeout.js';
 
 export interface Service {
   app: FastifyInstance;
@@ -74,7 +74,7 @@ export async function startService(config: Config, version: string, opts: Servic
       routes: takeoutLinkRoutes(takeout),
       logger: app.log,
     });
-    // A user's take-out request travels up the link to the console's approvers.
+    // A user's new take-out request goes up the link (or waits for it; the console also asks for the pending ones after each reconnect).
     takeout.onRequest((request) => link?.push({ type: 'takeout.request', request }));
     const changed = () => link?.statusChanged();
     gate.onLock(changed);
