@@ -67,6 +67,10 @@ test('the demo: a console beside the agent, the PC enrolled by itself, a take-ou
       const agentCa = await readFile(agentCaFile, 'utf8');
       const consoleCa = await readFile(join(demoDir, 'console', 'tls', 'ca.pem'), 'utf8');
       const consoleConfig = join(demoDir, 'console.yaml');
+      // The console's own page is served at its URL.
+      const page = await call(`https://127.0.0.1:${consolePort}/`, consoleCa, '');
+      assert.equal(page.status, 303);
+      assert.equal((await call(`https://127.0.0.1:${consolePort}/admin/login`, consoleCa, '')).status, 200);
 
       // The PC enrols at its first link and reports its status.
       const deadline = Date.now() + 30_000;

@@ -31,6 +31,7 @@ import type { PcAdmin } from './pcs.js';
 import { Registry } from './registry.js';
 import type { ConsoleStore } from './store/store.js';
 import { ConsoleTakeout } from './takeout/console-takeout.js';
+import { registerAdminWeb } from './web/register.js';
 
 export interface ConsoleOptions {
   config: ConsoleConfig;
@@ -139,17 +140,16 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
     // What was decided while the PC was away reaches it now.
     onConnected: (pcId) => takeout.reconcile(pcId),
   });
-  const heartbeatMs = config.link.heartbeatSeconds * 1000;
-  const onlineSince = () => clock() - (2 * heartbeatMs + 30_000);
+  // Online = seen within two heartbeat intervals and 30 s.
+  const onlineWindowMs = 2 * config.link.heartbeatSeconds * 1000 + 30_000;
+  const onlineSince = () => clock() - onlineWindowMs;
 
   useErrorStatus(app, CONSOLE_STATUS, jsonAnswer);
   app.get('/healthz', async () => ({ ok: true, version: opts.version }));
 
-  // The JSON API (mydoc takeout ... against the console) and the administrators' page, on one origin.
+  // The JSON API (mydoc takeout ... --console) and the administrators' page, on one origin.
   registerConsoleApi(app, { store, admins, takeout });
-  // ---- Integration point (the administrators' page, H3's server/console/web):
-  //   registerAdminWeb(app, { store, admins, takeout, hub: links, audit: { file: paths.auditLog },
-  //     onlineWindowMs: 2 * heartbeatMs + 30_000, clock, logger: app.log });
+  registerAdminWeb(app, { store, admins, takeout, hub: links, audit: { file: paths.auditLog }, onlineWindowMs, clock, logger: app.log.child({ part: 'web' }) });
 
   const pcAdmin: PcAdmin = { store, audit, clock, tokenHours: config.enrolment.tokenHours, dropLink: (pcId) => links.drop(pcId) };
   let closing: Promise<void> | undefined;
