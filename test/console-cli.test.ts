@@ -182,6 +182,9 @@ test('console serve answers on both ports; pc add and remove reach the running c
     });
     try {
       assert.match((await httpsGet(`https://127.0.0.1:${ports.port}/healthz`, ca)).body, /"ok":true/);
+      // Only the console's own account can use its admin socket.
+      assert.equal(await mode(paths.adminSocket), 0o600);
+      assert.equal(await mode(paths.run), 0o700);
       // The link port speaks TLS with the console's certificate and the link's ALPN.
       const socket = tls.connect({ host: '127.0.0.1', port: ports.linkPort, ca, ALPNProtocols: [LINK_ALPN] });
       await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));

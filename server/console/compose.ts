@@ -122,6 +122,8 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
     return503OnClosing: true,
     logger: { level: opts.logLevel ?? 'info', redact: ['req.headers.authorization', 'req.headers.cookie'] },
   });
+  // What can fail on a file the configuration names comes before the store and the trail are open.
+  const directory = await buildAdminDirectory(config.directory);
   const store = await openConfiguredStore(config, app.log);
   const audit = await openConsoleAudit(config.dataDir, clock).catch(async (err: unknown) => {
     await store.close();
@@ -130,7 +132,7 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
   const links = new ConsoleLinks();
 
   const takeout = new ConsoleTakeout({ store, hub: links, issuerKey, audit, requestExpiryDays: config.takeout.requestExpiryDays, clock, logger: app.log.child({ part: 'takeout' }) });
-  const admins = new AdminAuthenticator({ directory: await buildAdminDirectory(config.directory), roles: config.roles, audit, clock, logger: app.log.child({ part: 'admins' }) });
+  const admins = new AdminAuthenticator({ directory, roles: config.roles, audit, clock, logger: app.log.child({ part: 'admins' }) });
   const registry = new Registry({
     store,
     audit,
