@@ -13,6 +13,8 @@ export interface DemoConfigOptions {
   recoveryPublicKey: string;
   /** Port of the demo service (default 8443). */
   port?: number;
+  /** The demo console's link: written as the `console:` section (else it is a comment). */
+  console?: { url: string; caFile: string; enrolmentToken: string };
 }
 
 /**
@@ -74,5 +76,13 @@ recovery:
 # takeout:
 #   maxDays: 14
 #   issuerPublicKeys: [issuer-public.pem]
+
+# The console this PC keeps one link to (it dials out; nothing dials in). Without this
+# section the PC works on its own. "mydoc console pc add PCID" prints the token, needed once.
+${
+  opts.console
+    ? `console:\n  url: ${q(opts.console.url)}\n  caFile: ${q(opts.console.caFile)}\n  enrolmentToken: ${q(opts.console.enrolmentToken)}`
+    : '# console:\n#   url: "https://console.example:9444"\n#   caFile: console-ca.pem\n#   enrolmentToken: "..."'
+}
 `;
 }

@@ -134,6 +134,17 @@ export class Takeout {
     return this.ctx.keys.anyValid();
   }
 
+  /** Epoch ms when the latest key valid now ends, or null. */
+  validUntil(): number | null {
+    return this.ctx.keys.latestValidEnd();
+  }
+
+  /** The users with a pending request or an installed key. */
+  users(): string[] {
+    const { state } = this.ctx.store;
+    return [...new Set([...Object.values(state.requests).map((r) => r.user), ...Object.keys(state.keys)])];
+  }
+
   /** Whether `login` may use the share offline now (a refusal is audited and locks the user's take-out session). */
   admit(login: string): Promise<boolean> {
     return admit(this.ctx, login);

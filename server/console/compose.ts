@@ -1,0 +1,154 @@
+/**
+ * Builds the console from its configuration, without listening: the store,
+ * the audit trail, the registry of PCs the link server admits through, the
+ * agents' links as the other parts see them, the take-out issuer key and the
+ * fastify app (HTTPS, listen.port) the administrators' page and the JSON API
+ * are registered on. `serve.ts` listens (the app, the link port, the admin
+ * socket); tests compose the same way.
+ *
+ * Security considerations: the issuer private key is loaded here and only
+ * handed to the part that signs take-out keys; the app logs no
+ * Authorization header and no cookie.
+ */
+import { readFile } from 'node:fs/promises';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import type { AuditLog } from '../../policy/audit/log.js';
+import { loadIssuerPrivateKey, type IssuerPrivateKey } from '../../policy/takeout/issuer-keys.js';
+import { systemClock, type Clock } from '../../shares/clock.js';
+import { ConfiguredFileError } from '../config/errors.js';
+import { useErrorStatus, type ErrorAnswer } from '../http/error-status.js';
+import { LinkError } from '../link/errors.js';
+import type { AgentEvent } from '../link/protocol.js';
+import { openConsoleAudit } from './audit.js';
+import type { ConsoleConfig } from './config.js';
+import { consoleFolder } from './data-folder.js';
+import { CONSOLE_STATUS } from './error-status.js';
+import { requireConsoleInitialised } from './init.js';
+import type { LinkHub } from './link/hub.js';
+import { openConfiguredStore } from './open-store.js';
+import type { PcAdmin } from './pcs.js';
+import { Registry } from './registry.js';
+import type { ConsoleStore } from './store/store.js';
+
+export interface ConsoleOptions {
+  config: ConsoleConfig;
+  version: string;
+  /** The clock of every part that keeps time (default the system clock). */
+  clock?: Clock;
+  logLevel?: string;
+}
+
+/**
+ * The agents' links as the console's parts see them: the link server's hub
+ * once serve.ts has started it (`attach`). Before that, and in a console
+ * composed without listening, no PC is connected: a request is refused at
+ * once with ERR_LINK_OFFLINE, as for any PC without a link.
+ */
+export class ConsoleLinks implements LinkHub {
+  private hub: LinkHub | undefined;
+
+  attach(hub: LinkHub): void {
+    this.hub = hub;
+  }
+
+  get size(): number {
+    return this.hub?.size ?? 0;
+  }
+
+  isConnected(pcId: string): boolean {
+    return this.hub?.isConnected(pcId) ?? false;
+  }
+
+  request(pcId: string, path: string, body: unknown, opts?: { timeoutMs?: number }): Promise<{ status: number; body: unknown }> {
+    if (!this.hub) return Promise.reject(new LinkError('ERR_LINK_OFFLINE', `PC ${pcId} is not connected`));
+    return this.hub.request(pcId, path, body, opts);
+  }
+
+  drop(pcId: string): void {
+    this.hub?.drop(pcId);
+  }
+
+  async close(): Promise<void> {
+    await this.hub?.close();
+    this.hub = undefined;
+  }
+}
+
+/** The assembled console: nothing listens until serve.ts starts it; `close` ends what is opened here. */
+export interface Console {
+  config: ConsoleConfig;
+  app: FastifyInstance;
+  store: ConsoleStore;
+  /** The console's audit trail (its one writer); `auditFile` is where it lives, for the page that shows it. */
+  audit: AuditLog;
+  auditFile: string;
+  registry: Registry;
+  links: ConsoleLinks;
+  /** The take-out issuer key (loadIssuerPrivateKey), for the part that signs take-out keys. */
+  issuerKey: IssuerPrivateKey;
+  /** The TLS key and certificate of both ports. */
+  tls: { key: string; cert: string };
+  /** What `mydoc console pc add|remove` do, on this console's store, trail and links. */
+  pcAdmin: PcAdmin;
+  clock: Clock;
+  /** Online means seen at or after this time (two heartbeat intervals and 30 s ago). */
+  onlineSince: () => number;
+  /** Closes the app, writes the last presence, and closes the audit trail and the store. */
+  close(): Promise<void>;
+}
+
+function jsonAnswer(reply: FastifyReply, a: ErrorAnswer): FastifyReply {
+  return reply.code(a.status).send({ error: { code: a.code ?? (a.status >= 500 ? 'ERR_INTERNAL' : 'ERR_REQUEST'), message: a.message } });
+}
+
+export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
+  const { config } = opts;
+  const clock = opts.clock ?? systemClock;
+  const paths = consoleFolder(config.dataDir);
+  await requireConsoleInitialised(config);
+  const [key, cert] = await Promise.all([readFile(paths.tls.keyFile, 'utf8'), readFile(paths.tls.certFile, 'utf8')]).catch((err: Error) => {
+    throw new ConfiguredFileError(`cannot read the console's TLS key or certificate: ${err.message}`);
+  });
+  const issuerKey = await loadIssuerPrivateKey(paths.issuerPrivateKey, "the console's take-out issuer key");
+  const app = Fastify({
+    https: { key, cert, minVersion: 'TLSv1.2' },
+    return503OnClosing: true,
+    logger: { level: opts.logLevel ?? 'info', redact: ['req.headers.authorization', 'req.headers.cookie'] },
+  });
+  const store = await openConfiguredStore(config, app.log);
+  const audit = await openConsoleAudit(config.dataDir, clock).catch(async (err: unknown) => {
+    await store.close();
+    throw err;
+  });
+  const links = new ConsoleLinks();
+
+  // ---- Integration point (take-out, H4): `new ConsoleTakeout({ store, hub: links, issuerKey, audit,
+  // requestExpiryDays: config.takeout.requestExpiryDays, clock, logger })`, and its onAgentEvent below.
+  const onAgentEvent = async (pcId: string, event: AgentEvent): Promise<void> => {
+    app.log.warn({ pcId, type: event.type }, 'an agent event this console does not handle yet (take-out is not wired in)');
+  };
+
+  const registry = new Registry({ store, audit, clock, logger: app.log.child({ part: 'registry' }), onAgentEvent });
+  const heartbeatMs = config.link.heartbeatSeconds * 1000;
+  const onlineSince = () => clock() - (2 * heartbeatMs + 30_000);
+
+  useErrorStatus(app, CONSOLE_STATUS, jsonAnswer);
+  app.get('/healthz', async () => ({ ok: true, version: opts.version }));
+
+  // ---- Integration point (administrators and their page, H3; the JSON API, H4):
+  //   const admins = new AdminAuthenticator({ directory, roles: config.roles, audit, clock, logger: app.log });
+  //   await registerAdminWeb(app, { store, admins, takeout, hub: links, audit: { file: paths.auditLog },
+  //     onlineWindowMs: 2 * heartbeatMs + 30_000, clock, logger: app.log });
+  //   await registerConsoleApi(app, { ... });
+
+  const pcAdmin: PcAdmin = { store, audit, clock, tokenHours: config.enrolment.tokenHours, dropLink: (pcId) => links.drop(pcId) };
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      await app.close();
+      await registry.close();
+      await audit.close();
+      await store.close();
+    })());
+  return { config, app, store, audit, auditFile: paths.auditLog, registry, links, issuerKey, tls: { key, cert }, pcAdmin, clock, onlineSince, close };
+}
