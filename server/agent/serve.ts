@@ -9,6 +9,7 @@ import type { BackupService } from './backup-service.js';
 import { startAdminSocket } from './admin-socket.js';
 import { composeAgent } from './compose.js';
 import { ConsoleLink } from './console-link.js';
+import { takeoutLinkRoutes } from './link-takeout.js';
 import type { Config } from '../config/config.js';
 import { AgentError } from './errors.js';
 
@@ -70,9 +71,11 @@ export async function startService(config: Config, version: string, opts: Servic
       enrolmentToken: config.console.enrolmentToken,
       agentVersion: version,
       status,
-      routes: {},
+      routes: takeoutLinkRoutes(takeout),
       logger: app.log,
     });
+    // A request goes up at once; one made while the link is down is in the take-out state the console asks for at the next connect.
+    takeout.onRequest((request) => link?.push({ type: 'takeout.request', request }));
     const changed = () => link?.statusChanged();
     gate.onLock(changed);
     gate.onOnline(changed);

@@ -29,6 +29,9 @@ import { openConfiguredStore } from './open-store.js';
 import type { PcAdmin } from './pcs.js';
 import { Registry } from './registry.js';
 import type { ConsoleStore } from './store/store.js';
+import { registerConsoleApi } from './api/takeout-api.js';
+import { AdminAuthenticator, buildAdminDirectory } from './admins.js';
+import { ConsoleTakeout } from './takeout/console-takeout.js';
 
 export interface ConsoleOptions {
   config: ConsoleConfig;
@@ -84,6 +87,10 @@ export interface Console {
   auditFile: string;
   registry: Registry;
   links: ConsoleLinks;
+  /** Take-out requests and decisions (the page approves, denies and revokes through it). */
+  takeout: ConsoleTakeout;
+  /** The administrators' login (the API and the page). */
+  admins: AdminAuthenticator;
   /** The take-out issuer key (loadIssuerPrivateKey), for the part that signs take-out keys. */
   issuerKey: IssuerPrivateKey;
   /** The TLS key and certificate of both ports. */
@@ -122,33 +129,35 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
   });
   const links = new ConsoleLinks();
 
-  // ---- Integration point (take-out, H4): `new ConsoleTakeout({ store, hub: links, issuerKey, audit,
-  // requestExpiryDays: config.takeout.requestExpiryDays, clock, logger })`, and its onAgentEvent below.
-  const onAgentEvent = async (pcId: string, event: AgentEvent): Promise<void> => {
-    app.log.warn({ pcId, type: event.type }, 'an agent event this console does not handle yet (take-out is not wired in)');
-  };
+  const takeout = new ConsoleTakeout({ store, hub: links, issuerKey, audit, requestExpiryDays: config.takeout.requestExpiryDays, clock, logger: app.log.child({ part: 'takeout' }) });
+  const onAgentEvent = (pcId: string, event: AgentEvent): Promise<void> => takeout.onAgentEvent(pcId, event);
+  // After each (re)connect: the requests the console missed, the decisions the PC missed.
+  const onConnected = (pcId: string): void =>
+    void takeout.reconcile(pcId).catch((err: { code?: string }) => app.log.warn({ pcId, code: err.code }, 'take-out: reconciling with the PC failed; done again at its next connect'));
 
-  const registry = new Registry({ store, audit, clock, logger: app.log.child({ part: 'registry' }), onAgentEvent });
+  const registry = new Registry({ store, audit, clock, logger: app.log.child({ part: 'registry' }), onAgentEvent, onConnected });
   const heartbeatMs = config.link.heartbeatSeconds * 1000;
   const onlineSince = () => clock() - (2 * heartbeatMs + 30_000);
 
   useErrorStatus(app, CONSOLE_STATUS, jsonAnswer);
   app.get('/healthz', async () => ({ ok: true, version: opts.version }));
 
-  // ---- Integration point (administrators and their page, H3; the JSON API, H4):
-  //   const admins = new AdminAuthenticator({ directory, roles: config.roles, audit, clock, logger: app.log });
+  const admins = new AdminAuthenticator({ directory: await buildAdminDirectory(config.directory), roles: config.roles, audit, clock, logger: app.log.child({ part: 'admins' }) });
+  registerConsoleApi(app, { store, admins, takeout });
+  takeout.start();
+  // ---- Integration point (the administrators' page, H3):
   //   await registerAdminWeb(app, { store, admins, takeout, hub: links, audit: { file: paths.auditLog },
   //     onlineWindowMs: 2 * heartbeatMs + 30_000, clock, logger: app.log });
-  //   await registerConsoleApi(app, { ... });
 
   const pcAdmin: PcAdmin = { store, audit, clock, tokenHours: config.enrolment.tokenHours, dropLink: (pcId) => links.drop(pcId) };
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      takeout.close();
       await app.close();
       await registry.close();
       await audit.close();
       await store.close();
     })());
-  return { config, app, store, audit, auditFile: paths.auditLog, registry, links, issuerKey, tls: { key, cert }, pcAdmin, clock, onlineSince, close };
+  return { config, app, store, audit, auditFile: paths.auditLog, registry, links, takeout, admins, issuerKey, tls: { key, cert }, pcAdmin, clock, onlineSince, close };
 }

@@ -39,6 +39,8 @@ export interface RegistryOptions {
   logger: Logger;
   /** What the agents report besides their status (take-out requests); errors are logged. */
   onAgentEvent: (pcId: string, event: AgentEvent) => Promise<void>;
+  /** A PC's link is up (take-out reconciles with it); must not throw. */
+  onConnected?: (pcId: string) => void;
   /** How often presence is written (default 5 s). */
   presenceFlushMs?: number;
 }
@@ -116,6 +118,7 @@ export class Registry implements LinkRegistry {
 
   connected(pcId: string): void {
     this.seen.set(pcId, this.opts.clock());
+    this.opts.onConnected?.(pcId);
   }
 
   disconnected(pcId: string): void {
