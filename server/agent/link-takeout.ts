@@ -18,10 +18,9 @@ import type { Takeout } from '../../policy/takeout/agent/takeout.js';
 import { isRequestId } from '../../policy/takeout/token.js';
 import { LINK_PATHS, type TakeoutStateAnswer } from '../link/protocol.js';
 import { codeOf, statusOf } from '../http/error-status.js';
+import type { LinkRoutes } from './console-link.js';
 import { API_STATUS } from './error-status.js';
 
-/** What the link calls: a LINK_PATHS value -> handler (H2b's ConsoleLink takes this shape). */
-export type LinkRoutes = Record<string, (body: unknown) => Promise<{ status: number; body?: unknown }>>;
 
 const MAX_NAME_CHARS = 256;
 

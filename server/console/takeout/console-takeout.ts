@@ -313,9 +313,10 @@ export class ConsoleTakeout {
     }
   }
 
-  /** Runs `expireDue` every hour (unref'd), until `close`. */
+  /** Runs `expireDue` every hour, or every twentieth of the expiry period when that is shorter (unref'd), until `close`. */
   start(): void {
-    this.timer = setInterval(() => void this.expireDue().catch((err: unknown) => this.opts.logger.error({ code: codeOf(err) }, 'take-out: expiring unanswered requests failed')), EXPIRY_SWEEP_MS);
+    const every = Math.max(1000, Math.min(EXPIRY_SWEEP_MS, (this.opts.requestExpiryDays * DAY_MS) / 20));
+    this.timer = setInterval(() => void this.expireDue().catch((err: unknown) => this.opts.logger.error({ code: codeOf(err) }, 'take-out: expiring unanswered requests failed')), every);
     this.timer.unref();
   }
 
