@@ -15,7 +15,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { verifyAuditLog } from '../../policy/audit/log.js';
 import { consoleAdminCall } from '../console/admin-socket.js';
 import { localActor, openConsoleAudit } from '../console/audit.js';
-import { loadConsoleConfig, type ConsoleConfig } from '../console/config.js';
+import { loadConsoleConfig, onlineWindowMs, type ConsoleConfig } from '../console/config.js';
 import { consoleFolder } from '../console/data-folder.js';
 import { initConsole, requireConsoleInitialised } from '../console/init.js';
 import { openConfiguredStore } from '../console/open-store.js';
@@ -135,7 +135,7 @@ export const consoleCommands = [
       const config = await consoleConfig(values.config, io);
       const rows = await withStore(config, async (_admin, store) => {
         const now = Date.now();
-        const onlineSince = now - (2 * config.link.heartbeatSeconds * 1000 + 30_000);
+        const onlineSince = now - onlineWindowMs(config);
         const all: PcRow[] = [];
         for (let offset = 0; ; offset += 1000) {
           const page = await store.listPcs({ filter: 'all', sort: 'pcId', descending: false, offset, limit: 1000, onlineSince, now });

@@ -13,7 +13,7 @@
 import { readFile } from 'node:fs/promises';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { AuditLog } from '../../policy/audit/log.js';
-import { loadIssuerPrivateKey, type IssuerPrivateKey } from '../../policy/takeout/issuer-keys.js';
+import { loadIssuerPrivateKey } from '../../policy/takeout/issuer-keys.js';
 import { systemClock, type Clock } from '../../shares/clock.js';
 import { ConfiguredFileError } from '../config/errors.js';
 import { useErrorStatus, type ErrorAnswer } from '../http/error-status.js';
@@ -21,7 +21,7 @@ import { LinkError } from '../link/errors.js';
 import { AdminAuthenticator, buildAdminDirectory } from './admins.js';
 import { registerConsoleApi } from './api/takeout-api.js';
 import { openConsoleAudit } from './audit.js';
-import type { ConsoleConfig } from './config.js';
+import { onlineWindowMs, type ConsoleConfig } from './config.js';
 import { consoleFolder } from './data-folder.js';
 import { CONSOLE_STATUS } from './error-status.js';
 import { requireConsoleInitialised } from './init.js';
@@ -82,13 +82,10 @@ export interface Console {
   config: ConsoleConfig;
   app: FastifyInstance;
   store: ConsoleStore;
-  /** The console's audit trail (its one writer); `auditFile` is where it lives, for the page that shows it. */
+  /** The console's audit trail (its one writer). */
   audit: AuditLog;
-  auditFile: string;
   registry: Registry;
   links: ConsoleLinks;
-  /** The take-out issuer key (loadIssuerPrivateKey), for the part that signs take-out keys. */
-  issuerKey: IssuerPrivateKey;
   /** The TLS key and certificate of both ports. */
   tls: { key: string; cert: string };
   /** Take-out decisions (approve, deny, revoke, expiry of unanswered requests; `start` arms its sweep). */
@@ -98,8 +95,6 @@ export interface Console {
   /** What `mydoc console pc add|remove` do, on this console's store, trail and links. */
   pcAdmin: PcAdmin;
   clock: Clock;
-  /** Online means seen at or after this time (two heartbeat intervals and 30 s ago). */
-  onlineSince: () => number;
   /** Closes the app, writes the last presence, and closes the audit trail and the store. */
   close(): Promise<void>;
 }
@@ -142,16 +137,13 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
     // What was decided while the PC was away reaches it now.
     onConnected: (pcId) => takeout.reconcile(pcId),
   });
-  // Online = seen within two heartbeat intervals and 30 s.
-  const onlineWindowMs = 2 * config.link.heartbeatSeconds * 1000 + 30_000;
-  const onlineSince = () => clock() - onlineWindowMs;
 
   useErrorStatus(app, CONSOLE_STATUS, jsonAnswer);
   app.get('/healthz', async () => ({ ok: true, version: opts.version }));
 
   // The JSON API (mydoc takeout ... --console) and the administrators' page, on one origin.
   registerConsoleApi(app, { store, admins, takeout });
-  registerAdminWeb(app, { store, admins, takeout, hub: links, audit: { file: paths.auditLog }, onlineWindowMs, clock, logger: app.log.child({ part: 'web' }) });
+  registerAdminWeb(app, { store, admins, takeout, hub: links, audit: { file: paths.auditLog }, onlineWindowMs: onlineWindowMs(config), clock, logger: app.log.child({ part: 'web' }) });
 
   const pcAdmin: PcAdmin = { store, audit, clock, tokenHours: config.enrolment.tokenHours, dropLink: (pcId) => links.drop(pcId) };
   let closing: Promise<void> | undefined;
@@ -163,5 +155,5 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
       await audit.close();
       await store.close();
     })());
-  return { config, app, store, audit, auditFile: paths.auditLog, registry, links, takeout, admins, issuerKey, tls: { key, cert }, pcAdmin, clock, onlineSince, close };
+  return { config, app, store, audit, registry, links, takeout, admins, tls: { key, cert }, pcAdmin, clock, close };
 }
