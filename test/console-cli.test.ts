@@ -88,6 +88,16 @@ test('console init: the data folder, its keys, store and trail; refused twice; b
     assertOneLineError(await mydoc(['console', 'pc', 'add', 'pc-1', '--config', config]), 1, /not initialised; run "mydoc console init --config FILE" first/);
     assertOneLineError(await mydoc(['console', 'pc', 'frob', '--config', config]), 2, /unknown command "console pc frob"/);
 
+    // A store that does not answer fails init before any key is made, with a sentence naming it.
+    const pgPort = await freePort();
+    const down = join(dir, 'pg-down.yaml');
+    await writeFile(down, (await readFile(config, 'utf8')).replace('dataDir: console-data', 'dataDir: pg-data') + `store: { kind: postgres, postgres: { host: 127.0.0.1, port: ${pgPort}, database: mydoc, user: console } }\n`);
+    assertOneLineError(await mydoc(['console', 'init', '--config', down]), 1, new RegExp(`127\\.0\\.0\\.1:${pgPort}`));
+    assert.deepEqual((await readdir(join(dir, 'pg-data'))).sort(), [], 'no key written');
+    const noPassword = join(dir, 'pg-nopw.yaml');
+    await writeFile(noPassword, (await readFile(down, 'utf8')).replace('user: console }', 'user: console, passwordFile: nope.pw }'));
+    assertOneLineError(await mydoc(['console', 'init', '--config', noPassword]), 1, /cannot read the PostgreSQL password file \(store\.postgres\.passwordFile\) .*nope\.pw: ENOENT/);
+
     const init = await mydoc(['console', 'init', '--config', config]);
     assert.equal(init.status, 0, init.stderr);
     const paths = consoleFolder(join(dir, 'console-data'));
