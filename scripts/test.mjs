@@ -35,6 +35,7 @@ const REQUIRED_PACKAGES = [
   { pkg: 'systemd', command: 'systemd-analyze' }, // checks the shipped unit file
   { pkg: 'coreutils', command: 'stdbuf' }, // the SMB target runs smbclient unbuffered
   { pkg: 'e2fsprogs', command: 'mkfs.ext4' }, // a small, full ext4 data disk (loop-mounted)
+  { pkg: 'chromium', command: 'chromium' }, // the console's web page in a real headless browser (driven by playwright-core)
   // The console store's PostgreSQL half (test/helpers/postgres.ts); Debian keeps the server's programs off PATH.
   { pkg: 'postgresql', command: 'initdb', dirs: postgresBinDirs },
 ];

@@ -15,6 +15,7 @@
  * <dataDir>/audit/audit.log                        the audit log
  * <dataDir>/backup-state.json                      the last complete backup
  * <dataDir>/backup-trust.json                      device keys pinned for backups read with --from
+ * <dataDir>/console-enrolment.json                 the SHA-256 of the enrolment token the console accepted
  * <dataDir>/run/                                   the admin socket (admin.sock), backup and restore staging
  */
 import { join } from 'node:path';
@@ -38,6 +39,7 @@ export function dataFolder(dataDir: string) {
     takeout: join(dataDir, 'takeout'),
     auditLog: join(dataDir, 'audit', 'audit.log'),
     backupState: join(dataDir, 'backup-state.json'),
+    consoleEnrolment: join(dataDir, 'console-enrolment.json'),
     backupTrust: join(dataDir, 'backup-trust.json'),
     run: join(dataDir, 'run'),
     adminSocket: join(dataDir, 'run', 'admin.sock'),

@@ -18,7 +18,7 @@ test('every command of mydoc --help has its own --help, with its options', async
   const help = await run(['--help']);
   assert.equal(help.status, 0);
   const names = [...help.stdout.matchAll(/^ {2}mydoc ([a-z]+(?: [a-z]+)?)(?= |$)/gm)].map((m) => m[1]!);
-  for (const name of ['init', 'user add', 'user enroll', 'serve', 'locks list', 'locks clear', 'keys issuer', 'takeout approve', 'takeout revoke', 'backup', 'stop', 'backup list', 'backup verify', 'backup prune', 'restore', 'recover', 'audit verify', 'demo']) {
+  for (const name of ['init', 'user add', 'user enroll', 'serve', 'locks list', 'locks clear', 'keys issuer', 'takeout list', 'takeout approve', 'takeout deny', 'takeout revoke', 'backup', 'stop', 'backup list', 'backup verify', 'backup prune', 'restore', 'recover', 'audit verify', 'demo']) {
     assert.ok(names.includes(name), `mydoc --help lists ${name}`);
   }
   for (const name of names) {
@@ -36,7 +36,7 @@ test('usage errors are generated from the table: one line, exit 2', async () => 
     [['user'], 'mydoc: usage: mydoc user enroll|add ... (see mydoc user --help)\n'],
     [['keys', 'issuer'], 'mydoc: mydoc keys issuer needs --out FILE and --public-out FILE\n'],
     [['keys', 'issuer', '--out', 'a', '--public-out', 'b', '--alg', 'HS256'], 'mydoc: --alg must be ES256 or EdDSA (got "HS256")\n'],
-    [['takeout', 'approve', '--id', '-x', '--days', '3'], 'mydoc: mydoc takeout approve needs --id ID, --days N, --issuer-key FILE, --agent URL, --user ADMIN and --password-stdin\n'],
+    [['takeout', 'approve', '--id', '-x', '--days', '3'], 'mydoc: mydoc takeout approve needs --id ID, --days N, --user ADMIN and --password-stdin\n'],
     [['demo', '--port', '65536'], 'mydoc: --port must be a number from 1 to 65535 (a whole number; got "65536")\n'],
     [['backup', 'verify', '--read-data', ''], 'mydoc: --read-data must be a number from 0 to 100 (got "")\n'],
     [['backup', '--from', 'x'], 'mydoc: --from is for "backup list" and "backup verify", not "backup"\n'],

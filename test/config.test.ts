@@ -73,6 +73,7 @@ describe('parseConfig', () => {
       backup: { target: { kind: 'path', path: '/mnt/nas/mydoc' }, schedule: '0 */4 * * *', timezone: 'UTC', randomDelaySeconds: 600, shutdownDeadlineSeconds: 60 },
       recovery: { publicKey: null },
       takeout: { maxDays: 14, issuerPublicKeys: [] },
+      console: null,
     });
     assert.ok(Object.isFrozen(config));
     assert.ok(Object.isFrozen(config.listen));
@@ -205,6 +206,14 @@ recovery: { publicKey: /etc/mydoc/recovery.pem }
     { name: 'unknown top-level key', text: variant('datadir', 'datadir: /x'), key: 'datadir', message: 'unknown key' },
     { name: 'unknown key in backup.target', text: MINIMAL.replace('kind: path', 'kind: path\n    pth: /x'), key: 'backup.target.pth' },
     { name: 'unknown key in directory.local', text: MINIMAL.replace('kind: local', 'kind: local\n  local: { userFile: /u }'), key: 'directory.local.userFile' },
+    { name: 'console without url', text: variant('console', 'console: { caFile: ca.pem }'), key: 'console.url', message: 'is required' },
+    { name: 'console without caFile', text: variant('console', 'console: { url: "https://console.corp.example:9444" }'), key: 'console.caFile', message: 'is required' },
+    { name: 'a console url over http', text: variant('console', 'console: { url: "http://console:9444", caFile: ca.pem }'), key: 'console.url', message: 'https://host:port' },
+    { name: 'a console url without a port', text: variant('console', 'console: { url: "https://console", caFile: ca.pem }'), key: 'console.url' },
+    { name: 'a console url with a path', text: variant('console', 'console: { url: "https://console:9444/x", caFile: ca.pem }'), key: 'console.url' },
+    { name: 'a console url with credentials', text: variant('console', 'console: { url: "https://a:b@console:9444", caFile: ca.pem }'), key: 'console.url' },
+    { name: 'a short enrolment token', text: variant('console', 'console: { url: "https://console:9444", caFile: ca.pem, enrolmentToken: abc }'), key: 'console.enrolmentToken' },
+    { name: 'an unknown key in console', text: variant('console', 'console: { url: "https://console:9444", caFile: ca.pem, token: x }'), key: 'console.token', message: 'unknown key' },
     { name: 'an empty file', text: '', key: '(file)', message: 'must contain a YAML mapping' },
     { name: 'a list at the top', text: '- a\n- b\n', key: '(file)' },
   ];
@@ -212,6 +221,12 @@ recovery: { publicKey: /etc/mydoc/recovery.pem }
   for (const { name, text, key, message } of badValues) {
     it(`rejects ${name} naming ${key}`, () => assertConfigError(() => parseConfig(text, file), key, message));
   }
+
+  it('reads a console section, the CA path against the config folder, the token optional', () => {
+    const config = parseConfig(variant('console', 'console:\n  url: "https://console.corp.example:9444/"\n  caFile: console-ca.pem\n  enrolmentToken: "mydoc-enrol-0123456789abcdef"'), file);
+    assert.deepEqual(config.console, { url: 'https://console.corp.example:9444', caFile: '/etc/mydoc/console-ca.pem', enrolmentToken: 'mydoc-enrol-0123456789abcdef' });
+    assert.equal(parseConfig(variant('console', 'console: { url: "https://[::1]:9444", caFile: /c.pem }'), file).console?.enrolmentToken, undefined);
+  });
 
   it('reads a directory.ldap section with defaults, paths resolved against the config folder', () => {
     const config = parseConfig(MINIMAL.replace('kind: local', LDAP), file);
@@ -302,5 +317,9 @@ describe('loadConfig', () => {
     assert.deepEqual(config.backup.target, { kind: 'path', path: options.nasDir });
     assert.equal(config.recovery.publicKey, options.recoveryPublicKey);
     assert.match(renderDemoConfig(options), /^# /m);
+    assert.equal(config.console, null, 'no console unless the demo has one');
+    const consoleLink = { url: 'https://127.0.0.1:9444', caFile: join(dir, 'demo', 'console-ca.pem'), enrolmentToken: 'mydoc-enrol-demo-0123456789abcdef' };
+    await writeFile(file, renderDemoConfig({ ...options, console: consoleLink }));
+    assert.deepEqual((await loadConfig(file)).console, consoleLink);
   });
 });

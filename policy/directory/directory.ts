@@ -8,6 +8,14 @@ import type { NetworkSecretSource } from '../../crypto/network-secret.js';
 
 export type AuthResult = { ok: true; user: string; admin: boolean } | { ok: false; reason: string };
 
+/** A password check that also tells which of the groups asked for the account is in, nested groups included. */
+export type MemberResult = { ok: true; user: string; groups: ReadonlySet<string> } | { ok: false; reason: string };
+
+/** What the console's administrators log in against: accounts and their groups (local/members.ts, ldap/accounts.ts). */
+export interface MemberDirectory {
+  authenticateMember(login: string, password: string, groups: readonly string[]): Promise<MemberResult>;
+}
+
 export interface Directory {
   readonly kind: string;
   /** Checks a password. Constant time for the local directory; no lockout. */

@@ -1,7 +1,8 @@
 /**
  * The fastify assembly: HTTPS, the transport settings the Windows WebDAV
  * client needs, `/healthz`, `/metrics`, Basic authentication, the take-out
- * API (takeout-routes.ts) and the WebDAV share at the root of the origin.
+ * API (takeout-routes.ts), the user's page (user-page.ts: a browser's GET of
+ * `/` asking for HTML) and the WebDAV share at the root of the origin.
  *
  * Security considerations:
  * - HTTPS only; HTTP/1.1 only (the Windows client does not use HTTP/2).
@@ -47,6 +48,7 @@ import { LOGIN_STATUS, REQUEST_STATUS, UNLOCK_STATUS, type RequestRefusalCode, t
 import { Metrics, label } from './metrics.js';
 import { apiRequestRefusal } from '../http/api-guard.js';
 import { registerTakeoutRoutes, type ApiCaller } from './takeout-routes.js';
+import { isUserPageRequest, registerUserPage, sendLockedPage, USER_PAGE_ROUTE } from './user-page.js';
 import type { SessionLocks } from './session-locks.js';
 import type { Clock } from '../../shares/clock.js';
 
@@ -67,6 +69,8 @@ export interface AppOptions {
   gate: Gate;
   audit: AuditLog;
   takeout: Takeout;
+  /** `takeout.maxDays`, for the user's page. */
+  takeoutMaxDays: number;
   /** This PC's id and device public key (PEM, and its RFC 7638 id), for the take-out approval. */
   pcId: string;
   devicePublicPem: string;
@@ -168,6 +172,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     logger: { level: opts.logLevel ?? 'info', redact: ['req.headers.authorization'] },
     rewriteUrl: (req) => {
       const url = req.url ?? '/';
+      if (isUserPageRequest(req.method, url, req.headers.accept)) return USER_PAGE_ROUTE;
       return url === '/healthz' || url === '/metrics' || url.startsWith('/api/') ? url : DAV_ROUTE;
     },
   });
@@ -240,7 +245,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       // challenged only when someone could answer it (Windows asks for them on a 401).
       const creds = parseBasic(req.headers.authorization);
       const admitted = creds ? await opts.gate.admits(creds.user) : opts.gate.state() === 'takeout';
-      if (!admitted) return plain(reply, REQUEST_STATUS.ERR_PC_LOCKED, LOCKED_MESSAGE);
+      if (!admitted) return req.url === USER_PAGE_ROUTE ? sendLockedPage(reply, REQUEST_STATUS.ERR_PC_LOCKED, LOCKED_MESSAGE) : plain(reply, REQUEST_STATUS.ERR_PC_LOCKED, LOCKED_MESSAGE);
     }
     active.add(req.raw);
     req.raw.once('close', () => active.delete(req.raw));
@@ -337,6 +342,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return { user: result.user, admin: result.admin };
   }
 
+  registerUserPage(app, { takeout: opts.takeout, gate: opts.gate, pcId: opts.pcId, maxDays: opts.takeoutMaxDays, authenticate });
   registerTakeoutRoutes(app, { takeout: opts.takeout, gate: opts.gate, pcId: opts.pcId, devicePublicPem: opts.devicePublicPem, deviceKeyId: opts.deviceKeyId, authenticate });
 
   app.route({

@@ -7,6 +7,7 @@
  * `serve.ts` starts it; tests build it the same way.
  */
 import { readFile } from 'node:fs/promises';
+import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { openTarget } from '../../backup/open-target.js';
 import { loadPrivateKey, loadPublicKey } from '../../crypto/key-files.js';
@@ -23,6 +24,7 @@ import { dataFolder } from '../../shares/data-folder.js';
 import { enrolUser } from '../../shares/vault/user-vaults.js';
 import { freeBytes } from '../../shares/vault/space-reserve.js';
 import type { Config } from '../config/config.js';
+import type { PcStatus } from '../link/status.js';
 import { recoveryPublicKeyFile, requireInitialised } from '../config/data-dir.js';
 import { buildDirectory } from '../config/directory.js';
 import { ConfigError, ConfiguredFileError } from '../config/errors.js';
@@ -72,6 +74,10 @@ export interface Agent {
   onlineCheck: () => void;
   /** The clock every part keeps time by. */
   clock: Clock;
+  /** The device key pair (the link to the console presents it). */
+  device: { key: KeyObject; publicPem: string };
+  /** What this PC reports to its console: gate, take-out end, users, last complete backup, version. */
+  status: () => Promise<PcStatus>;
 }
 
 export async function composeAgent(opts: AgentOptions): Promise<Agent> {
@@ -128,6 +134,7 @@ export async function composeAgent(opts: AgentOptions): Promise<Agent> {
     gate,
     audit,
     takeout,
+    takeoutMaxDays: config.takeout.maxDays,
     pcId: config.pcId,
     devicePublicPem,
     deviceKeyId,
@@ -139,5 +146,15 @@ export async function composeAgent(opts: AgentOptions): Promise<Agent> {
   });
   gate.onLock(() => app.log.warn('locked: the company directory is unreachable; keys dropped from memory'));
   const backups = new BackupService(backupSource(config), config.backup, app.log, (timeoutSeconds) => openTarget(config.backup.target, timeoutSeconds), now);
-  return { app, directory, audit, sessions, locks, takeout, gate, monitor, backups, onlineCheck, clock: now };
+  const status = async (): Promise<PcStatus> => {
+    const open = (await sessions.all()).map((s) => s.user);
+    return {
+      gate: gate.state(),
+      takeoutUntil: takeout.validUntil(),
+      users: [...new Set([...open, ...takeout.users()])].sort(),
+      lastBackupAt: (await readBackupState(config.dataDir))?.lastComplete ?? null,
+      agentVersion: opts.version,
+    };
+  };
+  return { app, directory, audit, sessions, locks, takeout, gate, monitor, backups, onlineCheck, clock: now, device: { key: deviceKey, publicPem: devicePublicPem }, status };
 }

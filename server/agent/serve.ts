@@ -8,6 +8,8 @@ import type { FastifyInstance } from 'fastify';
 import type { BackupService } from './backup-service.js';
 import { startAdminSocket } from './admin-socket.js';
 import { composeAgent } from './compose.js';
+import { ConsoleLink } from './console-link.js';
+import { takeoutLinkRoutes } from './link-takeout.js';
 import type { Config } from '../config/config.js';
 import { AgentError } from './errors.js';
 
@@ -28,14 +30,16 @@ export interface ServiceOptions {
 
 /** Composes the agent for a configuration and listens; `app.close()` stops it and drops every key. */
 export async function startService(config: Config, version: string, opts: ServiceOptions = {}): Promise<Service> {
-  const { app, directory, audit, sessions, locks, takeout, monitor, backups, onlineCheck, clock } = await composeAgent({ config, version, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
+  const { app, directory, audit, sessions, locks, takeout, gate, monitor, backups, onlineCheck, clock, device, status } = await composeAgent({ config, version, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
   await audit.append({ actor: 'system', action: 'service.start', decision: 'info', reason: `directory ${directory.kind}` });
   if (directory.servers.length > 0) await monitor.start();
   // A directory without servers (the local one) is always reachable: every probe interval is an online check.
   const onlineCheckTimer = directory.servers.length === 0 ? setInterval(onlineCheck, config.directory.probe.intervalSeconds * 1000) : undefined;
   onlineCheckTimer?.unref();
   const admin = await startAdminSocket(config.dataDir, locks, backups, audit, () => opts.onStopRequest?.(), clock);
+  let link: ConsoleLink | undefined;
   app.addHook('onClose', async () => {
+    await link?.stop();
     await backups.stopSchedule();
     monitor.stop();
     clearInterval(onlineCheckTimer);
@@ -55,6 +59,28 @@ export async function startService(config: Config, version: string, opts: Servic
     throw new AgentError('ERR_LISTEN', `cannot listen on ${config.listen.host}:${config.listen.port}: ${(err as Error).message}`);
   }
   await backups.startSchedule();
+  if (config.console) {
+    // The link runs beside the share: a console that is down or hung costs retries, never a request.
+    link = ConsoleLink.start({
+      url: config.console.url,
+      caFile: config.console.caFile,
+      pcId: config.pcId,
+      dataDir: config.dataDir,
+      deviceKey: device.key,
+      devicePublicPem: device.publicPem,
+      enrolmentToken: config.console.enrolmentToken,
+      agentVersion: version,
+      status,
+      routes: takeoutLinkRoutes(takeout),
+      logger: app.log,
+    });
+    // A user's new take-out request goes up the link (or waits for it; the console also asks for the pending ones after each reconnect).
+    takeout.onRequest((request) => link?.push({ type: 'takeout.request', request }));
+    const changed = () => link?.statusChanged();
+    gate.onLock(changed);
+    gate.onOnline(changed);
+    takeout.onLock(changed);
+  }
   const url = `https://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${config.listen.port}/`;
   return { app, url, backups };
 }

@@ -4,7 +4,7 @@
  *
  * The commands are declared once, in the table below (each group in its own
  * file: init.ts, users.ts, serve.ts, locks.ts, takeout.ts, backup.ts,
- * audit.ts, demo.ts), with their typed options; command.ts parses and checks
+ * audit.ts, console.ts, demo.ts), with their typed options; command.ts parses and checks
  * the arguments and generates the help and the usage errors from it.
  */
 import { auditCommands } from './audit.js';
@@ -13,6 +13,7 @@ import { commandsHelp, optionHelp, parseCommand, synopsis, type Command, type Io
 import { demoCommand } from './demo.js';
 import { CliError } from './errors.js';
 import { initCommand } from './init.js';
+import { consoleCommands } from './console.js';
 import { configOption } from './inputs.js';
 import { lockCommands } from './locks.js';
 import { serveCommand } from './serve.js';
@@ -22,7 +23,7 @@ import { version } from './version.js';
 
 
 /** Every command, in the order of the help. */
-const COMMANDS: readonly Command[] = [initCommand, ...userCommands, serveCommand, ...lockCommands, ...takeoutCommands, ...backupCommands, ...auditCommands, demoCommand];
+const COMMANDS: readonly Command[] = [initCommand, ...userCommands, serveCommand, ...lockCommands, ...takeoutCommands, ...backupCommands, ...auditCommands, ...consoleCommands, demoCommand];
 
 const TITLE = 'mydoc — My Doc Manager: encrypted documents for the company laptop\n';
 const EXIT_STATUS = 'Exit status: 0 success, 1 failure, 2 usage error (mydoc backup: 3 partial).\n';
@@ -54,21 +55,30 @@ const processIo: Io = {
   env: process.env,
 };
 
-/** Finds the command `argv` names (two words, e.g. `backup list`, before one) and runs it. */
+/** Command names have at most this many words (e.g. `console pc add`). */
+const MAX_NAME_WORDS = 3;
+
+/** Finds the command `argv` names (its longest name first: `backup list` before `backup`) and runs it. */
 async function dispatch(argv: readonly string[], io: Io): Promise<number> {
-  const [first, second] = argv;
+  const first = argv[0]!;
   const group = COMMANDS.filter((c) => c.name === first || c.name.startsWith(`${first} `));
-  const cmd = (second !== undefined && COMMANDS.find((c) => c.name === `${first} ${second}`)) || COMMANDS.find((c) => c.name === first);
-  if (!cmd) {
-    if (group.length === 0) throw new CliError(`unknown command "${first}" (see mydoc --help)`, 2);
-    if (second !== undefined && !second.startsWith('-')) throw new CliError(`unknown command "${first} ${second}" (see mydoc --help)`, 2);
-    if (argv.includes('--help')) return io.stdout(helpOf(first!)), 0;
-    const subs = group.map((c) => c.name.slice(first!.length + 1));
-    throw new CliError(group.length === 1 ? `usage: ${synopsis(group[0]!)}` : `usage: mydoc ${first} ${subs.join('|')} ... (see mydoc ${first} --help)`, 2);
+  for (let words = Math.min(MAX_NAME_WORDS, argv.length); words >= 1; words--) {
+    const cmd = COMMANDS.find((c) => c.name === argv.slice(0, words).join(' '));
+    if (!cmd) continue;
+    const parsed = parseCommand(cmd, argv.slice(words), group);
+    if (parsed.help) return io.stdout(helpOf(cmd.name)), 0;
+    return cmd.run(parsed, io);
   }
-  const parsed = parseCommand(cmd, argv.slice(cmd.name.split(' ').length), group);
-  if (parsed.help) return io.stdout(helpOf(cmd.name)), 0;
-  return cmd.run(parsed, io);
+  if (group.length === 0) throw new CliError(`unknown command "${first}" (see mydoc --help)`, 2);
+  // The longest start of argv that begins commands (e.g. `console pc`), and the word after it.
+  let words = 1;
+  while (words < argv.length && COMMANDS.some((c) => c.name.startsWith(`${argv.slice(0, words + 1).join(' ')} `))) words++;
+  const prefix = argv.slice(0, words).join(' ');
+  const next = argv[words];
+  if (next !== undefined && !next.startsWith('-')) throw new CliError(`unknown command "${prefix} ${next}" (see mydoc --help)`, 2);
+  if (argv.includes('--help')) return io.stdout(helpOf(prefix)), 0;
+  const subs = COMMANDS.filter((c) => c.name.startsWith(`${prefix} `));
+  throw new CliError(subs.length === 1 ? `usage: ${synopsis(subs[0]!)}` : `usage: mydoc ${prefix} ${subs.map((c) => c.name.slice(prefix.length + 1)).join('|')} ... (see mydoc ${prefix} --help)`, 2);
 }
 
 /** Runs the CLI; returns the exit status. */

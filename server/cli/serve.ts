@@ -6,7 +6,7 @@ import { configFrom, configOption } from './inputs.js';
 import { version } from './version.js';
 
 /** The levels of the service log (pino's); `MYDOC_LOG_LEVEL` picks one (default info). */
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export const serveCommand = command({
   name: 'serve',

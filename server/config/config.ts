@@ -7,12 +7,12 @@
  */
 import cron from 'node-cron';
 import { readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import type { TargetSpec } from '../../backup/open-target.js';
 import { ConfigError } from './errors.js';
-import { FILE_KEY, asMapping, deepFreeze, describe, ownValue, oneOf, parseYaml, readBoolean, readNumber, readPath, readSection, readString, readStringList, rejectUnknownKeys, required, type Mapping } from './yaml-reader.js';
-import { isDnsName } from '../http/tls.js';
+import { readHostNames, readListenHost, readPortNumber } from './listen-config.js';
+import { LDAP_CONNECTION_KEYS, readLdapConnection, type LdapConnectionConfig } from './ldap-config.js';
+import { FILE_KEY, asMapping, deepFreeze, describe, oneOf, ownValue, parseYaml, readNumber, readPath, readSection, readString, readStringList, rejectUnknownKeys, required, type Mapping } from './yaml-reader.js';
 import { dataFolder } from '../../shares/data-folder.js';
 
 /** `backup.target`: a folder (`path`, optional `mountPoint`) or an SMB share (`url`, `authFile`). */
@@ -61,6 +61,15 @@ export interface Config {
     /** Path of the recovery public key (PEM, SPKI), or null when no recovery key is configured. */
     readonly publicKey: string | null;
   };
+  /** The console this PC keeps its link to, or null (no console: the agent works on its own). */
+  readonly console: {
+    /** `https://host:port`: the console's link port. */
+    readonly url: string;
+    /** The console's CA certificate: the only one its certificate may chain to. */
+    readonly caFile: string;
+    /** The one-time enrolment token of `mydoc console pc add` (sent until the console has accepted it). */
+    readonly enrolmentToken: string | undefined;
+  } | null;
   readonly takeout: {
     /** The longest take-out period this PC accepts, in days (1 to 90). */
     readonly maxDays: number;
@@ -69,30 +78,21 @@ export interface Config {
   };
 }
 
-export interface LdapConfig {
-  readonly urls: readonly string[];
-  readonly flavor: 'ad' | 'openldap';
-  readonly baseDn: string;
-  readonly userBaseDn: string;
-  readonly serviceDn: string;
-  readonly servicePasswordFile: string;
-  readonly caFile: string | null;
-  readonly tlsServerName: string | null;
-  readonly insecureSkipVerify: boolean;
+/** The agent's `directory.ldap`: the connection (ldap-config.ts), the admins group and where the network secrets live. */
+export interface LdapConfig extends LdapConnectionConfig {
   readonly adminsGroupDn: string | null;
   readonly keyDnTemplate: string;
   readonly keyAttribute: string;
   readonly keyObjectClasses: readonly string[];
-  readonly timeoutSeconds: number;
 }
 
-const PC_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** A PC id: 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit (the agent's pcId, the console's PC names). */
+export const PC_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** Every 4 hours on the hour. */
 export const DEFAULT_BACKUP_SCHEDULE = '0 */4 * * *';
 const SMB_URL = /^\/\/[^/\\\s]+(?:\/[^/\\\u0000-\u001f]+)+$/;
 const DIRECTORY_KINDS = ['local', 'ldap'] as const;
-const LDAP_FLAVORS = ['ad', 'openldap'] as const;
-const LDAP_KEYS = ['urls', 'flavor', 'baseDn', 'userBaseDn', 'serviceDn', 'servicePasswordFile', 'caFile', 'tlsServerName', 'insecureSkipVerify', 'adminsGroupDn', 'keyDnTemplate', 'keyAttribute', 'keyObjectClasses', 'timeoutSeconds'];
+const LDAP_KEYS = [...LDAP_CONNECTION_KEYS, 'adminsGroupDn', 'keyDnTemplate', 'keyAttribute', 'keyObjectClasses'];
 const BACKUP_TARGET_KINDS = ['path', 'smb'] as const;
 const BACKUP_TARGET_KEYS_BY_KIND = { path: ['path', 'mountPoint'], smb: ['url', 'authFile'] } as const;
 
@@ -120,7 +120,7 @@ export function parseConfig(text: string, file: string): Config {
 }
 
 function readConfig(root: Mapping, baseDir: string): Config {
-  rejectUnknownKeys(root, '', ['pcId', 'dataDir', 'listen', 'tls', 'directory', 'backup', 'recovery', 'takeout']);
+  rejectUnknownKeys(root, '', ['pcId', 'dataDir', 'listen', 'tls', 'directory', 'backup', 'recovery', 'takeout', 'console']);
   const pcId = readPcId(root);
   const dataDir = required(readPath(root, '', 'dataDir', baseDir), 'dataDir');
   return {
@@ -132,6 +132,7 @@ function readConfig(root: Mapping, baseDir: string): Config {
     backup: readBackup(root, baseDir),
     recovery: readRecovery(root, baseDir),
     takeout: readTakeout(root, baseDir),
+    console: readConsole(root, baseDir),
   };
 }
 
@@ -148,37 +149,7 @@ function readPcId(root: Mapping): string {
 
 function readListen(root: Mapping): Config['listen'] {
   const listen = readSection(root, '', 'listen', ['host', 'port', 'hostNames']);
-  const host = readString(listen, 'listen', 'host') ?? '127.0.0.1';
-  if (!isHostName(host)) {
-    throw new ConfigError('listen.host', `must be an IP address or a DNS host name (got ${describe(host)})`);
-  }
-  return { host, port: readPort(listen), hostNames: readHostNames(listen) };
-}
-
-function readPort(listen: Mapping): number {
-  const port = ownValue(listen, 'port');
-  if (port === undefined) return 8443;
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new ConfigError('listen.port', `must be an integer from 1 to 65535 (got ${describe(port)})`);
-  }
-  return port;
-}
-
-function readHostNames(listen: Mapping): string[] {
-  const value = ownValue(listen, 'hostNames');
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) {
-    throw new ConfigError('listen.hostNames', `must be a list of DNS names or IP addresses (got ${describe(value)})`);
-  }
-  return value.map((item: unknown, index) => {
-    if (typeof item !== 'string' || !isHostName(item)) {
-      throw new ConfigError(
-        `listen.hostNames.${index}`,
-        `must be a DNS host name or an IP address (got ${describe(item)})`,
-      );
-    }
-    return item;
-  });
+  return { host: readListenHost(listen, 'listen'), port: readPortNumber(listen, 'listen', 'port', 8443), hostNames: readHostNames(listen, 'listen') };
 }
 
 function readTls(root: Mapping, baseDir: string, dataDir: string): Config['tls'] {
@@ -216,34 +187,17 @@ function readDirectory(root: Mapping, baseDir: string, dataDir: string): Config[
 
 function readLdap(ldap: Mapping, baseDir: string): LdapConfig {
   const key = 'directory.ldap';
-  const urls = readStringList(ldap, key, 'urls');
-  if (urls === undefined || urls.length === 0) throw new ConfigError(`${key}.urls`, 'is required: a list of ldaps:// or ldap:// URLs, tried in order');
-  urls.forEach((url, i) => {
-    if (!/^ldaps?:\/\/[^/\s]+\/?$/i.test(url)) throw new ConfigError(`${key}.urls.${i}`, `must be ldaps://host[:port] or ldap://host[:port] (got ${describe(url)})`);
-  });
-  const baseDn = required(readString(ldap, key, 'baseDn'), `${key}.baseDn`);
-  const insecureSkipVerify = readBoolean(ldap, key, 'insecureSkipVerify') ?? false;
-  const caFile = readPath(ldap, key, 'caFile', baseDir) ?? null;
-  if (!caFile && !insecureSkipVerify) throw new ConfigError(`${key}.caFile`, 'is required to verify the directory\'s certificate (or set insecureSkipVerify: true, which is logged loudly)');
+  const connection = readLdapConnection(ldap, key, baseDir);
   const keyDnTemplate = required(readString(ldap, key, 'keyDnTemplate'), `${key}.keyDnTemplate`);
   if (!keyDnTemplate.includes('{user}') || !keyDnTemplate.includes('{pcId}')) {
     throw new ConfigError(`${key}.keyDnTemplate`, `must contain {user} and {pcId} (got ${describe(keyDnTemplate)})`);
   }
   return {
-    urls,
-    flavor: oneOf(required(readString(ldap, key, 'flavor'), `${key}.flavor`), LDAP_FLAVORS, `${key}.flavor`),
-    baseDn,
-    userBaseDn: readString(ldap, key, 'userBaseDn') ?? baseDn,
-    serviceDn: required(readString(ldap, key, 'serviceDn'), `${key}.serviceDn`),
-    servicePasswordFile: required(readPath(ldap, key, 'servicePasswordFile', baseDir), `${key}.servicePasswordFile`),
-    caFile,
-    tlsServerName: readString(ldap, key, 'tlsServerName') ?? null,
-    insecureSkipVerify,
+    ...connection,
     adminsGroupDn: readString(ldap, key, 'adminsGroupDn') ?? null,
     keyDnTemplate,
     keyAttribute: required(readString(ldap, key, 'keyAttribute'), `${key}.keyAttribute`),
     keyObjectClasses: readStringList(ldap, key, 'keyObjectClasses') ?? ['mydocPcUserKey'],
-    timeoutSeconds: readNumber(ldap, key, 'timeoutSeconds', 0.1, 60) ?? 3,
   };
 }
 
@@ -305,6 +259,26 @@ function readRecovery(root: Mapping, baseDir: string): Config['recovery'] {
   return { publicKey: readPath(recovery, 'recovery', 'publicKey', baseDir) ?? null };
 }
 
+function readConsole(root: Mapping, baseDir: string): Config['console'] {
+  if (ownValue(root, 'console') === undefined) return null;
+  const section = readSection(root, '', 'console', ['url', 'caFile', 'enrolmentToken']);
+  const url = required(readString(section, 'console', 'url'), 'console.url');
+  if (!isConsoleUrl(url)) throw new ConfigError('console.url', `must be https://host:port, the console's link port (got ${describe(url)})`);
+  const token = readString(section, 'console', 'enrolmentToken');
+  if (token !== undefined && !/^[\x21-\x7e]{16,256}$/.test(token)) throw new ConfigError('console.enrolmentToken', 'must be the token "mydoc console pc add" printed (16 to 256 visible characters)');
+  return { url: url.replace(/\/$/, ''), caFile: required(readPath(section, 'console', 'caFile', baseDir), 'console.caFile'), enrolmentToken: token };
+}
+
+function isConsoleUrl(text: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return false;
+  }
+  return url.protocol === 'https:' && url.port !== '' && url.username === '' && url.password === '' && url.pathname === '/' && url.search === '' && url.hash === '' && /^https:\/\/[^/]+\/?$/.test(text);
+}
+
 function readTakeout(root: Mapping, baseDir: string): Config['takeout'] {
   const takeout = readSection(root, '', 'takeout', ['maxDays', 'issuerPublicKeys']);
   const files = readStringList(takeout, 'takeout', 'issuerPublicKeys') ?? [];
@@ -315,8 +289,4 @@ function readTakeout(root: Mapping, baseDir: string): Config['takeout'] {
       return resolve(baseDir, file);
     }),
   };
-}
-
-function isHostName(value: string): boolean {
-  return isIP(value) !== 0 || isDnsName(value);
 }

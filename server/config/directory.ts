@@ -6,7 +6,8 @@ import { LocalDirectory } from '../../policy/directory/local/directory.js';
 import type { Config } from './config.js';
 import { ConfiguredFileError } from './errors.js';
 
-async function readSecretFile(file: string, what: string): Promise<string> {
+/** A secret file's content without its final newline; a clear error naming `what` when it cannot be read. */
+export async function readSecretFile(file: string, what: string): Promise<string> {
   try {
     return (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
   } catch (err) {

@@ -19,6 +19,9 @@
  *      POST /link/takeout/key          (TakeoutKeyDelivery)    -> 200 {user, expires}
  *      POST /link/takeout/denial       (TakeoutDenial)         -> 204
  *      POST /link/takeout/revocation   (TakeoutRevocation)     -> 204
+ *      POST /link/takeout/state        ({})                    -> 200 TakeoutStateAnswer
+ *        (after each (re)connect: the console stores the pending requests it
+ *        missed and sends the decisions the agent missed while offline)
  * Errors are {"error":{"code","message"}} with the agent's status for the code.
  * Both sides send HTTP/2 PINGs; a side that has heard nothing for
  * 3 heartbeat intervals drops the link.
@@ -36,6 +39,7 @@ export const LINK_PATHS = {
   takeoutKey: '/link/takeout/key',
   takeoutDenial: '/link/takeout/denial',
   takeoutRevocation: '/link/takeout/revocation',
+  takeoutState: '/link/takeout/state',
 } as const;
 
 export interface IdentityAnswer {
@@ -80,4 +84,12 @@ export interface TakeoutDenial {
 export interface TakeoutRevocation {
   jti: string;
   admin: string;
+}
+
+/** The agent's take-out state as the console reconciles it after a (re)connect. */
+export interface TakeoutStateAnswer {
+  /** Every pending request with its envelopes. */
+  pending: RequestDetail[];
+  /** Ids of the keys and requests revoked on the PC (until their key's end). */
+  revoked: string[];
 }

@@ -2,7 +2,8 @@
  * Logins checked against the company directory's accounts over LDAP
  * (Active Directory or OpenLDAP). Users are found with the PC's service account (AD: sAMAccountName or
  * userPrincipalName; OpenLDAP: uid), then bound as their own DN. Membership
- * of the admins group, nested groups included, gives the administrator role.
+ * of the admins group, nested groups included (groups.ts), gives the
+ * administrator role; the console asks for the groups of its roles.
  *
  * Security considerations: every user-supplied value in a filter is escaped
  * (escape.ts); an empty password is refused before any bind (an LDAP
@@ -10,10 +11,11 @@
  * a search must find exactly one account; bind failures become clear
  * sentences (AD's `data 52e`, `533`, ...) without echoing the password.
  */
-import { SizeLimitExceededError, type Client } from 'ldapts';
+import { SizeLimitExceededError } from 'ldapts';
 import { bindFailureReason, connect, withBind, type LdapServerSettings } from './connection.js';
 import { filterValue } from './escape.js';
-import type { AuthResult } from '../directory.js';
+import { memberOfGroups } from './groups.js';
+import type { AuthResult, MemberResult } from '../directory.js';
 import { withoutDomain, withoutUpnSuffix } from '../user-name.js';
 
 export interface LdapAccountSettings extends LdapServerSettings {
@@ -47,6 +49,13 @@ export class LdapAuthenticator {
   constructor(private readonly s: LdapAccountSettings) {}
 
   async authenticate(login: string, password: string): Promise<AuthResult> {
+    const admins = this.s.adminsGroupDn;
+    const result = await this.authenticateMember(login, password, admins ? [admins] : []);
+    return result.ok ? { ok: true, user: result.user, admin: result.groups.size > 0 } : result;
+  }
+
+  /** Checks a login and password and tells which of `groupDns` the account is in (nested groups count). */
+  async authenticateMember(login: string, password: string, groupDns: readonly string[]): Promise<MemberResult> {
     if (password === '') return { ok: false, reason: 'a password is required' };
     const account = accountFilter(this.s.flavor, login);
     if (!account) return { ok: false, reason: 'a user name is required' };
@@ -60,7 +69,7 @@ export class LdapAuthenticator {
       const { searchEntries } = result;
       const entry = searchEntries[0]!;
       const name = String([entry[attributes[0]!]].flat()[0] ?? account.name);
-      return { dn: entry.dn, user: name.toLowerCase(), admin: await this.isAdmin(client, entry.dn) };
+      return { dn: entry.dn, user: name.toLowerCase(), groups: await memberOfGroups(client, this.s.flavor, this.s.baseDn, entry.dn, groupDns) };
     });
     if (!found) return { ok: false, reason: 'wrong user name or password' };
     const client = await connect(this.s);
@@ -71,32 +80,6 @@ export class LdapAuthenticator {
     } finally {
       await client.unbind().catch(() => undefined);
     }
-    return { ok: true, user: found.user, admin: found.admin };
-  }
-
-  /** Nested membership of the admins group: AD's in-chain matching rule, or a walk up member links (OpenLDAP). */
-  private async isAdmin(client: Client, userDn: string): Promise<boolean> {
-    const admins = this.s.adminsGroupDn;
-    if (!admins) return false;
-    if (this.s.flavor === 'ad') {
-      const { searchEntries } = await client.search(userDn, { scope: 'base', filter: `(memberOf:1.2.840.113556.1.4.1941:=${filterValue(admins)})`, attributes: ['dn'] });
-      return searchEntries.length === 1;
-    }
-    const seen = new Set<string>();
-    let frontier = [userDn];
-    for (let depth = 0; depth < 8 && frontier.length > 0; depth++) {
-      const filter = `(|${frontier.map((dn) => `(member=${filterValue(dn)})`).join('')})`;
-      const { searchEntries } = await client.search(this.s.baseDn, { scope: 'sub', filter, attributes: ['dn'] });
-      frontier = [];
-      for (const g of searchEntries) {
-        const dn = g.dn.toLowerCase();
-        if (dn === admins.toLowerCase()) return true;
-        if (!seen.has(dn)) {
-          seen.add(dn);
-          frontier.push(g.dn);
-        }
-      }
-    }
-    return false;
+    return { ok: true, user: found.user, groups: found.groups };
   }
 }

@@ -1,6 +1,8 @@
 /**
  * The users file of the embedded `local` directory: users and scrypt
- * password hashes in one JSON file. The local directory stands in for the
+ * password hashes in one JSON file, and optionally groups
+ * (`"groups": {"mydoc-approvers": {"users": ["alice"], "groups": ["leads"]}}`,
+ * which the console maps to its administrators' roles). The local directory stands in for the
  * company directory in the demo and in tests.
  *
  * Security considerations: passwords are stored as scrypt hashes
@@ -24,10 +26,41 @@ interface UserRecord {
   admin?: true;
 }
 
+/** A group of the local directory: its user names and the names of groups inside it (nested membership counts). */
+export interface GroupRecord {
+  users?: string[];
+  groups?: string[];
+}
+
 interface UsersFile {
   format: 'mydoc-local-users';
   version: 1;
   users: Record<string, UserRecord>;
+  /** Optional (the console's roles): group name -> members. */
+  groups?: Record<string, GroupRecord>;
+}
+
+/** The names of `wanted` that `user` is in, directly or through groups inside groups (a cycle ends the walk). */
+function groupsOfUser(groups: Record<string, GroupRecord>, user: string, wanted: readonly string[]): Set<string> {
+  const found = new Set<string>();
+  for (const name of wanted) {
+    const seen = new Set<string>();
+    const stack = [name];
+    while (stack.length > 0) {
+      const group = groups[stack.pop()!];
+      if (!group) continue;
+      if ((group.users ?? []).some((u) => userKey(u) === user)) {
+        found.add(name);
+        break;
+      }
+      for (const inner of group.groups ?? []) if (!seen.has(inner)) stack.push((seen.add(inner), inner));
+    }
+  }
+  return found;
+}
+
+function isStringList(v: unknown): boolean {
+  return v === undefined || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
 }
 
 function scrypt(password: string, salt: Buffer, opts: ScryptOptions): Promise<Buffer> {
@@ -87,11 +120,27 @@ export class LocalUsersFile {
     await writeFileAtomic(this.file, JSON.stringify(data, null, 2) + '\n', 0o600);
   }
 
+  /** Sets (creates or replaces) a group's members. */
+  async setGroup(group: string, members: GroupRecord): Promise<void> {
+    validateUserName(group);
+    const data = await this.read();
+    data.groups = { ...data.groups, [group]: { users: [...(members.users ?? [])], groups: [...(members.groups ?? [])] } };
+    await writeFileAtomic(this.file, JSON.stringify(data, null, 2) + '\n', 0o600);
+  }
+
   /** The user's role when the password is theirs, else undefined; constant-time, and as slow for unknown users. */
   async verify(name: string, password: string): Promise<{ admin: boolean } | undefined> {
     const record = (await this.read()).users[userKey(name)];
     const ok = await checkPassword(password, record?.hash ?? DUMMY_HASH);
     return ok && record !== undefined ? { admin: record.admin === true } : undefined;
+  }
+
+  /** Which of `wanted` groups the user is in (nested) when the password is theirs, else undefined; as slow for unknown users. */
+  async verifyMember(name: string, password: string, wanted: readonly string[]): Promise<Set<string> | undefined> {
+    const data = await this.read();
+    const record = data.users[userKey(name)];
+    const ok = await checkPassword(password, record?.hash ?? DUMMY_HASH);
+    return ok && record !== undefined ? groupsOfUser(data.groups ?? {}, userKey(name), wanted) : undefined;
   }
 
   private async read(): Promise<UsersFile> {
@@ -105,6 +154,10 @@ export class LocalUsersFile {
     try {
       const data = JSON.parse(text) as UsersFile;
       if (data.format !== 'mydoc-local-users' || data.version !== 1 || typeof data.users !== 'object') throw new Error('unexpected content');
+      const groups: unknown = data.groups;
+      if (groups !== undefined && (typeof groups !== 'object' || groups === null || !Object.values(groups).every((g: GroupRecord) => typeof g === 'object' && g !== null && isStringList(g.users) && isStringList(g.groups)))) {
+        throw new Error('unexpected groups');
+      }
       return data;
     } catch {
       throw new DirectoryError('ERR_DIRECTORY_FILE', `the local directory ${this.file} is malformed`);

@@ -1,17 +1,28 @@
 /**
- * What administrators do with a take-out request (online): install the
- * signed take-out key for it, or revoke a key (or a request, in advance).
+ * What administrators do with a take-out request: install the signed
+ * take-out key for it, deny it with a note (or tell that it expired
+ * unanswered), or revoke a key (or a request, in advance).
  *
  * Security considerations: a key is installed only after it is verified
  * exactly as on use, is for the pending request, its user and this PC, was
  * issued (`iss`) by the administrator who installs it, and its K_to opens
- * with this PC's device key (the opened K_to is zeroed at once). Every
- * approval and refusal is audited.
+ * with this PC's device key (the opened K_to is zeroed at once). A denied
+ * or expired request loses its slot T at once, so it can never be
+ * approved later. Every approval, denial and refusal is audited.
  */
 import { openKto } from '../envelope.js';
 import { TakeoutError } from '../errors.js';
 import { iso, type AgentContext } from './context.js';
-import type { InstalledKey } from './store.js';
+import type { EndedRequest, InstalledKey } from './store.js';
+
+export const MAX_NOTE_CHARS = 500;
+
+export interface Denial {
+  outcome: EndedRequest['outcome'];
+  /** The approver who denied, or `console` for an expiry. */
+  by: string;
+  note: string;
+}
 
 /** Installs the signed take-out key for pending request `rid`, after verifying it as on use. */
 export function install(ctx: AgentContext, rid: string, token: string, admin: string): Promise<{ user: string; expires: string }> {
@@ -51,5 +62,30 @@ export function revoke(ctx: AgentContext, jti: string, admin: string): Promise<{
     });
     await opts.audit.append({ actor: admin, action: 'takeout.revoke', target: jti, decision: 'allow', reason: owner ? `take-out of ${owner}` : 'no such key on this PC (revoked in advance)' });
     return { user: owner };
+  });
+}
+
+/**
+ * Ends pending request `rid` without a key: denied by an approver (with their
+ * note) or expired unanswered. Its slot T is destroyed; the user sees the
+ * outcome until they ask again. Telling the same outcome again is answered
+ * as before (`repeated`), without a second audit record.
+ */
+export function deny(ctx: AgentContext, rid: string, denial: Denial): Promise<{ user: string; repeated: boolean }> {
+  const { opts, store } = ctx;
+  return ctx.serial.run(async () => {
+    if (typeof denial.note !== 'string' || denial.note.length > MAX_NOTE_CHARS) throw new TakeoutError('ERR_TAKEOUT_REQUEST', `the note must be a text of at most ${MAX_NOTE_CHARS} characters`);
+    const request = store.state.requests[rid];
+    if (!request) {
+      const ended = Object.values(store.state.ended).find((e) => e.rid === rid && e.outcome === denial.outcome);
+      if (ended) return { user: ended.user, repeated: true };
+      throw new TakeoutError('ERR_TAKEOUT_NO_REQUEST', 'no pending take-out request with this id');
+    }
+    const ended: EndedRequest = { rid, user: request.user, days: request.days, reason: request.reason, requested: request.requested, outcome: denial.outcome, note: denial.note.trim(), by: denial.by, at: new Date(ctx.now()).toISOString() };
+    await ctx.expiry.dropRequest(request, denial.outcome === 'denied' ? `denied by ${denial.by}` : 'expired unanswered', (d) => {
+      d.ended[request.user] = ended;
+    });
+    await opts.audit.append({ actor: denial.by, action: denial.outcome === 'denied' ? 'takeout.deny' : 'takeout.request-expire', target: rid, decision: 'deny', reason: `request of ${request.user}${ended.note ? `: ${ended.note}` : ''}` });
+    return { user: request.user, repeated: false };
   });
 }

@@ -1,13 +1,15 @@
 /**
  * The agent side's configuration and the parts its operations share: the
  * state file, the sealed clock, the key checks, the refusal audit, the
- * expiry and the serial queue (built once by `Takeout.open`).
+ * expiry, the serial queue and the request listeners (built once by
+ * `Takeout.open`).
  */
 import type { Clock } from '../../../shares/clock.js';
 import type { KeyObject } from 'node:crypto';
 import type { AuditLog } from '../../audit/log.js';
 import type { Sessions } from '../../sessions.js';
 import type { IssuerPublicKey } from '../issuer-keys.js';
+import type { RequestDetail } from '../request.js';
 import type { SealedClock } from './clock.js';
 import type { Expiry } from './expiry.js';
 import type { Refusals } from './refusals.js';
@@ -39,6 +41,8 @@ export interface AgentContext {
   readonly refusals: Refusals;
   readonly expiry: Expiry;
   readonly serial: Serial;
+  /** Told of each new request (with its envelopes), after it is on disk. */
+  readonly requestListeners: ((request: RequestDetail) => void)[];
 }
 
 /** A NumericDate (seconds) as ISO text, for audit reasons and answers. */

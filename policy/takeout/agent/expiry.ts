@@ -18,7 +18,7 @@ import type { AuditLog } from '../../audit/log.js';
 import type { Sessions } from '../../sessions.js';
 import type { Refusals } from './refusals.js';
 import type { Serial } from './serial.js';
-import type { PendingRequest, TakeoutStore } from './store.js';
+import type { PendingRequest, TakeoutState, TakeoutStore } from './store.js';
 import type { KeyValidity } from './validity.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -69,11 +69,12 @@ export class Expiry {
     this.schedule();
   }
 
-  /** Drops a pending request and its slot T (inside the serial queue). */
-  async dropRequest(request: PendingRequest, why: string): Promise<void> {
+  /** Drops a pending request and its slot T (inside the serial queue); `also` changes the state in the same write. */
+  async dropRequest(request: PendingRequest, why: string, also?: (draft: TakeoutState) => void): Promise<void> {
     await this.removeSlot(request.user, request.rid);
     await this.store.update((d) => {
       delete d.requests[request.rid];
+      also?.(d);
     });
     await this.opts.audit.append({ actor: 'system', action: 'takeout.destroy', target: request.rid, decision: 'info', reason: `pending request of ${request.user} dropped: ${why}` });
   }

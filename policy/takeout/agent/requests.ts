@@ -1,5 +1,6 @@
 /**
- * Take-out requests (online): a user asks for a period; administrators list
+ * Take-out requests (online): a user asks for a period (the request
+ * listeners, e.g. the console link, are told at once); administrators list
  * the pending requests and fetch one for approval.
  *
  * Security considerations: a request's K_to is fresh, kept only sealed to
@@ -49,11 +50,14 @@ export function request(ctx: AgentContext, user: string, password: string, days:
     await store.update((d) => {
       for (const r of Object.values(d.requests)) if (r.user === who) delete d.requests[r.rid];
       delete d.keys[who];
+      delete d.ended[who];
       d.requests[rid] = pending;
     });
     ctx.keys.forget(who);
     await opts.audit.append({ actor: who, action: 'takeout.request', target: rid, decision: 'allow', reason: `${days} day(s): ${pending.reason}` });
     if (replaced) await opts.audit.append({ actor: 'system', action: 'takeout.destroy', target: replaced.jti, decision: 'info', reason: `key of ${who} replaced by a new request` });
+    const detail = get(ctx, rid);
+    for (const listener of ctx.requestListeners) listener(detail);
     return summary(pending);
   });
 }
@@ -61,6 +65,11 @@ export function request(ctx: AgentContext, user: string, password: string, days:
 /** Pending requests (for administrators). */
 export function list(ctx: AgentContext): RequestSummary[] {
   return Object.values(ctx.store.state.requests).map(summary);
+}
+
+/** Every pending request with its envelopes (what the console is told again after a reconnect). */
+export function pendingDetails(ctx: AgentContext): RequestDetail[] {
+  return Object.keys(ctx.store.state.requests).map((rid) => get(ctx, rid));
 }
 
 /** One pending request with its K_to envelopes to the issuers. */

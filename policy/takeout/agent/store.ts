@@ -7,7 +7,12 @@
  *                        "envelopes":{<issuer kid>:<JWE of K_to to that issuer>}}},
  *    "keys":{<user>:{"token":<take-out key JWT>,"jti","nbf","exp","approvedBy",
  *                    "installed":<ISO>,"used":<ISO, first offline use>?}},
- *    "revoked":{<jti>:<exp, NumericDate>}}
+ *    "revoked":{<jti>:<exp, NumericDate>},
+ *    "ended":{<user>:{"rid","user","days","reason","requested":<ISO>,
+ *                     "outcome":"denied"|"expired","note","by","at":<ISO>}}}
+ * `ended` keeps, per user, their last request that ended unapproved (denied
+ * by an approver with a note, or expired unanswered) until they ask again;
+ * files written before it existed have none (read as empty).
  *
  * Security considerations: nothing here opens data by itself. A pending
  * request's K_to is encrypted to the issuers (the agent cannot read it); an
@@ -40,12 +45,27 @@ export interface InstalledKey {
   used?: string;
 }
 
+/** A user's last request that ended without a key: denied by an approver (with a note) or expired unanswered. */
+export interface EndedRequest {
+  rid: string;
+  user: string;
+  days: number;
+  reason: string;
+  requested: string;
+  outcome: 'denied' | 'expired';
+  note: string;
+  /** The approver who denied, or `console` for an expiry. */
+  by: string;
+  at: string;
+}
+
 export interface TakeoutState {
   format: 'mydoc-takeout';
   version: 1;
   requests: Record<string, PendingRequest>;
   keys: Record<string, InstalledKey>;
   revoked: Record<string, number>;
+  ended: Record<string, EndedRequest>;
 }
 
 export function takeoutDir(dataDir: string): string {
@@ -65,7 +85,7 @@ export class TakeoutStore {
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new TakeoutStore(file, { format: 'mydoc-takeout', version: 1, requests: {}, keys: {}, revoked: {} });
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new TakeoutStore(file, { format: 'mydoc-takeout', version: 1, requests: {}, keys: {}, revoked: {}, ended: {} });
       throw new TakeoutError('ERR_TAKEOUT_STATE', `cannot read the take-out state ${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
     }
     let data: TakeoutState;
@@ -75,10 +95,10 @@ export class TakeoutStore {
       throw new TakeoutError('ERR_TAKEOUT_STATE', `the take-out state ${file} is not valid JSON`);
     }
     const isMap = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
-    if (data?.format !== 'mydoc-takeout' || data.version !== 1 || !isMap(data.requests) || !isMap(data.keys) || !isMap(data.revoked)) {
+    if (data?.format !== 'mydoc-takeout' || data.version !== 1 || !isMap(data.requests) || !isMap(data.keys) || !isMap(data.revoked) || (data.ended !== undefined && !isMap(data.ended))) {
       throw new TakeoutError('ERR_TAKEOUT_STATE', `the take-out state ${file} is malformed or of an unsupported version`);
     }
-    return new TakeoutStore(file, data);
+    return new TakeoutStore(file, { ...data, ended: data.ended ?? {} });
   }
 
   /** The state as last written (do not modify it: use `update`). */

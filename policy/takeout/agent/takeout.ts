@@ -6,7 +6,7 @@
  * 1. Request (online, by the user; requests.ts): a fresh K_to; slot T added
  *    to the user's keyring (K_to + the user's current password); K_to kept
  *    only encrypted to each configured issuer; the request stays pending.
- * 2. Approval (online, by an administrator elsewhere: ../issuer/approve.ts;
+ * 2. Approval (by an administrator elsewhere, or the console: ../issuer/approve.ts;
  *    installed by approvals.ts): the signed take-out key is verified exactly
  *    as on use, must be for the pending request, its user, this PC and the
  *    approving administrator (`iss`), and its K_to must open with this PC's
@@ -16,6 +16,8 @@
  *    clock) on every request; `authenticate` opens slot T with K_to and the
  *    password, which is the password check; the vault opens for that user
  *    only.
+ *    Or denial (approvals.ts): an approver denies with a note, or the
+ *    request expires unanswered; slot T is destroyed and the user sees why.
  * 4. End (expiry.ts, online-check.ts): at `exp` the user's session is locked
  *    and slot T destroyed; back online (`onlineCheck`) slot T is destroyed
  *    for keys that were used offline, revoked or expired; a new request
@@ -34,14 +36,14 @@ import { systemClock } from '../../../shares/clock.js';
 import { join } from 'node:path';
 import type { AuthResult } from '../../directory/directory.js';
 import type { RequestDetail, RequestSummary } from '../request.js';
-import { install, revoke } from './approvals.js';
+import { deny, install, revoke, type Denial } from './approvals.js';
 import { SealedClock } from './clock.js';
 import type { AgentContext, TakeoutOptions } from './context.js';
 import { Expiry } from './expiry.js';
 import { admit, authenticate } from './offline.js';
 import { onlineCheck } from './online-check.js';
 import { Refusals } from './refusals.js';
-import { get, list, request } from './requests.js';
+import { get, list, pendingDetails, request } from './requests.js';
 import { Serial } from './serial.js';
 import { status, type TakeoutStatus } from './status.js';
 import { TakeoutStore, takeoutDir } from './store.js';
@@ -60,12 +62,17 @@ export class Takeout {
     const expiry = new Expiry(opts, store, keys, refusals, serial, now);
     for (const user of Object.keys(store.state.keys)) await keys.verify(user).catch(() => undefined);
     expiry.schedule();
-    return new Takeout({ opts, now, store, clock, keys, refusals, expiry, serial });
+    return new Takeout({ opts, now, store, clock, keys, refusals, expiry, serial, requestListeners: [] });
   }
 
   /** Called whenever take-out sessions are locked (expiry, revocation, clock), e.g. to forget cached logins. */
   onLock(listener: () => void): void {
     this.ctx.expiry.onLock(listener);
+  }
+
+  /** Called with each new request (and its envelopes) once it is on disk, e.g. to send it to the console; must not throw. */
+  onRequest(listener: (request: RequestDetail) => void): void {
+    this.ctx.requestListeners.push(listener);
   }
 
   /** Stops the expiry timer. */
@@ -90,6 +97,21 @@ export class Takeout {
     return get(this.ctx, rid);
   }
 
+  /** Every pending request with its envelopes. */
+  pendingDetails(): RequestDetail[] {
+    return pendingDetails(this.ctx);
+  }
+
+  /** Ids of the keys and requests revoked here (until their key's end). */
+  revokedIds(): string[] {
+    return Object.keys(this.ctx.store.state.revoked);
+  }
+
+  /** Ends pending request `rid` unapproved (denied with a note, or expired unanswered); its slot T is destroyed. */
+  deny(rid: string, denial: Denial): Promise<{ user: string; repeated: boolean }> {
+    return deny(this.ctx, rid, denial);
+  }
+
   /** Installs the signed take-out key for pending request `rid`, after verifying it as on use. */
   install(rid: string, token: string, admin: string): Promise<{ user: string; expires: string }> {
     return install(this.ctx, rid, token, admin);
@@ -110,6 +132,17 @@ export class Takeout {
   /** True when some installed key is valid now (the gate's `takeout` state). */
   anyValid(): boolean {
     return this.ctx.keys.anyValid();
+  }
+
+  /** Epoch ms when the latest key valid now ends, or null. */
+  validUntil(): number | null {
+    return this.ctx.keys.latestValidEnd();
+  }
+
+  /** The users with a pending request or an installed key. */
+  users(): string[] {
+    const { state } = this.ctx.store;
+    return [...new Set([...Object.values(state.requests).map((r) => r.user), ...Object.keys(state.keys)])];
   }
 
   /** Whether `login` may use the share offline now (a refusal is audited and locks the user's take-out session). */

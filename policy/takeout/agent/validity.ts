@@ -81,6 +81,17 @@ export class KeyValidity {
     return { claims };
   }
 
+  /** Epoch ms when the latest key valid now ends, or null (what the agent reports to its console). */
+  latestValidEnd(): number | null {
+    if (this.clock.wasSetBack) return null;
+    const nowS = Math.floor(this.now() / 1000);
+    let end: number | null = null;
+    for (const [user, v] of this.verified.entries()) {
+      if (this.store.state.keys[user]?.token === v.token && v.claims.nbf <= nowS && nowS < v.claims.exp && this.store.state.revoked[v.claims.jti] === undefined) end = Math.max(end ?? 0, v.claims.exp * 1000);
+    }
+    return end;
+  }
+
   /** True when some installed key is valid now (the gate's `takeout` state). */
   anyValid(): boolean {
     if (this.clock.wasSetBack) return false;

@@ -110,6 +110,13 @@ export class SqlConsoleStore implements ConsoleStore {
     });
   }
 
+  getPcByDevice(deviceId: string): Promise<PcRow | undefined> {
+    return this.run('getPcByDevice', async () => {
+      const row = await this.pcsWithPending().where('pc.device_id', '=', deviceId).where('pc.removed_at', 'is', null).executeTakeFirst();
+      return row && toPcRow(row);
+    });
+  }
+
   listPcs(query: PcQuery): Promise<{ rows: PcRow[]; total: number }> {
     return this.run('listPcs', async () => {
       checkPage(query.offset, query.limit);

@@ -1,0 +1,180 @@
+/**
+ * The console's side of the agent links: the types the console's parts use
+ * (`LinkHub`, what the link server offers; `LinkRegistry`, what it needs of
+ * the registry) and `PcLink`, one admitted PC's live link: its HTTP/2
+ * session (the console is the client on the socket the agent dialed), the
+ * events stream it reads, the pings that tell a silent agent, and the
+ * requests the console sends down.
+ *
+ * Security considerations: what the agent sends is checked before it is
+ * passed on (wire.ts); every request has a deadline, so a hung agent never
+ * holds a caller; a PC that has been silent for three heartbeat intervals
+ * is dropped.
+ */
+import http2, { type ClientHttp2Session } from 'node:http2';
+import type { FastifyBaseLogger } from 'fastify';
+import type { AgentEvent, IdentityAnswer, Refusal } from '../../link/protocol.js';
+import { LINK_PATHS } from '../../link/protocol.js';
+import type { PcStatus } from '../../link/status.js';
+import { LinkError } from '../../link/errors.js';
+import { asEvent, readJson, readJsonLines } from '../../link/wire.js';
+
+export type LinkLogger = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error' | 'debug'>;
+
+export interface AdmitPeer {
+  /** Hex SHA-256 of the SPKI of the key the agent's TLS certificate proved. */
+  deviceId: string;
+  devicePublicPem: string;
+  identity: IdentityAnswer;
+  /** The agent's address as the console sees it. */
+  address: string;
+}
+
+export type Admission = { ok: true; pcId: string; enrolled: boolean } | { ok: false; refusal: Refusal };
+
+/** Implemented by the console's registry over its store and audit trail. */
+export interface LinkRegistry {
+  admit(peer: AdmitPeer): Promise<Admission>;
+  connected(pcId: string): void;
+  disconnected(pcId: string): void;
+  status(pcId: string, status: PcStatus): void;
+  event(pcId: string, event: AgentEvent): void;
+}
+
+export interface LinkHub {
+  isConnected(pcId: string): boolean;
+  /** Rejects with LinkError ERR_LINK_OFFLINE ("PC X is not connected"), ERR_LINK_TIMEOUT, ERR_LINK_BROKEN or ERR_LINK_ANSWER. */
+  request(pcId: string, path: string, body: unknown, opts?: { timeoutMs?: number }): Promise<{ status: number; body: unknown }>;
+  /** Closes the PC's link at once (pc remove). */
+  drop(pcId: string): void;
+  readonly size: number;
+  close(): Promise<void>;
+}
+
+/** A request's deadline unless the caller gives one. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** Silence (no event, no ping answer) for this many heartbeat intervals drops the link. */
+export const SILENT_INTERVALS = 3;
+
+/** One HTTP/2 request on a session: the answer's status and JSON body. */
+export function requestOn(session: ClientHttp2Session, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number, what: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = session.request({ ':method': method, ':path': path, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, { endStream: body === undefined });
+    } catch (err) {
+      return reject(new LinkError('ERR_LINK_BROKEN', `${what}: the link is closing (${(err as Error).message})`));
+    }
+    const timer = setTimeout(() => {
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      reject(new LinkError('ERR_LINK_TIMEOUT', `${what}: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    let answered = false;
+    stream.once('response', (headers) => {
+      answered = true;
+      const status = Number(headers[':status']);
+      readJson(stream).then(
+        (answer) => {
+          clearTimeout(timer);
+          resolve({ status, body: answer });
+        },
+        (err: Error) => {
+          clearTimeout(timer);
+          reject(new LinkError('ERR_LINK_ANSWER', `${what}: ${err.message}`));
+        },
+      );
+    });
+    stream.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new LinkError('ERR_LINK_BROKEN', `${what}: the link went down (${err.message})`));
+    });
+    stream.once('close', () => {
+      // After the response, its body's reader settles the request.
+      if (answered) return;
+      clearTimeout(timer);
+      reject(new LinkError('ERR_LINK_BROKEN', `${what}: the link went down`));
+    });
+    if (body !== undefined) stream.end(JSON.stringify(body));
+  });
+}
+
+/** An admitted PC's live link. `onClosed` runs once, when the session ends for any reason. */
+export class PcLink {
+  private lastHeard = Date.now();
+  private readonly pinger: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(
+    readonly pcId: string,
+    private readonly session: ClientHttp2Session,
+    private readonly heartbeatMs: number,
+    private readonly registry: LinkRegistry,
+    private readonly logger: LinkLogger,
+    onClosed: () => void,
+  ) {
+    session.once('close', () => {
+      this.closed = true;
+      clearInterval(this.pinger);
+      onClosed();
+    });
+    this.pinger = setInterval(() => this.ping(), heartbeatMs);
+    this.pinger.unref();
+    this.readEvents();
+  }
+
+  get isOpen(): boolean {
+    return !this.closed && !this.session.destroyed;
+  }
+
+  request(path: string, body: unknown, timeoutMs: number): Promise<{ status: number; body: unknown }> {
+    return requestOn(this.session, 'POST', path, body, timeoutMs, `PC ${this.pcId} ${path}`);
+  }
+
+  close(): void {
+    this.session.destroy();
+  }
+
+  private ping(): void {
+    const silentMs = Date.now() - this.lastHeard;
+    if (silentMs > SILENT_INTERVALS * this.heartbeatMs) {
+      this.logger.warn({ pcId: this.pcId, silentMs }, 'link: the PC has not answered for 3 heartbeat intervals; dropping its link');
+      this.session.destroy();
+      return;
+    }
+    try {
+      this.session.ping((err) => {
+        if (!err) this.lastHeard = Date.now();
+      });
+    } catch {
+      // the session is closing; its close event follows
+    }
+  }
+
+  private readEvents(): void {
+    const stream = this.session.request({ ':method': 'GET', ':path': LINK_PATHS.events }, { endStream: true });
+    stream.once('response', (headers) => {
+      if (headers[':status'] !== 200) {
+        this.logger.warn({ pcId: this.pcId, status: headers[':status'] }, 'link: the PC refused its events stream; dropping its link');
+        this.session.destroy();
+        return;
+      }
+      readJsonLines(stream, (value) => {
+        this.lastHeard = Date.now();
+        const event = asEvent(value);
+        if (!event) {
+          this.logger.warn({ pcId: this.pcId }, 'link: the PC sent an event that is not in the protocol; ignored');
+          return;
+        }
+        if (event.type === 'status') this.registry.status(this.pcId, event.status);
+        else this.registry.event(this.pcId, event);
+      }).then(
+        () => this.session.destroy(),
+        (err: Error) => {
+          this.logger.warn({ pcId: this.pcId, err: err.message }, 'link: the PC\'s events stream failed; dropping its link');
+          this.session.destroy();
+        },
+      );
+    });
+    stream.on('error', () => this.session.destroy());
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * The console's link port: a TLS server the agents dial. On each accepted
+ * socket the console becomes the HTTP/2 client (node:http2 over the socket
+ * the agent opened), asks the agent who it is, lets the registry admit or
+ * refuse it, says so (welcome or refusal), and then keeps the PC's link
+ * (hub.ts) until either side ends it. A newer link of a PC replaces its
+ * older one.
+ *
+ * Security considerations: the TLS layer requests a client certificate but
+ * does not judge it (agents present self-signed certificates for their
+ * device keys); the handshake proves possession of the key, and the
+ * registry pins that key by its device id: a socket without a certificate
+ * is dropped before anything is read from it. TLS 1.3 only, ALPN
+ * `mydoc-link/1` only. The admission (identity, welcome or refusal) has a
+ * deadline, so a socket that stalls there holds nothing for long. The
+ * enrolment token is passed to the registry and never logged.
+ */
+import http2 from 'node:http2';
+import tls, { type TLSSocket } from 'node:tls';
+import { once } from 'node:events';
+import { LINK_ALPN, LINK_PATHS, type Refusal, type Welcome } from '../../link/protocol.js';
+import { peerIdentity } from '../../link/device-identity.js';
+import { LinkError } from '../../link/errors.js';
+import { asIdentity } from '../../link/wire.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, PcLink, requestOn, type LinkHub, type LinkLogger, type LinkRegistry } from './hub.js';
+
+export interface LinkServerOptions {
+  host: string;
+  port: number;
+  tls: { cert: string; key: string };
+  heartbeatSeconds: number;
+  registry: LinkRegistry;
+  logger: LinkLogger;
+}
+
+/** From the TLS handshake's start to the welcome or refusal. */
+const ADMISSION_TIMEOUT_MS = 15_000;
+
+class Hub implements LinkHub {
+  readonly links = new Map<string, PcLink>();
+
+  constructor(
+    private readonly server: tls.Server,
+    private readonly sockets: Set<TLSSocket>,
+  ) {}
+
+  get size(): number {
+    return this.links.size;
+  }
+
+  isConnected(pcId: string): boolean {
+    return this.links.get(pcId)?.isOpen ?? false;
+  }
+
+  request(pcId: string, path: string, body: unknown, opts: { timeoutMs?: number } = {}): Promise<{ status: number; body: unknown }> {
+    const link = this.links.get(pcId);
+    if (!link?.isOpen) return Promise.reject(new LinkError('ERR_LINK_OFFLINE', `PC ${pcId} is not connected`));
+    return link.request(path, body, opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+  }
+
+  drop(pcId: string): void {
+    this.links.get(pcId)?.close();
+  }
+
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const link of this.links.values()) link.close();
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
+  }
+}
+
+export async function startLinkServer(opts: LinkServerOptions): Promise<LinkHub> {
+  const sockets = new Set<TLSSocket>();
+  const server = tls.createServer({
+    cert: opts.tls.cert,
+    key: opts.tls.key,
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.3',
+    ALPNProtocols: [LINK_ALPN],
+    handshakeTimeout: ADMISSION_TIMEOUT_MS,
+  });
+  const hub = new Hub(server, sockets);
+  server.on('tlsClientError', (err, socket) => {
+    opts.logger.debug({ address: socket.remoteAddress, err: err.message }, 'link: a TLS handshake failed');
+  });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    void admitSocket(socket, hub, opts);
+  });
+  server.listen(opts.port, opts.host);
+  await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
+  return hub;
+}
+
+async function admitSocket(socket: TLSSocket, hub: Hub, opts: LinkServerOptions): Promise<void> {
+  const address = socket.remoteAddress ?? 'unknown';
+  const certificate = socket.getPeerCertificate(true);
+  if (socket.alpnProtocol !== LINK_ALPN || !certificate?.raw) {
+    opts.logger.warn({ address }, `link: a connection without a device certificate or without ALPN ${LINK_ALPN}; dropped`);
+    socket.destroy();
+    return;
+  }
+  const peer = peerIdentity(certificate.raw);
+  const session = http2.connect('https://agent.link', { createConnection: () => socket });
+  session.on('error', (err) => opts.logger.debug({ address, err: err.message }, 'link: session error'));
+  const deadline = setTimeout(() => session.destroy(), ADMISSION_TIMEOUT_MS);
+  try {
+    const answer = await requestOn(session, 'GET', LINK_PATHS.identity, undefined, ADMISSION_TIMEOUT_MS, 'identity');
+    const identity = answer.status === 200 ? asIdentity(answer.body) : undefined;
+    if (!identity) {
+      opts.logger.warn({ address, deviceId: peer.deviceId }, 'link: the agent\'s identity answer is not in the protocol; dropped');
+      session.destroy();
+      return;
+    }
+    const admission = await opts.registry.admit({ ...peer, identity, address });
+    if (!admission.ok) {
+      opts.logger.info({ address, pcId: identity.pcId, code: admission.refusal.code }, 'link: PC refused');
+      await requestOn(session, 'POST', LINK_PATHS.refusal, admission.refusal satisfies Refusal, ADMISSION_TIMEOUT_MS, 'refusal').catch(() => undefined);
+      session.close();
+      return;
+    }
+    const welcome: Welcome = { heartbeatSeconds: opts.heartbeatSeconds, enrolled: admission.enrolled };
+    const welcomed = await requestOn(session, 'POST', LINK_PATHS.welcome, welcome, ADMISSION_TIMEOUT_MS, 'welcome');
+    if (welcomed.status !== 204) throw new LinkError('ERR_LINK_ANSWER', `welcome answered ${welcomed.status}`);
+    clearTimeout(deadline);
+    if (session.destroyed) return;
+    const { pcId } = admission;
+    hub.links.get(pcId)?.close();
+    const link = new PcLink(pcId, session, opts.heartbeatSeconds * 1000, opts.registry, opts.logger, () => {
+      if (hub.links.get(pcId) === link) {
+        hub.links.delete(pcId);
+        opts.registry.disconnected(pcId);
+      }
+    });
+    hub.links.set(pcId, link);
+    opts.registry.connected(pcId);
+  } catch (err) {
+    opts.logger.warn({ address, deviceId: peer.deviceId, err: (err as Error).message }, 'link: admission failed; dropped');
+    session.destroy();
+  } finally {
+    clearTimeout(deadline);
+  }
+}
