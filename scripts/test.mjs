@@ -36,11 +36,22 @@ const REQUIRED_PACKAGES = [
   { pkg: 'coreutils', command: 'stdbuf' }, // the SMB target runs smbclient unbuffered
   { pkg: 'e2fsprogs', command: 'mkfs.ext4' }, // a small, full ext4 data disk (loop-mounted)
   { pkg: 'chromium', command: 'chromium' }, // the console's web page in a real headless browser (driven by playwright-core)
+  // The console store's PostgreSQL half (test/helpers/postgres.ts); Debian keeps the server's programs off PATH.
+  { pkg: 'postgresql', command: 'initdb', dirs: postgresBinDirs },
 ];
 
-/** Full path of an executable on PATH (plus the sbin folders, where daemons live), or null. */
-function which(command) {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];
+/** Where Debian keeps each installed PostgreSQL version's programs: /usr/lib/postgresql/<version>/bin. */
+function postgresBinDirs() {
+  try {
+    return readdirSync('/usr/lib/postgresql').map((version) => join('/usr/lib/postgresql', version, 'bin'));
+  } catch {
+    return [];
+  }
+}
+
+/** Full path of an executable on PATH (plus the sbin folders, where daemons live, and `extraDirs`), or null. */
+function which(command, extraDirs = []) {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin', ...extraDirs];
   for (const dir of dirs.filter(Boolean)) {
     const file = join(dir, command);
     try {
@@ -54,7 +65,7 @@ function which(command) {
 }
 
 function missingPackages() {
-  return REQUIRED_PACKAGES.filter((p) => which(p.command) === null);
+  return REQUIRED_PACKAGES.filter((p) => which(p.command, p.dirs?.() ?? []) === null);
 }
 
 function aptGet(args) {

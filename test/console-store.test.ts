@@ -11,13 +11,16 @@ import { statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test, type TestContext } from 'node:test';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3-multiple-ciphers';
 import type { FastifyBaseLogger } from 'fastify';
 import { openConsoleStore } from '../server/console/store/open.js';
 import type { ConsoleStore, PcQuery, PcStatus, TakeoutRequestRow } from '../server/console/store/store.js';
 import { StoreError } from '../server/console/store/errors.js';
 import { expectCode } from './helpers/expect-code.js';
+import { startPostgres, type Postgres } from './helpers/postgres.js';
+import { freePort } from './helpers/server.js';
 
 interface StoreUnderTest {
   store: ConsoleStore;
@@ -249,6 +252,7 @@ function storeContract(fresh: (t: TestContext) => Promise<StoreUnderTest>): void
     assert.deepEqual(await ids(s, { search: '%' }), ['pc-c']);
     assert.deepEqual(await ids(s, { search: '_' }), ['pc-c']);
     assert.deepEqual(await ids(s, { search: 'zzz' }), []);
+    assert.deepEqual(await ids(s, { search: "'; delete from pc; --" }), [], 'a search is text, never SQL');
     assert.deepEqual(await ids(s, { search: 'alice', filter: 'offline' }), []);
 
     // Sorts: a missing value is the smallest; pcId breaks ties.
@@ -271,6 +275,8 @@ function storeContract(fresh: (t: TestContext) => Promise<StoreUnderTest>): void
     await expectCode(s.listPcs(query({ offset: -1 })), 'ERR_STORE_QUERY', StoreError);
     await expectCode(s.listPcs(query({ sort: 'status; drop table pc' as never })), 'ERR_STORE_QUERY', StoreError);
     await expectCode(s.listPcs(query({ filter: 'bogus' as never })), 'ERR_STORE_QUERY', StoreError);
+    await expectCode(s.listPcs(query({ filter: 'offline', days: -1 })), 'ERR_STORE_QUERY', StoreError);
+    await expectCode(s.listPcs(query({ filter: 'offline', days: Number.NaN })), 'ERR_STORE_QUERY', StoreError);
     assert.equal((await s.listPcs(query())).total, 4, 'still all there');
   });
 
@@ -509,5 +515,167 @@ describe('SQLite store', () => {
     const notDb = join(dir, 'not-a-database');
     await mkdir(notDb);
     await expectCode(openConsoleStore({ kind: 'sqlite', file: notDb }, recordingLogger().logger), 'ERR_STORE_FILE', StoreError);
+  });
+});
+
+async function seedPostgres(pg: Postgres, database: string, n: number): Promise<void> {
+  const CHUNK = 1000;
+  for (let from = 0; from < n; from += CHUNK) {
+    const rows = Array.from({ length: Math.min(CHUNK, n - from) }, (_, k) => fleetRow(from + k));
+    const placeholders = rows.map((_, r) => `(${FLEET_COLUMNS.map((_c, c) => `$${r * FLEET_COLUMNS.length + c + 1}`).join(', ')})`);
+    await pg.query(`insert into pc (${FLEET_COLUMNS.join(', ')}) values ${placeholders.join(', ')}`, rows.flat(), database);
+  }
+}
+
+describe('PostgreSQL store', () => {
+  let server: Postgres;
+  let databases = 0;
+  const freshDatabase = async () => {
+    const name = `store_${++databases}`;
+    await server.createDatabase(name);
+    return name;
+  };
+  before(async () => {
+    server = await startPostgres();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  storeContract(async () => {
+    const database = await freshDatabase();
+    const store = await openConsoleStore({ kind: 'postgres', ...server.params(database) }, recordingLogger().logger);
+    assert.equal(store.kind, 'postgres');
+    return { store, seed: (n) => seedPostgres(server, database, n) };
+  });
+
+  test('migrations are recorded once; two consoles opening one new database at once both get the schema', async () => {
+    const database = await freshDatabase();
+    const stores = await Promise.all([0, 1].map(() => openConsoleStore({ kind: 'postgres', ...server.params(database) }, recordingLogger().logger)));
+    const recorded = await server.query('select name from kysely_migration order by name', [], database);
+    assert.deepEqual(recorded.rows, [{ name: '0001-pcs-enrolments-requests' }]);
+    await stores[0]!.addPc('pc1', NOW);
+    assert.equal((await stores[1]!.getPc('pc1'))?.addedAt, NOW);
+    await Promise.all(stores.map((s) => s.close()));
+    await server.query("insert into kysely_migration (name, timestamp) values ('9999-from-the-future', 'x')", [], database);
+    await expectCode(openConsoleStore({ kind: 'postgres', ...server.params(database) }, recordingLogger().logger), 'ERR_STORE_MIGRATION', StoreError);
+  });
+
+  test('touchPresence of 300 PCs is one UPDATE statement (counted in the server log)', async () => {
+    const database = await freshDatabase();
+    const store = await openConsoleStore({ kind: 'postgres', ...server.params(database) }, recordingLogger().logger);
+    try {
+      for (let i = 0; i < 300; i++) await store.addPc(`p${i}`, NOW);
+      await server.query(`alter database ${database} set log_statement = 'mod'`);
+      await store.close();
+      // New connections read the setting.
+      const logged = await openConsoleStore({ kind: 'postgres', ...server.params(database) }, recordingLogger().logger);
+      try {
+        const before = server.output().length;
+        await logged.touchPresence(Array.from({ length: 300 }, (_, i) => ({ pcId: `p${i}`, at: NOW + i })));
+        assert.equal((await logged.getPc('p299'))?.lastSeenAt, NOW + 299);
+        const updates = server.output().slice(before).match(/update "pc" set "last_seen_at"/gi) ?? [];
+        assert.equal(updates.length, 1, server.output().slice(before, before + 2000));
+      } finally {
+        await logged.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('PostgreSQL down at start: ERR_STORE_UNAVAILABLE naming host:port, at once', async () => {
+    const port = await freePort();
+    const started = Date.now();
+    const err = await expectCode(
+      openConsoleStore({ kind: 'postgres', host: '127.0.0.1', port, database: 'x', user: 'mydoc', password: 'secret-pw' }, recordingLogger().logger),
+      'ERR_STORE_UNAVAILABLE',
+      StoreError,
+    );
+    assert.ok(err.message.startsWith(`the console's PostgreSQL at 127.0.0.1:${port} does not answer: `), err.message);
+    assert.ok(!err.message.includes('secret-pw'));
+    assert.ok(Date.now() - started < 5000);
+  });
+
+  test('a PostgreSQL address that accepts but never answers: ERR_STORE_UNAVAILABLE after the bounded connect timeout, no hang', async (t) => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    t.after(() => {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    });
+    const port = (silent.address() as AddressInfo).port;
+    const started = Date.now();
+    const err = await expectCode(
+      openConsoleStore({ kind: 'postgres', host: '127.0.0.1', port, database: 'x', user: 'mydoc', password: 'pw' }, recordingLogger().logger),
+      'ERR_STORE_UNAVAILABLE',
+      StoreError,
+    );
+    const elapsed = Date.now() - started;
+    assert.match(err.message, new RegExp(`^the console's PostgreSQL at 127\\.0\\.0\\.1:${port} does not answer: .*timeout`));
+    assert.ok(elapsed >= 4000 && elapsed < 9000, `gave up after ${elapsed} ms`);
+  });
+
+  test('a wrong password or database: ERR_STORE_UNAVAILABLE saying the server refuses, without the password', async () => {
+    const wrong = { kind: 'postgres' as const, ...server.params(), password: 'not-the-password' };
+    const err = await expectCode(openConsoleStore(wrong, recordingLogger().logger), 'ERR_STORE_UNAVAILABLE', StoreError);
+    assert.match(err.message, new RegExp(`^the console's PostgreSQL at 127\\.0\\.0\\.1:${server.port} refuses the console: .*password authentication failed`));
+    assert.ok(!err.message.includes('not-the-password'));
+    await expectCode(openConsoleStore({ kind: 'postgres', ...server.params('no_such_db') }, recordingLogger().logger), 'ERR_STORE_UNAVAILABLE', StoreError);
+  });
+
+  test('PostgreSQL lost at run time: calls fail with ERR_STORE_UNAVAILABLE (logged, never thrown as an event); the same store works again when it is back', async () => {
+    const database = await freshDatabase();
+    const { logger, warnings } = recordingLogger();
+    const store = await openConsoleStore({ kind: 'postgres', ...server.params(database) }, logger);
+    try {
+      await store.addPc('pc1', NOW);
+      // Several connections in the pool, all idle when the server goes.
+      await Promise.all(Array.from({ length: 8 }, () => store.listPcs(query())));
+      await server.stop({ keepData: true });
+      for (const call of [() => store.getPc('pc1'), () => store.listPcs(query()), () => store.touchPresence([{ pcId: 'pc1', at: NOW }]), () => store.addPc('pc2', NOW)]) {
+        const err = await expectCode(call(), 'ERR_STORE_UNAVAILABLE', StoreError);
+        assert.ok(err.message.startsWith(`the console's PostgreSQL at 127.0.0.1:${server.port} does not answer: `), err.message);
+      }
+      assert.ok(warnings.some((w) => w.includes(`PostgreSQL connection to 127.0.0.1:${server.port} failed`)), JSON.stringify(warnings));
+
+      await server.start();
+      assert.equal((await store.getPc('pc1'))?.pcId, 'pc1');
+      await store.addPc('pc2', NOW);
+
+      // Calls in flight while it stops: each either finishes or fails as unavailable.
+      const inFlight = Promise.allSettled(Array.from({ length: 30 }, (_, i) => store.touchPresence([{ pcId: 'pc1', at: NOW + i }])));
+      await server.stop({ keepData: true });
+      for (const r of await inFlight) {
+        if (r.status === 'rejected') assert.equal((r.reason as StoreError).code, 'ERR_STORE_UNAVAILABLE', String(r.reason));
+      }
+      await expectCode(store.getPc('pc1'), 'ERR_STORE_UNAVAILABLE', StoreError);
+      await server.start();
+      assert.equal((await store.listPcs(query())).total, 2);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('PostgreSQL that stops answering (SIGSTOP) mid-use: a call fails as unavailable after the query timeout, no hang; it works again after SIGCONT', async () => {
+    const database = await freshDatabase();
+    const store = await openConsoleStore({ kind: 'postgres', ...server.params(database) }, recordingLogger().logger);
+    try {
+      await store.addPc('pc1', NOW);
+      server.signalAll('SIGSTOP');
+      const started = Date.now();
+      const err = await expectCode(store.getPc('pc1'), 'ERR_STORE_UNAVAILABLE', StoreError).finally(() => server.signalAll('SIGCONT'));
+      const elapsed = Date.now() - started;
+      assert.match(err.message, new RegExp(`^the console's PostgreSQL at 127\\.0\\.0\\.1:${server.port} does not answer: .*timeout`, 'i'));
+      assert.ok(elapsed >= 14_000 && elapsed < 25_000, `gave up after ${elapsed} ms`);
+      assert.equal((await store.getPc('pc1'))?.pcId, 'pc1');
+    } finally {
+      server.signalAll('SIGCONT');
+      await store.close();
+    }
   });
 });

@@ -74,7 +74,7 @@ export async function startService(config: Config, version: string, opts: Servic
       routes: takeoutLinkRoutes(takeout),
       logger: app.log,
     });
-    // A request goes up at once; one made while the link is down is in the take-out state the console asks for at the next connect.
+    // A user's new take-out request goes up the link (or waits for it; the console also asks for the pending ones after each reconnect).
     takeout.onRequest((request) => link?.push({ type: 'takeout.request', request }));
     const changed = () => link?.statusChanged();
     gate.onLock(changed);

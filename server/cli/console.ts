@@ -15,7 +15,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { verifyAuditLog } from '../../policy/audit/log.js';
 import { consoleAdminCall } from '../console/admin-socket.js';
 import { localActor, openConsoleAudit } from '../console/audit.js';
-import { loadConsoleConfig, type ConsoleConfig } from '../console/config.js';
+import { loadConsoleConfig, onlineWindowMs, type ConsoleConfig } from '../console/config.js';
 import { consoleFolder } from '../console/data-folder.js';
 import { initConsole, requireConsoleInitialised } from '../console/init.js';
 import { openConfiguredStore } from '../console/open-store.js';
@@ -31,16 +31,16 @@ const DEFAULT_CONFIG = '/etc/mydoc/console.yaml';
 const configOption = { type: 'path', description: "the console's configuration file", fallback: `$MYDOC_CONSOLE_CONFIG, else ${DEFAULT_CONFIG}` } as const;
 
 function consoleConfig(file: string | undefined, io: Io): Promise<ConsoleConfig> {
-  return loadConsoleConfig(file ?? io.env.MYDOC_CONSOLE_CONFIG ?? DEFAULT_CONFIG);
+  return loadConsoleConfig(file ?? (io.env.MYDOC_CONSOLE_CONFIG || DEFAULT_CONFIG));
 }
 
 /** The log of a command (not of the serving console): warnings and errors, on standard error. */
-function commandLogger(): FastifyBaseLogger {
+export function commandLogger(): FastifyBaseLogger {
   return pino({ level: 'warn' }, pino.destination(2)) as unknown as FastifyBaseLogger;
 }
 
 /** The console's store and audit trail, opened for one command while no console runs, and closed after it. */
-async function withStore<T>(config: ConsoleConfig, work: (admin: PcAdmin, store: ConsoleStore) => Promise<T>): Promise<T> {
+export async function withStore<T>(config: ConsoleConfig, work: (admin: PcAdmin, store: ConsoleStore) => Promise<T>): Promise<T> {
   await requireConsoleInitialised(config);
   const store = await openConfiguredStore(config, commandLogger());
   try {
@@ -135,7 +135,7 @@ export const consoleCommands = [
       const config = await consoleConfig(values.config, io);
       const rows = await withStore(config, async (_admin, store) => {
         const now = Date.now();
-        const onlineSince = now - (2 * config.link.heartbeatSeconds * 1000 + 30_000);
+        const onlineSince = now - onlineWindowMs(config);
         const all: PcRow[] = [];
         for (let offset = 0; ; offset += 1000) {
           const page = await store.listPcs({ filter: 'all', sort: 'pcId', descending: false, offset, limit: 1000, onlineSince, now });

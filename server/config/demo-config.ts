@@ -13,6 +13,8 @@ export interface DemoConfigOptions {
   recoveryPublicKey: string;
   /** Port of the demo service (default 8443). */
   port?: number;
+  /** Issuer public key files (e.g. the demo console's): written as `takeout.issuerPublicKeys` (else it is a comment). */
+  issuerPublicKeys?: readonly string[];
   /** The demo console's link: written as the `console:` section (else it is a comment). */
   console?: { url: string; caFile: string; enrolmentToken: string };
 }
@@ -73,9 +75,11 @@ recovery:
 
 # Take-out keys (offline use for a limited time, approved by an administrator).
 # "mydoc keys issuer" writes an issuer key pair; list the public files here.
-# takeout:
-#   maxDays: 14
-#   issuerPublicKeys: [issuer-public.pem]
+${
+  opts.issuerPublicKeys
+    ? `takeout:\n  maxDays: 14\n  issuerPublicKeys: [${opts.issuerPublicKeys.map(q).join(', ')}]`
+    : '# takeout:\n#   maxDays: 14\n#   issuerPublicKeys: [issuer-public.pem]'
+}
 
 # The console this PC keeps one link to (it dials out; nothing dials in). Without this
 # section the PC works on its own. "mydoc console pc add PCID" prints the token, needed once.

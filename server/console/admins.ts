@@ -74,9 +74,8 @@ export async function buildAdminDirectory(config: AdminDirectoryConfig): Promise
 /** The roles the groups give (any role includes `viewer`). */
 export function rolesOf(groups: ReadonlySet<string>, roleGroups: RoleGroups): Set<Role> {
   const lower = new Set([...groups].map((g) => g.toLowerCase()));
-  const roles = new Set<Role>(ROLES.filter((role) => roleGroups[role].some((g) => lower.has(g.toLowerCase()))));
-  if (roles.size > 0) roles.add('viewer');
-  return roles;
+  const given = ROLES.filter((role) => roleGroups[role].some((g) => lower.has(g.toLowerCase())));
+  return new Set<Role>(given.length > 0 ? ROLES.filter((role) => role === 'viewer' || given.includes(role)) : []);
 }
 
 const THROTTLED_RETRY_SECONDS = 5;

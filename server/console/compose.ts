@@ -1,9 +1,9 @@
 /**
  * Builds the console from its configuration, without listening: the store,
  * the audit trail, the registry of PCs the link server admits through, the
- * agents' links as the other parts see them, the take-out issuer key and the
- * fastify app (HTTPS, listen.port) the administrators' page and the JSON API
- * are registered on. `serve.ts` listens (the app, the link port, the admin
+ * agents' links as the other parts see them, take-out's decisions (with the
+ * issuer key), the administrators' login, and the fastify app (HTTPS,
+ * listen.port) with the JSON API and the administrators' page on it. `serve.ts` listens (the app, the link port, the admin
  * socket); tests compose the same way.
  *
  * Security considerations: the issuer private key is loaded here and only
@@ -13,14 +13,15 @@
 import { readFile } from 'node:fs/promises';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { AuditLog } from '../../policy/audit/log.js';
-import { loadIssuerPrivateKey, type IssuerPrivateKey } from '../../policy/takeout/issuer-keys.js';
+import { loadIssuerPrivateKey } from '../../policy/takeout/issuer-keys.js';
 import { systemClock, type Clock } from '../../shares/clock.js';
 import { ConfiguredFileError } from '../config/errors.js';
 import { useErrorStatus, type ErrorAnswer } from '../http/error-status.js';
 import { LinkError } from '../link/errors.js';
-import type { AgentEvent } from '../link/protocol.js';
+import { AdminAuthenticator, buildAdminDirectory } from './admins.js';
+import { registerConsoleApi } from './api/takeout-api.js';
 import { openConsoleAudit } from './audit.js';
-import type { ConsoleConfig } from './config.js';
+import { onlineWindowMs, type ConsoleConfig } from './config.js';
 import { consoleFolder } from './data-folder.js';
 import { CONSOLE_STATUS } from './error-status.js';
 import { requireConsoleInitialised } from './init.js';
@@ -29,9 +30,8 @@ import { openConfiguredStore } from './open-store.js';
 import type { PcAdmin } from './pcs.js';
 import { Registry } from './registry.js';
 import type { ConsoleStore } from './store/store.js';
-import { registerConsoleApi } from './api/takeout-api.js';
-import { AdminAuthenticator, buildAdminDirectory } from './admins.js';
 import { ConsoleTakeout } from './takeout/console-takeout.js';
+import { registerAdminWeb } from './web/register.js';
 
 export interface ConsoleOptions {
   config: ConsoleConfig;
@@ -82,24 +82,19 @@ export interface Console {
   config: ConsoleConfig;
   app: FastifyInstance;
   store: ConsoleStore;
-  /** The console's audit trail (its one writer); `auditFile` is where it lives, for the page that shows it. */
+  /** The console's audit trail (its one writer). */
   audit: AuditLog;
-  auditFile: string;
   registry: Registry;
   links: ConsoleLinks;
-  /** Take-out requests and decisions (the page approves, denies and revokes through it). */
-  takeout: ConsoleTakeout;
-  /** The administrators' login (the API and the page). */
-  admins: AdminAuthenticator;
-  /** The take-out issuer key (loadIssuerPrivateKey), for the part that signs take-out keys. */
-  issuerKey: IssuerPrivateKey;
   /** The TLS key and certificate of both ports. */
   tls: { key: string; cert: string };
+  /** Take-out decisions (approve, deny, revoke, expiry of unanswered requests; `start` arms its sweep). */
+  takeout: ConsoleTakeout;
+  /** The administrators' login against the console's directory. */
+  admins: AdminAuthenticator;
   /** What `mydoc console pc add|remove` do, on this console's store, trail and links. */
   pcAdmin: PcAdmin;
   clock: Clock;
-  /** Online means seen at or after this time (two heartbeat intervals and 30 s ago). */
-  onlineSince: () => number;
   /** Closes the app, writes the last presence, and closes the audit trail and the store. */
   close(): Promise<void>;
 }
@@ -122,6 +117,8 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
     return503OnClosing: true,
     logger: { level: opts.logLevel ?? 'info', redact: ['req.headers.authorization', 'req.headers.cookie'] },
   });
+  // What can fail on a file the configuration names comes before the store and the trail are open.
+  const directory = await buildAdminDirectory(config.directory);
   const store = await openConfiguredStore(config, app.log);
   const audit = await openConsoleAudit(config.dataDir, clock).catch(async (err: unknown) => {
     await store.close();
@@ -130,24 +127,26 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
   const links = new ConsoleLinks();
 
   const takeout = new ConsoleTakeout({ store, hub: links, issuerKey, audit, requestExpiryDays: config.takeout.requestExpiryDays, clock, logger: app.log.child({ part: 'takeout' }) });
-  const onAgentEvent = (pcId: string, event: AgentEvent): Promise<void> => takeout.onAgentEvent(pcId, event);
-  // After each (re)connect: the requests the console missed, the decisions the PC missed.
-  const onConnected = (pcId: string): void =>
-    void takeout.reconcile(pcId).catch((err: { code?: string }) => app.log.warn({ pcId, code: err.code }, 'take-out: reconciling with the PC failed; done again at its next connect'));
-
-  const registry = new Registry({ store, audit, clock, logger: app.log.child({ part: 'registry' }), onAgentEvent, onConnected });
-  const heartbeatMs = config.link.heartbeatSeconds * 1000;
-  const onlineSince = () => clock() - (2 * heartbeatMs + 30_000);
+  const admins = new AdminAuthenticator({ directory, roles: config.roles, audit, clock, logger: app.log.child({ part: 'admins' }) });
+  const registry = new Registry({
+    store,
+    audit,
+    clock,
+    logger: app.log.child({ part: 'registry' }),
+    onAgentEvent: (pcId, event) => takeout.onAgentEvent(pcId, event),
+    // What was decided while the PC was away reaches it now.
+    onConnected: (pcId) => takeout.reconcile(pcId),
+  });
 
   useErrorStatus(app, CONSOLE_STATUS, jsonAnswer);
   app.get('/healthz', async () => ({ ok: true, version: opts.version }));
 
-  const admins = new AdminAuthenticator({ directory: await buildAdminDirectory(config.directory), roles: config.roles, audit, clock, logger: app.log.child({ part: 'admins' }) });
+  // The JSON API (mydoc takeout ... --console) and the administrators' page, on one origin.
   registerConsoleApi(app, { store, admins, takeout });
+  registerAdminWeb(app, { store, admins, takeout, hub: links, audit: { file: paths.auditLog }, onlineWindowMs: onlineWindowMs(config), clock, logger: app.log.child({ part: 'web' }) });
+
+  // Unanswered requests expire (takeout.requestExpiryDays) and each PC is told.
   takeout.start();
-  // ---- Integration point (the administrators' page, H3):
-  //   await registerAdminWeb(app, { store, admins, takeout, hub: links, audit: { file: paths.auditLog },
-  //     onlineWindowMs: 2 * heartbeatMs + 30_000, clock, logger: app.log });
 
   const pcAdmin: PcAdmin = { store, audit, clock, tokenHours: config.enrolment.tokenHours, dropLink: (pcId) => links.drop(pcId) };
   let closing: Promise<void> | undefined;
@@ -159,5 +158,5 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
       await audit.close();
       await store.close();
     })());
-  return { config, app, store, audit, auditFile: paths.auditLog, registry, links, takeout, admins, issuerKey, tls: { key, cert }, pcAdmin, clock, onlineSince, close };
+  return { config, app, store, audit, registry, links, takeout, admins, tls: { key, cert }, pcAdmin, clock, close };
 }

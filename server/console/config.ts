@@ -48,6 +48,11 @@ export interface ConsoleConfig {
   readonly takeout: { readonly requestExpiryDays: number };
 }
 
+/** A PC is online when seen within two heartbeat intervals and 30 s. */
+export function onlineWindowMs(config: ConsoleConfig): number {
+  return 2 * config.link.heartbeatSeconds * 1000 + 30_000;
+}
+
 const DIRECTORY_KINDS = ['local', 'ldap'] as const;
 const STORE_KINDS = ['sqlite', 'postgres'] as const;
 

@@ -5,7 +5,9 @@
  */
 import type { StatusTable } from '../http/error-status.js';
 import type { ApiGuardCode } from '../http/api-guard.js';
+import type { LinkErrorCode } from '../link/errors.js';
 import type { ConsoleErrorCode } from './errors.js';
+import type { StoreErrorCode } from './store/errors.js';
 import type { ConsoleTakeoutErrorCode } from './takeout/errors.js';
 
 /** The admin socket (`mydoc console pc add|remove`): a wrong PC id, an unknown or enrolled PC. */
@@ -19,7 +21,8 @@ export const ADMIN_SOCKET_STATUS = {
 export const STORE_STATUS = {
   ERR_STORE_UNAVAILABLE: 503,
   ERR_STORE_PC_EXISTS: 409,
-} as const;
+  ERR_STORE_PC_UNKNOWN: 404,
+} as const satisfies Partial<Record<StoreErrorCode, number>>;
 
 /** A request for a PC over its link (link/hub.ts): offline at once, a hung agent after its deadline. */
 export const LINK_STATUS = {
@@ -27,7 +30,7 @@ export const LINK_STATUS = {
   ERR_LINK_TIMEOUT: 504,
   ERR_LINK_BROKEN: 502,
   ERR_LINK_ANSWER: 502,
-} as const;
+} as const satisfies Record<LinkErrorCode, number>;
 
 /** Take-out decisions (takeout/console-takeout.ts): the caller's mistake, a decided request, a PC offline or refusing. */
 export const TAKEOUT_STATUS = {

@@ -5,8 +5,8 @@
  * - `ERR_CONSOLE_LISTEN`: a port could not be bound;
  * - `ERR_CONSOLE_PC_ID`: not a PC id; `ERR_CONSOLE_PC_UNKNOWN`: no such PC (or removed);
  *   `ERR_CONSOLE_PC_ENROLLED`: `pc add` of a PC that is enrolled already;
- * - the admin socket of a running console: `ERR_CONSOLE_NOT_RUNNING` (nothing answers on it),
- *   `ERR_CONSOLE_UNREACHABLE` (it could not be reached), `ERR_CONSOLE_REFUSED` (it answered with an error).
+ * - the admin socket of a running console: `ERR_CONSOLE_UNREACHABLE` (it could not be reached),
+ *   `ERR_CONSOLE_REFUSED` (it answered with an error).
  */
 export type ConsoleErrorCode =
   | 'ERR_CONSOLE_NOT_INITIALISED'
@@ -15,7 +15,6 @@ export type ConsoleErrorCode =
   | 'ERR_CONSOLE_PC_ID'
   | 'ERR_CONSOLE_PC_UNKNOWN'
   | 'ERR_CONSOLE_PC_ENROLLED'
-  | 'ERR_CONSOLE_NOT_RUNNING'
   | 'ERR_CONSOLE_UNREACHABLE'
   | 'ERR_CONSOLE_REFUSED';
 

@@ -6,8 +6,8 @@
  * Admission. A PC enrolled before must come back with the device key it
  * enrolled with (its device id, the SHA-256 of the SPKI its TLS certificate
  * proved); a PC not enrolled yet must present an enrolment token that the
- * store accepts, once, for the pcId it claims (`consumeEnrolment`, which
- * also refuses a device key bound to another PC); a removed PC is refused.
+ * store accepts, once, for the pcId it claims (`consumeEnrolment`), with a
+ * device key not enrolled as another PC; a removed PC is refused.
  * Every refusal is written to the audit trail with its reason, and so is
  * every enrolment.
  *
@@ -39,8 +39,8 @@ export interface RegistryOptions {
   logger: Logger;
   /** What the agents report besides their status (take-out requests); errors are logged. */
   onAgentEvent: (pcId: string, event: AgentEvent) => Promise<void>;
-  /** A PC's link is up (take-out reconciles with it); must not throw. */
-  onConnected?: (pcId: string) => void;
+  /** A PC's link is up (take-out tells it what was decided while it was away); errors are logged. */
+  onConnected: (pcId: string) => Promise<void>;
   /** How often presence is written (default 5 s). */
   presenceFlushMs?: number;
 }
@@ -108,6 +108,9 @@ export class Registry implements LinkRegistry {
       if (row.deviceId !== null) return refuse('ERR_LINK_WRONG_DEVICE', `PC ${pcId} is enrolled with another device key (${shortId(row.deviceId)}); this device (${shortId(peer.deviceId)}) is refused`);
       return refuse('ERR_LINK_NOT_ENROLLED', `PC ${pcId} is registered but not enrolled: its configuration needs console.enrolmentToken (printed by "mydoc console pc add ${pcId}")`);
     }
+    // One device is one PC: a key enrolled as another PC cannot take this one's token.
+    const other = await this.opts.store.getPcByDevice(peer.deviceId);
+    if (other !== undefined && other.pcId !== pcId) return refuse('ERR_ENROL_TAKEN', `this device key is enrolled as PC ${other.pcId}; it cannot enrol as PC ${pcId} too`);
     const result = await this.opts.store.consumeEnrolment(pcId, hashEnrolmentToken(enrolmentToken), peer.deviceId, peer.devicePublicPem, this.opts.clock());
     if (!result.ok) return refuse(result.code, refusalMessage(result.code, pcId));
     await this.opts.audit.append({ actor: 'agent', action: 'pc.enrol', target: pcId, decision: 'allow', reason: `enrolled with device ${peer.deviceId} from ${peer.address}` });
@@ -118,7 +121,9 @@ export class Registry implements LinkRegistry {
 
   connected(pcId: string): void {
     this.seen.set(pcId, this.opts.clock());
-    this.opts.onConnected?.(pcId);
+    this.opts.onConnected(pcId).catch((err: { code?: string; message?: string }) => {
+      this.opts.logger.error({ pcId, code: err.code, err: err.message }, 'what a PC missed while away could not be sent');
+    });
   }
 
   disconnected(pcId: string): void {

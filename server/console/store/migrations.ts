@@ -93,7 +93,6 @@ export async function migrateToLatest(db: Kysely<any>, engine: Engine, where: st
   const mapped = engine.toStoreError(error, 'migration');
   if (mapped.code !== 'ERR_STORE_FAILED') throw mapped;
   const failed = results?.find((r) => r.status === 'Error')?.migrationName;
-  throw new StoreError('ERR_STORE_MIGRATION', `the console's store at ${where} could not be migrated${failed ? ` (migration ${failed})` : ''}: ${mapped.cause instanceof Error ? mapped.cause.message : String(error)}`, {
-    cause: error,
-  });
+  const reason = error instanceof Error ? error.message : String(error);
+  throw new StoreError('ERR_STORE_MIGRATION', `the console's store at ${where} could not be migrated${failed ? ` (migration ${failed})` : ''}: ${reason}`, { cause: error });
 }

@@ -35,7 +35,7 @@ import { StoreError } from './errors.js';
 
 const DAY_MS = 86_400_000;
 /** The largest page listPcs and listRequests return. */
-export const MAX_PAGE = 1000;
+const MAX_PAGE = 1000;
 
 /** What differs between the engines. */
 export interface Engine {
@@ -105,7 +105,14 @@ export class SqlConsoleStore implements ConsoleStore {
 
   getPc(pcId: string): Promise<PcRow | undefined> {
     return this.run('getPc', async () => {
-      const row = await this.pcsWithPending(this.db).where('pc.pc_id', '=', pcId).executeTakeFirst();
+      const row = await this.pcsWithPending().where('pc.pc_id', '=', pcId).executeTakeFirst();
+      return row && toPcRow(row);
+    });
+  }
+
+  getPcByDevice(deviceId: string): Promise<PcRow | undefined> {
+    return this.run('getPcByDevice', async () => {
+      const row = await this.pcsWithPending().where('pc.device_id', '=', deviceId).where('pc.removed_at', 'is', null).executeTakeFirst();
       return row && toPcRow(row);
     });
   }
@@ -116,13 +123,13 @@ export class SqlConsoleStore implements ConsoleStore {
       const matching = (eb: PcScope) => pcConditions(eb, query);
       const column = Object.hasOwn(SORT_COLUMNS, query.sort) ? SORT_COLUMNS[query.sort] : undefined;
       if (column === undefined) throw new StoreError('ERR_STORE_QUERY', `unknown PC sort ${JSON.stringify(query.sort)}`);
-      let page = this.pcsWithPending(this.db)
+      let page = this.pcsWithPending()
         .where(matching)
         .orderBy(column, (ob) => (query.descending ? ob.desc().nullsLast() : ob.asc().nullsFirst()));
       if (column !== 'pc.pc_id') page = page.orderBy('pc.pc_id');
       const [rows, count] = await Promise.all([
         page.offset(query.offset).limit(query.limit).execute(),
-        this.pcsWithPending(this.db)
+        this.pcsWithPending()
           .clearSelect()
           .select((eb) => eb.fn.countAll<number>().as('total'))
           .where(matching)
@@ -340,14 +347,14 @@ export class SqlConsoleStore implements ConsoleStore {
   }
 
   /** PCs with their count of pending requests (`pending`). */
-  private pcsWithPending(db: Db) {
-    const pending = db
+  private pcsWithPending() {
+    const pending = this.db
       .selectFrom('takeout_request')
       .select((eb) => ['pc_id', eb.fn.countAll<number>().as('n')])
       .where('state', '=', 'pending')
       .groupBy('pc_id')
       .as('p');
-    return db
+    return this.db
       .selectFrom('pc')
       .leftJoin(pending, 'p.pc_id', 'pc.pc_id')
       .selectAll('pc')
@@ -358,6 +365,7 @@ export class SqlConsoleStore implements ConsoleStore {
 /** The WHERE of a PC list query: not removed, its filter, its search. */
 function pcConditions(eb: PcScope, query: PcQuery): Expression<SqlBool> {
   const all: Expression<SqlBool>[] = [eb('pc.removed_at', 'is', null)];
+  if (query.days !== undefined && !(Number.isFinite(query.days) && query.days >= 0)) throw new StoreError('ERR_STORE_QUERY', `days must be a number >= 0 (got ${query.days})`);
   const since = query.days === undefined ? undefined : query.now - query.days * DAY_MS;
   switch (query.filter) {
     case 'all':

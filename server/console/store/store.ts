@@ -95,6 +95,8 @@ export interface ConsoleStore {
   /** Marks the PC removed; its pending requests expire. False when unknown. */
   removePc(pcId: string, now: number): Promise<boolean>;
   getPc(pcId: string): Promise<PcRow | undefined>;
+  /** The registered (not removed) PC enrolled with this device id, if any (asked at enrolment, not at every connect). */
+  getPcByDevice(deviceId: string): Promise<PcRow | undefined>;
   listPcs(query: PcQuery): Promise<{ rows: PcRow[]; total: number }>;
   alertCounts(now: number, onlineSince: number): Promise<AlertCounts>;
 

@@ -1,0 +1,38 @@
+/**
+ * Errors of the administrators' web page and their statuses: the page's
+ * own refusals beside take-out's decisions (ConsoleTakeoutError), in one
+ * table the page's error handler applies (server/http/error-status.ts).
+ */
+import type { StatusTable } from '../../http/error-status.js';
+import { TAKEOUT_STATUS } from '../error-status.js';
+
+export type WebErrorCode =
+  /** A form or query value is missing or out of range. */
+  | 'ERR_WEB_INPUT'
+  /** A POST without this session's CSRF token. */
+  | 'ERR_WEB_CSRF'
+  /** Logged in, but without the role this needs. */
+  | 'ERR_WEB_ROLE'
+  /** Not logged in (a POST; a page redirects to the login instead). */
+  | 'ERR_WEB_LOGIN'
+  /** No such PC. */
+  | 'ERR_WEB_NOT_FOUND';
+
+export class WebError extends Error {
+  constructor(
+    readonly code: WebErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'WebError';
+  }
+}
+
+export const WEB_STATUS: StatusTable = {
+  ERR_WEB_INPUT: 400,
+  ERR_WEB_CSRF: 403,
+  ERR_WEB_ROLE: 403,
+  ERR_WEB_LOGIN: 401,
+  ERR_WEB_NOT_FOUND: 404,
+  ...TAKEOUT_STATUS,
+};
