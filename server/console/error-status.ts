@@ -4,9 +4,11 @@
  * applies them in a fastify context; the admin socket uses `statusOf`).
  */
 import type { StatusTable } from '../http/error-status.js';
+import type { ApiGuardCode } from '../http/api-guard.js';
 import type { LinkErrorCode } from '../link/errors.js';
 import type { ConsoleErrorCode } from './errors.js';
 import type { StoreErrorCode } from './store/errors.js';
+import type { ConsoleTakeoutErrorCode } from './takeout/errors.js';
 
 /** The admin socket (`mydoc console pc add|remove`): a wrong PC id, an unknown or enrolled PC. */
 export const ADMIN_SOCKET_STATUS = {
@@ -29,6 +31,33 @@ export const LINK_STATUS = {
   ERR_LINK_BROKEN: 502,
   ERR_LINK_ANSWER: 502,
 } as const satisfies Record<LinkErrorCode, number>;
+
+/** Take-out decisions (takeout/console-takeout.ts): the caller's mistake, a decided request, a PC offline or refusing. */
+export const TAKEOUT_STATUS = {
+  ERR_CTAKEOUT_NO_REQUEST: 404,
+  ERR_CTAKEOUT_DECIDED: 409,
+  ERR_CTAKEOUT_DAYS: 400,
+  ERR_CTAKEOUT_NOTE: 400,
+  ERR_CTAKEOUT_PC: 409,
+  ERR_CTAKEOUT_SIGN: 409,
+  ERR_CTAKEOUT_PC_OFFLINE: 503,
+  ERR_CTAKEOUT_PC_TIMEOUT: 504,
+  ERR_CTAKEOUT_AGENT: 502,
+  ERR_CTAKEOUT_GONE: 409,
+} as const satisfies Record<ConsoleTakeoutErrorCode, number>;
+
+/** The JSON API's own checks (api/takeout-api.ts). */
+export type ConsoleApiErrorCode = 'ERR_API_BODY' | 'ERR_API_ROLE';
+
+/** The JSON API (`/api/`): its checks, the same-origin guard's refusals, and take-out and the store below it. */
+export const API_STATUS: StatusTable = {
+  ERR_API_BODY: 400,
+  ERR_API_ROLE: 403,
+  ERR_API_CROSS_SITE: 403,
+  ERR_API_CONTENT_TYPE: 415,
+  ...TAKEOUT_STATUS,
+  ...STORE_STATUS,
+} satisfies Record<ConsoleApiErrorCode | ApiGuardCode | ConsoleTakeoutErrorCode, number>;
 
 /** What every route of the console's HTTPS port may meet below it. */
 export const CONSOLE_STATUS: StatusTable = { ...STORE_STATUS, ...LINK_STATUS };

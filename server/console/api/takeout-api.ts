@@ -6,7 +6,7 @@
  *   POST /api/takeout/requests/:id/denial   {"note":"..."} approver
  *   POST /api/takeout/revocations           {"jti":"..."}  approver
  *
- * Errors are `{"error":{"code","message"}}`; statuses by code (API_STATUS).
+ * Errors are `{"error":{"code","message"}}`; statuses by code (../error-status.ts, API_STATUS).
  *
  * Security considerations: every route is authenticated with Basic
  * credentials by the administrators' login (directory bind, role mapping,
@@ -20,9 +20,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { apiRequestRefusal } from '../../http/api-guard.js';
 import { parseBasic } from '../../http/basic-auth.js';
-import { useErrorStatus, type StatusTable } from '../../http/error-status.js';
+import { useErrorStatus } from '../../http/error-status.js';
+import { API_STATUS, type ConsoleApiErrorCode } from '../error-status.js';
 import type { RequestState, TakeoutRequestRow } from '../store/store.js';
-import { CONSOLE_TAKEOUT_STATUS } from '../takeout/errors.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
 const MAX_LIMIT = 1000;
@@ -52,18 +52,6 @@ export interface ConsoleApiDeps {
   admins: AdminLogin;
   takeout: TakeoutDecisions;
 }
-
-export type ConsoleApiErrorCode = 'ERR_API_BODY' | 'ERR_API_ROLE' | 'ERR_API_NOT_FOUND';
-
-/** The API's statuses: its own checks, the guard's, and take-out's decisions. */
-export const API_STATUS: StatusTable = {
-  ERR_API_BODY: 400,
-  ERR_API_ROLE: 403,
-  ERR_API_NOT_FOUND: 404,
-  ERR_API_CROSS_SITE: 403,
-  ERR_API_CONTENT_TYPE: 415,
-  ...CONSOLE_TAKEOUT_STATUS,
-};
 
 class ApiError extends Error {
   constructor(

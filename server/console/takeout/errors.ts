@@ -1,6 +1,6 @@
 /**
  * Errors of the console's take-out decisions (ConsoleTakeout). `code` is
- * stable; the console's API maps it to a status (CONSOLE_TAKEOUT_STATUS).
+ * stable; the console's status table (../error-status.ts) maps it to a status.
  * Messages never hold a token or key material.
  */
 
@@ -35,17 +35,3 @@ export class ConsoleTakeoutError extends Error {
     this.name = 'ConsoleTakeoutError';
   }
 }
-
-/** The statuses of these errors (the console's API applies them). */
-export const CONSOLE_TAKEOUT_STATUS = {
-  ERR_CTAKEOUT_NO_REQUEST: 404,
-  ERR_CTAKEOUT_DECIDED: 409,
-  ERR_CTAKEOUT_DAYS: 400,
-  ERR_CTAKEOUT_NOTE: 400,
-  ERR_CTAKEOUT_PC: 409,
-  ERR_CTAKEOUT_SIGN: 409,
-  ERR_CTAKEOUT_PC_OFFLINE: 503,
-  ERR_CTAKEOUT_PC_TIMEOUT: 504,
-  ERR_CTAKEOUT_AGENT: 502,
-  ERR_CTAKEOUT_GONE: 409,
-} as const satisfies Record<ConsoleTakeoutErrorCode, number>;

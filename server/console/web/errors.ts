@@ -4,7 +4,7 @@
  * table the page's error handler applies (server/http/error-status.ts).
  */
 import type { StatusTable } from '../../http/error-status.js';
-import { CONSOLE_TAKEOUT_STATUS } from '../takeout/errors.js';
+import { TAKEOUT_STATUS } from '../error-status.js';
 
 export type WebErrorCode =
   /** A form or query value is missing or out of range. */
@@ -34,5 +34,5 @@ export const WEB_STATUS: StatusTable = {
   ERR_WEB_ROLE: 403,
   ERR_WEB_LOGIN: 401,
   ERR_WEB_NOT_FOUND: 404,
-  ...CONSOLE_TAKEOUT_STATUS,
+  ...TAKEOUT_STATUS,
 };
