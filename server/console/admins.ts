@@ -31,9 +31,8 @@ import type { LdapConfig } from '../config/config.js';
 import { readSecretFile } from '../config/directory.js';
 import { MAX_LOGIN_CHARS } from '../http/basic-auth.js';
 import { LoginThrottle, TooManyLoginAttempts } from '../http/login-throttle.js';
+import { ROLES, type Role } from './config.js';
 
-export const ROLES = ['viewer', 'approver', 'data', 'sharing'] as const;
-export type Role = (typeof ROLES)[number];
 
 export interface Admin {
   name: string;

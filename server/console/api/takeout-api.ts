@@ -22,14 +22,13 @@ import { apiRequestRefusal } from '../../http/api-guard.js';
 import { parseBasic } from '../../http/basic-auth.js';
 import { useErrorStatus } from '../../http/error-status.js';
 import { API_STATUS, type ConsoleApiErrorCode } from '../error-status.js';
+import type { Role } from '../config.js';
 import type { RequestState, TakeoutRequestRow } from '../store/store.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
 const MAX_LIMIT = 1000;
 const REALM = 'Basic realm="mydoc console", charset="UTF-8"';
 const STATES: readonly RequestState[] = ['pending', 'approved', 'denied', 'expired', 'revoked'];
-
-export type Role = 'viewer' | 'approver' | 'data' | 'sharing';
 
 /** What the API needs of the administrators' login (server/console/admins.ts, AdminAuthenticator). */
 export interface AdminLogin {
