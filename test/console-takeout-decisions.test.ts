@@ -31,6 +31,8 @@ import Fastify from 'fastify';
 class MemoryStore {
   readonly pcs = new Map<string, PcRow>();
   readonly requests = new Map<string, TakeoutRequestRow>();
+  /** The database is down: decideRequest throws. */
+  down = false;
 
   async getPc(pcId: string) {
     return this.pcs.get(pcId);
@@ -46,6 +48,7 @@ class MemoryStore {
     return [...this.requests.values()].filter((r) => (!filter.state || r.state === filter.state) && (!filter.pcId || r.pcId === filter.pcId)).sort((a, b) => a.requestedAt - b.requestedAt).slice(0, filter.limit).map((r) => ({ ...r }));
   }
   async decideRequest(id: string, d: { state: Exclude<RequestState, 'pending'>; by: string; at: number; note: string | null; jti?: string; until?: number }) {
+    if (this.down) throw Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
     const row = this.requests.get(id);
     if (!row || row.state !== 'pending') return false;
     Object.assign(row, { state: d.state, decidedBy: d.by, decidedAt: d.at, note: d.note, jti: d.jti ?? null, until: d.until ?? null });
@@ -68,7 +71,7 @@ interface Bench {
   f: TakeoutFixture;
   store: MemoryStore;
   console: ConsoleTakeout;
-  link: { up: boolean; timeoutAfterDelivery: boolean; sent: string[] };
+  link: { up: boolean; timeoutAfterDelivery: boolean; sent: string[]; keyAnswerLost?: { code: 'ERR_LINK_BROKEN' | 'ERR_LINK_ANSWER'; drop: boolean } };
   /** The PC (re)connects: the console reconciles, as the registry's onConnected has it. */
   connect(): Promise<void>;
   consoleAudit(): Promise<AuditRecord[]>;
@@ -82,7 +85,7 @@ async function withBench(run: (b: Bench) => Promise<void>): Promise<void> {
   const pcId = f.config.pcId;
   store.pcs.set(pcId, { pcId, deviceId: 'd', devicePublicPem: f.devicePublicKey.export({ type: 'spki', format: 'pem' }).toString(), addedAt: 0, enrolledAt: 0, removedAt: null, lastSeenAt: 0, status: null, pendingRequests: 0 });
   const routes = takeoutLinkRoutes(f.takeout);
-  const link = { up: true, timeoutAfterDelivery: false, sent: [] as string[] };
+  const link: Bench['link'] = { up: true, timeoutAfterDelivery: false, sent: [] };
   const hub = {
     isConnected: (id: string) => id === pcId && link.up,
     async request(id: string, path: string, body: unknown) {
@@ -90,6 +93,11 @@ async function withBench(run: (b: Bench) => Promise<void>): Promise<void> {
       link.sent.push(path);
       // As over the wire: JSON both ways.
       const answer = await routes[path]!(JSON.parse(JSON.stringify(body)));
+      if (path === '/link/takeout/key' && link.keyAnswerLost) {
+        // The key reached the agent, then the answer was lost: the link broke (and is down now) or the answer was garbled.
+        if (link.keyAnswerLost.drop) link.up = false;
+        throw Object.assign(new Error('the answer was lost'), { code: link.keyAnswerLost.code });
+      }
       if (link.timeoutAfterDelivery) throw Object.assign(new Error('no answer in time'), { code: 'ERR_LINK_TIMEOUT' });
       return { status: answer.status, body: answer.body === undefined ? undefined : JSON.parse(JSON.stringify(answer.body)) };
     },
@@ -268,4 +276,36 @@ test('an approval the PC does not confirm in time is revoked, so no key exists u
     assert.equal((await b.agentStatus()).key?.refusal, 'ERR_TAKEOUT_REVOKED', 'the revocation went after it');
     await b.connect();
     assert.equal((await b.f.audit()).filter((r) => r.action === 'takeout.revoke').length, 1);
+  }));
+
+test('an approval whose answer is lost after the key was sent (link broken, garbled answer) is revoked, told now or at the next connect', { timeout: 60_000 }, () =>
+  withBench(async (b) => {
+    const id = await b.ask();
+    b.link.keyAnswerLost = { code: 'ERR_LINK_BROKEN', drop: true };
+    const err = await expectCode(b.console.approve(id, 'dave', 2), 'ERR_CTAKEOUT_UNCONFIRMED', ConsoleTakeoutError);
+    assert.match(err.message, /revoked/);
+    b.link.keyAnswerLost = undefined;
+    assert.equal(b.store.requests.get(id)!.state, 'revoked', 'recorded, so it is sent at the next connect');
+    assert.equal((await b.agentStatus()).key?.valid, true, 'the PC installed the key and does not know yet');
+    await b.connect();
+    assert.equal((await b.agentStatus()).key?.refusal, 'ERR_TAKEOUT_REVOKED');
+    assert.ok((await b.consoleAudit()).some((r) => r.action === 'takeout.revoke' && r.target === id && r.actor === 'console'));
+
+    const second = await b.ask('again');
+    b.link.keyAnswerLost = { code: 'ERR_LINK_ANSWER', drop: false };
+    await expectCode(b.console.approve(second, 'dave', 2), 'ERR_CTAKEOUT_UNCONFIRMED', ConsoleTakeoutError);
+    b.link.keyAnswerLost = undefined;
+    assert.equal(b.store.requests.get(second)!.state, 'revoked');
+    assert.equal((await b.agentStatus()).key?.refusal, 'ERR_TAKEOUT_REVOKED', 'the link is up: told at once');
+  }));
+
+test('an approval the agent installed but the store cannot record (database down) is revoked on the PC at once', { timeout: 60_000 }, () =>
+  withBench(async (b) => {
+    const id = await b.ask();
+    b.store.down = true;
+    const err = await expectCode(b.console.approve(id, 'dave', 2), 'ERR_CTAKEOUT_UNCONFIRMED', ConsoleTakeoutError);
+    assert.match(err.message, /store could not record/);
+    assert.equal((await b.agentStatus()).key?.refusal, 'ERR_TAKEOUT_REVOKED', 'no valid key the console does not know');
+    assert.ok((await b.consoleAudit()).some((r) => r.action === 'takeout.revoke' && r.target === id));
+    assert.ok((await b.consoleAudit()).some((r) => r.action === 'takeout.approve' && r.decision === 'deny' && /UNCONFIRMED/.test(r.reason ?? '')));
   }));

@@ -207,10 +207,13 @@ export class ConsoleTakeout {
       try {
         answer = await this.send(row.pcId, LINK_PATHS.takeoutKey, { requestId: id, token: key.token, admin });
       } catch (err) {
-        if (!(err instanceof ConsoleTakeoutError)) throw err;
-        // A key sent but not confirmed may be installed: it is revoked (sent again at the next connect) so no key exists unrecorded.
-        if (err.code === 'ERR_CTAKEOUT_PC_TIMEOUT') await this.revokeUnrecorded(row, admin, key.jti, until, 'the PC did not confirm the key in time');
-        return refused(err.code === 'ERR_CTAKEOUT_PC_TIMEOUT' ? new ConsoleTakeoutError(err.code, `${err.message}: the key sent is revoked; the user can ask again`) : err);
+        if (err instanceof ConsoleTakeoutError && err.code === 'ERR_CTAKEOUT_PC_OFFLINE') return refused(err);
+        // Anything else happened after the key was sent (no answer in time, the link broke, a garbled answer):
+        // the PC may have installed it, so it is revoked (sent again at the next connect) and no key exists unrecorded.
+        const timedOut = err instanceof ConsoleTakeoutError && err.code === 'ERR_CTAKEOUT_PC_TIMEOUT';
+        const why = timedOut ? 'the PC did not confirm the key in time' : `the PC's answer to the key was lost (${codeOf(err) ?? 'error'})`;
+        await this.revokeUnrecorded(row, admin, key.jti, until, why);
+        return refused(new ConsoleTakeoutError(timedOut ? 'ERR_CTAKEOUT_PC_TIMEOUT' : 'ERR_CTAKEOUT_UNCONFIRMED', `${why}: the key sent is revoked; the user can ask again`));
       }
       if (answer.status !== 200) {
         const why = agentError(answer.body, answer.status);
@@ -220,7 +223,16 @@ export class ConsoleTakeout {
         }
         return refused(new ConsoleTakeoutError('ERR_CTAKEOUT_AGENT', `PC ${row.pcId} refused the take-out key: ${why.text}`));
       }
-      if (!(await store.decideRequest(id, { state: 'approved', by: admin, at: clock(), note: String(days), jti: key.jti, until }))) {
+      let recorded: boolean;
+      try {
+        recorded = await store.decideRequest(id, { state: 'approved', by: admin, at: clock(), note: String(days), jti: key.jti, until });
+      } catch (err) {
+        // The PC holds the key but the store could not record it (e.g. the database is down): revoked at once.
+        const why = `the console's store could not record the key (${codeOf(err) ?? 'error'})`;
+        await this.revokeUnrecorded(row, admin, key.jti, until, why);
+        return refused(new ConsoleTakeoutError('ERR_CTAKEOUT_UNCONFIRMED', `${why}: the key sent is revoked; the user can ask again`));
+      }
+      if (!recorded) {
         await this.revokeUnrecorded(row, admin, key.jti, until, 'the request was decided elsewhere meanwhile');
         return refused(new ConsoleTakeoutError('ERR_CTAKEOUT_DECIDED', 'the take-out request was decided elsewhere meanwhile; the key sent is revoked'));
       }
@@ -229,13 +241,29 @@ export class ConsoleTakeout {
     });
   }
 
-  /** A key the PC may hold but the store does not record as approved: recorded approved-then-revoked, and the revocation told. */
+  /**
+   * A key the PC may hold but the store does not record as approved: the
+   * revocation is told to a connected PC first, then recorded
+   * approved-then-revoked (so `reconcile` sends it at the next connect) and
+   * audited. Each step is tried even when an earlier one fails (a store that
+   * is down); failures are logged, the caller's coded error is what the
+   * administrator sees.
+   */
   private async revokeUnrecorded(row: TakeoutRequestRow, admin: string, jti: string, until: number, why: string): Promise<void> {
-    const { store, audit, clock } = this.opts;
-    await store.decideRequest(row.id, { state: 'approved', by: admin, at: clock(), note: null, jti, until });
-    await store.revokeRequest(jti, CONSOLE_ACTOR, clock());
-    await audit.append({ actor: CONSOLE_ACTOR, action: 'takeout.revoke', target: jti, decision: 'info', reason: `take-out of ${row.user} on PC ${row.pcId}: ${why}` });
+    const { store, audit, clock, logger } = this.opts;
     await this.tell(row.pcId, LINK_PATHS.takeoutRevocation, { jti, admin: CONSOLE_ACTOR });
+    const attempt = async (what: string, step: () => Promise<unknown>) => {
+      try {
+        await step();
+      } catch (err) {
+        logger.error({ pcId: row.pcId, requestId: row.id, code: codeOf(err) }, `take-out: revoking an unrecorded key: ${what} failed`);
+      }
+    };
+    await attempt('recording it', async () => {
+      await store.decideRequest(row.id, { state: 'approved', by: admin, at: clock(), note: null, jti, until });
+      await store.revokeRequest(jti, CONSOLE_ACTOR, clock());
+    });
+    await attempt('auditing it', () => audit.append({ actor: CONSOLE_ACTOR, action: 'takeout.revoke', target: jti, decision: 'info', reason: `take-out of ${row.user} on PC ${row.pcId}: ${why}` }));
   }
 
   /** Denies request `id` with a note; the PC is told now or at its next connect. */
