@@ -67,6 +67,9 @@ class MemoryStore {
   }
 }
 
+/** A PC whose link is up but never answers. */
+const HUNG_PC = 'pc-hung';
+
 interface Bench {
   f: TakeoutFixture;
   store: MemoryStore;
@@ -86,9 +89,13 @@ async function withBench(run: (b: Bench) => Promise<void>): Promise<void> {
   store.pcs.set(pcId, { pcId, deviceId: 'd', devicePublicPem: f.devicePublicKey.export({ type: 'spki', format: 'pem' }).toString(), addedAt: 0, enrolledAt: 0, removedAt: null, lastSeenAt: 0, status: null, pendingRequests: 0 });
   const routes = takeoutLinkRoutes(f.takeout);
   const link: Bench['link'] = { up: true, timeoutAfterDelivery: false, sent: [] };
+  const hungTimers: NodeJS.Timeout[] = [];
   const hub = {
-    isConnected: (id: string) => id === pcId && link.up,
-    async request(id: string, path: string, body: unknown) {
+    // HUNG_PC is connected but its link never answers.
+    isConnected: (id: string) => (id === pcId && link.up) || id === HUNG_PC,
+    async request(id: string, path: string, body: unknown, opts?: { timeoutMs?: number }) {
+      // As the real hub: no answer within timeoutMs (30 s when not given) is ERR_LINK_TIMEOUT; the hung PC's denial outlives the test.
+      if (id === HUNG_PC) return new Promise<never>((_, reject) => hungTimers.push(setTimeout(() => reject(Object.assign(new Error('no answer in time'), { code: 'ERR_LINK_TIMEOUT' })), opts?.timeoutMs ?? 30_000)));
       if (id !== pcId || !link.up) throw Object.assign(new Error(`PC ${id} is not connected`), { code: 'ERR_LINK_OFFLINE' });
       link.sent.push(path);
       // As over the wire: JSON both ways.
@@ -135,6 +142,7 @@ async function withBench(run: (b: Bench) => Promise<void>): Promise<void> {
   try {
     await run(bench);
   } finally {
+    for (const t of hungTimers) clearTimeout(t);
     consoleTakeout.close();
     await audit.close();
     await f.close();
@@ -308,4 +316,29 @@ test('an approval the agent installed but the store cannot record (database down
     assert.equal((await b.agentStatus()).key?.refusal, 'ERR_TAKEOUT_REVOKED', 'no valid key the console does not know');
     assert.ok((await b.consoleAudit()).some((r) => r.action === 'takeout.revoke' && r.target === id));
     assert.ok((await b.consoleAudit()).some((r) => r.action === 'takeout.approve' && r.decision === 'deny' && /UNCONFIRMED/.test(r.reason ?? '')));
+  }));
+
+test("a PC whose link never answers does not delay decisions on another PC, nor the expiry sweep", { timeout: 60_000 }, () =>
+  withBench(async (b) => {
+    const hung = 'HHHHHHHHHHHHHHHHHHHHHH';
+    const old = 'OOOOOOOOOOOOOOOOOOOOOO';
+    for (const [id, at] of [[hung, b.f.clock.now], [old, b.f.clock.now - 8 * DAY]] as const) {
+      b.store.requests.set(id, { id, pcId: HUNG_PC, user: 'erin', days: 1, reason: 'r', requestedAt: at, maxDays: 5, envelopes: {}, state: 'pending', decidedBy: null, decidedAt: null, note: null, jti: null, until: null });
+    }
+    const id = await b.ask();
+    // The denial is recorded, then its telling hangs on the PC's link, holding that PC's queue.
+    void b.console.deny(hung, 'dave', 'no');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(b.store.requests.get(hung)!.state, 'denied');
+    const started = Date.now();
+    const approved = await b.console.approve(id, 'dave', 2);
+    assert.equal(approved.state, 'approved');
+    assert.ok(Date.now() - started < 5_000, `the approval on another PC took ${Date.now() - started} ms`);
+    assert.equal((await b.agentStatus()).key?.valid, true);
+
+    // The sweep writes the expiry at once and gives the hung PC a short timeout, not the hung denial's queue.
+    const swept = Date.now();
+    assert.equal(await b.console.expireDue(), 1);
+    assert.equal(b.store.requests.get(old)!.state, 'expired');
+    assert.ok(Date.now() - swept < 10_000, `the sweep took ${Date.now() - swept} ms`);
   }));

@@ -24,7 +24,8 @@
  * key and K_to stay in this process (K_to only in memory, zeroed by
  * buildTakeoutKey); no token is logged or audited. Every decision (and
  * every refused one) is written to the console's audit trail, naming the
- * administrator. Decisions are serialized in this process, and the store's
+ * administrator. Each PC's decisions are serialized in this process (PCs do
+ * not wait for each other), and the store's
  * compare-and-set (`decideRequest`) keeps two consoles from deciding one
  * request twice; a key the agent installed but the store cannot record is
  * revoked at once.
@@ -51,6 +52,8 @@ const RECONCILE_ROWS = 1000;
 /** Who the trail and the agent name for what the console decides by itself. */
 const CONSOLE_ACTOR = 'console';
 const EXPIRY_SWEEP_MS = 60 * 60_000;
+/** How long the expiry sweep waits for a PC to take an expiry (else it is sent at the PC's next connect). */
+const EXPIRY_TELL_MS = 5_000;
 
 /** What ConsoleTakeout needs of the link hub (server/console/link). */
 export interface TakeoutLink {
@@ -111,16 +114,28 @@ function agentError(body: unknown, status: number): { code: string | undefined; 
 }
 
 export class ConsoleTakeout {
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Each PC's decisions, one after another; PCs do not wait for each other (a hung link holds only its own PC). */
+  private readonly queues = new Map<string, Promise<unknown>>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: ConsoleTakeoutOptions) {}
 
-  /** Decisions one after another in this process. */
-  private serial<T>(job: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(job);
-    this.queue = run.catch(() => undefined);
+  /** Runs `job` after PC `pcId`'s earlier decisions in this process. */
+  private serial<T>(pcId: string, job: () => Promise<T>): Promise<T> {
+    const run = (this.queues.get(pcId) ?? Promise.resolve()).then(job);
+    const tail = run.catch(() => undefined);
+    this.queues.set(pcId, tail);
+    void tail.then(() => {
+      if (this.queues.get(pcId) === tail) this.queues.delete(pcId);
+    });
     return run;
+  }
+
+  /** Runs `job` in the queue of the PC that request `id` is of (a request's PC never changes). */
+  private async serialFor<T>(id: string, job: () => Promise<T>): Promise<T> {
+    const row = isRequestId(id) ? await this.opts.store.getRequest(id) : undefined;
+    if (!row) throw new ConsoleTakeoutError('ERR_CTAKEOUT_NO_REQUEST', 'no take-out request with this id');
+    return this.serial(row.pcId, job);
   }
 
   /** An agent's event: a take-out request is stored (other events are not take-out's). */
@@ -136,7 +151,7 @@ export class ConsoleTakeout {
       this.opts.logger.warn({ pcId }, 'take-out: a request reported by the PC is malformed; ignored');
       return;
     }
-    await this.serial(async () => {
+    await this.serial(pcId, async () => {
       const { store, audit } = this.opts;
       if (await store.getRequest(detail.id)) return;
       const requestedAt = Date.parse(detail.requested);
@@ -159,9 +174,9 @@ export class ConsoleTakeout {
   }
 
   /** Sends one message down the PC's link; a link that is down or does not answer is a coded error. */
-  private async send(pcId: string, path: string, body: TakeoutKeyDelivery | TakeoutDenial | TakeoutRevocation | Record<string, never>): Promise<{ status: number; body: unknown }> {
+  private async send(pcId: string, path: string, body: TakeoutKeyDelivery | TakeoutDenial | TakeoutRevocation | Record<string, never>, timeoutMs?: number): Promise<{ status: number; body: unknown }> {
     try {
-      return await this.opts.hub.request(pcId, path, body);
+      return await this.opts.hub.request(pcId, path, body, timeoutMs === undefined ? undefined : { timeoutMs });
     } catch (err) {
       if (codeOf(err) === 'ERR_LINK_OFFLINE') throw new ConsoleTakeoutError('ERR_CTAKEOUT_PC_OFFLINE', `PC ${pcId} is not connected`);
       if (codeOf(err) === 'ERR_LINK_TIMEOUT') throw new ConsoleTakeoutError('ERR_CTAKEOUT_PC_TIMEOUT', `PC ${pcId} did not answer in time`);
@@ -170,10 +185,10 @@ export class ConsoleTakeout {
   }
 
   /** Tells a connected PC a decision it must know; when it is not connected (or fails), `reconcile` sends it at the next connect. */
-  private async tell(pcId: string, path: string, body: TakeoutDenial | TakeoutRevocation): Promise<boolean> {
+  private async tell(pcId: string, path: string, body: TakeoutDenial | TakeoutRevocation, timeoutMs?: number): Promise<boolean> {
     if (!this.opts.hub.isConnected(pcId)) return false;
     try {
-      const answer = await this.send(pcId, path, body);
+      const answer = await this.send(pcId, path, body, timeoutMs);
       if (answer.status >= 200 && answer.status < 300) return true;
       this.opts.logger.warn({ pcId, path, status: answer.status, error: agentError(answer.body, answer.status).text }, 'take-out: the PC refused a decision');
     } catch (err) {
@@ -184,7 +199,7 @@ export class ConsoleTakeout {
 
   /** Approves request `id` for `days` (at most the PC's maxDays): signs the key, has the PC install it, records it approved. */
   approve(id: string, admin: string, days: number): Promise<TakeoutRequestRow> {
-    return this.serial(async () => {
+    return this.serialFor(id, async () => {
       const { store, audit, hub, clock } = this.opts;
       const row = await this.pendingRow(id);
       const refused = async (err: ConsoleTakeoutError): Promise<never> => {
@@ -268,7 +283,7 @@ export class ConsoleTakeout {
 
   /** Denies request `id` with a note; the PC is told now or at its next connect. */
   deny(id: string, admin: string, note: string): Promise<TakeoutRequestRow> {
-    return this.serial(async () => {
+    return this.serialFor(id, async () => {
       const { store, audit, clock } = this.opts;
       const row = await this.pendingRow(id);
       const text = typeof note === 'string' ? note.trim() : '';
@@ -282,7 +297,7 @@ export class ConsoleTakeout {
 
   /** Revokes the approved key `jti`; the PC is told now or at its next connect. */
   revoke(jti: string, admin: string): Promise<TakeoutRequestRow> {
-    return this.serial(async () => {
+    return this.serialFor(jti, async () => {
       const { store, audit, clock } = this.opts;
       // A key's jti is its request's id (policy/takeout/issuer/approve.ts).
       const row = isRequestId(jti) ? await store.getRequest(jti) : undefined;
@@ -296,18 +311,22 @@ export class ConsoleTakeout {
     });
   }
 
-  /** Expires requests unanswered for `requestExpiryDays`; each PC is told now or at its next connect. Returns how many. */
-  expireDue(): Promise<number> {
-    return this.serial(async () => {
-      const { store, audit, clock } = this.opts;
-      const now = clock();
-      const expired = await store.expireRequests(now - this.opts.requestExpiryDays * DAY_MS, now);
-      for (const row of expired) {
-        await audit.append({ actor: CONSOLE_ACTOR, action: 'takeout.expire', target: row.id, decision: 'info', reason: `request of ${row.user} on PC ${row.pcId} unanswered for ${this.opts.requestExpiryDays} day(s)` });
-        await this.tell(row.pcId, LINK_PATHS.takeoutDenial, { requestId: row.id, admin: CONSOLE_ACTOR, outcome: 'expired', note: this.expiryNote() });
-      }
-      return expired.length;
-    });
+  /**
+   * Expires requests unanswered for `requestExpiryDays` (one compare-and-set
+   * write in the store, so it needs no PC's queue); then each connected PC is
+   * told, all at once and each with a short timeout, so a hung link delays
+   * nothing else (what is not told is sent at the PC's next connect). Returns
+   * how many.
+   */
+  async expireDue(): Promise<number> {
+    const { store, audit, clock } = this.opts;
+    const now = clock();
+    const expired = await store.expireRequests(now - this.opts.requestExpiryDays * DAY_MS, now);
+    for (const row of expired) {
+      await audit.append({ actor: CONSOLE_ACTOR, action: 'takeout.expire', target: row.id, decision: 'info', reason: `request of ${row.user} on PC ${row.pcId} unanswered for ${this.opts.requestExpiryDays} day(s)` });
+    }
+    await Promise.all(expired.map((row) => this.tell(row.pcId, LINK_PATHS.takeoutDenial, { requestId: row.id, admin: CONSOLE_ACTOR, outcome: 'expired', note: this.expiryNote() }, EXPIRY_TELL_MS)));
+    return expired.length;
   }
 
   private expiryNote(): string {
