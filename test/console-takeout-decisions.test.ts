@@ -10,7 +10,7 @@
  * whose event was lost is picked up then too. console-takeout.test.ts runs
  * the whole thing with the real processes and slapd.
  */
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
@@ -341,4 +341,28 @@ test("a PC whose link never answers does not delay decisions on another PC, nor 
     assert.equal(await b.console.expireDue(), 1);
     assert.equal(b.store.requests.get(old)!.state, 'expired');
     assert.ok(Date.now() - swept < 10_000, `the sweep took ${Date.now() - swept} ms`);
+  }));
+
+test('start is idempotent: started twice, the expiry sweep runs once an hour, and close stops it', { timeout: 60_000 }, () =>
+  withBench(async (b) => {
+    let sweeps = 0;
+    const expire = b.store.expireRequests.bind(b.store);
+    b.store.expireRequests = async (before, now) => {
+      sweeps++;
+      return expire(before, now);
+    };
+    mock.timers.enable({ apis: ['setInterval'] });
+    try {
+      b.console.start();
+      b.console.start();
+      mock.timers.tick(60 * 60_000);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(sweeps, 1, 'one interval, not two');
+      b.console.close();
+      mock.timers.tick(60 * 60_000);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(sweeps, 1, 'stopped');
+    } finally {
+      mock.timers.reset();
+    }
   }));

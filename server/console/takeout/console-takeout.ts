@@ -360,8 +360,9 @@ export class ConsoleTakeout {
     }
   }
 
-  /** Runs `expireDue` every hour, or every twentieth of the expiry period when that is shorter (unref'd), until `close`. */
+  /** Runs `expireDue` every hour, or every twentieth of the expiry period when that is shorter (unref'd), until `close`; a second call does nothing. */
   start(): void {
+    if (this.timer) return;
     const every = Math.max(1000, Math.min(EXPIRY_SWEEP_MS, (this.opts.requestExpiryDays * DAY_MS) / 20));
     this.timer = setInterval(() => void this.expireDue().catch((err: unknown) => this.opts.logger.error({ code: codeOf(err) }, 'take-out: expiring unanswered requests failed')), every);
     this.timer.unref();
@@ -369,5 +370,6 @@ export class ConsoleTakeout {
 
   close(): void {
     clearInterval(this.timer);
+    this.timer = undefined;
   }
 }
