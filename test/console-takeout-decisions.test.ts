@@ -366,3 +366,16 @@ test('start is idempotent: started twice, the expiry sweep runs once an hour, an
       mock.timers.reset();
     }
   }));
+
+test('a request the agent dates in the future counts from when the console received it, and expires', { timeout: 60_000 }, () =>
+  withBench(async (b) => {
+    b.link.up = false;
+    const id = await b.ask();
+    b.link.up = true;
+    const detail = b.f.takeout.get(id);
+    await b.console.onAgentEvent('pc-test', { type: 'takeout.request', request: { ...detail, requested: '2100-01-01T00:00:00.000Z' } });
+    assert.equal(b.store.requests.get(id)!.requestedAt, b.f.clock.now, 'clamped to the receive time');
+    b.f.clock.now += 7 * DAY + 1;
+    assert.equal(await b.console.expireDue(), 1);
+    assert.equal(b.store.requests.get(id)!.state, 'expired');
+  }));

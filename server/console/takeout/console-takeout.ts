@@ -154,7 +154,8 @@ export class ConsoleTakeout {
     await this.serial(pcId, async () => {
       const { store, audit } = this.opts;
       if (await store.getRequest(detail.id)) return;
-      const requestedAt = Date.parse(detail.requested);
+      // The agent chooses `requested`: clamped to the console's receive time, so a request dated in the future still expires.
+      const requestedAt = Math.min(Date.parse(detail.requested), this.opts.clock());
       await store.putRequest({ id: detail.id, pcId, user: detail.user, days: detail.days, reason: detail.reason, requestedAt, maxDays: detail.maxDays, envelopes: detail.envelopes });
       await audit.append({ actor: detail.user, action: 'takeout.request', target: detail.id, decision: 'info', reason: `PC ${pcId}: ${detail.days} day(s): ${detail.reason}` });
       const older = (await store.listRequests({ state: 'pending', pcId, limit: RECONCILE_ROWS })).filter((r) => r.user === detail.user && r.id !== detail.id && r.requestedAt <= requestedAt);
