@@ -10,7 +10,7 @@
  * whose event was lost is picked up then too. console-takeout.test.ts runs
  * the whole thing with the real processes and slapd.
  */
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
@@ -31,6 +31,8 @@ import Fastify from 'fastify';
 class MemoryStore {
   readonly pcs = new Map<string, PcRow>();
   readonly requests = new Map<string, TakeoutRequestRow>();
+  /** The database is down: decideRequest throws. */
+  down = false;
 
   async getPc(pcId: string) {
     return this.pcs.get(pcId);
@@ -46,6 +48,7 @@ class MemoryStore {
     return [...this.requests.values()].filter((r) => (!filter.state || r.state === filter.state) && (!filter.pcId || r.pcId === filter.pcId)).sort((a, b) => a.requestedAt - b.requestedAt).slice(0, filter.limit).map((r) => ({ ...r }));
   }
   async decideRequest(id: string, d: { state: Exclude<RequestState, 'pending'>; by: string; at: number; note: string | null; jti?: string; until?: number }) {
+    if (this.down) throw Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
     const row = this.requests.get(id);
     if (!row || row.state !== 'pending') return false;
     Object.assign(row, { state: d.state, decidedBy: d.by, decidedAt: d.at, note: d.note, jti: d.jti ?? null, until: d.until ?? null });
@@ -64,11 +67,14 @@ class MemoryStore {
   }
 }
 
+/** A PC whose link is up but never answers. */
+const HUNG_PC = 'pc-hung';
+
 interface Bench {
   f: TakeoutFixture;
   store: MemoryStore;
   console: ConsoleTakeout;
-  link: { up: boolean; timeoutAfterDelivery: boolean; sent: string[] };
+  link: { up: boolean; timeoutAfterDelivery: boolean; sent: string[]; keyAnswerLost?: { code: 'ERR_LINK_BROKEN' | 'ERR_LINK_ANSWER'; drop: boolean } };
   /** The PC (re)connects: the console reconciles, as the registry's onConnected has it. */
   connect(): Promise<void>;
   consoleAudit(): Promise<AuditRecord[]>;
@@ -82,14 +88,23 @@ async function withBench(run: (b: Bench) => Promise<void>): Promise<void> {
   const pcId = f.config.pcId;
   store.pcs.set(pcId, { pcId, deviceId: 'd', devicePublicPem: f.devicePublicKey.export({ type: 'spki', format: 'pem' }).toString(), addedAt: 0, enrolledAt: 0, removedAt: null, lastSeenAt: 0, status: null, pendingRequests: 0 });
   const routes = takeoutLinkRoutes(f.takeout);
-  const link = { up: true, timeoutAfterDelivery: false, sent: [] as string[] };
+  const link: Bench['link'] = { up: true, timeoutAfterDelivery: false, sent: [] };
+  const hungTimers: NodeJS.Timeout[] = [];
   const hub = {
-    isConnected: (id: string) => id === pcId && link.up,
-    async request(id: string, path: string, body: unknown) {
+    // HUNG_PC is connected but its link never answers.
+    isConnected: (id: string) => (id === pcId && link.up) || id === HUNG_PC,
+    async request(id: string, path: string, body: unknown, opts?: { timeoutMs?: number }) {
+      // As the real hub: no answer within timeoutMs (30 s when not given) is ERR_LINK_TIMEOUT; the hung PC's denial outlives the test.
+      if (id === HUNG_PC) return new Promise<never>((_, reject) => hungTimers.push(setTimeout(() => reject(Object.assign(new Error('no answer in time'), { code: 'ERR_LINK_TIMEOUT' })), opts?.timeoutMs ?? 30_000)));
       if (id !== pcId || !link.up) throw Object.assign(new Error(`PC ${id} is not connected`), { code: 'ERR_LINK_OFFLINE' });
       link.sent.push(path);
       // As over the wire: JSON both ways.
       const answer = await routes[path]!(JSON.parse(JSON.stringify(body)));
+      if (path === '/link/takeout/key' && link.keyAnswerLost) {
+        // The key reached the agent, then the answer was lost: the link broke (and is down now) or the answer was garbled.
+        if (link.keyAnswerLost.drop) link.up = false;
+        throw Object.assign(new Error('the answer was lost'), { code: link.keyAnswerLost.code });
+      }
       if (link.timeoutAfterDelivery) throw Object.assign(new Error('no answer in time'), { code: 'ERR_LINK_TIMEOUT' });
       return { status: answer.status, body: answer.body === undefined ? undefined : JSON.parse(JSON.stringify(answer.body)) };
     },
@@ -127,6 +142,7 @@ async function withBench(run: (b: Bench) => Promise<void>): Promise<void> {
   try {
     await run(bench);
   } finally {
+    for (const t of hungTimers) clearTimeout(t);
     consoleTakeout.close();
     await audit.close();
     await f.close();
@@ -268,4 +284,98 @@ test('an approval the PC does not confirm in time is revoked, so no key exists u
     assert.equal((await b.agentStatus()).key?.refusal, 'ERR_TAKEOUT_REVOKED', 'the revocation went after it');
     await b.connect();
     assert.equal((await b.f.audit()).filter((r) => r.action === 'takeout.revoke').length, 1);
+  }));
+
+test('an approval whose answer is lost after the key was sent (link broken, garbled answer) is revoked, told now or at the next connect', { timeout: 60_000 }, () =>
+  withBench(async (b) => {
+    const id = await b.ask();
+    b.link.keyAnswerLost = { code: 'ERR_LINK_BROKEN', drop: true };
+    const err = await expectCode(b.console.approve(id, 'dave', 2), 'ERR_CTAKEOUT_UNCONFIRMED', ConsoleTakeoutError);
+    assert.match(err.message, /revoked/);
+    b.link.keyAnswerLost = undefined;
+    assert.equal(b.store.requests.get(id)!.state, 'revoked', 'recorded, so it is sent at the next connect');
+    assert.equal((await b.agentStatus()).key?.valid, true, 'the PC installed the key and does not know yet');
+    await b.connect();
+    assert.equal((await b.agentStatus()).key?.refusal, 'ERR_TAKEOUT_REVOKED');
+    assert.ok((await b.consoleAudit()).some((r) => r.action === 'takeout.revoke' && r.target === id && r.actor === 'console'));
+
+    const second = await b.ask('again');
+    b.link.keyAnswerLost = { code: 'ERR_LINK_ANSWER', drop: false };
+    await expectCode(b.console.approve(second, 'dave', 2), 'ERR_CTAKEOUT_UNCONFIRMED', ConsoleTakeoutError);
+    b.link.keyAnswerLost = undefined;
+    assert.equal(b.store.requests.get(second)!.state, 'revoked');
+    assert.equal((await b.agentStatus()).key?.refusal, 'ERR_TAKEOUT_REVOKED', 'the link is up: told at once');
+  }));
+
+test('an approval the agent installed but the store cannot record (database down) is revoked on the PC at once', { timeout: 60_000 }, () =>
+  withBench(async (b) => {
+    const id = await b.ask();
+    b.store.down = true;
+    const err = await expectCode(b.console.approve(id, 'dave', 2), 'ERR_CTAKEOUT_UNCONFIRMED', ConsoleTakeoutError);
+    assert.match(err.message, /store could not record/);
+    assert.equal((await b.agentStatus()).key?.refusal, 'ERR_TAKEOUT_REVOKED', 'no valid key the console does not know');
+    assert.ok((await b.consoleAudit()).some((r) => r.action === 'takeout.revoke' && r.target === id));
+    assert.ok((await b.consoleAudit()).some((r) => r.action === 'takeout.approve' && r.decision === 'deny' && /UNCONFIRMED/.test(r.reason ?? '')));
+  }));
+
+test("a PC whose link never answers does not delay decisions on another PC, nor the expiry sweep", { timeout: 60_000 }, () =>
+  withBench(async (b) => {
+    const hung = 'HHHHHHHHHHHHHHHHHHHHHH';
+    const old = 'OOOOOOOOOOOOOOOOOOOOOO';
+    for (const [id, at] of [[hung, b.f.clock.now], [old, b.f.clock.now - 8 * DAY]] as const) {
+      b.store.requests.set(id, { id, pcId: HUNG_PC, user: 'erin', days: 1, reason: 'r', requestedAt: at, maxDays: 5, envelopes: {}, state: 'pending', decidedBy: null, decidedAt: null, note: null, jti: null, until: null });
+    }
+    const id = await b.ask();
+    // The denial is recorded, then its telling hangs on the PC's link, holding that PC's queue.
+    void b.console.deny(hung, 'dave', 'no');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(b.store.requests.get(hung)!.state, 'denied');
+    const started = Date.now();
+    const approved = await b.console.approve(id, 'dave', 2);
+    assert.equal(approved.state, 'approved');
+    assert.ok(Date.now() - started < 5_000, `the approval on another PC took ${Date.now() - started} ms`);
+    assert.equal((await b.agentStatus()).key?.valid, true);
+
+    // The sweep writes the expiry at once and gives the hung PC a short timeout, not the hung denial's queue.
+    const swept = Date.now();
+    assert.equal(await b.console.expireDue(), 1);
+    assert.equal(b.store.requests.get(old)!.state, 'expired');
+    assert.ok(Date.now() - swept < 10_000, `the sweep took ${Date.now() - swept} ms`);
+  }));
+
+test('start is idempotent: started twice, the expiry sweep runs once an hour, and close stops it', { timeout: 60_000 }, () =>
+  withBench(async (b) => {
+    let sweeps = 0;
+    const expire = b.store.expireRequests.bind(b.store);
+    b.store.expireRequests = async (before, now) => {
+      sweeps++;
+      return expire(before, now);
+    };
+    mock.timers.enable({ apis: ['setInterval'] });
+    try {
+      b.console.start();
+      b.console.start();
+      mock.timers.tick(60 * 60_000);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(sweeps, 1, 'one interval, not two');
+      b.console.close();
+      mock.timers.tick(60 * 60_000);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(sweeps, 1, 'stopped');
+    } finally {
+      mock.timers.reset();
+    }
+  }));
+
+test('a request the agent dates in the future counts from when the console received it, and expires', { timeout: 60_000 }, () =>
+  withBench(async (b) => {
+    b.link.up = false;
+    const id = await b.ask();
+    b.link.up = true;
+    const detail = b.f.takeout.get(id);
+    await b.console.onAgentEvent('pc-test', { type: 'takeout.request', request: { ...detail, requested: '2100-01-01T00:00:00.000Z' } });
+    assert.equal(b.store.requests.get(id)!.requestedAt, b.f.clock.now, 'clamped to the receive time');
+    b.f.clock.now += 7 * DAY + 1;
+    assert.equal(await b.console.expireDue(), 1);
+    assert.equal(b.store.requests.get(id)!.state, 'expired');
   }));

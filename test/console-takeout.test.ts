@@ -9,7 +9,9 @@
  * Then the directory is cut and the vault serves through slot T; a key
  * revoked from the console is refused on the PC; a denial and the expiry of
  * an unanswered request (takeout.requestExpiryDays at its smallest, about 86 s)
- * are shown on the user's page. A key's own end to the second is covered
+ * are shown on the user's page. Last, the whole path in a real headless
+ * Chromium: the user asks on the agent's page, an approver logs in on the
+ * console's page and approves, and the agent's page counts down. A key's own end to the second is covered
  * in-process with an injected clock (takeout.test.ts).
  */
 import { after, before, test } from 'node:test';
@@ -22,6 +24,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { consoleFolder } from '../server/console/data-folder.js';
 import { userDir } from '../shares/vault/user-vaults.js';
+import { launchBrowser } from './helpers/browser.js';
 import { launchDaemon, stopDaemon, type Daemon } from './helpers/daemon.js';
 import { MYDOC_BIN, basicAuth, davRequest, freePort, startServer, type RunningServer } from './helpers/server.js';
 import { startSlapd, slapdServerOptions, type Slapd } from './helpers/slapd.js';
@@ -329,4 +332,47 @@ test('an unanswered request expires (takeout.requestExpiryDays) and the user see
   const late = cli(['approve', '--id', unanswered.id, '--days', '1'], 'dave');
   assert.equal(late.status, 1, 'an expired request cannot be approved');
   assert.match(late.stderr, /expired already/);
+});
+
+test("in Chromium: the user asks on the agent's page, the approver approves on the console's page, the agent's page counts down", { timeout: 90_000 }, async () => {
+  const browser = await launchBrowser([await readFile(join(agent.dataDir, 'tls', 'server-cert.pem'), 'utf8'), await readFile(join(consoleDir, 'data', 'tls', 'cert.pem'), 'utf8')]);
+  try {
+    // carol's earlier request expired (the test before): she asks again, on her PC's page.
+    const user = await browser.context.newPage();
+    await user.setExtraHTTPHeaders({ authorization: basicAuth('carol', password('carol')) });
+    assert.equal((await user.goto(agent.url))?.status(), 200);
+    await user.fill('#days', '2');
+    await user.fill('#reason', 'trade fair');
+    await Promise.all([user.waitForEvent('load'), user.click('button[type=submit]')]);
+    assert.match((await user.textContent('#pending')) ?? '', /trade fair/);
+    const id = (await agentStatus('carol')).request.id as string;
+    await reported(id);
+
+    // The approver, on the console's page (no Basic credentials there: a login and its session).
+    const admin = await browser.context.newPage();
+    await admin.goto(new URL('/admin/login', consoleUrl).href);
+    await admin.fill('#name', 'dave');
+    await admin.fill('#password', password('dave'));
+    await Promise.all([admin.waitForURL(/\/admin\/pcs$/), admin.click('button[type=submit]')]);
+    await admin.goto(new URL('/admin/requests', consoleUrl).href);
+    const row = admin.locator(`tr[data-request="${id}"]`);
+    assert.match((await row.textContent()) ?? '', /carol[\s\S]*trade fair/);
+    await row.locator('input[name=days]').fill('2');
+    await Promise.all([admin.waitForURL(/done=approved/), row.locator('button:text("Approve")').click()]);
+    assert.match((await admin.textContent('.notice')) ?? '', /Approved/);
+
+    // The key went down the link: the user's page shows the approved period and its countdown ticks.
+    await until('the key on the PC', async () => ((await agentStatus('carol')).key?.valid ? true : undefined));
+    await user.reload();
+    assert.match((await user.textContent('#approved')) ?? '', /Approved: .*until \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+    const left = user.locator('[data-remaining]');
+    const first = (await left.textContent()) ?? '';
+    assert.match(first, /^(2 d 0 h 0 min 0 s|1 d 23 h 59 min \d+ s)$/);
+    await sleep(2100);
+    const later = (await left.textContent()) ?? '';
+    assert.match(later, /^1 d 23 h 59 min \d+ s$/);
+    assert.notEqual(later, first, 'the countdown ticks');
+  } finally {
+    await browser.close();
+  }
 });

@@ -145,9 +145,6 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
   registerConsoleApi(app, { store, admins, takeout });
   registerAdminWeb(app, { store, admins, takeout, hub: links, audit: { file: paths.auditLog }, onlineWindowMs: onlineWindowMs(config), clock, logger: app.log.child({ part: 'web' }) });
 
-  // Unanswered requests expire (takeout.requestExpiryDays) and each PC is told.
-  takeout.start();
-
   const pcAdmin: PcAdmin = { store, audit, clock, tokenHours: config.enrolment.tokenHours, dropLink: (pcId) => links.drop(pcId) };
   let closing: Promise<void> | undefined;
   const close = () =>

@@ -47,6 +47,7 @@ export async function startConsole(config: ConsoleConfig, version: string, opts:
       throw new ConsoleError('ERR_CONSOLE_LISTEN', `cannot listen on ${config.listen.host}:${config.listen.linkPort} (listen.linkPort): ${err.message}`);
     });
     c.links.attach(hub);
+    // Unanswered requests expire (takeout.requestExpiryDays) and each PC is told; started here only (composeConsole does not).
     c.takeout.start();
   } catch (err) {
     await stop();

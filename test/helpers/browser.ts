@@ -32,8 +32,9 @@ export interface RunningBrowser {
   close(): Promise<void>;
 }
 
-/** Starts Chromium trusting only `serverCertPem`; fails clearly when Debian's chromium is not installed. */
-export async function launchBrowser(serverCertPem: string): Promise<RunningBrowser> {
+/** Starts Chromium trusting only `serverCertPem` (or each of several servers' certificates); fails clearly when Debian's chromium is not installed. */
+export async function launchBrowser(serverCertPem: string | string[]): Promise<RunningBrowser> {
+  const trusted = (Array.isArray(serverCertPem) ? serverCertPem : [serverCertPem]).map(spkiHash).join(',');
   try {
     accessSync(CHROMIUM, constants.X_OK);
   } catch {
@@ -44,7 +45,7 @@ export async function launchBrowser(serverCertPem: string): Promise<RunningBrows
     const context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: [...FLAGS, `--ignore-certificate-errors-spki-list=${spkiHash(serverCertPem)}`],
+      args: [...FLAGS, `--ignore-certificate-errors-spki-list=${trusted}`],
       acceptDownloads: true,
       viewport: { width: 1360, height: 860 },
       timeout: 60_000,

@@ -24,7 +24,8 @@
  * key and K_to stay in this process (K_to only in memory, zeroed by
  * buildTakeoutKey); no token is logged or audited. Every decision (and
  * every refused one) is written to the console's audit trail, naming the
- * administrator. Decisions are serialized in this process, and the store's
+ * administrator. Each PC's decisions are serialized in this process (PCs do
+ * not wait for each other), and the store's
  * compare-and-set (`decideRequest`) keeps two consoles from deciding one
  * request twice; a key the agent installed but the store cannot record is
  * revoked at once.
@@ -51,6 +52,8 @@ const RECONCILE_ROWS = 1000;
 /** Who the trail and the agent name for what the console decides by itself. */
 const CONSOLE_ACTOR = 'console';
 const EXPIRY_SWEEP_MS = 60 * 60_000;
+/** How long the expiry sweep waits for a PC to take an expiry (else it is sent at the PC's next connect). */
+const EXPIRY_TELL_MS = 5_000;
 
 /** What ConsoleTakeout needs of the link hub (server/console/link). */
 export interface TakeoutLink {
@@ -111,16 +114,28 @@ function agentError(body: unknown, status: number): { code: string | undefined; 
 }
 
 export class ConsoleTakeout {
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Each PC's decisions, one after another; PCs do not wait for each other (a hung link holds only its own PC). */
+  private readonly queues = new Map<string, Promise<unknown>>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: ConsoleTakeoutOptions) {}
 
-  /** Decisions one after another in this process. */
-  private serial<T>(job: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(job);
-    this.queue = run.catch(() => undefined);
+  /** Runs `job` after PC `pcId`'s earlier decisions in this process. */
+  private serial<T>(pcId: string, job: () => Promise<T>): Promise<T> {
+    const run = (this.queues.get(pcId) ?? Promise.resolve()).then(job);
+    const tail = run.catch(() => undefined);
+    this.queues.set(pcId, tail);
+    void tail.then(() => {
+      if (this.queues.get(pcId) === tail) this.queues.delete(pcId);
+    });
     return run;
+  }
+
+  /** Runs `job` in the queue of the PC that request `id` is of (a request's PC never changes). */
+  private async serialFor<T>(id: string, job: () => Promise<T>): Promise<T> {
+    const row = isRequestId(id) ? await this.opts.store.getRequest(id) : undefined;
+    if (!row) throw new ConsoleTakeoutError('ERR_CTAKEOUT_NO_REQUEST', 'no take-out request with this id');
+    return this.serial(row.pcId, job);
   }
 
   /** An agent's event: a take-out request is stored (other events are not take-out's). */
@@ -136,10 +151,11 @@ export class ConsoleTakeout {
       this.opts.logger.warn({ pcId }, 'take-out: a request reported by the PC is malformed; ignored');
       return;
     }
-    await this.serial(async () => {
+    await this.serial(pcId, async () => {
       const { store, audit } = this.opts;
       if (await store.getRequest(detail.id)) return;
-      const requestedAt = Date.parse(detail.requested);
+      // The agent chooses `requested`: clamped to the console's receive time, so a request dated in the future still expires.
+      const requestedAt = Math.min(Date.parse(detail.requested), this.opts.clock());
       await store.putRequest({ id: detail.id, pcId, user: detail.user, days: detail.days, reason: detail.reason, requestedAt, maxDays: detail.maxDays, envelopes: detail.envelopes });
       await audit.append({ actor: detail.user, action: 'takeout.request', target: detail.id, decision: 'info', reason: `PC ${pcId}: ${detail.days} day(s): ${detail.reason}` });
       const older = (await store.listRequests({ state: 'pending', pcId, limit: RECONCILE_ROWS })).filter((r) => r.user === detail.user && r.id !== detail.id && r.requestedAt <= requestedAt);
@@ -159,9 +175,9 @@ export class ConsoleTakeout {
   }
 
   /** Sends one message down the PC's link; a link that is down or does not answer is a coded error. */
-  private async send(pcId: string, path: string, body: TakeoutKeyDelivery | TakeoutDenial | TakeoutRevocation | Record<string, never>): Promise<{ status: number; body: unknown }> {
+  private async send(pcId: string, path: string, body: TakeoutKeyDelivery | TakeoutDenial | TakeoutRevocation | Record<string, never>, timeoutMs?: number): Promise<{ status: number; body: unknown }> {
     try {
-      return await this.opts.hub.request(pcId, path, body);
+      return await this.opts.hub.request(pcId, path, body, timeoutMs === undefined ? undefined : { timeoutMs });
     } catch (err) {
       if (codeOf(err) === 'ERR_LINK_OFFLINE') throw new ConsoleTakeoutError('ERR_CTAKEOUT_PC_OFFLINE', `PC ${pcId} is not connected`);
       if (codeOf(err) === 'ERR_LINK_TIMEOUT') throw new ConsoleTakeoutError('ERR_CTAKEOUT_PC_TIMEOUT', `PC ${pcId} did not answer in time`);
@@ -170,10 +186,10 @@ export class ConsoleTakeout {
   }
 
   /** Tells a connected PC a decision it must know; when it is not connected (or fails), `reconcile` sends it at the next connect. */
-  private async tell(pcId: string, path: string, body: TakeoutDenial | TakeoutRevocation): Promise<boolean> {
+  private async tell(pcId: string, path: string, body: TakeoutDenial | TakeoutRevocation, timeoutMs?: number): Promise<boolean> {
     if (!this.opts.hub.isConnected(pcId)) return false;
     try {
-      const answer = await this.send(pcId, path, body);
+      const answer = await this.send(pcId, path, body, timeoutMs);
       if (answer.status >= 200 && answer.status < 300) return true;
       this.opts.logger.warn({ pcId, path, status: answer.status, error: agentError(answer.body, answer.status).text }, 'take-out: the PC refused a decision');
     } catch (err) {
@@ -184,7 +200,7 @@ export class ConsoleTakeout {
 
   /** Approves request `id` for `days` (at most the PC's maxDays): signs the key, has the PC install it, records it approved. */
   approve(id: string, admin: string, days: number): Promise<TakeoutRequestRow> {
-    return this.serial(async () => {
+    return this.serialFor(id, async () => {
       const { store, audit, hub, clock } = this.opts;
       const row = await this.pendingRow(id);
       const refused = async (err: ConsoleTakeoutError): Promise<never> => {
@@ -207,10 +223,13 @@ export class ConsoleTakeout {
       try {
         answer = await this.send(row.pcId, LINK_PATHS.takeoutKey, { requestId: id, token: key.token, admin });
       } catch (err) {
-        if (!(err instanceof ConsoleTakeoutError)) throw err;
-        // A key sent but not confirmed may be installed: it is revoked (sent again at the next connect) so no key exists unrecorded.
-        if (err.code === 'ERR_CTAKEOUT_PC_TIMEOUT') await this.revokeUnrecorded(row, admin, key.jti, until, 'the PC did not confirm the key in time');
-        return refused(err.code === 'ERR_CTAKEOUT_PC_TIMEOUT' ? new ConsoleTakeoutError(err.code, `${err.message}: the key sent is revoked; the user can ask again`) : err);
+        if (err instanceof ConsoleTakeoutError && err.code === 'ERR_CTAKEOUT_PC_OFFLINE') return refused(err);
+        // Anything else happened after the key was sent (no answer in time, the link broke, a garbled answer):
+        // the PC may have installed it, so it is revoked (sent again at the next connect) and no key exists unrecorded.
+        const timedOut = err instanceof ConsoleTakeoutError && err.code === 'ERR_CTAKEOUT_PC_TIMEOUT';
+        const why = timedOut ? 'the PC did not confirm the key in time' : `the PC's answer to the key was lost (${codeOf(err) ?? 'error'})`;
+        await this.revokeUnrecorded(row, admin, key.jti, until, why);
+        return refused(new ConsoleTakeoutError(timedOut ? 'ERR_CTAKEOUT_PC_TIMEOUT' : 'ERR_CTAKEOUT_UNCONFIRMED', `${why}: the key sent is revoked; the user can ask again`));
       }
       if (answer.status !== 200) {
         const why = agentError(answer.body, answer.status);
@@ -220,7 +239,16 @@ export class ConsoleTakeout {
         }
         return refused(new ConsoleTakeoutError('ERR_CTAKEOUT_AGENT', `PC ${row.pcId} refused the take-out key: ${why.text}`));
       }
-      if (!(await store.decideRequest(id, { state: 'approved', by: admin, at: clock(), note: String(days), jti: key.jti, until }))) {
+      let recorded: boolean;
+      try {
+        recorded = await store.decideRequest(id, { state: 'approved', by: admin, at: clock(), note: String(days), jti: key.jti, until });
+      } catch (err) {
+        // The PC holds the key but the store could not record it (e.g. the database is down): revoked at once.
+        const why = `the console's store could not record the key (${codeOf(err) ?? 'error'})`;
+        await this.revokeUnrecorded(row, admin, key.jti, until, why);
+        return refused(new ConsoleTakeoutError('ERR_CTAKEOUT_UNCONFIRMED', `${why}: the key sent is revoked; the user can ask again`));
+      }
+      if (!recorded) {
         await this.revokeUnrecorded(row, admin, key.jti, until, 'the request was decided elsewhere meanwhile');
         return refused(new ConsoleTakeoutError('ERR_CTAKEOUT_DECIDED', 'the take-out request was decided elsewhere meanwhile; the key sent is revoked'));
       }
@@ -229,18 +257,34 @@ export class ConsoleTakeout {
     });
   }
 
-  /** A key the PC may hold but the store does not record as approved: recorded approved-then-revoked, and the revocation told. */
+  /**
+   * A key the PC may hold but the store does not record as approved: the
+   * revocation is told to a connected PC first, then recorded
+   * approved-then-revoked (so `reconcile` sends it at the next connect) and
+   * audited. Each step is tried even when an earlier one fails (a store that
+   * is down); failures are logged, the caller's coded error is what the
+   * administrator sees.
+   */
   private async revokeUnrecorded(row: TakeoutRequestRow, admin: string, jti: string, until: number, why: string): Promise<void> {
-    const { store, audit, clock } = this.opts;
-    await store.decideRequest(row.id, { state: 'approved', by: admin, at: clock(), note: null, jti, until });
-    await store.revokeRequest(jti, CONSOLE_ACTOR, clock());
-    await audit.append({ actor: CONSOLE_ACTOR, action: 'takeout.revoke', target: jti, decision: 'info', reason: `take-out of ${row.user} on PC ${row.pcId}: ${why}` });
+    const { store, audit, clock, logger } = this.opts;
     await this.tell(row.pcId, LINK_PATHS.takeoutRevocation, { jti, admin: CONSOLE_ACTOR });
+    const attempt = async (what: string, step: () => Promise<unknown>) => {
+      try {
+        await step();
+      } catch (err) {
+        logger.error({ pcId: row.pcId, requestId: row.id, code: codeOf(err) }, `take-out: revoking an unrecorded key: ${what} failed`);
+      }
+    };
+    await attempt('recording it', async () => {
+      await store.decideRequest(row.id, { state: 'approved', by: admin, at: clock(), note: null, jti, until });
+      await store.revokeRequest(jti, CONSOLE_ACTOR, clock());
+    });
+    await attempt('auditing it', () => audit.append({ actor: CONSOLE_ACTOR, action: 'takeout.revoke', target: jti, decision: 'info', reason: `take-out of ${row.user} on PC ${row.pcId}: ${why}` }));
   }
 
   /** Denies request `id` with a note; the PC is told now or at its next connect. */
   deny(id: string, admin: string, note: string): Promise<TakeoutRequestRow> {
-    return this.serial(async () => {
+    return this.serialFor(id, async () => {
       const { store, audit, clock } = this.opts;
       const row = await this.pendingRow(id);
       const text = typeof note === 'string' ? note.trim() : '';
@@ -254,7 +298,7 @@ export class ConsoleTakeout {
 
   /** Revokes the approved key `jti`; the PC is told now or at its next connect. */
   revoke(jti: string, admin: string): Promise<TakeoutRequestRow> {
-    return this.serial(async () => {
+    return this.serialFor(jti, async () => {
       const { store, audit, clock } = this.opts;
       // A key's jti is its request's id (policy/takeout/issuer/approve.ts).
       const row = isRequestId(jti) ? await store.getRequest(jti) : undefined;
@@ -268,18 +312,22 @@ export class ConsoleTakeout {
     });
   }
 
-  /** Expires requests unanswered for `requestExpiryDays`; each PC is told now or at its next connect. Returns how many. */
-  expireDue(): Promise<number> {
-    return this.serial(async () => {
-      const { store, audit, clock } = this.opts;
-      const now = clock();
-      const expired = await store.expireRequests(now - this.opts.requestExpiryDays * DAY_MS, now);
-      for (const row of expired) {
-        await audit.append({ actor: CONSOLE_ACTOR, action: 'takeout.expire', target: row.id, decision: 'info', reason: `request of ${row.user} on PC ${row.pcId} unanswered for ${this.opts.requestExpiryDays} day(s)` });
-        await this.tell(row.pcId, LINK_PATHS.takeoutDenial, { requestId: row.id, admin: CONSOLE_ACTOR, outcome: 'expired', note: this.expiryNote() });
-      }
-      return expired.length;
-    });
+  /**
+   * Expires requests unanswered for `requestExpiryDays` (one compare-and-set
+   * write in the store, so it needs no PC's queue); then each connected PC is
+   * told, all at once and each with a short timeout, so a hung link delays
+   * nothing else (what is not told is sent at the PC's next connect). Returns
+   * how many.
+   */
+  async expireDue(): Promise<number> {
+    const { store, audit, clock } = this.opts;
+    const now = clock();
+    const expired = await store.expireRequests(now - this.opts.requestExpiryDays * DAY_MS, now);
+    for (const row of expired) {
+      await audit.append({ actor: CONSOLE_ACTOR, action: 'takeout.expire', target: row.id, decision: 'info', reason: `request of ${row.user} on PC ${row.pcId} unanswered for ${this.opts.requestExpiryDays} day(s)` });
+    }
+    await Promise.all(expired.map((row) => this.tell(row.pcId, LINK_PATHS.takeoutDenial, { requestId: row.id, admin: CONSOLE_ACTOR, outcome: 'expired', note: this.expiryNote() }, EXPIRY_TELL_MS)));
+    return expired.length;
   }
 
   private expiryNote(): string {
@@ -313,8 +361,9 @@ export class ConsoleTakeout {
     }
   }
 
-  /** Runs `expireDue` every hour, or every twentieth of the expiry period when that is shorter (unref'd), until `close`. */
+  /** Runs `expireDue` every hour, or every twentieth of the expiry period when that is shorter (unref'd), until `close`; a second call does nothing. */
   start(): void {
+    if (this.timer) return;
     const every = Math.max(1000, Math.min(EXPIRY_SWEEP_MS, (this.opts.requestExpiryDays * DAY_MS) / 20));
     this.timer = setInterval(() => void this.expireDue().catch((err: unknown) => this.opts.logger.error({ code: codeOf(err) }, 'take-out: expiring unanswered requests failed')), every);
     this.timer.unref();
@@ -322,5 +371,6 @@ export class ConsoleTakeout {
 
   close(): void {
     clearInterval(this.timer);
+    this.timer = undefined;
   }
 }

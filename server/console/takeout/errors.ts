@@ -21,6 +21,8 @@ export type ConsoleTakeoutErrorCode =
   | 'ERR_CTAKEOUT_PC_OFFLINE'
   /** The PC did not confirm in time (the key sent is revoked). */
   | 'ERR_CTAKEOUT_PC_TIMEOUT'
+  /** The PC may have installed the key but its answer was lost (the link broke, a garbled answer) or the store could not record it: the key sent is revoked. */
+  | 'ERR_CTAKEOUT_UNCONFIRMED'
   /** The PC refused the key (its message and code are in the message). */
   | 'ERR_CTAKEOUT_AGENT'
   /** The request is no longer pending on the PC (the user asked again): it expired. */
