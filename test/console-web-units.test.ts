@@ -17,6 +17,11 @@ import { readTrailPage } from '../server/console/web/audit-trail.js';
 import { csvCell, csvStream } from '../server/console/web/csv.js';
 import { html, url } from '../server/console/web/html.js';
 import { ABSOLUTE_MS, ANONYMOUS_MS, IDLE_MS, Sessions } from '../server/console/web/sessions.js';
+import { WEB_STATUS } from '../server/console/web/errors.js';
+import { API_STATUS } from '../server/console/error-status.js';
+import { statusOf } from '../server/http/error-status.js';
+import { StoreError, type StoreErrorCode } from '../server/console/store/errors.js';
+import { LinkError, type LinkErrorCode } from '../server/link/errors.js';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {}, fatal() {}, trace() {}, child() { return silent; }, level: 'silent', silent() {} } as never;
 
@@ -208,4 +213,22 @@ test('a flood from one address is refused with 429 and Retry-After; a directory 
   const admins2 = new AdminAuthenticator({ directory: broken, roles: ROLES, audit: { append: async (e) => (records2.push(e), undefined as never) }, clock: Date.now, logger: silent });
   assert.deepEqual(await admins2.login('ada', 'right', '10.0.0.1'), { ok: false, status: 503, message: 'the directory does not answer; try again in a minute' });
   assert.deepEqual(records2, [{ actor: 'ada', action: 'console.login', target: '10.0.0.1', decision: 'deny', reason: 'the directory does not answer' }]);
+});
+
+test('the web page and the API answer every store and link failure with its own status, not a bare 500', () => {
+  const store: Record<StoreErrorCode, number> = {
+    ERR_STORE_UNAVAILABLE: 503,
+    ERR_STORE_FILE: 503,
+    ERR_STORE_CLOSED: 503,
+    ERR_STORE_MIGRATION: 500,
+    ERR_STORE_FAILED: 500,
+    ERR_STORE_PC_EXISTS: 409,
+    ERR_STORE_PC_UNKNOWN: 404,
+    ERR_STORE_QUERY: 400,
+  };
+  const link: Record<LinkErrorCode, number> = { ERR_LINK_OFFLINE: 503, ERR_LINK_TIMEOUT: 504, ERR_LINK_BROKEN: 502, ERR_LINK_ANSWER: 502 };
+  for (const [name, table] of [['web', WEB_STATUS], ['api', API_STATUS]] as const) {
+    for (const [code, status] of Object.entries(store)) assert.equal(statusOf(table, new StoreError(code as StoreErrorCode, 'x')), status, `${name} ${code}`);
+    for (const [code, status] of Object.entries(link)) assert.equal(statusOf(table, new LinkError(code as LinkErrorCode, 'x')), status, `${name} ${code}`);
+  }
 });
