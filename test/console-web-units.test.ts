@@ -16,7 +16,7 @@ import { AdminAuthenticator, rolesOf, type RoleGroups } from '../server/console/
 import { readTrailPage } from '../server/console/web/audit-trail.js';
 import { csvCell, csvStream } from '../server/console/web/csv.js';
 import { html, url } from '../server/console/web/html.js';
-import { ABSOLUTE_MS, ANONYMOUS_MS, IDLE_MS, Sessions } from '../server/console/web/sessions.js';
+import { ABSOLUTE_MS, ANONYMOUS_MS, IDLE_MS, LoginForms, Sessions } from '../server/console/web/sessions.js';
 import { WEB_STATUS } from '../server/console/web/errors.js';
 import { API_STATUS } from '../server/console/error-status.js';
 import { statusOf } from '../server/http/error-status.js';
@@ -75,12 +75,33 @@ test('sessions: a new id each time, idle and absolute expiry, anonymous ones sho
   now += IDLE_MS - 1000;
   assert.equal(sessions.get(a.id), undefined, 'absolute expiry even when used');
   assert.equal(sessions.get(b.id), undefined, 'idle expiry');
-  const anon = sessions.create(undefined);
-  now += ANONYMOUS_MS + 1;
-  assert.equal(sessions.get(anon.id), undefined, 'an anonymous session lives 10 minutes');
   const c = sessions.create(admin);
   sessions.end(c.id);
   assert.equal(sessions.get(c.id), undefined, 'logout forgets the session');
+});
+
+test('login forms keep nothing: a flood of them evicts no session, and a form fetched before the flood still logs in', () => {
+  let now = 1_000_000;
+  const sessions = new Sessions(() => now);
+  const forms = new LoginForms(() => now);
+  const admin = { name: 'ada', roles: new Set(['viewer'] as const) };
+  const loggedIn = sessions.create(admin);
+  const mine = forms.issue();
+  for (let i = 0; i < 20_000; i++) forms.issue();
+  assert.equal(sessions.size, 1, 'login forms are not sessions');
+  assert.equal(sessions.get(loggedIn.id), loggedIn.session, 'the logged-in session is still there');
+  assert.equal(forms.matches(mine.cookie, mine.csrf), true, 'the form fetched before the flood still works');
+  // Forged, mixed, tampered and expired forms are refused.
+  const other = forms.issue();
+  assert.equal(forms.matches(mine.cookie, other.csrf), false, 'the token of another form');
+  assert.equal(forms.matches(mine.cookie, undefined), false);
+  assert.equal(forms.matches(undefined, mine.csrf), false);
+  const [issued, nonce, mac] = mine.cookie.split('.');
+  assert.equal(forms.matches(`${(now + 1).toString(36)}.${nonce}.${mac}`, mine.csrf), false, 'a changed issue time');
+  assert.equal(new LoginForms(() => now).matches(mine.cookie, mine.csrf), false, 'a form of another process (key)');
+  assert.equal(forms.csrfOf(`${issued}.${nonce}`), undefined, 'no MAC');
+  now += ANONYMOUS_MS + 1;
+  assert.equal(forms.matches(mine.cookie, mine.csrf), false, 'a login form lives 10 minutes');
 });
 
 test('the audit trail is read newest first, in pages, across chunk boundaries; damage is shown', async () => {
