@@ -14,7 +14,7 @@ import { LocalMemberDirectory } from '../policy/directory/local/members.js';
 import type { MemberDirectory } from '../policy/directory/directory.js';
 import { AdminAuthenticator, rolesOf, type RoleGroups } from '../server/console/admins.js';
 import { readTrailPage } from '../server/console/web/audit-trail.js';
-import { csvCell, csvStream } from '../server/console/web/csv.js';
+import { csvCell, csvExport } from '../server/console/web/csv.js';
 import { html, url } from '../server/console/web/html.js';
 import { ABSOLUTE_MS, ANONYMOUS_MS, IDLE_MS, LoginForms, Sessions } from '../server/console/web/sessions.js';
 import { WEB_STATUS } from '../server/console/web/errors.js';
@@ -42,11 +42,42 @@ test('url percent-encodes each value and leaves out empty ones', () => {
 test('CSV cells that a spreadsheet would run as a formula get an apostrophe; quoting is RFC 4180', async () => {
   for (const v of ['=1+1', '+1', '-1', '@SUM(A1)', '\t=1', '\r=1']) assert.equal(csvCell(v), `'${v}`);
   for (const v of ['pc-1', 'a=b', '', '1-2']) assert.equal(csvCell(v), v);
-  const csv = csvStream(['pc', 'users']);
-  csv.row(['=HYPERLINK("http://x")', 'alice, "bob"']);
-  csv.row(['pc-2', 'line\nbreak']);
-  csv.end();
+  const csv = csvExport(['pc', 'users'], [['=HYPERLINK("http://x")', 'alice, "bob"'], ['pc-2', 'line\nbreak']], (err) => assert.fail(err));
   assert.equal(await text(csv), 'pc,users\r\n"\'=HYPERLINK(""http://x"")","alice, ""bob"""\r\npc-2,"line\nbreak"\r\n');
+});
+
+test('a CSV download the client leaves part-way stops: the rows\' generator is returned (its finally runs), nothing waits for drain', async () => {
+  let made = 0;
+  let finished = false;
+  const errors: Error[] = [];
+  async function* rows() {
+    try {
+      for (let i = 0; i < 1_000_000; i++) {
+        made++;
+        yield [`pc-${i}`, 'x'.repeat(200)];
+      }
+    } finally {
+      finished = true;
+    }
+  }
+  const csv = csvExport(['pc', 'users'], rows(), (err) => errors.push(err));
+  let read = 0;
+  for await (const chunk of csv) {
+    read += (chunk as Buffer).length;
+    if (read > 256 * 1024) break; // the client goes away (for await destroys the stream)
+  }
+  for (let i = 0; i < 50 && !finished; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(finished, true, 'the generator was returned');
+  assert.ok(made < 100_000, `it stopped pulling rows (${made} made)`);
+  assert.deepEqual(errors, [], 'a client that left is no export failure');
+  // A failure of the rows part-way is reported and ends the stream with it.
+  async function* failing() {
+    yield ['pc-1', ''];
+    throw new Error('store lost');
+  }
+  const failed: Error[] = [];
+  await assert.rejects(text(csvExport(['pc', 'users'], failing(), (err) => failed.push(err))), /store lost/);
+  assert.equal(failed.length, 1);
 });
 
 test('sessions: a new id each time, idle and absolute expiry, anonymous ones short-lived, CSRF compared exactly', () => {

@@ -27,7 +27,6 @@
  *   per-address hold-back, audited); the password is never kept or logged.
  * - Bodies are at most 16 KiB; form values that repeat are refused.
  */
-import { once } from 'node:events';
 import fastifyCookie from '@fastify/cookie';
 import fastifyFormbody from '@fastify/formbody';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -37,7 +36,7 @@ import type { AdminAuthenticator } from '../admins.js';
 import type { Role } from '../config.js';
 import type { ConsoleStore, PcFilter, PcQuery, PcSort, TakeoutRequestRow } from '../store/store.js';
 import { readTrailPage } from './audit-trail.js';
-import { csvStream } from './csv.js';
+import { csvExport } from './csv.js';
 import { WEB_STATUS, WebError } from './errors.js';
 import { daysSince, formatTime, gateText, isOnline } from './format.js';
 import { auditPage, errorPage, loginPage, pcListPage, pcPage, requestsPage, type ListView, type PageContext } from './pages.js';
@@ -239,38 +238,34 @@ export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void
         if (!ctx) return reply;
         const view = listView(req.query);
         const first = await deps.store.listPcs(pcQuery(view, ctx.now, 0, CSV_PAGE));
-        const csv = csvStream(['pc', 'online', 'last seen (UTC)', 'gate', 'take-out until (UTC)', 'users', 'last complete backup (UTC)', 'backup age (days)', 'agent version', 'device id', 'pending requests']);
-        const write = async (rows: typeof first.rows) => {
-          for (const pc of rows) {
-            const backup = pc.status?.lastBackupAt ?? null;
-            const ok = csv.row([
-              pc.pcId,
-              isOnline(pc, ctx.onlineSince, deps.hub.isConnected(pc.pcId)) ? 'online' : 'offline',
-              pc.lastSeenAt === null ? '' : formatTime(pc.lastSeenAt).replace(' UTC', ''),
-              pc.status?.gate ?? gateText(pc),
-              pc.status?.takeoutUntil ? formatTime(pc.status.takeoutUntil).replace(' UTC', '') : '',
-              (pc.status?.users ?? []).join(' '),
-              backup === null ? '' : formatTime(backup).replace(' UTC', ''),
-              backup === null ? '' : String(daysSince(backup, ctx.now)),
-              pc.status?.agentVersion ?? '',
-              pc.deviceId ?? '',
-              String(pc.pendingRequests),
-            ]);
-            if (!ok) await once(csv, 'drain');
-          }
+        const header = ['pc', 'online', 'last seen (UTC)', 'gate', 'take-out until (UTC)', 'users', 'last complete backup (UTC)', 'backup age (days)', 'agent version', 'device id', 'pending requests'];
+        const cellsOf = (pc: (typeof first.rows)[number]): string[] => {
+          const backup = pc.status?.lastBackupAt ?? null;
+          return [
+            pc.pcId,
+            isOnline(pc, ctx.onlineSince, deps.hub.isConnected(pc.pcId)) ? 'online' : 'offline',
+            pc.lastSeenAt === null ? '' : formatTime(pc.lastSeenAt).replace(' UTC', ''),
+            pc.status?.gate ?? gateText(pc),
+            pc.status?.takeoutUntil ? formatTime(pc.status.takeoutUntil).replace(' UTC', '') : '',
+            (pc.status?.users ?? []).join(' '),
+            backup === null ? '' : formatTime(backup).replace(' UTC', ''),
+            backup === null ? '' : String(daysSince(backup, ctx.now)),
+            pc.status?.agentVersion ?? '',
+            pc.deviceId ?? '',
+            String(pc.pendingRequests),
+          ];
         };
-        void (async () => {
-          await write(first.rows);
+        // Pulled page by page as the client reads; a client that leaves returns the generator.
+        const now = ctx.now;
+        async function* rows() {
+          for (const pc of first.rows) yield cellsOf(pc);
           for (let offset = CSV_PAGE; offset < first.total; offset += CSV_PAGE) {
-            const { rows } = await deps.store.listPcs(pcQuery(view, ctx.now, offset, CSV_PAGE));
-            if (rows.length === 0) break;
-            await write(rows);
+            const page = await deps.store.listPcs(pcQuery(view, now, offset, CSV_PAGE));
+            if (page.rows.length === 0) break;
+            for (const pc of page.rows) yield cellsOf(pc);
           }
-          csv.end();
-        })().catch((err: unknown) => {
-          deps.logger.error({ code: codeOf(err) }, 'console web: the CSV export failed part-way');
-          csv.destroy(err as Error);
-        });
+        }
+        const csv = csvExport(header, rows(), (err) => deps.logger.error({ code: codeOf(err) }, 'console web: the CSV export failed part-way'));
         const day = new Date(ctx.now).toISOString().slice(0, 10);
         return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="mydoc-pcs-${day}.csv"`).send(csv);
       });
