@@ -585,6 +585,16 @@ describe('PostgreSQL store', () => {
     }
   });
 
+  test('TLS asked of a server without it (store.postgres.ssl require or verify-full): a clear ERR_STORE_UNAVAILABLE naming the mode, never a plaintext fallback', async () => {
+    const database = await freshDatabase();
+    for (const ssl of [{ mode: 'require' }, { mode: 'verify-full' }] as const) {
+      const err = await expectCode(openConsoleStore({ kind: 'postgres', ...server.params(database), ssl }, recordingLogger().logger), 'ERR_STORE_UNAVAILABLE', StoreError);
+      assert.equal(err.message, `the console's PostgreSQL at 127.0.0.1:${server.port} cannot be reached over TLS (store.postgres.ssl is "${ssl.mode}"): The server does not support SSL connections`);
+    }
+    // disable (the loopback default) still connects.
+    await (await openConsoleStore({ kind: 'postgres', ...server.params(database), ssl: { mode: 'disable' } }, recordingLogger().logger)).close();
+  });
+
   test('PostgreSQL down at start: ERR_STORE_UNAVAILABLE naming host:port, at once', async () => {
     const port = await freePort();
     const started = Date.now();
