@@ -78,10 +78,19 @@ takeout: { requestExpiryDays: 3 }
     );
     assert.deepEqual(config.listen, { host: '0.0.0.0', port: 10443, linkPort: 10444, hostNames: ['console.corp.example', '10.0.0.5'] });
     assert.equal(config.directory.local.usersFile, '/etc/mydoc/admins.json');
-    assert.deepEqual(config.store, { kind: 'postgres', host: 'db.corp.example', port: 5432, database: 'mydoc', user: 'console', passwordFile: '/etc/mydoc/pg.pw' });
+    assert.deepEqual(config.store, { kind: 'postgres', host: 'db.corp.example', port: 5432, database: 'mydoc', user: 'console', passwordFile: '/etc/mydoc/pg.pw', ssl: 'verify-full', caFile: null });
     assert.equal(config.link.heartbeatSeconds, 30);
     assert.equal(config.enrolment.tokenHours, 2);
     assert.equal(config.takeout.requestExpiryDays, 3);
+  });
+
+  it('store.postgres.ssl: verify-full by default off this machine, disable on loopback; caFile with verify-full', () => {
+    const store = (pg: string) => parseConsoleConfig(`${MINIMAL}store: { kind: postgres, postgres: { database: d, user: u, ${pg} } }\n`, FILE).store as { ssl: string; caFile: string | null };
+    assert.deepEqual([store('host: db.corp.example').ssl, store('host: 10.0.0.7').ssl], ['verify-full', 'verify-full']);
+    assert.deepEqual([store('host: 127.0.0.1').ssl, store('host: localhost').ssl, store("host: '::1'").ssl], ['disable', 'disable', 'disable']);
+    assert.equal(store('host: 127.0.0.1, ssl: require').ssl, 'require');
+    assert.deepEqual(store('host: db.corp.example, caFile: pg-ca.pem'), { ...store('host: db.corp.example'), caFile: '/etc/mydoc/pg-ca.pem' });
+    assert.equal(store('host: localhost, ssl: verify-full, caFile: /x/ca.pem').caFile, '/x/ca.pem');
   });
 
   it("reads directory.ldap with the agent's connection keys and defaults", () => {
@@ -127,6 +136,9 @@ takeout: { requestExpiryDays: 3 }
     assertConfigError(`${MINIMAL}store: { kind: postgres }\n`, 'store.postgres', 'is required');
     assertConfigError(`${MINIMAL}store: { kind: postgres, postgres: { host: db, user: u } }\n`, 'store.postgres.database', 'is required');
     assertConfigError(`${MINIMAL}store: { kind: sqlite, postgres: { host: db } }\n`, 'store.postgres', 'only allowed');
+    assertConfigError(`${MINIMAL}store: { kind: postgres, postgres: { host: db, database: d, user: u, ssl: prefer } }\n`, 'store.postgres.ssl', 'disable, require, verify-full');
+    assertConfigError(`${MINIMAL}store: { kind: postgres, postgres: { host: db, database: d, user: u, ssl: require, caFile: ca.pem } }\n`, 'store.postgres.caFile', 'only allowed when store.postgres.ssl is "verify-full"');
+    assertConfigError(`${MINIMAL}store: { kind: postgres, postgres: { host: 127.0.0.1, database: d, user: u, caFile: ca.pem } }\n`, 'store.postgres.caFile', '(it is "disable")');
     assertConfigError(`${MINIMAL}link: { heartbeatSeconds: 0 }\n`, 'link.heartbeatSeconds', 'from 1 to 3600');
     assertConfigError(`${MINIMAL}enrolment: { tokenHours: 1000 }\n`, 'enrolment.tokenHours');
     assertConfigError(`${MINIMAL}takeout: { requestExpiryDays: -1 }\n`, 'takeout.requestExpiryDays');

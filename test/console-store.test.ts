@@ -20,6 +20,7 @@ import type { ConsoleStore, PcQuery, PcStatus, TakeoutRequestRow } from '../serv
 import { StoreError } from '../server/console/store/errors.js';
 import { expectCode } from './helpers/expect-code.js';
 import { startPostgres, type Postgres } from './helpers/postgres.js';
+import { createTlsMaterial } from '../server/http/tls.js';
 import { freePort } from './helpers/server.js';
 
 interface StoreUnderTest {
@@ -527,6 +528,38 @@ async function seedPostgres(pg: Postgres, database: string, n: number): Promise<
   }
 }
 
+describe('PostgreSQL store over TLS', () => {
+  let server: Postgres;
+  before(async () => {
+    server = await startPostgres({ tls: true });
+    await server.createDatabase('tls');
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('verify-full with the server\'s CA connects encrypted; another CA is refused with a clear error; require connects', async () => {
+    const store = await openConsoleStore({ kind: 'postgres', ...server.params('tls'), ssl: { mode: 'verify-full', ca: server.caPem! } }, recordingLogger().logger);
+    try {
+      await store.addPc('pc-tls', NOW);
+      assert.equal((await store.getPc('pc-tls'))?.addedAt, NOW);
+      // The server sees encrypted sessions of the console (application_name mydoc-console).
+      const sessions = await server.query<{ ssl: boolean }>("select s.ssl from pg_stat_ssl s join pg_stat_activity a on a.pid = s.pid where a.application_name = 'mydoc-console'");
+      assert.ok(sessions.rows.length > 0 && sessions.rows.every((r) => r.ssl), JSON.stringify(sessions.rows));
+    } finally {
+      await store.close();
+    }
+    const other = await createTlsMaterial({ hostNames: [], ipAddresses: [], commonName: 'someone else' });
+    const err = await expectCode(
+      openConsoleStore({ kind: 'postgres', ...server.params('tls'), ssl: { mode: 'verify-full', ca: other.caCertPem } }, recordingLogger().logger),
+      'ERR_STORE_UNAVAILABLE',
+      StoreError,
+    );
+    assert.match(err.message, new RegExp(`^the console's PostgreSQL at 127\\.0\\.0\\.1:${server.port} cannot be reached over TLS \\(store\\.postgres\\.ssl is "verify-full"\\): `));
+    await (await openConsoleStore({ kind: 'postgres', ...server.params('tls'), ssl: { mode: 'require' } }, recordingLogger().logger)).close();
+  });
+});
+
 describe('PostgreSQL store', () => {
   let server: Postgres;
   let databases = 0;
@@ -583,6 +616,16 @@ describe('PostgreSQL store', () => {
     } finally {
       await store.close();
     }
+  });
+
+  test('TLS asked of a server without it (store.postgres.ssl require or verify-full): a clear ERR_STORE_UNAVAILABLE naming the mode, never a plaintext fallback', async () => {
+    const database = await freshDatabase();
+    for (const ssl of [{ mode: 'require' }, { mode: 'verify-full' }] as const) {
+      const err = await expectCode(openConsoleStore({ kind: 'postgres', ...server.params(database), ssl }, recordingLogger().logger), 'ERR_STORE_UNAVAILABLE', StoreError);
+      assert.equal(err.message, `the console's PostgreSQL at 127.0.0.1:${server.port} cannot be reached over TLS (store.postgres.ssl is "${ssl.mode}"): The server does not support SSL connections`);
+    }
+    // disable (the loopback default) still connects.
+    await (await openConsoleStore({ kind: 'postgres', ...server.params(database), ssl: { mode: 'disable' } }, recordingLogger().logger)).close();
   });
 
   test('PostgreSQL down at start: ERR_STORE_UNAVAILABLE naming host:port, at once', async () => {

@@ -14,9 +14,14 @@ import { LocalMemberDirectory } from '../policy/directory/local/members.js';
 import type { MemberDirectory } from '../policy/directory/directory.js';
 import { AdminAuthenticator, rolesOf, type RoleGroups } from '../server/console/admins.js';
 import { readTrailPage } from '../server/console/web/audit-trail.js';
-import { csvCell, csvStream } from '../server/console/web/csv.js';
+import { csvCell, csvExport } from '../server/console/web/csv.js';
 import { html, url } from '../server/console/web/html.js';
-import { ABSOLUTE_MS, ANONYMOUS_MS, IDLE_MS, Sessions } from '../server/console/web/sessions.js';
+import { ABSOLUTE_MS, ANONYMOUS_MS, IDLE_MS, LoginForms, Sessions } from '../server/console/web/sessions.js';
+import { WEB_STATUS } from '../server/console/web/errors.js';
+import { API_STATUS } from '../server/console/error-status.js';
+import { statusOf } from '../server/http/error-status.js';
+import { StoreError, type StoreErrorCode } from '../server/console/store/errors.js';
+import { LinkError, type LinkErrorCode } from '../server/link/errors.js';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {}, fatal() {}, trace() {}, child() { return silent; }, level: 'silent', silent() {} } as never;
 
@@ -37,11 +42,42 @@ test('url percent-encodes each value and leaves out empty ones', () => {
 test('CSV cells that a spreadsheet would run as a formula get an apostrophe; quoting is RFC 4180', async () => {
   for (const v of ['=1+1', '+1', '-1', '@SUM(A1)', '\t=1', '\r=1']) assert.equal(csvCell(v), `'${v}`);
   for (const v of ['pc-1', 'a=b', '', '1-2']) assert.equal(csvCell(v), v);
-  const csv = csvStream(['pc', 'users']);
-  csv.row(['=HYPERLINK("http://x")', 'alice, "bob"']);
-  csv.row(['pc-2', 'line\nbreak']);
-  csv.end();
+  const csv = csvExport(['pc', 'users'], [['=HYPERLINK("http://x")', 'alice, "bob"'], ['pc-2', 'line\nbreak']], (err) => assert.fail(err));
   assert.equal(await text(csv), 'pc,users\r\n"\'=HYPERLINK(""http://x"")","alice, ""bob"""\r\npc-2,"line\nbreak"\r\n');
+});
+
+test('a CSV download the client leaves part-way stops: the rows\' generator is returned (its finally runs), nothing waits for drain', async () => {
+  let made = 0;
+  let finished = false;
+  const errors: Error[] = [];
+  async function* rows() {
+    try {
+      for (let i = 0; i < 1_000_000; i++) {
+        made++;
+        yield [`pc-${i}`, 'x'.repeat(200)];
+      }
+    } finally {
+      finished = true;
+    }
+  }
+  const csv = csvExport(['pc', 'users'], rows(), (err) => errors.push(err));
+  let read = 0;
+  for await (const chunk of csv) {
+    read += (chunk as Buffer).length;
+    if (read > 256 * 1024) break; // the client goes away (for await destroys the stream)
+  }
+  for (let i = 0; i < 50 && !finished; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(finished, true, 'the generator was returned');
+  assert.ok(made < 100_000, `it stopped pulling rows (${made} made)`);
+  assert.deepEqual(errors, [], 'a client that left is no export failure');
+  // A failure of the rows part-way is reported and ends the stream with it.
+  async function* failing() {
+    yield ['pc-1', ''];
+    throw new Error('store lost');
+  }
+  const failed: Error[] = [];
+  await assert.rejects(text(csvExport(['pc', 'users'], failing(), (err) => failed.push(err))), /store lost/);
+  assert.equal(failed.length, 1);
 });
 
 test('sessions: a new id each time, idle and absolute expiry, anonymous ones short-lived, CSRF compared exactly', () => {
@@ -70,12 +106,33 @@ test('sessions: a new id each time, idle and absolute expiry, anonymous ones sho
   now += IDLE_MS - 1000;
   assert.equal(sessions.get(a.id), undefined, 'absolute expiry even when used');
   assert.equal(sessions.get(b.id), undefined, 'idle expiry');
-  const anon = sessions.create(undefined);
-  now += ANONYMOUS_MS + 1;
-  assert.equal(sessions.get(anon.id), undefined, 'an anonymous session lives 10 minutes');
   const c = sessions.create(admin);
   sessions.end(c.id);
   assert.equal(sessions.get(c.id), undefined, 'logout forgets the session');
+});
+
+test('login forms keep nothing: a flood of them evicts no session, and a form fetched before the flood still logs in', () => {
+  let now = 1_000_000;
+  const sessions = new Sessions(() => now);
+  const forms = new LoginForms(() => now);
+  const admin = { name: 'ada', roles: new Set(['viewer'] as const) };
+  const loggedIn = sessions.create(admin);
+  const mine = forms.issue();
+  for (let i = 0; i < 20_000; i++) forms.issue();
+  assert.equal(sessions.size, 1, 'login forms are not sessions');
+  assert.equal(sessions.get(loggedIn.id), loggedIn.session, 'the logged-in session is still there');
+  assert.equal(forms.matches(mine.cookie, mine.csrf), true, 'the form fetched before the flood still works');
+  // Forged, mixed, tampered and expired forms are refused.
+  const other = forms.issue();
+  assert.equal(forms.matches(mine.cookie, other.csrf), false, 'the token of another form');
+  assert.equal(forms.matches(mine.cookie, undefined), false);
+  assert.equal(forms.matches(undefined, mine.csrf), false);
+  const [issued, nonce, mac] = mine.cookie.split('.');
+  assert.equal(forms.matches(`${(now + 1).toString(36)}.${nonce}.${mac}`, mine.csrf), false, 'a changed issue time');
+  assert.equal(new LoginForms(() => now).matches(mine.cookie, mine.csrf), false, 'a form of another process (key)');
+  assert.equal(forms.csrfOf(`${issued}.${nonce}`), undefined, 'no MAC');
+  now += ANONYMOUS_MS + 1;
+  assert.equal(forms.matches(mine.cookie, mine.csrf), false, 'a login form lives 10 minutes');
 });
 
 test('the audit trail is read newest first, in pages, across chunk boundaries; damage is shown', async () => {
@@ -208,4 +265,22 @@ test('a flood from one address is refused with 429 and Retry-After; a directory 
   const admins2 = new AdminAuthenticator({ directory: broken, roles: ROLES, audit: { append: async (e) => (records2.push(e), undefined as never) }, clock: Date.now, logger: silent });
   assert.deepEqual(await admins2.login('ada', 'right', '10.0.0.1'), { ok: false, status: 503, message: 'the directory does not answer; try again in a minute' });
   assert.deepEqual(records2, [{ actor: 'ada', action: 'console.login', target: '10.0.0.1', decision: 'deny', reason: 'the directory does not answer' }]);
+});
+
+test('the web page and the API answer every store and link failure with its own status, not a bare 500', () => {
+  const store: Record<StoreErrorCode, number> = {
+    ERR_STORE_UNAVAILABLE: 503,
+    ERR_STORE_FILE: 503,
+    ERR_STORE_CLOSED: 503,
+    ERR_STORE_MIGRATION: 500,
+    ERR_STORE_FAILED: 500,
+    ERR_STORE_PC_EXISTS: 409,
+    ERR_STORE_PC_UNKNOWN: 404,
+    ERR_STORE_QUERY: 400,
+  };
+  const link: Record<LinkErrorCode, number> = { ERR_LINK_OFFLINE: 503, ERR_LINK_TIMEOUT: 504, ERR_LINK_BROKEN: 502, ERR_LINK_ANSWER: 502 };
+  for (const [name, table] of [['web', WEB_STATUS], ['api', API_STATUS]] as const) {
+    for (const [code, status] of Object.entries(store)) assert.equal(statusOf(table, new StoreError(code as StoreErrorCode, 'x')), status, `${name} ${code}`);
+    for (const [code, status] of Object.entries(link)) assert.equal(statusOf(table, new LinkError(code as LinkErrorCode, 'x')), status, `${name} ${code}`);
+  }
 });

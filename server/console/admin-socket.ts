@@ -60,7 +60,12 @@ export async function startConsoleAdminSocket(dataDir: string, ops: AdminOperati
         actor = undefined;
       }
       if (typeof actor !== 'string' || actor === '') return send(400, { error: { code: 'ERR_CONSOLE_REFUSED', message: 'the body must be {"actor": NAME}' } });
-      const pcId = decodeURIComponent(match[1]!);
+      let pcId: string;
+      try {
+        pcId = decodeURIComponent(match[1]!);
+      } catch {
+        return send(400, { error: { code: 'ERR_CONSOLE_PC_ID', message: 'the PC id in the path is not valid percent-encoding' } });
+      }
       if (req.method === 'POST') return send(200, await ops.addPc(pcId, actor));
       await ops.removePc(pcId, actor);
       return send(204);

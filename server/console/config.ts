@@ -21,7 +21,21 @@ export type Role = (typeof ROLES)[number];
 
 export type ConsoleStoreConfig =
   | { readonly kind: 'sqlite'; readonly file: string }
-  | { readonly kind: 'postgres'; readonly host: string; readonly port: number; readonly database: string; readonly user: string; readonly passwordFile: string | null };
+  | {
+      readonly kind: 'postgres';
+      readonly host: string;
+      readonly port: number;
+      readonly database: string;
+      readonly user: string;
+      readonly passwordFile: string | null;
+      /** TLS to PostgreSQL: none, encrypted without checking the server, or its certificate checked (CA, host name). */
+      readonly ssl: PostgresSslMode;
+      /** The CA of the server's certificate for verify-full (PEM); null: the system's CAs. */
+      readonly caFile: string | null;
+    };
+
+export const POSTGRES_SSL_MODES = ['disable', 'require', 'verify-full'] as const;
+export type PostgresSslMode = (typeof POSTGRES_SSL_MODES)[number];
 
 export interface ConsoleConfig {
   readonly dataDir: string;
@@ -126,19 +140,31 @@ function readRoles(root: Mapping): ConsoleConfig['roles'] {
   return roles;
 }
 
+/** localhost, 127.0.0.0/8 or ::1. */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 function readStore(root: Mapping, baseDir: string, dataDir: string): ConsoleStoreConfig {
   const store = readSection(root, '', 'store', ['kind', 'postgres']);
   const kind = oneOf(readString(store, 'store', 'kind') ?? 'sqlite', STORE_KINDS, 'store.kind');
-  const postgres = readSection(store, 'store', 'postgres', ['host', 'port', 'database', 'user', 'passwordFile']);
+  const postgres = readSection(store, 'store', 'postgres', ['host', 'port', 'database', 'user', 'passwordFile', 'ssl', 'caFile']);
   if (kind === 'sqlite') {
     if (Object.keys(postgres).length > 0) throw new ConfigError('store.postgres', 'is only allowed when store.kind is "postgres"');
     return { kind, file: consoleFolder(dataDir).sqliteFile };
   }
   if (Object.keys(postgres).length === 0) throw new ConfigError('store.postgres', 'is required when store.kind is "postgres"');
   const key = 'store.postgres';
+  const host = required(readString(postgres, key, 'host'), `${key}.host`);
+  // Default: certificate checked, except on this machine (where TLS would protect nothing the OS does not).
+  const ssl = oneOf(readString(postgres, key, 'ssl') ?? (isLoopbackHost(host) ? 'disable' : 'verify-full'), POSTGRES_SSL_MODES, `${key}.ssl`);
+  const caFile = readPath(postgres, key, 'caFile', baseDir) ?? null;
+  if (caFile !== null && ssl !== 'verify-full') throw new ConfigError(`${key}.caFile`, `is only allowed when ${key}.ssl is "verify-full" (it is "${ssl}")`);
   return {
     kind,
-    host: required(readString(postgres, key, 'host'), `${key}.host`),
+    host,
+    ssl,
+    caFile,
     port: readPortNumber(postgres, key, 'port', 5432),
     database: required(readString(postgres, key, 'database'), `${key}.database`),
     user: required(readString(postgres, key, 'user'), `${key}.user`),

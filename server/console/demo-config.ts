@@ -42,7 +42,7 @@ roles:
   sharing: [${q(opts.adminsGroup)}]
 
 # The embedded store (<dataDir>/console.sqlite); PostgreSQL for large fleets:
-# store: { kind: postgres, postgres: { host: db, port: 5432, database: mydoc, user: console, passwordFile: pg.pw } }
+# store: { kind: postgres, postgres: { host: db, port: 5432, database: mydoc, user: console, passwordFile: pg.pw, ssl: verify-full, caFile: pg-ca.pem } }
 store:
   kind: sqlite
 

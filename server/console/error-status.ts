@@ -17,12 +17,23 @@ export const ADMIN_SOCKET_STATUS = {
   ERR_CONSOLE_PC_ENROLLED: 409,
 } as const satisfies Partial<Record<ConsoleErrorCode, number>>;
 
-/** The store (server/console/store/errors.ts): a database that does not answer is the console's 503. */
+/**
+ * The store (server/console/store/errors.ts): a database that does not answer
+ * (or a SQLite file that cannot be used, or a store closing with the process)
+ * is the console's 503; a query out of range is the caller's 400; a schema or
+ * statement the database refused is the console's own 500, with its message
+ * (which names the database, never a secret).
+ */
 export const STORE_STATUS = {
   ERR_STORE_UNAVAILABLE: 503,
+  ERR_STORE_FILE: 503,
+  ERR_STORE_CLOSED: 503,
+  ERR_STORE_MIGRATION: 500,
+  ERR_STORE_FAILED: 500,
   ERR_STORE_PC_EXISTS: 409,
   ERR_STORE_PC_UNKNOWN: 404,
-} as const satisfies Partial<Record<StoreErrorCode, number>>;
+  ERR_STORE_QUERY: 400,
+} as const satisfies Record<StoreErrorCode, number>;
 
 /** A request for a PC over its link (link/hub.ts): offline at once, a hung agent after its deadline. */
 export const LINK_STATUS = {
@@ -50,7 +61,7 @@ export const TAKEOUT_STATUS = {
 /** The JSON API's own checks (api/takeout-api.ts). */
 export type ConsoleApiErrorCode = 'ERR_API_BODY' | 'ERR_API_ROLE';
 
-/** The JSON API (`/api/`): its checks, the same-origin guard's refusals, and take-out and the store below it. */
+/** The JSON API (`/api/`): its checks, the same-origin guard's refusals, and take-out, the store and the link below it. */
 export const API_STATUS: StatusTable = {
   ERR_API_BODY: 400,
   ERR_API_ROLE: 403,
@@ -58,7 +69,8 @@ export const API_STATUS: StatusTable = {
   ERR_API_CONTENT_TYPE: 415,
   ...TAKEOUT_STATUS,
   ...STORE_STATUS,
-} satisfies Record<ConsoleApiErrorCode | ApiGuardCode | ConsoleTakeoutErrorCode, number>;
+  ...LINK_STATUS,
+} satisfies Record<ConsoleApiErrorCode | ApiGuardCode | ConsoleTakeoutErrorCode | StoreErrorCode | LinkErrorCode, number>;
 
 /** What every route of the console's HTTPS port may meet below it. */
 export const CONSOLE_STATUS: StatusTable = { ...STORE_STATUS, ...LINK_STATUS };

@@ -1,4 +1,4 @@
-/** Opens the store the console's configuration names (H1's openConsoleStore), reading the PostgreSQL password from its file. */
+/** Opens the store the console's configuration names (H1's openConsoleStore), reading the PostgreSQL password (and TLS CA) from their files. */
 import { readFile } from 'node:fs/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import { ConfiguredFileError } from '../config/errors.js';
@@ -18,5 +18,12 @@ export async function openConfiguredStore(config: ConsoleConfig, logger: Fastify
       },
     );
   }
-  return openConsoleStore({ kind: 'postgres', host: store.host, port: store.port, database: store.database, user: store.user, ...(password === undefined ? {} : { password }) }, logger);
+  let ca: string | undefined;
+  if (store.caFile !== null) {
+    ca = await readFile(store.caFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      throw new ConfiguredFileError(`cannot read the PostgreSQL CA file (store.postgres.caFile) ${store.caFile}: ${err.code ?? err.message}`);
+    });
+  }
+  const ssl = store.ssl === 'verify-full' ? { mode: store.ssl, ...(ca === undefined ? {} : { ca }) } : { mode: store.ssl };
+  return openConsoleStore({ kind: 'postgres', host: store.host, port: store.port, database: store.database, user: store.user, ssl, ...(password === undefined ? {} : { password }) }, logger);
 }

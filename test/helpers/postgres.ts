@@ -16,6 +16,10 @@
  * so signals for the whole server go to the postmaster and each process it
  * forked (found in /proc), not to a process group.
  *
+ * startPostgres({ tls: true }) also turns TLS on (ssl=on) with a server
+ * certificate for 127.0.0.1 and localhost from a throwaway CA made here
+ * (server/http/tls.ts); `caPem` is that CA. Plain connections still work.
+ *
  * stop({ keepData: true }) and start() stop and start the same server on the
  * same port with the same data (to lose the database mid-use and bring it
  * back); stop() also removes the folder.
@@ -28,6 +32,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { createTlsMaterial } from '../../server/http/tls.js';
 import { launchDaemon, type Daemon } from './daemon.js';
 import { freePort } from './server.js';
 
@@ -53,6 +58,8 @@ export interface Postgres {
   password: string;
   /** `postgres://mydoc:PASSWORD@127.0.0.1:PORT/postgres` */
   url: string;
+  /** The CA of the server's certificate when started with { tls: true }; else null. */
+  caPem: string | null;
   /** Connection parameters for `database` (default `postgres`). */
   params(database?: string): PostgresParams;
   /** pid of the running server (changes on start()). */
@@ -93,19 +100,28 @@ function runAs(): { uid: number; gid: number } | undefined {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
-export async function startPostgres(): Promise<Postgres> {
+export async function startPostgres(opts: { tls?: boolean } = {}): Promise<Postgres> {
   const bin = postgresBinDir();
   const user = runAs();
   const dir = await mkdtemp(join(tmpdir(), 'mydoc-postgres-'));
   const data = join(dir, 'data');
   const socketDir = join(dir, 'socket');
   const password = randomBytes(18).toString('base64url');
+  let caPem: string | null = null;
   try {
     await mkdir(socketDir);
     const pwFile = join(dir, 'superuser-password');
     await writeFile(pwFile, `${password}\n`, { mode: 0o600 });
     await chmod(dir, 0o700);
-    if (user) for (const p of [dir, socketDir, pwFile]) chownSync(p, user.uid, user.gid);
+    const owned = [dir, socketDir, pwFile];
+    if (opts.tls) {
+      const material = await createTlsMaterial({ hostNames: [], ipAddresses: [], commonName: 'postgres test server' });
+      caPem = material.caCertPem;
+      await writeFile(join(dir, 'server.crt'), material.certPem, { mode: 0o600 });
+      await writeFile(join(dir, 'server.key'), material.keyPem, { mode: 0o600 });
+      owned.push(join(dir, 'server.crt'), join(dir, 'server.key'));
+    }
+    if (user) for (const p of owned) chownSync(p, user.uid, user.gid);
     const env = { ...process.env, LC_ALL: 'C', LANG: 'C' };
     try {
       await run(join(bin, 'initdb'), ['-D', data, '-U', SUPERUSER, `--pwfile=${pwFile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--no-locale', '--no-sync'], {
@@ -157,6 +173,7 @@ export async function startPostgres(): Promise<Postgres> {
       'synchronous_commit=off',
       '-c',
       'full_page_writes=off',
+      ...(caPem === null ? [] : ['-c', 'ssl=on', '-c', `ssl_cert_file=${join(dir, 'server.crt')}`, '-c', `ssl_key_file=${join(dir, 'server.key')}`]),
     ];
     const [command, ...args] = user ? ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', ...server] : server;
     daemon = await launchDaemon({
@@ -210,6 +227,7 @@ export async function startPostgres(): Promise<Postgres> {
     user: SUPERUSER,
     password,
     url: `postgres://${SUPERUSER}:${password}@127.0.0.1:${port}/postgres`,
+    caPem,
     params,
     get pid() {
       return daemon?.child.pid ?? 0;

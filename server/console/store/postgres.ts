@@ -10,6 +10,10 @@
  * 15 s), and the pool connects anew on the next call, so the same store
  * works again as soon as PostgreSQL is back.
  *
+ * TLS (store.postgres.ssl): none, `require` (encrypted, the server not
+ * checked) or `verify-full` (its certificate checked against the CA and the
+ * host name); a TLS failure says so and names the mode.
+ *
  * Security considerations: the password is handed to pg only; no message
  * or log line names it. PostgreSQL's bigint columns are read as JS numbers
  * (epoch ms stay far below 2^53).
@@ -28,6 +32,17 @@ export interface PostgresSpec {
   database: string;
   user: string;
   password?: string;
+  /** TLS (default none): `require` encrypts without checking the server; `verify-full` checks its certificate against `ca` (PEM; else the system's CAs) and `host`. */
+  ssl?: { mode: 'disable' } | { mode: 'require' } | { mode: 'verify-full'; ca?: string };
+}
+
+/** pg's ssl option for `spec`. */
+function sslOption(spec: PostgresSpec): pg.PoolConfig['ssl'] {
+  const ssl = spec.ssl ?? { mode: 'disable' };
+  if (ssl.mode === 'disable') return false;
+  if (ssl.mode === 'require') return { rejectUnauthorized: false };
+  // Node's checkServerIdentity checks the certificate's names against `host` (the servername).
+  return { rejectUnauthorized: true, servername: spec.host, ...(ssl.ca === undefined ? {} : { ca: ssl.ca }) };
 }
 
 const CONNECT_TIMEOUT_MS = 5000;
@@ -42,13 +57,14 @@ const CONNECTION_ERROR_MESSAGES = /timeout exceeded when trying to connect|Conne
 /** Opens a pool to the database `spec` names and migrates it; fails with ERR_STORE_UNAVAILABLE when it does not answer. */
 export async function openPostgresStore(spec: PostgresSpec, logger: FastifyBaseLogger): Promise<SqlConsoleStore> {
   const where = `${spec.host}:${spec.port}`;
-  const engine = postgresEngine(where);
+  const engine = postgresEngine(where, spec.ssl?.mode ?? 'disable');
   const pool = new pg.Pool({
     host: spec.host,
     port: spec.port,
     database: spec.database,
     user: spec.user,
     password: spec.password,
+    ssl: sslOption(spec),
     max: POOL_SIZE,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     query_timeout: QUERY_TIMEOUT_MS,
@@ -70,7 +86,10 @@ export async function openPostgresStore(spec: PostgresSpec, logger: FastifyBaseL
   return new SqlConsoleStore(db, engine);
 }
 
-function postgresEngine(where: string): Engine {
+/** A TLS failure: the server has no TLS, or its certificate is not trusted or not for this host. */
+const TLS_ERROR = /does not support SSL|certificate|self[- ]signed|Hostname\/IP does not match|altnames|SSL|TLS/i;
+
+function postgresEngine(where: string, sslMode: string): Engine {
   return {
     kind: 'postgres',
     rowLocks: true,
@@ -78,6 +97,9 @@ function postgresEngine(where: string): Engine {
     toStoreError(err, operation) {
       if (err instanceof StoreError) return err;
       const reason = reasonOf(err);
+      if (sslMode !== 'disable' && err instanceof Error && (TLS_ERROR.test(err.message) || String((err as { code?: unknown }).code ?? '').includes('CERT'))) {
+        return new StoreError('ERR_STORE_UNAVAILABLE', `the console's PostgreSQL at ${where} cannot be reached over TLS (store.postgres.ssl is "${sslMode}"): ${reason}`, { cause: err });
+      }
       if (isConnectionError(err)) return new StoreError('ERR_STORE_UNAVAILABLE', `the console's PostgreSQL at ${where} does not answer: ${reason}`, { cause: err });
       const sqlState = String((err as { code?: unknown } | null)?.code ?? '');
       // Login refused (28...) or no such database (3D000): it answers, but the console cannot use it.

@@ -9,6 +9,7 @@
  * hides one) gets a leading apostrophe (OWASP's CSV injection defence), so a
  * PC or user named `=HYPERLINK(...)` opens as text.
  */
+import { Readable, pipeline } from 'node:stream';
 import { stringify, type Stringifier } from 'csv-stringify';
 
 const FORMULA_START = /^[=+\-@\t\r]/;
@@ -18,9 +19,30 @@ export function csvCell(value: string): string {
   return FORMULA_START.test(value) ? `'${value}` : value;
 }
 
-/** A CSV stream with the given header; write rows of strings to it (each cell neutralised here). */
-export function csvStream(header: readonly string[]): Stringifier & { row(cells: readonly string[]): boolean } {
-  const stream = stringify({ header: true, columns: header.map((h) => ({ key: h, header: csvCell(h) })), record_delimiter: 'windows', quoted_match: /[\r\n]/ }) as Stringifier & { row(cells: readonly string[]): boolean };
-  stream.row = (cells) => stream.write(Object.fromEntries(header.map((h, i) => [h, csvCell(cells[i] ?? '')])));
-  return stream;
+/**
+ * The CSV of `rows` (each cell neutralised here) under `header`, as a stream
+ * to send: rows are pulled only as fast as the client reads (stream.pipeline
+ * from the iterable), and when the stream is destroyed (the client went
+ * away) the iterable is returned, so its `finally` runs and nothing waits.
+ * `onError` hears a failure of the iterable part-way (the stream is then
+ * destroyed with it), not a client that left.
+ */
+export function csvExport(header: readonly string[], rows: AsyncIterable<readonly string[]> | Iterable<readonly string[]>, onError: (err: Error) => void): Stringifier {
+  const csv = stringify({ header: true, columns: header.map((h) => ({ key: h, header: csvCell(h) })), record_delimiter: 'windows', quoted_match: /[\r\n]/ });
+  async function* records() {
+    let waiting = false; // at the yield: an error thrown in there is the stream's destruction, not the rows'
+    try {
+      for await (const cells of rows) {
+        waiting = true;
+        yield Object.fromEntries(header.map((h, i) => [h, csvCell(cells[i] ?? '')]));
+        waiting = false;
+      }
+    } catch (err) {
+      if (!waiting) onError(err as Error);
+      throw err;
+    }
+  }
+  // The pipeline's own error is the rows' (reported above) or the client leaving (nothing to report).
+  pipeline(Readable.from(records()), csv, () => {});
+  return csv;
 }

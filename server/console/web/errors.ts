@@ -1,10 +1,12 @@
 /**
  * Errors of the administrators' web page and their statuses: the page's
- * own refusals beside take-out's decisions (ConsoleTakeoutError), in one
- * table the page's error handler applies (server/http/error-status.ts).
+ * own refusals beside take-out's decisions (ConsoleTakeoutError), the
+ * store's (PostgreSQL lost is 503) and the link's failures, in one table
+ * the page's error handler applies (server/http/error-status.ts), so each
+ * is a readable error page with its message, not a bare 500.
  */
 import type { StatusTable } from '../../http/error-status.js';
-import { TAKEOUT_STATUS } from '../error-status.js';
+import { LINK_STATUS, STORE_STATUS, TAKEOUT_STATUS } from '../error-status.js';
 
 export type WebErrorCode =
   /** A form or query value is missing or out of range. */
@@ -35,4 +37,6 @@ export const WEB_STATUS: StatusTable = {
   ERR_WEB_LOGIN: 401,
   ERR_WEB_NOT_FOUND: 404,
   ...TAKEOUT_STATUS,
+  ...STORE_STATUS,
+  ...LINK_STATUS,
 };

@@ -11,7 +11,8 @@
  * - CSRF: every POST must carry its session's token (a synchronizer token
  *   in a hidden field, compared in constant time); without it the answer is
  *   403 with a sentence saying so, before anything is done. The login form
- *   has one too (an anonymous session holds it).
+ *   has one too, stateless (LoginForms: an HMAC tied to the form's signed
+ *   cookie), so fetching the login page keeps nothing on the console.
  * - Roles per route: every page needs `viewer` (any role includes it);
  *   approve, deny and revoke need `approver`. Not logged in: a page
  *   redirects to the login, a POST is 401.
@@ -26,7 +27,6 @@
  *   per-address hold-back, audited); the password is never kept or logged.
  * - Bodies are at most 16 KiB; form values that repeat are refused.
  */
-import { once } from 'node:events';
 import fastifyCookie from '@fastify/cookie';
 import fastifyFormbody from '@fastify/formbody';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -36,11 +36,11 @@ import type { AdminAuthenticator } from '../admins.js';
 import type { Role } from '../config.js';
 import type { ConsoleStore, PcFilter, PcQuery, PcSort, TakeoutRequestRow } from '../store/store.js';
 import { readTrailPage } from './audit-trail.js';
-import { csvStream } from './csv.js';
+import { csvExport } from './csv.js';
 import { WEB_STATUS, WebError } from './errors.js';
 import { daysSince, formatTime, gateText, isOnline } from './format.js';
 import { auditPage, errorPage, loginPage, pcListPage, pcPage, requestsPage, type ListView, type PageContext } from './pages.js';
-import { SESSION_COOKIE, Sessions, type Session } from './sessions.js';
+import { LoginForms, SESSION_COOKIE, Sessions, type Session } from './sessions.js';
 import { STYLE_CSS } from './style.js';
 
 export interface AdminWebDeps {
@@ -110,6 +110,7 @@ function backTo(back: string | undefined, fallback: string, done: string): strin
 /** Registers the administrators' web page on the console's app: `/` redirects to it; everything else is under /admin/. */
 export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void {
   const sessions = new Sessions(deps.clock);
+  const loginForms = new LoginForms(deps.clock);
 
   app.get('/', async (_req, reply) => reply.redirect('/admin/pcs', 303));
 
@@ -133,7 +134,7 @@ export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void
 
       const context = (session: Session): PageContext => {
         const now = deps.clock();
-        return { admin: session.admin!, csrf: session.csrf, now, onlineSince: now - deps.onlineWindowMs, isConnected: (pcId) => deps.hub.isConnected(pcId) };
+        return { admin: session.admin, csrf: session.csrf, now, onlineSince: now - deps.onlineWindowMs, isConnected: (pcId) => deps.hub.isConnected(pcId) };
       };
 
       useErrorStatus(web, WEB_STATUS, (reply, a) => {
@@ -142,17 +143,17 @@ export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void
         return reply
           .code(a.status)
           .type('text/html; charset=utf-8')
-          .send(errorPage(a.status, a.message, session?.admin ? context(session) : undefined));
+          .send(errorPage(a.status, a.message, session ? context(session) : undefined));
       });
       web.setNotFoundHandler((req, reply) => {
         const session = sessionOf(req);
-        return reply.code(404).type('text/html; charset=utf-8').send(errorPage(404, 'There is no such page.', session?.admin ? context(session) : undefined));
+        return reply.code(404).type('text/html; charset=utf-8').send(errorPage(404, 'There is no such page.', session ? context(session) : undefined));
       });
 
       /** The page's context for an administrator with `role`; undefined when the answer (a redirect to the login) is sent. */
       const page = (req: FastifyRequest, reply: FastifyReply, role: Role = 'viewer'): PageContext | undefined => {
         const session = sessionOf(req);
-        if (!session?.admin) {
+        if (!session) {
           void reply.redirect('/admin/login', 303);
           return undefined;
         }
@@ -160,20 +161,14 @@ export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void
         return context(session);
       };
 
-      /** The session of a POST whose CSRF token is right; throws the refusal otherwise. */
+      /** The session of a POST whose CSRF token is right (and whose administrator has `role`); throws the refusal otherwise. */
       const posted = (req: FastifyRequest, role: Role | undefined): Session => {
         const session = sessionOf(req);
-        if (!session) {
-          if (role === undefined) throw new WebError('ERR_WEB_CSRF', 'this form has expired or was not sent by this console\'s page (no session for its CSRF token); reload the page and try again');
-          throw new WebError('ERR_WEB_LOGIN', 'you are not logged in (or your session has expired); log in again');
-        }
+        if (!session) throw new WebError('ERR_WEB_LOGIN', 'you are not logged in (or your session has expired); log in again');
         if (!Sessions.csrfMatches(session, (req.body as Fields | undefined)?.csrf)) {
           throw new WebError('ERR_WEB_CSRF', 'refused: this form did not carry the CSRF token of your session (it was not sent by this console\'s page, or the page is old); reload the page and try again');
         }
-        if (role !== undefined) {
-          if (!session.admin) throw new WebError('ERR_WEB_LOGIN', 'you are not logged in (or your session has expired); log in again');
-          if (!session.admin.roles.has(role)) throw new WebError('ERR_WEB_ROLE', `this needs the ${role} role, which ${session.admin.name} does not have`);
-        }
+        if (role !== undefined && !session.admin.roles.has(role)) throw new WebError('ERR_WEB_ROLE', `this needs the ${role} role, which ${session.admin.name} does not have`);
         return session;
       };
 
@@ -182,26 +177,28 @@ export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void
       web.get('/style.css', async (_req, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'max-age=3600').send(STYLE_CSS));
 
       web.get('/login', async (req, reply) => {
-        let session = sessionOf(req);
-        if (session?.admin) return reply.redirect('/admin/pcs', 303);
-        if (!session) {
-          const created = sessions.create(undefined);
-          setSession(reply, created.id);
-          session = created.session;
+        if (sessionOf(req)) return reply.redirect('/admin/pcs', 303);
+        let csrf = loginForms.csrfOf(req.cookies[SESSION_COOKIE]);
+        if (csrf === undefined) {
+          const form = loginForms.issue();
+          setSession(reply, form.cookie);
+          csrf = form.csrf;
         }
-        return html(reply, loginPage({ csrf: session.csrf }));
+        return html(reply, loginPage({ csrf }));
       });
 
       web.post('/login', async (req, reply) => {
-        const anonymous = posted(req, undefined);
+        const formCookie = req.cookies[SESSION_COOKIE];
+        if (!loginForms.matches(formCookie, (req.body as Fields | undefined)?.csrf)) {
+          throw new WebError('ERR_WEB_CSRF', 'this login form has expired or was not sent by this console\'s page; reload the page and try again');
+        }
         const name = field(req.body, 'name') ?? '';
         const password = field(req.body, 'password') ?? '';
         const result = await deps.admins.login(name, password, req.ip);
         if (!result.ok) {
           if (result.retryAfter !== undefined) reply.header('retry-after', String(result.retryAfter));
-          return html(reply, loginPage({ csrf: anonymous.csrf, name: name.slice(0, 256), error: result.message }), result.status);
+          return html(reply, loginPage({ csrf: loginForms.csrfOf(formCookie)!, name: name.slice(0, 256), error: result.message }), result.status);
         }
-        sessions.end(req.cookies[SESSION_COOKIE]);
         setSession(reply, sessions.create(result.admin).id);
         return reply.redirect('/admin/pcs', 303);
       });
@@ -241,38 +238,34 @@ export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void
         if (!ctx) return reply;
         const view = listView(req.query);
         const first = await deps.store.listPcs(pcQuery(view, ctx.now, 0, CSV_PAGE));
-        const csv = csvStream(['pc', 'online', 'last seen (UTC)', 'gate', 'take-out until (UTC)', 'users', 'last complete backup (UTC)', 'backup age (days)', 'agent version', 'device id', 'pending requests']);
-        const write = async (rows: typeof first.rows) => {
-          for (const pc of rows) {
-            const backup = pc.status?.lastBackupAt ?? null;
-            const ok = csv.row([
-              pc.pcId,
-              isOnline(pc, ctx.onlineSince, deps.hub.isConnected(pc.pcId)) ? 'online' : 'offline',
-              pc.lastSeenAt === null ? '' : formatTime(pc.lastSeenAt).replace(' UTC', ''),
-              pc.status?.gate ?? gateText(pc),
-              pc.status?.takeoutUntil ? formatTime(pc.status.takeoutUntil).replace(' UTC', '') : '',
-              (pc.status?.users ?? []).join(' '),
-              backup === null ? '' : formatTime(backup).replace(' UTC', ''),
-              backup === null ? '' : String(daysSince(backup, ctx.now)),
-              pc.status?.agentVersion ?? '',
-              pc.deviceId ?? '',
-              String(pc.pendingRequests),
-            ]);
-            if (!ok) await once(csv, 'drain');
-          }
+        const header = ['pc', 'online', 'last seen (UTC)', 'gate', 'take-out until (UTC)', 'users', 'last complete backup (UTC)', 'backup age (days)', 'agent version', 'device id', 'pending requests'];
+        const cellsOf = (pc: (typeof first.rows)[number]): string[] => {
+          const backup = pc.status?.lastBackupAt ?? null;
+          return [
+            pc.pcId,
+            isOnline(pc, ctx.onlineSince, deps.hub.isConnected(pc.pcId)) ? 'online' : 'offline',
+            pc.lastSeenAt === null ? '' : formatTime(pc.lastSeenAt).replace(' UTC', ''),
+            pc.status?.gate ?? gateText(pc),
+            pc.status?.takeoutUntil ? formatTime(pc.status.takeoutUntil).replace(' UTC', '') : '',
+            (pc.status?.users ?? []).join(' '),
+            backup === null ? '' : formatTime(backup).replace(' UTC', ''),
+            backup === null ? '' : String(daysSince(backup, ctx.now)),
+            pc.status?.agentVersion ?? '',
+            pc.deviceId ?? '',
+            String(pc.pendingRequests),
+          ];
         };
-        void (async () => {
-          await write(first.rows);
+        // Pulled page by page as the client reads; a client that leaves returns the generator.
+        const now = ctx.now;
+        async function* rows() {
+          for (const pc of first.rows) yield cellsOf(pc);
           for (let offset = CSV_PAGE; offset < first.total; offset += CSV_PAGE) {
-            const { rows } = await deps.store.listPcs(pcQuery(view, ctx.now, offset, CSV_PAGE));
-            if (rows.length === 0) break;
-            await write(rows);
+            const page = await deps.store.listPcs(pcQuery(view, now, offset, CSV_PAGE));
+            if (page.rows.length === 0) break;
+            for (const pc of page.rows) yield cellsOf(pc);
           }
-          csv.end();
-        })().catch((err: unknown) => {
-          deps.logger.error({ code: codeOf(err) }, 'console web: the CSV export failed part-way');
-          csv.destroy(err as Error);
-        });
+        }
+        const csv = csvExport(header, rows(), (err) => deps.logger.error({ code: codeOf(err) }, 'console web: the CSV export failed part-way'));
         const day = new Date(ctx.now).toISOString().slice(0, 10);
         return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="mydoc-pcs-${day}.csv"`).send(csv);
       });
@@ -302,7 +295,7 @@ export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void
         if (!request) throw new WebError('ERR_WEB_NOT_FOUND', 'there is no such take-out request');
         const days = wholeNumber(field(req.body, 'days'), 'days', 1, request.maxDays);
         if (days === undefined) throw new WebError('ERR_WEB_INPUT', `days must be a whole number from 1 to ${request.maxDays} (the PC's takeout.maxDays)`);
-        await deps.takeout.approve(id, session.admin!.name, days);
+        await deps.takeout.approve(id, session.admin.name, days);
         return reply.redirect(backTo(field(req.body, 'back'), '/admin/requests', 'approved'), 303);
       });
 
@@ -311,7 +304,7 @@ export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void
         const { id } = req.params as { id: string };
         const note = (field(req.body, 'note') ?? '').trim();
         if (note === '' || note.length > MAX_NOTE) throw new WebError('ERR_WEB_INPUT', `a denial needs a note of 1 to ${MAX_NOTE} characters for the user`);
-        await deps.takeout.deny(id, session.admin!.name, note);
+        await deps.takeout.deny(id, session.admin.name, note);
         return reply.redirect(backTo(field(req.body, 'back'), '/admin/requests', 'denied'), 303);
       });
 
@@ -319,7 +312,7 @@ export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void
         const session = posted(req, 'approver');
         const jti = field(req.body, 'jti') ?? '';
         if (jti === '') throw new WebError('ERR_WEB_INPUT', 'jti is required');
-        await deps.takeout.revoke(jti, session.admin!.name);
+        await deps.takeout.revoke(jti, session.admin.name);
         return reply.redirect(backTo(field(req.body, 'back'), '/admin/requests', 'revoked'), 303);
       });
 
