@@ -88,7 +88,10 @@ export async function startLinkServer(opts: LinkServerOptions): Promise<LinkHub>
   server.on('secureConnection', (socket: TLSSocket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    void admitSocket(socket, hub, opts);
+    admitSocket(socket, hub, opts).catch((err: Error) => {
+      opts.logger.error({ address: socket.remoteAddress, err: err.message }, 'link: admission failed unexpectedly; dropped');
+      socket.destroy();
+    });
   });
   server.listen(opts.port, opts.host);
   await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
@@ -103,11 +106,13 @@ async function admitSocket(socket: TLSSocket, hub: Hub, opts: LinkServerOptions)
     socket.destroy();
     return;
   }
-  const peer = peerIdentity(certificate.raw);
-  const session = http2.connect('https://agent.link', { createConnection: () => socket });
-  session.on('error', (err) => opts.logger.debug({ address, err: err.message }, 'link: session error'));
-  const deadline = setTimeout(() => session.destroy(), ADMISSION_TIMEOUT_MS);
+  let peer: ReturnType<typeof peerIdentity> | undefined;
+  let session: http2.ClientHttp2Session | undefined;
+  const deadline = setTimeout(() => (session ?? socket).destroy(), ADMISSION_TIMEOUT_MS);
   try {
+    peer = peerIdentity(certificate.raw);
+    session = http2.connect('https://agent.link', { createConnection: () => socket });
+    session.on('error', (err) => opts.logger.debug({ address, err: err.message }, 'link: session error'));
     const answer = await requestOn(session, 'GET', LINK_PATHS.identity, undefined, ADMISSION_TIMEOUT_MS, 'identity');
     const identity = answer.status === 200 ? asIdentity(answer.body) : undefined;
     if (!identity) {
@@ -138,8 +143,9 @@ async function admitSocket(socket: TLSSocket, hub: Hub, opts: LinkServerOptions)
     hub.links.set(pcId, link);
     opts.registry.connected(pcId);
   } catch (err) {
-    opts.logger.warn({ address, deviceId: peer.deviceId, err: (err as Error).message }, 'link: admission failed; dropped');
-    session.destroy();
+    opts.logger.warn({ address, deviceId: peer?.deviceId, err: (err as Error).message }, 'link: admission failed; dropped');
+    session?.destroy();
+    socket.destroy();
   } finally {
     clearTimeout(deadline);
   }
