@@ -12,7 +12,7 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { createTlsMaterial } from '../server/http/tls.js';
-import { ConsoleLink, type LinkRoutes } from '../server/agent/console-link.js';
+import { ConsoleLink, requireLinkSupport, type LinkRoutes } from '../server/agent/console-link.js';
 import { startLinkServer } from '../server/console/link/server.js';
 import type { LinkHub } from '../server/console/link/hub.js';
 import { deviceIdOf } from '../server/link/device-identity.js';
@@ -93,6 +93,11 @@ describe('the link between an agent and the console (in one process)', () => {
     assert.equal(second.identity.enrolmentToken, undefined, 'the token is not sent once accepted');
     assert.ok(registry.log.includes('disconnected pc-a'));
     assert.ok(!log.text().includes('token-a'), 'the token is never logged');
+  });
+
+  it('the link refuses to start on a Node.js without http2.performServerHandshake (before 20.12), with a clear error', () => {
+    assert.throws(() => requireLinkSupport({}, 'v20.11.1'), (err: Error & { code?: string }) => err.code === 'ERR_NODE_VERSION' && /needs Node\.js 20\.12 or later.*this is Node\.js v20\.11\.1/.test(err.message));
+    assert.doesNotThrow(() => requireLinkSupport());
   });
 
   it('a refused PC logs the console\'s message and keeps trying with backoff', async () => {

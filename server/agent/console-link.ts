@@ -32,6 +32,7 @@ import { deviceCertificate } from '../link/device-identity.js';
 import { LINK_ALPN, LINK_PATHS, type AgentEvent, type IdentityAnswer } from '../link/protocol.js';
 import type { PcStatus } from '../link/status.js';
 import { asRefusal, asWelcome, readJson } from '../link/wire.js';
+import { AgentError } from './errors.js';
 
 /** Console -> agent routes by LINK_PATHS value. */
 export type LinkRoutes = Record<string, (body: unknown) => Promise<{ status: number; body?: unknown }>>;
@@ -64,6 +65,17 @@ const MAX_QUEUED_EVENTS = 100;
 const TLS_TRUST_ERRORS = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_SIGNATURE_FAILURE', 'CERT_UNTRUSTED']);
 
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
+
+/**
+ * Throws AgentError ERR_NODE_VERSION unless this Node.js has
+ * http2.performServerHandshake (Node 20.12 and later), which the link needs to
+ * serve HTTP/2 on the socket it dialed. `nodeHttp2` is for tests.
+ */
+export function requireLinkSupport(nodeHttp2: { performServerHandshake?: unknown } = http2, nodeVersion = process.version): void {
+  if (typeof nodeHttp2.performServerHandshake !== 'function') {
+    throw new AgentError('ERR_NODE_VERSION', `the console link needs Node.js 20.12 or later (http2.performServerHandshake); this is Node.js ${nodeVersion}: upgrade Node.js or remove the console section of the configuration`);
+  }
+}
 
 /** One live link: the socket, its HTTP/2 session, and what the console has said on it. */
 interface Live {
@@ -103,8 +115,9 @@ export class ConsoleLink {
     this.running = this.run();
   }
 
-  /** Starts dialing at once; never throws (every failure is logged and retried). */
+  /** Starts dialing at once; throws only AgentError ERR_NODE_VERSION (see `requireLinkSupport`), every other failure is logged and retried. */
   static start(opts: ConsoleLinkOptions): ConsoleLink {
+    requireLinkSupport();
     return new ConsoleLink(opts);
   }
 
