@@ -108,6 +108,24 @@ describe('the link between an agent and the console (in one process)', () => {
     assert.equal(hub.isConnected('pc-b'), false);
   });
 
+  it('a PC removed (dropped) while it is being admitted is not linked', async () => {
+    const id = await agentIdentity(dir, 'pc-r');
+    registry.devices.set('pc-r', deviceIdOf(id.devicePublicPem));
+    let release!: () => void;
+    registry.hold = new Promise<void>((resolve) => (release = resolve));
+    const { link } = startAgent(id, 'pc-r');
+    await until(() => registry.admits.some((a) => a.identity.pcId === 'pc-r'), 'pc-r being admitted');
+    // pc remove: the row is marked removed and the link dropped, while the admission already read the row.
+    registry.removed.add('pc-r');
+    hub.drop('pc-r');
+    registry.hold = undefined;
+    release();
+    await until(() => registry.admits.filter((a) => a.identity.pcId === 'pc-r').length >= 2, 'pc-r dialed again and was refused');
+    assert.equal(hub.isConnected('pc-r'), false);
+    assert.equal(link.connected, false);
+    assert.ok(!registry.log.includes('connected pc-r'), `pc-r was never linked: ${registry.log.join(', ')}`);
+  });
+
   it('a second key claiming an enrolled pcId is refused', async () => {
     const id = await agentIdentity(dir, 'pc-a-impostor');
     const { log } = startAgent(id, 'pc-a', { token: 'token-a' });

@@ -22,7 +22,7 @@ import { LINK_ALPN, LINK_PATHS, type Refusal, type Welcome } from '../../link/pr
 import { peerIdentity } from '../../link/device-identity.js';
 import { LinkError } from '../../link/errors.js';
 import { asIdentity } from '../../link/wire.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS, PcLink, requestOn, type LinkHub, type LinkLogger, type LinkRegistry } from './hub.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, PcLink, requestOn, type Admission, type LinkHub, type LinkLogger, type LinkRegistry } from './hub.js';
 
 export interface LinkServerOptions {
   host: string;
@@ -58,7 +58,11 @@ class Hub implements LinkHub {
     return link.request(path, body, opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
   }
 
+  /** Admissions in flight, by the pcId they claim: `drop` marks them, so one that was admitted before the drop is not linked after it. */
+  readonly admitting = new Map<string, Set<{ dropped: boolean }>>();
+
   drop(pcId: string): void {
+    for (const admission of this.admitting.get(pcId) ?? []) admission.dropped = true;
     this.links.get(pcId)?.close();
   }
 
@@ -120,19 +124,36 @@ async function admitSocket(socket: TLSSocket, hub: Hub, opts: LinkServerOptions)
       session.destroy();
       return;
     }
-    const admission = await opts.registry.admit({ ...peer, identity, address });
+    const pending = { dropped: false };
+    const ofPc = hub.admitting.get(identity.pcId) ?? new Set();
+    hub.admitting.set(identity.pcId, ofPc.add(pending));
+    let admission: Admission;
+    try {
+      admission = await opts.registry.admit({ ...peer, identity, address });
+      if (admission.ok && !pending.dropped) {
+        const welcome: Welcome = { heartbeatSeconds: opts.heartbeatSeconds, enrolled: admission.enrolled };
+        const welcomed = await requestOn(session, 'POST', LINK_PATHS.welcome, welcome, ADMISSION_TIMEOUT_MS, 'welcome');
+        if (welcomed.status !== 204) throw new LinkError('ERR_LINK_ANSWER', `welcome answered ${welcomed.status}`);
+      }
+    } finally {
+      ofPc.delete(pending);
+      if (ofPc.size === 0 && hub.admitting.get(identity.pcId) === ofPc) hub.admitting.delete(identity.pcId);
+    }
     if (!admission.ok) {
       opts.logger.info({ address, pcId: identity.pcId, code: admission.refusal.code }, 'link: PC refused');
       await requestOn(session, 'POST', LINK_PATHS.refusal, admission.refusal satisfies Refusal, ADMISSION_TIMEOUT_MS, 'refusal').catch(() => undefined);
       session.close();
       return;
     }
-    const welcome: Welcome = { heartbeatSeconds: opts.heartbeatSeconds, enrolled: admission.enrolled };
-    const welcomed = await requestOn(session, 'POST', LINK_PATHS.welcome, welcome, ADMISSION_TIMEOUT_MS, 'welcome');
-    if (welcomed.status !== 204) throw new LinkError('ERR_LINK_ANSWER', `welcome answered ${welcomed.status}`);
     clearTimeout(deadline);
     if (session.destroyed) return;
     const { pcId } = admission;
+    if (pending.dropped) {
+      // Removed (pc remove) while it was being admitted: not linked.
+      opts.logger.info({ address, pcId }, 'link: PC dropped during its admission; not linked');
+      session.destroy();
+      return;
+    }
     hub.links.get(pcId)?.close();
     const link = new PcLink(pcId, session, opts.heartbeatSeconds * 1000, opts.registry, opts.logger, () => {
       if (hub.links.get(pcId) === link) {
