@@ -113,7 +113,8 @@ describe('the console registry', () => {
     // Another key claiming pc-c: nothing is trusted on a pcId alone.
     const other = device();
     await refused(peer('pc-c', other), 'ERR_LINK_WRONG_DEVICE', /PC pc-c is enrolled with another device key .*this device .* is refused/);
-    await refused(peer('pc-c', other, valid), 'ERR_ENROL_TAKEN', /PC pc-c is enrolled with another device key/);
+    await refused(peer('pc-c', other, valid), 'ERR_ENROL_USED', /the enrolment token of PC pc-c was used already/);
+    await refused(peer('pc-c', other, 'not-a-token'), 'ERR_ENROL_TAKEN', /PC pc-c is enrolled with another device key/);
     // One device is one PC: pc-c's key cannot take another PC's token.
     await refused(peer('pc-g', dev, await token('pc-g')), 'ERR_ENROL_TAKEN', /this device key is enrolled as PC pc-c; it cannot enrol as PC pc-g too/);
     assert.equal((await store.getPc('pc-g'))?.deviceId, null, 'pc-g stays unenrolled');

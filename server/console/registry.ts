@@ -108,11 +108,13 @@ export class Registry implements LinkRegistry {
       if (row.deviceId !== null) return refuse('ERR_LINK_WRONG_DEVICE', `PC ${pcId} is enrolled with another device key (${shortId(row.deviceId)}); this device (${shortId(peer.deviceId)}) is refused`);
       return refuse('ERR_LINK_NOT_ENROLLED', `PC ${pcId} is registered but not enrolled: its configuration needs console.enrolmentToken (printed by "mydoc console pc add ${pcId}")`);
     }
-    // One device is one PC: a key enrolled as another PC cannot take this one's token.
-    const other = await this.opts.store.getPcByDevice(peer.deviceId);
-    if (other !== undefined && other.pcId !== pcId) return refuse('ERR_ENROL_TAKEN', `this device key is enrolled as PC ${other.pcId}; it cannot enrol as PC ${pcId} too`);
+    // One device is one PC: consumeEnrolment refuses a key enrolled as another PC (ERR_ENROL_TAKEN), in its transaction.
     const result = await this.opts.store.consumeEnrolment(pcId, hashEnrolmentToken(enrolmentToken), peer.deviceId, peer.devicePublicPem, this.opts.clock());
-    if (!result.ok) return refuse(result.code, refusalMessage(result.code, pcId));
+    if (!result.ok) {
+      const other = result.code === 'ERR_ENROL_TAKEN' ? await this.opts.store.getPcByDevice(peer.deviceId) : undefined;
+      if (other !== undefined && other.pcId !== pcId) return refuse('ERR_ENROL_TAKEN', `this device key is enrolled as PC ${other.pcId}; it cannot enrol as PC ${pcId} too`);
+      return refuse(result.code, refusalMessage(result.code, pcId));
+    }
     await this.opts.audit.append({ actor: 'agent', action: 'pc.enrol', target: pcId, decision: 'allow', reason: `enrolled with device ${peer.deviceId} from ${peer.address}` });
     this.opts.logger.info({ pcId, deviceId: peer.deviceId }, 'PC enrolled');
     this.lastStatus.set(pcId, null);
