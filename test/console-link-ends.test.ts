@@ -126,6 +126,20 @@ describe('the link between an agent and the console (in one process)', () => {
     assert.ok(!registry.log.includes('connected pc-r'), `pc-r was never linked: ${registry.log.join(', ')}`);
   });
 
+  it('an event line over 64 KiB drops the PC\'s link; one under it is passed on', async () => {
+    const id = await agentIdentity(dir, 'pc-big');
+    registry.devices.set('pc-big', deviceIdOf(id.devicePublicPem));
+    const { link } = startAgent(id, 'pc-big');
+    await until(() => link.connected && hub.isConnected('pc-big'), 'pc-big connected');
+    link.push({ type: 'takeout.request', request: { pad: 'x'.repeat(60 * 1024) } } as never);
+    await until(() => registry.events.some((e) => e.pcId === 'pc-big'), 'the 60 KiB event passed on');
+    const admitted = registry.admits.filter((a) => a.identity.pcId === 'pc-big').length;
+    link.push({ type: 'takeout.request', request: { pad: 'x'.repeat(65 * 1024) } } as never);
+    await until(() => /the PC's events stream failed; dropping its link/.test(consoleLog.text()), 'the link dropped');
+    assert.equal(registry.events.filter((e) => e.pcId === 'pc-big').length, 1, 'the long line is not passed on');
+    await until(() => registry.admits.filter((a) => a.identity.pcId === 'pc-big').length > admitted, 'pc-big dials again');
+  });
+
   it('a second key claiming an enrolled pcId is refused', async () => {
     const id = await agentIdentity(dir, 'pc-a-impostor');
     const { log } = startAgent(id, 'pc-a', { token: 'token-a' });

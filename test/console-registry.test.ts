@@ -40,7 +40,7 @@ describe('the console registry', () => {
   let registry: Registry;
   let now = Date.UTC(2026, 0, 1);
   const clock = () => now;
-  const calls = { saveStatus: 0, touchPresence: [] as number[] };
+  const calls = { saveStatus: 0, touchPresence: [] as number[], inFlight: 0, maxInFlight: 0, hold: undefined as Promise<void> | undefined, saved: [] as PcStatus[] };
   let admin: PcAdmin;
   const tokens: string[] = [];
 
@@ -68,7 +68,19 @@ describe('the console registry', () => {
     // The real store, its status and presence writes counted.
     store = new Proxy(real, {
       get(target, name, receiver) {
-        if (name === 'saveStatus') calls.saveStatus++;
+        if (name === 'saveStatus') {
+          return async (pcId: string, status: PcStatus, at: number) => {
+            calls.saveStatus++;
+            calls.maxInFlight = Math.max(calls.maxInFlight, ++calls.inFlight);
+            try {
+              await calls.hold;
+              await target.saveStatus(pcId, status, at);
+              calls.saved.push(status);
+            } finally {
+              calls.inFlight--;
+            }
+          };
+        }
         if (name === 'touchPresence') return (batch: { pcId: string; at: number }[]) => (calls.touchPresence.push(batch.length), target.touchPresence(batch));
         const value = Reflect.get(target, name, receiver) as unknown;
         return typeof value === 'function' ? value.bind(target) : value;
@@ -171,5 +183,25 @@ describe('the console registry', () => {
     assert.equal((await store.getPc('pc-e'))?.lastSeenAt, now);
     await registry.flush();
     assert.deepEqual(calls.touchPresence, [2], 'nothing new, nothing written');
+  });
+
+  it('a PC sending changes fast gets one status write in flight; only the newest waiting change is written after it', async () => {
+    const dev = device();
+    assert.equal((await registry.admit(peer('pc-flood', dev, await token('pc-flood')))).ok, true);
+    registry.connected('pc-flood');
+    let release!: () => void;
+    calls.hold = new Promise<void>((resolve) => (release = resolve));
+    const before = calls.saveStatus;
+    calls.saved.length = 0;
+    calls.maxInFlight = 0;
+    for (let i = 0; i < 200; i++) registry.status('pc-flood', { ...STATUS, lastBackupAt: i });
+    await sleep(20);
+    assert.equal(calls.saveStatus - before, 1, 'one write in flight while it is held');
+    calls.hold = undefined;
+    release();
+    await registry.close();
+    assert.equal(calls.maxInFlight, 1);
+    assert.deepEqual(calls.saved.map((s) => s.lastBackupAt), [0, 199], 'the first, then only the newest');
+    assert.equal((await store.getPc('pc-flood'))?.status?.lastBackupAt, 199);
   });
 });

@@ -12,7 +12,9 @@
  * every enrolment.
  *
  * Status. A state change (gate, take-out end, users, last backup, version)
- * is written at once, in order per PC; presence (last seen) is kept in
+ * is written at once, in order per PC, one write in flight per PC: changes
+ * that come meanwhile wait, and only the newest of them is written (a PC
+ * sending changes fast costs one write at a time, not a growing queue); presence (last seen) is kept in
  * memory and written for all PCs in one `touchPresence` every few seconds.
  *
  * Security considerations: nothing is trusted on a pcId alone: the device id
@@ -83,8 +85,10 @@ export class Registry implements LinkRegistry {
   private readonly seen = new Map<string, number>();
   /** The last status written, by connected PC. */
   private readonly lastStatus = new Map<string, PcStatus | null>();
-  /** The status write in progress, by PC (writes of one PC go in order). */
+  /** The status write in flight, by PC: at most one each. */
   private readonly writes = new Map<string, Promise<void>>();
+  /** The newest status waiting for its PC's write in flight (an older one waiting is replaced, never written). */
+  private readonly nextStatus = new Map<string, { status: PcStatus; at: number }>();
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
 
@@ -138,18 +142,34 @@ export class Registry implements LinkRegistry {
     this.seen.set(pcId, now);
     if (sameStatus(this.lastStatus.get(pcId), status)) return;
     this.lastStatus.set(pcId, status);
-    const previous = this.writes.get(pcId) ?? Promise.resolve();
-    const write = previous
-      .then(() => this.opts.store.saveStatus(pcId, status, now))
-      .catch((err: { code?: string; message?: string }) => {
-        // Written again at the next change; the presence batch still records the PC as seen.
-        this.lastStatus.delete(pcId);
-        this.opts.logger.error({ pcId, code: err.code, err: err.message }, 'the status of a PC could not be stored');
-      })
-      .finally(() => {
-        if (this.writes.get(pcId) === write) this.writes.delete(pcId);
-      });
-    this.writes.set(pcId, write);
+    if (this.writes.has(pcId)) {
+      this.nextStatus.set(pcId, { status, at: now });
+      return;
+    }
+    this.writes.set(pcId, this.writeStatus(pcId, { status, at: now }));
+  }
+
+  /** Writes a PC's status, then the newest one that came meanwhile, until none waits. */
+  private async writeStatus(pcId: string, first: { status: PcStatus; at: number }): Promise<void> {
+    try {
+      for (let next: { status: PcStatus; at: number } | undefined = first; next !== undefined; next = this.takeNextStatus(pcId)) {
+        try {
+          await this.opts.store.saveStatus(pcId, next.status, next.at);
+        } catch (err) {
+          // Written again at the next change; the presence batch still records the PC as seen.
+          this.lastStatus.delete(pcId);
+          this.opts.logger.error({ pcId, code: (err as { code?: string }).code, err: (err as Error).message }, 'the status of a PC could not be stored');
+        }
+      }
+    } finally {
+      this.writes.delete(pcId);
+    }
+  }
+
+  private takeNextStatus(pcId: string): { status: PcStatus; at: number } | undefined {
+    const next = this.nextStatus.get(pcId);
+    this.nextStatus.delete(pcId);
+    return next;
   }
 
   event(pcId: string, event: AgentEvent): void {
