@@ -13,9 +13,9 @@ import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { createTlsMaterial } from '../server/http/tls.js';
 import { ConsoleLink, requireLinkSupport, type LinkRoutes } from '../server/agent/console-link.js';
-import { startLinkServer } from '../server/console/link/server.js';
+import { MAX_ADMISSIONS, startLinkServer } from '../server/console/link/server.js';
 import type { LinkHub } from '../server/console/link/hub.js';
-import { deviceIdOf } from '../server/link/device-identity.js';
+import { deviceCertificate, deviceIdOf } from '../server/link/device-identity.js';
 import { LINK_ALPN, LINK_PATHS } from '../server/link/protocol.js';
 import type { PcStatus } from '../server/link/status.js';
 import { dataFolder } from '../shares/data-folder.js';
@@ -162,6 +162,45 @@ describe('the link between an agent and the console (in one process)', () => {
     await until(() => /certificate is not for 127\.0\.0\.2/.test(log.text()), 'the host name refusal logged');
     await elsewhere.close();
     assert.equal(registry.admits.filter((a) => a.identity.pcId === 'pc-h').length, 0);
+  });
+
+  it(`at most ${MAX_ADMISSIONS} admissions run at once; a connection beyond them is dropped, and admitted again once they end`, async () => {
+    const id = await agentIdentity(dir, 'pc-many');
+    const cert = await deviceCertificate(id.deviceKey, id.devicePublicPem, 'pc-many');
+    const ca = await readFile(caFile, 'utf8');
+    const capPort = await freePort();
+    const capLog = captureLogger();
+    const capped = await startLinkServer({ host: '127.0.0.1', port: capPort, tls: consoleTls, heartbeatSeconds: 1, registry, logger: capLog.logger });
+    // A socket that completes TLS with a device certificate, then never speaks HTTP/2: its admission waits for the identity.
+    const dial = () =>
+      new Promise<tls.TLSSocket>((resolve, reject) => {
+        const socket = tls.connect({ host: '127.0.0.1', port: capPort, ca, key: id.deviceKey.export({ type: 'pkcs8', format: 'pem' }), cert, ALPNProtocols: [LINK_ALPN] });
+        socket.on('data', () => undefined);
+        socket.once('secureConnect', () => resolve(socket));
+        socket.once('error', reject);
+      });
+    const closedWithin = (socket: tls.TLSSocket, ms: number) =>
+      new Promise<boolean>((resolve) => {
+        if (socket.destroyed || socket.readyState === 'closed') return resolve(true);
+        const timer = setTimeout(() => resolve(false), ms);
+        socket.once('close', () => (clearTimeout(timer), resolve(true)));
+        socket.on('error', () => undefined);
+      });
+    try {
+      const held: tls.TLSSocket[] = [];
+      for (let i = 0; i < MAX_ADMISSIONS; i++) held.push(await dial());
+      const over = await dial();
+      assert.equal(await closedWithin(over, 2000), true, 'the connection over the cap is dropped');
+      assert.match(capLog.text(), new RegExp(`${MAX_ADMISSIONS} admissions in flight; dropping new connections`));
+      for (const socket of held) assert.equal(socket.destroyed, false, 'the admissions in flight are kept');
+      for (const socket of held) socket.destroy();
+      await until(() => /admission failed; dropped/.test(capLog.text()) && capLog.lines.filter((l) => /admission failed; dropped/.test(l.msg)).length >= MAX_ADMISSIONS, 'the held admissions ended');
+      const again = await dial();
+      assert.equal(await closedWithin(again, 500), false, 'below the cap again, a connection is admitted (it waits for its identity)');
+      again.destroy();
+    } finally {
+      await capped.close();
+    }
   });
 
   it('the console drops a socket without a device certificate', async () => {

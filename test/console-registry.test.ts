@@ -185,6 +185,21 @@ describe('the console registry', () => {
     assert.deepEqual(calls.touchPresence, [2], 'nothing new, nothing written');
   });
 
+  it('the same refusal of one device is audited once a minute, the rest counted in the next record', async () => {
+    const dev = device();
+    const deniedNow = async () => (await readFile(join(dir, 'audit.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { target?: string; reason?: string }).filter((r) => r.target === 'pc-flooder');
+    for (let i = 0; i < 5; i++) await refused(peer('pc-flooder', dev), 'ERR_ENROL_UNKNOWN', /pc-flooder is not registered/);
+    assert.equal((await deniedNow()).length, 1, 'five refusals within a minute: one record');
+    now += 60_000;
+    await refused(peer('pc-flooder', dev), 'ERR_ENROL_UNKNOWN', /pc-flooder is not registered/);
+    const records = await deniedNow();
+    assert.equal(records.length, 2);
+    assert.match(records[1]!.reason ?? '', /; 4 more such refusals of this device since the last record\)$/);
+    // Another device's refusal is its own.
+    await refused(peer('pc-flooder', device()), 'ERR_ENROL_UNKNOWN', /pc-flooder/);
+    assert.equal((await deniedNow()).length, 3);
+  });
+
   it('a PC sending changes fast gets one status write in flight; only the newest waiting change is written after it', async () => {
     const dev = device();
     assert.equal((await registry.admit(peer('pc-flood', dev, await token('pc-flood')))).ok, true);

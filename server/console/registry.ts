@@ -9,7 +9,9 @@
  * store accepts, once, for the pcId it claims (`consumeEnrolment`), with a
  * device key not enrolled as another PC; a removed PC is refused.
  * Every refusal is written to the audit trail with its reason, and so is
- * every enrolment.
+ * every enrolment; the same refusal of one device again within a minute is
+ * counted, and the count is in its next record (an agent retrying, or a
+ * flood, costs one audit record a minute per device and reason).
  *
  * Status. A state change (gate, take-out end, users, last backup, version)
  * is written at once, in order per PC, one write in flight per PC: changes
@@ -46,6 +48,11 @@ export interface RegistryOptions {
   /** How often presence is written (default 5 s). */
   presenceFlushMs?: number;
 }
+
+/** One device's same refusal is audited at most this often; the rest are counted in the next record. */
+export const REFUSAL_AUDIT_MS = 60_000;
+/** Refusals remembered for that; beyond it, those older than REFUSAL_AUDIT_MS are forgotten. */
+const MAX_REFUSALS_KEPT = 10_000;
 
 /** Presence is written this often by default. */
 export const PRESENCE_FLUSH_MS = 5000;
@@ -91,6 +98,8 @@ export class Registry implements LinkRegistry {
   private readonly nextStatus = new Map<string, { status: PcStatus; at: number }>();
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
+  /** The last audited refusal, by device id and code, and how many like it were not recorded since. */
+  private readonly refusals = new Map<string, { at: number; unrecorded: number }>();
 
   constructor(private readonly opts: RegistryOptions) {
     this.timer = setInterval(() => void this.flush(), opts.presenceFlushMs ?? PRESENCE_FLUSH_MS);
@@ -205,12 +214,22 @@ export class Registry implements LinkRegistry {
 
   private async refuse(peer: AdmitPeer, refusal: Refusal): Promise<Admission> {
     const { pcId, enrolmentToken } = peer.identity;
+    const now = this.opts.clock();
+    const key = `${peer.deviceId} ${refusal.code}`;
+    const last = this.refusals.get(key);
+    if (last !== undefined && now - last.at < REFUSAL_AUDIT_MS) {
+      last.unrecorded++;
+      return { ok: false, refusal };
+    }
+    if (this.refusals.size >= MAX_REFUSALS_KEPT) for (const [k, r] of this.refusals) if (now - r.at >= REFUSAL_AUDIT_MS) this.refusals.delete(k);
+    this.refusals.set(key, { at: now, unrecorded: 0 });
+    const repeated = last !== undefined && last.unrecorded > 0 ? `; ${last.unrecorded} more such refusals of this device since the last record` : '';
     await this.opts.audit.append({
       actor: 'agent',
       action: enrolmentToken === undefined ? 'pc.connect' : 'pc.enrol',
       target: pcId,
       decision: 'deny',
-      reason: `${refusal.code}: ${refusal.message} (device ${peer.deviceId}, from ${peer.address})`,
+      reason: `${refusal.code}: ${refusal.message} (device ${peer.deviceId}, from ${peer.address}${repeated})`,
     });
     return { ok: false, refusal };
   }

@@ -12,7 +12,8 @@
  * registry pins that key by its device id: a socket without a certificate
  * is dropped before anything is read from it. TLS 1.3 only, ALPN
  * `mydoc-link/1` only. The admission (identity, welcome or refusal) has a
- * deadline, so a socket that stalls there holds nothing for long. The
+ * deadline, so a socket that stalls there holds nothing for long, and at
+ * most MAX_ADMISSIONS run at once (more connections are dropped). The
  * enrolment token is passed to the registry and never logged.
  */
 import http2 from 'node:http2';
@@ -32,6 +33,9 @@ export interface LinkServerOptions {
   registry: LinkRegistry;
   logger: LinkLogger;
 }
+
+/** Admissions (identity, registry, welcome or refusal) in flight at once; a connection beyond it is dropped. */
+export const MAX_ADMISSIONS = 64;
 
 /** From the TLS handshake's start to the welcome or refusal. */
 const ADMISSION_TIMEOUT_MS = 15_000;
@@ -89,13 +93,28 @@ export async function startLinkServer(opts: LinkServerOptions): Promise<LinkHub>
   server.on('tlsClientError', (err, socket) => {
     opts.logger.debug({ address: socket.remoteAddress, err: err.message }, 'link: a TLS handshake failed');
   });
+  let admitting = 0;
+  let droppedSince = 0;
   server.on('secureConnection', (socket: TLSSocket) => {
+    if (admitting >= MAX_ADMISSIONS) {
+      // Each admission costs a store read and an audit record: beyond the cap, sockets are dropped unread.
+      if (droppedSince++ === 0) opts.logger.warn({ address: socket.remoteAddress }, `link: ${MAX_ADMISSIONS} admissions in flight; dropping new connections until one ends`);
+      socket.destroy();
+      return;
+    }
+    if (droppedSince > 0) {
+      opts.logger.warn({ dropped: droppedSince }, 'link: admitting again after dropping connections over the cap');
+      droppedSince = 0;
+    }
+    admitting++;
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    admitSocket(socket, hub, opts).catch((err: Error) => {
-      opts.logger.error({ address: socket.remoteAddress, err: err.message }, 'link: admission failed unexpectedly; dropped');
-      socket.destroy();
-    });
+    admitSocket(socket, hub, opts)
+      .catch((err: Error) => {
+        opts.logger.error({ address: socket.remoteAddress, err: err.message }, 'link: admission failed unexpectedly; dropped');
+        socket.destroy();
+      })
+      .finally(() => admitting--);
   });
   server.listen(opts.port, opts.host);
   await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
