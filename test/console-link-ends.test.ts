@@ -258,6 +258,10 @@ describe('the link between an agent and the console (in one process)', () => {
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
     for (const gap of gaps) assert.ok(gap >= 0.8 * 300 - 30 && gap <= 1.2 * 300 + 80, `heartbeat gap ${gap} ms for 300 ms +-20 %: ${gaps.join(',')}`);
     assert.ok(new Set(gaps.map((g) => Math.round(g / 10))).size > 1, `the gaps are jittered: ${gaps.join(',')}`);
+    // After six heartbeats the link holds one heartbeat timer, not a list of every one that fired (white box: a months-long link must not grow).
+    const live = (link as unknown as { live: Record<string, unknown> }).live;
+    assert.equal(live.timers, undefined, 'no list of timers');
+    assert.ok(live.heartbeat !== undefined && typeof (live.heartbeat as NodeJS.Timeout).refresh === 'function', 'one heartbeat timer');
     gate = 'locked';
     const t0 = Date.now();
     link.statusChanged();
