@@ -83,7 +83,12 @@ describe('enrolment on the console, with real processes', { timeout: 175_000 }, 
     return agent;
   };
 
-  const refusedWith = (agent: RunningServer, code: string) => until(() => messages(agent).some((m) => m.includes('refused this PC') && m.includes(`(${code})`)), `${agent.configFile}: a refusal ${code}`, 20_000);
+  /** The agent was refused with `code`, and with no other code. */
+  const refusedWith = async (agent: RunningServer, code: string) => {
+    await until(() => messages(agent).some((m) => m.includes('refused this PC') && m.includes(`(${code})`)), `${agent.configFile}: a refusal ${code}`, 20_000);
+    const refusals = messages(agent).filter((m) => m.includes('refused this PC'));
+    assert.ok(refusals.every((m) => m.includes(`(${code})`)), `only ${code}: ${refusals.join('\n')}`);
+  };
 
   const trail = async (): Promise<AuditRecord[]> =>
     (await readFile(consoleFolder(join(dir, 'console-data')).auditLog, 'utf8'))
@@ -125,11 +130,11 @@ describe('enrolment on the console, with real processes', { timeout: 175_000 }, 
     const agent = await startAgent('pc-1', tokens['pc-1']);
     await until(() => messages(agent).some((m) => /connected to .*\(this PC is now enrolled\)/.test(m)), 'pc-1 enrolled', 20_000);
     const copy = await startAgent('pc-1', tokens['pc-1']);
-    await until(() => messages(copy).some((m) => m.includes('refused this PC') && /\((ERR_ENROL_USED|ERR_ENROL_TAKEN)\)/.test(m)), 'the reused token refused', 20_000);
-    assert.ok(messages(copy).some((m) => /refused this PC: .*(used already|another device key)/.test(m)), messages(copy).join('\n'));
+    await refusedWith(copy, 'ERR_ENROL_USED');
+    assert.ok(messages(copy).some((m) => /refused this PC: the enrolment token of PC pc-1 was used already/.test(m)), messages(copy).join('\n'));
     const records = await trail();
     assert.ok(records.some((r) => r.action === 'pc.enrol' && r.target === 'pc-1' && r.decision === 'allow'));
-    assert.ok(records.some((r) => r.action === 'pc.enrol' && r.target === 'pc-1' && r.decision === 'deny' && /^ERR_ENROL_(USED|TAKEN): /.test(r.reason ?? '')));
+    assert.ok(records.some((r) => r.action === 'pc.enrol' && r.target === 'pc-1' && r.decision === 'deny' && /^ERR_ENROL_USED: /.test(r.reason ?? '')));
     assert.ok(!(await trail()).some((r) => JSON.stringify(r).includes(tokens['pc-1']!)), 'the token is not in the trail');
   });
 
@@ -138,6 +143,13 @@ describe('enrolment on the console, with real processes', { timeout: 175_000 }, 
     await refusedWith(other, 'ERR_LINK_WRONG_DEVICE');
     assert.ok(messages(other).some((m) => /PC pc-1 is enrolled with another device key/.test(m)));
     assert.ok((await trail()).some((r) => r.action === 'pc.connect' && r.target === 'pc-1' && r.decision === 'deny' && /^ERR_LINK_WRONG_DEVICE: /.test(r.reason ?? '')));
+  });
+
+  it('a second PC claiming an enrolled pcId with another key and a token that is not pc-1\'s is refused as taken', async () => {
+    const guess = await startAgent('pc-1', 'not-a-token-of-this-console');
+    await refusedWith(guess, 'ERR_ENROL_TAKEN');
+    assert.ok(messages(guess).some((m) => /PC pc-1 is enrolled with another device key/.test(m)));
+    assert.ok((await trail()).some((r) => r.action === 'pc.enrol' && r.target === 'pc-1' && r.decision === 'deny' && /^ERR_ENROL_TAKEN: /.test(r.reason ?? '')));
   });
 
   it('a wrong token is refused', async () => {

@@ -12,10 +12,10 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { createTlsMaterial } from '../server/http/tls.js';
-import { ConsoleLink, type LinkRoutes } from '../server/agent/console-link.js';
-import { startLinkServer } from '../server/console/link/server.js';
+import { ConsoleLink, requireLinkSupport, type LinkRoutes } from '../server/agent/console-link.js';
+import { MAX_ADMISSIONS, startLinkServer } from '../server/console/link/server.js';
 import type { LinkHub } from '../server/console/link/hub.js';
-import { deviceIdOf } from '../server/link/device-identity.js';
+import { deviceCertificate, deviceIdOf } from '../server/link/device-identity.js';
 import { LINK_ALPN, LINK_PATHS } from '../server/link/protocol.js';
 import type { PcStatus } from '../server/link/status.js';
 import { dataFolder } from '../shares/data-folder.js';
@@ -95,12 +95,49 @@ describe('the link between an agent and the console (in one process)', () => {
     assert.ok(!log.text().includes('token-a'), 'the token is never logged');
   });
 
+  it('the link refuses to start on a Node.js without http2.performServerHandshake (before 20.12), with a clear error', () => {
+    assert.throws(() => requireLinkSupport({}, 'v20.11.1'), (err: Error & { code?: string }) => err.code === 'ERR_NODE_VERSION' && /needs Node\.js 20\.12 or later.*this is Node\.js v20\.11\.1/.test(err.message));
+    assert.doesNotThrow(() => requireLinkSupport());
+  });
+
   it('a refused PC logs the console\'s message and keeps trying with backoff', async () => {
     const id = await agentIdentity(dir, 'pc-b');
     const { link, log } = startAgent(id, 'pc-b', { token: 'wrong' });
     await until(() => /refused this PC: the enrolment token is not known \(ERR_ENROL_UNKNOWN\)/.test(log.text()), 'the refusal logged');
     assert.equal(link.connected, false);
     assert.equal(hub.isConnected('pc-b'), false);
+  });
+
+  it('a PC removed (dropped) while it is being admitted is not linked', async () => {
+    const id = await agentIdentity(dir, 'pc-r');
+    registry.devices.set('pc-r', deviceIdOf(id.devicePublicPem));
+    let release!: () => void;
+    registry.hold = new Promise<void>((resolve) => (release = resolve));
+    const { link } = startAgent(id, 'pc-r');
+    await until(() => registry.admits.some((a) => a.identity.pcId === 'pc-r'), 'pc-r being admitted');
+    // pc remove: the row is marked removed and the link dropped, while the admission already read the row.
+    registry.removed.add('pc-r');
+    hub.drop('pc-r');
+    registry.hold = undefined;
+    release();
+    await until(() => registry.admits.filter((a) => a.identity.pcId === 'pc-r').length >= 2, 'pc-r dialed again and was refused');
+    assert.equal(hub.isConnected('pc-r'), false);
+    assert.equal(link.connected, false);
+    assert.ok(!registry.log.includes('connected pc-r'), `pc-r was never linked: ${registry.log.join(', ')}`);
+  });
+
+  it('an event line over 64 KiB drops the PC\'s link; one under it is passed on', async () => {
+    const id = await agentIdentity(dir, 'pc-big');
+    registry.devices.set('pc-big', deviceIdOf(id.devicePublicPem));
+    const { link } = startAgent(id, 'pc-big');
+    await until(() => link.connected && hub.isConnected('pc-big'), 'pc-big connected');
+    link.push({ type: 'takeout.request', request: { pad: 'x'.repeat(60 * 1024) } } as never);
+    await until(() => registry.events.some((e) => e.pcId === 'pc-big'), 'the 60 KiB event passed on');
+    const admitted = registry.admits.filter((a) => a.identity.pcId === 'pc-big').length;
+    link.push({ type: 'takeout.request', request: { pad: 'x'.repeat(65 * 1024) } } as never);
+    await until(() => /the PC's events stream failed; dropping its link/.test(consoleLog.text()), 'the link dropped');
+    assert.equal(registry.events.filter((e) => e.pcId === 'pc-big').length, 1, 'the long line is not passed on');
+    await until(() => registry.admits.filter((a) => a.identity.pcId === 'pc-big').length > admitted, 'pc-big dials again');
   });
 
   it('a second key claiming an enrolled pcId is refused', async () => {
@@ -125,6 +162,45 @@ describe('the link between an agent and the console (in one process)', () => {
     await until(() => /certificate is not for 127\.0\.0\.2/.test(log.text()), 'the host name refusal logged');
     await elsewhere.close();
     assert.equal(registry.admits.filter((a) => a.identity.pcId === 'pc-h').length, 0);
+  });
+
+  it(`at most ${MAX_ADMISSIONS} admissions run at once; a connection beyond them is dropped, and admitted again once they end`, async () => {
+    const id = await agentIdentity(dir, 'pc-many');
+    const cert = await deviceCertificate(id.deviceKey, id.devicePublicPem, 'pc-many');
+    const ca = await readFile(caFile, 'utf8');
+    const capPort = await freePort();
+    const capLog = captureLogger();
+    const capped = await startLinkServer({ host: '127.0.0.1', port: capPort, tls: consoleTls, heartbeatSeconds: 1, registry, logger: capLog.logger });
+    // A socket that completes TLS with a device certificate, then never speaks HTTP/2: its admission waits for the identity.
+    const dial = () =>
+      new Promise<tls.TLSSocket>((resolve, reject) => {
+        const socket = tls.connect({ host: '127.0.0.1', port: capPort, ca, key: id.deviceKey.export({ type: 'pkcs8', format: 'pem' }), cert, ALPNProtocols: [LINK_ALPN] });
+        socket.on('data', () => undefined);
+        socket.once('secureConnect', () => resolve(socket));
+        socket.once('error', reject);
+      });
+    const closedWithin = (socket: tls.TLSSocket, ms: number) =>
+      new Promise<boolean>((resolve) => {
+        if (socket.destroyed || socket.readyState === 'closed') return resolve(true);
+        const timer = setTimeout(() => resolve(false), ms);
+        socket.once('close', () => (clearTimeout(timer), resolve(true)));
+        socket.on('error', () => undefined);
+      });
+    try {
+      const held: tls.TLSSocket[] = [];
+      for (let i = 0; i < MAX_ADMISSIONS; i++) held.push(await dial());
+      const over = await dial();
+      assert.equal(await closedWithin(over, 2000), true, 'the connection over the cap is dropped');
+      assert.match(capLog.text(), new RegExp(`${MAX_ADMISSIONS} admissions in flight; dropping new connections`));
+      for (const socket of held) assert.equal(socket.destroyed, false, 'the admissions in flight are kept');
+      for (const socket of held) socket.destroy();
+      await until(() => /admission failed; dropped/.test(capLog.text()) && capLog.lines.filter((l) => /admission failed; dropped/.test(l.msg)).length >= MAX_ADMISSIONS, 'the held admissions ended');
+      const again = await dial();
+      assert.equal(await closedWithin(again, 500), false, 'below the cap again, a connection is admitted (it waits for its identity)');
+      again.destroy();
+    } finally {
+      await capped.close();
+    }
   });
 
   it('the console drops a socket without a device certificate', async () => {
@@ -182,6 +258,10 @@ describe('the link between an agent and the console (in one process)', () => {
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
     for (const gap of gaps) assert.ok(gap >= 0.8 * 300 - 30 && gap <= 1.2 * 300 + 80, `heartbeat gap ${gap} ms for 300 ms +-20 %: ${gaps.join(',')}`);
     assert.ok(new Set(gaps.map((g) => Math.round(g / 10))).size > 1, `the gaps are jittered: ${gaps.join(',')}`);
+    // After six heartbeats the link holds one heartbeat timer, not a list of every one that fired (white box: a months-long link must not grow).
+    const live = (link as unknown as { live: Record<string, unknown> }).live;
+    assert.equal(live.timers, undefined, 'no list of timers');
+    assert.ok(live.heartbeat !== undefined && typeof (live.heartbeat as NodeJS.Timeout).refresh === 'function', 'one heartbeat timer');
     gate = 'locked';
     const t0 = Date.now();
     link.statusChanged();

@@ -40,7 +40,7 @@ describe('the console registry', () => {
   let registry: Registry;
   let now = Date.UTC(2026, 0, 1);
   const clock = () => now;
-  const calls = { saveStatus: 0, touchPresence: [] as number[] };
+  const calls = { saveStatus: 0, touchPresence: [] as number[], inFlight: 0, maxInFlight: 0, hold: undefined as Promise<void> | undefined, saved: [] as PcStatus[] };
   let admin: PcAdmin;
   const tokens: string[] = [];
 
@@ -68,7 +68,19 @@ describe('the console registry', () => {
     // The real store, its status and presence writes counted.
     store = new Proxy(real, {
       get(target, name, receiver) {
-        if (name === 'saveStatus') calls.saveStatus++;
+        if (name === 'saveStatus') {
+          return async (pcId: string, status: PcStatus, at: number) => {
+            calls.saveStatus++;
+            calls.maxInFlight = Math.max(calls.maxInFlight, ++calls.inFlight);
+            try {
+              await calls.hold;
+              await target.saveStatus(pcId, status, at);
+              calls.saved.push(status);
+            } finally {
+              calls.inFlight--;
+            }
+          };
+        }
         if (name === 'touchPresence') return (batch: { pcId: string; at: number }[]) => (calls.touchPresence.push(batch.length), target.touchPresence(batch));
         const value = Reflect.get(target, name, receiver) as unknown;
         return typeof value === 'function' ? value.bind(target) : value;
@@ -113,7 +125,8 @@ describe('the console registry', () => {
     // Another key claiming pc-c: nothing is trusted on a pcId alone.
     const other = device();
     await refused(peer('pc-c', other), 'ERR_LINK_WRONG_DEVICE', /PC pc-c is enrolled with another device key .*this device .* is refused/);
-    await refused(peer('pc-c', other, valid), 'ERR_ENROL_TAKEN', /PC pc-c is enrolled with another device key/);
+    await refused(peer('pc-c', other, valid), 'ERR_ENROL_USED', /the enrolment token of PC pc-c was used already/);
+    await refused(peer('pc-c', other, 'not-a-token'), 'ERR_ENROL_TAKEN', /PC pc-c is enrolled with another device key/);
     // One device is one PC: pc-c's key cannot take another PC's token.
     await refused(peer('pc-g', dev, await token('pc-g')), 'ERR_ENROL_TAKEN', /this device key is enrolled as PC pc-c; it cannot enrol as PC pc-g too/);
     assert.equal((await store.getPc('pc-g'))?.deviceId, null, 'pc-g stays unenrolled');
@@ -170,5 +183,40 @@ describe('the console registry', () => {
     assert.equal((await store.getPc('pc-e'))?.lastSeenAt, now);
     await registry.flush();
     assert.deepEqual(calls.touchPresence, [2], 'nothing new, nothing written');
+  });
+
+  it('the same refusal of one device is audited once a minute, the rest counted in the next record', async () => {
+    const dev = device();
+    const deniedNow = async () => (await readFile(join(dir, 'audit.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { target?: string; reason?: string }).filter((r) => r.target === 'pc-flooder');
+    for (let i = 0; i < 5; i++) await refused(peer('pc-flooder', dev), 'ERR_ENROL_UNKNOWN', /pc-flooder is not registered/);
+    assert.equal((await deniedNow()).length, 1, 'five refusals within a minute: one record');
+    now += 60_000;
+    await refused(peer('pc-flooder', dev), 'ERR_ENROL_UNKNOWN', /pc-flooder is not registered/);
+    const records = await deniedNow();
+    assert.equal(records.length, 2);
+    assert.match(records[1]!.reason ?? '', /; 4 more such refusals of this device since the last record\)$/);
+    // Another device's refusal is its own.
+    await refused(peer('pc-flooder', device()), 'ERR_ENROL_UNKNOWN', /pc-flooder/);
+    assert.equal((await deniedNow()).length, 3);
+  });
+
+  it('a PC sending changes fast gets one status write in flight; only the newest waiting change is written after it', async () => {
+    const dev = device();
+    assert.equal((await registry.admit(peer('pc-flood', dev, await token('pc-flood')))).ok, true);
+    registry.connected('pc-flood');
+    let release!: () => void;
+    calls.hold = new Promise<void>((resolve) => (release = resolve));
+    const before = calls.saveStatus;
+    calls.saved.length = 0;
+    calls.maxInFlight = 0;
+    for (let i = 0; i < 200; i++) registry.status('pc-flood', { ...STATUS, lastBackupAt: i });
+    await sleep(20);
+    assert.equal(calls.saveStatus - before, 1, 'one write in flight while it is held');
+    calls.hold = undefined;
+    release();
+    await registry.close();
+    assert.equal(calls.maxInFlight, 1);
+    assert.deepEqual(calls.saved.map((s) => s.lastBackupAt), [0, 199], 'the first, then only the newest');
+    assert.equal((await store.getPc('pc-flood'))?.status?.lastBackupAt, 199);
   });
 });

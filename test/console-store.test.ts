@@ -140,7 +140,10 @@ function storeContract(fresh: (t: TestContext) => Promise<StoreUnderTest>): void
     assert.equal(pc1?.enrolledAt, NOW + 5);
 
     assert.deepEqual(await s.consumeEnrolment('pc1', tokenHash('tok'), 'dev-a', 'PEM-A', NOW + 6), { ok: false, code: 'ERR_ENROL_USED' });
-    assert.deepEqual(await s.consumeEnrolment('pc1', tokenHash('tok'), 'dev-x', 'PEM-X', NOW + 6), { ok: false, code: 'ERR_ENROL_TAKEN' });
+    // The used token says so, whoever presents it.
+    assert.deepEqual(await s.consumeEnrolment('pc1', tokenHash('tok'), 'dev-x', 'PEM-X', NOW + 6), { ok: false, code: 'ERR_ENROL_USED' });
+    // Without a valid token of its own, another device finds pc1 taken.
+    assert.deepEqual(await s.consumeEnrolment('pc1', tokenHash('wrong'), 'dev-x', 'PEM-X', NOW + 6), { ok: false, code: 'ERR_ENROL_TAKEN' });
     // Even a fresh token does not let another device take an enrolled pcId.
     await s.createEnrolment('pc1', tokenHash('fresh'), NOW + DAY);
     assert.deepEqual(await s.consumeEnrolment('pc1', tokenHash('fresh'), 'dev-x', 'PEM-X', NOW + 7), { ok: false, code: 'ERR_ENROL_TAKEN' });
@@ -169,7 +172,7 @@ function storeContract(fresh: (t: TestContext) => Promise<StoreUnderTest>): void
       const winners = results.flatMap((r, i) => (r.ok ? [i] : []));
       assert.equal(winners.length, 1, `round ${round}: ${JSON.stringify(results)}`);
       const loser = results[1 - winners[0]!]!;
-      assert.deepEqual(loser, { ok: false, code: 'ERR_ENROL_TAKEN' });
+      assert.deepEqual(loser, { ok: false, code: 'ERR_ENROL_USED' }, 'the loser finds the token used');
       assert.equal((await s.getPc(pcId))?.deviceId, winners[0] === 0 ? `dev-a-${round}` : `dev-b-${round}`);
     }
     // The same device racing itself: one enrols, the other finds the token used.
@@ -178,6 +181,26 @@ function storeContract(fresh: (t: TestContext) => Promise<StoreUnderTest>): void
     const same = await Promise.all([0, 1].map(() => s.consumeEnrolment('self', tokenHash('self'), 'dev-s', 'PEM-S', NOW)));
     assert.deepEqual(same.map((r) => r.ok).sort(), [false, true]);
     assert.deepEqual(same.find((r) => !r.ok), { ok: false, code: 'ERR_ENROL_USED' });
+  });
+
+  withStore('one device key is one live PC: enrolling it as a second PC is ERR_ENROL_TAKEN, racing or not; a removed PC frees its key', async (s) => {
+    for (let round = 0; round < 5; round++) {
+      const pcs = [`twin-a-${round}`, `twin-b-${round}`];
+      for (const pcId of pcs) {
+        await s.addPc(pcId, NOW);
+        await s.createEnrolment(pcId, tokenHash(pcId), NOW + DAY);
+      }
+      const results = await Promise.all(pcs.map((pcId) => s.consumeEnrolment(pcId, tokenHash(pcId), `dev-twin-${round}`, 'PEM', NOW)));
+      assert.deepEqual(results.map((r) => (r.ok ? 'ok' : r.code)).sort(), ['ERR_ENROL_TAKEN', 'ok'], `round ${round}: ${JSON.stringify(results)}`);
+      const bound = await Promise.all(pcs.map(async (pcId) => (await s.getPc(pcId))?.deviceId ?? null));
+      assert.equal(bound.filter((d) => d === `dev-twin-${round}`).length, 1, `round ${round}: one PC holds the key: ${JSON.stringify(bound)}`);
+      assert.equal((await s.getPcByDevice(`dev-twin-${round}`))?.pcId, pcs[results.findIndex((r) => r.ok)]);
+    }
+    // The removed PC's key may enrol as another PC.
+    const winner = (await s.getPcByDevice('dev-twin-0'))!.pcId;
+    const loser = winner === 'twin-a-0' ? 'twin-b-0' : 'twin-a-0';
+    assert.equal(await s.removePc(winner, NOW + 1), true);
+    assert.deepEqual(await s.consumeEnrolment(loser, tokenHash(loser), 'dev-twin-0', 'PEM', NOW + 2), { ok: true });
   });
 
   withStore('saveStatus stores the status at once and counts as seen; never moves last seen back; unknown PCs are refused', async (s) => {
@@ -489,9 +512,9 @@ describe('SQLite store', () => {
     const db = new Database(file, { readonly: true });
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     const recorded = () => db.prepare('select name from kysely_migration order by name').all();
-    assert.deepEqual(recorded(), [{ name: '0001-pcs-enrolments-requests' }]);
+    assert.deepEqual(recorded(), [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }]);
     const again = await openConsoleStore({ kind: 'sqlite', file }, recordingLogger().logger);
-    assert.deepEqual(recorded(), [{ name: '0001-pcs-enrolments-requests' }], 'recorded once');
+    assert.deepEqual(recorded(), [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }], 'recorded once');
     assert.equal((await again.getPc('pc1'))?.addedAt, NOW);
     db.close();
     await again.close();
@@ -587,7 +610,7 @@ describe('PostgreSQL store', () => {
     const database = await freshDatabase();
     const stores = await Promise.all([0, 1].map(() => openConsoleStore({ kind: 'postgres', ...server.params(database) }, recordingLogger().logger)));
     const recorded = await server.query('select name from kysely_migration order by name', [], database);
-    assert.deepEqual(recorded.rows, [{ name: '0001-pcs-enrolments-requests' }]);
+    assert.deepEqual(recorded.rows, [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }]);
     await stores[0]!.addPc('pc1', NOW);
     assert.equal((await stores[1]!.getPc('pc1'))?.addedAt, NOW);
     await Promise.all(stores.map((s) => s.close()));

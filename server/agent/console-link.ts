@@ -32,6 +32,7 @@ import { deviceCertificate } from '../link/device-identity.js';
 import { LINK_ALPN, LINK_PATHS, type AgentEvent, type IdentityAnswer } from '../link/protocol.js';
 import type { PcStatus } from '../link/status.js';
 import { asRefusal, asWelcome, readJson } from '../link/wire.js';
+import { AgentError } from './errors.js';
 
 /** Console -> agent routes by LINK_PATHS value. */
 export type LinkRoutes = Record<string, (body: unknown) => Promise<{ status: number; body?: unknown }>>;
@@ -65,6 +66,17 @@ const TLS_TRUST_ERRORS = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_
 
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
 
+/**
+ * Throws AgentError ERR_NODE_VERSION unless this Node.js has
+ * http2.performServerHandshake (Node 20.12 and later), which the link needs to
+ * serve HTTP/2 on the socket it dialed. `nodeHttp2` is for tests.
+ */
+export function requireLinkSupport(nodeHttp2: { performServerHandshake?: unknown } = http2, nodeVersion = process.version): void {
+  if (typeof nodeHttp2.performServerHandshake !== 'function') {
+    throw new AgentError('ERR_NODE_VERSION', `the console link needs Node.js 20.12 or later (http2.performServerHandshake); this is Node.js ${nodeVersion}: upgrade Node.js or remove the console section of the configuration`);
+  }
+}
+
 /** One live link: the socket, its HTTP/2 session, and what the console has said on it. */
 interface Live {
   socket: TLSSocket;
@@ -74,7 +86,10 @@ interface Live {
   heartbeatMs: number;
   lastHeard: number;
   events: ServerHttp2Stream | undefined;
-  timers: NodeJS.Timeout[];
+  /** The welcome's deadline, the ping interval and the next heartbeat: one each, replaced when set again, cleared when the socket closes. */
+  welcomeTimer: NodeJS.Timeout | undefined;
+  pinger: NodeJS.Timeout | undefined;
+  heartbeat: NodeJS.Timeout | undefined;
 }
 
 export class ConsoleLink {
@@ -100,8 +115,9 @@ export class ConsoleLink {
     this.running = this.run();
   }
 
-  /** Starts dialing at once; never throws (every failure is logged and retried). */
+  /** Starts dialing at once; throws only AgentError ERR_NODE_VERSION (see `requireLinkSupport`), every other failure is logged and retried. */
   static start(opts: ConsoleLinkOptions): ConsoleLink {
+    requireLinkSupport();
     return new ConsoleLink(opts);
   }
 
@@ -179,7 +195,7 @@ export class ConsoleLink {
         ALPNProtocols: [LINK_ALPN],
         minVersion: 'TLSv1.3',
       });
-      const live: Live = { socket, session: undefined, welcomed: false, tokenSent: undefined, heartbeatMs: 60_000, lastHeard: Date.now(), events: undefined, timers: [] };
+      const live: Live = { socket, session: undefined, welcomed: false, tokenSent: undefined, heartbeatMs: 60_000, lastHeard: Date.now(), events: undefined, welcomeTimer: undefined, pinger: undefined, heartbeat: undefined };
       this.live = live;
       const connectTimer = setTimeout(() => {
         logger.warn(`console link: the console at ${url} did not complete the TLS handshake within ${CONNECT_TIMEOUT_MS / 1000} s`);
@@ -197,7 +213,9 @@ export class ConsoleLink {
       socket.once('error', (err: NodeJS.ErrnoException) => this.logSocketError(err, live));
       socket.once('close', () => {
         clearTimeout(connectTimer);
-        for (const timer of live.timers) clearTimeout(timer);
+        clearTimeout(live.welcomeTimer);
+        clearInterval(live.pinger);
+        clearTimeout(live.heartbeat);
         live.session?.destroy();
         if (this.live === live) this.live = undefined;
         if (live.welcomed) logger.warn(`console link: the link to ${url} is down`);
@@ -229,14 +247,12 @@ export class ConsoleLink {
         answer(stream, 500, { error: { code: 'ERR_INTERNAL', message: 'internal error' } });
       });
     });
-    live.timers.push(
-      setTimeout(() => {
-        if (!live.welcomed) {
-          this.opts.logger.warn(`console link: the console at ${this.opts.url} did not welcome this PC within ${WELCOME_TIMEOUT_MS / 1000} s`);
-          live.socket.destroy();
-        }
-      }, WELCOME_TIMEOUT_MS),
-    );
+    live.welcomeTimer = setTimeout(() => {
+      if (!live.welcomed) {
+        this.opts.logger.warn(`console link: the console at ${this.opts.url} did not welcome this PC within ${WELCOME_TIMEOUT_MS / 1000} s`);
+        live.socket.destroy();
+      }
+    }, WELCOME_TIMEOUT_MS);
   }
 
   private async onStream(live: Live, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
@@ -287,7 +303,8 @@ export class ConsoleLink {
   }
 
   private schedulePing(live: Live): void {
-    const timer = setInterval(() => {
+    clearInterval(live.pinger);
+    live.pinger = setInterval(() => {
       const silentMs = Date.now() - live.lastHeard;
       if (silentMs > SILENT_INTERVALS * live.heartbeatMs) {
         this.opts.logger.warn(`console link: the console at ${this.opts.url} has not answered for ${Math.round(silentMs / 1000)} s; dialing again`);
@@ -302,18 +319,18 @@ export class ConsoleLink {
         // closing; its close event follows
       }
     }, live.heartbeatMs);
-    live.timers.push(timer);
   }
 
+  /** Keeps one heartbeat timer per link: each one, when it fires, sends the status and sets the next in its place. */
   private scheduleHeartbeat(live: Live): void {
-    const next = () => {
-      const timer = setTimeout(() => {
-        if (this.live !== live || live.socket.destroyed) return;
-        void this.sendStatus().then(next);
-      }, live.heartbeatMs * (0.8 + 0.4 * this.random()));
-      live.timers.push(timer);
-    };
-    next();
+    clearTimeout(live.heartbeat);
+    const timer: NodeJS.Timeout = setTimeout(() => {
+      if (this.live !== live || live.socket.destroyed || live.heartbeat !== timer) return;
+      void this.sendStatus().then(() => {
+        if (live.heartbeat === timer && this.live === live && !live.socket.destroyed) this.scheduleHeartbeat(live);
+      });
+    }, live.heartbeatMs * (0.8 + 0.4 * this.random()));
+    live.heartbeat = timer;
   }
 
   /** Writes the current status; a change while one is being read is sent right after. */

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { BackupService } from './backup-service.js';
 import { startAdminSocket } from './admin-socket.js';
 import { composeAgent } from './compose.js';
-import { ConsoleLink } from './console-link.js';
+import { ConsoleLink, requireLinkSupport } from './console-link.js';
 import { takeoutLinkRoutes } from './link-takeout.js';
 import type { Config } from '../config/config.js';
 import { AgentError } from './errors.js';
@@ -30,6 +30,8 @@ export interface ServiceOptions {
 
 /** Composes the agent for a configuration and listens; `app.close()` stops it and drops every key. */
 export async function startService(config: Config, version: string, opts: ServiceOptions = {}): Promise<Service> {
+  // Before anything starts: a Node.js without what the link needs is an error the administrator sees at once.
+  if (config.console) requireLinkSupport();
   const { app, directory, audit, sessions, locks, takeout, gate, monitor, backups, onlineCheck, clock, device, status } = await composeAgent({ config, version, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
   await audit.append({ actor: 'system', action: 'service.start', decision: 'info', reason: `directory ${directory.kind}` });
   if (directory.servers.length > 0) await monitor.start();

@@ -9,10 +9,14 @@
  * store accepts, once, for the pcId it claims (`consumeEnrolment`), with a
  * device key not enrolled as another PC; a removed PC is refused.
  * Every refusal is written to the audit trail with its reason, and so is
- * every enrolment.
+ * every enrolment; the same refusal of one device again within a minute is
+ * counted, and the count is in its next record (an agent retrying, or a
+ * flood, costs one audit record a minute per device and reason).
  *
  * Status. A state change (gate, take-out end, users, last backup, version)
- * is written at once, in order per PC; presence (last seen) is kept in
+ * is written at once, in order per PC, one write in flight per PC: changes
+ * that come meanwhile wait, and only the newest of them is written (a PC
+ * sending changes fast costs one write at a time, not a growing queue); presence (last seen) is kept in
  * memory and written for all PCs in one `touchPresence` every few seconds.
  *
  * Security considerations: nothing is trusted on a pcId alone: the device id
@@ -44,6 +48,11 @@ export interface RegistryOptions {
   /** How often presence is written (default 5 s). */
   presenceFlushMs?: number;
 }
+
+/** One device's same refusal is audited at most this often; the rest are counted in the next record. */
+export const REFUSAL_AUDIT_MS = 60_000;
+/** Refusals remembered for that; beyond it, those older than REFUSAL_AUDIT_MS are forgotten. */
+const MAX_REFUSALS_KEPT = 10_000;
 
 /** Presence is written this often by default. */
 export const PRESENCE_FLUSH_MS = 5000;
@@ -83,10 +92,14 @@ export class Registry implements LinkRegistry {
   private readonly seen = new Map<string, number>();
   /** The last status written, by connected PC. */
   private readonly lastStatus = new Map<string, PcStatus | null>();
-  /** The status write in progress, by PC (writes of one PC go in order). */
+  /** The status write in flight, by PC: at most one each. */
   private readonly writes = new Map<string, Promise<void>>();
+  /** The newest status waiting for its PC's write in flight (an older one waiting is replaced, never written). */
+  private readonly nextStatus = new Map<string, { status: PcStatus; at: number }>();
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
+  /** The last audited refusal, by device id and code, and how many like it were not recorded since. */
+  private readonly refusals = new Map<string, { at: number; unrecorded: number }>();
 
   constructor(private readonly opts: RegistryOptions) {
     this.timer = setInterval(() => void this.flush(), opts.presenceFlushMs ?? PRESENCE_FLUSH_MS);
@@ -108,11 +121,13 @@ export class Registry implements LinkRegistry {
       if (row.deviceId !== null) return refuse('ERR_LINK_WRONG_DEVICE', `PC ${pcId} is enrolled with another device key (${shortId(row.deviceId)}); this device (${shortId(peer.deviceId)}) is refused`);
       return refuse('ERR_LINK_NOT_ENROLLED', `PC ${pcId} is registered but not enrolled: its configuration needs console.enrolmentToken (printed by "mydoc console pc add ${pcId}")`);
     }
-    // One device is one PC: a key enrolled as another PC cannot take this one's token.
-    const other = await this.opts.store.getPcByDevice(peer.deviceId);
-    if (other !== undefined && other.pcId !== pcId) return refuse('ERR_ENROL_TAKEN', `this device key is enrolled as PC ${other.pcId}; it cannot enrol as PC ${pcId} too`);
+    // One device is one PC: consumeEnrolment refuses a key enrolled as another PC (ERR_ENROL_TAKEN), in its transaction.
     const result = await this.opts.store.consumeEnrolment(pcId, hashEnrolmentToken(enrolmentToken), peer.deviceId, peer.devicePublicPem, this.opts.clock());
-    if (!result.ok) return refuse(result.code, refusalMessage(result.code, pcId));
+    if (!result.ok) {
+      const other = result.code === 'ERR_ENROL_TAKEN' ? await this.opts.store.getPcByDevice(peer.deviceId) : undefined;
+      if (other !== undefined && other.pcId !== pcId) return refuse('ERR_ENROL_TAKEN', `this device key is enrolled as PC ${other.pcId}; it cannot enrol as PC ${pcId} too`);
+      return refuse(result.code, refusalMessage(result.code, pcId));
+    }
     await this.opts.audit.append({ actor: 'agent', action: 'pc.enrol', target: pcId, decision: 'allow', reason: `enrolled with device ${peer.deviceId} from ${peer.address}` });
     this.opts.logger.info({ pcId, deviceId: peer.deviceId }, 'PC enrolled');
     this.lastStatus.set(pcId, null);
@@ -136,18 +151,34 @@ export class Registry implements LinkRegistry {
     this.seen.set(pcId, now);
     if (sameStatus(this.lastStatus.get(pcId), status)) return;
     this.lastStatus.set(pcId, status);
-    const previous = this.writes.get(pcId) ?? Promise.resolve();
-    const write = previous
-      .then(() => this.opts.store.saveStatus(pcId, status, now))
-      .catch((err: { code?: string; message?: string }) => {
-        // Written again at the next change; the presence batch still records the PC as seen.
-        this.lastStatus.delete(pcId);
-        this.opts.logger.error({ pcId, code: err.code, err: err.message }, 'the status of a PC could not be stored');
-      })
-      .finally(() => {
-        if (this.writes.get(pcId) === write) this.writes.delete(pcId);
-      });
-    this.writes.set(pcId, write);
+    if (this.writes.has(pcId)) {
+      this.nextStatus.set(pcId, { status, at: now });
+      return;
+    }
+    this.writes.set(pcId, this.writeStatus(pcId, { status, at: now }));
+  }
+
+  /** Writes a PC's status, then the newest one that came meanwhile, until none waits. */
+  private async writeStatus(pcId: string, first: { status: PcStatus; at: number }): Promise<void> {
+    try {
+      for (let next: { status: PcStatus; at: number } | undefined = first; next !== undefined; next = this.takeNextStatus(pcId)) {
+        try {
+          await this.opts.store.saveStatus(pcId, next.status, next.at);
+        } catch (err) {
+          // Written again at the next change; the presence batch still records the PC as seen.
+          this.lastStatus.delete(pcId);
+          this.opts.logger.error({ pcId, code: (err as { code?: string }).code, err: (err as Error).message }, 'the status of a PC could not be stored');
+        }
+      }
+    } finally {
+      this.writes.delete(pcId);
+    }
+  }
+
+  private takeNextStatus(pcId: string): { status: PcStatus; at: number } | undefined {
+    const next = this.nextStatus.get(pcId);
+    this.nextStatus.delete(pcId);
+    return next;
   }
 
   event(pcId: string, event: AgentEvent): void {
@@ -183,12 +214,22 @@ export class Registry implements LinkRegistry {
 
   private async refuse(peer: AdmitPeer, refusal: Refusal): Promise<Admission> {
     const { pcId, enrolmentToken } = peer.identity;
+    const now = this.opts.clock();
+    const key = `${peer.deviceId} ${refusal.code}`;
+    const last = this.refusals.get(key);
+    if (last !== undefined && now - last.at < REFUSAL_AUDIT_MS) {
+      last.unrecorded++;
+      return { ok: false, refusal };
+    }
+    if (this.refusals.size >= MAX_REFUSALS_KEPT) for (const [k, r] of this.refusals) if (now - r.at >= REFUSAL_AUDIT_MS) this.refusals.delete(k);
+    this.refusals.set(key, { at: now, unrecorded: 0 });
+    const repeated = last !== undefined && last.unrecorded > 0 ? `; ${last.unrecorded} more such refusals of this device since the last record` : '';
     await this.opts.audit.append({
       actor: 'agent',
       action: enrolmentToken === undefined ? 'pc.connect' : 'pc.enrol',
       target: pcId,
       decision: 'deny',
-      reason: `${refusal.code}: ${refusal.message} (device ${peer.deviceId}, from ${peer.address})`,
+      reason: `${refusal.code}: ${refusal.message} (device ${peer.deviceId}, from ${peer.address}${repeated})`,
     });
     return { ok: false, refusal };
   }

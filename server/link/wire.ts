@@ -63,6 +63,8 @@ export function readJsonLines(stream: Readable, onValue: (value: unknown) => voi
         pending = [];
         pendingSize = 0;
         start = nl + 1;
+        // A line that ends in this chunk is checked too, not only the part still waiting for its end.
+        if (line.length > maxLine) return fail(`an event line over ${maxLine} bytes`);
         if (line.length === 0) continue;
         let value: unknown;
         try {

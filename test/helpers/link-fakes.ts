@@ -38,8 +38,17 @@ export class FakeRegistry implements LinkRegistry {
   readonly online = new Set<string>();
   readonly log: string[] = [];
 
+  /** When set, admit waits for it (a test holds an admission in flight). */
+  hold: Promise<void> | undefined;
+
   async admit(peer: AdmitPeer): Promise<Admission> {
     this.admits.push(peer);
+    const answer = this.decide(peer);
+    await this.hold;
+    return answer;
+  }
+
+  private decide(peer: AdmitPeer): Admission {
     const { pcId, enrolmentToken } = peer.identity;
     if (this.removed.has(pcId)) return { ok: false, refusal: { code: 'ERR_ENROL_REMOVED', message: `PC ${pcId} was removed from the console` } };
     const device = this.devices.get(pcId);

@@ -8,7 +8,7 @@
  *
  * Security considerations: what the agent sends is checked before it is
  * passed on (wire.ts); every request has a deadline, so a hung agent never
- * holds a caller; a PC that has been silent for three heartbeat intervals
+ * holds a caller; an event line is capped at MAX_EVENT_LINE_BYTES; a PC that has been silent for three heartbeat intervals
  * is dropped.
  */
 import http2, { type ClientHttp2Session } from 'node:http2';
@@ -50,6 +50,9 @@ export interface LinkHub {
   readonly size: number;
   close(): Promise<void>;
 }
+
+/** The longest event line a PC may send (a status, a take-out request); a longer one drops its link. */
+export const MAX_EVENT_LINE_BYTES = 64 * 1024;
 
 /** A request's deadline unless the caller gives one. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -167,7 +170,7 @@ export class PcLink {
         }
         if (event.type === 'status') this.registry.status(this.pcId, event.status);
         else this.registry.event(this.pcId, event);
-      }).then(
+      }, MAX_EVENT_LINE_BYTES).then(
         () => this.session.destroy(),
         (err: Error) => {
           this.logger.warn({ pcId: this.pcId, err: err.message }, 'link: the PC\'s events stream failed; dropping its link');

@@ -12,7 +12,8 @@
  * registry pins that key by its device id: a socket without a certificate
  * is dropped before anything is read from it. TLS 1.3 only, ALPN
  * `mydoc-link/1` only. The admission (identity, welcome or refusal) has a
- * deadline, so a socket that stalls there holds nothing for long. The
+ * deadline, so a socket that stalls there holds nothing for long, and at
+ * most MAX_ADMISSIONS run at once (more connections are dropped). The
  * enrolment token is passed to the registry and never logged.
  */
 import http2 from 'node:http2';
@@ -22,7 +23,7 @@ import { LINK_ALPN, LINK_PATHS, type Refusal, type Welcome } from '../../link/pr
 import { peerIdentity } from '../../link/device-identity.js';
 import { LinkError } from '../../link/errors.js';
 import { asIdentity } from '../../link/wire.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS, PcLink, requestOn, type LinkHub, type LinkLogger, type LinkRegistry } from './hub.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, PcLink, requestOn, type Admission, type LinkHub, type LinkLogger, type LinkRegistry } from './hub.js';
 
 export interface LinkServerOptions {
   host: string;
@@ -32,6 +33,9 @@ export interface LinkServerOptions {
   registry: LinkRegistry;
   logger: LinkLogger;
 }
+
+/** Admissions (identity, registry, welcome or refusal) in flight at once; a connection beyond it is dropped. */
+export const MAX_ADMISSIONS = 64;
 
 /** From the TLS handshake's start to the welcome or refusal. */
 const ADMISSION_TIMEOUT_MS = 15_000;
@@ -58,7 +62,11 @@ class Hub implements LinkHub {
     return link.request(path, body, opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
   }
 
+  /** Admissions in flight, by the pcId they claim: `drop` marks them, so one that was admitted before the drop is not linked after it. */
+  readonly admitting = new Map<string, Set<{ dropped: boolean }>>();
+
   drop(pcId: string): void {
+    for (const admission of this.admitting.get(pcId) ?? []) admission.dropped = true;
     this.links.get(pcId)?.close();
   }
 
@@ -85,10 +93,28 @@ export async function startLinkServer(opts: LinkServerOptions): Promise<LinkHub>
   server.on('tlsClientError', (err, socket) => {
     opts.logger.debug({ address: socket.remoteAddress, err: err.message }, 'link: a TLS handshake failed');
   });
+  let admitting = 0;
+  let droppedSince = 0;
   server.on('secureConnection', (socket: TLSSocket) => {
+    if (admitting >= MAX_ADMISSIONS) {
+      // Each admission costs a store read and an audit record: beyond the cap, sockets are dropped unread.
+      if (droppedSince++ === 0) opts.logger.warn({ address: socket.remoteAddress }, `link: ${MAX_ADMISSIONS} admissions in flight; dropping new connections until one ends`);
+      socket.destroy();
+      return;
+    }
+    if (droppedSince > 0) {
+      opts.logger.warn({ dropped: droppedSince }, 'link: admitting again after dropping connections over the cap');
+      droppedSince = 0;
+    }
+    admitting++;
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    void admitSocket(socket, hub, opts);
+    admitSocket(socket, hub, opts)
+      .catch((err: Error) => {
+        opts.logger.error({ address: socket.remoteAddress, err: err.message }, 'link: admission failed unexpectedly; dropped');
+        socket.destroy();
+      })
+      .finally(() => admitting--);
   });
   server.listen(opts.port, opts.host);
   await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
@@ -103,11 +129,13 @@ async function admitSocket(socket: TLSSocket, hub: Hub, opts: LinkServerOptions)
     socket.destroy();
     return;
   }
-  const peer = peerIdentity(certificate.raw);
-  const session = http2.connect('https://agent.link', { createConnection: () => socket });
-  session.on('error', (err) => opts.logger.debug({ address, err: err.message }, 'link: session error'));
-  const deadline = setTimeout(() => session.destroy(), ADMISSION_TIMEOUT_MS);
+  let peer: ReturnType<typeof peerIdentity> | undefined;
+  let session: http2.ClientHttp2Session | undefined;
+  const deadline = setTimeout(() => (session ?? socket).destroy(), ADMISSION_TIMEOUT_MS);
   try {
+    peer = peerIdentity(certificate.raw);
+    session = http2.connect('https://agent.link', { createConnection: () => socket });
+    session.on('error', (err) => opts.logger.debug({ address, err: err.message }, 'link: session error'));
     const answer = await requestOn(session, 'GET', LINK_PATHS.identity, undefined, ADMISSION_TIMEOUT_MS, 'identity');
     const identity = answer.status === 200 ? asIdentity(answer.body) : undefined;
     if (!identity) {
@@ -115,19 +143,36 @@ async function admitSocket(socket: TLSSocket, hub: Hub, opts: LinkServerOptions)
       session.destroy();
       return;
     }
-    const admission = await opts.registry.admit({ ...peer, identity, address });
+    const pending = { dropped: false };
+    const ofPc = hub.admitting.get(identity.pcId) ?? new Set();
+    hub.admitting.set(identity.pcId, ofPc.add(pending));
+    let admission: Admission;
+    try {
+      admission = await opts.registry.admit({ ...peer, identity, address });
+      if (admission.ok && !pending.dropped) {
+        const welcome: Welcome = { heartbeatSeconds: opts.heartbeatSeconds, enrolled: admission.enrolled };
+        const welcomed = await requestOn(session, 'POST', LINK_PATHS.welcome, welcome, ADMISSION_TIMEOUT_MS, 'welcome');
+        if (welcomed.status !== 204) throw new LinkError('ERR_LINK_ANSWER', `welcome answered ${welcomed.status}`);
+      }
+    } finally {
+      ofPc.delete(pending);
+      if (ofPc.size === 0 && hub.admitting.get(identity.pcId) === ofPc) hub.admitting.delete(identity.pcId);
+    }
     if (!admission.ok) {
       opts.logger.info({ address, pcId: identity.pcId, code: admission.refusal.code }, 'link: PC refused');
       await requestOn(session, 'POST', LINK_PATHS.refusal, admission.refusal satisfies Refusal, ADMISSION_TIMEOUT_MS, 'refusal').catch(() => undefined);
       session.close();
       return;
     }
-    const welcome: Welcome = { heartbeatSeconds: opts.heartbeatSeconds, enrolled: admission.enrolled };
-    const welcomed = await requestOn(session, 'POST', LINK_PATHS.welcome, welcome, ADMISSION_TIMEOUT_MS, 'welcome');
-    if (welcomed.status !== 204) throw new LinkError('ERR_LINK_ANSWER', `welcome answered ${welcomed.status}`);
     clearTimeout(deadline);
     if (session.destroyed) return;
     const { pcId } = admission;
+    if (pending.dropped) {
+      // Removed (pc remove) while it was being admitted: not linked.
+      opts.logger.info({ address, pcId }, 'link: PC dropped during its admission; not linked');
+      session.destroy();
+      return;
+    }
     hub.links.get(pcId)?.close();
     const link = new PcLink(pcId, session, opts.heartbeatSeconds * 1000, opts.registry, opts.logger, () => {
       if (hub.links.get(pcId) === link) {
@@ -138,8 +183,9 @@ async function admitSocket(socket: TLSSocket, hub: Hub, opts: LinkServerOptions)
     hub.links.set(pcId, link);
     opts.registry.connected(pcId);
   } catch (err) {
-    opts.logger.warn({ address, deviceId: peer.deviceId, err: (err as Error).message }, 'link: admission failed; dropped');
-    session.destroy();
+    opts.logger.warn({ address, deviceId: peer?.deviceId, err: (err as Error).message }, 'link: admission failed; dropped');
+    session?.destroy();
+    socket.destroy();
   } finally {
     clearTimeout(deadline);
   }

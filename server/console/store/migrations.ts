@@ -73,6 +73,12 @@ function migrations(kind: StoreKind): Record<string, Migration> {
         await db.schema.createIndex('takeout_request_jti').on('takeout_request').column('jti').execute();
       },
     },
+    '0002-pc-device-unique': {
+      // One device key is one live PC (a removed PC's key may enrol again); also getPcByDevice's index.
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema.createIndex('pc_device_live').on('pc').column('device_id').unique().where(sql.ref('removed_at'), 'is', null).execute();
+      },
+    },
   };
 }
 

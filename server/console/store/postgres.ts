@@ -94,6 +94,7 @@ function postgresEngine(where: string, sslMode: string): Engine {
     kind: 'postgres',
     rowLocks: true,
     presenceRows: (json) => sql`(select e->>0 as pc_id, (e->>1)::bigint as at from json_array_elements(${json}::json) as e)`,
+    isUniqueViolation: (err) => (err as { code?: unknown } | null)?.code === '23505',
     toStoreError(err, operation) {
       if (err instanceof StoreError) return err;
       const reason = reasonOf(err);

@@ -8,7 +8,8 @@
  * Atomic steps: consumeEnrolment reads and writes in one transaction with
  * the PC's row locked (FOR UPDATE on PostgreSQL; SQLite runs one write
  * transaction at a time), so a token binds one device once, however many
- * handshakes race for it. decideRequest and revokeRequest are
+ * handshakes race for it, and binds a device key to one live PC (checked in
+ * the transaction, backed by the unique index pc_device_live). decideRequest and revokeRequest are
  * compare-and-set UPDATEs. touchPresence is one UPDATE for its batch.
  *
  * Security considerations: enrolment tokens arrive as their SHA-256 and are
@@ -44,6 +45,8 @@ export interface Engine {
   presenceRows(json: string): RawBuilder<{ pc_id: string; at: number }>;
   /** Whether SELECT ... FOR UPDATE locks rows (PostgreSQL); SQLite's write transactions are serial anyway. */
   readonly rowLocks: boolean;
+  /** Whether a driver's error is a unique index refusing a row. */
+  isUniqueViolation(err: unknown): boolean;
   /** The StoreError for a driver's error (a StoreError passes through). */
   toStoreError(err: unknown, operation: string): StoreError;
 }
@@ -184,20 +187,31 @@ export class SqlConsoleStore implements ConsoleStore {
 
   consumeEnrolment(pcId: string, tokenHash: Buffer, deviceId: string, devicePublicPem: string, now: number): Promise<EnrolmentResult> {
     return this.run('consumeEnrolment', () =>
-      this.db.transaction().execute(async (trx): Promise<EnrolmentResult> => {
-        const hash = hashHex(tokenHash);
-        const pc = await this.lockPc(trx, pcId);
-        if (pc === undefined) return { ok: false, code: 'ERR_ENROL_UNKNOWN' };
-        if (pc.removed_at !== null) return { ok: false, code: 'ERR_ENROL_REMOVED' };
-        if (pc.device_id !== null) return { ok: false, code: pc.device_id === deviceId ? 'ERR_ENROL_USED' : 'ERR_ENROL_TAKEN' };
-        const token = await trx.selectFrom('enrolment').selectAll().where('token_hash', '=', hash).where('pc_id', '=', pcId).executeTakeFirst();
-        if (token === undefined) return { ok: false, code: 'ERR_ENROL_UNKNOWN' };
-        if (token.used_at !== null) return { ok: false, code: 'ERR_ENROL_USED' };
-        if (token.expires_at <= now) return { ok: false, code: 'ERR_ENROL_EXPIRED' };
-        await trx.updateTable('enrolment').set({ used_at: now }).where('token_hash', '=', hash).execute();
-        await trx.updateTable('pc').set({ device_id: deviceId, device_public_pem: devicePublicPem, enrolled_at: now }).where('pc_id', '=', pcId).execute();
-        return { ok: true };
-      }),
+      this.db
+        .transaction()
+        .execute(async (trx): Promise<EnrolmentResult> => {
+          const hash = hashHex(tokenHash);
+          const pc = await this.lockPc(trx, pcId);
+          if (pc === undefined) return { ok: false, code: 'ERR_ENROL_UNKNOWN' };
+          if (pc.removed_at !== null) return { ok: false, code: 'ERR_ENROL_REMOVED' };
+          const token = await trx.selectFrom('enrolment').selectAll().where('token_hash', '=', hash).where('pc_id', '=', pcId).executeTakeFirst();
+          // A used token says so, whoever presents it; an enrolled PC claimed without one is taken.
+          if (token !== undefined && token.used_at !== null) return { ok: false, code: 'ERR_ENROL_USED' };
+          if (pc.device_id !== null) return { ok: false, code: 'ERR_ENROL_TAKEN' };
+          if (token === undefined) return { ok: false, code: 'ERR_ENROL_UNKNOWN' };
+          if (token.expires_at <= now) return { ok: false, code: 'ERR_ENROL_EXPIRED' };
+          // One device is one PC (the unique index pc_device_live backs this against a race).
+          const other = await trx.selectFrom('pc').select('pc_id').where('device_id', '=', deviceId).where('removed_at', 'is', null).where('pc_id', '!=', pcId).executeTakeFirst();
+          if (other !== undefined) return { ok: false, code: 'ERR_ENROL_TAKEN' };
+          await trx.updateTable('enrolment').set({ used_at: now }).where('token_hash', '=', hash).execute();
+          await trx.updateTable('pc').set({ device_id: deviceId, device_public_pem: devicePublicPem, enrolled_at: now }).where('pc_id', '=', pcId).execute();
+          return { ok: true };
+        })
+        .catch((err: unknown): EnrolmentResult => {
+          // Another PC enrolled the same device key in a transaction that committed first.
+          if (this.engine.isUniqueViolation(err)) return { ok: false, code: 'ERR_ENROL_TAKEN' };
+          throw err;
+        }),
     );
   }
 

@@ -63,6 +63,7 @@ function sqliteEngine(file: string): Engine {
     kind: 'sqlite',
     rowLocks: false,
     presenceRows: (json) => sql`(select json_extract(value, '$[0]') as pc_id, json_extract(value, '$[1]') as at from json_each(${json}))`,
+    isUniqueViolation: (err) => (err as { code?: unknown } | null)?.code === 'SQLITE_CONSTRAINT_UNIQUE',
     toStoreError(err, operation) {
       if (err instanceof StoreError) return err;
       const code = String((err as { code?: unknown } | null)?.code ?? '');
