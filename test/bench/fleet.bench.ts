@@ -139,7 +139,7 @@ class AdminSession {
 /**
  * The console's database writes over `seconds`: strace on its every thread,
  * counting only the syscalls whose file descriptor (strace -y prints its
- * path) is the SQLite file or its WAL. A commit in WAL mode is an fdatasync
+ * path) is the SQLite file or its WAL. A commit in WAL mode is an fsync
  * of the WAL (a checkpoint adds one of the database file).
  */
 async function databaseWrites(pid: number, seconds: number, sqliteFile: string, outFile: string): Promise<{ commits: number; pageWrites: number; bytes: number; otherWrites: number }> {
@@ -161,17 +161,21 @@ async function databaseWrites(pid: number, seconds: number, sqliteFile: string, 
   let bytes = 0;
   let otherWrites = 0;
   for (const line of lines) {
-    const m = /\b(fdatasync|fsync|pwrite64|write)\(\d+<([^>]*)>.*\)\s+=\s+(-?\d+)/.exec(line);
+    // `PID call(FD<path>, ...) = R`, or with threads `PID call(FD<path>, ... <unfinished ...>`: the arguments are whole in both.
+    const m = /\b(fdatasync|fsync|pwrite64|write)\(\d+<([^>]*)>(.*)$/.exec(line);
     if (!m) continue;
-    const [, call, path, result] = m;
+    const [, call, path, rest] = m;
+    const isWrite = call === 'write' || call === 'pwrite64';
     if (!dbFd(path!)) {
-      if (call === 'write' || call === 'pwrite64') otherWrites++;
+      if (isWrite) otherWrites++;
       continue;
     }
-    if (call === 'fdatasync' || call === 'fsync') commits++;
+    if (!isWrite) commits++;
     else {
-      bytes += Math.max(0, Number(result));
-      if (Number(result) >= 512) pageWrites++;
+      const size = Number(/, (\d+)(?:, \d+)?\)? *(?:= -?\d+|<unfinished \.\.\.>)\s*$/.exec(rest!)?.[1] ?? 0);
+      bytes += size;
+      // A WAL frame is a 24-byte header and a page, written apart; a checkpoint writes pages.
+      if (size >= 512) pageWrites++;
     }
   }
   return { commits, pageWrites, bytes, otherWrites };
