@@ -27,8 +27,8 @@ import { LdapAuthenticator } from '../../policy/directory/ldap/accounts.js';
 import { LocalMemberDirectory } from '../../policy/directory/local/members.js';
 import { normalizeUserName } from '../../policy/directory/user-name.js';
 import type { Clock } from '../../shares/clock.js';
-import type { LdapConfig } from '../config/config.js';
-import { readSecretFile } from '../config/directory.js';
+import type { LdapConnectionConfig } from '../config/ldap-config.js';
+import { ldapConnection } from '../config/directory.js';
 import { MAX_LOGIN_CHARS } from '../http/basic-auth.js';
 import { LoginThrottle, TooManyLoginAttempts } from '../http/login-throttle.js';
 import { ROLES, type Role } from './config.js';
@@ -48,7 +48,7 @@ export type RoleGroups = Readonly<Record<Role, readonly string[]>>;
 export interface AdminDirectoryConfig {
   kind: 'local' | 'ldap';
   local: { usersFile: string };
-  ldap: Pick<LdapConfig, 'urls' | 'flavor' | 'baseDn' | 'userBaseDn' | 'serviceDn' | 'servicePasswordFile' | 'caFile' | 'tlsServerName' | 'insecureSkipVerify' | 'timeoutSeconds'> | null;
+  ldap: LdapConnectionConfig | null;
 }
 
 /** The directory the console's configuration names, its service password read from its file. */
@@ -56,16 +56,7 @@ export async function buildAdminDirectory(config: AdminDirectoryConfig): Promise
   const ldap = config.ldap;
   if (config.kind === 'local' || !ldap) return new LocalMemberDirectory(config.local.usersFile);
   return new LdapAuthenticator({
-    urls: ldap.urls,
-    flavor: ldap.flavor,
-    baseDn: ldap.baseDn,
-    userBaseDn: ldap.userBaseDn,
-    serviceDn: ldap.serviceDn,
-    servicePassword: await readSecretFile(ldap.servicePasswordFile, 'service account password file (directory.ldap.servicePasswordFile)'),
-    caPem: ldap.caFile ? await readSecretFile(ldap.caFile, 'directory CA file (directory.ldap.caFile)') : undefined,
-    tlsServerName: ldap.tlsServerName ?? undefined,
-    insecureSkipVerify: ldap.insecureSkipVerify,
-    timeoutMs: Math.round(ldap.timeoutSeconds * 1000),
+    ...(await ldapConnection(ldap)),
     adminsGroupDn: undefined,
   });
 }
