@@ -14,8 +14,7 @@ import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } fr
 import type { FastifyBaseLogger } from 'fastify';
 import { StoreError } from './errors.js';
 import type { Engine } from './sql-store.js';
-
-export type StoreKind = 'sqlite' | 'postgres';
+import type { StoreKind } from './store.js';
 
 function migrations(kind: StoreKind): Record<string, Migration> {
   const pcIdType = kind === 'postgres' ? sql`text collate "C"` : sql`text`;

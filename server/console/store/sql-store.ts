@@ -28,10 +28,10 @@ import type {
   PcSort,
   PcStatus,
   RequestState,
+  StoreKind,
   TakeoutRequestRow,
 } from './store.js';
 import type { PcTable, StoreDatabase, TakeoutRequestTable } from './schema.js';
-import type { StoreKind } from './migrations.js';
 import { StoreError } from './errors.js';
 
 const DAY_MS = 86_400_000;

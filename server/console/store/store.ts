@@ -84,8 +84,11 @@ export interface TakeoutRequestRow {
   until: number | null;
 }
 
+/** The engine under a store. */
+export type StoreKind = 'sqlite' | 'postgres';
+
 export interface ConsoleStore {
-  readonly kind: 'sqlite' | 'postgres';
+  readonly kind: StoreKind;
   /** Ends every connection; later calls fail. */
   close(): Promise<void>;
 
