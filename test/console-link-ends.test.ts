@@ -20,7 +20,7 @@ import { LINK_ALPN, LINK_PATHS } from '../server/link/protocol.js';
 import type { PcStatus } from '../server/link/status.js';
 import { dataFolder } from '../shares/data-folder.js';
 import { tempDir } from './helpers/keys.js';
-import { agentIdentity, captureLogger, FakeRegistry, until, type AgentIdentity } from './helpers/link-fakes.js';
+import { agentIdentity, captureLogger, FakeRegistry, TEST_CONSOLE_KEY, until, type AgentIdentity } from './helpers/link-fakes.js';
 import { freePort } from './helpers/server.js';
 
 const STATUS: PcStatus = { gate: 'online', takeoutUntil: null, users: ['alice'], lastBackupAt: null, agentVersion: '1.2.3' };
@@ -67,7 +67,7 @@ describe('the link between an agent and the console (in one process)', () => {
     await writeFile(otherCaFile, other.caCertPem);
     port = await freePort();
     consoleTls = { cert: tlsMaterial.certPem, key: tlsMaterial.keyPem };
-    hub = await startLinkServer({ host: '127.0.0.1', port, tls: consoleTls, heartbeatSeconds: 0.3, registry, logger: consoleLog.logger });
+    hub = await startLinkServer({ host: '127.0.0.1', port, tls: consoleTls, heartbeatSeconds: 0.3, consoleKey: TEST_CONSOLE_KEY, registry, logger: consoleLog.logger });
   });
 
   after(async () => {
@@ -157,7 +157,7 @@ describe('the link between an agent and the console (in one process)', () => {
   it('an agent refuses a console certificate for another host name', async () => {
     const id = await agentIdentity(dir, 'pc-h');
     // The same console certificate (for localhost and 127.0.0.1) on 127.0.0.2.
-    const elsewhere = await startLinkServer({ host: '127.0.0.2', port, tls: consoleTls, heartbeatSeconds: 1, registry, logger: captureLogger().logger });
+    const elsewhere = await startLinkServer({ host: '127.0.0.2', port, tls: consoleTls, heartbeatSeconds: 1, consoleKey: TEST_CONSOLE_KEY, registry, logger: captureLogger().logger });
     const { log } = startAgent(id, 'pc-h', { url: `https://127.0.0.2:${port}` });
     await until(() => /certificate is not for 127\.0\.0\.2/.test(log.text()), 'the host name refusal logged');
     await elsewhere.close();
@@ -170,7 +170,7 @@ describe('the link between an agent and the console (in one process)', () => {
     const ca = await readFile(caFile, 'utf8');
     const capPort = await freePort();
     const capLog = captureLogger();
-    const capped = await startLinkServer({ host: '127.0.0.1', port: capPort, tls: consoleTls, heartbeatSeconds: 1, registry, logger: capLog.logger });
+    const capped = await startLinkServer({ host: '127.0.0.1', port: capPort, tls: consoleTls, heartbeatSeconds: 1, consoleKey: TEST_CONSOLE_KEY, registry, logger: capLog.logger });
     // A socket that completes TLS with a device certificate, then never speaks HTTP/2: its admission waits for the identity.
     const dial = () =>
       new Promise<tls.TLSSocket>((resolve, reject) => {

@@ -74,6 +74,10 @@ async function readBlocks(file: string, what: string): Promise<string[]> {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'the file does not exist' : ((err as NodeJS.ErrnoException).code ?? 'unreadable');
     throw new TakeoutError('ERR_TAKEOUT_ISSUER_KEY', `${what}: cannot read ${file}: ${reason}`);
   }
+  return pemBlocks(text, file, what);
+}
+
+function pemBlocks(text: string, file: string, what: string): string[] {
   const blocks = text.match(PEM_BLOCK) ?? [];
   if (blocks.length !== 2) {
     throw new TakeoutError('ERR_TAKEOUT_ISSUER_KEY', `${what}: ${file} must hold two PEM keys (signing key, then encryption key), as "mydoc keys issuer" writes; found ${blocks.length}`);
@@ -100,6 +104,13 @@ function requireAlg(sign: KeyObject, enc: KeyObject, file: string, what: string)
 export async function loadIssuerPublicKey(file: string, what: string): Promise<IssuerPublicKey> {
   const [verifyKey, encryptKey] = parse(await readBlocks(file, what), file, what, 'public');
   const alg = requireAlg(verifyKey, encryptKey, file, what);
+  return { kid: await issuerKeyId(verifyKey), alg, verifyKey, encryptKey };
+}
+
+/** An issuer public key from its PEM text (the console's key as its welcome carries it); `what` names it in errors. */
+export async function parseIssuerPublicKey(text: string, what: string): Promise<IssuerPublicKey> {
+  const [verifyKey, encryptKey] = parse(pemBlocks(text, 'the text', what), 'the text', what, 'public');
+  const alg = requireAlg(verifyKey, encryptKey, 'the text', what);
   return { kid: await issuerKeyId(verifyKey), alg, verifyKey, encryptKey };
 }
 

@@ -214,7 +214,7 @@ function readBackup(root: Mapping, baseDir: string): Config['backup'] {
     throw new ConfigError('backup.timezone', `must be an IANA time zone such as "Europe/Berlin" or "UTC" (got ${describe(timezone)})`);
   }
   return {
-    target: readBackupTarget(backup, baseDir),
+    target: readBackupTarget(backup, 'backup', baseDir),
     schedule: scheduleText === 'off' ? null : scheduleText,
     timezone,
     randomDelaySeconds: readNumber(backup, 'backup', 'randomDelaySeconds', 0, 86400, true) ?? 600,
@@ -222,34 +222,36 @@ function readBackup(root: Mapping, baseDir: string): Config['backup'] {
   };
 }
 
-function readBackupTarget(backup: Mapping, baseDir: string): BackupTargetConfig {
-  const target = readSection(backup, 'backup', 'target', ['kind', 'path', 'mountPoint', 'url', 'authFile']);
-  const kindText = required(readString(target, 'backup.target', 'kind'), 'backup.target.kind');
-  const kind = oneOf(kindText, BACKUP_TARGET_KINDS, 'backup.target.kind');
-  rejectKeysOfOtherKinds(target, kind);
+/** `<parentKey>.target`: a backup target (the agent's backup.target, the console's recovery.target). */
+export function readBackupTarget(parent: Mapping, parentKey: string, baseDir: string): BackupTargetConfig {
+  const key = `${parentKey}.target`;
+  const target = readSection(parent, parentKey, 'target', ['kind', 'path', 'mountPoint', 'url', 'authFile']);
+  const kindText = required(readString(target, key, 'kind'), `${key}.kind`);
+  const kind = oneOf(kindText, BACKUP_TARGET_KINDS, `${key}.kind`);
+  rejectKeysOfOtherKinds(target, kind, key);
   if (kind === 'path') {
-    const path = required(readPath(target, 'backup.target', 'path', baseDir), 'backup.target.path');
-    const mountPoint = readPath(target, 'backup.target', 'mountPoint', baseDir);
+    const path = required(readPath(target, key, 'path', baseDir), `${key}.path`);
+    const mountPoint = readPath(target, key, 'mountPoint', baseDir);
     if (mountPoint === undefined) return { kind, path };
     if (path !== mountPoint && !path.startsWith(mountPoint.endsWith('/') ? mountPoint : `${mountPoint}/`)) {
-      throw new ConfigError('backup.target.mountPoint', `must be backup.target.path or a folder above it (got ${describe(mountPoint)} for the path ${describe(path)})`);
+      throw new ConfigError(`${key}.mountPoint`, `must be ${key}.path or a folder above it (got ${describe(mountPoint)} for the path ${describe(path)})`);
     }
     return { kind, path, mountPoint };
   }
-  const url = required(readString(target, 'backup.target', 'url'), 'backup.target.url');
+  const url = required(readString(target, key, 'url'), `${key}.url`);
   if (!SMB_URL.test(url)) {
-    throw new ConfigError('backup.target.url', `must look like //host/share or //host/share/folder (got ${describe(url)})`);
+    throw new ConfigError(`${key}.url`, `must look like //host/share or //host/share/folder (got ${describe(url)})`);
   }
-  const authFile = required(readPath(target, 'backup.target', 'authFile', baseDir), 'backup.target.authFile');
+  const authFile = required(readPath(target, key, 'authFile', baseDir), `${key}.authFile`);
   return { kind, url, authFile };
 }
 
-function rejectKeysOfOtherKinds(target: Mapping, kind: keyof typeof BACKUP_TARGET_KEYS_BY_KIND): void {
+function rejectKeysOfOtherKinds(target: Mapping, kind: keyof typeof BACKUP_TARGET_KEYS_BY_KIND, key: string): void {
   for (const [otherKind, keys] of Object.entries(BACKUP_TARGET_KEYS_BY_KIND)) {
     if (otherKind === kind) continue;
-    const present = keys.find((key) => Object.hasOwn(target, key));
+    const present = keys.find((k) => Object.hasOwn(target, k));
     if (present !== undefined) {
-      throw new ConfigError(`backup.target.${present}`, `only allowed when backup.target.kind is "${otherKind}"`);
+      throw new ConfigError(`${key}.${present}`, `only allowed when ${key}.kind is "${otherKind}"`);
     }
   }
 }

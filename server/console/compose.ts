@@ -25,7 +25,9 @@ import { onlineWindowMs, type ConsoleConfig } from './config.js';
 import { consoleFolder } from './data-folder.js';
 import { CONSOLE_STATUS } from './error-status.js';
 import { requireConsoleInitialised } from './init.js';
-import type { LinkHub } from './link/hub.js';
+import type { LinkHub, LinkStreamAnswer } from './link/hub.js';
+import type { OutgoingHttpHeaders } from 'node:http2';
+import type { Readable } from 'node:stream';
 import { openConfiguredStore } from './open-store.js';
 import type { PcAdmin } from './pcs.js';
 import { Registry } from './registry.js';
@@ -67,6 +69,11 @@ export class ConsoleLinks implements LinkHub {
     return this.hub.request(pcId, path, body, opts);
   }
 
+  stream(pcId: string, headers: OutgoingHttpHeaders, body: Readable | undefined, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<LinkStreamAnswer> {
+    if (!this.hub) return Promise.reject(new LinkError('ERR_LINK_OFFLINE', `PC ${pcId} is not connected`));
+    return this.hub.stream(pcId, headers, body, opts);
+  }
+
   drop(pcId: string): void {
     this.hub?.drop(pcId);
   }
@@ -86,6 +93,8 @@ export interface Console {
   audit: AuditLog;
   registry: Registry;
   links: ConsoleLinks;
+  /** The console's issuer public key (PEM): every welcome carries it, for the agents to pin. */
+  issuerPublicPem: string;
   /** The TLS key and certificate of both ports. */
   tls: { key: string; cert: string };
   /** Take-out decisions (approve, deny, revoke, expiry of unanswered requests; `start` arms its sweep). */
@@ -112,6 +121,9 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
     throw new ConfiguredFileError(`cannot read the console's TLS key or certificate: ${err.message}`);
   });
   const issuerKey = await loadIssuerPrivateKey(paths.issuerPrivateKey, "the console's take-out issuer key");
+  const issuerPublicPem = await readFile(paths.issuerPublicKey, 'utf8').catch((err: Error) => {
+    throw new ConfiguredFileError(`cannot read the console's issuer public key: ${err.message}`);
+  });
   const app = Fastify({
     https: { key, cert, minVersion: 'TLSv1.2' },
     return503OnClosing: true,
@@ -155,5 +167,5 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
       await audit.close();
       await store.close();
     })());
-  return { config, app, store, audit, registry, links, takeout, admins, tls: { key, cert }, pcAdmin, clock, close };
+  return { config, app, store, audit, registry, links, takeout, admins, issuerPublicPem, tls: { key, cert }, pcAdmin, clock, close };
 }

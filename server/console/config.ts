@@ -10,6 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { readBackupTarget, type BackupTargetConfig } from '../config/config.js';
 import { ConfigError } from '../config/errors.js';
 import { LDAP_CONNECTION_KEYS, readLdapConnection, type LdapConnectionConfig } from '../config/ldap-config.js';
 import { readHostNames, readListenHost, readPortNumber } from '../config/listen-config.js';
@@ -60,6 +61,16 @@ export interface ConsoleConfig {
   readonly link: { readonly heartbeatSeconds: number };
   readonly enrolment: { readonly tokenHours: number };
   readonly takeout: { readonly requestExpiryDays: number };
+  /**
+   * Administrators' access to users' data. `approvals`: 0, or 1 for the
+   * two-person rule (reading contents needs an access request approved by
+   * another administrator, for at most `maxHours`).
+   */
+  readonly access: { readonly approvals: 0 | 1; readonly maxHours: number };
+  /** Share rules: the expiry a rule gets unless one is given, and the longest allowed (days). */
+  readonly sharing: { readonly defaultDays: number; readonly maxDays: number };
+  /** The NAS the agents back up to, for the recovery view of an offline PC; null: no recovery view. */
+  readonly recovery: { readonly target: BackupTargetConfig | null };
 }
 
 /** A PC is online when seen within two heartbeat intervals and 30 s. */
@@ -92,11 +103,12 @@ export function parseConsoleConfig(text: string, file: string): ConsoleConfig {
 }
 
 function readConsoleConfig(root: Mapping, baseDir: string): ConsoleConfig {
-  rejectUnknownKeys(root, '', ['dataDir', 'listen', 'directory', 'roles', 'store', 'link', 'enrolment', 'takeout']);
+  rejectUnknownKeys(root, '', ['dataDir', 'listen', 'directory', 'roles', 'store', 'link', 'enrolment', 'takeout', 'access', 'sharing', 'recovery']);
   const dataDir = required(readPath(root, '', 'dataDir', baseDir), 'dataDir');
   const link = readSection(root, '', 'link', ['heartbeatSeconds']);
   const enrolment = readSection(root, '', 'enrolment', ['tokenHours']);
   const takeout = readSection(root, '', 'takeout', ['requestExpiryDays']);
+  const recovery = readSection(root, '', 'recovery', ['target']);
   return {
     dataDir,
     listen: readListen(root),
@@ -106,7 +118,24 @@ function readConsoleConfig(root: Mapping, baseDir: string): ConsoleConfig {
     link: { heartbeatSeconds: readNumber(link, 'link', 'heartbeatSeconds', 1, 3600, true) ?? 60 },
     enrolment: { tokenHours: readNumber(enrolment, 'enrolment', 'tokenHours', 0.01, 720) ?? 24 },
     takeout: { requestExpiryDays: readNumber(takeout, 'takeout', 'requestExpiryDays', 0.001, 365) ?? 7 },
+    access: readAccess(root),
+    sharing: readSharing(root),
+    recovery: { target: Object.keys(recovery).length === 0 ? null : readBackupTarget(recovery, 'recovery', baseDir) },
   };
+}
+
+function readAccess(root: Mapping): ConsoleConfig['access'] {
+  const access = readSection(root, '', 'access', ['approvals', 'maxHours']);
+  const approvals = readNumber(access, 'access', 'approvals', 0, 1, true) ?? 0;
+  return { approvals: approvals === 1 ? 1 : 0, maxHours: readNumber(access, 'access', 'maxHours', 0.01, 8) ?? 8 };
+}
+
+function readSharing(root: Mapping): ConsoleConfig['sharing'] {
+  const sharing = readSection(root, '', 'sharing', ['defaultDays', 'maxDays']);
+  const maxDays = readNumber(sharing, 'sharing', 'maxDays', 1, 3650, true) ?? 90;
+  const defaultDays = readNumber(sharing, 'sharing', 'defaultDays', 1, 3650, true) ?? Math.min(30, maxDays);
+  if (defaultDays > maxDays) throw new ConfigError('sharing.defaultDays', `must not be more than sharing.maxDays (${defaultDays} > ${maxDays})`);
+  return { defaultDays, maxDays };
 }
 
 function readListen(root: Mapping): ConsoleConfig['listen'] {

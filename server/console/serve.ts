@@ -43,7 +43,7 @@ export async function startConsole(config: ConsoleConfig, version: string, opts:
     await app.listen({ host: config.listen.host, port: config.listen.port }).catch((err: Error) => {
       throw new ConsoleError('ERR_CONSOLE_LISTEN', `cannot listen on ${config.listen.host}:${config.listen.port} (listen.port): ${err.message}`);
     });
-    const hub = await startLinkServer({ host: config.listen.host, port: config.listen.linkPort, tls: c.tls, heartbeatSeconds: config.link.heartbeatSeconds, registry: c.registry, logger: app.log.child({ part: 'link' }) }).catch((err: Error) => {
+    const hub = await startLinkServer({ host: config.listen.host, port: config.listen.linkPort, tls: c.tls, heartbeatSeconds: config.link.heartbeatSeconds, consoleKey: c.issuerPublicPem, registry: c.registry, logger: app.log.child({ part: 'link' }) }).catch((err: Error) => {
       throw new ConsoleError('ERR_CONSOLE_LISTEN', `cannot listen on ${config.listen.host}:${config.listen.linkPort} (listen.linkPort): ${err.message}`);
     });
     c.links.attach(hub);

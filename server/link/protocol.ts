@@ -22,6 +22,16 @@
  *      POST /link/takeout/state        ({})                    -> 200 TakeoutStateAnswer
  *        (after each (re)connect: the console stores the pending requests it
  *        missed and sends the decisions the agent missed while offline)
+ *      POST /link/shares/rules         (ShareRuleSet)          -> 200 ShareRuleSetAnswer
+ *        (the whole set of this PC's live rules, after each (re)connect and
+ *        after every change; the agent keeps the set in memory only)
+ *      <any WebDAV method> /link/dav<console path>   header mydoc-grant: <grant JWT>
+ *        one WebDAV request for one user's data, streamed both ways (a GET of
+ *        1 GiB is one flow-controlled stream); <console path> is the raw path
+ *        the console received (/pcs/<pcId>/<user>/... or /shared/<owner>/<folder>/...);
+ *        the grant (policy/grants/grant.ts) says what it may touch; the answer
+ *        is the WebDAV answer (hrefs under the console's path), or a refusal
+ *        {"error":{"code","message"}} with the agent's status for the code
  * Errors are {"error":{"code","message"}} with the agent's status for the code.
  * Both sides send HTTP/2 PINGs; a side that has heard nothing for
  * 3 heartbeat intervals drops the link.
@@ -40,7 +50,13 @@ export const LINK_PATHS = {
   takeoutDenial: '/link/takeout/denial',
   takeoutRevocation: '/link/takeout/revocation',
   takeoutState: '/link/takeout/state',
+  shareRules: '/link/shares/rules',
+  /** A prefix: the console's request path follows it. */
+  dav: '/link/dav',
 } as const;
+
+/** The header that carries the grant of a /link/dav request. */
+export const GRANT_HEADER = 'mydoc-grant';
 
 export interface IdentityAnswer {
   pcId: string;
@@ -54,6 +70,13 @@ export interface Welcome {
   heartbeatSeconds: number;
   /** True when this link enrolled the PC (the agent forgets its token). */
   enrolled: boolean;
+  /**
+   * The console's issuer public key (PEM, as issuer-public.pem): the agent
+   * pins it at its first welcome and checks every grant, share rule and
+   * take-out key sent by the console against it; a different key in a later
+   * welcome is refused (logged), never taken.
+   */
+  consoleKey: string;
 }
 
 export type RefusalCode = 'ERR_ENROL_UNKNOWN' | 'ERR_ENROL_USED' | 'ERR_ENROL_EXPIRED' | 'ERR_ENROL_REMOVED' | 'ERR_ENROL_TAKEN' | 'ERR_LINK_NOT_ENROLLED' | 'ERR_LINK_WRONG_DEVICE';
@@ -84,6 +107,18 @@ export interface TakeoutDenial {
 export interface TakeoutRevocation {
   jti: string;
   admin: string;
+}
+
+export interface ShareRuleSet {
+  /** Signed share rules (policy/grants/share-rule.ts), each for this PC. */
+  rules: string[];
+}
+
+export interface ShareRuleSetAnswer {
+  /** Ids of the rules now enforced. */
+  accepted: string[];
+  /** Rules refused (bad signature, another PC, expired), with the reason code. */
+  refused: { index: number; code: string }[];
 }
 
 /** The agent's take-out state as the console reconciles it after a (re)connect. */

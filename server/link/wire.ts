@@ -100,8 +100,8 @@ export function asIdentity(v: unknown): IdentityAnswer | undefined {
 }
 
 export function asWelcome(v: unknown): Welcome | undefined {
-  if (!isObject(v) || typeof v.heartbeatSeconds !== 'number' || !(v.heartbeatSeconds >= 0.1 && v.heartbeatSeconds <= 3600) || typeof v.enrolled !== 'boolean') return undefined;
-  return { heartbeatSeconds: v.heartbeatSeconds, enrolled: v.enrolled };
+  if (!isObject(v) || typeof v.heartbeatSeconds !== 'number' || !(v.heartbeatSeconds >= 0.1 && v.heartbeatSeconds <= 3600) || typeof v.enrolled !== 'boolean' || !isShortString(v.consoleKey, 4096)) return undefined;
+  return { heartbeatSeconds: v.heartbeatSeconds, enrolled: v.enrolled, consoleKey: v.consoleKey };
 }
 
 export function asRefusal(v: unknown): Refusal | undefined {

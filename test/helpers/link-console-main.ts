@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { startLinkServer } from '../../server/console/link/server.js';
-import { captureLogger, FakeRegistry } from './link-fakes.js';
+import { captureLogger, FakeRegistry, TEST_CONSOLE_KEY } from './link-fakes.js';
 
 interface Settings {
   port: number;
@@ -43,6 +43,7 @@ const hub = await startLinkServer({
   port: settings.port,
   tls: { cert: await readFile(settings.certFile, 'utf8'), key: await readFile(settings.keyFile, 'utf8') },
   heartbeatSeconds: settings.heartbeatSeconds,
+  consoleKey: TEST_CONSOLE_KEY,
   registry,
   logger: captureLogger().logger,
 });

@@ -11,6 +11,7 @@ import { generateP256KeyPair } from '../../crypto/key-files.js';
 import type { AdmitPeer, Admission, LinkRegistry } from '../../server/console/link/hub.js';
 import type { AgentEvent } from '../../server/link/protocol.js';
 import type { PcStatus } from '../../server/link/status.js';
+import { generateIssuerKeyPair } from '../../policy/takeout/issuer-keys.js';
 
 export interface LogLine {
   level: string;
@@ -103,3 +104,6 @@ export async function until(check: () => boolean, what: string, timeoutMs = 10_0
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** An issuer public key for link servers in tests that do not sign anything (the agent pins it). */
+export const TEST_CONSOLE_KEY = (await generateIssuerKeyPair('EdDSA')).publicPem;

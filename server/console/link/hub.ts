@@ -11,7 +11,8 @@
  * holds a caller; an event line is capped at MAX_EVENT_LINE_BYTES; a PC that has been silent for three heartbeat intervals
  * is dropped.
  */
-import http2, { type ClientHttp2Session } from 'node:http2';
+import http2, { type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { AgentEvent, IdentityAnswer, Refusal } from '../../link/protocol.js';
 import { LINK_PATHS } from '../../link/protocol.js';
@@ -45,10 +46,25 @@ export interface LinkHub {
   isConnected(pcId: string): boolean;
   /** Rejects with LinkError ERR_LINK_OFFLINE ("PC X is not connected"), ERR_LINK_TIMEOUT, ERR_LINK_BROKEN or ERR_LINK_ANSWER. */
   request(pcId: string, path: string, body: unknown, opts?: { timeoutMs?: number }): Promise<{ status: number; body: unknown }>;
+  /**
+   * Opens one streamed request down the PC's link (a /link/dav request):
+   * resolves with the agent's answer headers once they arrive, its body a
+   * flow-controlled stream; `body`, when given, is piped up as the request
+   * body. Rejects like `request` (ERR_LINK_OFFLINE at once for a PC without
+   * a link; ERR_LINK_TIMEOUT when no answer headers come within timeoutMs).
+   * Aborting `signal` resets the stream.
+   */
+  stream(pcId: string, headers: OutgoingHttpHeaders, body: Readable | undefined, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<LinkStreamAnswer>;
   /** Closes the PC's link at once (pc remove). */
   drop(pcId: string): void;
   readonly size: number;
   close(): Promise<void>;
+}
+
+export interface LinkStreamAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Readable;
 }
 
 /** The longest event line a PC may send (a status, a take-out request); a longer one drops its link. */
@@ -101,6 +117,38 @@ export function requestOn(session: ClientHttp2Session, method: 'GET' | 'POST', p
   });
 }
 
+/** One streamed request on a session (see LinkHub.stream). */
+export function streamOn(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body: Readable | undefined, timeoutMs: number, what: string, signal?: AbortSignal): Promise<LinkStreamAnswer> {
+  return new Promise((resolve, reject) => {
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = session.request(headers, { endStream: body === undefined, ...(signal ? { signal } : {}) });
+    } catch (err) {
+      return reject(new LinkError('ERR_LINK_BROKEN', `${what}: the link is closing (${(err as Error).message})`));
+    }
+    const timer = setTimeout(() => {
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      reject(new LinkError('ERR_LINK_TIMEOUT', `${what}: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    stream.once('response', (answer) => {
+      clearTimeout(timer);
+      resolve({ status: Number(answer[':status']), headers: answer, body: stream });
+    });
+    stream.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new LinkError('ERR_LINK_BROKEN', `${what}: the link went down (${err.message})`));
+    });
+    stream.once('close', () => {
+      clearTimeout(timer);
+      reject(new LinkError('ERR_LINK_BROKEN', `${what}: the link went down`));
+    });
+    if (body) {
+      body.once('error', () => stream.close(http2.constants.NGHTTP2_CANCEL));
+      body.pipe(stream);
+    }
+  });
+}
+
 /** An admitted PC's live link. `onClosed` runs once, when the session ends for any reason. */
 export class PcLink {
   private lastHeard = Date.now();
@@ -131,6 +179,10 @@ export class PcLink {
 
   request(path: string, body: unknown, timeoutMs: number): Promise<{ status: number; body: unknown }> {
     return requestOn(this.session, 'POST', path, body, timeoutMs, `PC ${this.pcId} ${path}`);
+  }
+
+  stream(headers: OutgoingHttpHeaders, body: Readable | undefined, timeoutMs: number, signal?: AbortSignal): Promise<LinkStreamAnswer> {
+    return streamOn(this.session, headers, body, timeoutMs, `PC ${this.pcId} ${String(headers[':method'] ?? '')}`, signal);
   }
 
   close(): void {

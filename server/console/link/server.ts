@@ -16,20 +16,23 @@
  * most MAX_ADMISSIONS run at once (more connections are dropped). The
  * enrolment token is passed to the registry and never logged.
  */
-import http2 from 'node:http2';
+import http2, { type OutgoingHttpHeaders } from 'node:http2';
+import type { Readable } from 'node:stream';
 import tls, { type TLSSocket } from 'node:tls';
 import { once } from 'node:events';
 import { LINK_ALPN, LINK_PATHS, type Refusal, type Welcome } from '../../link/protocol.js';
 import { peerIdentity } from '../../link/device-identity.js';
 import { LinkError } from '../../link/errors.js';
 import { asIdentity } from '../../link/wire.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS, PcLink, requestOn, type Admission, type LinkHub, type LinkLogger, type LinkRegistry } from './hub.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, PcLink, requestOn, type Admission, type LinkHub, type LinkLogger, type LinkRegistry, type LinkStreamAnswer } from './hub.js';
 
 export interface LinkServerOptions {
   host: string;
   port: number;
   tls: { cert: string; key: string };
   heartbeatSeconds: number;
+  /** The console's issuer public key (PEM), sent in every welcome for the agent to pin. */
+  consoleKey: string;
   registry: LinkRegistry;
   logger: LinkLogger;
 }
@@ -60,6 +63,12 @@ class Hub implements LinkHub {
     const link = this.links.get(pcId);
     if (!link?.isOpen) return Promise.reject(new LinkError('ERR_LINK_OFFLINE', `PC ${pcId} is not connected`));
     return link.request(path, body, opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+  }
+
+  stream(pcId: string, headers: OutgoingHttpHeaders, body: Readable | undefined, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<LinkStreamAnswer> {
+    const link = this.links.get(pcId);
+    if (!link?.isOpen) return Promise.reject(new LinkError('ERR_LINK_OFFLINE', `PC ${pcId} is not connected`));
+    return link.stream(headers, body, opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, opts.signal);
   }
 
   /** Admissions in flight, by the pcId they claim: `drop` marks them, so one that was admitted before the drop is not linked after it. */
@@ -150,7 +159,7 @@ async function admitSocket(socket: TLSSocket, hub: Hub, opts: LinkServerOptions)
     try {
       admission = await opts.registry.admit({ ...peer, identity, address });
       if (admission.ok && !pending.dropped) {
-        const welcome: Welcome = { heartbeatSeconds: opts.heartbeatSeconds, enrolled: admission.enrolled };
+        const welcome: Welcome = { heartbeatSeconds: opts.heartbeatSeconds, enrolled: admission.enrolled, consoleKey: opts.consoleKey };
         const welcomed = await requestOn(session, 'POST', LINK_PATHS.welcome, welcome, ADMISSION_TIMEOUT_MS, 'welcome');
         if (welcomed.status !== 204) throw new LinkError('ERR_LINK_ANSWER', `welcome answered ${welcomed.status}`);
       }
