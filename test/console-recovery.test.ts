@@ -212,6 +212,7 @@ test('a viewer, an online PC and a PC never enrolled are refused, in the trail',
   assert.match(never.body, /never enrolled/);
   assert.equal((await get(dora, '/admin/pcs/nope/recovery')).status, 404);
   const lines = await trail();
+  assert.ok(lines.some((l) => l.actor === 'vic' && l.action === 'recovery.view' && l.target === PC && l.decision === 'deny' && l.reason === 'ERR_WEB_ROLE'));
   assert.ok(lines.some((l) => l.actor === 'dora' && l.action === 'recovery.view' && l.target === 'pc-online' && l.decision === 'deny' && l.reason === 'ERR_RECOVERY_ONLINE'));
   assert.ok(lines.some((l) => l.actor === 'dora' && l.action === 'recovery.view' && l.target === 'pc-never' && l.decision === 'deny' && l.reason === 'ERR_RECOVERY_NOT_ENROLLED'));
   // The PC page links to the view for a data administrator.
@@ -243,6 +244,7 @@ test('bad pastes, a wrong key and a POST without the CSRF token are refused; the
   assert.match((await get(dora, PAGE)).body, /id="recovery-key"/, 'the wrong key was dropped');
   const lines = await trail();
   assert.ok(lines.some((l) => l.actor === 'dora' && l.action === 'recovery.key' && l.decision === 'deny' && l.reason === 'ERR_RECOVERY_KEY'));
+  assert.ok(lines.some((l) => l.actor === 'dora' && l.action === 'recovery.key' && l.decision === 'deny' && l.reason === 'ERR_WEB_CSRF'));
   assert.ok(lines.some((l) => l.actor === 'dora' && l.action === 'recovery.view' && l.decision === 'deny' && l.reason === 'ERR_SLOT_OPEN'));
 });
 

@@ -14,7 +14,9 @@
  *   open the snapshot's recovery slots is dropped at once.
  * - The console's trail records each step: `recovery.key` (held or
  *   refused), `recovery.view` (the snapshot listed, or why not),
- *   `recovery.forget`; actor = the administrator, target = the PC.
+ *   `recovery.forget`; actor = the administrator, target = the PC. A
+ *   logged-in administrator refused by the role or CSRF check is recorded
+ *   too, with the refusal's code.
  */
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditEvent } from '../../../policy/audit/log.js';
@@ -47,6 +49,8 @@ export interface RecoveryWebContext {
   page(req: FastifyRequest, reply: FastifyReply, role: Role): { ctx: PageContext; session: object } | undefined;
   /** The session of a POST with the right CSRF token and `role` (throws the refusal otherwise). */
   posted(req: FastifyRequest, role: Role): { admin: { name: string } };
+  /** The logged-in administrator's name, if any (to audit a refusal before the role check passed). */
+  adminOf(req: FastifyRequest): string | undefined;
   field(fields: unknown, name: string): string | undefined;
   clock: Clock;
   logger: FastifyBaseLogger;
@@ -76,8 +80,19 @@ export function registerRecoveryRoutes(web: FastifyInstance, c: RecoveryWebConte
     }
   };
 
+  /** `check` (a role or CSRF check of web/register.ts); a refusal of a logged-in administrator is audited. */
+  const checked = async <T>(req: FastifyRequest, action: string, check: () => T): Promise<T> => {
+    try {
+      return check();
+    } catch (err) {
+      const actor = c.adminOf(req);
+      if (actor !== undefined) await audit(actor, action, (req.params as { pcId: string }).pcId, 'deny', codeOf(err) ?? 'ERR_INTERNAL');
+      throw err;
+    }
+  };
+
   web.get('/pcs/:pcId/recovery', async (req, reply) => {
-    const page = c.page(req, reply, 'data');
+    const page = await checked(req, 'recovery.view', () => c.page(req, reply, 'data'));
     if (!page) return reply;
     const { ctx, session } = page;
     const { pcId } = req.params as { pcId: string };
@@ -97,7 +112,7 @@ export function registerRecoveryRoutes(web: FastifyInstance, c: RecoveryWebConte
   });
 
   web.post('/pcs/:pcId/recovery/key', async (req, reply) => {
-    const session = c.posted(req, 'data');
+    const session = await checked(req, 'recovery.key', () => c.posted(req, 'data'));
     const { pcId } = req.params as { pcId: string };
     const actor = session.admin.name;
     await refusing(actor, 'recovery.key', pcId, async () => {
@@ -109,7 +124,7 @@ export function registerRecoveryRoutes(web: FastifyInstance, c: RecoveryWebConte
   });
 
   web.post('/pcs/:pcId/recovery/forget', async (req, reply) => {
-    const session = c.posted(req, 'data');
+    const session = await checked(req, 'recovery.forget', () => c.posted(req, 'data'));
     const { pcId } = req.params as { pcId: string };
     deps.keys.drop(session);
     await audit(session.admin.name, 'recovery.forget', pcId, 'allow', 'recovery key forgotten');

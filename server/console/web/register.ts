@@ -340,6 +340,7 @@ export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void
             return ctx && { ctx, session: sessionOf(req)! };
           },
           posted: (req, role) => posted(req, role),
+          adminOf: (req) => sessionOf(req)?.admin.name,
           field,
           clock: deps.clock,
           logger: deps.logger,
