@@ -132,3 +132,20 @@ test('an index of schema version 1 migrates to 2 on open, keeping its files; rea
     await cleanup();
   }
 });
+
+test('a notice line cannot be forged or disguised by what the console sends: controls and bidi characters are shown as U+FFFD', async () => {
+  const { noticeLine, noticesText } = await import('../shares/vault/notice-text.js');
+  const evil = notice(1, {
+    actor: 'mallory\r\n2026-01-01 00:00:00 UTC\tnobody',
+    via: 'data\u202e',
+    path: '/Documents/a\u2028b.txt',
+    requestId: 'r\t1',
+    method: 'GET',
+    decision: 'allow',
+  });
+  const line = noticeLine(evil);
+  assert.equal(line.split('\t').length, 4, line);
+  assert.doesNotMatch(line, /[\r\n\u2028\u202e]/);
+  assert.equal(line, '2023-11-14 22:13:21 UTC\tmallory\ufffd\ufffd2026-01-01 00:00:00 UTC\ufffdnobody (share grantee, data\ufffd)\tread /Documents/a\ufffdb.txt\trequest r\ufffd1');
+  assert.equal(noticesText([evil]).split('\r\n').filter(Boolean).length, 2, 'the header and one line');
+});

@@ -34,7 +34,7 @@ import type { Takeout } from '../../policy/takeout/agent/takeout.js';
 import type { ApiCaller } from './takeout-routes.js';
 import type { AccessNotice } from '../../shares/vault/notices.js';
 import { NOTICES_FILE_NAME } from '../../shares/vault/notices.js';
-import { noticeTime, noticeWhat, noticeWho } from '../../shares/vault/notice-text.js';
+import { noticeTime, noticeWhat, noticeWho, shown } from '../../shares/vault/notice-text.js';
 
 /** How many notices the page shows (the newest); the notice file has them all. */
 export const PAGE_NOTICES = 1000;
@@ -174,7 +174,7 @@ function noticesSection(notices: readonly AccessNotice[] | undefined): Html {
   if (!notices) return html`<section id="notices">${head}<p class="muted">Your access notices cannot be shown now: your documents could not be opened. They are kept; try again later.</p></section>`;
   if (notices.length === 0) return html`<section id="notices">${head}<p class="muted">No administrator or share grantee has accessed your documents.</p></section>`;
   const rows = notices.map(
-    (n) => html`<tr${n.decision === 'deny' ? html` class="deny"` : ''}><td>${noticeTime(n)}</td><td>${noticeWho(n)}</td><td>${noticeWhat(n)}</td><td>${n.requestId}</td></tr>`,
+    (n) => html`<tr${n.decision === 'deny' ? html` class="deny"` : ''}><td>${noticeTime(n)}</td><td>${noticeWho(n)}</td><td>${noticeWhat(n)}</td><td>${shown(n.requestId)}</td></tr>`,
   );
   const more = notices.length >= PAGE_NOTICES ? html`<p class="muted">The newest ${PAGE_NOTICES} are shown; "${NOTICES_FILE_NAME}" at the root of your drive lists up to 10,000.</p>` : '';
   return html`<section id="notices">${head}<p class="muted">Every access to your documents by an administrator or a share grantee, newest first. They are also listed in "${NOTICES_FILE_NAME}" at the root of your drive.</p>
