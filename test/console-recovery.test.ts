@@ -6,7 +6,8 @@
  * does) and whose `recovery.target` is that NAS. Over HTTPS with a login and
  * cookies: a `data` administrator pastes the recovery private key and sees
  * the tree of the latest snapshot (names, sizes, dates); a viewer, an
- * online PC, a PC never enrolled, a bad paste, a wrong key and a POST
+ * online PC, a PC never enrolled, a NAS folder whose manifests the pinned
+ * device key did not sign, a bad paste, a wrong key and a POST
  * without the CSRF token are refused, each in the trail; another session
  * does not get the key; forget and logout drop it; the key's bytes are
  * nowhere in the console's folder.
@@ -70,6 +71,8 @@ before(async () => {
   const nas = join(consoleDir, '..', `${consoleDir.split('/').pop()}-nas`);
   await cp(join(agent.dir, 'nas'), nas, { recursive: true });
   nasDir = nas;
+  // A PC whose NAS folder holds manifests its pinned device key did not sign (pc-lost's, copied).
+  await cp(join(nas, PC), join(nas, 'pc-twin'), { recursive: true });
   const [port, linkPort] = [await freePort(), await freePort()];
   const configFile = join(consoleDir, 'console.yaml');
   await writeFile(
@@ -99,7 +102,7 @@ before(async () => {
   await users.setGroup('viewers', { users: ['vic'] });
   // Enrolled as the registry enrols a PC: the token's hash consumed with the device key the agent presents.
   const tokens: Record<string, string> = {};
-  for (const pc of [PC, 'pc-online', 'pc-never']) tokens[pc] = /enrolmentToken: (\S+)/.exec(await mydoc(['console', 'pc', 'add', pc, '--config', configFile]))![1]!;
+  for (const pc of [PC, 'pc-online', 'pc-never', 'pc-twin']) tokens[pc] = /enrolmentToken: (\S+)/.exec(await mydoc(['console', 'pc', 'add', pc, '--config', configFile]))![1]!;
   const store = await openConfiguredStore(config, silent);
   try {
     const der = createPublicKey(devicePublicPem).export({ type: 'spki', format: 'der' });
@@ -109,6 +112,9 @@ before(async () => {
     const otherDer = createPublicKey(other).export({ type: 'spki', format: 'der' });
     assert.deepEqual(await store.consumeEnrolment('pc-online', hashEnrolmentToken(tokens['pc-online']!), createHash('sha256').update(otherDer).digest('hex'), other, Date.now()), { ok: true });
     await store.touchPresence([{ pcId: 'pc-online', at: Date.now() }]);
+    const twin = generateP256KeyPair().publicPem;
+    const twinDer = createPublicKey(twin).export({ type: 'spki', format: 'der' });
+    assert.deepEqual(await store.consumeEnrolment('pc-twin', hashEnrolmentToken(tokens['pc-twin']!), createHash('sha256').update(twinDer).digest('hex'), twin, Date.now() - 86_400_000), { ok: true });
   } finally {
     await store.close();
   }
@@ -265,6 +271,12 @@ test('with the recovery key the page shows the latest snapshot tree; only this s
   assert.deepEqual(byPath.get('/alice/Desktop/todo.txt'), ['/alice/Desktop/todo.txt', 'todo.txt', '8 B']);
   assert.doesNotMatch(view.body, /Tom & Jerry's/, 'names are escaped');
   assert.match(view.body, /\d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+
+  // Manifests not signed by the device key the console pinned for the PC are refused.
+  const twin = await get(dora, '/admin/pcs/pc-twin/recovery');
+  assert.equal(twin.status, 502, twin.body);
+  assert.match(twin.body, /wrongly signed/);
+  assert.ok((await trail()).some((l) => l.action === 'recovery.view' && l.target === 'pc-twin' && l.decision === 'deny' && l.reason === 'ERR_BACKUP_SIGNATURE'));
 
   // Another session of the same administrator holds no key.
   const other = await login('dora');
