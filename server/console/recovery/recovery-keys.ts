@@ -6,7 +6,9 @@
  * - The key is parsed at once into a KeyObject (node:crypto keeps its bytes
  *   outside the JS heap) and held in a WeakMap keyed by the web session
  *   object: it is never written to a file, the store, the audit trail or a
- *   log, and is not in any cookie or page.
+ *   log, and is not in any cookie or page. The pasted text itself (the form
+ *   body's strings) is not kept; JavaScript cannot wipe a string, so it stays
+ *   in the process's memory until the garbage collector reuses it.
  * - It is dropped at logout (`drop`), when the session ends (the session
  *   object is forgotten by the sessions table, so the key becomes
  *   unreachable; no request can reach it again) and HOLD_MS after it was
