@@ -34,6 +34,7 @@ import { Registry } from './registry.js';
 import type { ConsoleStore } from './store/store.js';
 import { ConsoleTakeout } from './takeout/console-takeout.js';
 import { registerAdminWeb } from './web/register.js';
+import { RecoveryKeys } from './recovery/recovery-keys.js';
 
 export interface ConsoleOptions {
   config: ConsoleConfig;
@@ -155,7 +156,18 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
 
   // The JSON API (mydoc takeout ... --console) and the administrators' page, on one origin.
   registerConsoleApi(app, { store, admins, takeout });
-  registerAdminWeb(app, { store, admins, takeout, hub: links, audit: { file: paths.auditLog }, onlineWindowMs: onlineWindowMs(config), clock, logger: app.log.child({ part: 'web' }) });
+  registerAdminWeb(app, {
+    store,
+    admins,
+    takeout,
+    hub: links,
+    audit: { file: paths.auditLog },
+    onlineWindowMs: onlineWindowMs(config),
+    clock,
+    logger: app.log.child({ part: 'web' }),
+    // The recovery key an administrator gives is held per web session, in memory only (recovery/recovery-keys.ts).
+    recovery: { target: config.recovery.target, keys: new RecoveryKeys(clock), audit },
+  });
 
   const pcAdmin: PcAdmin = { store, audit, clock, tokenHours: config.enrolment.tokenHours, dropLink: (pcId) => links.drop(pcId) };
   let closing: Promise<void> | undefined;

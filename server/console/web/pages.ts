@@ -26,7 +26,7 @@ export interface PageContext {
 
 type Section = 'pcs' | 'requests' | 'audit';
 
-function layout(title: string, body: Html, ctx?: PageContext, section?: Section): string {
+export function layout(title: string, body: Html, ctx?: PageContext, section?: Section): string {
   const nav = (href: string, name: Section, label: string) => html`<a href="${href}" class="${section === name ? 'here' : ''}">${label}</a>`;
   const header = ctx
     ? html`<header><span class="brand">mydoc console</span><nav>${nav('/admin/pcs', 'pcs', 'PCs')}${nav('/admin/requests', 'requests', 'Take-out requests')}${nav('/admin/audit', 'audit', 'Audit trail')}</nav>
@@ -200,7 +200,7 @@ ${requestsTable(ctx, opts.pending, back, true)}`;
   return layout('Take-out requests', body, ctx, 'requests');
 }
 
-export function pcPage(ctx: PageContext, opts: { pc: PcRow; requests: TakeoutRequestRow[]; done: string | undefined }): string {
+export function pcPage(ctx: PageContext, opts: { pc: PcRow; requests: TakeoutRequestRow[]; done: string | undefined; recovery?: boolean }): string {
   const { pc } = opts;
   const online = isOnline(pc, ctx.onlineSince, ctx.isConnected(pc.pcId));
   const back = `/admin/pcs/${segment(pc.pcId)}`;
@@ -216,6 +216,7 @@ export function pcPage(ctx: PageContext, opts: { pc: PcRow; requests: TakeoutReq
 <dt>Enrolled</dt><dd>${formatTime(pc.enrolledAt)}</dd>
 ${pc.removedAt !== null ? html`<dt>Removed</dt><dd>${formatTime(pc.removedAt)}</dd>` : ''}
 </dl>
+${opts.recovery && !online && pc.devicePublicPem !== null && ctx.admin.roles.has('data') ? html`<p><a href="${`${back}/recovery`}" id="recovery-link">Recovery view: the tree of its latest NAS snapshot</a></p>` : ''}
 <h2>Take-out requests</h2>
 ${requestsTable(ctx, opts.requests, back, false)}`;
   return layout(`PC ${pc.pcId}`, body, ctx, 'pcs');
