@@ -34,12 +34,21 @@ import { Registry } from './registry.js';
 import type { ConsoleStore } from './store/store.js';
 import { ConsoleTakeout } from './takeout/console-takeout.js';
 import { registerAdminWeb } from './web/register.js';
+import { AdminBasicAuth } from './dav/admin-basic.js';
+import { davRoute, registerPcsDav } from './dav/pcs-routes.js';
+import type { ForwardDeps } from './dav/forward.js';
 
 export interface ConsoleOptions {
   config: ConsoleConfig;
   version: string;
   /** The clock of every part that keeps time (default the system clock). */
   clock?: Clock;
+  /**
+   * Whether an administrator may read a user's file contents now (the
+   * two-person rule). Until the access requests are wired in, the default
+   * allows contents only when `access.approvals` is 0.
+   */
+  contentsAllowed?: (admin: string, pcId: string, user: string) => boolean | Promise<boolean>;
   logLevel?: string;
 }
 
@@ -127,6 +136,8 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
   const app = Fastify({
     https: { key, cert, minVersion: 'TLSv1.2' },
     return503OnClosing: true,
+    // WebDAV paths never reach the router: /pcs and /shared go to one route each (dav/pcs-routes.ts).
+    rewriteUrl: (req) => davRoute(req.url ?? '/'),
     logger: { level: opts.logLevel ?? 'info', redact: ['req.headers.authorization', 'req.headers.cookie'] },
   });
   // What can fail on a file the configuration names comes before the store and the trail are open.
@@ -156,6 +167,17 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
   // The JSON API (mydoc takeout ... --console) and the administrators' page, on one origin.
   registerConsoleApi(app, { store, admins, takeout });
   registerAdminWeb(app, { store, admins, takeout, hub: links, audit: { file: paths.auditLog }, onlineWindowMs: onlineWindowMs(config), clock, logger: app.log.child({ part: 'web' }) });
+
+  // The administrators' WebDAV over every PC (/pcs), through the links; grants signed with the issuer key.
+  const forward: ForwardDeps = { hub: links, store, issuerKey, clock, logger: app.log.child({ part: 'dav' }) };
+  registerPcsDav(app, {
+    store,
+    forward,
+    auth: new AdminBasicAuth(admins, clock),
+    data: { audit, contentsAllowed: opts.contentsAllowed ?? (() => config.access.approvals === 0), logger: app.log.child({ part: 'dav' }) },
+    clock,
+    logger: app.log.child({ part: 'dav' }),
+  });
 
   const pcAdmin: PcAdmin = { store, audit, clock, tokenHours: config.enrolment.tokenHours, dropLink: (pcId) => links.drop(pcId) };
   let closing: Promise<void> | undefined;
