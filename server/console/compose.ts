@@ -166,18 +166,12 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
 
   // The JSON API (mydoc takeout ... --console) and the administrators' page, on one origin.
   registerConsoleApi(app, { store, admins, takeout });
-  registerAdminWeb(app, { store, admins, takeout, hub: links, audit: { file: paths.auditLog }, onlineWindowMs: onlineWindowMs(config), clock, logger: app.log.child({ part: 'web' }) });
 
   // The administrators' WebDAV over every PC (/pcs), through the links; grants signed with the issuer key.
   const forward: ForwardDeps = { hub: links, store, issuerKey, clock, logger: app.log.child({ part: 'dav' }) };
-  registerPcsDav(app, {
-    store,
-    forward,
-    auth: new AdminBasicAuth(admins, clock),
-    data: { audit, contentsAllowed: opts.contentsAllowed ?? (() => config.access.approvals === 0), logger: app.log.child({ part: 'dav' }) },
-    clock,
-    logger: app.log.child({ part: 'dav' }),
-  });
+  const data = { audit, contentsAllowed: opts.contentsAllowed ?? (() => config.access.approvals === 0), logger: app.log.child({ part: 'dav' }) };
+  registerPcsDav(app, { store, forward, auth: new AdminBasicAuth(admins, clock), data, clock, logger: app.log.child({ part: 'dav' }) });
+  registerAdminWeb(app, { store, admins, takeout, hub: links, audit: { file: paths.auditLog }, onlineWindowMs: onlineWindowMs(config), clock, logger: app.log.child({ part: 'web' }), files: { forward, data } });
 
   const pcAdmin: PcAdmin = { store, audit, clock, tokenHours: config.enrolment.tokenHours, dropLink: (pcId) => links.drop(pcId) };
   let closing: Promise<void> | undefined;

@@ -207,10 +207,12 @@ export function sendPlain(reply: FastifyReply, status: number, message: string, 
 /**
  * Forwards one request and answers the client with what comes back,
  * streamed. The client going away (the response closing unfinished)
- * resets the link stream. Resolves once the answer has started (its
- * status known); the route handler then returns `reply`.
+ * resets the link stream. `override` replaces answer headers (the web
+ * page's download makes every file an attachment). Resolves once the
+ * answer has started (its status known); the route handler then returns
+ * `reply`.
  */
-export async function forwardToAgent(deps: ForwardDeps, req: ForwardRequest, reply: FastifyReply): Promise<ForwardOutcome> {
+export async function forwardToAgent(deps: ForwardDeps, req: ForwardRequest, reply: FastifyReply, override: Record<string, string> = {}): Promise<ForwardOutcome> {
   const abort = new AbortController();
   const res = reply.raw;
   const onClose = () => {
@@ -228,7 +230,7 @@ export async function forwardToAgent(deps: ForwardDeps, req: ForwardRequest, rep
     if (!abort.signal.aborted) deps.logger.warn({ pcId: req.pcId, requestId: answer.requestId, err: err.message }, 'dav forward: the answer broke off');
     res.destroy();
   });
-  reply.code(answer.status).headers(answer.headers);
+  reply.code(answer.status).headers({ ...answer.headers, ...override });
   void reply.send(answer.body);
   return { requestId: answer.requestId, status: answer.status };
 }
