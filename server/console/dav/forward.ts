@@ -204,15 +204,21 @@ export function sendPlain(reply: FastifyReply, status: number, message: string, 
   return reply.code(status).headers({ ...headers, 'content-type': 'text/plain; charset=utf-8' }).send(`${message}\n`);
 }
 
+/** What forwardToAgent does besides forwarding. */
+export interface ForwardOptions {
+  /** Replaces answer headers (the web page's download makes every file an attachment). */
+  override?: Record<string, string>;
+  /** Runs once the outcome is known and before the client is answered (the caller's audit line). */
+  onOutcome?: (outcome: ForwardOutcome) => Promise<void>;
+}
+
 /**
  * Forwards one request and answers the client with what comes back,
  * streamed. The client going away (the response closing unfinished)
- * resets the link stream. `override` replaces answer headers (the web
- * page's download makes every file an attachment). Resolves once the
- * answer has started (its status known); the route handler then returns
- * `reply`.
+ * resets the link stream. Resolves once the answer has started (its
+ * status known, `onOutcome` done); the route handler then returns `reply`.
  */
-export async function forwardToAgent(deps: ForwardDeps, req: ForwardRequest, reply: FastifyReply, override: Record<string, string> = {}): Promise<ForwardOutcome> {
+export async function forwardToAgent(deps: ForwardDeps, req: ForwardRequest, reply: FastifyReply, opts: ForwardOptions = {}): Promise<ForwardOutcome> {
   const abort = new AbortController();
   const res = reply.raw;
   const onClose = () => {
@@ -222,15 +228,24 @@ export async function forwardToAgent(deps: ForwardDeps, req: ForwardRequest, rep
   const answer = await openForward(deps, req, abort.signal);
   if (!answer.ok) {
     res.off('close', onClose);
+    const outcome = { requestId: answer.requestId, status: answer.status, code: answer.code };
+    await opts.onOutcome?.(outcome);
     await sendPlain(reply, answer.status, answer.message);
-    return { requestId: answer.requestId, status: answer.status, code: answer.code };
+    return outcome;
   }
+  const outcome = { requestId: answer.requestId, status: answer.status };
   answer.body.once('error', (err: Error) => {
     // The link broke (or was reset) mid-answer: the client's response cannot be completed.
     if (!abort.signal.aborted) deps.logger.warn({ pcId: req.pcId, requestId: answer.requestId, err: err.message }, 'dav forward: the answer broke off');
     res.destroy();
   });
-  reply.code(answer.status).headers({ ...answer.headers, ...override });
+  try {
+    await opts.onOutcome?.(outcome);
+  } catch (err) {
+    answer.body.destroy();
+    throw err;
+  }
+  reply.code(answer.status).headers({ ...answer.headers, ...opts.override });
   void reply.send(answer.body);
-  return { requestId: answer.requestId, status: answer.status };
+  return outcome;
 }

@@ -40,7 +40,7 @@ import type { ConsoleStore, PcRow } from '../store/store.js';
 import type { AdminBasicAuth } from './admin-basic.js';
 import { DAV_REALM } from './admin-basic.js';
 import { ADMIN_READS, ADMIN_WRITE_MESSAGE, ADMIN_WRITES, auditData, dataTarget, decideAdminData, refusalReason, type AdminDataDeps } from './admin-data.js';
-import { forwardToAgent, sendPlain, type ForwardDeps, type ForwardOutcome } from './forward.js';
+import { forwardToAgent, sendPlain, type ForwardDeps } from './forward.js';
 import { virtualDepth, virtualListing, virtualPropfind, type VirtualChild } from './virtual.js';
 
 /** The internal routes the console's WebDAV URLs are rewritten to (never a path a client names). */
@@ -162,8 +162,9 @@ async function handle(req: FastifyRequest, reply: FastifyReply, deps: PcsDavDeps
   // A user's data: decided here, then by the agent on the grant.
   const decision = await decideAdminData(deps.data, admin, pcId, user, rest, method);
   if (!decision.ok) return refuse(decision.status, decision.message, decision.why);
-  const outcome: ForwardOutcome = await forwardToAgent(deps.forward, { pcId, method, rawUrl, headers: req.headers, body: req.body as Readable | undefined, grant: decision.grant }, reply);
-  await auditData(deps.data, admin, target, outcome.code === undefined ? 'allow' : 'deny', `${method} ${outcome.status} request ${outcome.requestId} role data${outcome.code ? ` ${outcome.code}` : ''}`);
+  await forwardToAgent(deps.forward, { pcId, method, rawUrl, headers: req.headers, body: req.body as Readable | undefined, grant: decision.grant }, reply, {
+    onOutcome: (o) => auditData(deps.data, admin, target, o.code === undefined ? 'allow' : 'deny', `${method} ${o.status} request ${o.requestId} role data${o.code ? ` ${o.code}` : ''}`),
+  });
   return reply;
 }
 

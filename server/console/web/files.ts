@@ -98,13 +98,10 @@ export function registerFileBrowser(web: FastifyInstance, deps: FileBrowserDeps,
       await auditData(deps.data, ctx.admin, target, 'deny', refusalReason('GET', decision.status, `${decision.why} (web page)`));
       return html(reply, errorPage(decision.status, decision.message, ctx), decision.status);
     }
-    const outcome = await forwardToAgent(
-      deps.forward,
-      { pcId, method: 'GET', rawUrl: encodeHref(['pcs', pcId, user, ...rest], false), headers: {}, grant: decision.grant },
-      reply,
-      { 'content-type': 'application/octet-stream', 'content-disposition': attachment(rest.at(-1)!) },
-    );
-    await auditData(deps.data, ctx.admin, target, outcome.code === undefined ? 'allow' : 'deny', `GET ${outcome.status} request ${outcome.requestId} role data (web page)${outcome.code ? ` ${outcome.code}` : ''}`);
+    await forwardToAgent(deps.forward, { pcId, method: 'GET', rawUrl: encodeHref(['pcs', pcId, user, ...rest], false), headers: {}, grant: decision.grant }, reply, {
+      override: { 'content-type': 'application/octet-stream', 'content-disposition': attachment(rest.at(-1)!) },
+      onOutcome: (o) => auditData(deps.data, ctx.admin, target, o.code === undefined ? 'allow' : 'deny', `GET ${o.status} request ${o.requestId} role data (web page)${o.code ? ` ${o.code}` : ''}`),
+    });
     return reply;
   });
 }
