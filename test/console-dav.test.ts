@@ -22,7 +22,8 @@ describe('console /pcs at the console level', { timeout: 240_000 }, () => {
   let fleet: ConsoleFleet;
 
   before(async () => {
-    fleet = await startConsoleFleet();
+    // Debug: the process log is checked for paths below.
+    fleet = await startConsoleFleet({ logLevel: 'debug' });
   });
   after(async () => {
     await fleet?.stop();
@@ -74,6 +75,16 @@ describe('console /pcs at the console level', { timeout: 240_000 }, () => {
     assert.equal(wrong.status, 401);
     const person = await fleet.consoleRequest('GET', '/pcs/pc-1/alice/', { as: { name: 'alice', password: fleet.pc('pc-1').user('alice').password } });
     assert.equal(person.status, 401, 'a PC user is not a console administrator');
+
+    // A verified login is remembered for a minute (one directory check, one trail line), never for another password.
+    const ada = fleet.admin('approver');
+    const logins = async () => (await fleet.consoleTrail()).filter((r) => r.action === 'console.login' && r.actor === ada.name && r.decision === 'allow').length;
+    const before = await logins();
+    for (let i = 0; i < 5; i++) assert.equal((await fleet.consoleRequest('GET', '/pcs/', { as: ada })).status, 200);
+    assert.equal((await logins()) - before, 1, 'five requests, one checked login');
+    const guessed = await fleet.consoleRequest('GET', '/pcs/', { as: { name: ada.name, password: `${ada.password}x` } });
+    assert.equal(guessed.status, 401, 'a remembered login does not let another password in');
+    assert.equal((await fleet.consoleRequest('GET', '/pcs/', { as: { name: ada.name.toUpperCase(), password: 'wrong' } })).status, 401);
   });
 
   it('refuses a viewer below the user level, and the trail names the viewer', async () => {
@@ -162,5 +173,17 @@ describe('console /pcs at the console level', { timeout: 240_000 }, () => {
     // The virtual level still lists it (from the store).
     const users = await fleet.consoleRequest('PROPFIND', '/pcs/pc-2/', { as: dana, headers: { depth: '1' } });
     assert.equal(users.status, 207);
+  });
+
+  it('writes no path or file name of users\' data to the process log (debug level)', async () => {
+    await fleet.consoleRequest('GET', '/pcs/pc-1/alice/Documents/quarterly-secret-plan.txt', { as: fleet.admin('data') });
+    await fleet.consoleRequest('GET', '/pcs/pc-1/alice/Documents/quarterly-secret-plan.txt', { as: fleet.admin('viewer') });
+    const web = await fleet.webSession(fleet.admin('data'));
+    await web.get('/admin/pcs/pc-1/files/alice/Documents/quarterly-secret-plan/');
+    await web.get('/admin/pcs/pc-1/download/alice/Documents/quarterly-secret-plan.txt');
+    const log = fleet.consoleOutput();
+    assert.match(log, /"level":20/, 'the console logs at debug level');
+    assert.match(log, /\/admin\/pcs\/pc-1\/files\/…/, 'the file browser\'s requests are logged, cut at the PC');
+    assert.doesNotMatch(log, /quarterly-secret-plan|Documents|x\.txt/);
   });
 });

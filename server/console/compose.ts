@@ -11,7 +11,7 @@
  * Authorization header and no cookie.
  */
 import { readFile } from 'node:fs/promises';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AuditLog } from '../../policy/audit/log.js';
 import { loadIssuerPrivateKey } from '../../policy/takeout/issuer-keys.js';
 import { systemClock, type Clock } from '../../shares/clock.js';
@@ -34,6 +34,7 @@ import { Registry } from './registry.js';
 import type { ConsoleStore } from './store/store.js';
 import { ConsoleTakeout } from './takeout/console-takeout.js';
 import { registerAdminWeb } from './web/register.js';
+import { loggableUrl } from './web/files.js';
 import { AdminBasicAuth } from './dav/admin-basic.js';
 import { davRoute, registerPcsDav } from './dav/pcs-routes.js';
 import type { ForwardDeps } from './dav/forward.js';
@@ -138,7 +139,12 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
     return503OnClosing: true,
     // WebDAV paths never reach the router: /pcs and /shared go to one route each (dav/pcs-routes.ts).
     rewriteUrl: (req) => davRoute(req.url ?? '/'),
-    logger: { level: opts.logLevel ?? 'info', redact: ['req.headers.authorization', 'req.headers.cookie'] },
+    logger: {
+      level: opts.logLevel ?? 'info',
+      redact: ['req.headers.authorization', 'req.headers.cookie'],
+      // No path of users' data in the log: /pcs and /shared are rewritten to their route, the file browser's URLs are cut.
+      serializers: { req: (req: FastifyRequest) => ({ method: req.method, url: loggableUrl(req.url), remoteAddress: req.ip }) },
+    },
   });
   // What can fail on a file the configuration names comes before the store and the trail are open.
   const directory = await buildAdminDirectory(config.directory);

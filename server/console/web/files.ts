@@ -11,7 +11,8 @@
  * A download is always `Content-Disposition: attachment` and
  * application/octet-stream, under the page's CSP and nosniff, so a user's
  * HTML file is never rendered on the console's origin. The page is
- * no-store (register.ts sets it for every page).
+ * no-store (register.ts sets it for every page). The process log sees these
+ * URLs only up to the PC (`loggableUrl`, the app's request serializer).
  */
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -25,6 +26,13 @@ import { filesPage } from './files-page.js';
 export interface FileBrowserDeps {
   forward: ForwardDeps;
   data: AdminDataDeps;
+}
+
+const BROWSER_URL = /^(\/admin\/pcs\/[^/?]+\/(?:files|download)\/)[^?]*/;
+
+/** A URL as the process log may show it: the file browser's paths below the PC are users' data, cut off. */
+export function loggableUrl(url: string): string {
+  return url.replace(BROWSER_URL, '$1…');
 }
 
 type PageOf = (req: FastifyRequest, reply: FastifyReply) => PageContext | undefined;
