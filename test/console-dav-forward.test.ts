@@ -99,7 +99,8 @@ describe('the forwarding core over a real link', { timeout: 120_000 }, () => {
     app.addContentTypeParser('*', (_req: FastifyRequest, payload: Readable, done: (err: Error | null, body?: unknown) => void) => done(null, payload));
     app.addHttpMethod('PROPFIND', { hasBody: true });
     app.route({
-      method: ['GET', 'PUT', 'PROPFIND'],
+      method: ['GET', 'HEAD', 'PUT', 'PROPFIND'],
+      exposeHeadRoute: false,
       url: '/pcs/*',
       handler: async (req, reply) => {
         const pcId = req.headers['x-test-pc'] === 'gone' ? 'pc-gone' : 'pc-f';
@@ -159,6 +160,28 @@ describe('the forwarding core over a real link', { timeout: 120_000 }, () => {
     assert.notEqual(g1.id, g2.id, 'one grant, one request');
     assert.equal(outcomes.at(-2)?.requestId, g1.id, 'the outcome names the grant\'s id');
     await assert.rejects(verifyGrant(h1![GRANT_HEADER], { key: issuerPublic, pcId: 'pc-other', now: new Date() }));
+  });
+
+  it('HEAD keeps the agent\'s length without a body; an absolute-form target goes down as its path', async () => {
+    const paths: string[] = [];
+    script = (stream, headers) => {
+      paths.push(headers[':path']!);
+      stream.respond({ ':status': 200, 'content-length': '12345', 'content-type': 'application/octet-stream' }, { endStream: true });
+    };
+    const head = await request('HEAD', '/pcs/pc-f/alice/f.bin');
+    assert.equal(head.status, 200);
+    assert.equal(head.headers['content-length'], '12345');
+    assert.equal(head.body.length, 0);
+    const absolute = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: Number(new URL(base).port), method: 'HEAD', path: `${base}/pcs/pc-f/alice/abs.bin?x=1`, agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(absolute, 200);
+    assert.deepEqual(paths, ['/link/dav/pcs/pc-f/alice/f.bin', '/link/dav/pcs/pc-f/alice/abs.bin']);
   });
 
   it('a paused client holds the agent back to a few windows; the whole answer arrives intact', async () => {

@@ -106,10 +106,11 @@ export interface ForwardOutcome {
   code?: string;
 }
 
-/** The link path of a console request: LINK_PATHS.dav + its raw path (no query). */
+/** The link path of a console request: LINK_PATHS.dav + its raw path (no query; an absolute-form target's scheme and authority dropped). */
 export function linkPath(rawUrl: string): string {
-  const cut = rawUrl.search(/[?#]/);
-  return LINK_PATHS.dav + (cut >= 0 ? rawUrl.slice(0, cut) : rawUrl);
+  const path = rawUrl.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '') || '/';
+  const cut = path.search(/[?#]/);
+  return LINK_PATHS.dav + (cut >= 0 ? path.slice(0, cut) : path);
 }
 
 function forwardedHeaders(headers: ForwardRequest['headers']): OutgoingHttpHeaders {
@@ -246,6 +247,12 @@ export async function forwardToAgent(deps: ForwardDeps, req: ForwardRequest, rep
     throw err;
   }
   reply.code(answer.status).headers({ ...answer.headers, ...opts.override });
-  void reply.send(answer.body);
+  if (answer.status === 204 || answer.status === 304 || req.method === 'HEAD') {
+    // No body in these answers: the (empty) link stream is drained, not sent.
+    answer.body.resume();
+    void reply.send();
+  } else {
+    void reply.send(answer.body);
+  }
   return outcome;
 }
