@@ -61,9 +61,11 @@ describe('console /pcs at the console level', { timeout: 240_000 }, () => {
     assert.equal(infinity.status, 403);
     assert.match(infinity.body.toString(), /propfind-finite-depth/);
 
-    const options = await fleet.consoleRequest('OPTIONS', '/pcs/', { as: null });
-    assert.equal(options.status, 200);
-    assert.equal(options.headers.dav, '1, 2');
+    for (const path of ['/pcs/', '/']) {
+      const options = await fleet.consoleRequest('OPTIONS', path, { as: null });
+      assert.equal(options.status, 200, path);
+      assert.equal(options.headers.dav, '1, 2', path);
+    }
   });
 
   it('asks for a login with exactly one challenge; a wrong password is refused', async () => {

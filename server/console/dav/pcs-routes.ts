@@ -96,6 +96,11 @@ async function allPcs(store: PcsDavDeps['store'], now: number): Promise<PcRow[]>
 
 export function registerPcsDav(app: FastifyInstance, deps: PcsDavDeps): void {
   addDavMethods(app);
+  // Windows' WebDAV client asks the server's root what it speaks before it maps /pcs/.
+  app.options('/', async (_req, reply) => {
+    const o = optionsResponse();
+    return reply.code(o.status).headers(o.headers).send();
+  });
   app.register(async (dav) => {
     // Bodies stay streams: they are forwarded as they come, or read with a cap.
     dav.removeAllContentTypeParsers();
