@@ -74,7 +74,9 @@ describe('the agent serves /link/dav only as its grant allows', { timeout: 180_0
   async function send(method: string, path: string, token: string | undefined, opts: { headers?: Record<string, string>; body?: Buffer } = {}): Promise<Answer> {
     const { Readable } = await import('node:stream');
     const headers = { ':method': method, ':path': LINK_PATHS.dav + path, ':authority': 'console.test:8443', ...(token ? { [GRANT_HEADER]: token } : {}), ...opts.headers };
-    const answer = await hub.stream(PC, headers, opts.body ? Readable.from([opts.body]) : undefined, { timeoutMs: 20_000 });
+    // In 64 KiB pieces, as a client's upload comes (one 20 MiB write would be over the HTTP/2 session's memory at once).
+    const pieces = (b: Buffer) => Array.from({ length: Math.ceil(b.length / 65536) }, (_, i) => b.subarray(i * 65536, (i + 1) * 65536));
+    const answer = await hub.stream(PC, headers, opts.body ? Readable.from(pieces(opts.body)) : undefined, { timeoutMs: 20_000 });
     return { status: answer.status, headers: answer.headers as Record<string, unknown>, body: await collect(answer.body) };
   }
   const ask = async (method: string, path: string, grant: Grant, opts: { headers?: Record<string, string>; body?: Buffer; signer?: IssuerPrivateKey } = {}) => send(method, path, await signGrant(grant, opts.signer ?? key), opts);
@@ -180,7 +182,7 @@ describe('the agent serves /link/dav only as its grant allows', { timeout: 180_0
     { name: 'a ".." segment', status: 400, code: 'ERR_DAV_PATH_INVALID', run: () => ask('GET', '/pcs/pc-1/alice/Documents/Shared/../Private.txt', adminGrant({ prefix: ['Documents', 'Shared'] })) },
     { name: 'an encoded slash', status: 400, code: 'ERR_DAV_PATH_INVALID', run: () => ask('GET', '/pcs/pc-1/alice/Documents/Shared%2F..%2FPrivate.txt', adminGrant({ prefix: ['Documents', 'Shared'] })) },
     { name: 'a GET with a list grant', status: 403, code: 'ERR_GRANT_ACCESS', run: () => ask('GET', '/pcs/pc-1/alice/Documents/report.txt', adminGrant({ access: 'list' })) },
-    { name: 'an administrator\'s PUT', status: 403, code: 'ERR_GRANT_ACCESS', run: () => ask('PUT', '/pcs/pc-1/alice/Documents/x.txt', adminGrant({ method: 'PUT' }), { body: Buffer.from('no') }) },
+    { name: 'an administrator\'s PUT', status: 403, code: 'ERR_GRANT_ACCESS', run: () => ask('PUT', '/pcs/pc-1/alice/Documents/x.txt', adminGrant({ method: 'PUT' }), { body: randomBytes(20 * 1024 * 1024) }) },
     { name: 'an administrator\'s readwrite grant', status: 403, code: 'ERR_GRANT_ACCESS', run: () => ask('DELETE', '/pcs/pc-1/alice/Documents/report.txt', adminGrant({ method: 'DELETE', access: 'readwrite' })) },
     { name: 'a user without a vault here', status: 404, code: 'ERR_LINK_DAV_NO_USER', run: () => ask('GET', '/pcs/pc-1/zed/Documents/a', adminGrant({ user: 'zed', base: '/pcs/pc-1/zed' })) },
   ];
@@ -197,6 +199,28 @@ describe('the agent serves /link/dav only as its grant allows', { timeout: 180_0
       assert.ok(lines[0]!.actor === 'dana (console administrator)' || lines[0]!.actor === 'console (grant not verified)', lines[0]!.actor);
     });
   }
+
+  it('stops a refused upload: the rest of its body is not sent down the link', async () => {
+    const { Readable } = await import('node:stream');
+    const piece = randomBytes(65536);
+    const pieces = 1024; // 64 MiB
+    let sent = 0;
+    const source = Readable.from((function* () {
+      for (let i = 0; i < pieces; i++) {
+        sent++;
+        yield piece;
+      }
+    })());
+    const token = await signGrant(adminGrant({ method: 'PUT' }), key);
+    const answer = await hub.stream(PC, { ':method': 'PUT', ':path': `${LINK_PATHS.dav}/pcs/pc-1/alice/Documents/big.bin`, [GRANT_HEADER]: token }, source, { timeoutMs: 20_000 });
+    assert.equal(answer.status, 403);
+    await collect(answer.body);
+    const stream = answer.body as unknown as { closed: boolean };
+    await until(() => stream.closed, 'the refused upload\'s stream closed', 5000);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(sent < pieces / 2, `${sent} of ${pieces} pieces were read from the client`);
+    source.destroy();
+  });
 
   it('refuses a replayed grant id, and the file stays unchanged by the refused PUT', async () => {
     const token = await signGrant(adminGrant({ prefix: ['Documents', 'report.txt'] }), key);

@@ -279,10 +279,9 @@ function json(stream: ServerHttp2Stream, status: number, body: unknown): void {
 }
 
 function refuse(stream: ServerHttp2Stream, refusal: LinkDavRefusal): void {
-  const status = statusOfRefusal(refusal);
-  // A request body not read (a refused PUT) is not wanted.
   stream.on('error', () => undefined);
-  json(stream, status, { error: { code: refusal.code, message: refusal.message } });
+  json(stream, statusOfRefusal(refusal), { error: { code: refusal.code, message: refusal.message } });
+  // A request body left unread (a refused PUT): Node resets the stream with NO_ERROR once the answer is sent (RFC 9113 8.1), so the rest is not sent.
 }
 
 /** The WebDAV answer onto the stream: headers, then the body with backpressure. */
