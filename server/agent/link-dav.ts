@@ -101,7 +101,7 @@ const startsWith = (names: readonly string[], prefix: readonly string[]): boolea
 export class LinkDav {
   /** Grant ids seen, with their expiry (ms): a second use is a replay. */
   private readonly seen = new Map<string, number>();
-  /** Users whose session the link opened, with its idle timer. */
+  /** Users whose session the link has used, with the timer that closes it when idle (unless the user uses it too). */
   private readonly idle = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly deps: LinkDavDeps) {}
@@ -124,12 +124,15 @@ export class LinkDav {
       decided = this.decide(grant, method, rawPath);
       session = await this.open(grant.user);
       const res = await this.handle(grant, session, method, decided, headers, stream);
-      await this.record(grant, session, method, res.status, decided?.names ?? [], decided?.vaultPath, 'allow');
+      await this.record(grant, session, method, res.status, decided.names, decided.vaultPath, 'allow');
       return respond(stream, method, res, this.deps.logger);
     } catch (err) {
       const refusal = asRefusal(err);
       if (!refusal) {
-        this.deps.logger.error({ err: (err as Error).message, code: (err as { code?: string }).code }, 'link dav: a request failed');
+        // Only the code: a message may name a file.
+        const code = (err as { code?: string }).code ?? 'ERR_INTERNAL';
+        this.deps.logger.error({ code }, 'link dav: a request failed');
+        await this.record(grant, session, method, 500, decided?.names ?? safeNames(rawPath), decided?.vaultPath, 'deny', code);
         stream.on('error', () => undefined);
         if (!stream.headersSent) json(stream, 500, { error: { code: 'ERR_INTERNAL', message: 'internal error' } });
         return;
