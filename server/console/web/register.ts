@@ -45,6 +45,7 @@ import { auditPage, errorPage, loginPage, pcListPage, pcPage, requestsPage, type
 import { LoginForms, SESSION_COOKIE, Sessions, type Session } from './sessions.js';
 import { STYLE_CSS } from './style.js';
 import { registerRecoveryRoutes, type RecoveryDeps } from '../recovery/recovery-web.js';
+import { registerFileBrowser, type FileBrowserDeps } from './files.js';
 
 export interface AdminWebDeps {
   store: Pick<ConsoleStore, 'listPcs' | 'getPc' | 'alertCounts' | 'listRequests' | 'getRequest'>;
@@ -63,6 +64,8 @@ export interface AdminWebDeps {
   logger: FastifyBaseLogger;
   /** The recovery view of an offline PC's latest snapshot (../recovery/); absent: no such pages. */
   recovery?: RecoveryDeps;
+  /** The file browser (files.ts); without it, its pages are not there. */
+  files?: FileBrowserDeps;
 }
 
 const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -285,6 +288,8 @@ export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void
         const requests = await deps.store.listRequests({ pcId, limit: 50 });
         return html(reply, pcPage(ctx, { pc, requests, done: field(req.query, 'done'), recovery: deps.recovery?.target != null }));
       });
+
+      if (deps.files) registerFileBrowser(web, deps.files, (req, reply) => page(req, reply));
 
       web.get('/requests', async (req, reply) => {
         const ctx = page(req, reply);
