@@ -96,6 +96,15 @@ describe('console /pcs through real agents', { timeout: 300_000 }, () => {
     assert.ok(text.split('\n').some((l) => l.includes(dana.name) && l.includes('sub/deep.bin') && l.includes(id)), text);
   });
 
+  it('a user the PC does not have is refused by the agent, relayed as its status and sentence, and audited', async () => {
+    const dana = fleet.admin('data');
+    const res = await fleet.consoleRequest('PROPFIND', '/pcs/pc-1/carol/', { as: dana, headers: { depth: '1' } });
+    assert.equal(res.status, 404, res.body.toString());
+    assert.equal(res.headers['content-type'], 'text/plain; charset=utf-8');
+    const trail = await fleet.consoleTrail();
+    assert.ok(trail.some((r) => r.actor === dana.name && r.target === 'pc-1/carol' && r.decision === 'deny' && /^PROPFIND 404 request \S+ role data ERR_/.test(r.reason ?? '')), JSON.stringify(trail.slice(-3)));
+  });
+
   it('PROPFIND answers with hrefs under /pcs, names encoded once', async () => {
     const res = await fleet.consoleRequest('PROPFIND', '/pcs/pc-1/alice/Documents/', { as: fleet.admin('data'), headers: { depth: '1' } });
     assert.equal(res.status, 207, res.body.toString().slice(0, 300));
