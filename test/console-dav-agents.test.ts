@@ -4,7 +4,8 @@
  * administrator with the data role reads a file on each PC through the
  * console and the bytes match; a PROPFIND answers with hrefs under the
  * console's /pcs path; the console's trail and the agent's audit log name
- * the administrator with the same request id; rclone copies a user's tree
+ * the administrator with the same request id, and the owner's notices
+ * file lists the access; rclone copies a user's tree
  * through the console and `rclone check` finds no difference; the web
  * page's file browser (Chromium) lists folders with sizes and downloads a
  * file; a client that goes away mid-download leaves the console serving.
@@ -18,6 +19,7 @@ import { readFile, readdir, mkdir } from 'node:fs/promises';
 import https from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { NOTICES_FILE_NAME } from '../shares/vault/notices.js';
 import { launchBrowser } from './helpers/browser.js';
 import { startConsoleFleet, type ConsoleFleet } from './helpers/console-fleet.js';
 import { tempDir } from './helpers/keys.js';
@@ -86,6 +88,21 @@ describe('console /pcs through real agents', { timeout: 300_000 }, () => {
     assert.equal(mine.target, 'alice');
     assert.doesNotMatch(JSON.stringify(agent), /deep\.bin/, 'no file name in the agent\'s plaintext log');
     assert.ok((await fleet.agentAudit('pc-2')).some((r) => r.actor === `${dana.name} (console administrator)` && r.target === 'carol'));
+
+    // The owner is told: their notices file lists the access (who, the path, the request id).
+    const notices = await fleet.agentRequest('pc-1', 'alice', 'GET', `/${encodeURIComponent(NOTICES_FILE_NAME)}`);
+    assert.equal(notices.status, 200);
+    const text = notices.body.toString();
+    assert.ok(text.split('\n').some((l) => l.includes(dana.name) && l.includes('sub/deep.bin') && l.includes(id)), text);
+  });
+
+  it('a user the PC does not have is refused by the agent, relayed as its status and sentence, and audited', async () => {
+    const dana = fleet.admin('data');
+    const res = await fleet.consoleRequest('PROPFIND', '/pcs/pc-1/carol/', { as: dana, headers: { depth: '1' } });
+    assert.equal(res.status, 404, res.body.toString());
+    assert.equal(res.headers['content-type'], 'text/plain; charset=utf-8');
+    const trail = await fleet.consoleTrail();
+    assert.ok(trail.some((r) => r.actor === dana.name && r.target === 'pc-1/carol' && r.decision === 'deny' && /^PROPFIND 404 request \S+ role data ERR_/.test(r.reason ?? '')), JSON.stringify(trail.slice(-3)));
   });
 
   it('PROPFIND answers with hrefs under /pcs, names encoded once', async () => {

@@ -251,12 +251,21 @@ describe('the forwarding core over a real link', { timeout: 120_000 }, () => {
     assert.ok(maxAhead < 48 * MiB, `the agent got ${Math.round(maxAhead / MiB)} MiB ahead of a paused client`);
   });
 
-  it('streams a 64 MiB upload up the link intact', async () => {
+  it('streams a 64 MiB upload up the link intact, for longer than the answer deadline while it progresses', async () => {
     const body = randomBytes(64 * MiB);
     let received = '';
     script = (stream) => {
       const h = createHash('sha256');
-      stream.on('data', (c: Buffer) => h.update(c));
+      let seen = 0;
+      stream.on('data', (c: Buffer) => {
+        h.update(c);
+        // The agent reads slowly: the upload takes about 2 s, well over the 700 ms deadline.
+        if (Math.floor((seen + c.length) / (4 * MiB)) > Math.floor(seen / (4 * MiB))) {
+          stream.pause();
+          setTimeout(() => stream.resume(), 120);
+        }
+        seen += c.length;
+      });
       stream.on('end', () => {
         received = h.digest('hex');
         stream.respond({ ':status': 201 }, { endStream: true });
@@ -264,7 +273,15 @@ describe('the forwarding core over a real link', { timeout: 120_000 }, () => {
     };
     const res = await request('PUT', '/pcs/pc-f/alice/up.bin', { 'content-length': body.length, 'content-type': 'application/octet-stream' }, body);
     assert.equal(res.status, 201);
+    assert.ok(res.ms > 1000, `the upload took ${res.ms} ms`);
     assert.equal(received, createHash('sha256').update(body).digest('hex'));
+
+    // An agent that stops reading the upload is a 504 after the deadline, not a hang.
+    script = (stream) => {
+      stream.once('data', () => stream.pause());
+    };
+    const stuck = await request('PUT', '/pcs/pc-f/alice/stuck.bin', { 'content-length': body.length, 'content-type': 'application/octet-stream' }, body).catch((err: Error) => ({ status: -1, ms: 0, body: Buffer.from(err.message), headers: {} }));
+    assert.equal(stuck.status, 504, stuck.body.toString());
   });
 
   it('a client that goes away resets the agent\'s stream', async () => {

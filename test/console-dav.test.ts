@@ -68,6 +68,16 @@ describe('console /pcs at the console level', { timeout: 240_000 }, () => {
     }
   });
 
+  it('rclone lists the virtual levels like folders of a WebDAV server', async () => {
+    const viewer = fleet.admin('viewer');
+    const pcs = await fleet.rclone(viewer, ['lsf', ':webdav:'], { url: `${fleet.url}/pcs/`, caFile: fleet.caFile });
+    assert.equal(pcs.status, 0, pcs.stderr);
+    assert.equal(pcs.stdout, 'pc-1/\npc-2/\n');
+    const users = await fleet.rclone(viewer, ['lsf', ':webdav:pc-1'], { url: `${fleet.url}/pcs/`, caFile: fleet.caFile });
+    assert.equal(users.status, 0, users.stderr);
+    assert.equal(users.stdout, 'alice/\nbob/\n');
+  });
+
   it('asks for a login with exactly one challenge; a wrong password is refused', async () => {
     const none = await fleet.consoleRequest('PROPFIND', '/pcs/', { as: null, headers: { depth: '1' } });
     assert.equal(none.status, 401);

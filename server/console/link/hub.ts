@@ -51,7 +51,8 @@ export interface LinkHub {
    * resolves with the agent's answer headers once they arrive, its body a
    * flow-controlled stream; `body`, when given, is piped up as the request
    * body. Rejects like `request` (ERR_LINK_OFFLINE at once for a PC without
-   * a link; ERR_LINK_TIMEOUT when no answer headers come within timeoutMs).
+   * a link; ERR_LINK_TIMEOUT when no answer headers come within timeoutMs of
+   * the request, or of the last chunk of its body that went up).
    * Aborting `signal` resets the stream.
    */
   stream(pcId: string, headers: OutgoingHttpHeaders, body: Readable | undefined, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<LinkStreamAnswer>;
@@ -109,12 +110,20 @@ export function streamOn(session: ClientHttp2Session, headers: OutgoingHttpHeade
     } catch (err) {
       return reject(new LinkError('ERR_LINK_BROKEN', `${what}: the link is closing (${(err as Error).message})`));
     }
-    const timer = setTimeout(() => {
-      stream.close(http2.constants.NGHTTP2_CANCEL);
-      reject(new LinkError('ERR_LINK_TIMEOUT', `${what}: no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
+    // The deadline counts from the last progress of the request body (an upload of 1 GiB takes longer than
+    // the deadline; an agent that stops reading it, or stops before answering, does not hold the caller).
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        reject(new LinkError('ERR_LINK_TIMEOUT', `${what}: no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+    };
+    arm();
     stream.once('response', (answer) => {
       clearTimeout(timer);
+      body?.off('data', arm);
       resolve({ status: Number(answer[':status']), headers: answer, body: stream });
     });
     stream.once('error', (err) => {
@@ -127,6 +136,7 @@ export function streamOn(session: ClientHttp2Session, headers: OutgoingHttpHeade
     });
     if (body) {
       body.once('error', () => stream.close(http2.constants.NGHTTP2_CANCEL));
+      body.on('data', arm);
       body.pipe(stream);
     }
   });
