@@ -48,8 +48,26 @@ export interface TakeoutRequestTable {
   until_at: number | null;
 }
 
+/** Migration 0003: administrators' access requests (the two-person rule). */
+export interface AccessRequestTable {
+  id: string;
+  admin: string;
+  pc_id: string;
+  user_name: string;
+  reason: string;
+  hours: number;
+  created_at: number;
+  /** pending | approved | denied */
+  status: string;
+  decided_by: string | null;
+  decided_at: number | null;
+  note: string | null;
+  until_at: number | null;
+}
+
 export interface StoreDatabase {
   pc: PcTable;
   enrolment: EnrolmentTable;
   takeout_request: TakeoutRequestTable;
+  access_request: AccessRequestTable;
 }

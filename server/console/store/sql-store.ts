@@ -20,6 +20,9 @@
  */
 import { sql, type Expression, type ExpressionBuilder, type Kysely, type RawBuilder, type Selectable, type SqlBool, type Transaction } from 'kysely';
 import type {
+  AccessRequestFilter,
+  AccessRequestRow,
+  AccessRequestStatus,
   AlertCounts,
   ConsoleStore,
   EnrolmentResult,
@@ -31,7 +34,7 @@ import type {
   StoreKind,
   TakeoutRequestRow,
 } from './store.js';
-import type { PcTable, StoreDatabase, TakeoutRequestTable } from './schema.js';
+import type { AccessRequestTable, PcTable, StoreDatabase, TakeoutRequestTable } from './schema.js';
 import { StoreError } from './errors.js';
 
 const DAY_MS = 86_400_000;
@@ -342,6 +345,81 @@ export class SqlConsoleStore implements ConsoleStore {
     });
   }
 
+  // Access requests (the two-person rule, migration 0003)
+
+  putAccessRequest(row: Omit<AccessRequestRow, 'status' | 'decidedBy' | 'decidedAt' | 'note' | 'until'>): Promise<void> {
+    return this.run('putAccessRequest', () =>
+      this.db.transaction().execute(async (trx) => {
+        const pc = await trx.selectFrom('pc').select('removed_at').where('pc_id', '=', row.pcId).executeTakeFirst();
+        if (pc === undefined || pc.removed_at !== null) throw new StoreError('ERR_STORE_PC_UNKNOWN', `PC ${row.pcId} is not registered`);
+        await trx
+          .insertInto('access_request')
+          .values({
+            id: row.id,
+            admin: row.admin,
+            pc_id: row.pcId,
+            user_name: row.user,
+            reason: row.reason,
+            hours: row.hours,
+            created_at: row.createdAt,
+            status: 'pending',
+            decided_by: null,
+            decided_at: null,
+            note: null,
+            until_at: null,
+          })
+          .execute();
+      }),
+    );
+  }
+
+  getAccessRequest(id: string): Promise<AccessRequestRow | undefined> {
+    return this.run('getAccessRequest', async () => {
+      const row = await this.db.selectFrom('access_request').selectAll().where('id', '=', id).executeTakeFirst();
+      return row && toAccessRequestRow(row);
+    });
+  }
+
+  listAccessRequests(filter: AccessRequestFilter): Promise<AccessRequestRow[]> {
+    return this.run('listAccessRequests', async () => {
+      checkPage(0, filter.limit);
+      let q = this.db.selectFrom('access_request').selectAll();
+      if (filter.status !== undefined) q = q.where('status', '=', filter.status);
+      if (filter.pcId !== undefined) q = q.where('pc_id', '=', filter.pcId);
+      if (filter.liveAt !== undefined) q = q.where('status', '=', 'approved').where('until_at', '>', filter.liveAt);
+      const rows = await q.orderBy('created_at', 'desc').orderBy('id').limit(filter.limit).execute();
+      return rows.map(toAccessRequestRow);
+    });
+  }
+
+  decideAccessRequest(id: string, decision: { status: 'approved' | 'denied'; by: string; at: number; note: string | null; until: number | null }): Promise<boolean> {
+    return this.run('decideAccessRequest', async () => {
+      const result = await this.db
+        .updateTable('access_request')
+        .set({ status: decision.status, decided_by: decision.by, decided_at: decision.at, note: decision.note, until_at: decision.until })
+        .where('id', '=', id)
+        .where('status', '=', 'pending')
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    });
+  }
+
+  hasLiveAccess(admin: string, pcId: string, user: string, now: number): Promise<boolean> {
+    return this.run('hasLiveAccess', async () => {
+      const row = await this.db
+        .selectFrom('access_request')
+        .select('id')
+        .where('admin', '=', admin)
+        .where('pc_id', '=', pcId)
+        .where('user_name', '=', user)
+        .where('status', '=', 'approved')
+        .where('until_at', '>', now)
+        .limit(1)
+        .executeTakeFirst();
+      return row !== undefined;
+    });
+  }
+
   // Helpers
 
   /** Runs one operation: refused after close(); a driver's error becomes a StoreError. */
@@ -471,6 +549,23 @@ function toRequestRow(row: Selectable<TakeoutRequestTable>): TakeoutRequestRow {
     decidedAt: nullableNumber(row.decided_at),
     note: row.note,
     jti: row.jti,
+    until: nullableNumber(row.until_at),
+  };
+}
+
+function toAccessRequestRow(row: Selectable<AccessRequestTable>): AccessRequestRow {
+  return {
+    id: row.id,
+    admin: row.admin,
+    pcId: row.pc_id,
+    user: row.user_name,
+    reason: row.reason,
+    hours: Number(row.hours),
+    createdAt: Number(row.created_at),
+    status: row.status as AccessRequestStatus,
+    decidedBy: row.decided_by,
+    decidedAt: nullableNumber(row.decided_at),
+    note: row.note,
     until: nullableNumber(row.until_at),
   };
 }

@@ -84,6 +84,40 @@ export interface TakeoutRequestRow {
   until: number | null;
 }
 
+// Access requests (the two-person rule, migration 0003)
+
+export type AccessRequestStatus = 'pending' | 'approved' | 'denied';
+
+/** An administrator's request to read the contents of one user's data on one PC (access.approvals 1). */
+export interface AccessRequestRow {
+  /** A random id (the console makes it). */
+  id: string;
+  /** The requesting administrator (normalized name). */
+  admin: string;
+  pcId: string;
+  /** The data's owner on that PC (normalized name). */
+  user: string;
+  reason: string;
+  /** How long an approval lasts, from the approval (at most access.maxHours). */
+  hours: number;
+  createdAt: number;
+  status: AccessRequestStatus;
+  decidedBy: string | null;
+  decidedAt: number | null;
+  /** The denial's note (or null). */
+  note: string | null;
+  /** Approved: reading is allowed until this time (epoch ms); null otherwise. */
+  until: number | null;
+}
+
+export interface AccessRequestFilter {
+  status?: AccessRequestStatus;
+  pcId?: string;
+  /** Only approved requests whose `until` is after this time. */
+  liveAt?: number;
+  limit: number;
+}
+
 /** The engine under a store. */
 export type StoreKind = 'sqlite' | 'postgres';
 
@@ -126,4 +160,15 @@ export interface ConsoleStore {
   revokeRequest(jti: string, by: string, at: number): Promise<TakeoutRequestRow | undefined>;
   /** Pending requests asked before `before`: marks them expired and returns them. */
   expireRequests(before: number, now: number): Promise<TakeoutRequestRow[]>;
+
+  // Access requests (the two-person rule)
+  /** Inserts a new pending request (fails with ERR_STORE_PC_UNKNOWN when the PC is not registered). */
+  putAccessRequest(row: Omit<AccessRequestRow, 'status' | 'decidedBy' | 'decidedAt' | 'note' | 'until'>): Promise<void>;
+  getAccessRequest(id: string): Promise<AccessRequestRow | undefined>;
+  /** Newest first. */
+  listAccessRequests(filter: AccessRequestFilter): Promise<AccessRequestRow[]>;
+  /** Compare-and-set from `pending`: false when the request is no longer pending. */
+  decideAccessRequest(id: string, decision: { status: 'approved' | 'denied'; by: string; at: number; note: string | null; until: number | null }): Promise<boolean>;
+  /** Whether an approved request of `admin` for `pcId`/`user` is live at `now` (until > now). */
+  hasLiveAccess(admin: string, pcId: string, user: string, now: number): Promise<boolean>;
 }
