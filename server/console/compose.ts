@@ -18,6 +18,7 @@ import { systemClock, type Clock } from '../../shares/clock.js';
 import { ConfiguredFileError } from '../config/errors.js';
 import { useErrorStatus, type ErrorAnswer } from '../http/error-status.js';
 import { LinkError } from '../link/errors.js';
+import { AccessRequests } from './access/access-requests.js';
 import { AdminAuthenticator, buildAdminDirectory } from './admins.js';
 import { registerConsoleApi } from './api/takeout-api.js';
 import { openConsoleAudit } from './audit.js';
@@ -101,6 +102,8 @@ export interface Console {
   takeout: ConsoleTakeout;
   /** The administrators' login against the console's directory. */
   admins: AdminAuthenticator;
+  /** The two-person rule (access.approvals): access requests and `contentsAllowed`. */
+  access: AccessRequests;
   /** What `mydoc console pc add|remove` do, on this console's store, trail and links. */
   pcAdmin: PcAdmin;
   clock: Clock;
@@ -139,6 +142,7 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
   const links = new ConsoleLinks();
 
   const takeout = new ConsoleTakeout({ store, hub: links, issuerKey, audit, requestExpiryDays: config.takeout.requestExpiryDays, clock, logger: app.log.child({ part: 'takeout' }) });
+  const access = new AccessRequests({ store, audit, access: config.access, clock });
   const admins = new AdminAuthenticator({ directory, roles: config.roles, audit, clock, logger: app.log.child({ part: 'admins' }) });
   const registry = new Registry({
     store,
@@ -154,8 +158,8 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
   app.get('/healthz', async () => ({ ok: true, version: opts.version }));
 
   // The JSON API (mydoc takeout ... --console) and the administrators' page, on one origin.
-  registerConsoleApi(app, { store, admins, takeout });
-  registerAdminWeb(app, { store, admins, takeout, hub: links, audit: { file: paths.auditLog }, onlineWindowMs: onlineWindowMs(config), clock, logger: app.log.child({ part: 'web' }) });
+  registerConsoleApi(app, { store, admins, takeout, access });
+  registerAdminWeb(app, { store, admins, takeout, access, hub: links, audit: { file: paths.auditLog }, onlineWindowMs: onlineWindowMs(config), clock, logger: app.log.child({ part: 'web' }) });
 
   const pcAdmin: PcAdmin = { store, audit, clock, tokenHours: config.enrolment.tokenHours, dropLink: (pcId) => links.drop(pcId) };
   let closing: Promise<void> | undefined;
@@ -167,5 +171,5 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
       await audit.close();
       await store.close();
     })());
-  return { config, app, store, audit, registry, links, takeout, admins, issuerPublicPem, tls: { key, cert }, pcAdmin, clock, close };
+  return { config, app, store, audit, registry, links, takeout, admins, access, issuerPublicPem, tls: { key, cert }, pcAdmin, clock, close };
 }

@@ -42,6 +42,8 @@ import { daysSince, formatTime, gateText, isOnline } from './format.js';
 import { auditPage, errorPage, loginPage, pcListPage, pcPage, requestsPage, type ListView, type PageContext } from './pages.js';
 import { LoginForms, SESSION_COOKIE, Sessions, type Session } from './sessions.js';
 import { STYLE_CSS } from './style.js';
+import type { AccessRequests } from '../access/access-requests.js';
+import { accessPage, pcAccessSection } from './access-pages.js';
 
 export interface AdminWebDeps {
   store: Pick<ConsoleStore, 'listPcs' | 'getPc' | 'alertCounts' | 'listRequests' | 'getRequest'>;
@@ -52,6 +54,8 @@ export interface AdminWebDeps {
     revoke(jti: string, admin: string): Promise<TakeoutRequestRow>;
   };
   hub: { isConnected(pcId: string): boolean };
+  /** The two-person rule (/admin/access and the PC page's request form); absent: neither is shown. */
+  access?: AccessRequests;
   /** The console's hash-chained audit file. */
   audit: { file: string };
   /** A PC seen within this long is online: (2 * heartbeatSeconds + 30) * 1000. */
@@ -277,7 +281,43 @@ export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void
         const pc = await deps.store.getPc(pcId);
         if (!pc) throw new WebError('ERR_WEB_NOT_FOUND', `there is no PC ${pcId}`);
         const requests = await deps.store.listRequests({ pcId, limit: 50 });
-        return html(reply, pcPage(ctx, { pc, requests, done: field(req.query, 'done') }));
+        const access = deps.access?.required ? pcAccessSection(ctx, pc, await deps.access.list({ pcId, limit: 50 }), deps.access.maxHours) : undefined;
+        return html(reply, pcPage(ctx, { pc, requests, done: field(req.query, 'done'), ...(access && { access }) }));
+      });
+
+      // The two-person rule (access.approvals 1).
+      const accessRequests = (): AccessRequests => {
+        if (!deps.access) throw new WebError('ERR_WEB_NOT_FOUND', 'there is no such page');
+        return deps.access;
+      };
+
+      web.get('/access', async (req, reply) => {
+        const ctx = page(req, reply);
+        if (!ctx) return reply;
+        const access = accessRequests();
+        const [pending, live, recent] = await Promise.all([access.list({ status: 'pending', limit: 500 }), access.list({ live: true, limit: 500 }), access.list({ limit: 50 })]);
+        return html(reply, accessPage(ctx, { required: access.required, pending, live, recent, done: field(req.query, 'done') }));
+      });
+
+      web.post('/access/requests', async (req, reply) => {
+        const session = posted(req, 'data');
+        const pcId = field(req.body, 'pcId') ?? '';
+        const hoursText = (field(req.body, 'hours') ?? '').trim();
+        const hours = /^\d{1,2}(\.\d{1,4})?$/.test(hoursText) ? Number(hoursText) : NaN;
+        await accessRequests().request(session.admin, pcId, field(req.body, 'user') ?? '', field(req.body, 'reason') ?? '', hours);
+        return reply.redirect(backTo(`/admin/pcs/${encodeURIComponent(pcId)}`, '/admin/access', 'asked'), 303);
+      });
+
+      web.post('/access/:id/approve', async (req, reply) => {
+        const session = posted(req, 'approver');
+        await accessRequests().approve((req.params as { id: string }).id, session.admin);
+        return reply.redirect('/admin/access?done=approved', 303);
+      });
+
+      web.post('/access/:id/deny', async (req, reply) => {
+        const session = posted(req, 'approver');
+        await accessRequests().deny((req.params as { id: string }).id, session.admin, field(req.body, 'note') ?? '');
+        return reply.redirect('/admin/access?done=denied', 303);
       });
 
       web.get('/requests', async (req, reply) => {
