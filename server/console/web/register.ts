@@ -44,6 +44,7 @@ import { LoginForms, SESSION_COOKIE, Sessions, type Session } from './sessions.j
 import { STYLE_CSS } from './style.js';
 import type { AccessRequests } from '../access/access-requests.js';
 import { accessPage, pcAccessSection } from './access-pages.js';
+import { registerFileBrowser, type FileBrowserDeps } from './files.js';
 
 export interface AdminWebDeps {
   store: Pick<ConsoleStore, 'listPcs' | 'getPc' | 'alertCounts' | 'listRequests' | 'getRequest'>;
@@ -62,6 +63,8 @@ export interface AdminWebDeps {
   onlineWindowMs: number;
   clock: Clock;
   logger: FastifyBaseLogger;
+  /** The file browser (files.ts); without it, its pages are not there. */
+  files?: FileBrowserDeps;
 }
 
 const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -319,6 +322,8 @@ export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void
         await accessRequests().deny((req.params as { id: string }).id, session.admin, field(req.body, 'note') ?? '');
         return reply.redirect('/admin/access?done=denied', 303);
       });
+
+      if (deps.files) registerFileBrowser(web, deps.files, (req, reply) => page(req, reply));
 
       web.get('/requests', async (req, reply) => {
         const ctx = page(req, reply);
