@@ -483,6 +483,31 @@ function storeContract(fresh: (t: TestContext) => Promise<StoreUnderTest>): void
     assert.deepEqual((await s.listAccessRequests({ pcId: 'pc2', limit: 10 })).map((r) => r.id), []);
     await expectCode(s.listAccessRequests({ limit: 5000 }), 'ERR_STORE_QUERY', StoreError);
   });
+
+  // Share rules (sharing, migration 0004)
+
+  withStore('share rules: stored with their folder names, live while neither revoked nor expired, revoked once, listed newest first', async (s) => {
+    await s.addPc('pc1', NOW);
+    const base = { pcId: 'pc1', user: 'alice', folder: ['Documents', 'Projekt "Ä"'], grantee: { kind: 'group' as const, name: 'CN=Team,DC=corp' }, access: 'read' as const, createdBy: 'anna' };
+    await s.putShareRule({ id: 'r1', ...base, expiresAt: NOW + 1000, createdAt: NOW - 2000 });
+    await s.putShareRule({ id: 'r2', ...base, access: 'readwrite', grantee: { kind: 'user', name: 'bob' }, expiresAt: NOW + 5000, createdAt: NOW - 1000 });
+    await expectCode(s.putShareRule({ id: 'r3', ...base, pcId: 'nope', expiresAt: NOW + 1000, createdAt: NOW }), 'ERR_STORE_PC_UNKNOWN', StoreError);
+    assert.deepEqual(await s.getShareRule('r1'), { id: 'r1', ...base, expiresAt: NOW + 1000, createdAt: NOW - 2000, revokedAt: null, revokedBy: null });
+    assert.equal(await s.getShareRule('zz'), undefined);
+
+    assert.deepEqual((await s.listShareRules({ limit: 10 })).map((r) => r.id), ['r2', 'r1']);
+    assert.deepEqual((await s.listShareRules({ pcId: 'pc1', liveAt: NOW, limit: 10 })).map((r) => r.id), ['r2', 'r1']);
+    assert.deepEqual((await s.listShareRules({ pcId: 'pc1', liveAt: NOW + 1000, limit: 10 })).map((r) => r.id), ['r2'], 'expiry is exclusive');
+    assert.deepEqual((await s.listShareRules({ pcId: 'pc2', limit: 10 })).map((r) => r.id), []);
+
+    const revoked = await s.revokeShareRule('r2', 'bert', NOW);
+    assert.equal(revoked?.revokedBy, 'bert');
+    assert.equal(revoked?.revokedAt, NOW);
+    assert.equal(await s.revokeShareRule('r2', 'carl', NOW + 1), undefined, 'revoked once');
+    assert.equal(await s.revokeShareRule('zz', 'carl', NOW), undefined);
+    assert.deepEqual((await s.listShareRules({ liveAt: NOW, limit: 10 })).map((r) => r.id), ['r1']);
+    await expectCode(s.listShareRules({ limit: 5000 }), 'ERR_STORE_QUERY', StoreError);
+  });
 }
 
 /** A logger that keeps its warnings (the PostgreSQL tests check a lost connection is logged, not thrown). */
@@ -543,9 +568,9 @@ describe('SQLite store', () => {
     const db = new Database(file, { readonly: true });
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     const recorded = () => db.prepare('select name from kysely_migration order by name').all();
-    assert.deepEqual(recorded(), [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }, { name: '0003-access-requests' }]);
+    assert.deepEqual(recorded(), [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }, { name: '0003-access-requests' }, { name: '0004-share-rules' }]);
     const again = await openConsoleStore({ kind: 'sqlite', file }, recordingLogger().logger);
-    assert.deepEqual(recorded(), [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }, { name: '0003-access-requests' }], 'recorded once');
+    assert.deepEqual(recorded(), [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }, { name: '0003-access-requests' }, { name: '0004-share-rules' }], 'recorded once');
     assert.equal((await again.getPc('pc1'))?.addedAt, NOW);
     db.close();
     await again.close();
@@ -641,7 +666,7 @@ describe('PostgreSQL store', () => {
     const database = await freshDatabase();
     const stores = await Promise.all([0, 1].map(() => openConsoleStore({ kind: 'postgres', ...server.params(database) }, recordingLogger().logger)));
     const recorded = await server.query('select name from kysely_migration order by name', [], database);
-    assert.deepEqual(recorded.rows, [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }, { name: '0003-access-requests' }]);
+    assert.deepEqual(recorded.rows, [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }, { name: '0003-access-requests' }, { name: '0004-share-rules' }]);
     await stores[0]!.addPc('pc1', NOW);
     assert.equal((await stores[1]!.getPc('pc1'))?.addedAt, NOW);
     await Promise.all(stores.map((s) => s.close()));

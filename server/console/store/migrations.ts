@@ -100,6 +100,28 @@ function migrations(kind: StoreKind): Record<string, Migration> {
         await db.schema.createIndex('access_request_status').on('access_request').columns(['status', 'created_at']).execute();
       },
     },
+    '0004-share-rules': {
+      // Sharing: an administrator's rule that lets an AD user or group reach one folder of one user on one PC.
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('share_rule')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('pc_id', pcIdType, (c) => c.notNull().references('pc.pc_id'))
+          .addColumn('user_name', 'text', (c) => c.notNull())
+          .addColumn('folder', 'text', (c) => c.notNull())
+          .addColumn('grantee_kind', 'text', (c) => c.notNull())
+          .addColumn('grantee_name', 'text', (c) => c.notNull())
+          .addColumn('access', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('revoked_at', 'bigint')
+          .addColumn('revoked_by', 'text')
+          .execute();
+        await db.schema.createIndex('share_rule_pc_live').on('share_rule').columns(['pc_id', 'revoked_at', 'expires_at']).execute();
+        await db.schema.createIndex('share_rule_grantee').on('share_rule').columns(['grantee_kind', 'grantee_name']).execute();
+      },
+    },
   };
 }
 

@@ -65,9 +65,29 @@ export interface AccessRequestTable {
   until_at: number | null;
 }
 
+/** Migration 0004: share rules (sharing). */
+export interface ShareRuleTable {
+  id: string;
+  pc_id: string;
+  user_name: string;
+  /** JSON array of the folder's names in the owner's vault. */
+  folder: string;
+  /** user | group */
+  grantee_kind: string;
+  grantee_name: string;
+  /** read | readwrite */
+  access: string;
+  expires_at: number;
+  created_by: string;
+  created_at: number;
+  revoked_at: number | null;
+  revoked_by: string | null;
+}
+
 export interface StoreDatabase {
   pc: PcTable;
   enrolment: EnrolmentTable;
   takeout_request: TakeoutRequestTable;
   access_request: AccessRequestTable;
+  share_rule: ShareRuleTable;
 }

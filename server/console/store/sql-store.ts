@@ -23,6 +23,8 @@ import type {
   AccessRequestFilter,
   AccessRequestRow,
   AccessRequestStatus,
+  ShareRuleFilter,
+  ShareRuleRow,
   AlertCounts,
   ConsoleStore,
   EnrolmentResult,
@@ -34,7 +36,7 @@ import type {
   StoreKind,
   TakeoutRequestRow,
 } from './store.js';
-import type { AccessRequestTable, PcTable, StoreDatabase, TakeoutRequestTable } from './schema.js';
+import type { AccessRequestTable, PcTable, ShareRuleTable, StoreDatabase, TakeoutRequestTable } from './schema.js';
 import { StoreError } from './errors.js';
 
 const DAY_MS = 86_400_000;
@@ -420,6 +422,63 @@ export class SqlConsoleStore implements ConsoleStore {
     });
   }
 
+  // Share rules (sharing, migration 0004)
+
+  putShareRule(row: Omit<ShareRuleRow, 'revokedAt' | 'revokedBy'>): Promise<void> {
+    return this.run('putShareRule', () =>
+      this.db.transaction().execute(async (trx) => {
+        const pc = await trx.selectFrom('pc').select('removed_at').where('pc_id', '=', row.pcId).executeTakeFirst();
+        if (pc === undefined || pc.removed_at !== null) throw new StoreError('ERR_STORE_PC_UNKNOWN', `PC ${row.pcId} is not registered`);
+        await trx
+          .insertInto('share_rule')
+          .values({
+            id: row.id,
+            pc_id: row.pcId,
+            user_name: row.user,
+            folder: JSON.stringify(row.folder),
+            grantee_kind: row.grantee.kind,
+            grantee_name: row.grantee.name,
+            access: row.access,
+            expires_at: row.expiresAt,
+            created_by: row.createdBy,
+            created_at: row.createdAt,
+            revoked_at: null,
+            revoked_by: null,
+          })
+          .execute();
+      }),
+    );
+  }
+
+  getShareRule(id: string): Promise<ShareRuleRow | undefined> {
+    return this.run('getShareRule', async () => {
+      const row = await this.db.selectFrom('share_rule').selectAll().where('id', '=', id).executeTakeFirst();
+      return row && toShareRuleRow(row);
+    });
+  }
+
+  listShareRules(filter: ShareRuleFilter): Promise<ShareRuleRow[]> {
+    return this.run('listShareRules', async () => {
+      checkPage(0, filter.limit);
+      let q = this.db.selectFrom('share_rule').selectAll();
+      if (filter.pcId !== undefined) q = q.where('pc_id', '=', filter.pcId);
+      if (filter.liveAt !== undefined) q = q.where('revoked_at', 'is', null).where('expires_at', '>', filter.liveAt);
+      const rows = await q.orderBy('created_at', 'desc').orderBy('id').limit(filter.limit).execute();
+      return rows.map(toShareRuleRow);
+    });
+  }
+
+  revokeShareRule(id: string, by: string, at: number): Promise<ShareRuleRow | undefined> {
+    return this.run('revokeShareRule', () =>
+      this.db.transaction().execute(async (trx) => {
+        const result = await trx.updateTable('share_rule').set({ revoked_at: at, revoked_by: by }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+        if (Number(result.numUpdatedRows) === 0) return undefined;
+        const row = await trx.selectFrom('share_rule').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+        return toShareRuleRow(row);
+      }),
+    );
+  }
+
   // Helpers
 
   /** Runs one operation: refused after close(); a driver's error becomes a StoreError. */
@@ -567,6 +626,22 @@ function toAccessRequestRow(row: Selectable<AccessRequestTable>): AccessRequestR
     decidedAt: nullableNumber(row.decided_at),
     note: row.note,
     until: nullableNumber(row.until_at),
+  };
+}
+
+function toShareRuleRow(row: Selectable<ShareRuleTable>): ShareRuleRow {
+  return {
+    id: row.id,
+    pcId: row.pc_id,
+    user: row.user_name,
+    folder: JSON.parse(row.folder) as string[],
+    grantee: { kind: row.grantee_kind as 'user' | 'group', name: row.grantee_name },
+    access: row.access as 'read' | 'readwrite',
+    expiresAt: Number(row.expires_at),
+    createdBy: row.created_by,
+    createdAt: Number(row.created_at),
+    revokedAt: nullableNumber(row.revoked_at),
+    revokedBy: row.revoked_by,
   };
 }
 

@@ -118,6 +118,33 @@ export interface AccessRequestFilter {
   limit: number;
 }
 
+// Share rules (sharing, migration 0004)
+
+/** A share rule as the console keeps it (the agent gets it signed: policy/grants/share-rule.ts). */
+export interface ShareRuleRow {
+  /** A random id (the console makes it; the signed rule's jti). */
+  id: string;
+  pcId: string;
+  /** The owner user (normalized name). */
+  user: string;
+  /** The shared folder's names in the owner's vault (e.g. ['Documents', 'Projects']). */
+  folder: string[];
+  grantee: { kind: 'user' | 'group'; name: string };
+  access: 'read' | 'readwrite';
+  expiresAt: number;
+  createdBy: string;
+  createdAt: number;
+  revokedAt: number | null;
+  revokedBy: string | null;
+}
+
+export interface ShareRuleFilter {
+  pcId?: string;
+  /** Only rules not revoked and not expired at this time. */
+  liveAt?: number;
+  limit: number;
+}
+
 /** The engine under a store. */
 export type StoreKind = 'sqlite' | 'postgres';
 
@@ -171,4 +198,13 @@ export interface ConsoleStore {
   decideAccessRequest(id: string, decision: { status: 'approved' | 'denied'; by: string; at: number; note: string | null; until: number | null }): Promise<boolean>;
   /** Whether an approved request of `admin` for `pcId`/`user` is live at `now` (until > now). */
   hasLiveAccess(admin: string, pcId: string, user: string, now: number): Promise<boolean>;
+
+  // Share rules (sharing)
+  /** Inserts a new rule (fails with ERR_STORE_PC_UNKNOWN when the PC is not registered). */
+  putShareRule(row: Omit<ShareRuleRow, 'revokedAt' | 'revokedBy'>): Promise<void>;
+  getShareRule(id: string): Promise<ShareRuleRow | undefined>;
+  /** Newest first. */
+  listShareRules(filter: ShareRuleFilter): Promise<ShareRuleRow[]>;
+  /** Compare-and-set from not revoked: the revoked rule, or undefined when unknown or already revoked. */
+  revokeShareRule(id: string, by: string, at: number): Promise<ShareRuleRow | undefined>;
 }
