@@ -7,7 +7,7 @@
  * socket); tests compose the same way.
  *
  * Security considerations: the issuer private key is loaded here and only
- * handed to the part that signs take-out keys; the app logs no
+ * handed to the parts that sign (take-out keys, /pcs grants, share rules); the app logs no
  * Authorization header and no cookie.
  */
 import { readFile } from 'node:fs/promises';
@@ -34,6 +34,7 @@ import type { PcAdmin } from './pcs.js';
 import { Registry } from './registry.js';
 import type { ConsoleStore } from './store/store.js';
 import { ConsoleTakeout } from './takeout/console-takeout.js';
+import { ShareRules } from './sharing/share-rules.js';
 import { registerAdminWeb } from './web/register.js';
 import { loggableUrl } from './web/files.js';
 import { AdminBasicAuth } from './dav/admin-basic.js';
@@ -108,6 +109,8 @@ export interface Console {
   admins: AdminAuthenticator;
   /** The two-person rule (access.approvals): access requests and `contentsAllowed`. */
   access: AccessRequests;
+  /** Share rules: create, revoke, list; each change (and each connect) sends the PC its signed set. */
+  sharing: ShareRules;
   /** What `mydoc console pc add|remove` do, on this console's store, trail and links. */
   pcAdmin: PcAdmin;
   clock: Clock;
@@ -154,6 +157,7 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
 
   const takeout = new ConsoleTakeout({ store, hub: links, issuerKey, audit, requestExpiryDays: config.takeout.requestExpiryDays, clock, logger: app.log.child({ part: 'takeout' }) });
   const access = new AccessRequests({ store, audit, access: config.access, clock });
+  const sharing = new ShareRules({ store, hub: links, issuerKey, audit, sharing: config.sharing, clock, logger: app.log.child({ part: 'sharing' }) });
   const admins = new AdminAuthenticator({ directory, roles: config.roles, audit, clock, logger: app.log.child({ part: 'admins' }) });
   const registry = new Registry({
     store,
@@ -162,7 +166,10 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
     logger: app.log.child({ part: 'registry' }),
     onAgentEvent: (pcId, event) => takeout.onAgentEvent(pcId, event),
     // What was decided while the PC was away reaches it now.
-    onConnected: (pcId) => takeout.reconcile(pcId),
+    // The PC's share rules (signed) reach it at every connect.
+    onConnected: async (pcId) => {
+      await Promise.all([takeout.reconcile(pcId), sharing.push(pcId)]);
+    },
   });
 
   useErrorStatus(app, CONSOLE_STATUS, jsonAnswer);
@@ -187,5 +194,5 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
       await audit.close();
       await store.close();
     })());
-  return { config, app, store, audit, registry, links, takeout, admins, access, issuerPublicPem, tls: { key, cert }, pcAdmin, clock, close };
+  return { config, app, store, audit, registry, links, takeout, admins, access, sharing, issuerPublicPem, tls: { key, cert }, pcAdmin, clock, close };
 }

@@ -10,6 +10,7 @@ import type { ConsoleErrorCode } from './errors.js';
 import type { StoreErrorCode } from './store/errors.js';
 import type { ConsoleTakeoutErrorCode } from './takeout/errors.js';
 import type { AccessErrorCode } from './access/errors.js';
+import type { ShareErrorCode } from './sharing/errors.js';
 
 /** The admin socket (`mydoc console pc add|remove`): a wrong PC id, an unknown or enrolled PC. */
 export const ADMIN_SOCKET_STATUS = {
@@ -70,6 +71,15 @@ export const ACCESS_STATUS = {
   ERR_ACCESS_OFF: 409,
 } as const satisfies Record<AccessErrorCode, number>;
 
+/** Sharing (sharing/share-rules.ts): bad input, a missing role, an unknown PC, user or rule, a revoked rule. */
+export const SHARING_STATUS = {
+  ERR_SHARE_INPUT: 400,
+  ERR_SHARE_ROLE: 403,
+  ERR_SHARE_UNKNOWN: 404,
+  ERR_SHARE_NO_RULE: 404,
+  ERR_SHARE_REVOKED: 409,
+} as const satisfies Record<ShareErrorCode, number>;
+
 /** The JSON API's own checks (api/takeout-api.ts). */
 export type ConsoleApiErrorCode = 'ERR_API_BODY' | 'ERR_API_ROLE';
 
@@ -86,4 +96,4 @@ export const API_STATUS: StatusTable = {
 } satisfies Record<ConsoleApiErrorCode | ApiGuardCode | ConsoleTakeoutErrorCode | AccessErrorCode | StoreErrorCode | LinkErrorCode, number>;
 
 /** What every route of the console's HTTPS port may meet below it. */
-export const CONSOLE_STATUS: StatusTable = { ...STORE_STATUS, ...LINK_STATUS };
+export const CONSOLE_STATUS: StatusTable = { ...STORE_STATUS, ...LINK_STATUS, ...SHARING_STATUS };
