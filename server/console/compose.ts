@@ -35,6 +35,8 @@ import { Registry } from './registry.js';
 import type { ConsoleStore } from './store/store.js';
 import { ConsoleTakeout } from './takeout/console-takeout.js';
 import { ShareRules } from './sharing/share-rules.js';
+import { GranteeBasicAuth } from './sharing/grantee-basic.js';
+import { registerSharedDav } from './sharing/shared-routes.js';
 import { registerAdminWeb } from './web/register.js';
 import { loggableUrl } from './web/files.js';
 import { AdminBasicAuth } from './dav/admin-basic.js';
@@ -182,6 +184,9 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
   const forward: ForwardDeps = { hub: links, store, issuerKey, clock, logger: app.log.child({ part: 'dav' }) };
   const data = { audit, contentsAllowed: (admin: string, pcId: string, user: string) => access.contentsAllowed(admin, pcId, user), logger: app.log.child({ part: 'dav' }) };
   registerPcsDav(app, { store, forward, auth: new AdminBasicAuth(admins, clock), data, clock, logger: app.log.child({ part: 'dav' }) });
+  // The grantees' WebDAV (/shared): any directory account, through the live share rules naming it or its groups.
+  const granteeAuth = new GranteeBasicAuth({ directory, audit, clock, logger: app.log.child({ part: 'shared' }) });
+  registerSharedDav(app, { rules: sharing, auth: granteeAuth, forward, audit, clock, logger: app.log.child({ part: 'shared' }) });
   registerAdminWeb(app, { store, admins, takeout, access, hub: links, audit: { file: paths.auditLog }, onlineWindowMs: onlineWindowMs(config), clock, logger: app.log.child({ part: 'web' }), files: { forward, data } });
 
   const pcAdmin: PcAdmin = { store, audit, clock, tokenHours: config.enrolment.tokenHours, dropLink: (pcId) => links.drop(pcId) };
