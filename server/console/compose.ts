@@ -187,7 +187,7 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
   // The grantees' WebDAV (/shared): any directory account, through the live share rules naming it or its groups.
   const granteeAuth = new GranteeBasicAuth({ directory, audit, clock, logger: app.log.child({ part: 'shared' }) });
   registerSharedDav(app, { rules: sharing, auth: granteeAuth, forward, audit, clock, logger: app.log.child({ part: 'shared' }) });
-  registerAdminWeb(app, { store, admins, takeout, access, hub: links, audit: { file: paths.auditLog }, onlineWindowMs: onlineWindowMs(config), clock, logger: app.log.child({ part: 'web' }), files: { forward, data } });
+  registerAdminWeb(app, { store, admins, takeout, access, sharing, hub: links, audit: { file: paths.auditLog }, onlineWindowMs: onlineWindowMs(config), clock, logger: app.log.child({ part: 'web' }), files: { forward, data } });
 
   const pcAdmin: PcAdmin = { store, audit, clock, tokenHours: config.enrolment.tokenHours, dropLink: (pcId) => links.drop(pcId) };
   let closing: Promise<void> | undefined;

@@ -6,7 +6,7 @@
  * is a readable error page with its message, not a bare 500.
  */
 import type { StatusTable } from '../../http/error-status.js';
-import { ACCESS_STATUS, LINK_STATUS, STORE_STATUS, TAKEOUT_STATUS } from '../error-status.js';
+import { ACCESS_STATUS, LINK_STATUS, SHARING_STATUS, STORE_STATUS, TAKEOUT_STATUS } from '../error-status.js';
 
 export type WebErrorCode =
   /** A form or query value is missing or out of range. */
@@ -38,6 +38,7 @@ export const WEB_STATUS: StatusTable = {
   ERR_WEB_NOT_FOUND: 404,
   ...TAKEOUT_STATUS,
   ...ACCESS_STATUS,
+  ...SHARING_STATUS,
   ...STORE_STATUS,
   ...LINK_STATUS,
 };

@@ -24,13 +24,13 @@ export interface PageContext {
   isConnected: (pcId: string) => boolean;
 }
 
-export type Section = 'pcs' | 'requests' | 'access' | 'audit';
+export type Section = 'pcs' | 'requests' | 'access' | 'sharing' | 'audit';
 
 /** A whole page: the header with the sections and the administrator, then `body`. */
 export function layout(title: string, body: Html, ctx?: PageContext, section?: Section): string {
   const nav = (href: string, name: Section, label: string) => html`<a href="${href}" class="${section === name ? 'here' : ''}">${label}</a>`;
   const header = ctx
-    ? html`<header><span class="brand">mydoc console</span><nav>${nav('/admin/pcs', 'pcs', 'PCs')}${nav('/admin/requests', 'requests', 'Take-out requests')}${nav('/admin/access', 'access', 'Access to contents')}${nav('/admin/audit', 'audit', 'Audit trail')}</nav>
+    ? html`<header><span class="brand">mydoc console</span><nav>${nav('/admin/pcs', 'pcs', 'PCs')}${nav('/admin/requests', 'requests', 'Take-out requests')}${nav('/admin/access', 'access', 'Access to contents')}${nav('/admin/sharing', 'sharing', 'Sharing')}${nav('/admin/audit', 'audit', 'Audit trail')}</nav>
 <div class="who"><span>${ctx.admin.name} <span class="muted">(${[...ctx.admin.roles].join(', ')})</span></span>
 <form method="post" action="/admin/logout"><input type="hidden" name="csrf" value="${ctx.csrf}"><button class="secondary" type="submit">Log out</button></form></div></header>`
     : html``;

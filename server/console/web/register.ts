@@ -44,6 +44,8 @@ import { LoginForms, SESSION_COOKIE, Sessions, type Session } from './sessions.j
 import { STYLE_CSS } from './style.js';
 import type { AccessRequests } from '../access/access-requests.js';
 import { accessPage, pcAccessSection } from './access-pages.js';
+import type { ShareRules } from '../sharing/share-rules.js';
+import { sharingPage } from './sharing-page.js';
 import { registerFileBrowser, type FileBrowserDeps } from './files.js';
 
 export interface AdminWebDeps {
@@ -57,6 +59,8 @@ export interface AdminWebDeps {
   hub: { isConnected(pcId: string): boolean };
   /** The two-person rule (/admin/access and the PC page's request form); absent: neither is shown. */
   access?: AccessRequests;
+  /** Share rules (/admin/sharing); absent: the page is not there. */
+  sharing?: ShareRules;
   /** The console's hash-chained audit file. */
   audit: { file: string };
   /** A PC seen within this long is online: (2 * heartbeatSeconds + 30) * 1000. */
@@ -321,6 +325,45 @@ export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void
         const session = posted(req, 'approver');
         await accessRequests().deny((req.params as { id: string }).id, session.admin, field(req.body, 'note') ?? '');
         return reply.redirect('/admin/access?done=denied', 303);
+      });
+
+      // Sharing: share rules (role sharing to change them).
+      const shareRules = (): ShareRules => {
+        if (!deps.sharing) throw new WebError('ERR_WEB_NOT_FOUND', 'there is no such page');
+        return deps.sharing;
+      };
+
+      web.get('/sharing', async (req, reply) => {
+        const ctx = page(req, reply);
+        if (!ctx) return reply;
+        const sharing = shareRules();
+        const [live, recent] = await Promise.all([sharing.list({ live: true, limit: 500 }), sharing.list({ limit: 50 })]);
+        return html(reply, sharingPage(ctx, { live, recent, defaultDays: sharing.defaultDays, maxDays: sharing.maxDays, done: field(req.query, 'done') }));
+      });
+
+      web.post('/sharing', async (req, reply) => {
+        const session = posted(req, 'sharing');
+        const sharing = shareRules();
+        const days = wholeNumber(field(req.body, 'days'), 'days', 1, sharing.maxDays);
+        if (days === undefined) throw new WebError('ERR_WEB_INPUT', `days must be a whole number from 1 to ${sharing.maxDays} (sharing.maxDays)`);
+        const kind = field(req.body, 'granteeKind');
+        const access = field(req.body, 'access');
+        await sharing.create(session.admin, {
+          pcId: field(req.body, 'pcId') ?? '',
+          user: field(req.body, 'user') ?? '',
+          folder: field(req.body, 'folder') ?? '',
+          // Kind and access are checked by ShareRules.create (a wrong value is ERR_SHARE_INPUT, 400).
+          grantee: { kind: kind as 'user' | 'group', name: field(req.body, 'granteeName') ?? '' },
+          access: access as 'read' | 'readwrite',
+          days,
+        });
+        return reply.redirect('/admin/sharing?done=created', 303);
+      });
+
+      web.post('/sharing/:id/revoke', async (req, reply) => {
+        const session = posted(req, 'sharing');
+        await shareRules().revoke(session.admin, (req.params as { id: string }).id);
+        return reply.redirect('/admin/sharing?done=revoked', 303);
       });
 
       if (deps.files) registerFileBrowser(web, deps.files, (req, reply) => page(req, reply));
