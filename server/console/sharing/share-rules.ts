@@ -75,6 +75,9 @@ export function folderNames(folder: readonly string[] | string): string[] | unde
 }
 
 export class ShareRules {
+  /** The last push of each PC: pushes to one PC run one after the other (see `push`). */
+  private readonly pushes = new Map<string, Promise<ShareRuleSetAnswer | undefined>>();
+
   constructor(private readonly opts: ShareRulesOptions) {}
 
   get defaultDays(): number {
@@ -160,8 +163,20 @@ export class ShareRules {
    * Signs every live rule of PC `pcId` and sends the set; a PC that is not
    * connected gets it at its next connect. Never throws: a failure is
    * logged (without folder names) and the next change or connect retries.
+   * Pushes to one PC are serialized, each reading the store when its turn
+   * comes, so a set read before a revocation can never arrive after the
+   * set without the revoked rule.
    */
-  async push(pcId: string): Promise<ShareRuleSetAnswer | undefined> {
+  push(pcId: string): Promise<ShareRuleSetAnswer | undefined> {
+    const next = (this.pushes.get(pcId) ?? Promise.resolve(undefined)).then(() => this.pushNow(pcId));
+    this.pushes.set(pcId, next);
+    void next.then(() => {
+      if (this.pushes.get(pcId) === next) this.pushes.delete(pcId);
+    });
+    return next;
+  }
+
+  private async pushNow(pcId: string): Promise<ShareRuleSetAnswer | undefined> {
     const { hub, logger } = this.opts;
     if (!hub.isConnected(pcId)) return undefined;
     try {
