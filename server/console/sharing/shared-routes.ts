@@ -84,6 +84,15 @@ async function trail(deps: SharedDavDeps, grantee: Grantee, target: string, deci
   });
 }
 
+/**
+ * The grant's groups: the grantee's (as the directory named them), and the
+ * rule's own spelling of its group when it matched (names compare
+ * case-insensitively here; the agent then finds the rule's name exactly).
+ */
+function grantGroups(grantee: Grantee, rule: ShareRuleRow): string[] {
+  return [...new Set([...grantee.groups, ...(rule.grantee.kind === 'group' ? [rule.grantee.name] : [])])];
+}
+
 /** The folders of one owner as the grantee sees them: last name -> newest rule. */
 function foldersOf(rules: readonly ShareRuleRow[], owner: string): Map<string, ShareRuleRow> {
   const out = new Map<string, ShareRuleRow>();
@@ -168,7 +177,7 @@ async function handle(req: FastifyRequest, reply: FastifyReply, deps: SharedDavD
     {
       pcId: rule.pcId, method, rawUrl, headers: req.headers, body: req.body as Readable | undefined,
       grant: {
-        actor: grantee.name, kind: 'share', role: 'share', user: rule.user, access: rule.access, ruleId: rule.id, groups: [...grantee.groups],
+        actor: grantee.name, kind: 'share', role: 'share', user: rule.user, access: rule.access, ruleId: rule.id, groups: grantGroups(grantee, rule),
         base: encodeHref(['shared', owner, folderName], false), root: [...rule.folder], prefix: [...rule.folder],
       },
     },
