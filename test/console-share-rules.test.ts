@@ -33,6 +33,7 @@ describe('ShareRules.push', () => {
   let maxInFlight = 0;
   let connected = true;
   let delayMs = 0;
+  let now = NOW;
 
   before(async () => {
     const tmp = await tempDir('mydoc-share-rules-');
@@ -58,7 +59,7 @@ describe('ShareRules.push', () => {
     };
     rules = new ShareRules({
       store, hub, issuerKey: await loadIssuerPrivateKey(join(tmp.dir, 'issuer.pem'), 'test'), audit: { append: async () => ({}) as never },
-      sharing: { defaultDays: 30, maxDays: 90 }, clock: () => NOW, logger,
+      sharing: { defaultDays: 30, maxDays: 90 }, clock: () => now, logger,
     });
   });
   after(async () => {
@@ -85,6 +86,18 @@ describe('ShareRules.push', () => {
     assert.equal(b.expiresAt, NOW + 30 * 86_400_000);
     assert.deepEqual(sent.at(-1), [b.id]);
     await assert.rejects(rules.create(sam, { pcId: 'pc-1', user: 'alice', folder: 'X', grantee: { kind: 'user', name: 'g' }, access: 'read', days: 91 }), { code: 'ERR_SHARE_INPUT' });
+  });
+
+  it('an expired rule (console clock) is neither pushed nor reached by its grantee', async () => {
+    const c = await rules.create(sam, { pcId: 'pc-1', user: 'alice', folder: 'Documents/C', grantee: { kind: 'user', name: 'CORP\\Gina' }, access: 'read', days: 1 });
+    assert.ok(sent.at(-1)!.includes(c.id));
+    assert.deepEqual((await rules.forGrantee('gina', new Set())).map((r) => r.id), [c.id], 'the user name is compared normalized');
+    assert.deepEqual((await rules.forGrantee('nora', new Set(['TEAM']))).map((r) => r.grantee.name), ['team'], 'group names compare case-insensitively');
+    now = NOW + 86_400_000;
+    await rules.push('pc-1');
+    assert.ok(!sent.at(-1)!.includes(c.id));
+    assert.deepEqual(await rules.forGrantee('gina', new Set()), []);
+    now = NOW;
   });
 
   it('asks no PC that is not connected (it gets its set at its next connect)', async () => {
