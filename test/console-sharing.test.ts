@@ -13,7 +13,8 @@
  * readwrite member of a nested group gets a share grant with the rule, its
  * groups and the folder as root and prefix; MOVE out of the share is
  * refused; a wrong password is 401 with one challenge; everything that
- * reaches a share or is refused is in the console's trail.
+ * reaches a share or is refused is in the console's trail, and no folder or
+ * file name is in its process log.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -48,6 +49,7 @@ describe('sharing: rules pushed to the PC, /shared for grantees (real console, s
       pcs: [],
       people: [{ name: 'gina' }, { name: 'nora', groups: ['team-inner'] }, { name: 'otto' }],
       groups: { team: { groups: ['team-inner'] } },
+      logLevel: 'debug',
     });
     const added = await fleet.mydocConsole(['pc', 'add', 'pc-fake']);
     const token = /enrolmentToken: (\S+)\n/.exec(added.stdout)?.[1];
@@ -183,5 +185,11 @@ describe('sharing: rules pushed to the PC, /shared for grantees (real console, s
     assert.equal(options.status, 200);
     assert.match(String(options.headers.dav), /1, 2/);
     assert.equal((await fleet.consoleRequest('GET', '/shared/a%2Fb/', { as: fleet.people.gina! })).status, 400);
+  });
+
+  it('no folder or file name of users\' data reaches the console\'s process log (debug level)', () => {
+    const log = fleet.consoleOutput();
+    assert.match(log, /sharing: share rules sent/, 'the log was captured');
+    assert.doesNotMatch(log, /plan\.txt|Projects|Team\/|new\.txt|renamed/);
   });
 });
