@@ -507,6 +507,12 @@ function storeContract(fresh: (t: TestContext) => Promise<StoreUnderTest>): void
     assert.equal(await s.revokeShareRule('zz', 'carl', NOW), undefined);
     assert.deepEqual((await s.listShareRules({ liveAt: NOW, limit: 10 })).map((r) => r.id), ['r1']);
     await expectCode(s.listShareRules({ limit: 5000 }), 'ERR_STORE_QUERY', StoreError);
+
+    // A removed PC's rules end with it.
+    assert.equal(await s.removePc('pc1', NOW + 10), true);
+    assert.deepEqual((await s.listShareRules({ liveAt: NOW, limit: 10 })).map((r) => r.id), []);
+    assert.equal((await s.getShareRule('r1'))!.revokedBy, 'console (PC removed)');
+    assert.equal((await s.getShareRule('r2'))!.revokedBy, 'bert', 'an earlier revocation stays as it was');
   });
 }
 

@@ -40,6 +40,8 @@ import type { AccessRequestTable, PcTable, ShareRuleTable, StoreDatabase, Takeou
 import { StoreError } from './errors.js';
 
 const DAY_MS = 86_400_000;
+/** Who revoked the share rules of a removed PC (store.ts ShareRuleRow.revokedBy). */
+export const REMOVED_PC_REVOKER = 'console (PC removed)';
 /** The largest page listPcs and listRequests return. */
 const MAX_PAGE = 1000;
 
@@ -106,6 +108,8 @@ export class SqlConsoleStore implements ConsoleStore {
         const removed = await trx.updateTable('pc').set({ removed_at: now }).where('pc_id', '=', pcId).where('removed_at', 'is', null).executeTakeFirst();
         if (Number(removed.numUpdatedRows) === 0) return false;
         await trx.updateTable('takeout_request').set({ state: 'expired', decided_at: now }).where('pc_id', '=', pcId).where('state', '=', 'pending').execute();
+        // Sharing (0004): a removed PC's share rules end with it (a PC added again under its id is another device).
+        await trx.updateTable('share_rule').set({ revoked_at: now, revoked_by: REMOVED_PC_REVOKER }).where('pc_id', '=', pcId).where('revoked_at', 'is', null).execute();
         return true;
       }),
     );

@@ -156,7 +156,7 @@ export interface ConsoleStore {
   // PCs
   /** Registers `pcId` (fails with ERR_STORE_PC_EXISTS if it is registered and not removed). Re-adding a removed PC clears its enrolment. */
   addPc(pcId: string, now: number): Promise<void>;
-  /** Marks the PC removed; its pending requests expire. False when unknown. */
+  /** Marks the PC removed; its pending requests expire and its share rules are revoked. False when unknown. */
   removePc(pcId: string, now: number): Promise<boolean>;
   getPc(pcId: string): Promise<PcRow | undefined>;
   /** The registered (not removed) PC enrolled with this device id, if any (asked at enrolment, not at every connect). */
