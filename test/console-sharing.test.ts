@@ -109,6 +109,16 @@ describe('sharing: rules pushed to the PC, /shared for grantees (real console, s
     assert.equal((await create({ folder: 'Documents', granteeKind: 'user', granteeName: 'gina', user: 'mallory' })).status, 404);
   });
 
+  it('the sharing page escapes names (a hostile folder or grantee name is text, never markup)', async () => {
+    const hostile = '<img src=x onerror="alert(1)">';
+    assert.equal((await create({ folder: `Documents/${hostile}`, granteeKind: 'group', granteeName: `${hostile}-group`, days: '1' })).status, 303);
+    const page = (await sam.get('/admin/sharing')).body.toString();
+    assert.ok(!page.includes(hostile), 'the raw name is not in the page');
+    assert.ok(page.includes('&lt;img src=x onerror=&quot;alert(1)&quot;&gt;'), 'it is there escaped');
+    const rule = agent.ruleSets.at(-1)!.find((r) => r.grantee.name === `${hostile}-group`)!;
+    assert.equal((await sam.post(`/admin/sharing/${rule.id}/revoke`, {})).status, 303);
+  });
+
   it('/shared shows a grantee only what is shared with them; a read grantee reads and cannot write', async () => {
     const gina = fleet.people.gina!;
     const top = await fleet.consoleRequest('PROPFIND', '/shared/', { as: gina, headers: { depth: '1' } });
