@@ -452,6 +452,68 @@ function storeContract(fresh: (t: TestContext) => Promise<StoreUnderTest>): void
     const counts = await s.alertCounts(NOW, ONLINE_SINCE);
     assert.equal(counts.pendingRequests, 40);
   });
+  // Access requests (the two-person rule, migration 0003)
+
+  withStore('access requests: stored pending, decided once (compare-and-set), live only while until is ahead, listed newest first', async (s) => {
+    await s.addPc('pc1', NOW);
+    const base = { admin: 'anna', pcId: 'pc1', user: 'alice', reason: 'case 42', hours: 2 };
+    await s.putAccessRequest({ id: 'a1', ...base, createdAt: NOW - 2000 });
+    await s.putAccessRequest({ id: 'a2', ...base, hours: 0.5, createdAt: NOW - 1000 });
+    await expectCode(s.putAccessRequest({ id: 'a3', ...base, pcId: 'nope', createdAt: NOW }), 'ERR_STORE_PC_UNKNOWN', StoreError);
+    assert.deepEqual(await s.getAccessRequest('a2'), { id: 'a2', ...base, hours: 0.5, createdAt: NOW - 1000, status: 'pending', decidedBy: null, decidedAt: null, note: null, until: null });
+    assert.equal(await s.getAccessRequest('zz'), undefined);
+    assert.equal(await s.hasLiveAccess('anna', 'pc1', 'alice', NOW), false, 'pending is not access');
+
+    assert.equal(await s.decideAccessRequest('a1', { status: 'approved', by: 'bert', at: NOW, note: null, until: NOW + 2 * 3_600_000 }), true);
+    assert.equal(await s.decideAccessRequest('a1', { status: 'denied', by: 'carl', at: NOW, note: 'no', until: null }), false, 'decided once');
+    assert.equal(await s.decideAccessRequest('a2', { status: 'denied', by: 'bert', at: NOW, note: 'no reason', until: null }), true);
+    assert.equal((await s.getAccessRequest('a1'))!.decidedBy, 'bert');
+    assert.equal((await s.getAccessRequest('a2'))!.note, 'no reason');
+
+    assert.equal(await s.hasLiveAccess('anna', 'pc1', 'alice', NOW), true);
+    assert.equal(await s.hasLiveAccess('anna', 'pc1', 'alice', NOW + 2 * 3_600_000), false, 'until is exclusive');
+    assert.equal(await s.hasLiveAccess('bert', 'pc1', 'alice', NOW), false, 'another administrator');
+    assert.equal(await s.hasLiveAccess('anna', 'pc1', 'bob', NOW), false, 'another user');
+    assert.equal(await s.hasLiveAccess('anna', 'pc2', 'alice', NOW), false, 'another PC');
+
+    assert.deepEqual((await s.listAccessRequests({ limit: 10 })).map((r) => r.id), ['a2', 'a1']);
+    assert.deepEqual((await s.listAccessRequests({ status: 'denied', limit: 10 })).map((r) => r.id), ['a2']);
+    assert.deepEqual((await s.listAccessRequests({ liveAt: NOW, limit: 10 })).map((r) => r.id), ['a1']);
+    assert.deepEqual((await s.listAccessRequests({ liveAt: NOW + 3 * 3_600_000, limit: 10 })).map((r) => r.id), []);
+    assert.deepEqual((await s.listAccessRequests({ pcId: 'pc2', limit: 10 })).map((r) => r.id), []);
+    await expectCode(s.listAccessRequests({ limit: 5000 }), 'ERR_STORE_QUERY', StoreError);
+  });
+
+  // Share rules (sharing, migration 0004)
+
+  withStore('share rules: stored with their folder names, live while neither revoked nor expired, revoked once, listed newest first', async (s) => {
+    await s.addPc('pc1', NOW);
+    const base = { pcId: 'pc1', user: 'alice', folder: ['Documents', 'Projekt "Ä"'], grantee: { kind: 'group' as const, name: 'CN=Team,DC=corp' }, access: 'read' as const, createdBy: 'anna' };
+    await s.putShareRule({ id: 'r1', ...base, expiresAt: NOW + 1000, createdAt: NOW - 2000 });
+    await s.putShareRule({ id: 'r2', ...base, access: 'readwrite', grantee: { kind: 'user', name: 'bob' }, expiresAt: NOW + 5000, createdAt: NOW - 1000 });
+    await expectCode(s.putShareRule({ id: 'r3', ...base, pcId: 'nope', expiresAt: NOW + 1000, createdAt: NOW }), 'ERR_STORE_PC_UNKNOWN', StoreError);
+    assert.deepEqual(await s.getShareRule('r1'), { id: 'r1', ...base, expiresAt: NOW + 1000, createdAt: NOW - 2000, revokedAt: null, revokedBy: null });
+    assert.equal(await s.getShareRule('zz'), undefined);
+
+    assert.deepEqual((await s.listShareRules({ limit: 10 })).map((r) => r.id), ['r2', 'r1']);
+    assert.deepEqual((await s.listShareRules({ pcId: 'pc1', liveAt: NOW, limit: 10 })).map((r) => r.id), ['r2', 'r1']);
+    assert.deepEqual((await s.listShareRules({ pcId: 'pc1', liveAt: NOW + 1000, limit: 10 })).map((r) => r.id), ['r2'], 'expiry is exclusive');
+    assert.deepEqual((await s.listShareRules({ pcId: 'pc2', limit: 10 })).map((r) => r.id), []);
+
+    const revoked = await s.revokeShareRule('r2', 'bert', NOW);
+    assert.equal(revoked?.revokedBy, 'bert');
+    assert.equal(revoked?.revokedAt, NOW);
+    assert.equal(await s.revokeShareRule('r2', 'carl', NOW + 1), undefined, 'revoked once');
+    assert.equal(await s.revokeShareRule('zz', 'carl', NOW), undefined);
+    assert.deepEqual((await s.listShareRules({ liveAt: NOW, limit: 10 })).map((r) => r.id), ['r1']);
+    await expectCode(s.listShareRules({ limit: 5000 }), 'ERR_STORE_QUERY', StoreError);
+
+    // A removed PC's rules end with it.
+    assert.equal(await s.removePc('pc1', NOW + 10), true);
+    assert.deepEqual((await s.listShareRules({ liveAt: NOW, limit: 10 })).map((r) => r.id), []);
+    assert.equal((await s.getShareRule('r1'))!.revokedBy, 'console (PC removed)');
+    assert.equal((await s.getShareRule('r2'))!.revokedBy, 'bert', 'an earlier revocation stays as it was');
+  });
 }
 
 /** A logger that keeps its warnings (the PostgreSQL tests check a lost connection is logged, not thrown). */
@@ -512,9 +574,9 @@ describe('SQLite store', () => {
     const db = new Database(file, { readonly: true });
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     const recorded = () => db.prepare('select name from kysely_migration order by name').all();
-    assert.deepEqual(recorded(), [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }]);
+    assert.deepEqual(recorded(), [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }, { name: '0003-access-requests' }, { name: '0004-share-rules' }]);
     const again = await openConsoleStore({ kind: 'sqlite', file }, recordingLogger().logger);
-    assert.deepEqual(recorded(), [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }], 'recorded once');
+    assert.deepEqual(recorded(), [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }, { name: '0003-access-requests' }, { name: '0004-share-rules' }], 'recorded once');
     assert.equal((await again.getPc('pc1'))?.addedAt, NOW);
     db.close();
     await again.close();
@@ -610,7 +672,7 @@ describe('PostgreSQL store', () => {
     const database = await freshDatabase();
     const stores = await Promise.all([0, 1].map(() => openConsoleStore({ kind: 'postgres', ...server.params(database) }, recordingLogger().logger)));
     const recorded = await server.query('select name from kysely_migration order by name', [], database);
-    assert.deepEqual(recorded.rows, [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }]);
+    assert.deepEqual(recorded.rows, [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }, { name: '0003-access-requests' }, { name: '0004-share-rules' }]);
     await stores[0]!.addPc('pc1', NOW);
     assert.equal((await stores[1]!.getPc('pc1'))?.addedAt, NOW);
     await Promise.all(stores.map((s) => s.close()));

@@ -7,7 +7,7 @@
  * socket); tests compose the same way.
  *
  * Security considerations: the issuer private key is loaded here and only
- * handed to the part that signs take-out keys; the app logs no
+ * handed to the parts that sign (take-out keys, /pcs grants, share rules); the app logs no
  * Authorization header and no cookie.
  */
 import { readFile } from 'node:fs/promises';
@@ -18,6 +18,7 @@ import { systemClock, type Clock } from '../../shares/clock.js';
 import { ConfiguredFileError } from '../config/errors.js';
 import { useErrorStatus, type ErrorAnswer } from '../http/error-status.js';
 import { LinkError } from '../link/errors.js';
+import { AccessRequests } from './access/access-requests.js';
 import { AdminAuthenticator, buildAdminDirectory } from './admins.js';
 import { registerConsoleApi } from './api/takeout-api.js';
 import { openConsoleAudit } from './audit.js';
@@ -33,6 +34,9 @@ import type { PcAdmin } from './pcs.js';
 import { Registry } from './registry.js';
 import type { ConsoleStore } from './store/store.js';
 import { ConsoleTakeout } from './takeout/console-takeout.js';
+import { ShareRules } from './sharing/share-rules.js';
+import { GranteeBasicAuth } from './sharing/grantee-basic.js';
+import { registerSharedDav } from './sharing/shared-routes.js';
 import { registerAdminWeb } from './web/register.js';
 import { RecoveryKeys } from './recovery/recovery-keys.js';
 import { loggableUrl } from './web/files.js';
@@ -45,12 +49,6 @@ export interface ConsoleOptions {
   version: string;
   /** The clock of every part that keeps time (default the system clock). */
   clock?: Clock;
-  /**
-   * Whether an administrator may read a user's file contents now (the
-   * two-person rule). Until the access requests are wired in, the default
-   * allows contents only when `access.approvals` is 0.
-   */
-  contentsAllowed?: (admin: string, pcId: string, user: string) => boolean | Promise<boolean>;
   logLevel?: string;
 }
 
@@ -112,6 +110,10 @@ export interface Console {
   takeout: ConsoleTakeout;
   /** The administrators' login against the console's directory. */
   admins: AdminAuthenticator;
+  /** The two-person rule (access.approvals): access requests and `contentsAllowed`. */
+  access: AccessRequests;
+  /** Share rules: create, revoke, list; each change (and each connect) sends the PC its signed set. */
+  sharing: ShareRules;
   /** What `mydoc console pc add|remove` do, on this console's store, trail and links. */
   pcAdmin: PcAdmin;
   clock: Clock;
@@ -157,6 +159,8 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
   const links = new ConsoleLinks();
 
   const takeout = new ConsoleTakeout({ store, hub: links, issuerKey, audit, requestExpiryDays: config.takeout.requestExpiryDays, clock, logger: app.log.child({ part: 'takeout' }) });
+  const access = new AccessRequests({ store, audit, access: config.access, clock });
+  const sharing = new ShareRules({ store, hub: links, issuerKey, audit, sharing: config.sharing, clock, logger: app.log.child({ part: 'sharing' }) });
   const admins = new AdminAuthenticator({ directory, roles: config.roles, audit, clock, logger: app.log.child({ part: 'admins' }) });
   const registry = new Registry({
     store,
@@ -165,23 +169,31 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
     logger: app.log.child({ part: 'registry' }),
     onAgentEvent: (pcId, event) => takeout.onAgentEvent(pcId, event),
     // What was decided while the PC was away reaches it now.
-    onConnected: (pcId) => takeout.reconcile(pcId),
+    // The PC's share rules (signed) reach it at every connect.
+    onConnected: async (pcId) => {
+      await Promise.all([takeout.reconcile(pcId), sharing.push(pcId)]);
+    },
   });
 
   useErrorStatus(app, CONSOLE_STATUS, jsonAnswer);
   app.get('/healthz', async () => ({ ok: true, version: opts.version }));
 
   // The JSON API (mydoc takeout ... --console) and the administrators' page, on one origin.
-  registerConsoleApi(app, { store, admins, takeout });
+  registerConsoleApi(app, { store, admins, takeout, access });
 
   // The administrators' WebDAV over every PC (/pcs), through the links; grants signed with the issuer key.
   const forward: ForwardDeps = { hub: links, store, issuerKey, clock, logger: app.log.child({ part: 'dav' }) };
-  const data = { audit, contentsAllowed: opts.contentsAllowed ?? (() => config.access.approvals === 0), logger: app.log.child({ part: 'dav' }) };
+  const data = { audit, contentsAllowed: (admin: string, pcId: string, user: string) => access.contentsAllowed(admin, pcId, user), logger: app.log.child({ part: 'dav' }) };
   registerPcsDav(app, { store, forward, auth: new AdminBasicAuth(admins, clock), data, clock, logger: app.log.child({ part: 'dav' }) });
+  // The grantees' WebDAV (/shared): any directory account, through the live share rules naming it or its groups.
+  const granteeAuth = new GranteeBasicAuth({ directory, audit, clock, logger: app.log.child({ part: 'shared' }) });
+  registerSharedDav(app, { rules: sharing, auth: granteeAuth, forward, audit, clock, logger: app.log.child({ part: 'shared' }) });
   registerAdminWeb(app, {
     store,
     admins,
     takeout,
+    access,
+    sharing,
     hub: links,
     audit: { file: paths.auditLog },
     onlineWindowMs: onlineWindowMs(config),
@@ -202,5 +214,5 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
       await audit.close();
       await store.close();
     })());
-  return { config, app, store, audit, registry, links, takeout, admins, issuerPublicPem, tls: { key, cert }, pcAdmin, clock, close };
+  return { config, app, store, audit, registry, links, takeout, admins, access, sharing, issuerPublicPem, tls: { key, cert }, pcAdmin, clock, close };
 }

@@ -9,6 +9,8 @@ import type { LinkErrorCode } from '../link/errors.js';
 import type { ConsoleErrorCode } from './errors.js';
 import type { StoreErrorCode } from './store/errors.js';
 import type { ConsoleTakeoutErrorCode } from './takeout/errors.js';
+import type { AccessErrorCode } from './access/errors.js';
+import type { ShareErrorCode } from './sharing/errors.js';
 
 /** The admin socket (`mydoc console pc add|remove`): a wrong PC id, an unknown or enrolled PC. */
 export const ADMIN_SOCKET_STATUS = {
@@ -58,6 +60,26 @@ export const TAKEOUT_STATUS = {
   ERR_CTAKEOUT_GONE: 409,
 } as const satisfies Record<ConsoleTakeoutErrorCode, number>;
 
+/** The two-person rule (access/access-requests.ts): bad input, a missing role, one's own request, a decided one. */
+export const ACCESS_STATUS = {
+  ERR_ACCESS_INPUT: 400,
+  ERR_ACCESS_ROLE: 403,
+  ERR_ACCESS_OWN_REQUEST: 403,
+  ERR_ACCESS_NO_REQUEST: 404,
+  ERR_ACCESS_DECIDED: 409,
+  ERR_ACCESS_UNKNOWN: 404,
+  ERR_ACCESS_OFF: 409,
+} as const satisfies Record<AccessErrorCode, number>;
+
+/** Sharing (sharing/share-rules.ts): bad input, a missing role, an unknown PC, user or rule, a revoked rule. */
+export const SHARING_STATUS = {
+  ERR_SHARE_INPUT: 400,
+  ERR_SHARE_ROLE: 403,
+  ERR_SHARE_UNKNOWN: 404,
+  ERR_SHARE_NO_RULE: 404,
+  ERR_SHARE_REVOKED: 409,
+} as const satisfies Record<ShareErrorCode, number>;
+
 /** The JSON API's own checks (api/takeout-api.ts). */
 export type ConsoleApiErrorCode = 'ERR_API_BODY' | 'ERR_API_ROLE';
 
@@ -68,9 +90,10 @@ export const API_STATUS: StatusTable = {
   ERR_API_CROSS_SITE: 403,
   ERR_API_CONTENT_TYPE: 415,
   ...TAKEOUT_STATUS,
+  ...ACCESS_STATUS,
   ...STORE_STATUS,
   ...LINK_STATUS,
-} satisfies Record<ConsoleApiErrorCode | ApiGuardCode | ConsoleTakeoutErrorCode | StoreErrorCode | LinkErrorCode, number>;
+} satisfies Record<ConsoleApiErrorCode | ApiGuardCode | ConsoleTakeoutErrorCode | AccessErrorCode | StoreErrorCode | LinkErrorCode, number>;
 
 /** What every route of the console's HTTPS port may meet below it. */
-export const CONSOLE_STATUS: StatusTable = { ...STORE_STATUS, ...LINK_STATUS };
+export const CONSOLE_STATUS: StatusTable = { ...STORE_STATUS, ...LINK_STATUS, ...SHARING_STATUS };

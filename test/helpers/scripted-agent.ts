@@ -13,9 +13,10 @@
 import http2, { type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import tls from 'node:tls';
 import { verifyGrant, type Grant } from '../../policy/grants/grant.js';
+import { verifyShareRule, type ShareRule } from '../../policy/grants/share-rule.js';
 import { parseIssuerPublicKey } from '../../policy/takeout/issuer-keys.js';
 import { deviceCertificate } from '../../server/link/device-identity.js';
-import { GRANT_HEADER, LINK_ALPN, LINK_PATHS, type Welcome } from '../../server/link/protocol.js';
+import { GRANT_HEADER, LINK_ALPN, LINK_PATHS, type ShareRuleSet, type Welcome } from '../../server/link/protocol.js';
 import { agentIdentity } from './link-fakes.js';
 
 export type DavScript = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, grant: Grant) => void;
@@ -26,6 +27,8 @@ export interface ScriptedAgent {
   welcomed: Promise<Welcome>;
   /** Every grant the console sent, verified, in order. */
   grants: Grant[];
+  /** Every share rule set the console pushed (LINK_PATHS.shareRules), each rule verified with the welcomed console key, in order. */
+  ruleSets: ShareRule[][];
   /** Answers each /link/dav stream (default: 500). */
   dav: DavScript;
   close(): void;
@@ -41,6 +44,7 @@ export async function dialScriptedAgent(opts: { host: string; port: number; caPe
     pcId: opts.pcId,
     welcomed: new Promise((resolve) => (welcome = resolve)),
     grants: [],
+    ruleSets: [],
     dav: (stream) => stream.respond({ ':status': 500 }, { endStream: true }),
     close() {
       clearInterval(timer);
@@ -86,6 +90,20 @@ export async function dialScriptedAgent(opts: { host: string; port: number; caPe
           } catch (err) {
             json(403, { error: { code: (err as { code?: string }).code ?? 'ERR_GRANT', message: (err as Error).message } });
           }
+        });
+        return;
+      }
+      if (path === LINK_PATHS.shareRules) {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          void agent.welcomed.then(async (w) => {
+            const key = await parseIssuerPublicKey(w.consoleKey, 'the console key');
+            const { rules } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ShareRuleSet;
+            const set = await Promise.all(rules.map((r) => verifyShareRule(r, { key, pcId: opts.pcId, now: new Date() })));
+            agent.ruleSets.push(set);
+            json(200, { accepted: set.map((r) => r.id), refused: [] });
+          }).catch((err: Error) => json(400, { error: { code: 'ERR_TEST_RULES', message: err.message } }));
         });
         return;
       }

@@ -24,6 +24,9 @@ import { useErrorStatus } from '../../http/error-status.js';
 import { API_STATUS, type ConsoleApiErrorCode } from '../error-status.js';
 import type { Role } from '../config.js';
 import type { RequestState, TakeoutRequestRow } from '../store/store.js';
+import type { Admin } from '../admins.js';
+import type { AccessRequests } from '../access/access-requests.js';
+import { registerAccessApi } from './access-api.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
 const MAX_LIMIT = 1000;
@@ -50,9 +53,11 @@ export interface ConsoleApiDeps {
   store: { listRequests(filter: { state?: RequestState; pcId?: string; limit: number }): Promise<TakeoutRequestRow[]> };
   admins: AdminLogin;
   takeout: TakeoutDecisions;
+  /** The two-person rule (/api/access/...). */
+  access: AccessRequests;
 }
 
-class ApiError extends Error {
+export class ApiError extends Error {
   constructor(
     readonly code: ConsoleApiErrorCode,
     message: string,
@@ -70,13 +75,13 @@ function view(row: TakeoutRequestRow): RequestView {
   return rest;
 }
 
-function json(reply: FastifyReply, status: number, body: unknown, headers: Record<string, string> = {}): FastifyReply {
+export function json(reply: FastifyReply, status: number, body: unknown, headers: Record<string, string> = {}): FastifyReply {
   reply.code(status).type('application/json').header('cache-control', 'no-store');
   for (const [k, v] of Object.entries(headers)) reply.header(k, v);
   return reply.send(JSON.stringify(body));
 }
 
-function field(body: unknown, name: string): unknown {
+export function field(body: unknown, name: string): unknown {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError('ERR_API_BODY', 'the body must be a JSON object');
   return (body as Record<string, unknown>)[name];
 }
@@ -98,8 +103,13 @@ export function registerConsoleApi(app: FastifyInstance, deps: ConsoleApiDeps): 
       if (refusal) return json(reply, API_STATUS[refusal.code]!, { error: refusal });
     });
 
-    /** The administrator, when logged in with a role in `roles`; undefined when the answer is sent. */
+    /** The administrator's name, when logged in with a role in `roles`; undefined when the answer is sent. */
     async function caller(req: FastifyRequest, reply: FastifyReply, roles: readonly Role[]): Promise<string | undefined> {
+      return (await callerAdmin(req, reply, roles))?.name;
+    }
+
+    /** The administrator (name and roles), when logged in with a role in `roles`; undefined when the answer is sent. */
+    async function callerAdmin(req: FastifyRequest, reply: FastifyReply, roles: readonly Role[]): Promise<Admin | undefined> {
       const creds = parseBasic(req.headers.authorization);
       if (!creds) {
         json(reply, 401, { error: { code: 'ERR_AUTH_REQUIRED', message: 'authentication required' } }, { 'www-authenticate': REALM });
@@ -113,8 +123,10 @@ export function registerConsoleApi(app: FastifyInstance, deps: ConsoleApiDeps): 
         return undefined;
       }
       if (!roles.some((r) => result.admin.roles.has(r))) throw new ApiError('ERR_API_ROLE', `this needs the ${roles.join(' or ')} role`);
-      return result.admin.name;
+      return result.admin;
     }
+
+    registerAccessApi(api, { caller: callerAdmin, access: deps.access, json });
 
     api.get('/api/takeout/requests', async (req, reply) => {
       if ((await caller(req, reply, ['viewer', 'approver'])) === undefined) return reply;

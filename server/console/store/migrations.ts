@@ -78,6 +78,50 @@ function migrations(kind: StoreKind): Record<string, Migration> {
         await db.schema.createIndex('pc_device_live').on('pc').column('device_id').unique().where(sql.ref('removed_at'), 'is', null).execute();
       },
     },
+    '0003-access-requests': {
+      // The two-person rule: an administrator's request to read one user's contents on one PC, and its decision.
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('access_request')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('admin', 'text', (c) => c.notNull())
+          .addColumn('pc_id', pcIdType, (c) => c.notNull().references('pc.pc_id'))
+          .addColumn('user_name', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('hours', 'double precision', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('decided_by', 'text')
+          .addColumn('decided_at', 'bigint')
+          .addColumn('note', 'text')
+          .addColumn('until_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('access_request_live').on('access_request').columns(['admin', 'pc_id', 'user_name', 'status', 'until_at']).execute();
+        await db.schema.createIndex('access_request_status').on('access_request').columns(['status', 'created_at']).execute();
+      },
+    },
+    '0004-share-rules': {
+      // Sharing: an administrator's rule that lets an AD user or group reach one folder of one user on one PC.
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('share_rule')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('pc_id', pcIdType, (c) => c.notNull().references('pc.pc_id'))
+          .addColumn('user_name', 'text', (c) => c.notNull())
+          .addColumn('folder', 'text', (c) => c.notNull())
+          .addColumn('grantee_kind', 'text', (c) => c.notNull())
+          .addColumn('grantee_name', 'text', (c) => c.notNull())
+          .addColumn('access', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('revoked_at', 'bigint')
+          .addColumn('revoked_by', 'text')
+          .execute();
+        await db.schema.createIndex('share_rule_pc_live').on('share_rule').columns(['pc_id', 'revoked_at', 'expires_at']).execute();
+        await db.schema.createIndex('share_rule_grantee').on('share_rule').columns(['grantee_kind', 'grantee_name']).execute();
+      },
+    },
   };
 }
 

@@ -48,8 +48,46 @@ export interface TakeoutRequestTable {
   until_at: number | null;
 }
 
+/** Migration 0003: administrators' access requests (the two-person rule). */
+export interface AccessRequestTable {
+  id: string;
+  admin: string;
+  pc_id: string;
+  user_name: string;
+  reason: string;
+  hours: number;
+  created_at: number;
+  /** pending | approved | denied */
+  status: string;
+  decided_by: string | null;
+  decided_at: number | null;
+  note: string | null;
+  until_at: number | null;
+}
+
+/** Migration 0004: share rules (sharing). */
+export interface ShareRuleTable {
+  id: string;
+  pc_id: string;
+  user_name: string;
+  /** JSON array of the folder's names in the owner's vault. */
+  folder: string;
+  /** user | group */
+  grantee_kind: string;
+  grantee_name: string;
+  /** read | readwrite */
+  access: string;
+  expires_at: number;
+  created_by: string;
+  created_at: number;
+  revoked_at: number | null;
+  revoked_by: string | null;
+}
+
 export interface StoreDatabase {
   pc: PcTable;
   enrolment: EnrolmentTable;
   takeout_request: TakeoutRequestTable;
+  access_request: AccessRequestTable;
+  share_rule: ShareRuleTable;
 }

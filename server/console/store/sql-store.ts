@@ -20,6 +20,11 @@
  */
 import { sql, type Expression, type ExpressionBuilder, type Kysely, type RawBuilder, type Selectable, type SqlBool, type Transaction } from 'kysely';
 import type {
+  AccessRequestFilter,
+  AccessRequestRow,
+  AccessRequestStatus,
+  ShareRuleFilter,
+  ShareRuleRow,
   AlertCounts,
   ConsoleStore,
   EnrolmentResult,
@@ -31,10 +36,12 @@ import type {
   StoreKind,
   TakeoutRequestRow,
 } from './store.js';
-import type { PcTable, StoreDatabase, TakeoutRequestTable } from './schema.js';
+import type { AccessRequestTable, PcTable, ShareRuleTable, StoreDatabase, TakeoutRequestTable } from './schema.js';
 import { StoreError } from './errors.js';
 
 const DAY_MS = 86_400_000;
+/** Who revoked the share rules of a removed PC (store.ts ShareRuleRow.revokedBy). */
+export const REMOVED_PC_REVOKER = 'console (PC removed)';
 /** The largest page listPcs and listRequests return. */
 const MAX_PAGE = 1000;
 
@@ -101,6 +108,8 @@ export class SqlConsoleStore implements ConsoleStore {
         const removed = await trx.updateTable('pc').set({ removed_at: now }).where('pc_id', '=', pcId).where('removed_at', 'is', null).executeTakeFirst();
         if (Number(removed.numUpdatedRows) === 0) return false;
         await trx.updateTable('takeout_request').set({ state: 'expired', decided_at: now }).where('pc_id', '=', pcId).where('state', '=', 'pending').execute();
+        // Sharing (0004): a removed PC's share rules end with it (a PC added again under its id is another device).
+        await trx.updateTable('share_rule').set({ revoked_at: now, revoked_by: REMOVED_PC_REVOKER }).where('pc_id', '=', pcId).where('revoked_at', 'is', null).execute();
         return true;
       }),
     );
@@ -342,6 +351,138 @@ export class SqlConsoleStore implements ConsoleStore {
     });
   }
 
+  // Access requests (the two-person rule, migration 0003)
+
+  putAccessRequest(row: Omit<AccessRequestRow, 'status' | 'decidedBy' | 'decidedAt' | 'note' | 'until'>): Promise<void> {
+    return this.run('putAccessRequest', () =>
+      this.db.transaction().execute(async (trx) => {
+        const pc = await trx.selectFrom('pc').select('removed_at').where('pc_id', '=', row.pcId).executeTakeFirst();
+        if (pc === undefined || pc.removed_at !== null) throw new StoreError('ERR_STORE_PC_UNKNOWN', `PC ${row.pcId} is not registered`);
+        await trx
+          .insertInto('access_request')
+          .values({
+            id: row.id,
+            admin: row.admin,
+            pc_id: row.pcId,
+            user_name: row.user,
+            reason: row.reason,
+            hours: row.hours,
+            created_at: row.createdAt,
+            status: 'pending',
+            decided_by: null,
+            decided_at: null,
+            note: null,
+            until_at: null,
+          })
+          .execute();
+      }),
+    );
+  }
+
+  getAccessRequest(id: string): Promise<AccessRequestRow | undefined> {
+    return this.run('getAccessRequest', async () => {
+      const row = await this.db.selectFrom('access_request').selectAll().where('id', '=', id).executeTakeFirst();
+      return row && toAccessRequestRow(row);
+    });
+  }
+
+  listAccessRequests(filter: AccessRequestFilter): Promise<AccessRequestRow[]> {
+    return this.run('listAccessRequests', async () => {
+      checkPage(0, filter.limit);
+      let q = this.db.selectFrom('access_request').selectAll();
+      if (filter.status !== undefined) q = q.where('status', '=', filter.status);
+      if (filter.pcId !== undefined) q = q.where('pc_id', '=', filter.pcId);
+      if (filter.liveAt !== undefined) q = q.where('status', '=', 'approved').where('until_at', '>', filter.liveAt);
+      const rows = await q.orderBy('created_at', 'desc').orderBy('id').limit(filter.limit).execute();
+      return rows.map(toAccessRequestRow);
+    });
+  }
+
+  decideAccessRequest(id: string, decision: { status: 'approved' | 'denied'; by: string; at: number; note: string | null; until: number | null }): Promise<boolean> {
+    return this.run('decideAccessRequest', async () => {
+      const result = await this.db
+        .updateTable('access_request')
+        .set({ status: decision.status, decided_by: decision.by, decided_at: decision.at, note: decision.note, until_at: decision.until })
+        .where('id', '=', id)
+        .where('status', '=', 'pending')
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    });
+  }
+
+  hasLiveAccess(admin: string, pcId: string, user: string, now: number): Promise<boolean> {
+    return this.run('hasLiveAccess', async () => {
+      const row = await this.db
+        .selectFrom('access_request')
+        .select('id')
+        .where('admin', '=', admin)
+        .where('pc_id', '=', pcId)
+        .where('user_name', '=', user)
+        .where('status', '=', 'approved')
+        .where('until_at', '>', now)
+        .limit(1)
+        .executeTakeFirst();
+      return row !== undefined;
+    });
+  }
+
+  // Share rules (sharing, migration 0004)
+
+  putShareRule(row: Omit<ShareRuleRow, 'revokedAt' | 'revokedBy'>): Promise<void> {
+    return this.run('putShareRule', () =>
+      this.db.transaction().execute(async (trx) => {
+        const pc = await trx.selectFrom('pc').select('removed_at').where('pc_id', '=', row.pcId).executeTakeFirst();
+        if (pc === undefined || pc.removed_at !== null) throw new StoreError('ERR_STORE_PC_UNKNOWN', `PC ${row.pcId} is not registered`);
+        await trx
+          .insertInto('share_rule')
+          .values({
+            id: row.id,
+            pc_id: row.pcId,
+            user_name: row.user,
+            folder: JSON.stringify(row.folder),
+            grantee_kind: row.grantee.kind,
+            grantee_name: row.grantee.name,
+            access: row.access,
+            expires_at: row.expiresAt,
+            created_by: row.createdBy,
+            created_at: row.createdAt,
+            revoked_at: null,
+            revoked_by: null,
+          })
+          .execute();
+      }),
+    );
+  }
+
+  getShareRule(id: string): Promise<ShareRuleRow | undefined> {
+    return this.run('getShareRule', async () => {
+      const row = await this.db.selectFrom('share_rule').selectAll().where('id', '=', id).executeTakeFirst();
+      return row && toShareRuleRow(row);
+    });
+  }
+
+  listShareRules(filter: ShareRuleFilter): Promise<ShareRuleRow[]> {
+    return this.run('listShareRules', async () => {
+      checkPage(0, filter.limit);
+      let q = this.db.selectFrom('share_rule').selectAll();
+      if (filter.pcId !== undefined) q = q.where('pc_id', '=', filter.pcId);
+      if (filter.liveAt !== undefined) q = q.where('revoked_at', 'is', null).where('expires_at', '>', filter.liveAt);
+      const rows = await q.orderBy('created_at', 'desc').orderBy('id').limit(filter.limit).execute();
+      return rows.map(toShareRuleRow);
+    });
+  }
+
+  revokeShareRule(id: string, by: string, at: number): Promise<ShareRuleRow | undefined> {
+    return this.run('revokeShareRule', () =>
+      this.db.transaction().execute(async (trx) => {
+        const result = await trx.updateTable('share_rule').set({ revoked_at: at, revoked_by: by }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+        if (Number(result.numUpdatedRows) === 0) return undefined;
+        const row = await trx.selectFrom('share_rule').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+        return toShareRuleRow(row);
+      }),
+    );
+  }
+
   // Helpers
 
   /** Runs one operation: refused after close(); a driver's error becomes a StoreError. */
@@ -472,6 +613,39 @@ function toRequestRow(row: Selectable<TakeoutRequestTable>): TakeoutRequestRow {
     note: row.note,
     jti: row.jti,
     until: nullableNumber(row.until_at),
+  };
+}
+
+function toAccessRequestRow(row: Selectable<AccessRequestTable>): AccessRequestRow {
+  return {
+    id: row.id,
+    admin: row.admin,
+    pcId: row.pc_id,
+    user: row.user_name,
+    reason: row.reason,
+    hours: Number(row.hours),
+    createdAt: Number(row.created_at),
+    status: row.status as AccessRequestStatus,
+    decidedBy: row.decided_by,
+    decidedAt: nullableNumber(row.decided_at),
+    note: row.note,
+    until: nullableNumber(row.until_at),
+  };
+}
+
+function toShareRuleRow(row: Selectable<ShareRuleTable>): ShareRuleRow {
+  return {
+    id: row.id,
+    pcId: row.pc_id,
+    user: row.user_name,
+    folder: JSON.parse(row.folder) as string[],
+    grantee: { kind: row.grantee_kind as 'user' | 'group', name: row.grantee_name },
+    access: row.access as 'read' | 'readwrite',
+    expiresAt: Number(row.expires_at),
+    createdBy: row.created_by,
+    createdAt: Number(row.created_at),
+    revokedAt: nullableNumber(row.revoked_at),
+    revokedBy: row.revoked_by,
   };
 }
 

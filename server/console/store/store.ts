@@ -84,6 +84,67 @@ export interface TakeoutRequestRow {
   until: number | null;
 }
 
+// Access requests (the two-person rule, migration 0003)
+
+export type AccessRequestStatus = 'pending' | 'approved' | 'denied';
+
+/** An administrator's request to read the contents of one user's data on one PC (access.approvals 1). */
+export interface AccessRequestRow {
+  /** A random id (the console makes it). */
+  id: string;
+  /** The requesting administrator (normalized name). */
+  admin: string;
+  pcId: string;
+  /** The data's owner on that PC (normalized name). */
+  user: string;
+  reason: string;
+  /** How long an approval lasts, from the approval (at most access.maxHours). */
+  hours: number;
+  createdAt: number;
+  status: AccessRequestStatus;
+  decidedBy: string | null;
+  decidedAt: number | null;
+  /** The denial's note (or null). */
+  note: string | null;
+  /** Approved: reading is allowed until this time (epoch ms); null otherwise. */
+  until: number | null;
+}
+
+export interface AccessRequestFilter {
+  status?: AccessRequestStatus;
+  pcId?: string;
+  /** Only approved requests whose `until` is after this time. */
+  liveAt?: number;
+  limit: number;
+}
+
+// Share rules (sharing, migration 0004)
+
+/** A share rule as the console keeps it (the agent gets it signed: policy/grants/share-rule.ts). */
+export interface ShareRuleRow {
+  /** A random id (the console makes it; the signed rule's jti). */
+  id: string;
+  pcId: string;
+  /** The owner user (normalized name). */
+  user: string;
+  /** The shared folder's names in the owner's vault (e.g. ['Documents', 'Projects']). */
+  folder: string[];
+  grantee: { kind: 'user' | 'group'; name: string };
+  access: 'read' | 'readwrite';
+  expiresAt: number;
+  createdBy: string;
+  createdAt: number;
+  revokedAt: number | null;
+  revokedBy: string | null;
+}
+
+export interface ShareRuleFilter {
+  pcId?: string;
+  /** Only rules not revoked and not expired at this time. */
+  liveAt?: number;
+  limit: number;
+}
+
 /** The engine under a store. */
 export type StoreKind = 'sqlite' | 'postgres';
 
@@ -95,7 +156,7 @@ export interface ConsoleStore {
   // PCs
   /** Registers `pcId` (fails with ERR_STORE_PC_EXISTS if it is registered and not removed). Re-adding a removed PC clears its enrolment. */
   addPc(pcId: string, now: number): Promise<void>;
-  /** Marks the PC removed; its pending requests expire. False when unknown. */
+  /** Marks the PC removed; its pending requests expire and its share rules are revoked. False when unknown. */
   removePc(pcId: string, now: number): Promise<boolean>;
   getPc(pcId: string): Promise<PcRow | undefined>;
   /** The registered (not removed) PC enrolled with this device id, if any (asked at enrolment, not at every connect). */
@@ -126,4 +187,24 @@ export interface ConsoleStore {
   revokeRequest(jti: string, by: string, at: number): Promise<TakeoutRequestRow | undefined>;
   /** Pending requests asked before `before`: marks them expired and returns them. */
   expireRequests(before: number, now: number): Promise<TakeoutRequestRow[]>;
+
+  // Access requests (the two-person rule)
+  /** Inserts a new pending request (fails with ERR_STORE_PC_UNKNOWN when the PC is not registered). */
+  putAccessRequest(row: Omit<AccessRequestRow, 'status' | 'decidedBy' | 'decidedAt' | 'note' | 'until'>): Promise<void>;
+  getAccessRequest(id: string): Promise<AccessRequestRow | undefined>;
+  /** Newest first. */
+  listAccessRequests(filter: AccessRequestFilter): Promise<AccessRequestRow[]>;
+  /** Compare-and-set from `pending`: false when the request is no longer pending. */
+  decideAccessRequest(id: string, decision: { status: 'approved' | 'denied'; by: string; at: number; note: string | null; until: number | null }): Promise<boolean>;
+  /** Whether an approved request of `admin` for `pcId`/`user` is live at `now` (until > now). */
+  hasLiveAccess(admin: string, pcId: string, user: string, now: number): Promise<boolean>;
+
+  // Share rules (sharing)
+  /** Inserts a new rule (fails with ERR_STORE_PC_UNKNOWN when the PC is not registered). */
+  putShareRule(row: Omit<ShareRuleRow, 'revokedAt' | 'revokedBy'>): Promise<void>;
+  getShareRule(id: string): Promise<ShareRuleRow | undefined>;
+  /** Newest first. */
+  listShareRules(filter: ShareRuleFilter): Promise<ShareRuleRow[]>;
+  /** Compare-and-set from not revoked: the revoked rule, or undefined when unknown or already revoked. */
+  revokeShareRule(id: string, by: string, at: number): Promise<ShareRuleRow | undefined>;
 }

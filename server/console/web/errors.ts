@@ -6,7 +6,7 @@
  * is a readable error page with its message, not a bare 500.
  */
 import type { StatusTable } from '../../http/error-status.js';
-import { LINK_STATUS, STORE_STATUS, TAKEOUT_STATUS } from '../error-status.js';
+import { ACCESS_STATUS, LINK_STATUS, SHARING_STATUS, STORE_STATUS, TAKEOUT_STATUS } from '../error-status.js';
 import { RECOVERY_STATUS } from '../recovery/errors.js';
 
 export type WebErrorCode =
@@ -38,6 +38,8 @@ export const WEB_STATUS: StatusTable = {
   ERR_WEB_LOGIN: 401,
   ERR_WEB_NOT_FOUND: 404,
   ...TAKEOUT_STATUS,
+  ...ACCESS_STATUS,
+  ...SHARING_STATUS,
   ...STORE_STATUS,
   ...LINK_STATUS,
   ...RECOVERY_STATUS,

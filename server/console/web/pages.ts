@@ -24,13 +24,13 @@ export interface PageContext {
   isConnected: (pcId: string) => boolean;
 }
 
-type Section = 'pcs' | 'requests' | 'audit';
+export type Section = 'pcs' | 'requests' | 'access' | 'sharing' | 'audit';
 
 /** A whole page: the header with the sections and the administrator, then `body`. */
 export function layout(title: string, body: Html, ctx?: PageContext, section?: Section): string {
   const nav = (href: string, name: Section, label: string) => html`<a href="${href}" class="${section === name ? 'here' : ''}">${label}</a>`;
   const header = ctx
-    ? html`<header><span class="brand">mydoc console</span><nav>${nav('/admin/pcs', 'pcs', 'PCs')}${nav('/admin/requests', 'requests', 'Take-out requests')}${nav('/admin/audit', 'audit', 'Audit trail')}</nav>
+    ? html`<header><span class="brand">mydoc console</span><nav>${nav('/admin/pcs', 'pcs', 'PCs')}${nav('/admin/requests', 'requests', 'Take-out requests')}${nav('/admin/access', 'access', 'Access to contents')}${nav('/admin/sharing', 'sharing', 'Sharing')}${nav('/admin/audit', 'audit', 'Audit trail')}</nav>
 <div class="who"><span>${ctx.admin.name} <span class="muted">(${[...ctx.admin.roles].join(', ')})</span></span>
 <form method="post" action="/admin/logout"><input type="hidden" name="csrf" value="${ctx.csrf}"><button class="secondary" type="submit">Log out</button></form></div></header>`
     : html``;
@@ -201,7 +201,7 @@ ${requestsTable(ctx, opts.pending, back, true)}`;
   return layout('Take-out requests', body, ctx, 'requests');
 }
 
-export function pcPage(ctx: PageContext, opts: { pc: PcRow; requests: TakeoutRequestRow[]; done: string | undefined; recovery?: boolean }): string {
+export function pcPage(ctx: PageContext, opts: { pc: PcRow; requests: TakeoutRequestRow[]; done: string | undefined; recovery?: boolean; access?: Html }): string {
   const { pc } = opts;
   const online = isOnline(pc, ctx.onlineSince, ctx.isConnected(pc.pcId));
   const back = `/admin/pcs/${segment(pc.pcId)}`;
@@ -220,7 +220,8 @@ ${pc.removedAt !== null ? html`<dt>Removed</dt><dd>${formatTime(pc.removedAt)}</
 </dl>
 ${opts.recovery && !online && pc.devicePublicPem !== null && ctx.admin.roles.has('data') ? html`<p><a href="${`${back}/recovery`}" id="recovery-link">Recovery view: the tree of its latest NAS snapshot</a></p>` : ''}
 <h2>Take-out requests</h2>
-${requestsTable(ctx, opts.requests, back, false)}`;
+${requestsTable(ctx, opts.requests, back, false)}
+${opts.access ?? ''}`;
   return layout(`PC ${pc.pcId}`, body, ctx, 'pcs');
 }
 

@@ -45,6 +45,10 @@ import { auditPage, errorPage, loginPage, pcListPage, pcPage, requestsPage, type
 import { LoginForms, SESSION_COOKIE, Sessions, type Session } from './sessions.js';
 import { STYLE_CSS } from './style.js';
 import { registerRecoveryRoutes, type RecoveryDeps } from '../recovery/recovery-web.js';
+import type { AccessRequests } from '../access/access-requests.js';
+import { accessPage, pcAccessSection } from './access-pages.js';
+import type { ShareRules } from '../sharing/share-rules.js';
+import { sharingPage } from './sharing-page.js';
 import { registerFileBrowser, type FileBrowserDeps } from './files.js';
 
 export interface AdminWebDeps {
@@ -56,6 +60,10 @@ export interface AdminWebDeps {
     revoke(jti: string, admin: string): Promise<TakeoutRequestRow>;
   };
   hub: { isConnected(pcId: string): boolean };
+  /** The two-person rule (/admin/access and the PC page's request form); absent: neither is shown. */
+  access?: AccessRequests;
+  /** Share rules (/admin/sharing); absent: the page is not there. */
+  sharing?: ShareRules;
   /** The console's hash-chained audit file. */
   audit: { file: string };
   /** A PC seen within this long is online: (2 * heartbeatSeconds + 30) * 1000. */
@@ -286,7 +294,82 @@ export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void
         const pc = await deps.store.getPc(pcId);
         if (!pc) throw new WebError('ERR_WEB_NOT_FOUND', `there is no PC ${pcId}`);
         const requests = await deps.store.listRequests({ pcId, limit: 50 });
-        return html(reply, pcPage(ctx, { pc, requests, done: field(req.query, 'done'), recovery: deps.recovery?.target != null }));
+        const access = deps.access?.required ? pcAccessSection(ctx, pc, await deps.access.list({ pcId, limit: 50 }), deps.access.maxHours) : undefined;
+        return html(reply, pcPage(ctx, { pc, requests, done: field(req.query, 'done'), recovery: deps.recovery?.target != null, ...(access && { access }) }));
+      });
+
+      // The two-person rule (access.approvals 1).
+      const accessRequests = (): AccessRequests => {
+        if (!deps.access) throw new WebError('ERR_WEB_NOT_FOUND', 'there is no such page');
+        return deps.access;
+      };
+
+      web.get('/access', async (req, reply) => {
+        const ctx = page(req, reply);
+        if (!ctx) return reply;
+        const access = accessRequests();
+        const [pending, live, recent] = await Promise.all([access.list({ status: 'pending', limit: 500 }), access.list({ live: true, limit: 500 }), access.list({ limit: 50 })]);
+        return html(reply, accessPage(ctx, { required: access.required, pending, live, recent, done: field(req.query, 'done') }));
+      });
+
+      web.post('/access/requests', async (req, reply) => {
+        const session = posted(req, 'data');
+        const pcId = field(req.body, 'pcId') ?? '';
+        const hoursText = (field(req.body, 'hours') ?? '').trim();
+        const hours = /^\d{1,2}(\.\d{1,4})?$/.test(hoursText) ? Number(hoursText) : NaN;
+        await accessRequests().request(session.admin, pcId, field(req.body, 'user') ?? '', field(req.body, 'reason') ?? '', hours);
+        return reply.redirect(backTo(`/admin/pcs/${encodeURIComponent(pcId)}`, '/admin/access', 'asked'), 303);
+      });
+
+      web.post('/access/:id/approve', async (req, reply) => {
+        const session = posted(req, 'approver');
+        await accessRequests().approve((req.params as { id: string }).id, session.admin);
+        return reply.redirect('/admin/access?done=approved', 303);
+      });
+
+      web.post('/access/:id/deny', async (req, reply) => {
+        const session = posted(req, 'approver');
+        await accessRequests().deny((req.params as { id: string }).id, session.admin, field(req.body, 'note') ?? '');
+        return reply.redirect('/admin/access?done=denied', 303);
+      });
+
+      // Sharing: share rules (role sharing to change them).
+      const shareRules = (): ShareRules => {
+        if (!deps.sharing) throw new WebError('ERR_WEB_NOT_FOUND', 'there is no such page');
+        return deps.sharing;
+      };
+
+      web.get('/sharing', async (req, reply) => {
+        const ctx = page(req, reply);
+        if (!ctx) return reply;
+        const sharing = shareRules();
+        const [live, recent] = await Promise.all([sharing.list({ live: true, limit: 500 }), sharing.list({ limit: 50 })]);
+        return html(reply, sharingPage(ctx, { live, recent, defaultDays: sharing.defaultDays, maxDays: sharing.maxDays, done: field(req.query, 'done') }));
+      });
+
+      web.post('/sharing', async (req, reply) => {
+        const session = posted(req, 'sharing');
+        const sharing = shareRules();
+        const days = wholeNumber(field(req.body, 'days'), 'days', 1, sharing.maxDays);
+        if (days === undefined) throw new WebError('ERR_WEB_INPUT', `days must be a whole number from 1 to ${sharing.maxDays} (sharing.maxDays)`);
+        const kind = field(req.body, 'granteeKind');
+        const access = field(req.body, 'access');
+        await sharing.create(session.admin, {
+          pcId: field(req.body, 'pcId') ?? '',
+          user: field(req.body, 'user') ?? '',
+          folder: field(req.body, 'folder') ?? '',
+          // Kind and access are checked by ShareRules.create (a wrong value is ERR_SHARE_INPUT, 400).
+          grantee: { kind: kind as 'user' | 'group', name: field(req.body, 'granteeName') ?? '' },
+          access: access as 'read' | 'readwrite',
+          days,
+        });
+        return reply.redirect('/admin/sharing?done=created', 303);
+      });
+
+      web.post('/sharing/:id/revoke', async (req, reply) => {
+        const session = posted(req, 'sharing');
+        await shareRules().revoke(session.admin, (req.params as { id: string }).id);
+        return reply.redirect('/admin/sharing?done=revoked', 303);
       });
 
       if (deps.files) registerFileBrowser(web, deps.files, (req, reply) => page(req, reply));
