@@ -11,7 +11,7 @@
  * Authorization header and no cookie.
  */
 import { readFile } from 'node:fs/promises';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AuditLog } from '../../policy/audit/log.js';
 import { loadIssuerPrivateKey } from '../../policy/takeout/issuer-keys.js';
 import { systemClock, type Clock } from '../../shares/clock.js';
@@ -34,12 +34,22 @@ import { Registry } from './registry.js';
 import type { ConsoleStore } from './store/store.js';
 import { ConsoleTakeout } from './takeout/console-takeout.js';
 import { registerAdminWeb } from './web/register.js';
+import { loggableUrl } from './web/files.js';
+import { AdminBasicAuth } from './dav/admin-basic.js';
+import { davRoute, registerPcsDav } from './dav/pcs-routes.js';
+import type { ForwardDeps } from './dav/forward.js';
 
 export interface ConsoleOptions {
   config: ConsoleConfig;
   version: string;
   /** The clock of every part that keeps time (default the system clock). */
   clock?: Clock;
+  /**
+   * Whether an administrator may read a user's file contents now (the
+   * two-person rule). Until the access requests are wired in, the default
+   * allows contents only when `access.approvals` is 0.
+   */
+  contentsAllowed?: (admin: string, pcId: string, user: string) => boolean | Promise<boolean>;
   logLevel?: string;
 }
 
@@ -127,7 +137,14 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
   const app = Fastify({
     https: { key, cert, minVersion: 'TLSv1.2' },
     return503OnClosing: true,
-    logger: { level: opts.logLevel ?? 'info', redact: ['req.headers.authorization', 'req.headers.cookie'] },
+    // WebDAV paths never reach the router: /pcs and /shared go to one route each (dav/pcs-routes.ts).
+    rewriteUrl: (req) => davRoute(req.url ?? '/'),
+    logger: {
+      level: opts.logLevel ?? 'info',
+      redact: ['req.headers.authorization', 'req.headers.cookie'],
+      // No path of users' data in the log: /pcs and /shared are rewritten to their route, the file browser's URLs are cut.
+      serializers: { req: (req: FastifyRequest) => ({ method: req.method, url: loggableUrl(req.url), remoteAddress: req.ip }) },
+    },
   });
   // What can fail on a file the configuration names comes before the store and the trail are open.
   const directory = await buildAdminDirectory(config.directory);
@@ -155,7 +172,12 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
 
   // The JSON API (mydoc takeout ... --console) and the administrators' page, on one origin.
   registerConsoleApi(app, { store, admins, takeout });
-  registerAdminWeb(app, { store, admins, takeout, hub: links, audit: { file: paths.auditLog }, onlineWindowMs: onlineWindowMs(config), clock, logger: app.log.child({ part: 'web' }) });
+
+  // The administrators' WebDAV over every PC (/pcs), through the links; grants signed with the issuer key.
+  const forward: ForwardDeps = { hub: links, store, issuerKey, clock, logger: app.log.child({ part: 'dav' }) };
+  const data = { audit, contentsAllowed: opts.contentsAllowed ?? (() => config.access.approvals === 0), logger: app.log.child({ part: 'dav' }) };
+  registerPcsDav(app, { store, forward, auth: new AdminBasicAuth(admins, clock), data, clock, logger: app.log.child({ part: 'dav' }) });
+  registerAdminWeb(app, { store, admins, takeout, hub: links, audit: { file: paths.auditLog }, onlineWindowMs: onlineWindowMs(config), clock, logger: app.log.child({ part: 'web' }), files: { forward, data } });
 
   const pcAdmin: PcAdmin = { store, audit, clock, tokenHours: config.enrolment.tokenHours, dropLink: (pcId) => links.drop(pcId) };
   let closing: Promise<void> | undefined;

@@ -70,6 +70,14 @@ export interface LinkStreamAnswer {
 /** The longest event line a PC may send (a status, a take-out request); a longer one drops its link. */
 export const MAX_EVENT_LINE_BYTES = 64 * 1024;
 
+/**
+ * The console's receive windows on a link (HTTP/2 flow control): per stream,
+ * and for the whole session. What an agent may send ahead of the console's
+ * reading, so at most this much of an answer is held per link.
+ */
+export const LINK_STREAM_WINDOW = 4 * 1024 * 1024;
+export const LINK_SESSION_WINDOW = 8 * 1024 * 1024;
+
 /** A request's deadline unless the caller gives one. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** Silence (no event, no ping answer) for this many heartbeat intervals drops the link. */

@@ -24,7 +24,7 @@ import { LINK_ALPN, LINK_PATHS, type Refusal, type Welcome } from '../../link/pr
 import { peerIdentity } from '../../link/device-identity.js';
 import { LinkError } from '../../link/errors.js';
 import { asIdentity } from '../../link/wire.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS, PcLink, requestOn, type Admission, type LinkHub, type LinkLogger, type LinkRegistry, type LinkStreamAnswer } from './hub.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, LINK_SESSION_WINDOW, LINK_STREAM_WINDOW, PcLink, requestOn, type Admission, type LinkHub, type LinkLogger, type LinkRegistry, type LinkStreamAnswer } from './hub.js';
 
 export interface LinkServerOptions {
   host: string;
@@ -143,7 +143,10 @@ async function admitSocket(socket: TLSSocket, hub: Hub, opts: LinkServerOptions)
   const deadline = setTimeout(() => (session ?? socket).destroy(), ADMISSION_TIMEOUT_MS);
   try {
     peer = peerIdentity(certificate.raw);
-    session = http2.connect('https://agent.link', { createConnection: () => socket });
+    // Wide windows: a 1 GiB answer streams at the link's speed, not one 64 KiB window per round trip.
+    session = http2.connect('https://agent.link', { createConnection: () => socket, settings: { initialWindowSize: LINK_STREAM_WINDOW } });
+    const linked = session;
+    linked.once('connect', () => linked.setLocalWindowSize(LINK_SESSION_WINDOW));
     session.on('error', (err) => opts.logger.debug({ address, err: err.message }, 'link: session error'));
     const answer = await requestOn(session, 'GET', LINK_PATHS.identity, undefined, ADMISSION_TIMEOUT_MS, 'identity');
     const identity = answer.status === 200 ? asIdentity(answer.body) : undefined;

@@ -26,7 +26,8 @@ export interface PageContext {
 
 type Section = 'pcs' | 'requests' | 'audit';
 
-function layout(title: string, body: Html, ctx?: PageContext, section?: Section): string {
+/** A whole page: the header with the sections and the administrator, then `body`. */
+export function layout(title: string, body: Html, ctx?: PageContext, section?: Section): string {
   const nav = (href: string, name: Section, label: string) => html`<a href="${href}" class="${section === name ? 'here' : ''}">${label}</a>`;
   const header = ctx
     ? html`<header><span class="brand">mydoc console</span><nav>${nav('/admin/pcs', 'pcs', 'PCs')}${nav('/admin/requests', 'requests', 'Take-out requests')}${nav('/admin/audit', 'audit', 'Audit trail')}</nav>
@@ -209,6 +210,7 @@ export function pcPage(ctx: PageContext, opts: { pc: PcRow; requests: TakeoutReq
 <dt>Link</dt><dd><span class="${online ? 'on' : 'off'}">${online ? 'online' : 'offline'}</span>, last seen ${formatTime(pc.lastSeenAt)}${pc.lastSeenAt !== null ? ` (${formatAge(ctx.now - pc.lastSeenAt)} ago)` : ''}</dd>
 <dt>Gate</dt><dd>${gateCell(pc)}</dd>
 <dt>Users</dt><dd>${(pc.status?.users ?? []).join(', ') || '—'}</dd>
+${ctx.admin.roles.has('data') && (pc.status?.users ?? []).length > 0 ? html`<dt>Files</dt><dd class="files">${(pc.status?.users ?? []).map((u) => html`<a href="/admin/pcs/${segment(pc.pcId)}/files/${segment(u)}/">${u}</a> `)}</dd>` : ''}
 <dt>Last complete backup</dt><dd>${backupCell(pc, ctx.now)}</dd>
 <dt>Agent version</dt><dd class="mono">${pc.status?.agentVersion ?? '—'}</dd>
 <dt>Device id</dt><dd class="mono">${pc.deviceId ?? 'not enrolled'}</dd>

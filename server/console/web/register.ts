@@ -42,6 +42,7 @@ import { daysSince, formatTime, gateText, isOnline } from './format.js';
 import { auditPage, errorPage, loginPage, pcListPage, pcPage, requestsPage, type ListView, type PageContext } from './pages.js';
 import { LoginForms, SESSION_COOKIE, Sessions, type Session } from './sessions.js';
 import { STYLE_CSS } from './style.js';
+import { registerFileBrowser, type FileBrowserDeps } from './files.js';
 
 export interface AdminWebDeps {
   store: Pick<ConsoleStore, 'listPcs' | 'getPc' | 'alertCounts' | 'listRequests' | 'getRequest'>;
@@ -58,6 +59,8 @@ export interface AdminWebDeps {
   onlineWindowMs: number;
   clock: Clock;
   logger: FastifyBaseLogger;
+  /** The file browser (files.ts); without it, its pages are not there. */
+  files?: FileBrowserDeps;
 }
 
 const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -279,6 +282,8 @@ export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void
         const requests = await deps.store.listRequests({ pcId, limit: 50 });
         return html(reply, pcPage(ctx, { pc, requests, done: field(req.query, 'done') }));
       });
+
+      if (deps.files) registerFileBrowser(web, deps.files, (req, reply) => page(req, reply));
 
       web.get('/requests', async (req, reply) => {
         const ctx = page(req, reply);
