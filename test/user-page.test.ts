@@ -58,7 +58,7 @@ test('the page: online state, the form, no request yet; authenticated as the dri
     assert.match(page.body, /id="state">Online:/);
     assert.match(page.body, /You have no take-out request/);
     assert.match(page.body, /<form id="ask">[\s\S]*name="days"[^>]*max="14"[\s\S]*name="reason"/);
-    assert.match(page.body, /<section id="notices"><h2>Administrator access notices<\/h2>/);
+    assert.match(page.body, /<section id="notices"><h2>Access notices<\/h2>/);
     assert.equal(page.headers['cache-control'], 'no-store');
     assert.equal(page.headers['x-frame-options'], 'DENY');
     const csp = String(page.headers['content-security-policy']);

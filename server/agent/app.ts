@@ -2,7 +2,9 @@
  * The fastify assembly: HTTPS, the transport settings the Windows WebDAV
  * client needs, `/healthz`, `/metrics`, Basic authentication, the take-out
  * API (takeout-routes.ts), the user's page (user-page.ts: a browser's GET of
- * `/` asking for HTML) and the WebDAV share at the root of the origin.
+ * `/` asking for HTML) and the WebDAV share at the root of the origin: the
+ * user's own vault with their read-only access notices file at its root
+ * (shares/webdav/notices-store.ts).
  *
  * Security considerations:
  * - HTTPS only; HTTP/1.1 only (the Windows client does not use HTTP/2).
@@ -42,6 +44,8 @@ import type { Takeout } from '../../policy/takeout/agent/takeout.js';
 import { ALLOW, DavHandler, DAV_METHODS, optionsResponse, putSizeRefusal, type DavLimits } from '../../shares/webdav/handler.js';
 import type { DavResponse } from '../../shares/webdav/responses.js';
 import { VaultDavStore } from '../../shares/vault/dav-store.js';
+import { NOTICE_LIMIT } from '../../shares/vault/notice-log.js';
+import { noticesStore } from '../../shares/webdav/notices-store.js';
 import { Authenticator, MAX_LOGIN_CHARS, parseBasic } from '../http/basic-auth.js';
 import { codeOf, plainAnswer as plain, statusOf, useErrorStatus } from '../http/error-status.js';
 import { LOGIN_STATUS, REQUEST_STATUS, UNLOCK_STATUS, type RequestRefusalCode, type UnlockErrorCode } from './error-status.js';
@@ -342,7 +346,22 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return { user: result.user, admin: result.admin };
   }
 
-  registerUserPage(app, { takeout: opts.takeout, gate: opts.gate, pcId: opts.pcId, maxDays: opts.takeoutMaxDays, authenticate });
+  /** The vault session of an authenticated user: online their own, offline their take-out session (undefined without one). */
+  const sessionOf = async (user: string): Promise<UserSession | undefined> =>
+    opts.gate.isReachable ? opts.sessions.get(user) : opts.sessions.takeoutSession(user);
+
+  registerUserPage(app, {
+    takeout: opts.takeout,
+    gate: opts.gate,
+    pcId: opts.pcId,
+    maxDays: opts.takeoutMaxDays,
+    authenticate,
+    notices: async (user, limit) => {
+      const session = await sessionOf(user);
+      if (!session) throw Object.assign(new Error('no session'), { code: 'ERR_PC_LOCKED' });
+      return session.vault.notices(limit);
+    },
+  });
   registerTakeoutRoutes(app, { takeout: opts.takeout, gate: opts.gate, pcId: opts.pcId, devicePublicPem: opts.devicePublicPem, deviceKeyId: opts.deviceKeyId, authenticate });
 
   app.route({
@@ -365,7 +384,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         req.log.warn({ user, code: (err as { code?: string }).code }, 'vault unlock failed');
         return plain(reply, failure.status, failure.message);
       }
-      const handler = new DavHandler(new VaultDavStore(session.vault), opts.locks.of(session), limits, opts.clock);
+      // The user's own drive: their access notices at its root, read-only (notices-store.ts).
+      const vault = session.vault;
+      const store = noticesStore(new VaultDavStore(vault), () => vault.notices(NOTICE_LIMIT));
+      const handler = new DavHandler(store, opts.locks.of(session), limits, opts.clock);
       const body = req.body as Readable | undefined;
       const res = await handler.handle({ method: req.method, url, headers: req.headers, body, principal: user });
       if (res.status >= 500) req.log.error({ method: req.method, status: res.status, cause: res.cause }, 'WebDAV request failed');

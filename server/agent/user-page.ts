@@ -4,14 +4,17 @@
  * PC's state (online, take-out until T, locked), the user's take-out (pending,
  * approved with a countdown to its end, denied with the approver's note,
  * expired unanswered), the form to ask for a take-out period, and the notices
- * of administrator access to their documents (none are kept yet).
+ * of every access to their documents by an administrator or a share's
+ * grantee (who, when, what), newest first, from their vault (the same words
+ * as the notice file at the root of their drive: shares/vault/notice-text.ts).
  *
  * WebDAV answers at `/` too: only a GET of exactly `/` that accepts
  * `text/html` is the page (`isUserPageRequest`); the Windows client's GET
  * and PROPFIND of `/` never ask for HTML and reach the share as before.
  *
  * Security considerations:
- * - Every value on the page (user name, reason, note, approver, PC id) is
+ * - Every value on the page (user name, reason, note, approver, PC id, the
+ *   notices' names, paths and request ids) is
  *   HTML-escaped by the `html` template tag; nothing is inserted unescaped.
  * - The page's one script and one style sheet are constants, allowed by
  *   their SHA-256 in the Content-Security-Policy; no other script, style,
@@ -29,6 +32,12 @@ import type { Gate } from '../../policy/gate.js';
 import type { TakeoutStatus } from '../../policy/takeout/agent/status.js';
 import type { Takeout } from '../../policy/takeout/agent/takeout.js';
 import type { ApiCaller } from './takeout-routes.js';
+import type { AccessNotice } from '../../shares/vault/notices.js';
+import { NOTICES_FILE_NAME } from '../../shares/vault/notices.js';
+import { noticeTime, noticeWhat, noticeWho, shown } from '../../shares/vault/notice-text.js';
+
+/** How many notices the page shows (the newest); the notice file has them all. */
+export const PAGE_NOTICES = 1000;
 
 /** The internal route the page is served on (the app rewrites a browser's GET of `/` to it). */
 export const USER_PAGE_ROUTE = '/.mydoc-user-page';
@@ -69,7 +78,7 @@ function html(strings: TemplateStringsArray, ...parts: Part[]): Html {
 const STYLE = `body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#1d2430}
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}section{border-top:1px solid #d5d9e0}
 .state{padding:.6rem .8rem;border-radius:.4rem;background:#eef3fb}.state.takeout{background:#fff5e0}.state.locked{background:#fde8e8}
-.note{white-space:pre-wrap}label{display:block;margin:.6rem 0 .2rem}textarea{width:100%;min-height:4rem}
+.note{white-space:pre-wrap}table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;padding:.2rem .4rem;border-bottom:1px solid #e4e7ec;vertical-align:top}.deny{color:#a11}label{display:block;margin:.6rem 0 .2rem}textarea{width:100%;min-height:4rem}
 button{margin-top:.8rem;padding:.4rem 1rem}#result{margin-top:.6rem}.muted{color:#5a6473}`;
 
 const SCRIPT = `(function () {
@@ -159,7 +168,20 @@ Note: <span class="note">${ended.note || '(none)'}</span></p>`);
   return html`<section><h2>Take-out</h2>${parts}${form}</section>`;
 }
 
-function userPage(opts: { pcId: string; user: string; online: boolean; status: TakeoutStatus; maxDays: number }): string {
+/** The notices (newest first), or undefined when the vault could not be opened for them. */
+function noticesSection(notices: readonly AccessNotice[] | undefined): Html {
+  const head = html`<h2>Access notices</h2>`;
+  if (!notices) return html`<section id="notices">${head}<p class="muted">Your access notices cannot be shown now: your documents could not be opened. They are kept; try again later.</p></section>`;
+  if (notices.length === 0) return html`<section id="notices">${head}<p class="muted">No administrator or share grantee has accessed your documents.</p></section>`;
+  const rows = notices.map(
+    (n) => html`<tr${n.decision === 'deny' ? html` class="deny"` : ''}><td>${noticeTime(n)}</td><td>${noticeWho(n)}</td><td>${noticeWhat(n)}</td><td>${shown(n.requestId)}</td></tr>`,
+  );
+  const more = notices.length >= PAGE_NOTICES ? html`<p class="muted">The newest ${PAGE_NOTICES} are shown; "${NOTICES_FILE_NAME}" at the root of your drive lists up to 10,000.</p>` : '';
+  return html`<section id="notices">${head}<p class="muted">Every access to your documents by an administrator or a share grantee, newest first. They are also listed in "${NOTICES_FILE_NAME}" at the root of your drive.</p>
+<table><thead><tr><th>When</th><th>Who</th><th>What</th><th>Request</th></tr></thead><tbody>${rows}</tbody></table>${more}</section>`;
+}
+
+function userPage(opts: { pcId: string; user: string; online: boolean; status: TakeoutStatus; maxDays: number; notices: readonly AccessNotice[] | undefined }): string {
   const { key } = opts.status;
   const state = opts.online
     ? html`<p class="state online" id="state">Online: the company network is reachable; your documents are served.</p>`
@@ -168,7 +190,7 @@ function userPage(opts: { pcId: string; user: string; online: boolean; status: T
     `My documents on ${opts.pcId}`,
     html`<h1>My documents on ${opts.pcId}</h1><p>Signed in as <strong id="user">${opts.user}</strong>.</p>${state}
 ${takeoutSection(opts.status, opts.online, opts.maxDays)}
-<section id="notices"><h2>Administrator access notices</h2><p class="muted">No administrator has accessed your documents.</p></section>`,
+${noticesSection(opts.notices)}`,
   );
 }
 
@@ -197,6 +219,8 @@ export interface UserPageOptions {
   maxDays: number;
   /** Authenticates the request as the drive does; undefined when it answered 401 already. */
   authenticate: (req: FastifyRequest, reply: FastifyReply) => Promise<ApiCaller | undefined>;
+  /** The user's newest `limit` access notices, newest first (their vault opens for it); rejects when it cannot open. */
+  notices: (user: string, limit: number) => Promise<readonly AccessNotice[]>;
 }
 
 export function registerUserPage(app: FastifyInstance, opts: UserPageOptions): void {
@@ -204,6 +228,10 @@ export function registerUserPage(app: FastifyInstance, opts: UserPageOptions): v
     const caller = await opts.authenticate(req, reply);
     if (!caller) return reply;
     const status = await opts.takeout.status(caller.user);
-    return send(reply, 200, userPage({ pcId: opts.pcId, user: caller.user, online: opts.gate.isReachable, status, maxDays: opts.maxDays }));
+    const notices = await opts.notices(caller.user, PAGE_NOTICES).catch((err: unknown) => {
+      req.log.warn({ code: (err as { code?: unknown }).code }, 'user page: the notices could not be read');
+      return undefined;
+    });
+    return send(reply, 200, userPage({ pcId: opts.pcId, user: caller.user, online: opts.gate.isReachable, status, maxDays: opts.maxDays, notices }));
   });
 }

@@ -1,6 +1,7 @@
 /**
  * The index database of a vault (`index.db`): names, sizes, times, Win32
- * attributes, dead properties and object ids (docs/format.md §3.2, §3.3).
+ * attributes, dead properties, object ids and the user's access notices
+ * (docs/format.md §3.2, §3.3).
  * Opening it (key, pragmas, schema version), the schema, the cache of
  * prepared statements, and giving free pages back after deletions.
  *
@@ -20,7 +21,11 @@ import { VaultError } from './errors.js';
 export const INDEX_FILE = 'index.db';
 /** The row of the root folder. */
 export const ROOT_ID = 1;
-const SCHEMA_VERSION = 1;
+/**
+ * 2 added the `notice` table (the user's access notices, notices.ts); a
+ * version 1 index gets it at its first writable open (SCHEMA only adds).
+ */
+const SCHEMA_VERSION = 2;
 /** The index gives free pages back when at least this many bytes and this share of its pages are free. */
 const RECLAIM_MIN_BYTES = 1024 * 1024;
 const RECLAIM_MIN_SHARE = 0.25;
@@ -67,6 +72,17 @@ CREATE TABLE IF NOT EXISTS prop (
   PRIMARY KEY (node, ns, name)
 );
 CREATE TABLE IF NOT EXISTS garbage (object TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS notice (
+  id INTEGER PRIMARY KEY,
+  time INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  via TEXT NOT NULL,
+  method TEXT NOT NULL,
+  path TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  decision TEXT NOT NULL
+);
 `;
 
 /** An open index: its connection, its prepared statements, and whether it is closed. */

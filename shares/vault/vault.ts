@@ -38,6 +38,8 @@ import { holdDeletions, snapshotIndex } from './backup-hooks.js';
 import { ObjectStore, createObjectFolder, objectFiles, type ByteSource } from './object-store.js';
 import { isDiskFull, releaseReserve, restoreReserve } from './space-reserve.js';
 import type { DeadProperty, Entry, Times } from './entry.js';
+import { appendNotice, listNotices, NOTICE_LIMIT } from './notice-log.js';
+import type { AccessNotice } from './notices.js';
 
 export { AREAS, ATTR_ARCHIVE, ATTR_DIRECTORY, type DeadProperty, type Entry, type Times } from './entry.js';
 export type { ByteSource } from './object-store.js';
@@ -283,6 +285,18 @@ export class Vault {
   setMeta(path: VaultPath, meta: Times & { attributes?: number }): Entry {
     const names = namesOf(path);
     return this.tx(() => this.tree.setMeta(names, shown(path), meta));
+  }
+
+  // ---- access notices (notices.ts) ----------------------------------------
+
+  /** Records an access by someone else (one transaction); only the newest NOTICE_LIMIT are kept. */
+  addNotice(n: AccessNotice): void {
+    this.tx(() => appendNotice(this.index, n));
+  }
+
+  /** The newest `limit` (at most NOTICE_LIMIT) access notices, newest first. */
+  notices(limit = 1000): AccessNotice[] {
+    return listNotices(this.index, Number.isFinite(limit) ? Math.max(0, Math.min(NOTICE_LIMIT, Math.trunc(limit))) : NOTICE_LIMIT);
   }
 
   // ---- internals -----------------------------------------------------------

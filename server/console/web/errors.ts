@@ -7,6 +7,7 @@
  */
 import type { StatusTable } from '../../http/error-status.js';
 import { LINK_STATUS, STORE_STATUS, TAKEOUT_STATUS } from '../error-status.js';
+import { RECOVERY_STATUS } from '../recovery/errors.js';
 
 export type WebErrorCode =
   /** A form or query value is missing or out of range. */
@@ -39,4 +40,5 @@ export const WEB_STATUS: StatusTable = {
   ...TAKEOUT_STATUS,
   ...STORE_STATUS,
   ...LINK_STATUS,
+  ...RECOVERY_STATUS,
 };

@@ -201,7 +201,7 @@ ${requestsTable(ctx, opts.pending, back, true)}`;
   return layout('Take-out requests', body, ctx, 'requests');
 }
 
-export function pcPage(ctx: PageContext, opts: { pc: PcRow; requests: TakeoutRequestRow[]; done: string | undefined }): string {
+export function pcPage(ctx: PageContext, opts: { pc: PcRow; requests: TakeoutRequestRow[]; done: string | undefined; recovery?: boolean }): string {
   const { pc } = opts;
   const online = isOnline(pc, ctx.onlineSince, ctx.isConnected(pc.pcId));
   const back = `/admin/pcs/${segment(pc.pcId)}`;
@@ -218,6 +218,7 @@ ${ctx.admin.roles.has('data') && (pc.status?.users ?? []).length > 0 ? html`<dt>
 <dt>Enrolled</dt><dd>${formatTime(pc.enrolledAt)}</dd>
 ${pc.removedAt !== null ? html`<dt>Removed</dt><dd>${formatTime(pc.removedAt)}</dd>` : ''}
 </dl>
+${opts.recovery && !online && pc.devicePublicPem !== null && ctx.admin.roles.has('data') ? html`<p><a href="${`${back}/recovery`}" id="recovery-link">Recovery view: the tree of its latest NAS snapshot</a></p>` : ''}
 <h2>Take-out requests</h2>
 ${requestsTable(ctx, opts.requests, back, false)}`;
   return layout(`PC ${pc.pcId}`, body, ctx, 'pcs');

@@ -14,7 +14,9 @@
  *   has one too, stateless (LoginForms: an HMAC tied to the form's signed
  *   cookie), so fetching the login page keeps nothing on the console.
  * - Roles per route: every page needs `viewer` (any role includes it);
- *   approve, deny and revoke need `approver`. Not logged in: a page
+ *   approve, deny and revoke need `approver`; the recovery view
+ *   (../recovery/recovery-web.ts) needs `data`, and logout drops the
+ *   recovery key the session held. Not logged in: a page
  *   redirects to the login, a POST is 401.
  * - Every response carries a Content-Security-Policy with no script source
  *   at all (the page has no script; an injected one cannot run), no inline
@@ -43,6 +45,7 @@ import { auditPage, errorPage, loginPage, pcListPage, pcPage, requestsPage, type
 import { LoginForms, SESSION_COOKIE, Sessions, type Session } from './sessions.js';
 import { STYLE_CSS } from './style.js';
 import { registerFileBrowser, type FileBrowserDeps } from './files.js';
+import { registerRecoveryRoutes, type RecoveryDeps } from '../recovery/recovery-web.js';
 
 export interface AdminWebDeps {
   store: Pick<ConsoleStore, 'listPcs' | 'getPc' | 'alertCounts' | 'listRequests' | 'getRequest'>;
@@ -61,6 +64,8 @@ export interface AdminWebDeps {
   logger: FastifyBaseLogger;
   /** The file browser (files.ts); without it, its pages are not there. */
   files?: FileBrowserDeps;
+  /** The recovery view of an offline PC's latest snapshot (../recovery/); absent: no such pages. */
+  recovery?: RecoveryDeps;
 }
 
 const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -207,7 +212,8 @@ export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void
       });
 
       web.post('/logout', async (req, reply) => {
-        posted(req, undefined);
+        const session = posted(req, undefined);
+        deps.recovery?.keys.drop(session);
         sessions.end(req.cookies[SESSION_COOKIE]);
         reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, secure: true, sameSite: 'strict' });
         return reply.redirect('/admin/login', 303);
@@ -280,7 +286,7 @@ export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void
         const pc = await deps.store.getPc(pcId);
         if (!pc) throw new WebError('ERR_WEB_NOT_FOUND', `there is no PC ${pcId}`);
         const requests = await deps.store.listRequests({ pcId, limit: 50 });
-        return html(reply, pcPage(ctx, { pc, requests, done: field(req.query, 'done') }));
+        return html(reply, pcPage(ctx, { pc, requests, done: field(req.query, 'done'), recovery: deps.recovery?.target != null }));
       });
 
       if (deps.files) registerFileBrowser(web, deps.files, (req, reply) => page(req, reply));
@@ -328,6 +334,23 @@ export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void
         const { entries, more } = await readTrailPage(deps.audit.file, (pageNo - 1) * AUDIT_PAGE, AUDIT_PAGE);
         return html(reply, auditPage(ctx, { entries, page: pageNo, more }));
       });
+
+      if (deps.recovery) {
+        registerRecoveryRoutes(web, {
+          deps: deps.recovery,
+          getPc: (pcId) => deps.store.getPc(pcId),
+          isOnline: (pc, now) => isOnline(pc, now - deps.onlineWindowMs, deps.hub.isConnected(pc.pcId)),
+          page: (req, reply, role) => {
+            const ctx = page(req, reply, role);
+            return ctx && { ctx, session: sessionOf(req)! };
+          },
+          posted: (req, role) => posted(req, role),
+          adminOf: (req) => sessionOf(req)?.admin.name,
+          field,
+          clock: deps.clock,
+          logger: deps.logger,
+        });
+      }
     },
     { prefix: '/admin' },
   );
