@@ -5,16 +5,19 @@
  * /proc/<pid>/status every 50 ms while curl downloads stays under 200 MiB,
  * and so does what it grew by) and the SHA-256 matching; rclone copies a
  * whole PC (/pcs/<pcId>/: both users' trees, the virtual level and what is
- * forwarded below it) and `rclone check` finds no difference.
+ * forwarded below it) and `rclone check` finds no difference; an agent
+ * that goes away in the middle of a download ends it short at once (never a
+ * hang) and the next request is a 503 at once.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, stat } from 'node:fs/promises';
+import https from 'node:https';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { rssOf, sampleRss, startConsoleFleet, type ConsoleFleet } from './helpers/console-fleet.js';
-import { runCommand } from './helpers/server.js';
+import { basicAuth, runCommand } from './helpers/server.js';
 
 const GiB = 1024 * 1024 * 1024;
 const MiB = 1024 * 1024;
@@ -130,5 +133,39 @@ describe('volume through the console', { timeout: 900_000 }, () => {
       assert.equal((await stat(file)).size, body.length, path);
       assert.ok((await readFile(file)).equals(body), path);
     }
+  });
+
+  it('an agent that goes away mid-download: the download ends short at once, the next request is 503 at once', async () => {
+    const dana = fleet.admin('data');
+    const outcome = await new Promise<{ bytes: number; ended: 'end' | 'error'; afterStopMs: number }>((resolve, reject) => {
+      let bytes = 0;
+      let stoppedAt = 0;
+      const req = https.request(`${fleet.url}/pcs/pc-1/alice/Documents/big.bin`, { ca: fleet.caPem, agent: false, headers: { authorization: basicAuth(dana.name, dana.password) } }, (res) => {
+        if (res.statusCode !== 200) return reject(new Error(`GET answered ${res.statusCode}`));
+        const done = (ended: 'end' | 'error') => resolve({ bytes, ended, afterStopMs: Date.now() - stoppedAt });
+        res.on('data', (c: Buffer) => {
+          bytes += c.length;
+          if (stoppedAt === 0 && bytes >= 32 * MiB) {
+            stoppedAt = Date.now();
+            res.pause();
+            void fleet.stopAgent('pc-1').then(() => res.resume(), reject);
+          }
+        });
+        res.once('end', () => done('end'));
+        res.once('error', () => done('error'));
+        res.once('aborted', () => done('error'));
+      });
+      req.on('error', (err) => (stoppedAt > 0 ? resolve({ bytes, ended: 'error', afterStopMs: Date.now() - stoppedAt }) : reject(err)));
+      req.end();
+    });
+    assert.ok(outcome.bytes < GiB, `the whole file arrived (${outcome.bytes} bytes) from an agent that was stopped`);
+    assert.ok(outcome.afterStopMs < 15_000, `the download ended ${outcome.afterStopMs} ms after the agent stopped`);
+    const started = Date.now();
+    const next = await fleet.consoleRequest('GET', '/pcs/pc-1/alice/Documents/big.bin', { as: dana });
+    assert.equal(next.status, 503, next.body.toString());
+    assert.ok(Date.now() - started < 2000, `answered in ${Date.now() - started} ms`);
+    assert.match(next.body.toString(), /PC pc-1 .*last seen/);
+    // The console itself is unharmed.
+    assert.equal((await fleet.consoleRequest('GET', '/healthz', { as: null })).status, 200);
   });
 });
