@@ -61,6 +61,9 @@ describe('the console configuration', () => {
       link: { heartbeatSeconds: 60 },
       enrolment: { tokenHours: 24 },
       takeout: { requestExpiryDays: 7 },
+      access: { approvals: 0, maxHours: 8 },
+      sharing: { defaultDays: 30, maxDays: 90 },
+      recovery: { target: null },
     });
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.roles.viewer) && Object.isFrozen(config.listen));
   });
@@ -73,15 +76,31 @@ store: { kind: postgres, postgres: { host: db.corp.example, database: mydoc, use
 link: { heartbeatSeconds: 30 }
 enrolment: { tokenHours: 2 }
 takeout: { requestExpiryDays: 3 }
+access: { approvals: 1, maxHours: 4 }
+sharing: { defaultDays: 7, maxDays: 14 }
+recovery: { target: { kind: path, path: nas } }
 `,
       FILE,
     );
+    assert.deepEqual(config.access, { approvals: 1, maxHours: 4 });
+    assert.deepEqual(config.sharing, { defaultDays: 7, maxDays: 14 });
+    assert.deepEqual(config.recovery.target, { kind: 'path', path: '/etc/mydoc/nas' });
     assert.deepEqual(config.listen, { host: '0.0.0.0', port: 10443, linkPort: 10444, hostNames: ['console.corp.example', '10.0.0.5'] });
     assert.equal(config.directory.local.usersFile, '/etc/mydoc/admins.json');
     assert.deepEqual(config.store, { kind: 'postgres', host: 'db.corp.example', port: 5432, database: 'mydoc', user: 'console', passwordFile: '/etc/mydoc/pg.pw', ssl: 'verify-full', caFile: null });
     assert.equal(config.link.heartbeatSeconds, 30);
     assert.equal(config.enrolment.tokenHours, 2);
     assert.equal(config.takeout.requestExpiryDays, 3);
+  });
+
+  it('refuses access, sharing and recovery values out of range, naming the key', () => {
+    assertConfigError(`${MINIMAL}access: { approvals: 2 }\n`, 'access.approvals');
+    assertConfigError(`${MINIMAL}access: { maxHours: 9 }\n`, 'access.maxHours');
+    assertConfigError(`${MINIMAL}sharing: { defaultDays: 40, maxDays: 30 }\n`, 'sharing.defaultDays', 'sharing.maxDays (40 > 30)');
+    assertConfigError(`${MINIMAL}sharing: { maxDays: 0 }\n`, 'sharing.maxDays');
+    assertConfigError(`${MINIMAL}recovery: { target: { kind: ftp } }\n`, 'recovery.target.kind');
+    assertConfigError(`${MINIMAL}recovery: { target: { kind: path, url: //nas/x } }\n`, 'recovery.target.url', 'recovery.target.kind is "smb"');
+    assert.equal(parseConsoleConfig(`${MINIMAL}sharing: { maxDays: 10 }\n`, FILE).sharing.defaultDays, 10);
   });
 
   it('store.postgres.ssl: verify-full by default off this machine, disable on loopback; caFile with verify-full', () => {

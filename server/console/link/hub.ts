@@ -12,7 +12,7 @@
  * is dropped.
  */
 import http2, { type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { AgentEvent, IdentityAnswer, Refusal } from '../../link/protocol.js';
 import { LINK_PATHS } from '../../link/protocol.js';
@@ -83,46 +83,21 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** Silence (no event, no ping answer) for this many heartbeat intervals drops the link. */
 export const SILENT_INTERVALS = 3;
 
-/** One HTTP/2 request on a session: the answer's status and JSON body. */
-export function requestOn(session: ClientHttp2Session, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number, what: string): Promise<{ status: number; body: unknown }> {
-  return new Promise((resolve, reject) => {
-    let stream: http2.ClientHttp2Stream;
-    try {
-      stream = session.request({ ':method': method, ':path': path, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, { endStream: body === undefined });
-    } catch (err) {
-      return reject(new LinkError('ERR_LINK_BROKEN', `${what}: the link is closing (${(err as Error).message})`));
-    }
-    const timer = setTimeout(() => {
-      stream.close(http2.constants.NGHTTP2_CANCEL);
-      reject(new LinkError('ERR_LINK_TIMEOUT', `${what}: no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-    let answered = false;
-    stream.once('response', (headers) => {
-      answered = true;
-      const status = Number(headers[':status']);
-      readJson(stream).then(
-        (answer) => {
-          clearTimeout(timer);
-          resolve({ status, body: answer });
-        },
-        (err: Error) => {
-          clearTimeout(timer);
-          reject(new LinkError('ERR_LINK_ANSWER', `${what}: ${err.message}`));
-        },
-      );
-    });
-    stream.once('error', (err) => {
-      clearTimeout(timer);
-      reject(new LinkError('ERR_LINK_BROKEN', `${what}: the link went down (${err.message})`));
-    });
-    stream.once('close', () => {
-      // After the response, its body's reader settles the request.
-      if (answered) return;
-      clearTimeout(timer);
-      reject(new LinkError('ERR_LINK_BROKEN', `${what}: the link went down`));
-    });
-    if (body !== undefined) stream.end(JSON.stringify(body));
-  });
+/** One HTTP/2 request on a session: the answer's status and JSON body, both within `timeoutMs`. */
+export async function requestOn(session: ClientHttp2Session, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number, what: string): Promise<{ status: number; body: unknown }> {
+  const deadline = Date.now() + timeoutMs;
+  const headers = { ':method': method, ':path': path, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) };
+  const answer = await streamOn(session, headers, body === undefined ? undefined : Readable.from([JSON.stringify(body)]), timeoutMs, what);
+  const stream = answer.body as http2.ClientHttp2Stream;
+  const timer = setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), Math.max(0, deadline - Date.now()));
+  try {
+    return { status: answer.status, body: await readJson(stream) };
+  } catch (err) {
+    if (Date.now() >= deadline) throw new LinkError('ERR_LINK_TIMEOUT', `${what}: no answer within ${timeoutMs} ms`);
+    throw new LinkError(stream.rstCode !== undefined && stream.rstCode !== 0 ? 'ERR_LINK_BROKEN' : 'ERR_LINK_ANSWER', `${what}: ${(err as Error).message}`);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** One streamed request on a session (see LinkHub.stream). */
