@@ -51,6 +51,8 @@ describe('the forwarding core over a real link', { timeout: 120_000 }, () => {
   let agentSession: http2.ServerHttp2Session | undefined;
   let script: DavScript = (s) => s.respond({ ':status': 500 });
   const outcomes: ForwardOutcome[] = [];
+  /** How long the caller's audit line takes (onOutcome). */
+  let auditMs = 0;
 
   before(async () => {
     const tmp = await tempDir('mydoc-forward-');
@@ -105,7 +107,10 @@ describe('the forwarding core over a real link', { timeout: 120_000 }, () => {
       handler: async (req, reply) => {
         const pcId = req.headers['x-test-pc'] === 'gone' ? 'pc-gone' : 'pc-f';
         const grant = { actor: 'dana', kind: 'admin' as const, role: 'data', user: 'alice', access: 'read' as const, base: '/pcs/pc-f/alice', root: [], prefix: [] };
-        await forwardToAgent(deps, { pcId, method: req.method, rawUrl: req.raw.url ?? '/', headers: req.headers, body: req.body as Readable | undefined, grant }, reply, { onOutcome: async (o) => void outcomes.push(o) });
+        await forwardToAgent(deps, { pcId, method: req.method, rawUrl: req.raw.url ?? '/', headers: req.headers, body: req.body as Readable | undefined, grant }, reply, { onOutcome: async (o) => {
+          outcomes.push(o);
+          if (auditMs > 0) await new Promise((r) => setTimeout(r, auditMs));
+        } });
         return reply;
       },
     });
@@ -182,6 +187,22 @@ describe('the forwarding core over a real link', { timeout: 120_000 }, () => {
     });
     assert.equal(absolute, 200);
     assert.deepEqual(paths, ['/link/dav/pcs/pc-f/alice/f.bin', '/link/dav/pcs/pc-f/alice/abs.bin']);
+  });
+
+  it('keeps an answer the agent has already ended while the audit line is written', async () => {
+    const body = randomBytes(200_000);
+    script = (stream) => {
+      stream.respond({ ':status': 200, 'content-length': String(body.length) });
+      stream.end(body);
+    };
+    auditMs = 300;
+    try {
+      const res = await request('GET', '/pcs/pc-f/alice/small.bin');
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.body, body);
+    } finally {
+      auditMs = 0;
+    }
   });
 
   it('a paused client holds the agent back to a few windows; the whole answer arrives intact', async () => {

@@ -28,7 +28,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
-import type { Readable } from 'node:stream';
+import { PassThrough, pipeline, type Readable } from 'node:stream';
 import type { FastifyBaseLogger, FastifyReply } from 'fastify';
 import { GRANT_SECONDS, signGrant, type Grant } from '../../../policy/grants/grant.js';
 import type { IssuerPrivateKey } from '../../../policy/takeout/issuer-keys.js';
@@ -197,7 +197,11 @@ export async function openForward(deps: ForwardDeps, req: ForwardRequest, signal
     const refusal = await readRefusal(answer.body);
     return refused(answer.status, refusal?.code ?? 'ERR_AGENT_REFUSED', refusal?.message ?? `PC ${req.pcId} refused the request`);
   }
-  return { ok: true, requestId, status: answer.status, headers: answerHeaders(answer.headers), body: answer.body };
+  // Consumed at once, with backpressure: an HTTP/2 stream the remote has ended is drained by Node if nothing
+  // reads it, so an answer left unread while the caller writes its audit line would be lost.
+  const body = new PassThrough();
+  pipeline(answer.body, body, () => undefined);
+  return { ok: true, requestId, status: answer.status, headers: answerHeaders(answer.headers), body };
 }
 
 /** A plain-text answer: the sentence and a newline. */
