@@ -315,7 +315,8 @@ export async function startConsoleFleet(opts: FleetOptions = {}): Promise<Consol
 
     // Each PC: registered first (its token), then its agent, which enrols at its first link.
     const specs = opts.pcs ?? DEFAULT_PCS;
-    await Promise.all(
+    // allSettled: when one fails, the others have finished starting (and are in `pcs`) before everything is stopped.
+    const started = await Promise.allSettled(
       specs.map(async (spec) => {
         const out = await must(['pc', 'add', spec.pcId]);
         const token = /enrolmentToken: (\S+)\n/.exec(out)?.[1];
@@ -328,11 +329,6 @@ export async function startConsoleFleet(opts: FleetOptions = {}): Promise<Consol
           files: { 'console-ca.pem': caPem },
           extraConfig: ['console:', `  url: "https://127.0.0.1:${linkPort}"`, '  caFile: console-ca.pem', `  enrolmentToken: "${token}"`, ...(opts.agentConfig ?? [])],
         });
-        // A PC reports the users whose vault is open (server/agent/compose.ts status): each one uses their drive once, as a mapped drive does.
-        for (const u of serverUsers) {
-          const r = await davRequest(server, 'PROPFIND', '/', { user: u.name, password: u.password, headers: { depth: '0' } });
-          if (r.status !== 207) throw new Error(`${spec.pcId}: ${u.name}'s first PROPFIND answered ${r.status}`);
-        }
         pcs.push({
           pcId: spec.pcId,
           server,
@@ -344,8 +340,15 @@ export async function startConsoleFleet(opts: FleetOptions = {}): Promise<Consol
             return u;
           },
         });
+        // A PC reports the users whose vault is open (server/agent/compose.ts status): each one uses their drive once, as a mapped drive does.
+        for (const u of serverUsers) {
+          const r = await davRequest(server, 'PROPFIND', '/', { user: u.name, password: u.password, headers: { depth: '0' } });
+          if (r.status !== 207) throw new Error(`${spec.pcId}: ${u.name}'s first PROPFIND answered ${r.status}`);
+        }
       }),
     );
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     pcs.sort((a, b) => a.pcId.localeCompare(b.pcId));
 
     const consoleRequest: ConsoleFleet['consoleRequest'] = (method, path, o = {}) => {
