@@ -34,6 +34,8 @@ export interface UserSession {
 interface OpenSession extends UserSession {
   keyring: Keyring;
   end: AbortController;
+  /** The user (not only the console link) has used it. */
+  ownUse: boolean;
 }
 
 export class Sessions {
@@ -49,12 +51,31 @@ export class Sessions {
 
   /** The user's session, opening their vault through slot N on first use (online only). */
   async get(user: string): Promise<UserSession> {
+    const session = await this.getOpen(user);
+    session.ownUse = true;
+    return session;
+  }
+
+  /**
+   * The user's session for a request that came down the console link (an
+   * administrator or a share's grantee): opened through slot N if needed,
+   * without counting as the user's own use (see `lockIfLinkOnly`).
+   */
+  async getForLink(user: string): Promise<UserSession> {
     return this.getOpen(user);
+  }
+
+  /** Drops the user's session if only the console link has used it (idle link sessions close; the user's own stay). */
+  async lockIfLinkOnly(user: string): Promise<void> {
+    const key = canonicalUser(user);
+    await this.lockWhere((s) => s.user === key && !s.ownUse);
   }
 
   /** The user's unlocked keyring (online: opens the session through slot N if needed). */
   async keyring(user: string): Promise<Keyring> {
-    return (await this.getOpen(user)).keyring;
+    const session = await this.getOpen(user);
+    session.ownUse = true;
+    return session.keyring;
   }
 
   /** The user's take-out session, if one is open; never opens anything. */
@@ -151,5 +172,5 @@ export class Sessions {
 
 function newSession(user: string, mode: SessionMode, keyring: Keyring, vault: Vault): OpenSession {
   const end = new AbortController();
-  return { user, mode, keyring, vault, end, ended: end.signal };
+  return { user, mode, keyring, vault, end, ended: end.signal, ownUse: mode === 'takeout' };
 }

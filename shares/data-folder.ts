@@ -16,6 +16,7 @@
  * <dataDir>/backup-state.json                      the last complete backup
  * <dataDir>/backup-trust.json                      device keys pinned for backups read with --from
  * <dataDir>/console-enrolment.json                 the SHA-256 of the enrolment token the console accepted
+ * <dataDir>/console-key.pem                        the console's issuer public key, pinned at its first welcome (0600)
  * <dataDir>/run/                                   the admin socket (admin.sock), backup and restore staging
  */
 import { join } from 'node:path';
@@ -40,6 +41,7 @@ export function dataFolder(dataDir: string) {
     auditLog: join(dataDir, 'audit', 'audit.log'),
     backupState: join(dataDir, 'backup-state.json'),
     consoleEnrolment: join(dataDir, 'console-enrolment.json'),
+    consoleKey: join(dataDir, 'console-key.pem'),
     backupTrust: join(dataDir, 'backup-trust.json'),
     run: join(dataDir, 'run'),
     adminSocket: join(dataDir, 'run', 'admin.sock'),

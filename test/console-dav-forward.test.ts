@@ -95,6 +95,7 @@ describe('the forwarding core over a real link', { timeout: 120_000 }, () => {
       clock: () => Date.now(),
       logger: captureLogger().logger as never,
       timeoutMs: 700,
+      answerIdleMs: 600,
     };
     app = Fastify();
     app.removeAllContentTypeParsers();
@@ -303,6 +304,46 @@ describe('the forwarding core over a real link', { timeout: 120_000 }, () => {
     const broken = await request('GET', '/pcs/pc-f/alice/x');
     assert.equal(broken.status, 502);
     assert.match(broken.body.toString(), /the link to PC pc-f broke/);
+  });
+
+  it('ends an answer whose agent stops sending, but not one whose client is slow', async () => {
+    script = (stream) => {
+      stream.respond({ ':status': 200, 'content-length': String(10 * MiB) });
+      stream.write(Buffer.alloc(MiB)); // then nothing more
+    };
+    const started = Date.now();
+    const cut = await new Promise<string>((resolve) => {
+      http.get(`${base}/pcs/pc-f/alice/stuck.bin`, { agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve('ended'));
+        res.on('error', () => resolve('cut'));
+        res.on('close', () => resolve(res.complete ? 'ended' : 'cut'));
+      }).on('error', () => resolve('cut'));
+    });
+    assert.equal(cut, 'cut');
+    assert.ok(Date.now() - started < 5000, `cut after ${Date.now() - started} ms`);
+
+    const body = randomBytes(32 * MiB);
+    script = (stream) => {
+      stream.respond({ ':status': 200, 'content-length': String(body.length) });
+      stream.end(body);
+    };
+    const slow = await new Promise<Buffer>((resolve, reject) => {
+      http.get(`${base}/pcs/pc-f/alice/slow.bin`, { agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => {
+          chunks.push(c);
+          if (chunks.length === 1) {
+            res.pause();
+            setTimeout(() => res.resume(), 2000); // longer than the idle limit
+          }
+        });
+        res.on('end', () => resolve(Buffer.concat(chunks)));
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+    assert.equal(slow.length, body.length, 'a paused client is not cut off');
+    assert.deepEqual(slow, body);
   });
 
   it('relays an agent\'s refusal as its status and sentence', async () => {

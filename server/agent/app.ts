@@ -60,7 +60,7 @@ export const KEEP_ALIVE_MS = 70_000;
 const HEADERS_TIMEOUT_MS = 75_000;
 /** The Windows WebDAV client cannot handle files of 4 GiB or more. */
 export const MAX_FILE_BYTES = 0xffffffff;
-const MAX_XML_BYTES = 1024 * 1024;
+export const MAX_XML_BYTES = 1024 * 1024;
 const DAV_ROUTE = '/.mydoc-dav';
 const REALM = 'Basic realm="mydoc", charset="UTF-8"';
 

@@ -28,7 +28,10 @@ import type { PcStatus } from '../link/status.js';
 import { recoveryPublicKeyFile, requireInitialised } from '../config/data-dir.js';
 import { buildDirectory } from '../config/directory.js';
 import { ConfigError, ConfiguredFileError } from '../config/errors.js';
-import { buildApp } from './app.js';
+import { buildApp, MAX_FILE_BYTES, MAX_XML_BYTES } from './app.js';
+import { ConsoleKeyPin } from './console-key.js';
+import { LinkDav } from './link-dav.js';
+import { VerifiedShareRules } from '../../policy/grants/rule-set.js';
 import { SessionLocks } from './session-locks.js';
 import { BackupService, backupSource, readBackupState } from './backup-service.js';
 
@@ -78,6 +81,8 @@ export interface Agent {
   device: { key: KeyObject; publicPem: string };
   /** What this PC reports to its console: gate, take-out end, users, last complete backup, version. */
   status: () => Promise<PcStatus>;
+  /** The console's side of the data: its pinned key, the share rules in force, the /link/dav server. */
+  link: { consoleKey: ConsoleKeyPin; rules: VerifiedShareRules; dav: LinkDav };
 }
 
 export async function composeAgent(opts: AgentOptions): Promise<Agent> {
@@ -156,5 +161,21 @@ export async function composeAgent(opts: AgentOptions): Promise<Agent> {
       agentVersion: opts.version,
     };
   };
-  return { app, directory, audit, sessions, locks, takeout, gate, monitor, backups, onlineCheck, clock: now, device: { key: deviceKey, publicPem: devicePublicPem }, status };
+  // What comes down the console link: grants and share rules are checked against the key pinned from its first welcome.
+  const consoleKey = await ConsoleKeyPin.load(config.dataDir);
+  const rules = new VerifiedShareRules(config.pcId, () => consoleKey.current(), now);
+  const dav = new LinkDav({
+    pcId: config.pcId,
+    dataDir: config.dataDir,
+    consoleKey,
+    rules,
+    sessions,
+    locks,
+    gate,
+    audit,
+    limits: { maxFileBytes: MAX_FILE_BYTES, maxXmlBytes: MAX_XML_BYTES, quotaBytes },
+    clock: now,
+    logger: app.log.child({ part: 'link-dav' }),
+  });
+  return { app, directory, audit, sessions, locks, takeout, gate, monitor, backups, onlineCheck, clock: now, device: { key: deviceKey, publicPem: devicePublicPem }, status, link: { consoleKey, rules, dav } };
 }

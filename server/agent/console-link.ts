@@ -5,7 +5,8 @@
  * serves HTTP/2 (the console is the client): who it is, the console's
  * welcome or refusal, its events stream (a status at once, then every
  * heartbeat at the console's interval +-20 %, and at once when its state
- * changes) and the routes it is given (take-out). A link that goes down is
+ * changes), the routes it is given (take-out, the share rule set) and the
+ * streamed /link/dav requests (link-dav.ts). A link that goes down is
  * dialed again with exponential backoff and full jitter (1 s to 5 min).
  * Nothing here is on the path of serving the share: a missing or hung
  * console costs log lines and retries, never a request.
@@ -16,7 +17,9 @@
  * token is sent only in the identity answer, and only until a console has
  * welcomed this PC with it; then its SHA-256 (never the token) is kept in
  * the data folder so it is not sent again (a new token in the
- * configuration is sent once more). The token is never logged. Bodies from
+ * configuration is sent once more). The token is never logged. The first
+ * welcome's console key is pinned (console-key.ts); a different one later
+ * is logged and not taken. Bodies from
  * the console are capped (wire.ts); a console silent for three heartbeat
  * intervals is dropped and dialed again.
  */
@@ -33,6 +36,7 @@ import { LINK_ALPN, LINK_PATHS, type AgentEvent, type IdentityAnswer } from '../
 import type { PcStatus } from '../link/status.js';
 import { asRefusal, asWelcome, readJson } from '../link/wire.js';
 import { AgentError } from './errors.js';
+import { ConsoleKeyPin } from './console-key.js';
 
 /** Console -> agent routes by LINK_PATHS value. */
 export type LinkRoutes = Record<string, (body: unknown) => Promise<{ status: number; body?: unknown }>>;
@@ -48,6 +52,10 @@ export interface ConsoleLinkOptions {
   agentVersion: string;
   status: () => Promise<PcStatus>;
   routes: LinkRoutes;
+  /** The console key pinned from the first welcome (console-key.ts); absent: loaded from the data folder at the first dial. */
+  consoleKey?: ConsoleKeyPin;
+  /** Serves a streamed request (any method) on a path under LINK_PATHS.dav + '/': the handler answers on the stream itself. */
+  dav?: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => Promise<void>;
   logger: Pick<FastifyBaseLogger, 'info' | 'warn' | 'error' | 'debug'>;
   /** In [0, 1): the jitter's source (default Math.random). */
   random?: () => number;
@@ -98,6 +106,7 @@ export class ConsoleLink {
   private wake: (() => void) | undefined;
   private readonly queue: AgentEvent[] = [];
   private acceptedToken: Buffer | null | undefined;
+  private consoleKey: ConsoleKeyPin | undefined;
   private certificate: string | undefined;
   private sending = false;
   private sendAgain = false;
@@ -108,6 +117,7 @@ export class ConsoleLink {
 
   private constructor(private readonly opts: ConsoleLinkOptions) {
     this.random = opts.random ?? Math.random;
+    this.consoleKey = opts.consoleKey;
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
     const url = new URL(opts.url);
     const host = url.hostname.replace(/^\[|\]$/g, '');
@@ -183,6 +193,7 @@ export class ConsoleLink {
     }
     this.certificate ??= await deviceCertificate(this.opts.deviceKey, this.opts.devicePublicPem, this.opts.pcId);
     if (this.acceptedToken === undefined) this.acceptedToken = await this.readMarker();
+    this.consoleKey ??= await ConsoleKeyPin.load(this.opts.dataDir);
     if (this.stopped) return false;
     return new Promise<boolean>((resolve) => {
       const socket = tls.connect({
@@ -275,6 +286,8 @@ export class ConsoleLink {
       const welcome = asWelcome(await readJson(stream));
       if (!welcome) return answer(stream, 400, { error: { code: 'ERR_LINK_ANSWER', message: 'the welcome is not in the protocol' } });
       if (live.tokenSent !== undefined) await this.remember(live.tokenSent);
+      // Pinned at the first welcome; a different key later is logged and not taken (grants signed with it are refused).
+      await this.consoleKey?.offer(welcome.consoleKey, this.opts.logger);
       live.welcomed = true;
       live.heartbeatMs = welcome.heartbeatSeconds * 1000;
       this.opts.logger.info(`console link: connected to ${this.opts.url}${welcome.enrolled ? ' (this PC is now enrolled)' : ''}; status every ${welcome.heartbeatSeconds} s`);
@@ -294,6 +307,7 @@ export class ConsoleLink {
       this.scheduleHeartbeat(live);
       return;
     }
+    if (path !== undefined && path.startsWith(LINK_PATHS.dav + '/') && this.opts.dav) return this.opts.dav(stream, headers);
     const route = path !== undefined && method === 'POST' && Object.hasOwn(this.opts.routes, path) ? this.opts.routes[path] : undefined;
     if (!route) return answer(stream, 404, { error: { code: 'ERR_LINK_NO_ROUTE', message: `no route ${method ?? ''} ${path ?? ''}` } });
     const result = await route(await readJson(stream));

@@ -5,6 +5,7 @@
  * its RFCs fix (shares/webdav).
  */
 import type { CryptoErrorCode } from '../../crypto/errors.js';
+import type { GrantErrorCode } from '../../policy/grants/errors.js';
 import type { TakeoutErrorCode } from '../../policy/takeout/errors.js';
 import type { VaultErrorCode } from '../../shares/vault/errors.js';
 import type { ApiGuardCode } from '../http/api-guard.js';
@@ -91,3 +92,26 @@ export const REQUEST_STATUS = {
   ERR_API_CROSS_SITE: 403,
   ERR_API_CONTENT_TYPE: 415,
 } as const satisfies Record<RequestRefusalCode, number>;
+
+/** What the agent refuses of a /link/dav request besides the grant's own codes. */
+export type LinkDavErrorCode = 'ERR_LINK_DAV_OFFLINE' | 'ERR_LINK_DAV_NO_USER';
+
+/**
+ * A /link/dav request refused (link-dav.ts): an ill-formed grant 400, any
+ * other grant refusal 403, the PC offline from its directory 503 (slot N
+ * cannot open), a user without a vault here 404.
+ */
+export const LINK_DAV_STATUS = {
+  ERR_GRANT_MALFORMED: 400,
+  ERR_GRANT_SIGNATURE: 403,
+  ERR_GRANT_EXPIRED: 403,
+  ERR_GRANT_OTHER_PC: 403,
+  ERR_GRANT_OTHER_USER: 403,
+  ERR_GRANT_SCOPE: 403,
+  ERR_GRANT_REPLAYED: 403,
+  ERR_GRANT_ACCESS: 403,
+  ERR_GRANT_NO_RULE: 403,
+  ERR_GRANT_NO_CONSOLE_KEY: 403,
+  ERR_LINK_DAV_OFFLINE: 503,
+  ERR_LINK_DAV_NO_USER: 404,
+} as const satisfies Record<GrantErrorCode | LinkDavErrorCode, number>;

@@ -10,6 +10,7 @@ import { startAdminSocket } from './admin-socket.js';
 import { composeAgent } from './compose.js';
 import { ConsoleLink, requireLinkSupport } from './console-link.js';
 import { takeoutLinkRoutes } from './link-takeout.js';
+import { shareRuleRoutes } from './link-shares.js';
 import type { Config } from '../config/config.js';
 import { AgentError } from './errors.js';
 
@@ -32,7 +33,7 @@ export interface ServiceOptions {
 export async function startService(config: Config, version: string, opts: ServiceOptions = {}): Promise<Service> {
   // Before anything starts: a Node.js without what the link needs is an error the administrator sees at once.
   if (config.console) requireLinkSupport();
-  const { app, directory, audit, sessions, locks, takeout, gate, monitor, backups, onlineCheck, clock, device, status } = await composeAgent({ config, version, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
+  const { app, directory, audit, sessions, locks, takeout, gate, monitor, backups, onlineCheck, clock, device, status, link: data } = await composeAgent({ config, version, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
   await audit.append({ actor: 'system', action: 'service.start', decision: 'info', reason: `directory ${directory.kind}` });
   if (directory.servers.length > 0) await monitor.start();
   // A directory without servers (the local one) is always reachable: every probe interval is an online check.
@@ -73,7 +74,9 @@ export async function startService(config: Config, version: string, opts: Servic
       enrolmentToken: config.console.enrolmentToken,
       agentVersion: version,
       status,
-      routes: takeoutLinkRoutes(takeout),
+      routes: { ...takeoutLinkRoutes(takeout), ...shareRuleRoutes(data.rules) },
+      consoleKey: data.consoleKey,
+      dav: (stream, headers) => data.dav.serve(stream, headers),
       logger: app.log,
     });
     // A user's new take-out request goes up the link (or waits for it; the console also asks for the pending ones after each reconnect).

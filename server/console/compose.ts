@@ -34,11 +34,11 @@ import { Registry } from './registry.js';
 import type { ConsoleStore } from './store/store.js';
 import { ConsoleTakeout } from './takeout/console-takeout.js';
 import { registerAdminWeb } from './web/register.js';
+import { RecoveryKeys } from './recovery/recovery-keys.js';
 import { loggableUrl } from './web/files.js';
 import { AdminBasicAuth } from './dav/admin-basic.js';
 import { davRoute, registerPcsDav } from './dav/pcs-routes.js';
 import type { ForwardDeps } from './dav/forward.js';
-import { RecoveryKeys } from './recovery/recovery-keys.js';
 
 export interface ConsoleOptions {
   config: ConsoleConfig;
@@ -178,9 +178,18 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
   const forward: ForwardDeps = { hub: links, store, issuerKey, clock, logger: app.log.child({ part: 'dav' }) };
   const data = { audit, contentsAllowed: opts.contentsAllowed ?? (() => config.access.approvals === 0), logger: app.log.child({ part: 'dav' }) };
   registerPcsDav(app, { store, forward, auth: new AdminBasicAuth(admins, clock), data, clock, logger: app.log.child({ part: 'dav' }) });
-  registerAdminWeb(app, { store, admins, takeout, hub: links, audit: { file: paths.auditLog }, onlineWindowMs: onlineWindowMs(config), clock, logger: app.log.child({ part: 'web' }), files: { forward, data },
+  registerAdminWeb(app, {
+    store,
+    admins,
+    takeout,
+    hub: links,
+    audit: { file: paths.auditLog },
+    onlineWindowMs: onlineWindowMs(config),
+    clock,
+    logger: app.log.child({ part: 'web' }),
     // The recovery key an administrator gives is held per web session, in memory only (recovery/recovery-keys.ts).
     recovery: { target: config.recovery.target, keys: new RecoveryKeys(clock), audit },
+    files: { forward, data },
   });
 
   const pcAdmin: PcAdmin = { store, audit, clock, tokenHours: config.enrolment.tokenHours, dropLink: (pcId) => links.drop(pcId) };

@@ -11,6 +11,12 @@
  * request creates must be one Windows can use (names.ts checkNewName); dead
  * properties are capped per property and per resource (props.ts) and a
  * multistatus is streamed, never built as one string (multistatus.ts).
+ *
+ * Href base: served below another server's path (the console's /pcs or
+ * /shared, through the link), every href it answers starts with `hrefBase`
+ * (encoded, no trailing "/"), and a Destination (or an If header's
+ * resource) must name a path under it; one outside is another server's
+ * (502), never a path of this store.
  */
 import { systemClock, type Clock } from '../clock.js';
 import { checkNewName, foldName, joinPath, normalizeName } from '../names.js';
@@ -71,7 +77,22 @@ export class DavHandler {
     private readonly locks: LockManager,
     private readonly limits: DavLimits,
     private readonly now: Clock = systemClock,
+    /** The encoded path this store's root has for the client ('' at the origin's root). */
+    private readonly hrefBase = '',
   ) {}
+
+  private href(names: DavPath, isDir: boolean): string {
+    return this.hrefBase + encodeHref(names, isDir);
+  }
+
+  /** The store path a Destination (or an If resource) names: below the href base, which is cut off. */
+  private destination(value: string | undefined, host: string | undefined): string[] {
+    const names = decodeDestination(value, host);
+    if (this.hrefBase === '') return names;
+    const base = decodePath(this.hrefBase);
+    if (names.length < base.length || base.some((n, i) => n !== names[i])) throw new DavError('ERR_DAV_DESTINATION_OTHER_SERVER', 'the Destination is outside this share');
+    return names.slice(base.length);
+  }
 
   /** Handles one request; never throws. */
   async handle(req: DavRequest): Promise<DavResponse> {
@@ -124,7 +145,7 @@ export class DavHandler {
     const resolve = (resource: string | undefined) => {
       let target: string[];
       try {
-        target = resource === undefined ? [...names] : decodeDestination(resource, header(req, 'host'));
+        target = resource === undefined ? [...names] : this.destination(resource, header(req, 'host'));
       } catch {
         return undefined;
       }
@@ -213,7 +234,7 @@ export class DavHandler {
   private async copyMove(req: DavRequest, names: DavPath): Promise<DavResponse> {
     const isMove = req.method === 'MOVE';
     const source = this.require(names);
-    const dest = decodeDestination(header(req, 'destination'), header(req, 'host'));
+    const dest = this.destination(header(req, 'destination'), header(req, 'host'));
     const overwrite = parseOverwrite(req);
     const depth = source.isDir ? parseDepth(req, isMove ? ['infinity'] : ['0', 'infinity'], 'infinity') : 'infinity';
     if (dest.length === 0) throw new DavError('ERR_DAV_DESTINATION_ROOT', 'the destination is the root');
@@ -262,6 +283,7 @@ export class DavHandler {
     const quota = hasQuota(store) ? () => ({ used: store.quotaUsed(), available: Math.max(0, this.limits.quotaBytes()) }) : undefined;
     const deadProps = hasDeadProps(store) ? store : undefined;
     const anyLocks = this.locks.list().length > 0;
+    const href = (n: DavPath, isDir: boolean) => this.href(n, isDir);
     const context = (entry: DavEntry, entryNames: DavPath, dead: () => readonly DeadProperty[]): PropContext => ({
       entry,
       now,
@@ -271,7 +293,7 @@ export class DavHandler {
     });
     const render = function* (entry: DavEntry, entryNames: DavPath, full: boolean, dead: () => readonly DeadProperty[]): Generator<string> {
       const c = context(entry, entryNames, dead);
-      yield `<D:response><D:href>${escapeXml(encodeHref(entryNames, entry.isDir))}</D:href>`;
+      yield `<D:response><D:href>${escapeXml(href(entryNames, entry.isDir))}</D:href>`;
       if (asked.mode === 'allprop') yield* propstat(allprop(c, full), 200);
       else if (asked.mode === 'propname') yield* propstat(propNames(c).map(emptyProp), 200);
       else yield* namedProps(asked.requested, c);
@@ -306,7 +328,7 @@ export class DavHandler {
       if (win32 && Object.keys(plan.meta).length > 0) win32.setMeta(names, plan.meta);
       if (dead && (plan.sets.length > 0 || plan.removes.length > 0)) dead.patchProps(names, plan.sets, plan.removes);
     }
-    return propPatchResponse(encodeHref(names, entry.isDir), plan.results, plan.why);
+    return propPatchResponse(this.href(names, entry.isDir), plan.results, plan.why);
   }
 
   // ---- LOCK / UNLOCK ---------------------------------------------------------------
@@ -323,7 +345,7 @@ export class DavHandler {
     const tokens = this.checkIf(req, names);
     const lock = this.locks.lock({
       path: keyOf(names),
-      rootHref: encodeHref(names, existing?.isDir ?? false),
+      rootHref: this.href(names, existing?.isDir ?? false),
       scope,
       depth: depth === '0' ? 0 : 'infinity',
       ownerXml,

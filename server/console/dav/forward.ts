@@ -66,6 +66,9 @@ const DROPPED_ANSWER_HEADERS = new Set(['connection', 'keep-alive', 'transfer-en
 /** How long the agent has to send its answer headers (a large PROPFIND starts streaming well before). */
 export const FORWARD_TIMEOUT_MS = 30_000;
 
+/** An answer's body may pause this long while the client is waiting for it (not while the client is the slow one). */
+export const ANSWER_IDLE_MS = 60_000;
+
 /** The most bytes of an agent's JSON refusal that are read. */
 const MAX_REFUSAL_BYTES = 16 * 1024;
 
@@ -77,6 +80,7 @@ export interface ForwardDeps {
   clock: Clock;
   logger: Pick<FastifyBaseLogger, 'debug' | 'warn'>;
   timeoutMs?: number;
+  answerIdleMs?: number;
 }
 
 /** What the caller decided the grant says; the id, PC, method and times are set here. */
@@ -201,7 +205,26 @@ export async function openForward(deps: ForwardDeps, req: ForwardRequest, signal
   // reads it, so an answer left unread while the caller writes its audit line would be lost.
   const body = new PassThrough();
   pipeline(answer.body, body, () => undefined);
+  watchIdle(answer.body, body, deps.answerIdleMs ?? ANSWER_IDLE_MS, `PC ${req.pcId} stopped sending its answer`);
   return { ok: true, requestId, status: answer.status, headers: answerHeaders(answer.headers), body };
+}
+
+/**
+ * Ends an answer whose agent stops sending while the client waits (the
+ * relay's buffer is not full): a stuck agent never holds a client forever.
+ * A slow client is not cut off (its backpressure fills the buffer).
+ */
+function watchIdle(source: Readable, relay: PassThrough, idleMs: number, message: string): void {
+  let last = Date.now();
+  source.on('data', () => {
+    last = Date.now();
+  });
+  const timer = setInterval(() => {
+    if (!relay.writableNeedDrain && Date.now() - last > idleMs) source.destroy(new LinkError('ERR_LINK_TIMEOUT', message));
+  }, Math.max(10, Math.floor(idleMs / 4)));
+  timer.unref();
+  relay.once('close', () => clearInterval(timer));
+  source.once('close', () => clearInterval(timer));
 }
 
 /** A plain-text answer: the sentence and a newline. */

@@ -17,6 +17,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decodePath, encodeHref } from '../../../shares/webdav/paths.js';
+import { LinkError } from '../../link/errors.js';
 import { auditData, dataTarget, decideAdminData, refusalReason, type AdminDataDeps } from '../dav/admin-data.js';
 import { LISTING_BODY, ListingError, readListing } from '../dav/folder-listing.js';
 import { forwardToAgent, openForward, type ForwardDeps } from '../dav/forward.js';
@@ -89,6 +90,12 @@ export function registerFileBrowser(web: FastifyInstance, deps: FileBrowserDeps,
       await auditData(deps.data, ctx.admin, target, 'allow', reason(207));
       return html(reply, filesPage(ctx, { pcId, user, path: rest, listing }));
     } catch (err) {
+      if (err instanceof LinkError) {
+        // The agent stopped sending (ERR_LINK_TIMEOUT) or the link broke while the listing came.
+        const status = err.code === 'ERR_LINK_TIMEOUT' ? 504 : 502;
+        await auditData(deps.data, ctx.admin, target, 'deny', reason(status, ` ${err.code}`));
+        return html(reply, errorPage(status, `${err.message}; try again`, ctx), status);
+      }
       if (!(err instanceof ListingError)) throw err;
       await auditData(deps.data, ctx.admin, target, 'deny', reason(502, ' ERR_LISTING'));
       return html(reply, errorPage(502, `PC ${pcId} sent a listing that cannot be read: ${err.message}`, ctx), 502);

@@ -44,8 +44,8 @@ import { daysSince, formatTime, gateText, isOnline } from './format.js';
 import { auditPage, errorPage, loginPage, pcListPage, pcPage, requestsPage, type ListView, type PageContext } from './pages.js';
 import { LoginForms, SESSION_COOKIE, Sessions, type Session } from './sessions.js';
 import { STYLE_CSS } from './style.js';
-import { registerFileBrowser, type FileBrowserDeps } from './files.js';
 import { registerRecoveryRoutes, type RecoveryDeps } from '../recovery/recovery-web.js';
+import { registerFileBrowser, type FileBrowserDeps } from './files.js';
 
 export interface AdminWebDeps {
   store: Pick<ConsoleStore, 'listPcs' | 'getPc' | 'alertCounts' | 'listRequests' | 'getRequest'>;
@@ -62,10 +62,10 @@ export interface AdminWebDeps {
   onlineWindowMs: number;
   clock: Clock;
   logger: FastifyBaseLogger;
-  /** The file browser (files.ts); without it, its pages are not there. */
-  files?: FileBrowserDeps;
   /** The recovery view of an offline PC's latest snapshot (../recovery/); absent: no such pages. */
   recovery?: RecoveryDeps;
+  /** The file browser (files.ts); without it, its pages are not there. */
+  files?: FileBrowserDeps;
 }
 
 const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
