@@ -44,7 +44,7 @@ describe('volume through the console', { timeout: 900_000 }, () => {
     await fleet?.stop();
   });
 
-  it('streams a 1 GiB file through the console with its memory bounded; the bytes match', async () => {
+  it('streams a 1 GiB file through the console with its memory bounded; the bytes match', async (t) => {
     // The file: written once (random 1 MiB blocks), PUT on the agent directly by its user.
     const source = join(fleet.dir, 'big.bin');
     const hash = createHash('sha256');
@@ -78,6 +78,7 @@ describe('volume through the console', { timeout: 900_000 }, () => {
     assert.equal(got.sha256, bigSha, 'the bytes through the console are the file\'s');
     assert.ok(memory.samples > 10, `only ${memory.samples} RSS samples`);
     const info = `console VmRSS before ${before.rssKiB} KiB, peak while downloading ${memory.peakKiB} KiB (${memory.samples} samples), ${(GiB / 1e6 / got.seconds).toFixed(0)} MB/s`;
+    t.diagnostic(info);
     assert.ok(memory.peakKiB < RSS_LIMIT_KIB, info);
     assert.ok(memory.peakKiB - before.rssKiB < 128 * 1024, `the console grew by more than 128 MiB: ${info}`);
   });
@@ -135,20 +136,30 @@ describe('volume through the console', { timeout: 900_000 }, () => {
     }
   });
 
-  it('an agent that goes away mid-download: the download ends short at once, the next request is 503 at once', async () => {
+  it('an agent that goes away mid-download: the download ends short at once, the next request is 503 at once', { timeout: 90_000 }, async () => {
     const dana = fleet.admin('data');
-    const outcome = await new Promise<{ bytes: number; ended: 'end' | 'error'; afterStopMs: number }>((resolve, reject) => {
+    const outcome = await new Promise<{ bytes: number; ended: 'end' | 'error' | 'still open'; afterStopMs: number }>((resolve, reject) => {
       let bytes = 0;
       let stoppedAt = 0;
+      // Not ended 15 s after the agent is gone: a hang (the client is cut here, so the test fails in time, not at its timeout).
+      const watchdog = setInterval(() => {
+        if (stoppedAt > 0 && Date.now() - stoppedAt > 15_000) {
+          clearInterval(watchdog);
+          resolve({ bytes, ended: 'still open', afterStopMs: Date.now() - stoppedAt });
+          req.destroy();
+        }
+      }, 200);
       const req = https.request(`${fleet.url}/pcs/pc-1/alice/Documents/big.bin`, { ca: fleet.caPem, agent: false, headers: { authorization: basicAuth(dana.name, dana.password) } }, (res) => {
         if (res.statusCode !== 200) return reject(new Error(`GET answered ${res.statusCode}`));
-        const done = (ended: 'end' | 'error') => resolve({ bytes, ended, afterStopMs: Date.now() - stoppedAt });
+        const done = (ended: 'end' | 'error') => {
+          clearInterval(watchdog);
+          resolve({ bytes, ended, afterStopMs: Date.now() - stoppedAt });
+        };
         res.on('data', (c: Buffer) => {
           bytes += c.length;
           if (stoppedAt === 0 && bytes >= 32 * MiB) {
             stoppedAt = Date.now();
-            res.pause();
-            void fleet.stopAgent('pc-1').then(() => res.resume(), reject);
+            void fleet.stopAgent('pc-1').catch(reject);
           }
         });
         res.once('end', () => done('end'));
@@ -159,7 +170,7 @@ describe('volume through the console', { timeout: 900_000 }, () => {
       req.end();
     });
     assert.ok(outcome.bytes < GiB, `the whole file arrived (${outcome.bytes} bytes) from an agent that was stopped`);
-    assert.ok(outcome.afterStopMs < 15_000, `the download ended ${outcome.afterStopMs} ms after the agent stopped`);
+    assert.notEqual(outcome.ended, 'still open', `the download was still open ${outcome.afterStopMs} ms after the agent was stopped, with ${outcome.bytes} of ${GiB} bytes: a hang`);
     const started = Date.now();
     const next = await fleet.consoleRequest('GET', '/pcs/pc-1/alice/Documents/big.bin', { as: dana });
     assert.equal(next.status, 503, next.body.toString());
