@@ -6,8 +6,9 @@
  * and so does what it grew by) and the SHA-256 matching; rclone copies a
  * whole PC (/pcs/<pcId>/: both users' trees, the virtual level and what is
  * forwarded below it) and `rclone check` finds no difference; an agent
- * that goes away in the middle of a download ends it short at once (never a
- * hang) and the next request is a 503 at once.
+ * that goes away in the middle of two downloads (one client reading, one
+ * slow) ends both short at once (never a hang) and the next request is a
+ * 503 at once.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -136,41 +137,57 @@ describe('volume through the console', { timeout: 900_000 }, () => {
     }
   });
 
-  it('an agent that goes away mid-download: the download ends short at once, the next request is 503 at once', { timeout: 90_000 }, async () => {
+  it('an agent that goes away mid-download: both a reading and a slow client see the download end short at once; the next request is 503 at once', { timeout: 90_000 }, async () => {
     const dana = fleet.admin('data');
-    const outcome = await new Promise<{ bytes: number; ended: 'end' | 'error' | 'still open'; afterStopMs: number }>((resolve, reject) => {
-      let bytes = 0;
-      let stoppedAt = 0;
-      // Not ended 15 s after the agent is gone: a hang (the client is cut here, so the test fails in time, not at its timeout).
-      const watchdog = setInterval(() => {
-        if (stoppedAt > 0 && Date.now() - stoppedAt > 15_000) {
+    type Outcome = { bytes: number; ended: 'end' | 'error' | 'still open'; afterStopMs: number };
+    const agentGone = { at: 0, promise: undefined as Promise<void> | undefined };
+    /** One download; `slow` pauses it once 8 MiB arrived, until the agent is stopped (its backpressure fills the console's relay). */
+    const download = (slow: boolean) =>
+      new Promise<Outcome>((resolve, reject) => {
+        let bytes = 0;
+        const finish = (ended: Outcome['ended']) => {
           clearInterval(watchdog);
-          resolve({ bytes, ended: 'still open', afterStopMs: Date.now() - stoppedAt });
-          req.destroy();
-        }
-      }, 200);
-      const req = https.request(`${fleet.url}/pcs/pc-1/alice/Documents/big.bin`, { ca: fleet.caPem, agent: false, headers: { authorization: basicAuth(dana.name, dana.password) } }, (res) => {
-        if (res.statusCode !== 200) return reject(new Error(`GET answered ${res.statusCode}`));
-        const done = (ended: 'end' | 'error') => {
-          clearInterval(watchdog);
-          resolve({ bytes, ended, afterStopMs: Date.now() - stoppedAt });
+          resolve({ bytes, ended, afterStopMs: agentGone.at === 0 ? -1 : Date.now() - agentGone.at });
         };
-        res.on('data', (c: Buffer) => {
-          bytes += c.length;
-          if (stoppedAt === 0 && bytes >= 32 * MiB) {
-            stoppedAt = Date.now();
-            void fleet.stopAgent('pc-1').catch(reject);
+        // Not ended 15 s after the agent is gone: a hang (the client is cut here, so the test fails in time, not at its timeout).
+        const watchdog = setInterval(() => {
+          if (agentGone.at > 0 && Date.now() - agentGone.at > 15_000) {
+            finish('still open');
+            req.destroy();
           }
+        }, 200);
+        const req = https.request(`${fleet.url}/pcs/pc-1/alice/Documents/big.bin`, { ca: fleet.caPem, agent: false, headers: { authorization: basicAuth(dana.name, dana.password) } }, (res) => {
+          if (res.statusCode !== 200) return reject(new Error(`GET answered ${res.statusCode}`));
+          let paused = false;
+          res.on('data', (c: Buffer) => {
+            bytes += c.length;
+            if (slow && !paused && bytes >= 8 * MiB) {
+              paused = true;
+              res.pause();
+              void (async () => {
+                while (!agentGone.promise) await new Promise((r) => setTimeout(r, 50));
+                await agentGone.promise;
+                res.resume();
+              })();
+            }
+            if (!slow && agentGone.at === 0 && bytes >= 32 * MiB) {
+              agentGone.at = Date.now();
+              agentGone.promise = fleet.stopAgent('pc-1');
+              agentGone.promise.catch(reject);
+            }
+          });
+          res.once('end', () => finish('end'));
+          res.once('error', () => finish('error'));
+          res.once('aborted', () => finish('error'));
         });
-        res.once('end', () => done('end'));
-        res.once('error', () => done('error'));
-        res.once('aborted', () => done('error'));
+        req.on('error', () => finish('error'));
+        req.end();
       });
-      req.on('error', (err) => (stoppedAt > 0 ? resolve({ bytes, ended: 'error', afterStopMs: Date.now() - stoppedAt }) : reject(err)));
-      req.end();
-    });
-    assert.ok(outcome.bytes < GiB, `the whole file arrived (${outcome.bytes} bytes) from an agent that was stopped`);
-    assert.notEqual(outcome.ended, 'still open', `the download was still open ${outcome.afterStopMs} ms after the agent was stopped, with ${outcome.bytes} of ${GiB} bytes: a hang`);
+    const [reading, slow] = await Promise.all([download(false), download(true)]);
+    for (const [name, o] of [['reading', reading], ['slow', slow]] as const) {
+      assert.ok(o.bytes < GiB, `${name}: the whole file arrived (${o.bytes} bytes) from an agent that was stopped`);
+      assert.notEqual(o.ended, 'still open', `${name} client: the download was still open ${o.afterStopMs} ms after the agent was stopped, with ${o.bytes} of ${GiB} bytes: a hang`);
+    }
     const started = Date.now();
     const next = await fleet.consoleRequest('GET', '/pcs/pc-1/alice/Documents/big.bin', { as: dana });
     assert.equal(next.status, 503, next.body.toString());
