@@ -19,7 +19,8 @@
  * administrators' page (the login form with its CSRF token and cookie), and
  * an RSS sampler of a process (/proc/<pid>/status).
  */
-import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
@@ -147,12 +148,22 @@ export interface ConsoleFleet {
   agentRequest(pcId: string, user: string, method: string, path: string, opts?: { headers?: OutgoingHttpHeaders; body?: string | Buffer }): Promise<DavResponse>;
   /** `curl ARGS` trusting only the console's CA, authenticated as `as` (the password fed on stdin); `url` is a console path. */
   curl(as: Account | null, args: string[], opts?: { timeoutMs?: number }): Promise<CommandResult>;
+  /** GET `path` of the console with curl as `as`, the body hashed as it arrives (never held): status, bytes, SHA-256, seconds. */
+  curlDownload(as: Account, path: string, opts?: { timeoutMs?: number }): Promise<CurlDownload>;
   /** `rclone ARGS` with `:webdav:` pointing at `remoteUrl` (a full URL), as `as`, trusting `caFile`. */
   rclone(as: Account, args: string[], remote: { url: string; caFile: string }, opts?: { timeoutMs?: number }): Promise<CommandResult>;
   /** A logged-in session of the administrators' web page. */
   webSession(as: Account): Promise<WebSession>;
   /** Stops everything and removes the folder. Idempotent. */
   stop(): Promise<void>;
+}
+
+export interface CurlDownload {
+  status: number;
+  bytes: number;
+  sha256: string;
+  seconds: number;
+  stderr: string;
 }
 
 export interface WebSession {
@@ -304,7 +315,8 @@ export async function startConsoleFleet(opts: FleetOptions = {}): Promise<Consol
 
     // Each PC: registered first (its token), then its agent, which enrols at its first link.
     const specs = opts.pcs ?? DEFAULT_PCS;
-    await Promise.all(
+    // allSettled: when one fails, the others have finished starting (and are in `pcs`) before everything is stopped.
+    const started = await Promise.allSettled(
       specs.map(async (spec) => {
         const out = await must(['pc', 'add', spec.pcId]);
         const token = /enrolmentToken: (\S+)\n/.exec(out)?.[1];
@@ -317,11 +329,6 @@ export async function startConsoleFleet(opts: FleetOptions = {}): Promise<Consol
           files: { 'console-ca.pem': caPem },
           extraConfig: ['console:', `  url: "https://127.0.0.1:${linkPort}"`, '  caFile: console-ca.pem', `  enrolmentToken: "${token}"`, ...(opts.agentConfig ?? [])],
         });
-        // A PC reports the users whose vault is open (server/agent/compose.ts status): each one uses their drive once, as a mapped drive does.
-        for (const u of serverUsers) {
-          const r = await davRequest(server, 'PROPFIND', '/', { user: u.name, password: u.password, headers: { depth: '0' } });
-          if (r.status !== 207) throw new Error(`${spec.pcId}: ${u.name}'s first PROPFIND answered ${r.status}`);
-        }
         pcs.push({
           pcId: spec.pcId,
           server,
@@ -333,8 +340,15 @@ export async function startConsoleFleet(opts: FleetOptions = {}): Promise<Consol
             return u;
           },
         });
+        // A PC reports the users whose vault is open (server/agent/compose.ts status): each one uses their drive once, as a mapped drive does.
+        for (const u of serverUsers) {
+          const r = await davRequest(server, 'PROPFIND', '/', { user: u.name, password: u.password, headers: { depth: '0' } });
+          if (r.status !== 207) throw new Error(`${spec.pcId}: ${u.name}'s first PROPFIND answered ${r.status}`);
+        }
       }),
     );
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     pcs.sort((a, b) => a.pcId.localeCompare(b.pcId));
 
     const consoleRequest: ConsoleFleet['consoleRequest'] = (method, path, o = {}) => {
@@ -448,6 +462,31 @@ export async function startConsoleFleet(opts: FleetOptions = {}): Promise<Consol
         const config = as ? `user = ${curlQuoted(`${as.name}:${as.password}`)}\n` : '';
         return runCommand('curl', ['--silent', '--show-error', '--cacert', paths.tls.caFile, '--noproxy', '*', ...(as ? ['-K', '-'] : []), ...args], { input: config, timeoutMs: o.timeoutMs ?? 120_000 });
       },
+      curlDownload: (as, path, o = {}) =>
+        new Promise<CurlDownload>((resolve, reject) => {
+          const started = Date.now();
+          const child = spawn('curl', ['--silent', '--show-error', '--http1.1', '--cacert', paths.tls.caFile, '--noproxy', '*', '-K', '-', '--write-out', '%{stderr}%{http_code}', '-o', '-', `${url}${path}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+          const hash = createHash('sha256');
+          let bytes = 0;
+          let stderr = '';
+          child.stdout.on('data', (c: Buffer) => {
+            bytes += c.length;
+            hash.update(c);
+          });
+          child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-8192)));
+          const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 10 * 60_000);
+          child.once('error', (err) => {
+            clearTimeout(timer);
+            reject(new Error(`cannot run curl: ${err.message}`));
+          });
+          child.once('close', (code, signal) => {
+            clearTimeout(timer);
+            const status = Number(/(\d{3})$/.exec(stderr.trim())?.[1] ?? 0);
+            if (code !== 0) return reject(new Error(`curl GET ${path}: ${signal ?? `exit ${code}`}: ${stderr}`));
+            resolve({ status, bytes, sha256: hash.digest('hex'), seconds: (Date.now() - started) / 1000, stderr });
+          });
+          child.stdin.end(`user = ${curlQuoted(`${as.name}:${as.password}`)}\n`);
+        }),
       rclone: async (as, args, remote, o = {}) => {
         const configFile = join(scratch, 'rclone.conf'); // never created: keeps ~/.config/rclone out of it
         const renv = rcloneEnv(configFile);
