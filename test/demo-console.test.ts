@@ -104,6 +104,11 @@ test('the demo: a console beside the agent, the PC enrolled by itself, a take-ou
       assert.equal(status.status, 200);
       assert.equal(status.body.key?.valid, true, JSON.stringify(status.body));
       assert.ok(Math.abs(status.body.key.remainingSeconds - 3 * 86400) < 600, JSON.stringify(status.body));
+      // Every PC's data as one tree: the demo PC under /pcs/, as the demo administrator.
+      assert.match(out, new RegExp(`https://127\\.0\\.0\\.1:${consolePort}/pcs/`));
+      const pcs = await call(`https://127.0.0.1:${consolePort}/pcs/`, consoleCa, admin);
+      assert.equal(pcs.status, 200, String(pcs.body));
+      assert.match(String(pcs.body), /demo-pc/);
     } finally {
       await stopDaemon(daemon, 20_000);
     }

@@ -49,6 +49,7 @@ export async function runDemo(dirArg: string, ports: { port?: number | undefined
   const demo = await setUpDemo(dirArg, ports, out, err);
   const running = await startConsole(demo.console, version);
   out(`mydoc demo: the console's page ${running.url} (log in as "${DEMO_ADMIN}"; CA ${consoleFolder(demo.console.dataDir).tls.caFile})\n`);
+  out(`mydoc demo: every PC's data, read-only, as one WebDAV tree: ${running.url.replace(/\/$/, '')}/pcs/ (as "${DEMO_ADMIN}"); folders shared with a user: ${running.url.replace(/\/$/, '')}/shared/\n`);
   try {
     await serve(demo.agent, version, out);
   } finally {
@@ -80,7 +81,7 @@ async function setUpDemo(dirArg: string, ports: { port?: number | undefined; con
   await mkdir(dir, { recursive: true, mode: 0o700 });
 
   // The console first: the agent's configuration names its CA, issuer key and the PC's token.
-  await writeFileAtomic(consoleFile, renderConsoleDemoConfig({ dataDir: 'console', port: ports.consolePort ?? DEFAULT_CONSOLE_PORT, adminsGroup: ADMINS_GROUP }), 0o644, 'create');
+  await writeFileAtomic(consoleFile, renderConsoleDemoConfig({ dataDir: 'console', port: ports.consolePort ?? DEFAULT_CONSOLE_PORT, adminsGroup: ADMINS_GROUP, nasDir: 'nas' }), 0o644, 'create');
   const consoleConfig = await loadConsoleConfig(consoleFile);
   await initConsole(consoleConfig, commandLogger());
   const admins = new LocalUsersFile(consoleConfig.directory.local.usersFile);

@@ -10,6 +10,8 @@ export interface ConsoleDemoConfigOptions {
   port: number;
   /** The one group of the local directory that has every role. */
   adminsGroup: string;
+  /** The agents' NAS folder (relative to this file's folder), for the recovery view. */
+  nasDir: string;
 }
 
 export function renderConsoleDemoConfig(opts: ConsoleDemoConfigOptions): string {
@@ -55,5 +57,17 @@ enrolment:
 takeout:
   # An unanswered take-out request expires after this many days.
   requestExpiryDays: 7
+access:
+  # 1: reading a user's file contents needs an access request approved by another administrator
+  # (for at most maxHours); 0: the data role reads. Listing names and sizes needs only the data role.
+  approvals: 0
+  maxHours: 8
+sharing:
+  # A share rule's expiry unless one is given, and the longest allowed (days).
+  defaultDays: 30
+  maxDays: 90
+recovery:
+  # The NAS the agents back up to: the recovery view of an offline PC's latest snapshot.
+  target: { kind: path, path: ${q(opts.nasDir)} }
 `;
 }
