@@ -14,11 +14,13 @@
  * bytes; a member of a nested group gets access and a non-member does not;
  * an expired rule is refused by the agent on its own clock, and then no
  * longer offered by the console; a revoked rule is refused at the very next
- * request; every share request that went down the link is in the console's
+ * request, and the revocation answers only after the agent took the set
+ * without it (the console's log of the push: one rule fewer, all accepted); every share request that went down the link is in the console's
  * trail and in the agent's audit log with one request id (the agent's line
  * names the grantee, never as the user, with a path hash only), and in the
  * owner's `Access notices.txt`; a rule (and a grant) signed by a key other
- * than the console's pinned one is refused by the agent.
+ * than the console's pinned one is refused by the agent; no file or folder
+ * name of a share is in the agent's audit log or either process's log.
  *
  * Clocks: the processes take no clock, so the agent runs with an injected
  * clock through a preload (test/helpers/clock-skew.ts: its Date.now, which
@@ -106,12 +108,21 @@ describe('sharing through a real console and a real agent', { timeout: 420_000 }
     return res.body.toString().split(/\r?\n/);
   }
 
+  /** The console's log lines of share rule sets its PC took: how many rules were sent and accepted. */
+  const pushesLogged = (): { rules: number; accepted: number }[] =>
+    fleet
+      .consoleOutput()
+      .split('\n')
+      .filter((l) => l.includes('sharing: share rules sent'))
+      .map((l) => JSON.parse(l) as { rules: number; accepted: number });
+
   before(async () => {
     const skewPreload = new URL('./helpers/clock-skew.js', import.meta.url).href;
     fleet = await startConsoleFleet({
       pcs: [{ pcId: PC, users: [OWNER] }],
       people: [{ name: 'gina' }, { name: 'rita' }, { name: 'nora', groups: ['team-inner'] }, { name: 'otto' }, { name: 'eve' }, { name: 'vera' }],
       groups: { team: { groups: ['team-inner'] } },
+      logLevel: 'info',
       agentEnv: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${skewPreload}`.trim(), MYDOC_TEST_CLOCK_SKEW_MS: String(AGENT_SKEW_MS) },
     });
     for (const folder of ['Projects', 'Team', 'Soon', 'Later', 'Rev', 'Inbox']) assert.equal((await owner('MKCOL', `/Documents/${folder}/`)).status, 201);
@@ -251,8 +262,14 @@ describe('sharing through a real console and a real agent', { timeout: 420_000 }
     const rule = await share('Documents/Rev', 'user', 'vera', 'read');
     const vera = people('vera');
     assert.equal((await fleet.consoleRequest('GET', `${SHARED}/Rev/rev.txt`, { as: vera })).status, 200);
+    const sent = pushesLogged();
+    const before = sent.at(-1)!;
     const revoked = await sam.post(`/admin/sharing/${rule}/revoke`, {});
     assert.equal(revoked.status, 303, revoked.body.toString());
+    // The revocation answered after the agent took the set without the rule (it replaces the one before).
+    const pushed = pushesLogged().slice(sent.length);
+    assert.equal(pushed.length, 1, 'one push for the revocation');
+    assert.deepEqual([pushed[0]!.rules, pushed[0]!.accepted], [before.rules - 1, before.rules - 1]);
     const next = await fleet.consoleRequest('GET', `${SHARED}/Rev/rev.txt`, { as: vera });
     assert.equal(next.status, 404, next.body.toString());
     assert.deepEqual(hrefs((await fleet.consoleRequest('PROPFIND', '/shared/', { as: vera, headers: { depth: '1' } })).body.toString()), ['/shared/']);
@@ -280,8 +297,12 @@ describe('sharing through a real console and a real agent', { timeout: 420_000 }
       assert.ok(notice.includes(` ${path.replace(/\/$/, '')}`), `${notice} names ${path}`);
       if (r.decision === 'deny') assert.match(notice, /\(refused\)/);
     }
-    // The agent's plaintext log holds no file or folder name of the share.
-    assert.doesNotMatch(JSON.stringify(agent), /plan\.txt|upload\.bin|notes\.txt|soon\.txt|Projects|Inbox/);
+    // Neither the agent's plaintext audit log nor either process log holds a file or folder name of the shares.
+    const names = /plan\.txt|upload\.bin|x\.txt|notes\.txt|soon\.txt|later\.txt|rev\.txt|Projects|Inbox|Team\/|Soon|Later|Rev\//;
+    assert.doesNotMatch(JSON.stringify(agent), names);
+    assert.match(fleet.consoleOutput(), /sharing: share rules sent/, 'the console\'s log (info) was captured');
+    assert.doesNotMatch(fleet.consoleOutput(), names);
+    assert.doesNotMatch(fleet.pc(PC).server.output(), names);
   });
 
   it('the agent refuses a rule (and a grant) not signed by the console it pinned', async () => {
