@@ -190,6 +190,18 @@ describe('sharing through a real console and a real agent', { timeout: 420_000 }
     const back = await fleet.consoleRequest('GET', `${SHARED}/Inbox/upload.bin`, { as: rita });
     assert.equal(sha(back.body), sha(again));
 
+    // The grantee stays inside the shared folder: not above it, not the folder itself.
+    for (const path of ['/Inbox/../Projects/evil.txt', '/Inbox/%2E%2E/Projects/evil.txt', '/Inbox/..%2FProjects%2Fevil.txt', '/Inbox/sub/../../Projects/evil.txt']) {
+      const res = await fleet.consoleRequest('PUT', `${SHARED}${path}`, { as: rita, body: 'escaped' });
+      assert.ok([400, 403, 404].includes(res.status), `PUT ${path}: ${res.status} ${res.body.toString()}`);
+    }
+    assert.equal((await owner('GET', '/Documents/Projects/evil.txt')).status, 404, 'nothing written outside the share');
+    const dropRoot = await fleet.consoleRequest('DELETE', `${SHARED}/Inbox/`, { as: rita });
+    assert.ok([403, 405].includes(dropRoot.status), `DELETE of the shared folder itself: ${dropRoot.status} ${dropRoot.body.toString()}`);
+    const moveRoot = await fleet.consoleRequest('MOVE', `${SHARED}/Inbox/`, { as: rita, headers: { destination: `${fleet.url}${SHARED}/Inbox/sub/moved/` } });
+    assert.ok([403, 405, 409].includes(moveRoot.status), `MOVE of the shared folder itself: ${moveRoot.status} ${moveRoot.body.toString()}`);
+    assert.equal((await owner('GET', '/Documents/Inbox/sub/x.txt')).status, 200, 'the shared folder is still there');
+
     const wrote = await lastAccess('rita', `${PC}/${OWNER}/Documents/Inbox/sub/x.txt`);
     assert.deepEqual([wrote.method, wrote.status], ['PUT', 201]);
     const line = await agentLine(wrote.id);
@@ -267,7 +279,8 @@ describe('sharing through a real console and a real agent', { timeout: 420_000 }
     const revoked = await sam.post(`/admin/sharing/${rule}/revoke`, {});
     assert.equal(revoked.status, 303, revoked.body.toString());
     // The revocation answered after the agent took the set without the rule (it replaces the one before).
-    const pushed = pushesLogged().slice(sent.length);
+    let pushed = pushesLogged().slice(sent.length);
+    for (const deadline = Date.now() + 5000; pushed.length === 0 && Date.now() < deadline; pushed = pushesLogged().slice(sent.length)) await sleep(50); // the log is written asynchronously
     assert.equal(pushed.length, 1, 'one push for the revocation');
     assert.deepEqual([pushed[0]!.rules, pushed[0]!.accepted], [before.rules - 1, before.rules - 1]);
     const next = await fleet.consoleRequest('GET', `${SHARED}/Rev/rev.txt`, { as: vera });
