@@ -20,7 +20,8 @@
  * names the grantee, never as the user, with a path hash only), and in the
  * owner's `Access notices.txt`; a rule (and a grant) signed by a key other
  * than the console's pinned one is refused by the agent; no file or folder
- * name of a share is in the agent's audit log or either process's log.
+ * name of a share is in the agent's audit log or either process's log; a
+ * share of a PC that went offline answers 503 at once.
  *
  * Clocks: the processes take no clock, so the agent runs with an injected
  * clock through a preload (test/helpers/clock-skew.ts: its Date.now, which
@@ -343,5 +344,15 @@ describe('sharing through a real console and a real agent', { timeout: 420_000 }
     assert.equal(res.status, 403, res.body.toString());
     const agent = await fleet.agentAudit(PC);
     assert.ok(agent.at(-1)!.decision === 'deny' && /^GET 403 ERR_GRANT_SIGNATURE path sha256:/.test(agent.at(-1)!.reason ?? ''), JSON.stringify(agent.at(-1)));
+  });
+
+  it('a share of a PC that is offline answers 503 at once, saying when the PC was last seen', async () => {
+    await fleet.stopAgent(PC);
+    const res = await fleet.consoleRequest('GET', `${SHARED}/Inbox/sub/x.txt`, { as: people('rita') });
+    assert.equal(res.status, 503, res.body.toString());
+    assert.match(res.body.toString(), new RegExp(`PC ${PC} is not connected to the console; it was last seen at `));
+    assert.ok(res.ms < 3000, `answered in ${res.ms} ms`);
+    const line = await lastAccess('rita', `${PC}/${OWNER}/Documents/Inbox/sub/x.txt`);
+    assert.deepEqual([line.status, line.record.decision], [503, 'deny']);
   });
 });
