@@ -27,11 +27,12 @@
  * clock through a preload (test/helpers/clock-skew.ts: its Date.now, which
  * its systemClock reads, is AGENT_SKEW_MS ahead of the console's). The
  * console's page only sets whole days, so the expiry test moves one rule's
- * expiry in the console's store to a few seconds from now and has the
- * console push the set again (creating another rule pushes every live rule
- * of the PC). Then, with a real wait of a few seconds, the agent (ahead)
- * finds the rule expired while the console still forwards it: that refusal
- * is the agent's own; a few seconds later the console stops offering it.
+ * expiry in the console's store (SQLite, while it runs) to EXPIRES_IN_MS from
+ * now and has the console push the set again (creating another rule pushes
+ * every live rule of the PC). Then, after a real wait (about 9 s), the agent
+ * (ahead) finds the rule expired while the console still forwards it: that
+ * refusal is the agent's own, on its clock, as while the console is down;
+ * after about 20 s more the console stops offering it too.
  *
  * The agent refusing a rule not signed by its console: the console's issuer
  * key pair is replaced and the console restarted; the agent keeps the key it
@@ -158,6 +159,7 @@ describe('sharing through a real console and a real agent', { timeout: 420_000 }
       ['PROPPATCH', 'plan.txt', {}],
       ['MOVE', 'plan.txt', { destination: `${fleet.url}${SHARED}/Projects/moved.txt` }],
       ['COPY', 'plan.txt', { destination: `${fleet.url}${SHARED}/Projects/copy.txt` }],
+      ['LOCK', 'plan.txt', { 'content-type': 'application/xml' }],
     ] as const) {
       const res = await fleet.consoleRequest(method, `${SHARED}/Projects/${path}`, { as: gina, body: 'overwritten', headers });
       assert.equal(res.status, 403, `${method} ${path}: ${res.body.toString()}`);
