@@ -6,6 +6,9 @@
  * Security considerations: paths only ever get longer (`root` is put in
  * front; the handler's paths are decoded names without "." or ".."), so
  * nothing outside `root` can be named, by a request path or a Destination.
+ * The root itself (the shared folder) cannot be deleted or moved away
+ * (ERR_PROTECTED, 403): a readwrite grantee works inside the folder, and
+ * removing it would remove the owner's folder with everything in it.
  * What the inner store can show (dead properties, Windows metadata, quota)
  * stays visible, mapped the same way.
  */
@@ -20,8 +23,14 @@ export function subtreeStore(inner: DavStore, root: DavPath): DavStore {
     read: (path, range) => inner.read(at(path), range),
     write: (path, source, opts) => inner.write(at(path), source, opts),
     mkdir: (path, times) => inner.mkdir(at(path), times),
-    delete: (path) => inner.delete(at(path)),
-    move: (from, to, opts) => inner.move(at(from), at(to), opts),
+    delete: async (path) => {
+      if (path.length === 0) throw rootProtected();
+      return inner.delete(at(path));
+    },
+    move: async (from, to, opts) => {
+      if (from.length === 0 || to.length === 0) throw rootProtected();
+      return inner.move(at(from), at(to), opts);
+    },
     copy: (from, to, opts) => inner.copy(at(from), at(to), opts),
   };
   if (hasDeadProps(inner)) {
@@ -33,6 +42,8 @@ export function subtreeStore(inner: DavStore, root: DavPath): DavStore {
   if (hasQuota(inner)) store.quotaUsed = () => inner.quotaUsed();
   return store;
 }
+
+const rootProtected = () => new StoreError('ERR_PROTECTED', 'the shared folder itself cannot be deleted or moved; what is inside it can');
 
 /** A store whose file contents cannot be read (a `list` grant: names, sizes and dates only). */
 export function contentsRefusedStore(inner: DavStore): DavStore {
