@@ -4,7 +4,8 @@
  * token, a wrong, expired or reused token, another device key, a removed
  * PC) is refused with its code and a clear message and audited without the
  * token; an enrolment pins the device; a state change is written at once,
- * an unchanged status only as presence, in one batch per flush.
+ * an unchanged status only as presence, in one batch per flush; the users
+ * a PC reports are remembered, with a write only when the set grows.
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -40,7 +41,7 @@ describe('the console registry', () => {
   let registry: Registry;
   let now = Date.UTC(2026, 0, 1);
   const clock = () => now;
-  const calls = { saveStatus: 0, touchPresence: [] as number[], inFlight: 0, maxInFlight: 0, hold: undefined as Promise<void> | undefined, saved: [] as PcStatus[] };
+  const calls = { saveStatus: 0, touchPresence: [] as number[], inFlight: 0, maxInFlight: 0, hold: undefined as Promise<void> | undefined, saved: [] as PcStatus[], addKnownUsers: [] as string[][], listKnownUsers: 0 };
   let admin: PcAdmin;
   const tokens: string[] = [];
 
@@ -81,6 +82,8 @@ describe('the console registry', () => {
             }
           };
         }
+        if (name === 'addKnownUsers') return (pcId: string, users: string[], at: number) => (calls.addKnownUsers.push(users), target.addKnownUsers(pcId, users, at));
+        if (name === 'listKnownUsers') return (pcId: string) => (calls.listKnownUsers++, target.listKnownUsers(pcId));
         if (name === 'touchPresence') return (batch: { pcId: string; at: number }[]) => (calls.touchPresence.push(batch.length), target.touchPresence(batch));
         const value = Reflect.get(target, name, receiver) as unknown;
         return typeof value === 'function' ? value.bind(target) : value;
@@ -183,6 +186,48 @@ describe('the console registry', () => {
     assert.equal((await store.getPc('pc-e'))?.lastSeenAt, now);
     await registry.flush();
     assert.deepEqual(calls.touchPresence, [2], 'nothing new, nothing written');
+  });
+
+  it('remembers every user a PC reported: written only when a status names a new user, kept when sessions close and across a reconnect, gone with the PC', async () => {
+    const dev = device();
+    assert.equal((await registry.admit(peer('pc-k', dev, await token('pc-k')))).ok, true);
+    registry.connected('pc-k');
+    const written = async (status: PcStatus) => {
+      registry.status('pc-k', status);
+      for (let i = 0; i < 100 && JSON.stringify((await store.getPc('pc-k'))?.status) !== JSON.stringify(status); i++) await sleep(10);
+      assert.deepEqual((await store.getPc('pc-k'))?.status, status);
+    };
+    calls.addKnownUsers.length = 0;
+    calls.listKnownUsers = 0;
+    await written({ ...STATUS, users: ['alice'] });
+    assert.deepEqual(calls.addKnownUsers, [['alice']]);
+    await written({ ...STATUS, users: [] }); // alice's session closed
+    await written({ ...STATUS, users: ['alice'] }); // and opened again
+    await written({ ...STATUS, users: ['alice'], lastBackupAt: 5 });
+    for (let i = 0; i < 20; i++) registry.status('pc-k', { ...STATUS, users: ['alice'], lastBackupAt: 5 }); // heartbeats
+    await sleep(30);
+    assert.deepEqual(calls.addKnownUsers, [['alice']], 'no known-user write without a new user');
+    await written({ ...STATUS, users: ['alice', 'bob'] });
+    assert.deepEqual(calls.addKnownUsers, [['alice'], ['bob']], 'only the new user is written');
+    assert.equal(calls.listKnownUsers, 1, 'the known users are read once per link');
+    await written({ ...STATUS, users: [] });
+    assert.deepEqual(await store.listKnownUsers('pc-k'), ['alice', 'bob'], 'known while no session is open');
+
+    // The agent restarts (no session open) and the console too: nothing is forgotten, nothing written again.
+    registry.disconnected('pc-k');
+    const fresh = new Registry({ store, audit, clock, logger, onAgentEvent: async () => undefined, onConnected: async () => undefined, presenceFlushMs: 3_600_000 });
+    try {
+      assert.deepEqual(await fresh.admit(peer('pc-k', dev)), { ok: true, pcId: 'pc-k', enrolled: false });
+      fresh.connected('pc-k');
+      fresh.status('pc-k', { ...STATUS, users: ['carol'] });
+      for (let i = 0; i < 100 && (await store.listKnownUsers('pc-k')).length < 3; i++) await sleep(10);
+      assert.deepEqual(await store.listKnownUsers('pc-k'), ['alice', 'bob', 'carol']);
+      assert.deepEqual(calls.addKnownUsers, [['alice'], ['bob'], ['carol']]);
+    } finally {
+      await fresh.close();
+    }
+    await removePc(admin, 'pc-k', 'local:test');
+    assert.deepEqual(await store.listKnownUsers('pc-k'), [], 'forgotten with the PC');
   });
 
   it('the same refusal of one device is audited once a minute, the rest counted in the next record', async () => {

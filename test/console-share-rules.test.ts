@@ -41,6 +41,8 @@ describe('ShareRules.push', () => {
     const logger = pino({ level: 'silent' }) as unknown as FastifyBaseLogger;
     store = await openConsoleStore({ kind: 'sqlite', file: join(tmp.dir, 'console.db') }, logger);
     await store.addPc('pc-1', NOW);
+    // As the registry records them: bob was reported once, his session is closed now.
+    await store.addKnownUsers('pc-1', ['alice', 'bob'], NOW);
     await store.saveStatus('pc-1', { gate: 'online', takeoutUntil: null, users: ['alice'], lastBackupAt: null, agentVersion: 't' } as never, NOW);
     const pair = await generateIssuerKeyPair('EdDSA');
     await writeFile(join(tmp.dir, 'issuer.pem'), pair.privatePem, { mode: 0o600 });
@@ -65,6 +67,16 @@ describe('ShareRules.push', () => {
   after(async () => {
     await store?.close();
     await cleanup?.();
+  });
+
+  it('a rule\'s owner is any user the PC has ever reported (signed in now or not); another name is ERR_SHARE_UNKNOWN', async () => {
+    const closed = await rules.create(sam, { pcId: 'pc-1', user: 'bob', folder: 'Documents', grantee: { kind: 'user', name: 'gina' }, access: 'read' });
+    assert.equal(closed.user, 'bob');
+    await rules.revoke(sam, closed.id);
+    await assert.rejects(rules.create(sam, { pcId: 'pc-1', user: 'mallory', folder: 'Documents', grantee: { kind: 'user', name: 'gina' }, access: 'read' }), {
+      code: 'ERR_SHARE_UNKNOWN',
+      message: 'PC pc-1 has never reported a user mallory',
+    });
   });
 
   it('pushes to one PC one after the other, in the order of the changes', async () => {

@@ -452,6 +452,32 @@ function storeContract(fresh: (t: TestContext) => Promise<StoreUnderTest>): void
     const counts = await s.alertCounts(NOW, ONLINE_SINCE);
     assert.equal(counts.pendingRequests, 40);
   });
+  // Known users (migration 0005)
+
+  withStore('known users: every user a PC ever reported, kept when its status no longer names them, sorted, forgotten with the PC', async (s) => {
+    await s.addPc('pc1', NOW);
+    await s.addPc('pc2', NOW);
+    assert.deepEqual(await s.listKnownUsers('pc1'), []);
+    await s.addKnownUsers('pc1', ['carol', 'alice'], NOW);
+    await s.addKnownUsers('pc1', ['alice', 'Bob', 'alice'], NOW + 1); // known ones and repeats are left as they are
+    await s.addKnownUsers('pc1', [], NOW + 2);
+    await s.addKnownUsers('pc2', ['zed'], NOW);
+    assert.deepEqual(await s.listKnownUsers('pc1'), ['Bob', 'alice', 'carol'], 'bytewise order');
+    assert.deepEqual(await s.listKnownUsers('pc2'), ['zed'], 'one PC does not see another\'s users');
+    // The status is the current sessions only: the known users stay.
+    await s.saveStatus('pc1', status({ users: [] }), NOW + 3);
+    assert.deepEqual(await s.listKnownUsers('pc1'), ['Bob', 'alice', 'carol']);
+    await expectCode(s.addKnownUsers('ghost', ['x'], NOW), 'ERR_STORE_PC_UNKNOWN', StoreError);
+    assert.deepEqual(await s.listKnownUsers('ghost'), []);
+
+    assert.equal(await s.removePc('pc1', NOW + 10), true);
+    assert.deepEqual(await s.listKnownUsers('pc1'), [], 'removed with the PC');
+    await expectCode(s.addKnownUsers('pc1', ['alice'], NOW + 11), 'ERR_STORE_PC_UNKNOWN', StoreError);
+    await s.addPc('pc1', NOW + 20);
+    assert.deepEqual(await s.listKnownUsers('pc1'), [], 'a PC added again starts with no known users');
+    assert.deepEqual(await s.listKnownUsers('pc2'), ['zed']);
+  });
+
   // Access requests (the two-person rule, migration 0003)
 
   withStore('access requests: stored pending, decided once (compare-and-set), live only while until is ahead, listed newest first', async (s) => {
@@ -574,13 +600,42 @@ describe('SQLite store', () => {
     const db = new Database(file, { readonly: true });
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     const recorded = () => db.prepare('select name from kysely_migration order by name').all();
-    assert.deepEqual(recorded(), [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }, { name: '0003-access-requests' }, { name: '0004-share-rules' }]);
+    assert.deepEqual(recorded(), [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }, { name: '0003-access-requests' }, { name: '0004-share-rules' }, { name: '0005-known-users' }]);
     const again = await openConsoleStore({ kind: 'sqlite', file }, recordingLogger().logger);
-    assert.deepEqual(recorded(), [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }, { name: '0003-access-requests' }, { name: '0004-share-rules' }], 'recorded once');
+    assert.deepEqual(recorded(), [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }, { name: '0003-access-requests' }, { name: '0004-share-rules' }, { name: '0005-known-users' }], 'recorded once');
     assert.equal((await again.getPc('pc1'))?.addedAt, NOW);
     db.close();
     await again.close();
     await store.close();
+  });
+
+  test('migration 0005 on a store written before it: the users of each live PC\'s last status become known', async (t) => {
+    const file = join(await tempDir(t), 'console.sqlite');
+    const store = await openConsoleStore({ kind: 'sqlite', file }, recordingLogger().logger);
+    await store.addPc('pc1', NOW);
+    await store.addPc('pc2', NOW);
+    await store.addPc('gone', NOW);
+    await store.saveStatus('pc1', status({ users: ['bob', 'alice'] }), NOW + 5);
+    await store.saveStatus('gone', status({ users: ['eve'] }), NOW + 5);
+    await store.removePc('gone', NOW + 6);
+    await store.close();
+    // Back to the schema before 0005 (as a console of the previous version left it).
+    const db = new Database(file);
+    db.exec("drop table known_user; delete from kysely_migration where name = '0005-known-users'");
+    db.close();
+    const again = await openConsoleStore({ kind: 'sqlite', file }, recordingLogger().logger);
+    try {
+      assert.deepEqual(await again.listKnownUsers('pc1'), ['alice', 'bob']);
+      assert.deepEqual(await again.listKnownUsers('pc2'), [], 'no status: no users');
+      const rows = new Database(file, { readonly: true });
+      assert.deepEqual(rows.prepare('select pc_id, user_name, first_seen_at from known_user order by user_name').all(), [
+        { pc_id: 'pc1', user_name: 'alice', first_seen_at: NOW + 5 },
+        { pc_id: 'pc1', user_name: 'bob', first_seen_at: NOW + 5 },
+      ], 'a removed PC\'s users are not brought back');
+      rows.close();
+    } finally {
+      await again.close();
+    }
   });
 
   test('a store written by a newer mydoc (an unknown migration recorded) is refused, not changed', async (t) => {
@@ -672,7 +727,7 @@ describe('PostgreSQL store', () => {
     const database = await freshDatabase();
     const stores = await Promise.all([0, 1].map(() => openConsoleStore({ kind: 'postgres', ...server.params(database) }, recordingLogger().logger)));
     const recorded = await server.query('select name from kysely_migration order by name', [], database);
-    assert.deepEqual(recorded.rows, [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }, { name: '0003-access-requests' }, { name: '0004-share-rules' }]);
+    assert.deepEqual(recorded.rows, [{ name: '0001-pcs-enrolments-requests' }, { name: '0002-pc-device-unique' }, { name: '0003-access-requests' }, { name: '0004-share-rules' }, { name: '0005-known-users' }]);
     await stores[0]!.addPc('pc1', NOW);
     assert.equal((await stores[1]!.getPc('pc1'))?.addedAt, NOW);
     await Promise.all(stores.map((s) => s.close()));

@@ -18,6 +18,11 @@
  * that come meanwhile wait, and only the newest of them is written (a PC
  * sending changes fast costs one write at a time, not a growing queue); presence (last seen) is kept in
  * memory and written for all PCs in one `touchPresence` every few seconds.
+ * Known users: a status naming a user the PC never reported before adds
+ * that user to the PC's known users (`addKnownUsers`, before the status
+ * itself); the set, read once per link, is kept in memory, so only a status
+ * that makes it grow costs that write (the agent reports open sessions only,
+ * and keeps no plaintext user names on its disk: the console remembers them).
  *
  * Security considerations: nothing is trusted on a pcId alone: the device id
  * comes from the TLS handshake, not from the agent's words; the enrolment
@@ -94,6 +99,8 @@ export class Registry implements LinkRegistry {
   private readonly lastStatus = new Map<string, PcStatus | null>();
   /** The status write in flight, by PC: at most one each. */
   private readonly writes = new Map<string, Promise<void>>();
+  /** The users each PC is known to have reported (read from the store at its first status write of a link). */
+  private readonly knownUsers = new Map<string, Set<string>>();
   /** The newest status waiting for its PC's write in flight (an older one waiting is replaced, never written). */
   private readonly nextStatus = new Map<string, { status: PcStatus; at: number }>();
   private readonly timer: NodeJS.Timeout;
@@ -114,6 +121,7 @@ export class Registry implements LinkRegistry {
     if (row.removedAt !== null) return refuse('ERR_ENROL_REMOVED', refusalMessage('ERR_ENROL_REMOVED', pcId));
     if (row.deviceId !== null && row.deviceId === peer.deviceId) {
       this.lastStatus.set(pcId, row.status);
+      this.knownUsers.delete(pcId);
       // A token again from the enrolled device: its welcome was lost; tell it again that it is enrolled.
       return { ok: true, pcId, enrolled: enrolmentToken !== undefined };
     }
@@ -131,6 +139,7 @@ export class Registry implements LinkRegistry {
     await this.opts.audit.append({ actor: 'agent', action: 'pc.enrol', target: pcId, decision: 'allow', reason: `enrolled with device ${peer.deviceId} from ${peer.address}` });
     this.opts.logger.info({ pcId, deviceId: peer.deviceId }, 'PC enrolled');
     this.lastStatus.set(pcId, null);
+    this.knownUsers.delete(pcId);
     return { ok: true, pcId, enrolled: true };
   }
 
@@ -144,6 +153,7 @@ export class Registry implements LinkRegistry {
   disconnected(pcId: string): void {
     this.seen.set(pcId, this.opts.clock());
     this.lastStatus.delete(pcId);
+    this.knownUsers.delete(pcId);
   }
 
   status(pcId: string, status: PcStatus): void {
@@ -163,6 +173,7 @@ export class Registry implements LinkRegistry {
     try {
       for (let next: { status: PcStatus; at: number } | undefined = first; next !== undefined; next = this.takeNextStatus(pcId)) {
         try {
+          await this.rememberUsers(pcId, next.status.users, next.at);
           await this.opts.store.saveStatus(pcId, next.status, next.at);
         } catch (err) {
           // Written again at the next change; the presence batch still records the PC as seen.
@@ -173,6 +184,19 @@ export class Registry implements LinkRegistry {
     } finally {
       this.writes.delete(pcId);
     }
+  }
+
+  /** Adds the users of a status that the PC never reported before to its known users (no write when there are none). */
+  private async rememberUsers(pcId: string, users: readonly string[], at: number): Promise<void> {
+    let known = this.knownUsers.get(pcId);
+    if (known === undefined) {
+      known = new Set(await this.opts.store.listKnownUsers(pcId));
+      this.knownUsers.set(pcId, known);
+    }
+    const added = users.filter((u) => !known.has(u));
+    if (added.length === 0) return;
+    await this.opts.store.addKnownUsers(pcId, added, at);
+    for (const u of added) known.add(u);
   }
 
   private takeNextStatus(pcId: string): { status: PcStatus; at: number } | undefined {

@@ -135,6 +135,8 @@ export interface ConsoleFleet {
   startConsole(): Promise<void>;
   /** Stops one agent (its link drops); its folder is removed. */
   stopAgent(pcId: string): Promise<void>;
+  /** Stops one agent and starts it again on its own folder (no user session is open after it) and waits until its link is up again. */
+  restartAgent(pcId: string): Promise<void>;
   /** Runs `mydoc console ARGS --config <console.yaml>`. */
   mydocConsole(args: string[]): Promise<CommandResult>;
   /** The console's trail / an agent's audit log, parsed. */
@@ -448,6 +450,16 @@ export async function startConsoleFleet(opts: FleetOptions = {}): Promise<Consol
         if (at < 0) throw new Error(`no PC ${pcId} in the fleet`);
         const [pc] = pcs.splice(at, 1);
         await pc!.server.stop();
+      },
+      restartAgent: async (pcId) => {
+        const pc = fleet.pc(pcId);
+        await pc.server.restart();
+        // The new process says when its link is up (the agents log at info); its status follows on the link.
+        const deadline = Date.now() + LINK_WAIT_MS;
+        while (!pc.server.output().includes('console link: connected to')) {
+          if (Date.now() > deadline) throw new Error(`${pcId} did not relink within ${LINK_WAIT_MS / 1000} s after its restart:\n${pc.server.output().slice(-3000)}`);
+          await sleep(100);
+        }
       },
       mydocConsole,
       consoleTrail: async () => parseAudit(await readFile(paths.auditLog, 'utf8')),

@@ -76,7 +76,10 @@ export async function seedStore(store: ConsoleStore, pcs: readonly SeedPc[], req
     const deviceId = createHash('sha256').update(`device-${pc.pcId}`).digest('hex');
     const enrolled = await store.consumeEnrolment(pc.pcId, token, deviceId, `-----BEGIN PUBLIC KEY-----\n${pc.pcId}\n-----END PUBLIC KEY-----\n`, now - 80 * DAY);
     if (!enrolled.ok) throw new Error(`seed: enrolment of ${pc.pcId} failed: ${enrolled.code}`);
-    if (pc.status) await store.saveStatus(pc.pcId, pc.status, pc.lastSeenAt ?? now);
+    if (pc.status) {
+      await store.addKnownUsers(pc.pcId, pc.status.users, pc.lastSeenAt ?? now);
+      await store.saveStatus(pc.pcId, pc.status, pc.lastSeenAt ?? now);
+    }
   }
   await store.touchPresence(pcs.filter((pc) => pc.lastSeenAt !== null).map((pc) => ({ pcId: pc.pcId, at: pc.lastSeenAt! })));
   for (const r of requests) await store.putRequest({ ...r, envelopes: {} });

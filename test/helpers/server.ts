@@ -49,6 +49,8 @@ export interface RunningServer {
   exited: Promise<ExitStatus>;
   /** SIGTERM, up to 5 s grace, then SIGKILL; then removes the temporary folder. Idempotent. */
   stop(): Promise<void>;
+  /** Stops the process (as stop() does) and starts `mydoc serve` again on the same folder, configuration and port; `pid`, `output` and `exited` follow the new process. */
+  restart(): Promise<void>;
 }
 
 export interface StartServerOptions {
@@ -177,17 +179,19 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
     }
     const caPem = await readFile(caFile, 'utf8');
 
-    const daemon = await launchDaemon({
-      name: 'mydoc serve',
-      command: process.execPath,
-      args: [MYDOC_BIN, 'serve', '--config', configFile],
-      env: { ...process.env, MYDOC_CONFIG: '', ...opts.env },
-      // TLS is verified with the data folder's CA.
-      ready: () => healthz(port, caPem),
-      readyTimeoutMs: START_TIMEOUT_MS,
-      where: `https://127.0.0.1:${port}/healthz`,
-      graceMs: STOP_GRACE_MS,
-    });
+    const launch = () =>
+      launchDaemon({
+        name: 'mydoc serve',
+        command: process.execPath,
+        args: [MYDOC_BIN, 'serve', '--config', configFile],
+        env: { ...process.env, MYDOC_CONFIG: '', ...opts.env },
+        // TLS is verified with the data folder's CA.
+        ready: () => healthz(port, caPem),
+        readyTimeoutMs: START_TIMEOUT_MS,
+        where: `https://127.0.0.1:${port}/healthz`,
+        graceMs: STOP_GRACE_MS,
+      });
+    let daemon = await launch();
     cleanupDir = false;
 
     const agent = new https.Agent({ keepAlive: true, ca: caPem, maxSockets: 8 });
@@ -208,13 +212,22 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
       configFile,
       dataDir,
       dir,
-      pid: daemon.child.pid ?? -1,
+      get pid() {
+        return daemon.child.pid ?? -1;
+      },
       users,
       user: users[0]!,
       agent,
-      output: daemon.output,
-      exited: daemon.exited,
+      output: () => daemon.output(),
+      get exited() {
+        return daemon.exited;
+      },
       stop,
+      restart: async () => {
+        if (stopping) throw new Error('restart: the server was stopped');
+        await stopDaemon(daemon, STOP_GRACE_MS);
+        daemon = await launch();
+      },
     };
   } finally {
     if (cleanupDir) await rm(dir, { recursive: true, force: true });

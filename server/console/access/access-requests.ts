@@ -8,7 +8,8 @@
  * role is enough); that is decided by whoever asks `contentsAllowed`.
  *
  * - `request(admin, pcId, user, reason, hours)`: needs the `data` role; the PC
- *   must be registered and `user` one of its users (its last status).
+ *   must be registered and `user` one of its known users (every user it has
+ *   ever reported, signed in now or not: a closed vault is the main case).
  * - `approve(id, approver)`: needs `approver`; the approver must not be the
  *   requester (ERR_ACCESS_OWN_REQUEST, 403, audited as refused).
  * - `deny(id, approver, note)`: needs `approver` (an administrator may deny,
@@ -40,7 +41,7 @@ const MAX_NAME_CHARS = 256;
 const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface AccessRequestsOptions {
-  store: Pick<ConsoleStore, 'getPc' | 'putAccessRequest' | 'getAccessRequest' | 'listAccessRequests' | 'decideAccessRequest' | 'hasLiveAccess'>;
+  store: Pick<ConsoleStore, 'getPc' | 'listKnownUsers' | 'putAccessRequest' | 'getAccessRequest' | 'listAccessRequests' | 'decideAccessRequest' | 'hasLiveAccess'>;
   audit: Pick<AuditLog, 'append'>;
   /** The console's `access` configuration. */
   access: { approvals: 0 | 1; maxHours: number };
@@ -83,7 +84,7 @@ export class AccessRequests {
     if (owner === '') throw new AccessError('ERR_ACCESS_INPUT', 'the user is missing or too long');
     const pc = typeof pcId === 'string' ? await store.getPc(pcId) : undefined;
     if (!pc || pc.removedAt !== null) throw new AccessError('ERR_ACCESS_UNKNOWN', `there is no PC ${String(pcId)}`);
-    if (!(pc.status?.users ?? []).some((u) => normalizeUserName(u) === owner)) throw new AccessError('ERR_ACCESS_UNKNOWN', `PC ${pcId} has no user ${owner} (in its last status)`);
+    if (!(await store.listKnownUsers(pcId)).some((u) => normalizeUserName(u) === owner)) throw new AccessError('ERR_ACCESS_UNKNOWN', `PC ${pcId} has never reported a user ${owner}`);
     const row = { id: randomUUID(), admin: normalizeUserName(admin.name), pcId, user: owner, reason: text, hours, createdAt: clock() };
     await store.putAccessRequest(row);
     await audit.append({ actor: admin.name, action: 'access.request', target: `${pcId}/${owner}`, decision: 'info', reason: `request ${row.id} for ${hours} h: ${text}` });

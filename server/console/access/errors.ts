@@ -14,7 +14,7 @@ export type AccessErrorCode =
   | 'ERR_ACCESS_NO_REQUEST'
   /** The request was approved or denied already. */
   | 'ERR_ACCESS_DECIDED'
-  /** The PC is not registered, or has no such user in its last status. */
+  /** The PC is not registered, or has never reported such a user. */
   | 'ERR_ACCESS_UNKNOWN'
   /** access.approvals is 0: contents need no approval, so there is nothing to ask. */
   | 'ERR_ACCESS_OFF';

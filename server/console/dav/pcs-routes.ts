@@ -3,7 +3,8 @@
  * PC (issue 12).
  *
  *   /pcs/                    virtual: one folder per registered PC
- *   /pcs/<pcId>/             virtual: one folder per user of that PC (its last status)
+ *   /pcs/<pcId>/             virtual: one folder per user that PC has ever reported (its known users,
+ *                            signed in now or not: a closed vault is reached too, the agent opens it)
  *   /pcs/<pcId>/<user>/...   forwarded down the PC's link (forward.ts) to that user's vault
  *
  * Security considerations:
@@ -61,7 +62,7 @@ export function rawUrlOf(req: FastifyRequest): string {
 }
 
 export interface PcsDavDeps {
-  store: Pick<ConsoleStore, 'getPc' | 'listPcs'>;
+  store: Pick<ConsoleStore, 'getPc' | 'listPcs' | 'listKnownUsers'>;
   forward: ForwardDeps;
   auth: Pick<AdminBasicAuth, 'verify'>;
   data: AdminDataDeps;
@@ -160,7 +161,7 @@ async function handle(req: FastifyRequest, reply: FastifyReply, deps: PcsDavDeps
   if (!pc || pc.removedAt !== null) return refuse(404, `there is no PC ${pcId} on this console`, 'no such PC');
   if (user === undefined) {
     const modified = pc.lastSeenAt ?? pc.addedAt;
-    const children = (pc.status?.users ?? []).map((name) => ({ name, modified }));
+    const children = (await deps.store.listKnownUsers(pcId)).map((name) => ({ name, modified }));
     return sendVirtual(req, reply, ['pcs', pcId], modified, children, deps.clock());
   }
 

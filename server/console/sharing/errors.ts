@@ -9,7 +9,7 @@ export type ShareErrorCode =
   | 'ERR_SHARE_INPUT'
   /** The administrator lacks the `sharing` role. */
   | 'ERR_SHARE_ROLE'
-  /** The PC is not registered, or has no such user in its last status. */
+  /** The PC is not registered, or has never reported such a user. */
   | 'ERR_SHARE_UNKNOWN'
   /** No share rule with this id. */
   | 'ERR_SHARE_NO_RULE'

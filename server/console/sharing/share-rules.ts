@@ -57,7 +57,7 @@ export interface ShareRuleInput {
 }
 
 export interface ShareRulesOptions {
-  store: Pick<ConsoleStore, 'getPc' | 'putShareRule' | 'getShareRule' | 'listShareRules' | 'revokeShareRule'>;
+  store: Pick<ConsoleStore, 'getPc' | 'listKnownUsers' | 'putShareRule' | 'getShareRule' | 'listShareRules' | 'revokeShareRule'>;
   hub: Pick<LinkHub, 'request' | 'isConnected'>;
   issuerKey: IssuerPrivateKey;
   audit: Pick<AuditLog, 'append'>;
@@ -112,7 +112,7 @@ export class ShareRules {
     if (owner === '') throw new ShareError('ERR_SHARE_INPUT', 'the owner user is missing or too long');
     const pc = typeof input.pcId === 'string' ? await store.getPc(input.pcId) : undefined;
     if (!pc || pc.removedAt !== null) throw new ShareError('ERR_SHARE_UNKNOWN', `there is no PC ${String(input.pcId)}`);
-    if (!(pc.status?.users ?? []).some((u) => normalizeUserName(u) === owner)) throw new ShareError('ERR_SHARE_UNKNOWN', `PC ${pc.pcId} has no user ${owner} (in its last status)`);
+    if (!(await store.listKnownUsers(pc.pcId)).some((u) => normalizeUserName(u) === owner)) throw new ShareError('ERR_SHARE_UNKNOWN', `PC ${pc.pcId} has never reported a user ${owner}`);
     const now = clock();
     const row = { id: randomUUID(), pcId: pc.pcId, user: owner, folder, grantee, access: input.access, expiresAt: now + Math.round(days * DAY_MS), createdBy: normalizeUserName(admin.name), createdAt: now };
     await store.putShareRule(row);

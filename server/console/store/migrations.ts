@@ -122,6 +122,27 @@ function migrations(kind: StoreKind): Record<string, Migration> {
         await db.schema.createIndex('share_rule_grantee').on('share_rule').columns(['grantee_kind', 'grantee_name']).execute();
       },
     },
+    '0005-known-users': {
+      // Every user a PC has ever reported (its status names only open sessions), so that a closed vault can still be browsed.
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('known_user')
+          .addColumn('pc_id', pcIdType, (c) => c.notNull().references('pc.pc_id'))
+          .addColumn('user_name', 'text', (c) => c.notNull())
+          .addColumn('first_seen_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('known_user_pk', ['pc_id', 'user_name'])
+          .execute();
+        // The users of each live PC's last status are known already.
+        const pcs = await db.selectFrom('pc').select(['pc_id', 'status', 'last_seen_at', 'added_at']).where('removed_at', 'is', null).where('status', 'is not', null).execute();
+        for (const pc of pcs as { pc_id: string; status: string; last_seen_at: number | null; added_at: number }[]) {
+          const users = (JSON.parse(pc.status) as { users?: unknown }).users;
+          const names = Array.isArray(users) ? [...new Set(users.filter((u): u is string => typeof u === 'string'))] : [];
+          if (names.length === 0) continue;
+          const at = Number(pc.last_seen_at ?? pc.added_at);
+          await db.insertInto('known_user').values(names.map((user_name) => ({ pc_id: pc.pc_id, user_name, first_seen_at: at }))).execute();
+        }
+      },
+    },
   };
 }
 

@@ -84,10 +84,18 @@ export interface ShareRuleTable {
   revoked_by: string | null;
 }
 
+/** Migration 0005: every user a PC has reported (one row per PC and user name, as the agent spells it). */
+export interface KnownUserTable {
+  pc_id: string;
+  user_name: string;
+  first_seen_at: number;
+}
+
 export interface StoreDatabase {
   pc: PcTable;
   enrolment: EnrolmentTable;
   takeout_request: TakeoutRequestTable;
   access_request: AccessRequestTable;
   share_rule: ShareRuleTable;
+  known_user: KnownUserTable;
 }

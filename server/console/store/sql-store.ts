@@ -110,6 +110,8 @@ export class SqlConsoleStore implements ConsoleStore {
         await trx.updateTable('takeout_request').set({ state: 'expired', decided_at: now }).where('pc_id', '=', pcId).where('state', '=', 'pending').execute();
         // Sharing (0004): a removed PC's share rules end with it (a PC added again under its id is another device).
         await trx.updateTable('share_rule').set({ revoked_at: now, revoked_by: REMOVED_PC_REVOKER }).where('pc_id', '=', pcId).where('revoked_at', 'is', null).execute();
+        // Known users (0005): forgotten with the PC (a PC added again under its id reports its own).
+        await trx.deleteFrom('known_user').where('pc_id', '=', pcId).execute();
         return true;
       }),
     );
@@ -258,6 +260,38 @@ export class SqlConsoleStore implements ConsoleStore {
         .whereRef('pc.pc_id', '=', 'seen.pc_id')
         .where((eb) => eb.or([eb('pc.last_seen_at', 'is', null), eb('pc.last_seen_at', '<', eb.ref('seen.at'))]))
         .execute();
+    });
+  }
+
+  // Known users (migration 0005)
+
+  addKnownUsers(pcId: string, users: readonly string[], now: number): Promise<void> {
+    return this.run('addKnownUsers', () =>
+      this.db.transaction().execute(async (trx) => {
+        const pc = await trx.selectFrom('pc').select('removed_at').where('pc_id', '=', pcId).executeTakeFirst();
+        if (pc === undefined || pc.removed_at !== null) throw new StoreError('ERR_STORE_PC_UNKNOWN', `PC ${pcId} is not registered`);
+        const names = [...new Set(users)];
+        if (names.length === 0) return;
+        await trx
+          .insertInto('known_user')
+          .values(names.map((user_name) => ({ pc_id: pcId, user_name, first_seen_at: now })))
+          .onConflict((oc) => oc.columns(['pc_id', 'user_name']).doNothing())
+          .execute();
+      }),
+    );
+  }
+
+  listKnownUsers(pcId: string): Promise<string[]> {
+    return this.run('listKnownUsers', async () => {
+      const rows = await this.db
+        .selectFrom('known_user')
+        .innerJoin('pc', 'pc.pc_id', 'known_user.pc_id')
+        .select('known_user.user_name')
+        .where('known_user.pc_id', '=', pcId)
+        .where('pc.removed_at', 'is', null)
+        .execute();
+      // Sorted here, bytewise, whatever the database's collation.
+      return rows.map((r) => r.user_name).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     });
   }
 

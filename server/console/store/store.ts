@@ -7,6 +7,9 @@
  * Security considerations: enrolment tokens are stored only as their
  * SHA-256 (a token read off the database cannot enrol a PC). Nothing of a
  * user's data is stored beyond user names, take-out reasons and notes.
+ * Known users (every user a PC has reported, so that an administrator can
+ * reach a closed vault) are the console's copy of names the PC list shows
+ * anyway; the agent keeps no plaintext user names on its disk.
  */
 
 import type { PcStatus } from '../../link/status.js';
@@ -156,7 +159,7 @@ export interface ConsoleStore {
   // PCs
   /** Registers `pcId` (fails with ERR_STORE_PC_EXISTS if it is registered and not removed). Re-adding a removed PC clears its enrolment. */
   addPc(pcId: string, now: number): Promise<void>;
-  /** Marks the PC removed; its pending requests expire and its share rules are revoked. False when unknown. */
+  /** Marks the PC removed; its pending requests expire, its share rules are revoked and its known users forgotten. False when unknown. */
   removePc(pcId: string, now: number): Promise<boolean>;
   getPc(pcId: string): Promise<PcRow | undefined>;
   /** The registered (not removed) PC enrolled with this device id, if any (asked at enrolment, not at every connect). */
@@ -175,6 +178,12 @@ export interface ConsoleStore {
   saveStatus(pcId: string, status: PcStatus, now: number): Promise<void>;
   /** Presence: one statement for the whole batch. */
   touchPresence(seen: readonly { pcId: string; at: number }[]): Promise<void>;
+
+  // Known users (migration 0005): every user a PC has ever reported, kept until the PC is removed
+  /** Remembers `users` of `pcId` (those known already are left as they are); fails with ERR_STORE_PC_UNKNOWN when the PC is not registered. */
+  addKnownUsers(pcId: string, users: readonly string[], now: number): Promise<void>;
+  /** The users `pcId` has ever reported, sorted (bytewise); none for an unknown or removed PC. */
+  listKnownUsers(pcId: string): Promise<string[]>;
 
   // Take-out requests
   /** Inserts a request the agent reported, or leaves an existing one as it is. */

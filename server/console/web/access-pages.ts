@@ -60,9 +60,9 @@ ${opts.required
   return layout('Access to contents', body, ctx, 'access');
 }
 
-/** The PC page's section: the form to ask for access to a user's contents, and this PC's requests. */
-export function pcAccessSection(ctx: PageContext, pc: PcRow, rows: AccessRequestRow[], maxHours: number): Html {
-  const users = pc.status?.users ?? [];
+/** The PC page's section: the form to ask for access to a user's contents (any user the PC has ever reported: `knownUsers`), and this PC's requests. */
+export function pcAccessSection(ctx: PageContext, pc: PcRow, knownUsers: readonly string[], rows: AccessRequestRow[], maxHours: number): Html {
+  const users = knownUsers;
   const form = ctx.admin.roles.has('data')
     ? users.length === 0
       ? html`<p class="muted">The PC has reported no users yet.</p>`

@@ -201,16 +201,28 @@ ${requestsTable(ctx, opts.pending, back, true)}`;
   return layout('Take-out requests', body, ctx, 'requests');
 }
 
-export function pcPage(ctx: PageContext, opts: { pc: PcRow; requests: TakeoutRequestRow[]; done: string | undefined; recovery?: boolean; access?: Html }): string {
-  const { pc } = opts;
+/** A known user of a PC, marked whether they are signed in now (their session is open on a PC online) or only known. */
+function knownUser(name: string, signedIn: boolean, link: string | undefined): Html {
+  const label = link === undefined ? html`${name}` : html`<a href="${link}">${name}</a>`;
+  return html`<span class="user" data-user="${name}" data-signed-in="${signedIn ? 'yes' : 'no'}">${label} <span class="muted">(${signedIn ? 'signed in now' : 'known, not signed in'})</span></span> `;
+}
+
+/**
+ * A PC's page. `knownUsers`: every user the PC has ever reported (the store's
+ * known users); those its current status names are marked signed in while it is online.
+ */
+export function pcPage(ctx: PageContext, opts: { pc: PcRow; knownUsers: readonly string[]; requests: TakeoutRequestRow[]; done: string | undefined; recovery?: boolean; access?: Html }): string {
+  const { pc, knownUsers } = opts;
   const online = isOnline(pc, ctx.onlineSince, ctx.isConnected(pc.pcId));
+  const signedIn = new Set(online ? (pc.status?.users ?? []) : []);
+  const filesOf = (u: string) => `/admin/pcs/${segment(pc.pcId)}/files/${segment(u)}/`;
   const back = `/admin/pcs/${segment(pc.pcId)}`;
   const body = html`<h1>PC ${pc.pcId}</h1>${notice(opts.done)}
 <dl class="facts">
 <dt>Link</dt><dd><span class="${online ? 'on' : 'off'}">${online ? 'online' : 'offline'}</span>, last seen ${formatTime(pc.lastSeenAt)}${pc.lastSeenAt !== null ? ` (${formatAge(ctx.now - pc.lastSeenAt)} ago)` : ''}</dd>
 <dt>Gate</dt><dd>${gateCell(pc)}</dd>
-<dt>Users</dt><dd>${(pc.status?.users ?? []).join(', ') || '—'}</dd>
-${ctx.admin.roles.has('data') && (pc.status?.users ?? []).length > 0 ? html`<dt>Files</dt><dd class="files">${(pc.status?.users ?? []).map((u) => html`<a href="/admin/pcs/${segment(pc.pcId)}/files/${segment(u)}/">${u}</a> `)}</dd>` : ''}
+<dt>Users</dt><dd id="users">${knownUsers.length === 0 ? '—' : knownUsers.map((u) => knownUser(u, signedIn.has(u), undefined))}</dd>
+${ctx.admin.roles.has('data') && knownUsers.length > 0 ? html`<dt>Files</dt><dd class="files">${knownUsers.map((u) => knownUser(u, signedIn.has(u), filesOf(u)))}</dd>` : ''}
 <dt>Last complete backup</dt><dd>${backupCell(pc, ctx.now)}</dd>
 <dt>Agent version</dt><dd class="mono">${pc.status?.agentVersion ?? '—'}</dd>
 <dt>Device id</dt><dd class="mono">${pc.deviceId ?? 'not enrolled'}</dd>

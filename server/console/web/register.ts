@@ -52,7 +52,7 @@ import { sharingPage } from './sharing-page.js';
 import { registerFileBrowser, type FileBrowserDeps } from './files.js';
 
 export interface AdminWebDeps {
-  store: Pick<ConsoleStore, 'listPcs' | 'getPc' | 'alertCounts' | 'listRequests' | 'getRequest'>;
+  store: Pick<ConsoleStore, 'listPcs' | 'getPc' | 'listKnownUsers' | 'alertCounts' | 'listRequests' | 'getRequest'>;
   admins: Pick<AdminAuthenticator, 'login'>;
   takeout: {
     approve(id: string, admin: string, days: number): Promise<TakeoutRequestRow>;
@@ -294,8 +294,9 @@ export function registerAdminWeb(app: FastifyInstance, deps: AdminWebDeps): void
         const pc = await deps.store.getPc(pcId);
         if (!pc) throw new WebError('ERR_WEB_NOT_FOUND', `there is no PC ${pcId}`);
         const requests = await deps.store.listRequests({ pcId, limit: 50 });
-        const access = deps.access?.required ? pcAccessSection(ctx, pc, await deps.access.list({ pcId, limit: 50 }), deps.access.maxHours) : undefined;
-        return html(reply, pcPage(ctx, { pc, requests, done: field(req.query, 'done'), recovery: deps.recovery?.target != null, ...(access && { access }) }));
+        const knownUsers = pc.removedAt === null ? await deps.store.listKnownUsers(pcId) : [];
+        const access = deps.access?.required ? pcAccessSection(ctx, pc, knownUsers, await deps.access.list({ pcId, limit: 50 }), deps.access.maxHours) : undefined;
+        return html(reply, pcPage(ctx, { pc, knownUsers, requests, done: field(req.query, 'done'), recovery: deps.recovery?.target != null, ...(access && { access }) }));
       });
 
       // The two-person rule (access.approvals 1).
