@@ -13,7 +13,9 @@
  * windows, a 64 MiB upload arrives intact); a client that goes away resets
  * the agent's stream; an agent that does not answer is 504, a broken stream
  * 502, an agent's JSON refusal is relayed as its status and sentence, and a
- * PC without a link is 503 at once with its last-seen time.
+ * PC without a link is 503 at once with its last-seen time; an agent that
+ * goes away mid-answer (its link closed as the agent's stop closes it)
+ * ends a paused client's and a reading client's answers short at once.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -49,6 +51,7 @@ describe('the forwarding core over a real link', { timeout: 120_000 }, () => {
   let app: FastifyInstance;
   let base: string;
   let agentSession: http2.ServerHttp2Session | undefined;
+  let agentSocket: tls.TLSSocket | undefined;
   let script: DavScript = (s) => s.respond({ ':status': 500 });
   const outcomes: ForwardOutcome[] = [];
   /** How long the caller's audit line takes (onOutcome). */
@@ -71,6 +74,7 @@ describe('the forwarding core over a real link', { timeout: 120_000 }, () => {
     const id = await agentIdentity(tmp.dir, 'agent');
     const cert = await deviceCertificate(id.deviceKey, id.devicePublicPem, 'pc-f');
     const socket = tls.connect({ host: '127.0.0.1', port: linkPort, ca: material.caCertPem, key: id.deviceKey.export({ type: 'pkcs8', format: 'pem' }), cert, ALPNProtocols: [LINK_ALPN], minVersion: 'TLSv1.3' });
+    agentSocket = socket;
     socket.once('secureConnect', () => {
       const session = http2.performServerHandshake(socket);
       agentSession = session;
@@ -380,5 +384,64 @@ describe('the forwarding core over a real link', { timeout: 120_000 }, () => {
     assert.equal(res.status, 503);
     assert.equal(res.body.toString(), 'PC pc-gone is not connected to the console; it was last seen at 2026-12-01 10:00 UTC\n');
     assert.ok(res.ms < 1000, `${res.ms} ms`);
+  });
+
+  // Last: it takes the fake agent's link down.
+  it('an agent that goes away mid-answer ends a paused and a reading client\'s answers short at once', async () => {
+    const total = 256 * MiB;
+    let streams = 0;
+    script = (stream) => {
+      streams++;
+      stream.respond({ ':status': 200, 'content-length': String(total), 'content-type': 'application/octet-stream' });
+      const chunk = Buffer.alloc(MiB);
+      const pump = () => {
+        while (!stream.destroyed && stream.write(chunk));
+        if (!stream.destroyed) stream.once('drain', pump);
+      };
+      pump();
+    };
+    let goneAt = 0;
+    let gone: () => void = () => undefined;
+    const agentGone = new Promise<void>((resolve) => (gone = resolve));
+    const download = (paused: boolean) =>
+      new Promise<{ bytes: number; ended: string; afterGoneMs: number }>((resolve) => {
+        let bytes = 0;
+        let held = false;
+        const finish = (ended: string) => resolve({ bytes, ended, afterGoneMs: Date.now() - goneAt });
+        const req = http.get(`${base}/pcs/pc-f/alice/${paused ? 'paused' : 'reading'}.bin`, { agent: false }, (res) => {
+          res.on('data', (c: Buffer) => {
+            bytes += c.length;
+            // The paused client stops after its first 4 MiB (the console's relay fills up behind it) until the agent is gone.
+            if (paused && bytes >= 4 * MiB && !held) {
+              held = true;
+              res.pause();
+              void agentGone.then(() => setTimeout(() => res.resume(), 300));
+            }
+          });
+          res.on('end', () => finish(res.complete ? 'complete' : 'ended'));
+          res.on('error', () => finish('cut'));
+          res.on('close', () => finish(res.complete ? 'complete' : 'cut'));
+        });
+        req.on('error', () => finish('cut'));
+        // A hang: cut here, so the test fails in time.
+        void agentGone.then(() => setTimeout(() => {
+          finish('still open');
+          req.destroy();
+        }, 5000));
+      });
+    const both = Promise.all([download(false), download(true)]);
+    await until(() => streams === 2, 'both downloads reached the agent');
+    await new Promise((r) => setTimeout(r, 500));
+    // As the agent's ConsoleLink.stop: GOAWAY, then its socket closed (a clean FIN, no reset).
+    goneAt = Date.now();
+    agentSession?.close();
+    agentSocket?.destroy();
+    gone();
+    const [reading, paused] = await both;
+    for (const [name, o] of [['reading', reading], ['paused', paused]] as const) {
+      assert.equal(o.ended, 'cut', `${name} client: ${o.ended} ${o.afterGoneMs} ms after the agent went away, with ${o.bytes} of ${total} bytes`);
+      assert.ok(o.bytes < total, `${name}: the whole answer arrived`);
+      assert.ok(o.afterGoneMs < 2000, `${name}: cut ${o.afterGoneMs} ms after the agent went away`);
+    }
   });
 });

@@ -16,7 +16,9 @@
  * answers 503 at once, "PC X was last seen at T" (from the store); no answer
  * headers within the deadline 504; a link that breaks 502. An agent's
  * refusal ({"error":{"code","message"}}, e.g. an expired grant) is relayed
- * with its status and its sentence.
+ * with its status and its sentence. A link that goes down mid-answer (the
+ * agent stopped) breaks the client's response off at once, a slow client's
+ * too: never a partial answer ended as if whole, never a hang.
  *
  * Security considerations: the grant is minted here per request (fresh
  * random id, GRANT_SECONDS) from what the caller decided; the caller (the
@@ -28,7 +30,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
-import { PassThrough, pipeline, type Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import type { FastifyBaseLogger, FastifyReply } from 'fastify';
 import { GRANT_SECONDS, signGrant, type Grant } from '../../../policy/grants/grant.js';
 import type { IssuerPrivateKey } from '../../../policy/takeout/issuer-keys.js';
@@ -36,7 +38,7 @@ import type { Clock } from '../../../shares/clock.js';
 import { originOf } from '../../../shares/webdav/paths.js';
 import { LinkError } from '../../link/errors.js';
 import { GRANT_HEADER, LINK_PATHS } from '../../link/protocol.js';
-import type { LinkHub } from '../link/hub.js';
+import { cutShort, type LinkHub } from '../link/hub.js';
 import type { ConsoleStore } from '../store/store.js';
 import { formatTime } from '../web/format.js';
 
@@ -204,9 +206,35 @@ export async function openForward(deps: ForwardDeps, req: ForwardRequest, signal
   // Consumed at once, with backpressure: an HTTP/2 stream the remote has ended is drained by Node if nothing
   // reads it, so an answer left unread while the caller writes its audit line would be lost.
   const body = new PassThrough();
-  pipeline(answer.body, body, () => undefined);
+  relay(answer.body, body, `the link to PC ${req.pcId} went down during the answer`);
   watchIdle(answer.body, body, deps.answerIdleMs ?? ANSWER_IDLE_MS, `PC ${req.pcId} stopped sending its answer`);
   return { ok: true, requestId, status: answer.status, headers: answerHeaders(answer.headers), body };
+}
+
+/**
+ * Pipes a link stream into the relay with backpressure. The relay ends only
+ * when the agent ended its answer; when the link went down or the stream was
+ * reset (cutShort), it is destroyed with an error, so the client's response
+ * breaks off at once instead of ending as if whole or staying open.
+ * stream.pipeline does neither here: for a link stream closed with part of
+ * it unread (a slow client's, or a reading one's relay full for a moment)
+ * Node emits only 'close', and pipeline keeps waiting for an 'end' (its
+ * readable state has ended) that never comes; for one read to the last
+ * byte it ends the relay as if the answer were whole.
+ * The relay closing first (the client went away) destroys the link stream,
+ * which resets it, so the agent stops reading the vault.
+ */
+function relay(source: Readable, relayed: PassThrough, message: string): void {
+  const broken = (err?: Error) => relayed.destroy(err ?? new LinkError('ERR_LINK_BROKEN', message));
+  source.pipe(relayed, { end: false });
+  source.once('error', broken);
+  source.once('end', () => (cutShort(source) ? broken() : relayed.end()));
+  source.once('close', () => {
+    if (!source.readableEnded) broken();
+  });
+  relayed.once('close', () => {
+    if (!source.readableEnded) source.destroy();
+  });
 }
 
 /**

@@ -65,7 +65,20 @@ export interface LinkHub {
 export interface LinkStreamAnswer {
   status: number;
   headers: IncomingHttpHeaders;
+  /** The answer's body; when the link goes down mid-answer it may just end or close (see `cutShort`). */
   body: Readable;
+}
+
+/**
+ * At a link stream's 'end': whether it was closed (its link went down, or
+ * it was reset: an rstCode other than NO_ERROR) rather than ended by the
+ * agent. Node ends the readable side of such a stream too: an 'end' when
+ * all of it was read, or only 'close' (no 'end', no 'error') when some is
+ * still buffered. So an 'end' alone does not tell a whole answer.
+ */
+export function cutShort(body: Readable): boolean {
+  const { rstCode } = body as Partial<Pick<http2.ClientHttp2Stream, 'rstCode'>>;
+  return rstCode !== undefined && rstCode !== http2.constants.NGHTTP2_NO_ERROR;
 }
 
 /** The longest event line a PC may send (a status, a take-out request); a longer one drops its link. */
