@@ -41,7 +41,8 @@ import { registerAdminWeb } from './web/register.js';
 import { RecoveryKeys } from './recovery/recovery-keys.js';
 import { loggableUrl } from './web/files.js';
 import { AdminBasicAuth } from './dav/admin-basic.js';
-import { davRoute, registerPcsDav } from './dav/pcs-routes.js';
+import { davRoute } from './dav/dav-request.js';
+import { registerPcsDav } from './dav/pcs-routes.js';
 import type { ForwardDeps } from './dav/forward.js';
 
 export interface ConsoleOptions {

@@ -32,34 +32,16 @@
  */
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
+import { optionsResponse } from '../../../shares/webdav/handler.js';
 import type { Clock } from '../../../shares/clock.js';
-import { DAV_METHODS, optionsResponse } from '../../../shares/webdav/handler.js';
-import { DavError, toDavError } from '../../../shares/webdav/errors.js';
-import { decodePath } from '../../../shares/webdav/paths.js';
-import { errorResponse } from '../../../shares/webdav/responses.js';
 import type { ConsoleStore, PcRow } from '../store/store.js';
 import type { AdminBasicAuth } from './admin-basic.js';
 import { DAV_REALM } from './admin-basic.js';
 import { ADMIN_READS, ADMIN_WRITE_MESSAGE, ADMIN_WRITES, auditData, dataTarget, decideAdminData, refusalReason, type AdminDataDeps } from './admin-data.js';
 import { forwardToAgent, sendPlain, type ForwardDeps } from './forward.js';
-import { virtualDepth, virtualListing, virtualPropfind, type VirtualChild } from './virtual.js';
+import { DAV_ROUTES, dropBody, openDavRequest, rawUrlOf, registerDavRoute, sendVirtual } from './dav-request.js';
+import type { VirtualChild } from './virtual.js';
 
-/** The internal routes the console's WebDAV URLs are rewritten to (never a path a client names). */
-export const DAV_ROUTES = { pcs: '/.console-dav/pcs', shared: '/.console-dav/shared' } as const;
-
-/** The app's rewriteUrl: /pcs and /shared URLs (with or without a trailing path) go to their one route each. */
-export function davRoute(url: string): string {
-  for (const [top, route] of Object.entries(DAV_ROUTES)) {
-    const prefix = `/${top}`;
-    if (url === prefix || url.startsWith(`${prefix}/`) || url.startsWith(`${prefix}?`)) return route;
-  }
-  return url;
-}
-
-/** The URL the client sent (before the rewrite). */
-export function rawUrlOf(req: FastifyRequest): string {
-  return (req.raw as { originalUrl?: string }).originalUrl ?? req.raw.url ?? '/';
-}
 
 export interface PcsDavDeps {
   store: Pick<ConsoleStore, 'getPc' | 'listPcs' | 'listKnownUsers'>;
@@ -70,21 +52,7 @@ export interface PcsDavDeps {
   logger: FastifyBaseLogger;
 }
 
-/** Registers the methods WebDAV needs on the app (once; /shared uses them too). */
-export function addDavMethods(app: FastifyInstance): void {
-  for (const method of DAV_METHODS) {
-    if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: ['PROPFIND', 'PROPPATCH', 'LOCK', 'MKCOL'].includes(method) });
-  }
-}
 
-/** A body the answer does not read: the connection cannot carry another request after it. */
-function dropBody(req: FastifyRequest, reply: FastifyReply): void {
-  const body = req.body as Readable | undefined;
-  if (body && !body.readableEnded) {
-    reply.header('connection', 'close');
-    body.resume();
-  }
-}
 
 async function allPcs(store: PcsDavDeps['store'], now: number): Promise<PcRow[]> {
   const rows: PcRow[] = [];
@@ -96,50 +64,19 @@ async function allPcs(store: PcsDavDeps['store'], now: number): Promise<PcRow[]>
 }
 
 export function registerPcsDav(app: FastifyInstance, deps: PcsDavDeps): void {
-  addDavMethods(app);
   // Windows' WebDAV client asks the server's root what it speaks before it maps /pcs/.
   app.options('/', async (_req, reply) => {
     const o = optionsResponse();
     return reply.code(o.status).headers(o.headers).send();
   });
-  app.register(async (dav) => {
-    // Bodies stay streams: they are forwarded as they come, or read with a cap.
-    dav.removeAllContentTypeParsers();
-    dav.addContentTypeParser('*', (_req: FastifyRequest, payload: Readable, done: (err: Error | null, body?: unknown) => void) => done(null, payload));
-    dav.route({
-      method: [...DAV_METHODS],
-      url: DAV_ROUTES.pcs,
-      exposeHeadRoute: false,
-      handler: (req, reply) => handle(req, reply, deps),
-    });
-  });
+  registerDavRoute(app, DAV_ROUTES.pcs, (req, reply) => handle(req, reply, deps));
 }
 
 async function handle(req: FastifyRequest, reply: FastifyReply, deps: PcsDavDeps): Promise<FastifyReply> {
   const method = req.method;
-  const rawUrl = rawUrlOf(req);
-  let names: string[];
-  try {
-    names = decodePath(rawUrl);
-  } catch (err) {
-    dropBody(req, reply);
-    return sendDav(reply, toDavError(err));
-  }
-  if (names[0] !== 'pcs') {
-    dropBody(req, reply);
-    return sendPlain(reply, 404, 'there is no such resource');
-  }
-  if (method === 'OPTIONS') {
-    const o = optionsResponse();
-    return reply.code(o.status).headers(o.headers).send();
-  }
-  const login = await deps.auth.verify(req.headers.authorization, req.ip);
-  if (!login.ok) {
-    dropBody(req, reply);
-    const headers: Record<string, string> = login.status === 401 ? { 'www-authenticate': DAV_REALM } : {};
-    if (login.retryAfter !== undefined) headers['retry-after'] = String(login.retryAfter);
-    return sendPlain(reply, login.status, login.message, headers);
-  }
+  const opened = await openDavRequest(req, reply, 'pcs', DAV_REALM, () => deps.auth.verify(req.headers.authorization, req.ip));
+  if (!opened) return reply;
+  const { names, login } = opened;
   const admin = login.admin;
   const [, pcId, user, ...rest] = names;
   const target = dataTarget([pcId, user, ...rest]);
@@ -168,29 +105,10 @@ async function handle(req: FastifyRequest, reply: FastifyReply, deps: PcsDavDeps
   // A user's data: decided here, then by the agent on the grant.
   const decision = await decideAdminData(deps.data, admin, pcId, user, rest, method);
   if (!decision.ok) return refuse(decision.status, decision.message, decision.why);
-  await forwardToAgent(deps.forward, { pcId, method, rawUrl, headers: req.headers, body: req.body as Readable | undefined, grant: decision.grant }, reply, {
+  await forwardToAgent(deps.forward, { pcId, method, rawUrl: rawUrlOf(req), headers: req.headers, body: req.body as Readable | undefined, grant: decision.grant }, reply, {
     onOutcome: (o) => auditData(deps.data, admin, target, o.code === undefined ? 'allow' : 'deny', `${method} ${o.status} request ${o.requestId} role data${o.code ? ` ${o.code}` : ''}`),
   });
   return reply;
 }
 
-async function sendVirtual(req: FastifyRequest, reply: FastifyReply, self: string[], modified: number, children: VirtualChild[], now: number): Promise<FastifyReply> {
-  try {
-    if (req.method === 'PROPFIND') {
-      const answer = await virtualPropfind({ self, modified, children, depth: virtualDepth(req.headers.depth), body: req.body as Readable | undefined, now });
-      return reply.code(answer.status).headers(answer.headers).send(answer.body);
-    }
-  } catch (err) {
-    dropBody(req, reply);
-    return sendDav(reply, toDavError(err));
-  }
-  dropBody(req, reply);
-  const body = virtualListing(children);
-  reply.code(200).headers({ 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length });
-  return reply.send(req.method === 'HEAD' ? undefined : body);
-}
 
-function sendDav(reply: FastifyReply, err: DavError): FastifyReply {
-  const res = errorResponse(err);
-  return reply.code(res.status).headers(res.headers).send(res.body);
-}

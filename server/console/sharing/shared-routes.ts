@@ -28,13 +28,11 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest }
 import type { Readable } from 'node:stream';
 import type { AuditLog } from '../../../policy/audit/log.js';
 import type { Clock } from '../../../shares/clock.js';
-import { DAV_METHODS, optionsResponse } from '../../../shares/webdav/handler.js';
-import { DavError, toDavError } from '../../../shares/webdav/errors.js';
-import { decodeDestination, decodePath, encodeHref } from '../../../shares/webdav/paths.js';
-import { errorResponse } from '../../../shares/webdav/responses.js';
+import { toDavError } from '../../../shares/webdav/errors.js';
+import { decodeDestination, encodeHref } from '../../../shares/webdav/paths.js';
 import { forwardToAgent, sendPlain, type ForwardDeps } from '../dav/forward.js';
-import { DAV_ROUTES, addDavMethods, rawUrlOf } from '../dav/pcs-routes.js';
-import { virtualDepth, virtualListing, virtualPropfind, type VirtualChild } from '../dav/virtual.js';
+import { DAV_ROUTES, dropBody, openDavRequest, rawUrlOf, registerDavRoute, sendVirtual } from '../dav/dav-request.js';
+import type { VirtualChild } from '../dav/virtual.js';
 import type { ShareRuleRow } from '../store/store.js';
 import { SHARED_REALM, type Grantee, type GranteeBasicAuth } from './grantee-basic.js';
 import type { ShareRules } from './share-rules.js';
@@ -57,26 +55,10 @@ export function ownerName(rule: Pick<ShareRuleRow, 'user' | 'pcId'>): string {
 }
 
 export function registerSharedDav(app: FastifyInstance, deps: SharedDavDeps): void {
-  addDavMethods(app);
-  app.register(async (dav) => {
-    dav.removeAllContentTypeParsers();
-    dav.addContentTypeParser('*', (_req: FastifyRequest, payload: Readable, done: (err: Error | null, body?: unknown) => void) => done(null, payload));
-    dav.route({ method: [...DAV_METHODS], url: DAV_ROUTES.shared, exposeHeadRoute: false, handler: (req, reply) => handle(req, reply, deps) });
-  });
+  registerDavRoute(app, DAV_ROUTES.shared, (req, reply) => handle(req, reply, deps));
 }
 
-function dropBody(req: FastifyRequest, reply: FastifyReply): void {
-  const body = req.body as Readable | undefined;
-  if (body && !body.readableEnded) {
-    reply.header('connection', 'close');
-    body.resume();
-  }
-}
 
-function sendDav(reply: FastifyReply, err: DavError): FastifyReply {
-  const res = errorResponse(err);
-  return reply.code(res.status).headers(res.headers).send(res.body);
-}
 
 async function trail(deps: SharedDavDeps, grantee: Grantee, target: string, decision: 'allow' | 'deny', reason: string): Promise<void> {
   await deps.audit.append({ actor: grantee.name, action: 'share.access', target, decision, reason }).catch((err: Error) => {
@@ -102,29 +84,9 @@ function foldersOf(rules: readonly ShareRuleRow[], owner: string): Map<string, S
 
 async function handle(req: FastifyRequest, reply: FastifyReply, deps: SharedDavDeps): Promise<FastifyReply> {
   const method = req.method;
-  const rawUrl = rawUrlOf(req);
-  let names: string[];
-  try {
-    names = decodePath(rawUrl);
-  } catch (err) {
-    dropBody(req, reply);
-    return sendDav(reply, toDavError(err));
-  }
-  if (names[0] !== 'shared') {
-    dropBody(req, reply);
-    return sendPlain(reply, 404, 'there is no such resource');
-  }
-  if (method === 'OPTIONS') {
-    const o = optionsResponse();
-    return reply.code(o.status).headers(o.headers).send();
-  }
-  const login = await deps.auth.verify(req.headers.authorization, req.ip, await deps.rules.granteeGroups());
-  if (!login.ok) {
-    dropBody(req, reply);
-    const headers: Record<string, string> = login.status === 401 ? { 'www-authenticate': SHARED_REALM } : {};
-    if (login.retryAfter !== undefined) headers['retry-after'] = String(login.retryAfter);
-    return sendPlain(reply, login.status, login.message, headers);
-  }
+  const opened = await openDavRequest(req, reply, 'shared', SHARED_REALM, async () => deps.auth.verify(req.headers.authorization, req.ip, await deps.rules.granteeGroups()));
+  if (!opened) return reply;
+  const { names, login } = opened;
   const grantee = login.grantee;
   const rules = await deps.rules.forGrantee(grantee.name, grantee.groups);
   const [, owner, folderName, ...rest] = names;
@@ -175,7 +137,7 @@ async function handle(req: FastifyRequest, reply: FastifyReply, deps: SharedDavD
   await forwardToAgent(
     deps.forward,
     {
-      pcId: rule.pcId, method, rawUrl, headers: req.headers, body: req.body as Readable | undefined,
+      pcId: rule.pcId, method, rawUrl: rawUrlOf(req), headers: req.headers, body: req.body as Readable | undefined,
       grant: {
         actor: grantee.name, kind: 'share', role: 'share', user: rule.user, access: rule.access, ruleId: rule.id, groups: grantGroups(grantee, rule),
         base: encodeHref(['shared', owner, folderName], false), root: [...rule.folder], prefix: [...rule.folder],
@@ -187,18 +149,3 @@ async function handle(req: FastifyRequest, reply: FastifyReply, deps: SharedDavD
   return reply;
 }
 
-async function sendVirtual(req: FastifyRequest, reply: FastifyReply, self: string[], modified: number, children: VirtualChild[], now: number): Promise<FastifyReply> {
-  try {
-    if (req.method === 'PROPFIND') {
-      const answer = await virtualPropfind({ self, modified, children, depth: virtualDepth(req.headers.depth), body: req.body as Readable | undefined, now });
-      return reply.code(answer.status).headers(answer.headers).send(answer.body);
-    }
-  } catch (err) {
-    dropBody(req, reply);
-    return sendDav(reply, toDavError(err));
-  }
-  dropBody(req, reply);
-  const body = virtualListing(children);
-  reply.code(200).headers({ 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length });
-  return reply.send(req.method === 'HEAD' ? undefined : body);
-}
