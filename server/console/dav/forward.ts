@@ -73,6 +73,10 @@ export const ANSWER_IDLE_MS = 60_000;
 
 /** The most bytes of an agent's JSON refusal that are read. */
 const MAX_REFUSAL_BYTES = 16 * 1024;
+/** The largest piece the relay writes to the client at once (what came from the link in one turn, up to this). */
+const RELAY_PIECE_BYTES = 256 * 1024;
+/** How much of an answer the relay holds before it stops reading the link stream: a few TLS records, not the file. */
+const RELAY_BUFFER_BYTES = 1024 * 1024;
 
 export interface ForwardDeps {
   hub: Pick<LinkHub, 'stream'>;
@@ -205,17 +209,21 @@ export async function openForward(deps: ForwardDeps, req: ForwardRequest, signal
   }
   // Consumed at once, with backpressure: an HTTP/2 stream the remote has ended is drained by Node if nothing
   // reads it, so an answer left unread while the caller writes its audit line would be lost.
-  const body = new PassThrough();
+  const body = new PassThrough({ highWaterMark: RELAY_BUFFER_BYTES });
   relay(answer.body, body, `the link to PC ${req.pcId} went down during the answer`);
   watchIdle(answer.body, body, deps.answerIdleMs ?? ANSWER_IDLE_MS, `PC ${req.pcId} stopped sending its answer`);
   return { ok: true, requestId, status: answer.status, headers: answerHeaders(answer.headers), body };
 }
 
 /**
- * Pipes a link stream into the relay with backpressure. The relay ends only
- * when the agent ended its answer; when the link went down or the stream was
- * reset (cutShort), it is destroyed with an error, so the client's response
- * breaks off at once instead of ending as if whole or staying open.
+ * Copies a link stream into the relay with backpressure, in pieces of up to
+ * RELAY_PIECE_BYTES: the HTTP/2 stream gives ~8 KiB chunks (its frames cut
+ * by the TLS records), and each chunk written on its own would be its own
+ * TLS record and write on the client's socket; what arrived in one turn of
+ * the event loop goes out as one piece. The relay ends only when the agent
+ * ended its answer; when the link went down or the stream was reset
+ * (cutShort), it is destroyed with an error, so the client's response breaks
+ * off at once instead of ending as if whole or staying open.
  * stream.pipeline does neither here: for a link stream closed with part of
  * it unread (a slow client's, or a reading one's relay full for a moment)
  * Node emits only 'close', and pipeline keeps waiting for an 'end' (its
@@ -226,13 +234,42 @@ export async function openForward(deps: ForwardDeps, req: ForwardRequest, signal
  */
 function relay(source: Readable, relayed: PassThrough, message: string): void {
   const broken = (err?: Error) => relayed.destroy(err ?? new LinkError('ERR_LINK_BROKEN', message));
-  source.pipe(relayed, { end: false });
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let flushing: NodeJS.Immediate | undefined;
+  const flush = () => {
+    flushing = undefined;
+    if (pendingBytes === 0 || relayed.destroyed) return;
+    const piece = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+    pending = [];
+    pendingBytes = 0;
+    if (!relayed.write(piece)) {
+      source.pause();
+      relayed.once('drain', () => source.resume());
+    }
+  };
+  source.on('data', (chunk: Buffer) => {
+    pending.push(chunk);
+    pendingBytes += chunk.length;
+    if (pendingBytes >= RELAY_PIECE_BYTES) {
+      if (flushing) clearImmediate(flushing);
+      flush();
+    } else {
+      flushing ??= setImmediate(flush);
+    }
+  });
   source.once('error', broken);
-  source.once('end', () => (cutShort(source) ? broken() : relayed.end()));
+  source.once('end', () => {
+    if (cutShort(source)) return broken();
+    if (flushing) clearImmediate(flushing);
+    flush();
+    relayed.end();
+  });
   source.once('close', () => {
     if (!source.readableEnded) broken();
   });
   relayed.once('close', () => {
+    if (flushing) clearImmediate(flushing);
     if (!source.readableEnded) source.destroy();
   });
 }
