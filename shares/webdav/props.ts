@@ -206,11 +206,12 @@ export function allprop(c: PropContext, full: boolean): string[] {
 
 /** The propstat pieces of the properties asked for by name: 200 for those the resource has, 404 for the others. */
 export function namedProps(requested: readonly PropName[], c: PropContext): string[] {
-  const dead = new Map(c.dead().map((d) => [`${d.ns}\u0000${d.name}`, d.value]));
+  const deadProps = c.dead();
+  const dead = deadProps.length === 0 ? undefined : new Map(deadProps.map((d) => [`${d.ns}\u0000${d.name}`, d.value]));
   const found: string[] = [];
   let missing = '';
   for (const p of requested) {
-    const value = liveProp(p, c) ?? dead.get(`${p.ns}\u0000${p.local}`);
+    const value = liveProp(p, c) ?? dead?.get(`${p.ns}\u0000${p.local}`);
     if (value !== undefined) found.push(value);
     else missing += emptyProp(p);
   }
