@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { DavHandler, type DavLimits } from '../shares/webdav/handler.js';
 import { DavError, toDavError, WEBDAV_STATUS } from '../shares/webdav/errors.js';
 import { LockManager } from '../shares/webdav/locks.js';
+import { httpDate, isoDate } from '../shares/webdav/props.js';
 import { readOnlyStore } from '../shares/webdav/read-only-store.js';
 import { StoreError, type DavStore } from '../shares/webdav/store.js';
 import { MemoryDavStore } from './helpers/memory-dav-store.js';
@@ -204,6 +205,73 @@ test('PROPFIND: Depth 1 lists the children with their properties; quota on folde
   const named = await dav('PROPFIND', '/d/f.txt', { depth: '0' }, '<D:propfind xmlns:D="DAV:"><D:prop><D:getcontentlength/><x:missing xmlns:x="urn:x"/></D:prop></D:propfind>');
   assert.match(named.text, /<D:prop><D:getcontentlength>3<\/D:getcontentlength><\/D:prop><D:status>HTTP\/1.1 200 OK<\/D:status>/);
   assert.match(named.text, /<D:prop><x:missing xmlns:x="urn:x"\/><\/D:prop><D:status>HTTP\/1.1 404 Not Found<\/D:status>/);
+});
+
+const WINDOWS_PROPFIND =
+  '<?xml version="1.0" encoding="utf-8" ?><D:propfind xmlns:D="DAV:"><D:prop xmlns:Z="urn:schemas-microsoft-com:">' +
+  '<D:resourcetype/><D:getcontentlength/><D:getlastmodified/><D:creationdate/>' +
+  '<Z:Win32CreationTime/><Z:Win32LastAccessTime/><Z:Win32LastModifiedTime/><Z:Win32FileAttributes/></D:prop></D:propfind>';
+
+const hrefsOf = (xml: string): string[] => [...xml.matchAll(/<D:href>([^<]*)<\/D:href>/g)].map((m) => m[1]!);
+
+test('PROPFIND Depth 1: a member\'s href is the folder\'s and its own name percent-encoded once (folders end in "/"), XML-escaped, at the root, deeper and under an href base', async () => {
+  const store = new MemoryDavStore(() => NOW);
+  const names = ['a b.txt', '100%.txt', 'x#y', "it's & co.txt", '+plus', 'é😀.txt'];
+  const folders = ['Été #1', 'sub dir'];
+  for (const base of [[], ['Été #1']]) {
+    if (base.length > 0) store.mkdir(base);
+    for (const f of folders) if (!(base.length === 0 && f === 'Été #1')) store.mkdir([...base, f]);
+    for (const n of names) await store.write([...base, n], Readable.from([Buffer.from('x')]));
+  }
+  const escape = (href: string) => href.replace(/&/g, '&amp;').replace(/'/g, '&apos;');
+  const expected = (hrefBase: string, base: string[]) => {
+    const folder = hrefBase + '/' + base.map((n) => encodeURIComponent(n) + '/').join('');
+    const members = store.list(base).map((e) => folder + encodeURIComponent(e.name) + (e.isDir ? '/' : ''));
+    return [folder, ...members].map(escape).sort();
+  };
+  for (const hrefBase of ['', '/shared/alice%40pc-1/Inbox']) {
+    const handler = new DavHandler(store, new LockManager(() => NOW), LIMITS, () => NOW, hrefBase);
+    for (const base of [[], ['Été #1']]) {
+      const url = '/' + base.map((n) => encodeURIComponent(n) + '/').join('');
+      for (const body of [undefined, WINDOWS_PROPFIND]) {
+        const res = await handler.handle({
+          method: 'PROPFIND',
+          url,
+          headers: { host: HOST, depth: '1', ...(body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) }) },
+          body: body === undefined ? undefined : Readable.from([Buffer.from(body)]),
+          principal: 'alice',
+        });
+        assert.equal(res.status, 207);
+        const xml = Buffer.isBuffer(res.body) ? res.body.toString('utf8') : '';
+        assert.deepEqual(hrefsOf(xml).sort(), expected(hrefBase, base), `${hrefBase || '(origin root)'} ${url}`);
+        assert.ok(xml.includes('<D:href>' + hrefBase + url + 'it&apos;s%20%26%20co.txt</D:href>'), 'the apostrophe escaped, "&" percent-encoded');
+      }
+    }
+  }
+});
+
+test('PROPFIND Depth 1: a listing member carries nothing beyond what was asked and the markup RFC 4918 needs (allprop under 400 bytes, Windows\' list at its floor)', async () => {
+  const { dav } = setup();
+  await dav('MKCOL', '/many');
+  await dav('PUT', '/many/document-00001.docx', {}, '');
+  const href = '/many/document-00001.docx';
+  const member = (xml: string) => /<D:response><D:href>\/many\/document-00001\.docx<\/D:href>.*?<\/D:response>/.exec(xml)?.[0] ?? '';
+  const t = httpDate(NOW);
+  const windows = member((await dav('PROPFIND', '/many/', { depth: '1' }, WINDOWS_PROPFIND)).text);
+  assert.equal(
+    windows,
+    `<D:response><D:href>${href}</D:href><D:propstat><D:prop><D:resourcetype/><D:getcontentlength>0</D:getcontentlength>` +
+      `<D:getlastmodified>${t}</D:getlastmodified><D:creationdate>${isoDate(NOW)}</D:creationdate>` +
+      `<Z:Win32CreationTime>${t}</Z:Win32CreationTime><Z:Win32LastAccessTime>${t}</Z:Win32LastAccessTime><Z:Win32LastModifiedTime>${t}</Z:Win32LastModifiedTime>` +
+      `<Z:Win32FileAttributes>00000020</Z:Win32FileAttributes></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>`,
+  );
+  assert.equal(Buffer.byteLength(windows), 583 + href.length, 'the eight values, their D:/Z: elements, one propstat and the href');
+  const allprop = member((await dav('PROPFIND', '/many/', { depth: '1' })).text);
+  const etag = /<D:getetag>"([^"]*)"<\/D:getetag>/.exec(allprop)?.[1];
+  assert.ok(etag !== undefined, 'allprop members carry their ETag');
+  // As the vault answers the bench's files: "/Documents/many/document-NNNNN.docx" (10 bytes longer) with a 16-digit ETag.
+  const asInTheBench = Buffer.byteLength(allprop) + 10 - etag.length + 16;
+  assert.ok(asInTheBench < 400, `an allprop member takes ${asInTheBench} bytes`);
 });
 
 test('PROPPATCH sets dead and Win32 properties all or nothing', async () => {

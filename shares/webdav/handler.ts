@@ -283,7 +283,6 @@ export class DavHandler {
     const quota = hasQuota(store) ? () => ({ used: store.quotaUsed(), available: Math.max(0, this.limits.quotaBytes()) }) : undefined;
     const deadProps = hasDeadProps(store) ? store : undefined;
     const anyLocks = this.locks.list().length > 0;
-    const href = (n: DavPath, isDir: boolean) => this.href(n, isDir);
     const context = (entry: DavEntry, entryNames: DavPath, dead: () => readonly DeadProperty[]): PropContext => ({
       entry,
       now,
@@ -291,20 +290,25 @@ export class DavHandler {
       locks: () => (anyLocks ? this.locks.locksCovering(keyOf(entryNames)) : []),
       dead,
     });
-    const render = function* (entry: DavEntry, entryNames: DavPath, full: boolean, dead: () => readonly DeadProperty[]): Generator<string> {
+    /** One D:response as one piece (a resource's dead properties are bounded at PROPPATCH, 1 MiB in all). */
+    const render = (entry: DavEntry, entryNames: DavPath, escapedHref: string, full: boolean, dead: () => readonly DeadProperty[]): string => {
       const c = context(entry, entryNames, dead);
-      yield `<D:response><D:href>${escapeXml(href(entryNames, entry.isDir))}</D:href>`;
-      if (asked.mode === 'allprop') yield* propstat(allprop(c, full), 200);
-      else if (asked.mode === 'propname') yield* propstat(propNames(c).map(emptyProp), 200);
-      else yield* namedProps(asked.requested, c);
-      yield '</D:response>';
+      const props = asked.mode === 'allprop' ? propstat(allprop(c, full), 200) : asked.mode === 'propname' ? propstat(propNames(c).map(emptyProp), 200) : namedProps(asked.requested, c);
+      return `<D:response><D:href>${escapedHref}</D:href>${props.join('')}</D:response>`;
     };
+    const selfHref = this.href(names, self.isDir);
     const pieces = function* (): Generator<string> {
       yield MULTISTATUS_OPEN;
-      yield* render(self, names, true, () => deadProps?.getProps(names) ?? []);
+      yield render(self, names, escapeXml(selfHref), true, () => deadProps?.getProps(names) ?? []);
       if (depth === '1' && self.isDir) {
+        // A member's href is the folder's (encoded and escaped once) and its own name, encoded as encodeHref does.
+        const folderHref = escapeXml(selfHref.endsWith('/') ? selfHref : `${selfHref}/`);
         const props = deadProps?.childProps(names) ?? new Map<string, DeadProperty[]>();
-        for (const e of store.list(names)) yield* render(e, [...names, e.name], false, () => props.get(e.name) ?? []);
+        const none: readonly DeadProperty[] = [];
+        for (const e of store.list(names)) {
+          const memberHref = folderHref + escapeXml(encodeURIComponent(e.name)) + (e.isDir ? '/' : '');
+          yield render(e, [...names, e.name], memberHref, false, () => props.get(e.name) ?? none);
+        }
       }
       yield MULTISTATUS_CLOSE;
     };

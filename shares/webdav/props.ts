@@ -8,7 +8,18 @@
  * entries of a Depth 1 allprop listing carry only what Explorer needs
  * (resourcetype, size, times, etag; Win32 attributes when not the default);
  * supportedlock, lockdiscovery, the Win32 times and quota are returned for the
- * requested resource itself and whenever they are asked for by name.
+ * requested resource itself and whenever they are asked for by name. A file
+ * of the bench's folder takes 376 bytes (2,659 entries fit in 1,000,000).
+ *
+ * Asked by name, nothing can be left out: each property asked for is answered
+ * (RFC 4918 9.1: 200 with its value, or 404), hrefs are absolute paths (8.3),
+ * and every element is prefixed (D:, Z:), since the Windows client fails on a
+ * default namespace (golang/go#11177). Windows' list of eight properties thus
+ * takes 583 bytes per file plus its href (618 in the bench, 1,618 entries in
+ * 1,000,000 bytes), which is what this renders: test/webdav-handler.test.ts
+ * pins it. (Answering the four Win32 ones 404 would still take about 515 and
+ * lose the times Windows stored.) Larger folders need the guest kit's
+ * FileAttributesLimitInBytes.
  *
  * A resource is rendered as a list of pieces (its live properties, then each
  * dead property value on its own) so the caller can stream a large
@@ -206,11 +217,12 @@ export function allprop(c: PropContext, full: boolean): string[] {
 
 /** The propstat pieces of the properties asked for by name: 200 for those the resource has, 404 for the others. */
 export function namedProps(requested: readonly PropName[], c: PropContext): string[] {
-  const dead = new Map(c.dead().map((d) => [`${d.ns}\u0000${d.name}`, d.value]));
+  const deadProps = c.dead();
+  const dead = deadProps.length === 0 ? undefined : new Map(deadProps.map((d) => [`${d.ns}\u0000${d.name}`, d.value]));
   const found: string[] = [];
   let missing = '';
   for (const p of requested) {
-    const value = liveProp(p, c) ?? dead.get(`${p.ns}\u0000${p.local}`);
+    const value = liveProp(p, c) ?? dead?.get(`${p.ns}\u0000${p.local}`);
     if (value !== undefined) found.push(value);
     else missing += emptyProp(p);
   }
