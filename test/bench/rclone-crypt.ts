@@ -92,8 +92,9 @@ export async function startRcloneCrypt(opts: RcloneCryptOptions): Promise<Rclone
     for (let attempt = 0; attempt < 3; attempt++) {
       const port = await freePort();
       const url = `https://127.0.0.1:${port}`;
-      const args = ['serve', 'webdav', 'bench:', '--addr', `127.0.0.1:${port}`, '--cert', opts.certFile, '--key', opts.keyFile, '--user', opts.user, '--pass', opts.password, '--vfs-cache-mode', 'off'];
-      const child = spawn(RCLONE_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+      const args = ['serve', 'webdav', 'bench:', '--addr', `127.0.0.1:${port}`, '--cert', opts.certFile, '--key', opts.keyFile, '--user', opts.user, '--vfs-cache-mode', 'off'];
+      // The login's password goes by environment (rclone reads --pass as RCLONE_PASS), not argv, where ps shows it.
+      const child = spawn(RCLONE_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, RCLONE_PASS: opts.password } });
       let output = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => (output = (output + d).slice(-32 * 1024)));
       child.stderr.setEncoding('utf8').on('data', (d: string) => (output = (output + d).slice(-32 * 1024)));
