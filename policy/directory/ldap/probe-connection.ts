@@ -43,8 +43,7 @@ interface Link {
   closed: Promise<Outcome>;
   isClosed: boolean;
   /** Resolves when the TLS connection is up; rejects when it could not be made. */
-  ready: Promise<void>;
-  up: boolean;
+  ready: Promise<unknown>;
   /** Probes waiting on it. */
   users: number;
   /** No new probe uses it; it is closed when its last probe ends. */
@@ -91,7 +90,7 @@ export class ProbeConnection {
   private open(): Link {
     // No ldapts timeouts: the monitor's deadline (the probe's signal) bounds every step, the handshake included.
     let closed = (_: Outcome) => {};
-    const link: Link = { client: undefined!, socket: undefined, up: false, users: 0, retired: false, ready: Promise.resolve(), isClosed: false, closed: new Promise((resolve) => (closed = resolve)) };
+    const link: Link = { client: undefined!, socket: undefined, users: 0, retired: false, ready: Promise.resolve(), isClosed: false, closed: new Promise((resolve) => (closed = resolve)) };
     const { client, secure, hostname } = newClient(this.s, this.url, 0, (socket) => {
       link.socket = socket;
       socket.once('close', () => {
@@ -100,10 +99,8 @@ export class ProbeConnection {
       });
     });
     link.client = client;
-    const handshake = secure ? client.search('', { ...ROOT_DSE, attributes: ['1.1'] }) : client.startTLS(tlsOptions(this.s, hostname));
-    link.ready = handshake.then(() => {
-      link.up = true;
-    });
+    // ldapts connects lazily: on ldaps:// a first read makes the TLS handshake.
+    link.ready = secure ? client.search('', { ...ROOT_DSE, attributes: ['1.1'] }) : client.startTLS(tlsOptions(this.s, hostname));
     link.ready.catch(() => undefined);
     this.link = link;
     this.opened++;
