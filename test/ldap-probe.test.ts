@@ -6,7 +6,8 @@
  * connection broke never reconnects in plain LDAP; and the monitor over the
  * real probe locks within interval x failures + timeout when slapd hangs
  * (SIGSTOP) or is gone (SIGKILL), cut at random moments of the probe cycle,
- * and opens again when it is back, leaving no connection behind.
+ * and opens again when it is back, leaving no connection behind. With two
+ * servers each keeps its own connection open, the slower one included.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -161,3 +162,25 @@ for (const mode of ['hung', 'gone'] as const) {
     assert.ok(now.current <= 2, `slapd has ${now.current} connections open (the probe's and the monitor's at most)`);
   });
 }
+
+test('two servers: each keeps its connection open round after round, the one that answers second included', { timeout: 60_000 }, async () => {
+  const other = await startSlapd({ monitor: true });
+  const otherMonitor = openMonitor(other);
+  try {
+    const directory = new LdapDirectory(slapdDirectorySettings(slapd, 'pc-probe', { urls: [slapd.url, other.url], caPem: slapd.caPem + other.caPem }));
+    const { m } = reachability(directory);
+    const before = [await monitor.read(), await otherMonitor.read()];
+    await m.start();
+    await sleep(6 * INTERVAL);
+    m.stop();
+    const after = [await monitor.read(), await otherMonitor.read()];
+    for (const [i, name] of ['first', 'second'].entries()) {
+      const d = delta(before[i]!, after[i]!);
+      assert.ok(d.connections === 1 && d.startTls === 1, `${name} server: one connection over every round (${JSON.stringify(d)})`);
+      assert.ok(d.searches >= 6, `${name} server: answered every round (${JSON.stringify(d)})`);
+    }
+  } finally {
+    await otherMonitor.close();
+    await other.stop();
+  }
+});
