@@ -2,7 +2,9 @@
  * The reachability monitor: probes every directory server (an anonymous
  * rootDSE read) in rounds that start every interval, on a fixed schedule.
  * A round succeeds when any server answers within the probe timeout; at the
- * deadline it fails and the probes still running are aborted. After
+ * deadline it fails and the probes still running are aborted (a probe still
+ * running when another server answered runs on until then: aborted means no
+ * answer in time). After
  * `failuresToLock` failed rounds in a row it reports "unreachable"; the first
  * success after that reports "reachable" again.
  *
@@ -113,26 +115,37 @@ export class ReachabilityMonitor {
     }
   }
 
-  /** True as soon as one server answers; false when none has by `deadlineAt`. Never rejects. */
+  /**
+   * True as soon as one server answers; false when none has by `deadlineAt`
+   * or every probe failed. Never rejects. Probes still running when another
+   * server answered run on until the deadline (or their end): a probe is
+   * aborted only when its deadline passed without an answer (or by stop()),
+   * so an aborted probe always means "no answer in time", and a kept-open
+   * probe connection drops it then (policy/directory/ldap/probe-connection.ts).
+   */
   private anyAnswers(deadlineAt: number): Promise<boolean> {
     const controller = new AbortController();
     return new Promise<boolean>((resolve) => {
       let pending = this.opts.servers.length;
-      const finish = (answered: boolean) => {
+      let answered = false;
+      const end = () => {
         clearTimeout(deadline);
         this.inFlight.delete(end);
         controller.abort();
         resolve(answered);
       };
-      const end = () => finish(false);
+      const settled = (ok: boolean) => {
+        if (ok && !answered) {
+          answered = true;
+          resolve(true);
+        }
+        if (--pending === 0) end();
+      };
       this.inFlight.add(end);
       const deadline = setTimeout(end, deadlineAt - this.now());
       if (pending === 0) end();
       for (const server of this.opts.servers) {
-        this.opts.probe(server, controller.signal).then(
-          (ok) => (ok ? finish(true) : --pending === 0 && finish(false)),
-          () => --pending === 0 && finish(false),
-        );
+        this.opts.probe(server, controller.signal).then(settled, () => settled(false));
       }
     });
   }

@@ -2,7 +2,8 @@
  * The reachability monitor on its own, with mocked timers and a fake probe
  * (no network): the lock bound interval x failures + timeout for a gone and
  * a hung directory cut at every moment of the probe cycle, the start
- * locked, renewal, stale rounds, several servers, and stop().
+ * locked, renewal, stale rounds, several servers (a probe is aborted only
+ * when its deadline passed), and stop().
  * (gate-ldap.test.ts measures the same bound against a real slapd.)
  */
 import { afterEach, beforeEach, mock, test } from 'node:test';
@@ -156,6 +157,27 @@ test('several servers: reachable while any answers; a dead one does not delay th
   await advance(5 * INTERVAL);
   assert.deepEqual(changes.map((c) => c.reachable), [true]);
   assert.equal(renewals(), 6);
+  m.stop();
+});
+
+test('a probe still running when another server answered is aborted only at the deadline (aborted means: no answer in time)', { timeout: 30_000 }, async () => {
+  const aborts: { server: string; at: number }[] = [];
+  const { m } = monitor(
+    (server, signal) =>
+      new Promise<boolean>((resolve) => {
+        const started = Date.now();
+        let done = false;
+        signal.addEventListener('abort', () => done || (aborts.push({ server, at: Date.now() - started }), resolve(false)), { once: true });
+        if (server === 'ldap://dc2') setTimeout(() => ((done = true), resolve(true)), ANSWER_MS); // dc1 hangs
+      }),
+    { servers: ['ldap://dc1', 'ldap://dc2'] },
+  );
+  await started(m);
+  assert.equal(m.isReachable, true);
+  assert.equal(aborts.length, 0, 'dc1\'s probe is not aborted when dc2 answers');
+  await advance(TIMEOUT);
+  assert.deepEqual(aborts.slice(0, 1), [{ server: 'ldap://dc1', at: TIMEOUT }], 'dc1\'s probe is aborted at the round\'s deadline');
+  assert.ok(aborts.every((a) => a.server === 'ldap://dc1'), 'dc2 answered every round and was never aborted');
   m.stop();
 });
 

@@ -31,6 +31,10 @@
  *
  * stop({ keepData: true }) and start() restart the same slapd on the same port with the same
  * data (to cut the directory and bring it back); stop() removes the temporary folder.
+ *
+ * startSlapd({ monitor: true }) adds slapd's cn=Monitor database, readable anonymously (this
+ * throwaway slapd only): openMonitor() reads its counters (connections accepted, StartTLS and
+ * search operations completed) to count TLS handshakes.
  */
 import { launchDaemon, stopDaemon, type Daemon } from './daemon.js';
 import { rmSync } from 'node:fs';
@@ -107,10 +111,55 @@ export interface Slapd {
 export interface StartSlapdOptions {
   /** LDIF applied as the rootdn right after the fixture (e.g. extra entries or memberships). */
   extraLdif?: string;
+  /** Adds the cn=Monitor database, readable anonymously (see openMonitor). */
+  monitor?: boolean;
+}
+
+/** slapd's counters since it started (cn=Monitor). */
+export interface MonitorCounters {
+  /** Connections accepted (each of the product's a TLS handshake). */
+  connections: number;
+  /** Connections open now. */
+  current: number;
+  /** Extended operations completed (StartTLS is one). */
+  extended: number;
+  /** Search operations completed. */
+  searches: number;
+}
+
+const MONITOR_COUNTERS: Record<keyof MonitorCounters, [string, string]> = {
+  connections: ['cn=Total,cn=Connections,cn=Monitor', 'monitorCounter'],
+  current: ['cn=Current,cn=Connections,cn=Monitor', 'monitorCounter'],
+  extended: ['cn=Extended,cn=Operations,cn=Monitor', 'monitorOpCompleted'],
+  searches: ['cn=Search,cn=Operations,cn=Monitor', 'monitorOpCompleted'],
+};
+
+/**
+ * Reads cn=Monitor of a slapd started with { monitor: true } over one plain-LDAP connection of
+ * its own, kept open (counted once in `connections` and `current`; its own reads are searches:
+ * read() subtracts them). close() when done.
+ */
+export function openMonitor(slapd: Slapd): { read(): Promise<MonitorCounters>; close(): Promise<void> } {
+  const client = new Client({ url: slapd.url, timeout: 5_000, connectTimeout: 5_000 });
+  let ownSearches = 0;
+  return {
+    async read() {
+      const counters = {} as MonitorCounters;
+      for (const [name, [dn, attribute]] of Object.entries(MONITOR_COUNTERS) as [keyof MonitorCounters, [string, string]][]) {
+        const { searchEntries } = await client.search(dn, { scope: 'base', attributes: [attribute] });
+        ownSearches++;
+        counters[name] = Number(searchEntries[0]?.[attribute]);
+      }
+      // The search being answered is counted once it completes: this read's own searches, all but none, are in.
+      counters.searches -= ownSearches - 1;
+      return counters;
+    },
+    close: () => client.unbind().catch(() => undefined),
+  };
 }
 
 
-function slapdConf(dir: string, names: Names, adminPassword: string): string {
+function slapdConf(dir: string, names: Names, adminPassword: string, monitor: boolean): string {
   const svc = `dn.exact="${names.serviceDn}"`;
   return [
     '# written by test/helpers/slapd.ts',
@@ -156,6 +205,7 @@ function slapdConf(dir: string, names: Names, adminPassword: string): string {
     '  by users read',
     '  by * none',
     '',
+    ...(monitor ? ['database monitor', 'access to *', '  by * read', ''] : []),
   ].join('\n');
 }
 
@@ -256,7 +306,7 @@ export async function startSlapd(opts: StartSlapdOptions = {}): Promise<Slapd> {
     await writeFile(join(dir, 'tls-ca.pem'), tls.caCertPem);
     await writeFile(join(dir, 'tls-cert.pem'), tls.certPem);
     await writeFile(join(dir, 'tls-key.pem'), tls.keyPem, { mode: 0o600 });
-    await writeFile(confFile, slapdConf(dir, n, adminPassword), { mode: 0o600 });
+    await writeFile(confFile, slapdConf(dir, n, adminPassword, opts.monitor ?? false), { mode: 0o600 });
     await writeFile(adminPasswordFile, adminPassword, { mode: 0o600 });
     const port = await freePort();
     const url = `ldap://127.0.0.1:${port}`;

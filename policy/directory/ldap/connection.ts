@@ -1,25 +1,29 @@
 /**
  * Connections to the company directory: failover across the configured
- * servers in order, TLS always (LDAPS, or StartTLS on ldap:// URLs), and the
- * reachability probe (an anonymous rootDSE read, stopped when the monitor
- * aborts it).
+ * servers in order, TLS always (LDAPS, or StartTLS on ldap:// URLs). The
+ * reachability probe keeps its own connection open (probe-connection.ts).
  *
  * Timeouts: every directory operation is bounded by `timeoutMs`
  * (`directory.ldap.timeoutSeconds`): ldapts bounds the TCP connection and
  * each request, and `connect` also bounds the StartTLS handshake, which
- * ldapts does not. The probe's timeout is the monitor's
- * (`directory.probe.timeoutSeconds`).
+ * ldapts does not.
  *
  * Security considerations: certificates are verified against the configured
  * CA unless `insecureSkipVerify` is set, which the service logs loudly at
  * start; a refused certificate is reported as such (unknown CA, name
  * mismatch, expired), not as a server that is down. Passwords are never put
  * in errors. Plain LDAP without TLS is not offered: a simple bind would send
- * the password in the clear.
+ * the password in the clear. A client makes one connection only: ldapts
+ * silently reconnects a client whose connection closed on its next request,
+ * and on an ldap:// URL that new connection is plain LDAP (StartTLS is not
+ * redone), where anyone on the path could answer a search (a forged group
+ * membership) or read it. Here such a request fails instead, and whoever
+ * needs the directory again opens a new client (the probe does,
+ * probe-connection.ts).
  */
-import { isIP } from 'node:net';
-import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
-import { Client, InvalidCredentialsError } from 'ldapts';
+import { connect as netConnect, isIP, Socket } from 'node:net';
+import { checkServerIdentity, connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { Client, InvalidCredentialsError, type ClientOptions } from 'ldapts';
 import { DirectoryUnreachableError } from '../errors.js';
 
 export interface LdapServerSettings {
@@ -33,7 +37,7 @@ export interface LdapServerSettings {
   timeoutMs: number;
 }
 
-function tlsOptions(s: LdapServerSettings, host: string): ConnectionOptions {
+export function tlsOptions(s: LdapServerSettings, host: string): ConnectionOptions {
   return {
     ...(s.caPem ? { ca: s.caPem } : {}),
     // SNI takes names only (RFC 6066); an IP host is still checked against the certificate.
@@ -81,10 +85,43 @@ async function within<T>(ms: number, step: Promise<T>): Promise<T> {
   }
 }
 
-function newClient(s: LdapServerSettings, url: string, timeoutMs: number): { client: Client; secure: boolean; hostname: string } {
+/** A socket that fails at once: what a client gets when it would connect a second time. */
+function refusedSocket(): Socket {
+  const socket = new Socket();
+  socket.destroy(new Error('the connection to the directory closed; a client does not reconnect (a new connection would skip StartTLS)'));
+  return socket;
+}
+
+/**
+ * ldapts's transport hooks for one client: its first connection, then only
+ * refused ones (see the head comment). `onSocket` is told of the TCP (or,
+ * for ldaps://, TLS) socket when it is made.
+ */
+function oneConnection(secure: boolean, onSocket?: (socket: Socket) => void): Pick<ClientOptions, 'createConnection' | 'createSecureConnection'> {
+  let connected = false;
+  const first = <T extends Socket>(open: () => T): T | Socket => {
+    if (connected) return refusedSocket();
+    connected = true;
+    const socket = open();
+    onSocket?.(socket);
+    return socket;
+  };
+  if (secure) return { createSecureConnection: ((port: number, host: string, options: ConnectionOptions) => first(() => tlsConnect(port, host, options))) as typeof tlsConnect };
+  return { createConnection: ((port: number, host: string) => first(() => netConnect(port, host))) as typeof netConnect };
+}
+
+/** A client for `url` that makes one connection only; `onSocket` is told of its socket when it is made. */
+export function newClient(s: LdapServerSettings, url: string, timeoutMs: number, onSocket?: (socket: Socket) => void): { client: Client; secure: boolean; hostname: string } {
   const { hostname, protocol } = new URL(url);
   const secure = protocol === 'ldaps:';
-  const client = new Client({ url, timeout: timeoutMs, connectTimeout: timeoutMs, ...(secure ? { tlsOptions: tlsOptions(s, hostname) } : {}), strictDN: false });
+  const client = new Client({
+    url,
+    timeout: timeoutMs,
+    connectTimeout: timeoutMs,
+    ...(secure ? { tlsOptions: tlsOptions(s, hostname) } : {}),
+    ...oneConnection(secure, onSocket),
+    strictDN: false,
+  });
   return { client, secure, hostname };
 }
 
@@ -120,24 +157,6 @@ export async function withBind<T>(s: LdapServerSettings, dn: string, password: s
   try {
     await client.bind(dn, password);
     return await fn(client);
-  } finally {
-    await client.unbind().catch(() => undefined);
-  }
-}
-
-/** True when `url` answers an anonymous rootDSE read; false at once when `signal` aborts (the connection is closed). */
-export async function probe(s: LdapServerSettings, url: string, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return false;
-  // No ldapts timeouts: the monitor's deadline (the signal) bounds the whole probe, handshake included.
-  const { client, secure, hostname } = newClient(s, url, 0);
-  const aborted = new Promise<false>((resolve) => signal.addEventListener('abort', () => resolve(false), { once: true }));
-  const read = (async () => {
-    if (!secure) await client.startTLS(tlsOptions(s, hostname));
-    await client.search('', { scope: 'base', filter: '(objectClass=*)', attributes: ['namingContexts'] });
-    return true;
-  })().catch(() => false);
-  try {
-    return await Promise.race([read, aborted]);
   } finally {
     await client.unbind().catch(() => undefined);
   }
