@@ -75,16 +75,16 @@ export class ObjectStore {
   /**
    * Writes a new object from `source` (ERR_TOO_LARGE beyond `maxBytes`),
    * durably, then calls `commit` with its id and plaintext size. When either
-   * fails the object is deleted; until `commit` returns the collector leaves
+   * fails the object is deleted; until `commit` resolves the collector leaves
    * it alone.
    */
-  async add<T>(source: ByteSource, maxBytes: number | undefined, commit: (objectId: string, size: number) => T): Promise<T> {
+  async add<T>(source: ByteSource, maxBytes: number | undefined, commit: (objectId: string, size: number) => T | Promise<T>): Promise<T> {
     const enc = new ObjectEncryptor(this.dek);
     const objectId = enc.fileId.toString('hex');
     this.inflight.add(objectId);
     try {
       const size = await this.writeObject(enc, objectId, source, maxBytes);
-      return commit(objectId, size);
+      return await commit(objectId, size);
     } catch (err) {
       await rm(this.objectPath(objectId), { force: true });
       throw err;
@@ -130,6 +130,9 @@ export class ObjectStore {
   async collect(index: IndexDb): Promise<void> {
     if (index.isClosed) return;
     const candidates = index.stmt('SELECT object FROM garbage').pluck().all() as string[];
+    if (candidates.length === 0) return;
+    // The changes that dropped them must be durable first: a power cut must not bring back a row whose object is gone.
+    await index.durable();
     for (const objectId of candidates) {
       // Checked before every deletion: a backup may start holding them while this loop runs.
       if (index.isClosed || deletionsHeld(this.dir)) return;
