@@ -23,7 +23,7 @@ export class GroupSync {
 
   constructor(
     private readonly fsync: () => Promise<void>,
-    private readonly fsyncNow: () => void,
+    private readonly fsyncNow?: () => void,
   ) {}
 
 
@@ -49,6 +49,7 @@ export class GroupSync {
   /** Puts every change recorded so far on the disk now, on this thread (blocking it for one fsync); at once when there is none. */
   syncNow(): void {
     if (this.done >= this.asked) return;
+    if (!this.fsyncNow) throw new Error('GroupSync.syncNow needs a synchronous fsync');
     const covers = this.asked;
     this.fsyncNow();
     if (covers > this.done) this.done = covers;

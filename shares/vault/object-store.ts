@@ -7,9 +7,10 @@
  * Security considerations:
  * - Contents are never written in plaintext: each object is encrypted under
  *   the user's DEK before it reaches the disk.
- * - A write goes to a new object in `tmp/`, is fsynced, renamed into place
- *   (folder fsynced), and only then does the caller's commit flip the index
- *   row, in one transaction. A crash leaves the old version or the new one,
+ * - A write goes to a new object in `tmp/`, is renamed into place once
+ *   complete, fsynced with its folder (one folder fsync serving every
+ *   object renamed into it meanwhile, group-sync.ts), and only then does the
+ *   caller's commit flip the index row, in one transaction. A crash leaves the old version or the new one,
  *   never a part. Leftovers (tmp files, unreferenced objects) are removed at
  *   open.
  * - Objects are shared by copies and collected only when no row refers to
@@ -29,6 +30,7 @@ import { VaultError } from './errors.js';
 import type { IndexDb } from './index-db.js';
 import type { Entry } from './entry.js';
 import { deletionsHeld } from './backup-hooks.js';
+import { GroupSync } from './group-sync.js';
 
 const OBJECTS_DIR = 'objects';
 const TMP_DIR = 'tmp';
@@ -56,6 +58,9 @@ export async function objectFiles(dir: string): Promise<{ id: string; file: stri
 export class ObjectStore {
   /** Objects written but not yet committed; the collector leaves them alone. */
   private readonly inflight = new Set<string>();
+  /** Fan-out folders known to exist (durably), or being created. */
+  private readonly fanouts = new Map<string, Promise<string>>();
+  private readonly folderSyncs = new Map<string, GroupSync>();
 
   constructor(
     private readonly dir: string,
@@ -203,33 +208,54 @@ export class ObjectStore {
       await flush(out, outLength);
       await inflight;
       await syncing;
-      await fh.sync();
+      // Complete (in the page cache), so it may appear under its name now; it
+      // is renamed before the fsyncs so that the file's and its folder's run
+      // at once. Durable when both are done: the data (fdatasync covers the
+      // size) and the name (the fan-out folder, one fsync for every object
+      // renamed into it meanwhile). Until then no index row refers to it, so
+      // a crash leaves an orphan, swept at open.
+      const fanout = await this.fanout(objectId);
+      await rename(tmp, join(fanout, objectId));
+      await Promise.all([fh.datasync(), this.folderSync(fanout).sync()]);
     } catch (err) {
       await inflight.catch(() => undefined);
       await syncing.catch(() => undefined);
-      await fh.close();
-      await rm(tmp, { force: true });
+      await fh.close(); // after any pending datasync
+      await rm(tmp, { force: true }); // add() deletes a renamed one
       throw err;
     }
     await fh.close();
-    const fanout = join(this.dir, OBJECTS_DIR, objectId.slice(0, 2));
-    try {
-      // Not recursive (objects/ exists): a recursive mkdir reports ENOENT for a full disk.
-      const made = await mkdir(fanout, { mode: 0o700 }).then(
-        () => true,
-        (err: NodeJS.ErrnoException) => {
-          if (err.code !== 'EEXIST') throw err;
-          return false;
-        },
-      );
-      if (made) await fsyncDir(join(this.dir, OBJECTS_DIR));
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    await rename(tmp, join(fanout, objectId));
-    await fsyncDir(fanout);
     return size;
+  }
+
+  /** The object's fan-out folder, created (and `objects/` fsynced) when missing; callers at once share one creation. */
+  private fanout(objectId: string): Promise<string> {
+    const fanout = join(this.dir, OBJECTS_DIR, objectId.slice(0, 2));
+    let ready = this.fanouts.get(fanout);
+    if (!ready) {
+      ready = (async () => {
+        // Not recursive (objects/ exists): a recursive mkdir reports ENOENT for a full disk.
+        const made = await mkdir(fanout, { mode: 0o700 }).then(
+          () => true,
+          (err: NodeJS.ErrnoException) => {
+            if (err.code !== 'EEXIST') throw err;
+            return false;
+          },
+        );
+        if (made) await fsyncDir(join(this.dir, OBJECTS_DIR));
+        return fanout;
+      })();
+      this.fanouts.set(fanout, ready);
+      ready.catch(() => this.fanouts.delete(fanout));
+    }
+    return ready;
+  }
+
+  /** The group fsync of a fan-out folder (group-sync.ts). */
+  private folderSync(fanout: string): GroupSync {
+    let sync = this.folderSyncs.get(fanout);
+    if (!sync) this.folderSyncs.set(fanout, (sync = new GroupSync(() => fsyncDir(fanout))));
+    return sync;
   }
 }
 
