@@ -21,11 +21,13 @@
  *   caller's commit (group-sync.ts), from the thread pool, one fsync serving
  *   every commit made before it; `syncNow()` does it at once, on this thread,
  *   for the synchronous callers. An fsync covers the file whichever
- *   descriptor wrote it, so this is exactly as durable as FULL. The WAL file
+ *   descriptor wrote it, so this is exactly as durable as FULL. It is an
+ *   fdatasync, as SQLite's own sync is on Linux: it writes the file's data
+ *   and the size needed to read it back (not its times). The WAL file
  *   carries no locks (WAL mode locks the `-shm` file), so the extra
  *   descriptor kept open here cannot drop one of SQLite's locks when closed.
  */
-import { chmodSync, closeSync, constants, fchmodSync, fsync, fsyncSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3-multiple-ciphers';
 import type { DataKey } from '../../crypto/object-format.js';
@@ -33,7 +35,7 @@ import { indexKeyHex } from '../../crypto/index-key.js';
 import { VaultError } from './errors.js';
 import { GroupSync } from './group-sync.js';
 
-const fsyncAsync = promisify(fsync);
+const fdatasyncAsync = promisify(fdatasync);
 
 export const INDEX_FILE = 'index.db';
 /** The row of the root folder. */
@@ -111,8 +113,8 @@ export class IndexDb {
   /** The `-wal` file, opened at the first commit, for the fsyncs that make commits durable. */
   private walFd: number | undefined;
   private readonly wal = new GroupSync(
-    () => fsyncAsync(this.walDescriptor()),
-    () => fsyncSync(this.walDescriptor()),
+    () => fdatasyncAsync(this.walDescriptor()),
+    () => fdatasyncSync(this.walDescriptor()),
   );
 
   private constructor(
