@@ -61,6 +61,7 @@ export class ObjectStore {
   /** Fan-out folders known to exist (durably), or being created. */
   private readonly fanouts = new Map<string, Promise<string>>();
   private readonly folderSyncs = new Map<string, GroupSync>();
+  private readonly folderHandles = new Map<string, Promise<FileHandle>>();
 
   constructor(
     private readonly dir: string,
@@ -254,8 +255,25 @@ export class ObjectStore {
   /** The group fsync of a fan-out folder (group-sync.ts). */
   private folderSync(fanout: string): GroupSync {
     let sync = this.folderSyncs.get(fanout);
-    if (!sync) this.folderSyncs.set(fanout, (sync = new GroupSync(() => fsyncDir(fanout))));
+    if (!sync) this.folderSyncs.set(fanout, (sync = new GroupSync(() => this.syncFolder(fanout))));
     return sync;
+  }
+
+  /** fsyncs a fan-out folder through a descriptor kept open for the next ones (at most one per fan-out folder, closed by `close`). */
+  private async syncFolder(fanout: string): Promise<void> {
+    let handle = this.folderHandles.get(fanout);
+    if (!handle) {
+      handle = open(fanout, 'r');
+      this.folderHandles.set(fanout, handle);
+      handle.catch(() => this.folderHandles.delete(fanout));
+    }
+    await (await handle).sync();
+  }
+
+  /** Closes the fan-out folders' descriptors (each after its pending fsync). */
+  close(): void {
+    for (const handle of this.folderHandles.values()) void handle.then((h) => h.close()).catch(() => undefined);
+    this.folderHandles.clear();
   }
 }
 

@@ -181,6 +181,7 @@ export class Vault {
   close(): void {
     if (this.index.isClosed) return;
     this.index.close();
+    this.objects.close();
     if (this.scratch) rmSync(this.scratch, { recursive: true, force: true });
     else if (!this.readOnly) releaseVaultLock(this.dir);
   }
