@@ -14,6 +14,9 @@
  * Apache and rclone do not fsync. MYDOC_BENCH_SCALE scales the file counts
  * (1: 2,000 parallel and 1,000 Windows files); MYDOC_BENCH_NODE_ARGS adds
  * node options to the server (e.g. --cpu-prof) for profiling.
+ * MYDOC_BENCH_BASE_BIN (the bin/mydoc.js of another build, e.g. the commit
+ * before a change) adds that build as a fourth side on its own data folder,
+ * and the figures `webdav.smallfiles.*.vs-base`.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -33,7 +36,7 @@ const PARALLEL_FILES = Math.max(CLIENTS, Math.round((2000 * benchScale()) / CLIE
 const WINDOWS_FILES = Math.max(10, Math.round(1000 * benchScale()));
 
 interface Side {
-  name: 'mydoc' | 'apache' | 'rclone-crypt';
+  name: 'mydoc' | 'apache' | 'rclone-crypt' | 'mydoc-base';
   target: Target;
   parallel: number[];
   windows: number[];
@@ -139,7 +142,10 @@ function filesFigure(bench: string, files: number, candidate: number[], baseline
   };
 }
 
+const baseBin = process.env['MYDOC_BENCH_BASE_BIN'] || undefined;
+
 let server: ChildServer | undefined;
+let baseServer: ChildServer | undefined;
 let apache: Apache | undefined;
 let rclone: RcloneCrypt | undefined;
 try {
@@ -163,6 +169,11 @@ try {
     { name: 'rclone-crypt', target: { base: rclone.url, ...common }, parallel: [], windows: [] },
   ];
   await mkcol(sides[2]!.target, '/Documents');
+  if (baseBin) {
+    const baseShare = await createShare();
+    baseServer = await spawnServer(baseShare, nodeArgs, baseBin);
+    sides.push({ name: 'mydoc-base', target: { base: baseServer.url, caFile: baseShare.caFile, caPem: baseShare.caPem, user: baseShare.user, password: baseShare.password }, parallel: [], windows: [] });
+  }
   progress(`webdav-smallfiles: ${PARALLEL_FILES} files by ${CLIENTS} curl clients, ${WINDOWS_FILES} files in Windows' sequence, ${RUNS} runs`);
 
   // Untimed warm-up (connections, caches, the JIT).
@@ -190,7 +201,16 @@ try {
   emit({ ...wf, met: wf.ratio >= 1 });
   emit(filesFigure('webdav.smallfiles.parallel.vs-rclone-crypt', PARALLEL_FILES, m.parallel, r.parallel, { ...note, ...parallelNote, baselineOp: `${rclone.version} serve webdav, crypt remote` }));
   emit(filesFigure('webdav.smallfiles.windows.vs-rclone-crypt', WINDOWS_FILES, m.windows, r.windows, { ...note, ...windowsNote, baselineOp: `${rclone.version} serve webdav, crypt remote` }));
+  const base = sides[3];
+  if (base) {
+    const baseOp = `mydoc serve of ${baseBin}, same machine, own data folder`;
+    emit(filesFigure('webdav.smallfiles.parallel.vs-base', PARALLEL_FILES, m.parallel, base.parallel, { ...note, ...parallelNote, baselineOp: baseOp, fsync: { candidate: true, baseline: true } }));
+    emit(filesFigure('webdav.smallfiles.windows.vs-base', WINDOWS_FILES, m.windows, base.windows, { ...note, ...windowsNote, baselineOp: baseOp, fsync: { candidate: true, baseline: true } }));
+    emit(filesFigure('webdav.smallfiles.parallel.base-vs-apache', PARALLEL_FILES, base.parallel, a.parallel, { ...note, ...parallelNote }));
+    emit(filesFigure('webdav.smallfiles.windows.base-vs-apache', WINDOWS_FILES, base.windows, a.windows, { ...note, ...windowsNote }));
+  }
 } finally {
+  await baseServer?.stop().catch((err: Error) => progress(`stopping the base mydoc failed: ${err.message}`));
   await server?.stop().catch((err: Error) => progress(`stopping mydoc failed: ${err.message}`));
   await apache?.stop();
   await rclone?.stop();
