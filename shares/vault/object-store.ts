@@ -209,15 +209,16 @@ export class ObjectStore {
       await flush(out, outLength);
       await inflight;
       await syncing;
-      // Complete (in the page cache), so it may appear under its name now; it
-      // is renamed before the fsyncs so that the file's and its folder's run
-      // at once. Durable when both are done: the data (fdatasync covers the
-      // size) and the name (the fan-out folder, one fsync for every object
-      // renamed into it meanwhile). Until then no index row refers to it, so
-      // a crash leaves an orphan, swept at open.
+      // Complete (in the page cache), so it may appear under its name now:
+      // its fdatasync (which covers the size) runs while it is renamed into
+      // place and its fan-out folder fsynced (one fsync for every object
+      // renamed into it meanwhile). Durable when both are done. Until then no
+      // index row refers to it, so a crash leaves an orphan, swept at open.
+      const dataSynced = fh.datasync();
+      dataSynced.catch(() => undefined); // awaited below
       const fanout = await this.fanout(objectId);
       await rename(tmp, join(fanout, objectId));
-      await Promise.all([fh.datasync(), this.folderSync(fanout).sync()]);
+      await Promise.all([dataSynced, this.folderSync(fanout).sync()]);
     } catch (err) {
       await inflight.catch(() => undefined);
       await syncing.catch(() => undefined);
@@ -225,7 +226,8 @@ export class ObjectStore {
       await rm(tmp, { force: true }); // add() deletes a renamed one
       throw err;
     }
-    await fh.close();
+    // Durable already; the descriptor is closed without holding up the commit.
+    void fh.close().catch(() => undefined);
     return size;
   }
 
