@@ -216,8 +216,14 @@ export class ObjectStore {
       // index row refers to it, so a crash leaves an orphan, swept at open.
       const dataSynced = fh.datasync();
       dataSynced.catch(() => undefined); // awaited below
-      const fanout = await this.fanout(objectId);
-      await rename(tmp, join(fanout, objectId));
+      let fanout = await this.fanout(objectId);
+      await rename(tmp, join(fanout, objectId)).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        // The fan-out folder was removed under us: made again, once.
+        this.forgetFanout(fanout);
+        fanout = await this.fanout(objectId);
+        await rename(tmp, join(fanout, objectId));
+      });
       await Promise.all([dataSynced, this.folderSync(fanout).sync()]);
     } catch (err) {
       await inflight.catch(() => undefined);
@@ -252,6 +258,12 @@ export class ObjectStore {
       ready.catch(() => this.fanouts.delete(fanout));
     }
     return ready;
+  }
+
+  private forgetFanout(fanout: string): void {
+    this.fanouts.delete(fanout);
+    void this.folderHandles.get(fanout)?.then((h) => h.close()).catch(() => undefined);
+    this.folderHandles.delete(fanout);
   }
 
   /** The group fsync of a fan-out folder (group-sync.ts). */
