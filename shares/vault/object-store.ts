@@ -10,9 +10,9 @@
  * - A write goes to a new object in `tmp/`, is renamed into place once
  *   complete, fsynced with its folder (one folder fsync serving every
  *   object renamed into it meanwhile, group-sync.ts), and only then does the
- *   caller's commit flip the index row, in one transaction. A crash leaves the old version or the new one,
- *   never a part. Leftovers (tmp files, unreferenced objects) are removed at
- *   open.
+ *   caller's commit flip the index row, in one transaction. A crash leaves
+ *   the old version or the new one, never a part. Leftovers (tmp files,
+ *   unreferenced objects) are removed at open.
  * - Objects are shared by copies and collected only when no row refers to
  *   them, never while a backup holds deletions (backup-hooks.ts), and never
  *   while written but not yet committed.
