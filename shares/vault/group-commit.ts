@@ -1,10 +1,11 @@
 /**
  * Group commit of the vault's file writes: the index changes of the writes
- * that finish their object in the same turn of the event loop run in one
- * `BEGIN IMMEDIATE` transaction (each in its own savepoint, so one refused
- * change, e.g. ERR_EXISTS, leaves the others alone), and one fsync of the WAL
- * (index-db.ts `durable`, group-sync.ts) makes that transaction, and every
- * one before it, durable. A write is acknowledged only after that fsync.
+ * that finish their object in the same turn of the event loop, or while the
+ * WAL's previous fsync runs (they would wait for the next one anyway), run in
+ * one `BEGIN IMMEDIATE` transaction (each in its own savepoint, so one
+ * refused change, e.g. ERR_EXISTS, leaves the others alone), and one fsync of
+ * the WAL (index-db.ts `durable`, group-sync.ts) makes that transaction, and
+ * every one before it, durable. A write is acknowledged only after that fsync.
  *
  * Security considerations:
  * - Why this is still durable: a job's promise resolves only after (1) its
@@ -63,6 +64,11 @@ export class GroupCommit {
   }
 
   private flush(): void {
+    const busy = this.index.isClosed ? undefined : this.index.walBusy();
+    if (busy) {
+      void busy.then(() => this.flush());
+      return;
+    }
     this.scheduled = false;
     const jobs = this.queue;
     this.queue = [];

@@ -55,6 +55,11 @@ export class GroupSync {
     if (covers > this.done) this.done = covers;
   }
 
+  /** Whether an fsync is running now. */
+  get busy(): boolean {
+    return this.running !== undefined;
+  }
+
   /** Resolves once no fsync is running (for closing the descriptor). */
   settled(): Promise<void> {
     return (this.running ?? Promise.resolve()).catch(() => undefined);

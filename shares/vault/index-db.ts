@@ -155,6 +155,11 @@ export class IndexDb {
     return this.wal.flushed();
   }
 
+  /** Resolves when no fsync of the WAL is running; undefined when none is (a transaction made now would wait for the next one). */
+  walBusy(): Promise<void> | undefined {
+    return this.wal.busy ? this.wal.settled() : undefined;
+  }
+
   /** Puts every transaction committed so far on the disk now, on this thread (for synchronous callers). */
   syncNow(): void {
     this.wal.syncNow();
