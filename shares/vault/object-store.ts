@@ -7,11 +7,12 @@
  * Security considerations:
  * - Contents are never written in plaintext: each object is encrypted under
  *   the user's DEK before it reaches the disk.
- * - A write goes to a new object in `tmp/`, is fsynced, renamed into place
- *   (folder fsynced), and only then does the caller's commit flip the index
- *   row, in one transaction. A crash leaves the old version or the new one,
- *   never a part. Leftovers (tmp files, unreferenced objects) are removed at
- *   open.
+ * - A write goes to a new object in `tmp/`, is renamed into place once
+ *   complete, fsynced with its folder (one folder fsync serving every
+ *   object renamed into it meanwhile, group-sync.ts), and only then does the
+ *   caller's commit flip the index row, in one transaction. A crash leaves
+ *   the old version or the new one, never a part. Leftovers (tmp files,
+ *   unreferenced objects) are removed at open.
  * - Objects are shared by copies and collected only when no row refers to
  *   them, never while a backup holds deletions (backup-hooks.ts), and never
  *   while written but not yet committed.
@@ -29,6 +30,7 @@ import { VaultError } from './errors.js';
 import type { IndexDb } from './index-db.js';
 import type { Entry } from './entry.js';
 import { deletionsHeld } from './backup-hooks.js';
+import { GroupSync } from './group-sync.js';
 
 const OBJECTS_DIR = 'objects';
 const TMP_DIR = 'tmp';
@@ -56,6 +58,10 @@ export async function objectFiles(dir: string): Promise<{ id: string; file: stri
 export class ObjectStore {
   /** Objects written but not yet committed; the collector leaves them alone. */
   private readonly inflight = new Set<string>();
+  /** Fan-out folders known to exist (durably), or being created. */
+  private readonly fanouts = new Map<string, Promise<string>>();
+  private readonly folderSyncs = new Map<string, GroupSync>();
+  private readonly folderHandles = new Map<string, Promise<FileHandle>>();
 
   constructor(
     private readonly dir: string,
@@ -75,16 +81,16 @@ export class ObjectStore {
   /**
    * Writes a new object from `source` (ERR_TOO_LARGE beyond `maxBytes`),
    * durably, then calls `commit` with its id and plaintext size. When either
-   * fails the object is deleted; until `commit` returns the collector leaves
+   * fails the object is deleted; until `commit` resolves the collector leaves
    * it alone.
    */
-  async add<T>(source: ByteSource, maxBytes: number | undefined, commit: (objectId: string, size: number) => T): Promise<T> {
+  async add<T>(source: ByteSource, maxBytes: number | undefined, commit: (objectId: string, size: number) => T | Promise<T>): Promise<T> {
     const enc = new ObjectEncryptor(this.dek);
     const objectId = enc.fileId.toString('hex');
     this.inflight.add(objectId);
     try {
       const size = await this.writeObject(enc, objectId, source, maxBytes);
-      return commit(objectId, size);
+      return await commit(objectId, size);
     } catch (err) {
       await rm(this.objectPath(objectId), { force: true });
       throw err;
@@ -130,6 +136,9 @@ export class ObjectStore {
   async collect(index: IndexDb): Promise<void> {
     if (index.isClosed) return;
     const candidates = index.stmt('SELECT object FROM garbage').pluck().all() as string[];
+    if (candidates.length === 0) return;
+    // The changes that dropped them must be durable first: a power cut must not bring back a row whose object is gone.
+    await index.durable();
     for (const objectId of candidates) {
       // Checked before every deletion: a backup may start holding them while this loop runs.
       if (index.isClosed || deletionsHeld(this.dir)) return;
@@ -200,33 +209,85 @@ export class ObjectStore {
       await flush(out, outLength);
       await inflight;
       await syncing;
-      await fh.sync();
+      // Complete (in the page cache), so it may appear under its name now:
+      // its fdatasync (which covers the size) runs while it is renamed into
+      // place and its fan-out folder fsynced (one fsync for every object
+      // renamed into it meanwhile). Durable when both are done. Until then no
+      // index row refers to it, so a crash leaves an orphan, swept at open.
+      const dataSynced = fh.datasync();
+      dataSynced.catch(() => undefined); // awaited below
+      let fanout = await this.fanout(objectId);
+      await rename(tmp, join(fanout, objectId)).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        // The fan-out folder was removed under us: made again, once.
+        this.forgetFanout(fanout);
+        fanout = await this.fanout(objectId);
+        await rename(tmp, join(fanout, objectId));
+      });
+      await Promise.all([dataSynced, this.folderSync(fanout).sync()]);
     } catch (err) {
       await inflight.catch(() => undefined);
       await syncing.catch(() => undefined);
-      await fh.close();
-      await rm(tmp, { force: true });
+      await fh.close(); // after any pending datasync
+      await rm(tmp, { force: true }); // add() deletes a renamed one
       throw err;
     }
-    await fh.close();
-    const fanout = join(this.dir, OBJECTS_DIR, objectId.slice(0, 2));
-    try {
-      // Not recursive (objects/ exists): a recursive mkdir reports ENOENT for a full disk.
-      const made = await mkdir(fanout, { mode: 0o700 }).then(
-        () => true,
-        (err: NodeJS.ErrnoException) => {
-          if (err.code !== 'EEXIST') throw err;
-          return false;
-        },
-      );
-      if (made) await fsyncDir(join(this.dir, OBJECTS_DIR));
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    await rename(tmp, join(fanout, objectId));
-    await fsyncDir(fanout);
+    // Durable already; the descriptor is closed without holding up the commit.
+    void fh.close().catch(() => undefined);
     return size;
+  }
+
+  /** The object's fan-out folder, created (and `objects/` fsynced) when missing; callers at once share one creation. */
+  private fanout(objectId: string): Promise<string> {
+    const fanout = join(this.dir, OBJECTS_DIR, objectId.slice(0, 2));
+    let ready = this.fanouts.get(fanout);
+    if (!ready) {
+      ready = (async () => {
+        // Not recursive (objects/ exists): a recursive mkdir reports ENOENT for a full disk.
+        const made = await mkdir(fanout, { mode: 0o700 }).then(
+          () => true,
+          (err: NodeJS.ErrnoException) => {
+            if (err.code !== 'EEXIST') throw err;
+            return false;
+          },
+        );
+        if (made) await fsyncDir(join(this.dir, OBJECTS_DIR));
+        return fanout;
+      })();
+      this.fanouts.set(fanout, ready);
+      ready.catch(() => this.fanouts.delete(fanout));
+    }
+    return ready;
+  }
+
+  private forgetFanout(fanout: string): void {
+    this.fanouts.delete(fanout);
+    void this.folderHandles.get(fanout)?.then((h) => h.close()).catch(() => undefined);
+    this.folderHandles.delete(fanout);
+  }
+
+  /** The group fsync of a fan-out folder (group-sync.ts). */
+  private folderSync(fanout: string): GroupSync {
+    let sync = this.folderSyncs.get(fanout);
+    if (!sync) this.folderSyncs.set(fanout, (sync = new GroupSync(() => this.syncFolder(fanout))));
+    return sync;
+  }
+
+  /** fsyncs a fan-out folder through a descriptor kept open for the next ones (at most one per fan-out folder, closed by `close`). */
+  private async syncFolder(fanout: string): Promise<void> {
+    let handle = this.folderHandles.get(fanout);
+    if (!handle) {
+      handle = open(fanout, 'r');
+      this.folderHandles.set(fanout, handle);
+      handle.catch(() => this.folderHandles.delete(fanout));
+    }
+    await (await handle).sync();
+  }
+
+  /** Closes the fan-out folders' descriptors (each after its pending fsync). */
+  close(): void {
+    for (const handle of this.folderHandles.values()) void handle.then((h) => h.close()).catch(() => undefined);
+    this.folderHandles.clear();
   }
 }
 

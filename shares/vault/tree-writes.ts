@@ -32,8 +32,8 @@ export class TreeWriter {
   ensureLayout(): void {
     const t = this.now();
     if (!this.index.stmt('SELECT id FROM node WHERE id = ?').get(ROOT_ID)) {
-      this.index.db
-        .prepare('INSERT INTO node (id, parent, name, fold, is_dir, size, object, created, modified, accessed, attributes) VALUES (?, NULL, \'\', \'\', 1, 0, NULL, ?, ?, ?, ?)')
+      this.index
+        .stmt('INSERT INTO node (id, parent, name, fold, is_dir, size, object, created, modified, accessed, attributes) VALUES (?, NULL, \'\', \'\', 1, 0, NULL, ?, ?, ?, ?)')
         .run(ROOT_ID, t, t, t, ATTR_DIRECTORY);
     }
     for (const area of AREAS) {
@@ -118,8 +118,8 @@ export class TreeWriter {
   setMeta(names: readonly string[], path: string, meta: Times & { attributes?: number }): Entry {
     const row = requireRow(this.index, names, path);
     const attributes = meta.attributes === undefined ? row.attributes : (meta.attributes & ~ATTR_DIRECTORY) | (row.is_dir ? ATTR_DIRECTORY : 0);
-    this.index.db
-      .prepare('UPDATE node SET created = ?, modified = ?, accessed = ?, attributes = ? WHERE id = ?')
+    this.index
+      .stmt('UPDATE node SET created = ?, modified = ?, accessed = ?, attributes = ? WHERE id = ?')
       .run(meta.created ?? row.created, meta.modified ?? row.modified, meta.accessed ?? row.accessed, attributes >>> 0, row.id);
     return toEntry(rowById(this.index, row.id), names);
   }
@@ -136,8 +136,8 @@ export class TreeWriter {
       if (existing.is_dir) throw new VaultError('ERR_IS_A_DIRECTORY', `${joinPath(names)} is a folder`);
       if (opts.createOnly) throw new VaultError('ERR_EXISTS', `${joinPath(names)} already exists`);
       this.index.stmt('INSERT OR IGNORE INTO garbage (object) VALUES (?)').run(existing.object);
-      this.index.db
-        .prepare('UPDATE node SET object = ?, size = ?, modified = ?, accessed = ?, created = ? WHERE id = ?')
+      this.index
+        .stmt('UPDATE node SET object = ?, size = ?, modified = ?, accessed = ?, created = ? WHERE id = ?')
         .run(objectId, size, times.modified ?? t, times.accessed ?? t, times.created ?? existing.created, existing.id);
       row = rowById(this.index, existing.id);
     } else {
@@ -156,8 +156,8 @@ export class TreeWriter {
   }
 
   private insert(parent: number, name: string, isDir: boolean, size: number, object: string | null, times: Required<Times>, attributes: number): Row {
-    const info = this.index.db
-      .prepare('INSERT INTO node (parent, name, fold, is_dir, size, object, created, modified, accessed, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    const info = this.index
+      .stmt('INSERT INTO node (parent, name, fold, is_dir, size, object, created, modified, accessed, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(parent, name, foldName(name), isDir ? 1 : 0, size, object, times.created, times.modified, times.accessed, attributes);
     return rowById(this.index, info.lastInsertRowid);
   }
@@ -173,8 +173,8 @@ export class TreeWriter {
 
   /** Deletes a subtree; its objects go to the garbage list (collected if unreferenced). */
   private removeTree(id: number): void {
-    this.index.db
-      .prepare(
+    this.index
+      .stmt(
         `WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT node.id FROM node JOIN sub ON node.parent = sub.id)
          INSERT OR IGNORE INTO garbage (object) SELECT object FROM node WHERE id IN sub AND object IS NOT NULL`,
       )

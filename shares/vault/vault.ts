@@ -18,6 +18,11 @@
  *   (folder fsynced), and only then does the index row flip, in one
  *   transaction. A crash leaves the old version or the new one, never a part.
  *   Leftovers (tmp files, unreferenced objects) are removed at open.
+ * - Every change is durable before its method returns or resolves: file
+ *   writes through the group commit (group-commit.ts: one transaction and
+ *   one WAL fsync for the writes of a moment), the other asynchronous changes
+ *   by waiting for the WAL fsync (index-db.ts `durable`), the synchronous ones
+ *   by an fsync of the WAL on this thread (`syncNow`).
  * - Objects are shared by copies and collected only when no row refers to
  *   them.
  */
@@ -33,6 +38,7 @@ import { INDEX_FILE, IndexDb } from './index-db.js';
 import { joinPath, normalizeName, splitPath } from '../names.js';
 import { childProps, childRows, props, requireDir, requireRow, resolve, toEntry, usedBytes } from './queries.js';
 import { TreeWriter, type FileCommit } from './tree-writes.js';
+import { GroupCommit } from './group-commit.js';
 import { releaseVaultLock, takeVaultLock } from './lock-file.js';
 import { holdDeletions, snapshotIndex } from './backup-hooks.js';
 import { ObjectStore, createObjectFolder, objectFiles, type ByteSource } from './object-store.js';
@@ -82,6 +88,7 @@ export class Vault {
   /** Whether this vault's space reserve is in place (only this vault gives it up). */
   private reserved = false;
   private readonly tree: TreeWriter;
+  private readonly writes: GroupCommit;
 
   private constructor(
     readonly dir: string,
@@ -91,6 +98,7 @@ export class Vault {
     private readonly readOnly = false,
   ) {
     this.tree = new TreeWriter(index, now);
+    this.writes = new GroupCommit(index);
   }
 
   /**
@@ -122,7 +130,7 @@ export class Vault {
     const index = IndexDb.open(join(dir, INDEX_FILE), dek, false);
     const vault = new Vault(dir, index, objects, now);
     try {
-      vault.tx(() => vault.tree.ensureLayout());
+      vault.txNow(() => vault.tree.ensureLayout());
       await objects.sweepOrphans(index);
       return vault;
     } catch (err) {
@@ -173,6 +181,7 @@ export class Vault {
   close(): void {
     if (this.index.isClosed) return;
     this.index.close();
+    this.objects.close();
     if (this.scratch) rmSync(this.scratch, { recursive: true, force: true });
     else if (!this.readOnly) releaseVaultLock(this.dir);
   }
@@ -233,7 +242,10 @@ export class Vault {
     // Nothing new while the space reserve is missing: the disk must never be full without one.
     if (!(await this.keepReserve())) throw noSpace(Object.assign(new Error('less free space than the space reserve'), { code: 'ENOSPC' }));
     try {
-      return await this.objects.add(source, opts.maxBytes, (objectId, size) => this.tx(() => this.tree.commitFile(names, objectId, size, opts)));
+      return await this.objects.add(source, opts.maxBytes, (objectId, size) => {
+        this.index.assertOpen();
+        return this.writes.run(() => this.tree.commitFile(names, objectId, size, opts));
+      });
     } catch (err) {
       throw isDiskFull(err) ? noSpace(err) : err;
     } finally {
@@ -245,13 +257,14 @@ export class Vault {
   mkdir(path: VaultPath, times: Times = {}): Entry {
     const names = namesOf(path);
     if (names.length === 0) throw new VaultError('ERR_EXISTS', '/ exists');
-    return this.tx(() => this.tree.mkdir(names, times));
+    return this.txNow(() => this.tree.mkdir(names, times));
   }
 
   /** Deletes a file or a whole folder tree in one transaction. */
   async delete(path: VaultPath): Promise<void> {
     const names = namesOf(path);
     this.tx(() => this.tree.delete(names, shown(path)), { frees: true });
+    await this.index.durable();
     await this.collectGarbage();
     await this.index.reclaim();
     await restoreReserve(this.dir).catch(() => undefined);
@@ -278,20 +291,20 @@ export class Vault {
   /** Sets and removes dead properties of one entry in one transaction. */
   patchProps(path: VaultPath, set: readonly DeadProperty[], remove: readonly { ns: string; name: string }[] = []): void {
     const names = namesOf(path);
-    this.tx(() => this.tree.patchProps(names, shown(path), set, remove));
+    this.txNow(() => this.tree.patchProps(names, shown(path), set, remove));
   }
 
   /** Sets Win32 times and attributes (the directory bit is kept as the entry's kind says). */
   setMeta(path: VaultPath, meta: Times & { attributes?: number }): Entry {
     const names = namesOf(path);
-    return this.tx(() => this.tree.setMeta(names, shown(path), meta));
+    return this.txNow(() => this.tree.setMeta(names, shown(path), meta));
   }
 
   // ---- access notices (notices.ts) ----------------------------------------
 
   /** Records an access by someone else (one transaction); only the newest NOTICE_LIMIT are kept. */
   addNotice(n: AccessNotice): void {
-    this.tx(() => appendNotice(this.index, n));
+    this.txNow(() => appendNotice(this.index, n));
   }
 
   /** The newest `limit` (at most NOTICE_LIMIT) access notices, newest first. */
@@ -303,6 +316,7 @@ export class Vault {
 
   /** After a move or copy: the objects no one refers to any more go, and a replaced destination's pages are given back. */
   private async tidyAfterRelocation(result: { replaced: boolean }): Promise<{ replaced: boolean }> {
+    await this.index.durable();
     await this.collectGarbage();
     if (result.replaced) await this.index.reclaim();
     return result;
@@ -323,8 +337,16 @@ export class Vault {
     return this.reserved;
   }
 
+  /** `tx`, then the WAL fsynced on this thread: durable when it returns (for the synchronous methods). */
+  private txNow<T>(fn: () => T, opts: { frees?: boolean } = {}): T {
+    const result = this.tx(fn, opts);
+    this.index.syncNow();
+    return result;
+  }
+
   /**
-   * Runs `fn` in one write transaction. On a full disk, a change that
+   * Runs `fn` in one write transaction, committed but not yet durable (the
+   * caller waits for `index.durable()` or calls `txNow`). On a full disk, a change that
    * `frees` space gives up the space reserve and runs again; any other
    * change fails with ERR_NO_SPACE.
    */
@@ -332,7 +354,9 @@ export class Vault {
     this.index.assertOpen();
     this.assertWritable();
     try {
-      return this.index.db.transaction(fn).immediate();
+      const result = this.index.db.transaction(fn).immediate();
+      this.index.committed();
+      return result;
     } catch (err) {
       if (!isDiskFull(err)) throw err;
       if (opts.frees && releaseReserve(this.dir)) {

@@ -188,13 +188,13 @@ export interface ChildServer {
 }
 
 
-/** Runs `node bin/mydoc.js serve --config ...` as a child process; resolves once /healthz answers. */
-export async function spawnServer(share: Share, nodeArgs: string[] = []): Promise<ChildServer> {
+/** Runs `node bin/mydoc.js serve --config ...` (or another build's `bin`) as a child process; resolves once /healthz answers. */
+export async function spawnServer(share: Share, nodeArgs: string[] = [], bin = MYDOC_BIN): Promise<ChildServer> {
   const url = `https://127.0.0.1:${share.port}`;
   const daemon = await launchDaemon({
     name: 'mydoc serve',
     command: process.execPath,
-    args: [...nodeArgs, MYDOC_BIN, 'serve', '--config', share.configFile],
+    args: [...nodeArgs, bin, 'serve', '--config', share.configFile],
     env: { ...process.env, MYDOC_CONFIG: '' },
     ready: () => fetchHealth(share),
     readyTimeoutMs: 20_000,
