@@ -168,11 +168,20 @@ export function sealHeader(dek: DataKey, random: ObjectRandomness = freshRandomn
   return { header: h, fileId: Buffer.from(fileId), sealer: new ChunkSealer(h, payloadKey(random.fileKey, fileId)) };
 }
 
-/** Seals chunks of one object. */
+/** Plaintext chunks in one run (a batch sealed or opened at once, off the main thread for big files): 16 x 64 KiB = 1 MiB. */
+export const RUN_CHUNKS = 16;
+export const RUN_SIZE = RUN_CHUNKS * CHUNK_SIZE;
+
+/** Chunks in a run of `plainLength` plaintext bytes (an empty run is the empty final chunk). */
+function runChunks(plainLength: number): number {
+  return plainLength === 0 ? 1 : Math.ceil(plainLength / CHUNK_SIZE);
+}
+
+/** Seals chunks of one object. `header` and `key` are what a crypto worker needs to seal for it (same process). */
 export class ChunkSealer {
   constructor(
-    private readonly header: Buffer,
-    private readonly key: KeyObject,
+    readonly header: Buffer,
+    readonly key: KeyObject,
   ) {}
 
   /** Seals chunk `index`; returns ciphertext and tag (two buffers, for writev). */
@@ -183,13 +192,31 @@ export class ChunkSealer {
     cipher.final();
     return [body, cipher.getAuthTag()];
   }
+
+  /**
+   * Seals consecutive chunks starting at `first` from `plain` (whole chunks
+   * but the last), into one buffer laid out as on disk (each ciphertext then
+   * its tag). The last chunk is the object's final one when `lastFinal`.
+   */
+  sealRun(first: number, plain: Uint8Array, lastFinal: boolean): Buffer {
+    const n = runChunks(plain.length);
+    const out = Buffer.allocUnsafeSlow(plain.length + n * TAG_SIZE);
+    let pos = 0;
+    for (let i = 0; i < n; i++) {
+      const piece = plain.subarray(i * CHUNK_SIZE, Math.min((i + 1) * CHUNK_SIZE, plain.length));
+      const [body, tag] = this.seal(first + i, piece as Buffer, lastFinal && i === n - 1);
+      pos += body.copy(out, pos);
+      pos += tag.copy(out, pos);
+    }
+    return out;
+  }
 }
 
-/** Opens chunks of one object; throws ObjectAuthError and releases nothing if a tag fails. */
+/** Opens chunks of one object; throws ObjectAuthError and releases nothing if a tag fails. `header` and `key` are for a crypto worker. */
 export class ChunkOpener {
   constructor(
-    private readonly header: Buffer,
-    private readonly key: KeyObject,
+    readonly header: Buffer,
+    readonly key: KeyObject,
   ) {}
 
   /** The object's random file id, from its authenticated header. */
@@ -215,6 +242,29 @@ export class ChunkOpener {
       throw new ObjectAuthError(`chunk ${index} failed to authenticate: the object was modified, truncated or reordered`);
     }
     return plain;
+  }
+
+  /**
+   * Opens consecutive sealed chunks starting at `first` (laid out as on
+   * disk; the last one is the object's final chunk when `lastFinal`) into one
+   * plaintext buffer. When a tag fails, returns the plaintext of the chunks
+   * before it (all verified) and the error; nothing of the failed chunk or
+   * after it.
+   */
+  openRun(first: number, sealed: Uint8Array, lastFinal: boolean): { plain: Buffer; error?: ObjectAuthError } {
+    const n = Math.max(1, Math.ceil(sealed.length / SEALED_CHUNK_SIZE));
+    const out = Buffer.allocUnsafeSlow(Math.max(0, sealed.length - n * TAG_SIZE));
+    let pos = 0;
+    for (let i = 0; i < n; i++) {
+      const piece = sealed.subarray(i * SEALED_CHUNK_SIZE, Math.min((i + 1) * SEALED_CHUNK_SIZE, sealed.length)) as Buffer;
+      try {
+        pos += this.open(first + i, piece, lastFinal && i === n - 1).copy(out, pos);
+      } catch (err) {
+        if (!(err instanceof ObjectAuthError)) throw err;
+        return { plain: out.subarray(0, pos), error: err };
+      }
+    }
+    return { plain: out };
   }
 }
 

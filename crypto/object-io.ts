@@ -3,6 +3,13 @@
  * encryption and decryption, and range reads that touch only the chunks a
  * range needs. Large reads and writes are batched (about 1 MiB per system
  * call) so that the thread pool round trips do not dominate.
+ *
+ * Big objects move in runs of 1 MiB (object-format.ts RUN_SIZE) that are
+ * sealed and opened on the crypto worker (object-pool.ts) while the main
+ * thread does the TLS and the disk: a few runs in flight per transfer
+ * (READ_AHEAD_RUNS, SEAL_AHEAD_RUNS), so a transfer holds a few MiB whatever
+ * the file's size. An object of one run stays in the calling thread (a
+ * round trip to the worker would cost a small file more than its cipher).
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
@@ -11,19 +18,26 @@ import {
   HEADER_SIZE,
   SEALED_CHUNK_SIZE,
   TAG_SIZE,
+  RUN_CHUNKS,
+  RUN_SIZE,
   ObjectDecryptor,
   ObjectEncryptor,
   chunkCount,
   openHeader,
   plaintextSize,
+  sealHeader,
   type ChunkOpener,
+  type ChunkSealer,
   type DataKey,
   type ObjectRandomness,
 } from './object-format.js';
-import { ObjectFormatError } from './errors.js';
+import { ObjectFormatError, type ObjectAuthError } from './errors.js';
+import { openRunOffThread, sealRunOffThread } from './object-pool.js';
 
-/** Chunks read per system call by ObjectReader (16 x 64 KiB = 1 MiB). */
-const READ_BATCH_CHUNKS = 16;
+/** Runs (1 MiB each) a read keeps in flight ahead of its consumer: each read from disk, then opened. */
+const READ_AHEAD_RUNS = 3;
+/** Runs a write keeps sealing at once before it waits for the oldest. */
+const SEAL_AHEAD_RUNS = 3;
 
 /** A Transform from plaintext to a sealed object. */
 export function createEncryptStream(dek: DataKey, random?: ObjectRandomness): Transform & { readonly fileId: Buffer } {
@@ -96,26 +110,29 @@ export class ObjectReader {
     }
     const first = Math.floor(start / CHUNK_SIZE);
     const last = Math.floor((end - 1) / CHUNK_SIZE);
-    const readBatch = (batch: number): Promise<Buffer> => {
-      const pending = this.readSealed(batch, Math.min(READ_BATCH_CHUNKS, last - batch + 1));
+    // More than one run: the runs are opened on the crypto worker, a few ahead of the consumer.
+    const offMain = last - first + 1 > RUN_CHUNKS;
+    const openRun = (run: number): Promise<{ plain: Buffer; error?: ObjectAuthError }> => {
+      const count = Math.min(RUN_CHUNKS, last - run + 1);
+      const lastFinal = run + count === total;
+      const pending = this.readSealed(run, count).then((sealed) => (offMain ? openRunOffThread(this.opener, run, sealed, lastFinal) : this.opener.openRun(run, sealed, lastFinal)));
       pending.catch(() => undefined); // awaited below; never left unhandled
       return pending;
     };
-    // One read stays ahead of decryption, so the disk and the cipher overlap.
-    let next = readBatch(first);
-    for (let batch = first; batch <= last; batch += READ_BATCH_CHUNKS) {
-      const count = Math.min(READ_BATCH_CHUNKS, last - batch + 1);
-      const sealed = await next;
-      if (batch + READ_BATCH_CHUNKS <= last) next = readBatch(batch + READ_BATCH_CHUNKS);
-      for (let i = 0; i < count; i++) {
-        const index = batch + i;
-        const piece = sealed.subarray(i * SEALED_CHUNK_SIZE, Math.min((i + 1) * SEALED_CHUNK_SIZE, sealed.length));
-        const plain = this.opener.open(index, piece, index === total - 1);
-        const chunkStart = index * CHUNK_SIZE;
-        const from = Math.max(start - chunkStart, 0);
-        const to = Math.min(end - chunkStart, plain.length);
-        yield from === 0 && to === plain.length ? plain : plain.subarray(from, to);
-      }
+    const ahead: Promise<{ plain: Buffer; error?: ObjectAuthError }>[] = [];
+    let next = first;
+    const fill = (): void => {
+      for (; ahead.length < READ_AHEAD_RUNS && next <= last; next += RUN_CHUNKS) ahead.push(openRun(next));
+    };
+    fill();
+    for (let run = first; ahead.length > 0; run += RUN_CHUNKS) {
+      const { plain, error } = await ahead.shift()!;
+      fill();
+      const runStart = run * CHUNK_SIZE;
+      const from = Math.max(start - runStart, 0);
+      const to = Math.min(end - runStart, plain.length);
+      if (from < to) yield from === 0 && to === plain.length ? plain : plain.subarray(from, to);
+      if (error) throw error;
     }
   }
 
@@ -133,5 +150,77 @@ export class ObjectReader {
       got += bytesRead;
     }
     return buf;
+  }
+}
+
+/**
+ * Encryption of one object for a write, in runs of 1 MiB: a full run is held
+ * until it is known not to be the last, then sealed on the crypto worker, up
+ * to SEAL_AHEAD_RUNS at once; the last run is sealed in the calling thread
+ * (all of an object of up to 1 MiB). The bytes are those ObjectEncryptor
+ * writes for the same randomness.
+ */
+export class RunEncryptor {
+  readonly header: Buffer;
+  readonly fileId: Buffer;
+  private readonly sealer: ChunkSealer;
+  /** Plaintext of the run being filled (references to the caller's pieces, cut at the run's end). */
+  private held: Buffer[] = [];
+  private heldLength = 0;
+  private index = 0;
+  private readonly sealing: Promise<Buffer>[] = [];
+  private headerEmitted = false;
+  private finished = false;
+
+  constructor(dek: DataKey, random?: ObjectRandomness) {
+    const sealed = sealHeader(dek, random);
+    this.header = sealed.header;
+    this.fileId = sealed.fileId;
+    this.sealer = sealed.sealer;
+  }
+
+  /** Takes plaintext; resolves to sealed bytes ready to write, in order (none while runs are still being sealed). */
+  async update(data: Buffer): Promise<Buffer[]> {
+    if (this.finished) throw new Error('RunEncryptor.update after final');
+    const out = this.takeHeader();
+    for (let pos = 0; pos < data.length; ) {
+      if (this.heldLength === RUN_SIZE) this.sealHeld();
+      const n = Math.min(RUN_SIZE - this.heldLength, data.length - pos);
+      this.held.push(pos === 0 && n === data.length ? data : data.subarray(pos, pos + n));
+      this.heldLength += n;
+      pos += n;
+    }
+    while (this.sealing.length >= SEAL_AHEAD_RUNS) out.push(await this.sealing.shift()!);
+    return out;
+  }
+
+  /** Seals the last run; resolves to every sealed byte not yet returned. */
+  async final(): Promise<Buffer[]> {
+    if (this.finished) throw new Error('RunEncryptor.final called twice');
+    this.finished = true;
+    const out = this.takeHeader();
+    for (const pending of this.sealing.splice(0)) out.push(await pending);
+    const copied = this.held.length > 1;
+    const plain = copied ? Buffer.concat(this.held, this.heldLength) : (this.held[0] ?? Buffer.alloc(0));
+    this.held = [];
+    out.push(this.sealer.sealRun(this.index, plain, true));
+    if (copied) plain.fill(0);
+    return out;
+  }
+
+  private sealHeld(): void {
+    const run = Buffer.concat(this.held, RUN_SIZE); // its own 1 MiB buffer, moved to the worker and zeroed there
+    this.held = [];
+    this.heldLength = 0;
+    const pending = sealRunOffThread(this.sealer, this.index, run, false);
+    pending.catch(() => undefined); // awaited in update or final; never left unhandled
+    this.sealing.push(pending);
+    this.index += RUN_CHUNKS;
+  }
+
+  private takeHeader(): Buffer[] {
+    if (this.headerEmitted) return [];
+    this.headerEmitted = true;
+    return [this.header];
   }
 }

@@ -8,6 +8,8 @@ import { pipeline } from 'node:stream/promises';
 import {
   CHUNK_SIZE,
   HEADER_SIZE,
+  RUN_CHUNKS,
+  RUN_SIZE,
   SEALED_CHUNK_SIZE,
   ObjectDecryptor,
   ObjectEncryptor,
@@ -15,7 +17,8 @@ import {
   plaintextSize,
   type DataKey,
 } from '../crypto/object-format.js';
-import { ObjectReader, createDecryptStream, createEncryptStream } from '../crypto/object-io.js';
+import { ObjectReader, RunEncryptor, createDecryptStream, createEncryptStream } from '../crypto/object-io.js';
+import { offThread } from '../crypto/object-pool.js';
 import { ObjectAuthError, ObjectFormatError, ObjectKeyError } from '../crypto/errors.js';
 import { dataKeyFromHex, patternBytes, randomDataKey, tempDir } from './helpers/keys.js';
 
@@ -249,6 +252,102 @@ test('range read of a tampered chunk fails, ranges elsewhere still read', async 
       assert.equal(Buffer.concat(released).length, CHUNK_SIZE, 'only the good chunk before the bad one');
     } finally {
       await fh.close();
+    }
+  } finally {
+    await cleanup();
+  }
+});
+
+// ---- runs: big objects sealed and opened on the crypto worker --------------------
+
+const fixedRandomness = () => ({ fileId: Buffer.alloc(16, 1), fileKey: Buffer.alloc(32, 2), wrapNonce: Buffer.alloc(12, 3) });
+
+test('the crypto worker is on by default, so the run tests below go through it', () => {
+  assert.equal(offThread, process.env['MYDOC_CRYPTO_THREADS'] !== '0');
+});
+
+test('RunEncryptor writes the same bytes as ObjectEncryptor, whatever the size and the pieces it is fed', async () => {
+  const sizes = [0, 1, CHUNK_SIZE, RUN_SIZE - 1, RUN_SIZE, RUN_SIZE + 1, 2 * RUN_SIZE, 4 * RUN_SIZE + 777];
+  for (const size of sizes) {
+    const data = patternBytes(size, size % 251);
+    const ref = new ObjectEncryptor(dek, fixedRandomness());
+    const want = Buffer.concat([...ref.update(data), ...ref.final()]);
+    for (const step of [100_000, RUN_SIZE, 3 * RUN_SIZE + 5]) {
+      const enc = new RunEncryptor(dek, fixedRandomness());
+      const out: Buffer[] = [];
+      for (let i = 0; i < data.length; i += step) out.push(...(await enc.update(data.subarray(i, i + step))));
+      out.push(...(await enc.final()));
+      assert.ok(Buffer.concat(out).equals(want), `size ${size}, pieces of ${step}`);
+    }
+  }
+});
+
+test('a big object reads back through the worker: whole, and ranges across run boundaries', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const file = join(dir, 'obj');
+    const data = patternBytes(5 * RUN_SIZE + 12_345, 9);
+    await writeFile(file, seal(dek, data));
+    const fh = await open(file, 'r');
+    try {
+      const reader = await ObjectReader.open(fh, dek);
+      const ranges: [number, number][] = [
+        [0, data.length],
+        [RUN_SIZE - 1, 3 * RUN_SIZE + 1],
+        [CHUNK_SIZE + 3, data.length - 2],
+        [data.length - RUN_SIZE - 10, data.length],
+      ];
+      for (const [s, e] of ranges) {
+        const out: Buffer[] = [];
+        for await (const piece of reader.read(s, e)) {
+          assert.ok(piece.length <= RUN_SIZE, 'pieces of at most one run');
+          out.push(piece);
+        }
+        assert.ok(Buffer.concat(out).equals(data.subarray(s, e)), `range ${s}-${e}`);
+      }
+    } finally {
+      await fh.close();
+    }
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a tampered chunk in a big object: the worker releases exactly the chunks before it, then ObjectAuthError', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const data = patternBytes(4 * RUN_SIZE, 11);
+    const good = seal(dek, data);
+    const bad = 2 * RUN_CHUNKS + 5; // chunk 5 of the third run
+    const cases: [string, (b: Buffer) => Buffer, number][] = [
+      ['flipped byte', (b) => { b[HEADER_SIZE + bad * SEALED_CHUNK_SIZE + 100]! ^= 1; return b; }, bad * CHUNK_SIZE],
+      ['swapped chunks', (b) => {
+        const at = (i: number) => HEADER_SIZE + i * SEALED_CHUNK_SIZE;
+        const a = Buffer.from(b.subarray(at(bad), at(bad + 1)));
+        b.copy(b, at(bad), at(bad + 1), at(bad + 2));
+        a.copy(b, at(bad + 1));
+        return b;
+      }, bad * CHUNK_SIZE],
+      ['last chunk dropped', (b) => b.subarray(0, b.length - SEALED_CHUNK_SIZE), -1],
+    ];
+    for (const [name, tamper, releasedBytes] of cases) {
+      const file = join(dir, name.replace(/ /g, '-'));
+      const bytes = tamper(Buffer.from(good));
+      await writeFile(file, bytes);
+      const fh = await open(file, 'r');
+      try {
+        const reader = await ObjectReader.open(fh, dek);
+        const released: Buffer[] = [];
+        await assert.rejects(async () => {
+          for await (const p of reader.read()) released.push(p);
+        }, ObjectAuthError, name);
+        const got = Buffer.concat(released);
+        const expected = releasedBytes >= 0 ? releasedBytes : reader.size - (reader.size % CHUNK_SIZE || CHUNK_SIZE);
+        assert.equal(got.length, expected, `${name}: only verified chunks are released`);
+        assert.ok(got.equals(data.subarray(0, got.length)), name);
+      } finally {
+        await fh.close();
+      }
     }
   } finally {
     await cleanup();
