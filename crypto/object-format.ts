@@ -171,6 +171,8 @@ export function sealHeader(dek: DataKey, random: ObjectRandomness = freshRandomn
 /** Plaintext chunks in one run (a batch sealed or opened at once, off the main thread for big files): 16 x 64 KiB = 1 MiB. */
 export const RUN_CHUNKS = 16;
 export const RUN_SIZE = RUN_CHUNKS * CHUNK_SIZE;
+/** Bytes of a sealed full run (its chunks and their tags). */
+export const SEALED_RUN_SIZE = RUN_CHUNKS * SEALED_CHUNK_SIZE;
 
 /** Chunks in a run of `plainLength` plaintext bytes (an empty run is the empty final chunk). */
 function runChunks(plainLength: number): number {
@@ -197,10 +199,13 @@ export class ChunkSealer {
    * Seals consecutive chunks starting at `first` from `plain` (whole chunks
    * but the last), into one buffer laid out as on disk (each ciphertext then
    * its tag). The last chunk is the object's final one when `lastFinal`.
+   * Written into the start of `into` when given (it must be large enough).
    */
-  sealRun(first: number, plain: Uint8Array, lastFinal: boolean): Buffer {
+  sealRun(first: number, plain: Uint8Array, lastFinal: boolean, into?: Buffer): Buffer {
     const n = runChunks(plain.length);
-    const out = Buffer.allocUnsafeSlow(plain.length + n * TAG_SIZE);
+    const length = plain.length + n * TAG_SIZE;
+    if (into && into.length < length) throw new RangeError(`sealRun needs ${length} bytes, the buffer has ${into.length}`);
+    const out = into ? into.subarray(0, length) : Buffer.allocUnsafeSlow(length);
     let pos = 0;
     for (let i = 0; i < n; i++) {
       const piece = plain.subarray(i * CHUNK_SIZE, Math.min((i + 1) * CHUNK_SIZE, plain.length));
@@ -247,13 +252,15 @@ export class ChunkOpener {
   /**
    * Opens consecutive sealed chunks starting at `first` (laid out as on
    * disk; the last one is the object's final chunk when `lastFinal`) into one
-   * plaintext buffer. When a tag fails, returns the plaintext of the chunks
-   * before it (all verified) and the error; nothing of the failed chunk or
-   * after it.
+   * plaintext buffer (the start of `into` when given). When a tag fails,
+   * returns the plaintext of the chunks before it (all verified) and the
+   * error; nothing of the failed chunk or after it.
    */
-  openRun(first: number, sealed: Uint8Array, lastFinal: boolean): { plain: Buffer; error?: ObjectAuthError } {
+  openRun(first: number, sealed: Uint8Array, lastFinal: boolean, into?: Buffer): { plain: Buffer; error?: ObjectAuthError } {
     const n = Math.max(1, Math.ceil(sealed.length / SEALED_CHUNK_SIZE));
-    const out = Buffer.allocUnsafeSlow(Math.max(0, sealed.length - n * TAG_SIZE));
+    const length = Math.max(0, sealed.length - n * TAG_SIZE);
+    if (into && into.length < length) throw new RangeError(`openRun needs ${length} bytes, the buffer has ${into.length}`);
+    const out = into ? into.subarray(0, length) : Buffer.allocUnsafeSlow(length);
     let pos = 0;
     for (let i = 0; i < n; i++) {
       const piece = sealed.subarray(i * SEALED_CHUNK_SIZE, Math.min((i + 1) * SEALED_CHUNK_SIZE, sealed.length)) as Buffer;
@@ -261,6 +268,7 @@ export class ChunkOpener {
         pos += this.open(first + i, piece, lastFinal && i === n - 1).copy(out, pos);
       } catch (err) {
         if (!(err instanceof ObjectAuthError)) throw err;
+        out.fill(0, pos); // nothing but verified plaintext in the buffer handed back
         return { plain: out.subarray(0, pos), error: err };
       }
     }

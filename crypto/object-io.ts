@@ -32,7 +32,7 @@ import {
   type ObjectRandomness,
 } from './object-format.js';
 import { ObjectFormatError, type ObjectAuthError } from './errors.js';
-import { openRunOffThread, sealRunOffThread } from './object-pool.js';
+import { offThread, openRunOffThread, recycle, runBuffer, sealRunOffThread } from './object-pool.js';
 
 /** Runs (1 MiB each) a read keeps in flight ahead of its consumer: each read from disk, then opened. */
 const READ_AHEAD_RUNS = 3;
@@ -110,12 +110,15 @@ export class ObjectReader {
     }
     const first = Math.floor(start / CHUNK_SIZE);
     const last = Math.floor((end - 1) / CHUNK_SIZE);
-    // More than one run: the runs are opened on the crypto worker, a few ahead of the consumer.
-    const offMain = last - first + 1 > RUN_CHUNKS;
+    // More than one run: the runs are read and opened on the crypto worker, a few ahead of the consumer.
+    const offMain = offThread && last - first + 1 > RUN_CHUNKS;
     const openRun = (run: number): Promise<{ plain: Buffer; error?: ObjectAuthError }> => {
       const count = Math.min(RUN_CHUNKS, last - run + 1);
       const lastFinal = run + count === total;
-      const pending = this.readSealed(run, count).then((sealed) => (offMain ? openRunOffThread(this.opener, run, sealed, lastFinal) : this.opener.openRun(run, sealed, lastFinal)));
+      const { offset, length } = this.sealedSpan(run, count);
+      const pending = offMain
+        ? openRunOffThread(this.opener, this.fh.fd, offset, length, run, lastFinal)
+        : this.readSealed(run, count).then((sealed) => this.opener.openRun(run, sealed, lastFinal));
       pending.catch(() => undefined); // awaited below; never left unhandled
       return pending;
     };
@@ -125,23 +128,33 @@ export class ObjectReader {
       for (; ahead.length < READ_AHEAD_RUNS && next <= last; next += RUN_CHUNKS) ahead.push(openRun(next));
     };
     fill();
-    for (let run = first; ahead.length > 0; run += RUN_CHUNKS) {
-      const { plain, error } = await ahead.shift()!;
-      fill();
-      const runStart = run * CHUNK_SIZE;
-      const from = Math.max(start - runStart, 0);
-      const to = Math.min(end - runStart, plain.length);
-      if (from < to) yield from === 0 && to === plain.length ? plain : plain.subarray(from, to);
-      if (error) throw error;
+    try {
+      for (let run = first; ahead.length > 0; run += RUN_CHUNKS) {
+        const { plain, error } = await ahead.shift()!;
+        fill();
+        const runStart = run * CHUNK_SIZE;
+        const from = Math.max(start - runStart, 0);
+        const to = Math.min(end - runStart, plain.length);
+        if (from < to) yield from === 0 && to === plain.length ? plain : plain.subarray(from, to);
+        if (error) throw error;
+      }
+    } finally {
+      // Stopped early (failed, or the consumer went away): the handle stays open until no read is pending on it.
+      await Promise.allSettled(ahead);
     }
   }
 
-  private async readSealed(firstChunk: number, count: number): Promise<Buffer> {
+  /** Where the sealed chunks [firstChunk, firstChunk + count) lie in the file. */
+  private sealedSpan(firstChunk: number, count: number): { offset: number; length: number } {
     const offset = HEADER_SIZE + firstChunk * SEALED_CHUNK_SIZE;
     const lastChunk = firstChunk + count - 1;
     const totalChunks = chunkCount(this.size);
     const lastLength = lastChunk === totalChunks - 1 ? this.size - lastChunk * CHUNK_SIZE + TAG_SIZE : SEALED_CHUNK_SIZE;
-    const length = (count - 1) * SEALED_CHUNK_SIZE + lastLength;
+    return { offset, length: (count - 1) * SEALED_CHUNK_SIZE + lastLength };
+  }
+
+  private async readSealed(firstChunk: number, count: number): Promise<Buffer> {
+    const { offset, length } = this.sealedSpan(firstChunk, count);
     const buf = Buffer.allocUnsafe(length);
     let got = 0;
     while (got < length) {
@@ -194,6 +207,11 @@ export class RunEncryptor {
     return out;
   }
 
+  /** Takes back sealed buffers this encryptor returned, once they are written (they are reused for later runs). */
+  recycle(written: readonly Buffer[]): void {
+    recycle(written);
+  }
+
   /** Seals the last run; resolves to every sealed byte not yet returned. */
   async final(): Promise<Buffer[]> {
     if (this.finished) throw new Error('RunEncryptor.final called twice');
@@ -209,7 +227,10 @@ export class RunEncryptor {
   }
 
   private sealHeld(): void {
-    const run = Buffer.concat(this.held, RUN_SIZE); // its own 1 MiB buffer, moved to the worker and zeroed there
+    // A reused run buffer, lent to the worker and zeroed there.
+    const run = runBuffer().subarray(0, RUN_SIZE);
+    let pos = 0;
+    for (const piece of this.held) pos += piece.copy(run, pos);
     this.held = [];
     this.heldLength = 0;
     const pending = sealRunOffThread(this.sealer, this.index, run, false);

@@ -1,44 +1,72 @@
 /**
  * Sealing and opening of object chunk runs (1 MiB) off the main thread, on a
  * piscina pool of worker threads (crypto/object-worker.ts): the cipher of a
- * big file works on one core while the main thread does the TLS, the HTTP and
- * the disk on the other. Piscina (maintained) gives the queue, the transfer
- * lists and a crashed worker's task failing instead of hanging, which plain
+ * big file works on one core while the main thread does the TLS and the
+ * HTTP on the other. Piscina (maintained) gives the queue, the transfer lists
+ * and a crashed worker's task failing instead of hanging, which plain
  * worker_threads would need by hand here.
  *
- * One thread by default (MYDOC_CRYPTO_THREADS overrides, 0 = in the main
+ * One thread by default (MYDOC_CRYPTO_THREADS overrides, 0 = in the calling
  * thread): with the main thread busy with TLS, one cipher thread fills a
  * 2-core machine, and each extra thread is another V8 heap (several MiB of
- * resident memory). The thread is started on the first big transfer and
- * stops after a minute without work; a waiting idle thread does not keep the
- * process alive.
+ * resident memory). The thread starts on the first big transfer and stops
+ * after a minute without work; an idle thread does not keep the process
+ * alive.
+ *
+ * Memory: a seal is lent two run buffers (the plaintext and the one it seals
+ * into), moved there and back, and the caller returns them here once written
+ * (recycle): a steady transfer allocates no new run buffers, so the heap's
+ * garbage does not grow with the file. Opened plaintext is a new buffer per run,
+ * allocated on the main thread and lent to the worker (it goes on to the
+ * HTTP response, which frees it in its own time, on the main thread).
  *
  * Security considerations:
  * - The key is passed as a KeyObject (postMessage clones it inside the
- *   process); plaintext and ciphertext buffers are moved, not copied, so no
- *   extra copy of plaintext lingers in the main thread.
+ *   process); buffers are moved, not copied.
+ * - A lent plaintext buffer comes back zeroed; recycled buffers hold only
+ *   ciphertext or zeros.
  * - A failed tag comes back as ObjectAuthError with only the verified
  *   chunks' plaintext (object-worker.ts).
  */
 import type { KeyObject } from 'node:crypto';
 import { Piscina } from 'piscina';
-import { ObjectAuthError } from './errors.js';
-import type { ChunkOpener, ChunkSealer } from './object-format.js';
+import { ObjectAuthError, ObjectFormatError } from './errors.js';
+import { SEALED_CHUNK_SIZE, SEALED_RUN_SIZE, TAG_SIZE, type ChunkOpener, type ChunkSealer } from './object-format.js';
 
-export interface RunTask {
-  op: 'seal' | 'open';
+interface RunKey {
   header: Uint8Array;
   key: KeyObject;
   first: number;
-  /** Plaintext (seal) or sealed chunks (open); moved to the worker. */
-  data: Uint8Array;
   lastFinal: boolean;
 }
 
-/** A moved buffer, or a failed open: the message and the verified chunks' plaintext. */
-export type RunResult = Uint8Array | { failed: string; verified: Uint8Array };
+export interface SealTask extends RunKey {
+  op: 'seal';
+  /** The plaintext run; lent, comes back zeroed. */
+  plain: Uint8Array;
+  /** A run buffer to seal into (SEALED_RUN_SIZE bytes); lent, comes back sealed. */
+  into: Uint8Array;
+}
+
+export interface OpenTask extends RunKey {
+  op: 'open';
+  /** The object's file, read by the worker at `position` for `length` bytes. */
+  fd: number;
+  position: number;
+  length: number;
+  /** The buffer to open into (the run's plaintext size); lent, comes back opened. */
+  into: Uint8Array;
+}
+
+export type RunResult =
+  | { kind: 'sealed'; length: number; sealed: Uint8Array; plain: Uint8Array }
+  | { kind: 'opened'; plain: Uint8Array }
+  | { kind: 'failed'; message: string; plain: Uint8Array }
+  | { kind: 'short' };
 
 const IDLE_MS = 60_000;
+/** Run buffers kept for reuse (each SEALED_RUN_SIZE bytes); a few transfers' worth. */
+const MAX_SPARE = 16;
 
 function threadCount(): number {
   const raw = process.env['MYDOC_CRYPTO_THREADS'];
@@ -46,50 +74,103 @@ function threadCount(): number {
   return Number.isInteger(n) && n >= 0 && n <= 16 ? n : 1;
 }
 
-let pool: Piscina<RunTask, RunResult> | undefined;
 const threads = threadCount();
+let pool: Piscina<SealTask | OpenTask, RunResult> | undefined;
 
-function thePool(): Piscina<RunTask, RunResult> {
-  pool ??= new Piscina<RunTask, RunResult>({
+function thePool(): Piscina<SealTask | OpenTask, RunResult> {
+  if (pool) return pool;
+  pool = new Piscina<SealTask | OpenTask, RunResult>({
     filename: new URL('./object-worker.js', import.meta.url).href,
     minThreads: 0,
     maxThreads: threads,
     idleTimeout: IDLE_MS,
     // No queue limit (piscina's default): each transfer keeps only a few runs in flight (object-io.ts).
   });
+  // A worker that dies fails the task it was running (its caller sees the error); piscina replaces it.
+  pool.on('error', () => undefined);
   return pool;
 }
 
 /** Whether runs go to worker threads at all (MYDOC_CRYPTO_THREADS=0 keeps them in the calling thread). */
 export const offThread = threads > 0;
 
+const spare: ArrayBuffer[] = [];
+/** Buffers this module lent out and that may come back through recycle(). */
+const lent = new WeakSet<ArrayBufferLike>();
+
+/** A run buffer (SEALED_RUN_SIZE bytes), reused when one is spare. Give it back with recycle() once it is no longer used. */
+export function runBuffer(): Buffer {
+  const ab = spare.pop() ?? new ArrayBuffer(SEALED_RUN_SIZE);
+  lent.add(ab);
+  return Buffer.from(ab);
+}
+
+/** Takes back run buffers (from runBuffer or a sealed run) the caller is done with; ignores any other buffer. */
+export function recycle(buffers: readonly Buffer[]): void {
+  for (const b of buffers) {
+    if (!lent.has(b.buffer)) continue;
+    lent.delete(b.buffer);
+    if (spare.length < MAX_SPARE) spare.push(b.buffer as ArrayBuffer);
+  }
+}
+
 function asBuffer(u: Uint8Array): Buffer {
-  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
-// The header is copied into its own small buffer: cloning a view of Node's shared pool would clone the whole pool slab.
-
-/** An own ArrayBuffer holding exactly `data` (a Buffer from the shared pool cannot be moved). */
-function movable(data: Buffer): Buffer {
-  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) return data;
-  const own = Buffer.allocUnsafeSlow(data.length);
-  data.copy(own);
-  return own;
-}
-
-/** Seals a run (ChunkSealer.sealRun) on a worker; `plain` is moved there and zeroed after sealing. */
+/**
+ * Seals a run on a worker: `plain` (a runBuffer, up to RUN_SIZE bytes used)
+ * goes there and comes back zeroed into the spare buffers; resolves to the
+ * sealed run, in a run buffer to recycle() once written.
+ */
 export async function sealRunOffThread(sealer: ChunkSealer, first: number, plain: Buffer, lastFinal: boolean): Promise<Buffer> {
-  if (!offThread) return sealer.sealRun(first, plain, lastFinal);
-  const data = movable(plain);
-  const out = await thePool().run({ op: 'seal', header: new Uint8Array(sealer.header), key: sealer.key, first, data, lastFinal }, { transferList: [data.buffer as ArrayBuffer] });
-  return asBuffer(out as Uint8Array);
+  if (!offThread) {
+    const sealed = sealer.sealRun(first, plain, lastFinal, runBuffer());
+    plain.fill(0);
+    recycle([plain]);
+    return sealed;
+  }
+  const into = runBuffer();
+  lent.delete(into.buffer);
+  lent.delete(plain.buffer);
+  const out = await thePool().run(
+    { op: 'seal', header: new Uint8Array(sealer.header), key: sealer.key, first, lastFinal, plain, into },
+    { transferList: [plain.buffer as ArrayBuffer, into.buffer as ArrayBuffer] },
+  );
+  if (out.kind !== 'sealed') throw new Error(`crypto worker answered ${out.kind} to a seal`);
+  const back = asBuffer(out.plain);
+  lent.add(back.buffer);
+  recycle([back]);
+  const sealed = asBuffer(out.sealed).subarray(0, out.length);
+  lent.add(sealed.buffer);
+  return sealed;
 }
 
-/** Opens a run (ChunkOpener.openRun) on a worker; `sealed` is moved there. */
-export async function openRunOffThread(opener: ChunkOpener, first: number, sealed: Buffer, lastFinal: boolean): Promise<{ plain: Buffer; error?: ObjectAuthError }> {
-  if (!offThread) return opener.openRun(first, sealed, lastFinal);
-  const data = movable(sealed);
-  const out = await thePool().run({ op: 'open', header: new Uint8Array(opener.header), key: opener.key, first, data, lastFinal }, { transferList: [data.buffer as ArrayBuffer] });
-  if (out instanceof Uint8Array) return { plain: asBuffer(out) };
-  return { plain: asBuffer(out.verified), error: new ObjectAuthError(out.failed) };
+/**
+ * Reads the sealed run at [position, position + length) of the object file
+ * `fd` and opens it (ChunkOpener.openRun) on a worker. The caller keeps the
+ * file open until this settles.
+ */
+export async function openRunOffThread(
+  opener: ChunkOpener,
+  fd: number,
+  position: number,
+  length: number,
+  first: number,
+  lastFinal: boolean,
+): Promise<{ plain: Buffer; error?: ObjectAuthError }> {
+  if (length > SEALED_RUN_SIZE) throw new RangeError(`a run is at most ${SEALED_RUN_SIZE} bytes, not ${length}`);
+  const chunks = Math.max(1, Math.ceil(length / SEALED_CHUNK_SIZE));
+  const into = Buffer.allocUnsafeSlow(Math.max(0, length - chunks * TAG_SIZE));
+  const out = await thePool().run({ op: 'open', header: new Uint8Array(opener.header), key: opener.key, first, lastFinal, fd, position, length, into }, { transferList: [into.buffer as ArrayBuffer] });
+  switch (out.kind) {
+    case 'opened':
+      return { plain: asBuffer(out.plain) };
+    case 'failed':
+      return { plain: asBuffer(out.plain), error: new ObjectAuthError(out.message) };
+    case 'short':
+      throw new ObjectFormatError('object ended early while reading (was it truncated meanwhile?)');
+    default:
+      throw new Error(`crypto worker answered ${out.kind} to an open`);
+  }
 }

@@ -166,7 +166,7 @@ export class ObjectStore {
     const flush = async (pieces: Buffer[], length: number): Promise<void> => {
       await inflight;
       if (pieces.length === 0) return;
-      inflight = fh.writev(pieces);
+      inflight = fh.writev(pieces).then(() => enc.recycle(pieces)); // written: the run buffers are reused
       inflight.catch(() => undefined); // awaited later; never left unhandled
       unsynced += length;
       if (unsynced >= SYNC_EVERY) {
