@@ -217,11 +217,11 @@ export class ChunkSealer {
   }
 }
 
-/** Opens chunks of one object; throws ObjectAuthError and releases nothing if a tag fails. `header` and `key` are for a crypto worker. */
+/** Opens chunks of one object; throws ObjectAuthError and releases nothing if a tag fails. */
 export class ChunkOpener {
   constructor(
-    readonly header: Buffer,
-    readonly key: KeyObject,
+    private readonly header: Buffer,
+    private readonly key: KeyObject,
   ) {}
 
   /** The object's random file id, from its authenticated header. */
@@ -252,15 +252,13 @@ export class ChunkOpener {
   /**
    * Opens consecutive sealed chunks starting at `first` (laid out as on
    * disk; the last one is the object's final chunk when `lastFinal`) into one
-   * plaintext buffer (the start of `into` when given). When a tag fails,
-   * returns the plaintext of the chunks before it (all verified) and the
-   * error; nothing of the failed chunk or after it.
+   * plaintext buffer. When a tag fails, returns the plaintext of the chunks
+   * before it (all verified) and the error; nothing of the failed chunk or
+   * after it.
    */
-  openRun(first: number, sealed: Uint8Array, lastFinal: boolean, into?: Buffer): { plain: Buffer; error?: ObjectAuthError } {
+  openRun(first: number, sealed: Uint8Array, lastFinal: boolean): { plain: Buffer; error?: ObjectAuthError } {
     const n = Math.max(1, Math.ceil(sealed.length / SEALED_CHUNK_SIZE));
-    const length = Math.max(0, sealed.length - n * TAG_SIZE);
-    if (into && into.length < length) throw new RangeError(`openRun needs ${length} bytes, the buffer has ${into.length}`);
-    const out = into ? into.subarray(0, length) : Buffer.allocUnsafeSlow(length);
+    const out = Buffer.allocUnsafeSlow(Math.max(0, sealed.length - n * TAG_SIZE));
     let pos = 0;
     for (let i = 0; i < n; i++) {
       const piece = sealed.subarray(i * SEALED_CHUNK_SIZE, Math.min((i + 1) * SEALED_CHUNK_SIZE, sealed.length)) as Buffer;

@@ -4,12 +4,14 @@
  * range needs. Large reads and writes are batched (about 1 MiB per system
  * call) so that the thread pool round trips do not dominate.
  *
- * Big objects move in runs of 1 MiB (object-format.ts RUN_SIZE) that are
- * sealed and opened on the crypto worker (object-pool.ts) while the main
- * thread does the TLS and the disk: a few runs in flight per transfer
- * (READ_AHEAD_RUNS, SEAL_AHEAD_RUNS), so a transfer holds a few MiB whatever
- * the file's size. An object of one run stays in the calling thread (a
- * round trip to the worker would cost a small file more than its cipher).
+ * Big objects move in runs of 1 MiB (object-format.ts RUN_SIZE), a few runs
+ * in flight per transfer (READ_AHEAD_RUNS, SEAL_AHEAD_RUNS), so a transfer
+ * holds a few MiB whatever the file's size. A write's full runs are sealed
+ * on the crypto worker (object-pool.ts) while the main thread does the TLS
+ * and the disk; an object of one run stays in the calling thread (a round
+ * trip to the worker would cost a small file more than its cipher). Reads
+ * open their runs in the calling thread into 1 MiB pieces, reusing their
+ * sealed read buffers.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
@@ -32,7 +34,7 @@ import {
   type ObjectRandomness,
 } from './object-format.js';
 import { ObjectFormatError, type ObjectAuthError } from './errors.js';
-import { offThread, openRunOffThread, recycle, runBuffer, sealRunOffThread } from './object-pool.js';
+import { recycle, runBuffer, sealRunOffThread } from './object-pool.js';
 
 /** Runs (1 MiB each) a read keeps in flight ahead of its consumer: each read from disk, then opened. */
 const READ_AHEAD_RUNS = 3;
@@ -110,15 +112,19 @@ export class ObjectReader {
     }
     const first = Math.floor(start / CHUNK_SIZE);
     const last = Math.floor((end - 1) / CHUNK_SIZE);
-    // More than one run: the runs are read and opened on the crypto worker, a few ahead of the consumer.
-    const offMain = offThread && last - first + 1 > RUN_CHUNKS;
+    const spare: Buffer[] = [];
+    // Opened in this thread: measured, a read through the worker cost more CPU in all (moving the
+    // buffers, its collections) and took no less time, as the main thread still waits for the disk.
     const openRun = (run: number): Promise<{ plain: Buffer; error?: ObjectAuthError }> => {
       const count = Math.min(RUN_CHUNKS, last - run + 1);
       const lastFinal = run + count === total;
-      const { offset, length } = this.sealedSpan(run, count);
-      const pending = offMain
-        ? openRunOffThread(this.opener, this.fh.fd, offset, length, run, lastFinal)
-        : this.readSealed(run, count).then((sealed) => this.opener.openRun(run, sealed, lastFinal));
+      const pending = this.readSealed(run, count, spare.pop()).then((sealed) => {
+        try {
+          return this.opener.openRun(run, sealed, lastFinal);
+        } finally {
+          spare.push(sealed); // opened: the buffer serves a later read of this range
+        }
+      });
       pending.catch(() => undefined); // awaited below; never left unhandled
       return pending;
     };
@@ -139,7 +145,7 @@ export class ObjectReader {
         if (error) throw error;
       }
     } finally {
-      // Stopped early (failed, or the consumer went away): the handle stays open until no read is pending on it.
+      // Stopped early (failed, or the consumer went away): no read stays pending on the caller's handle.
       await Promise.allSettled(ahead);
     }
   }
@@ -153,9 +159,13 @@ export class ObjectReader {
     return { offset, length: (count - 1) * SEALED_CHUNK_SIZE + lastLength };
   }
 
-  private async readSealed(firstChunk: number, count: number): Promise<Buffer> {
+  /**
+   * Reads sealed chunks into a buffer of its own (never Node's shared pool),
+   * or into `reuse` (a buffer this returned before) when that is large enough.
+   */
+  private async readSealed(firstChunk: number, count: number, reuse?: Buffer): Promise<Buffer> {
     const { offset, length } = this.sealedSpan(firstChunk, count);
-    const buf = Buffer.allocUnsafe(length);
+    const buf = reuse && reuse.buffer.byteLength >= length ? Buffer.from(reuse.buffer, 0, length) : Buffer.allocUnsafeSlow(length);
     let got = 0;
     while (got < length) {
       const { bytesRead } = await this.fh.read(buf, got, length - got, offset + got);

@@ -1,68 +1,51 @@
 /**
- * Sealing and opening of object chunk runs (1 MiB) off the main thread, on a
- * piscina pool of worker threads (crypto/object-worker.ts): the cipher of a
- * big file works on one core while the main thread does the TLS and the
- * HTTP on the other. Piscina (maintained) gives the queue, the transfer lists
- * and a crashed worker's task failing instead of hanging, which plain
- * worker_threads would need by hand here.
+ * Sealing of object chunk runs (1 MiB) off the main thread, on a piscina
+ * pool of worker threads (crypto/object-worker.ts): while a big file is
+ * written, its cipher works on one core and the main thread does the TLS,
+ * the HTTP and the disk on the other. Piscina (maintained) gives the queue,
+ * the transfer lists and a crashed worker's task failing instead of hanging,
+ * which plain worker_threads would need by hand here. Reads open their runs
+ * in the calling thread (object-io.ts says why).
  *
  * One thread by default (MYDOC_CRYPTO_THREADS overrides, 0 = in the calling
  * thread): with the main thread busy with TLS, one cipher thread fills a
  * 2-core machine, and each extra thread is another V8 heap (several MiB of
- * resident memory). The thread starts on the first big transfer and stops
+ * resident memory). The thread starts on the first big write and stops
  * after a minute without work; an idle thread does not keep the process
  * alive.
  *
  * Memory: a seal is lent two run buffers (the plaintext and the one it seals
  * into), moved there and back, and the caller returns them here once written
- * (recycle): a steady transfer allocates no new run buffers, so the heap's
- * garbage does not grow with the file. Opened plaintext is a new buffer per run,
- * allocated on the main thread and lent to the worker (it goes on to the
- * HTTP response, which frees it in its own time, on the main thread).
+ * (recycle): a steady write allocates no new run buffers, and memory is
+ * allocated and freed on the main thread only.
  *
  * Security considerations:
  * - The key is passed as a KeyObject (postMessage clones it inside the
  *   process); buffers are moved, not copied.
  * - A lent plaintext buffer comes back zeroed; recycled buffers hold only
  *   ciphertext or zeros.
- * - A failed tag comes back as ObjectAuthError with only the verified
- *   chunks' plaintext (object-worker.ts).
  */
 import type { KeyObject } from 'node:crypto';
 import { Piscina } from 'piscina';
-import { ObjectAuthError, ObjectFormatError } from './errors.js';
-import { SEALED_CHUNK_SIZE, SEALED_RUN_SIZE, TAG_SIZE, type ChunkOpener, type ChunkSealer } from './object-format.js';
+import { SEALED_RUN_SIZE, type ChunkSealer } from './object-format.js';
 
-interface RunKey {
+export interface SealTask {
   header: Uint8Array;
   key: KeyObject;
   first: number;
   lastFinal: boolean;
-}
-
-export interface SealTask extends RunKey {
-  op: 'seal';
   /** The plaintext run; lent, comes back zeroed. */
   plain: Uint8Array;
   /** A run buffer to seal into (SEALED_RUN_SIZE bytes); lent, comes back sealed. */
   into: Uint8Array;
 }
 
-export interface OpenTask extends RunKey {
-  op: 'open';
-  /** The object's file, read by the worker at `position` for `length` bytes. */
-  fd: number;
-  position: number;
+export interface SealResult {
+  /** Bytes of `sealed` that hold the sealed run. */
   length: number;
-  /** The buffer to open into (the run's plaintext size); lent, comes back opened. */
-  into: Uint8Array;
+  sealed: Uint8Array;
+  plain: Uint8Array;
 }
-
-export type RunResult =
-  | { kind: 'sealed'; length: number; sealed: Uint8Array; plain: Uint8Array }
-  | { kind: 'opened'; plain: Uint8Array }
-  | { kind: 'failed'; message: string; plain: Uint8Array }
-  | { kind: 'short' };
 
 const IDLE_MS = 60_000;
 /** Run buffers kept for reuse (each SEALED_RUN_SIZE bytes); a few transfers' worth. */
@@ -75,11 +58,11 @@ function threadCount(): number {
 }
 
 const threads = threadCount();
-let pool: Piscina<SealTask | OpenTask, RunResult> | undefined;
+let pool: Piscina<SealTask, SealResult> | undefined;
 
-function thePool(): Piscina<SealTask | OpenTask, RunResult> {
+function thePool(): Piscina<SealTask, SealResult> {
   if (pool) return pool;
-  pool = new Piscina<SealTask | OpenTask, RunResult>({
+  pool = new Piscina<SealTask, SealResult>({
     filename: new URL('./object-worker.js', import.meta.url).href,
     minThreads: 0,
     maxThreads: threads,
@@ -134,43 +117,14 @@ export async function sealRunOffThread(sealer: ChunkSealer, first: number, plain
   lent.delete(into.buffer);
   lent.delete(plain.buffer);
   const out = await thePool().run(
-    { op: 'seal', header: new Uint8Array(sealer.header), key: sealer.key, first, lastFinal, plain, into },
+    // The header is copied to a buffer of its own: a view of Node's shared pool would clone the whole slab.
+    { header: new Uint8Array(sealer.header), key: sealer.key, first, lastFinal, plain, into },
     { transferList: [plain.buffer as ArrayBuffer, into.buffer as ArrayBuffer] },
   );
-  if (out.kind !== 'sealed') throw new Error(`crypto worker answered ${out.kind} to a seal`);
   const back = asBuffer(out.plain);
   lent.add(back.buffer);
   recycle([back]);
   const sealed = asBuffer(out.sealed).subarray(0, out.length);
   lent.add(sealed.buffer);
   return sealed;
-}
-
-/**
- * Reads the sealed run at [position, position + length) of the object file
- * `fd` and opens it (ChunkOpener.openRun) on a worker. The caller keeps the
- * file open until this settles.
- */
-export async function openRunOffThread(
-  opener: ChunkOpener,
-  fd: number,
-  position: number,
-  length: number,
-  first: number,
-  lastFinal: boolean,
-): Promise<{ plain: Buffer; error?: ObjectAuthError }> {
-  if (length > SEALED_RUN_SIZE) throw new RangeError(`a run is at most ${SEALED_RUN_SIZE} bytes, not ${length}`);
-  const chunks = Math.max(1, Math.ceil(length / SEALED_CHUNK_SIZE));
-  const into = Buffer.allocUnsafeSlow(Math.max(0, length - chunks * TAG_SIZE));
-  const out = await thePool().run({ op: 'open', header: new Uint8Array(opener.header), key: opener.key, first, lastFinal, fd, position, length, into }, { transferList: [into.buffer as ArrayBuffer] });
-  switch (out.kind) {
-    case 'opened':
-      return { plain: asBuffer(out.plain) };
-    case 'failed':
-      return { plain: asBuffer(out.plain), error: new ObjectAuthError(out.message) };
-    case 'short':
-      throw new ObjectFormatError('object ended early while reading (was it truncated meanwhile?)');
-    default:
-      throw new Error(`crypto worker answered ${out.kind} to an open`);
-  }
 }

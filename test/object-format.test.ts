@@ -258,11 +258,11 @@ test('range read of a tampered chunk fails, ranges elsewhere still read', async 
   }
 });
 
-// ---- runs: big objects sealed and opened on the crypto worker --------------------
+// ---- runs: big objects sealed on the crypto worker, read in 1 MiB runs ------------
 
 const fixedRandomness = () => ({ fileId: Buffer.alloc(16, 1), fileKey: Buffer.alloc(32, 2), wrapNonce: Buffer.alloc(12, 3) });
 
-test('the crypto worker is on by default, so the run tests below go through it', () => {
+test('the crypto worker is on by default, so the RunEncryptor test below goes through it', () => {
   assert.equal(offThread, process.env['MYDOC_CRYPTO_THREADS'] !== '0');
 });
 
@@ -282,7 +282,7 @@ test('RunEncryptor writes the same bytes as ObjectEncryptor, whatever the size a
   }
 });
 
-test('a big object reads back through the worker: whole, and ranges across run boundaries', async () => {
+test('a big object reads back in runs: whole, and ranges across run boundaries', async () => {
   const { dir, cleanup } = await tempDir();
   try {
     const file = join(dir, 'obj');
@@ -313,7 +313,7 @@ test('a big object reads back through the worker: whole, and ranges across run b
   }
 });
 
-test('a tampered chunk in a big object: the worker releases exactly the chunks before it, then ObjectAuthError', async () => {
+test('a tampered chunk in a big object: a read releases exactly the chunks before it, then ObjectAuthError', async () => {
   const { dir, cleanup } = await tempDir();
   try {
     const data = patternBytes(4 * RUN_SIZE, 11);
