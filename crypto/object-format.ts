@@ -168,22 +168,15 @@ export function sealHeader(dek: DataKey, random: ObjectRandomness = freshRandomn
   return { header: h, fileId: Buffer.from(fileId), sealer: new ChunkSealer(h, payloadKey(random.fileKey, fileId)) };
 }
 
-/** Plaintext chunks in one run (a batch sealed or opened at once, off the main thread for big files): 16 x 64 KiB = 1 MiB. */
+/** Chunks in one run (opened at once by ChunkOpener.openRun for reads): 16 x 64 KiB = 1 MiB of plaintext. */
 export const RUN_CHUNKS = 16;
 export const RUN_SIZE = RUN_CHUNKS * CHUNK_SIZE;
-/** Bytes of a sealed full run (its chunks and their tags). */
-export const SEALED_RUN_SIZE = RUN_CHUNKS * SEALED_CHUNK_SIZE;
 
-/** Chunks in a run of `plainLength` plaintext bytes (an empty run is the empty final chunk). */
-function runChunks(plainLength: number): number {
-  return plainLength === 0 ? 1 : Math.ceil(plainLength / CHUNK_SIZE);
-}
-
-/** Seals chunks of one object. `header` and `key` are what a crypto worker needs to seal for it (same process). */
+/** Seals chunks of one object. */
 export class ChunkSealer {
   constructor(
-    readonly header: Buffer,
-    readonly key: KeyObject,
+    private readonly header: Buffer,
+    private readonly key: KeyObject,
   ) {}
 
   /** Seals chunk `index`; returns ciphertext and tag (two buffers, for writev). */
@@ -193,27 +186,6 @@ export class ChunkSealer {
     const body = cipher.update(plain);
     cipher.final();
     return [body, cipher.getAuthTag()];
-  }
-
-  /**
-   * Seals consecutive chunks starting at `first` from `plain` (whole chunks
-   * but the last), into one buffer laid out as on disk (each ciphertext then
-   * its tag). The last chunk is the object's final one when `lastFinal`.
-   * Written into the start of `into` when given (it must be large enough).
-   */
-  sealRun(first: number, plain: Uint8Array, lastFinal: boolean, into?: Buffer): Buffer {
-    const n = runChunks(plain.length);
-    const length = plain.length + n * TAG_SIZE;
-    if (into && into.length < length) throw new RangeError(`sealRun needs ${length} bytes, the buffer has ${into.length}`);
-    const out = into ? into.subarray(0, length) : Buffer.allocUnsafeSlow(length);
-    let pos = 0;
-    for (let i = 0; i < n; i++) {
-      const piece = plain.subarray(i * CHUNK_SIZE, Math.min((i + 1) * CHUNK_SIZE, plain.length));
-      const [body, tag] = this.seal(first + i, piece as Buffer, lastFinal && i === n - 1);
-      pos += body.copy(out, pos);
-      pos += tag.copy(out, pos);
-    }
-    return out;
   }
 }
 

@@ -4,14 +4,13 @@
  * range needs. Large reads and writes are batched (about 1 MiB per system
  * call) so that the thread pool round trips do not dominate.
  *
- * Big objects move in runs of 1 MiB (object-format.ts RUN_SIZE), a few runs
- * in flight per transfer (READ_AHEAD_RUNS, SEAL_AHEAD_RUNS), so a transfer
- * holds a few MiB whatever the file's size. A write's full runs are sealed
- * on the crypto worker (object-pool.ts) while the main thread does the TLS
- * and the disk; an object of one run stays in the calling thread (a round
- * trip to the worker would cost a small file more than its cipher). Reads
- * open their runs in the calling thread into 1 MiB pieces, reusing their
- * sealed read buffers.
+ * Range reads open runs of up to 1 MiB (object-format.ts RUN_CHUNKS) into
+ * one plaintext piece each, a few runs ahead of the consumer
+ * (READ_AHEAD_RUNS), reusing their sealed read buffers: a GET holds a few
+ * MiB whatever the file's size, and hands the response 1 MiB pieces rather
+ * than 64 KiB ones. The runs are opened in the calling thread: measured, a
+ * crypto worker thread (piscina) cost more CPU in all (moving buffers, its
+ * collections, wake-ups) and gained no time on a 2-core machine.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
@@ -21,25 +20,19 @@ import {
   SEALED_CHUNK_SIZE,
   TAG_SIZE,
   RUN_CHUNKS,
-  RUN_SIZE,
   ObjectDecryptor,
   ObjectEncryptor,
   chunkCount,
   openHeader,
   plaintextSize,
-  sealHeader,
   type ChunkOpener,
-  type ChunkSealer,
   type DataKey,
   type ObjectRandomness,
 } from './object-format.js';
 import { ObjectFormatError, type ObjectAuthError } from './errors.js';
-import { recycle, runBuffer, sealRunOffThread } from './object-pool.js';
 
 /** Runs (1 MiB each) a read keeps in flight ahead of its consumer: each read from disk, then opened. */
 const READ_AHEAD_RUNS = 3;
-/** Runs a write keeps sealing at once before it waits for the oldest. */
-const SEAL_AHEAD_RUNS = 3;
 
 /** A Transform from plaintext to a sealed object. */
 export function createEncryptStream(dek: DataKey, random?: ObjectRandomness): Transform & { readonly fileId: Buffer } {
@@ -113,8 +106,6 @@ export class ObjectReader {
     const first = Math.floor(start / CHUNK_SIZE);
     const last = Math.floor((end - 1) / CHUNK_SIZE);
     const spare: Buffer[] = [];
-    // Opened in this thread: measured, a read through the worker cost more CPU in all (moving the
-    // buffers, its collections) and took no less time, as the main thread still waits for the disk.
     const openRun = (run: number): Promise<{ plain: Buffer; error?: ObjectAuthError }> => {
       const count = Math.min(RUN_CHUNKS, last - run + 1);
       const lastFinal = run + count === total;
@@ -173,85 +164,5 @@ export class ObjectReader {
       got += bytesRead;
     }
     return buf;
-  }
-}
-
-/**
- * Encryption of one object for a write, in runs of 1 MiB: a full run is held
- * until it is known not to be the last, then sealed on the crypto worker, up
- * to SEAL_AHEAD_RUNS at once; the last run is sealed in the calling thread
- * (all of an object of up to 1 MiB). The bytes are those ObjectEncryptor
- * writes for the same randomness.
- */
-export class RunEncryptor {
-  readonly header: Buffer;
-  readonly fileId: Buffer;
-  private readonly sealer: ChunkSealer;
-  /** Plaintext of the run being filled (references to the caller's pieces, cut at the run's end). */
-  private held: Buffer[] = [];
-  private heldLength = 0;
-  private index = 0;
-  private readonly sealing: Promise<Buffer>[] = [];
-  private headerEmitted = false;
-  private finished = false;
-
-  constructor(dek: DataKey, random?: ObjectRandomness) {
-    const sealed = sealHeader(dek, random);
-    this.header = sealed.header;
-    this.fileId = sealed.fileId;
-    this.sealer = sealed.sealer;
-  }
-
-  /** Takes plaintext; resolves to sealed bytes ready to write, in order (none while runs are still being sealed). */
-  async update(data: Buffer): Promise<Buffer[]> {
-    if (this.finished) throw new Error('RunEncryptor.update after final');
-    const out = this.takeHeader();
-    for (let pos = 0; pos < data.length; ) {
-      if (this.heldLength === RUN_SIZE) this.sealHeld();
-      const n = Math.min(RUN_SIZE - this.heldLength, data.length - pos);
-      this.held.push(pos === 0 && n === data.length ? data : data.subarray(pos, pos + n));
-      this.heldLength += n;
-      pos += n;
-    }
-    while (this.sealing.length >= SEAL_AHEAD_RUNS) out.push(await this.sealing.shift()!);
-    return out;
-  }
-
-  /** Takes back sealed buffers this encryptor returned, once they are written (they are reused for later runs). */
-  recycle(written: readonly Buffer[]): void {
-    recycle(written);
-  }
-
-  /** Seals the last run; resolves to every sealed byte not yet returned. */
-  async final(): Promise<Buffer[]> {
-    if (this.finished) throw new Error('RunEncryptor.final called twice');
-    this.finished = true;
-    const out = this.takeHeader();
-    for (const pending of this.sealing.splice(0)) out.push(await pending);
-    const copied = this.held.length > 1;
-    const plain = copied ? Buffer.concat(this.held, this.heldLength) : (this.held[0] ?? Buffer.alloc(0));
-    this.held = [];
-    out.push(this.sealer.sealRun(this.index, plain, true));
-    if (copied) plain.fill(0);
-    return out;
-  }
-
-  private sealHeld(): void {
-    // A reused run buffer, lent to the worker and zeroed there.
-    const run = runBuffer().subarray(0, RUN_SIZE);
-    let pos = 0;
-    for (const piece of this.held) pos += piece.copy(run, pos);
-    this.held = [];
-    this.heldLength = 0;
-    const pending = sealRunOffThread(this.sealer, this.index, run, false);
-    pending.catch(() => undefined); // awaited in update or final; never left unhandled
-    this.sealing.push(pending);
-    this.index += RUN_CHUNKS;
-  }
-
-  private takeHeader(): Buffer[] {
-    if (this.headerEmitted) return [];
-    this.headerEmitted = true;
-    return [this.header];
   }
 }

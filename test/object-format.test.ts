@@ -17,8 +17,7 @@ import {
   plaintextSize,
   type DataKey,
 } from '../crypto/object-format.js';
-import { ObjectReader, RunEncryptor, createDecryptStream, createEncryptStream } from '../crypto/object-io.js';
-import { offThread } from '../crypto/object-pool.js';
+import { ObjectReader, createDecryptStream, createEncryptStream } from '../crypto/object-io.js';
 import { ObjectAuthError, ObjectFormatError, ObjectKeyError } from '../crypto/errors.js';
 import { dataKeyFromHex, patternBytes, randomDataKey, tempDir } from './helpers/keys.js';
 
@@ -258,29 +257,7 @@ test('range read of a tampered chunk fails, ranges elsewhere still read', async 
   }
 });
 
-// ---- runs: big objects sealed on the crypto worker, read in 1 MiB runs ------------
-
-const fixedRandomness = () => ({ fileId: Buffer.alloc(16, 1), fileKey: Buffer.alloc(32, 2), wrapNonce: Buffer.alloc(12, 3) });
-
-test('the crypto worker is on by default, so the RunEncryptor test below goes through it', () => {
-  assert.equal(offThread, process.env['MYDOC_CRYPTO_THREADS'] !== '0');
-});
-
-test('RunEncryptor writes the same bytes as ObjectEncryptor, whatever the size and the pieces it is fed', async () => {
-  const sizes = [0, 1, CHUNK_SIZE, RUN_SIZE - 1, RUN_SIZE, RUN_SIZE + 1, 2 * RUN_SIZE, 4 * RUN_SIZE + 777];
-  for (const size of sizes) {
-    const data = patternBytes(size, size % 251);
-    const ref = new ObjectEncryptor(dek, fixedRandomness());
-    const want = Buffer.concat([...ref.update(data), ...ref.final()]);
-    for (const step of [100_000, RUN_SIZE, 3 * RUN_SIZE + 5]) {
-      const enc = new RunEncryptor(dek, fixedRandomness());
-      const out: Buffer[] = [];
-      for (let i = 0; i < data.length; i += step) out.push(...(await enc.update(data.subarray(i, i + step))));
-      out.push(...(await enc.final()));
-      assert.ok(Buffer.concat(out).equals(want), `size ${size}, pieces of ${step}`);
-    }
-  }
-});
+// ---- big objects: read in runs of 1 MiB ---------------------------------------------
 
 test('a big object reads back in runs: whole, and ranges across run boundaries', async () => {
   const { dir, cleanup } = await tempDir();

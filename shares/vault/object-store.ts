@@ -21,8 +21,8 @@
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { DataKey } from '../../crypto/object-format.js';
-import { ObjectReader, RunEncryptor } from '../../crypto/object-io.js';
+import { ObjectEncryptor, type DataKey } from '../../crypto/object-format.js';
+import { ObjectReader } from '../../crypto/object-io.js';
 import { CryptoError } from '../../crypto/errors.js';
 import { fsyncDir } from '../../crypto/atomic-file.js';
 import { VaultError } from './errors.js';
@@ -79,7 +79,7 @@ export class ObjectStore {
    * it alone.
    */
   async add<T>(source: ByteSource, maxBytes: number | undefined, commit: (objectId: string, size: number) => T): Promise<T> {
-    const enc = new RunEncryptor(this.dek);
+    const enc = new ObjectEncryptor(this.dek);
     const objectId = enc.fileId.toString('hex');
     this.inflight.add(objectId);
     try {
@@ -153,7 +153,7 @@ export class ObjectStore {
     return join(this.dir, OBJECTS_DIR, objectId.slice(0, 2), objectId);
   }
 
-  private async writeObject(enc: RunEncryptor, objectId: string, source: ByteSource, maxBytes = Infinity): Promise<number> {
+  private async writeObject(enc: ObjectEncryptor, objectId: string, source: ByteSource, maxBytes = Infinity): Promise<number> {
     const tmp = join(this.dir, TMP_DIR, objectId);
     const fh = await open(tmp, 'wx', 0o600);
     let size = 0;
@@ -166,7 +166,7 @@ export class ObjectStore {
     const flush = async (pieces: Buffer[], length: number): Promise<void> => {
       await inflight;
       if (pieces.length === 0) return;
-      inflight = fh.writev(pieces).then(() => enc.recycle(pieces)); // written: the run buffers are reused
+      inflight = fh.writev(pieces);
       inflight.catch(() => undefined); // awaited later; never left unhandled
       unsynced += length;
       if (unsynced >= SYNC_EVERY) {
@@ -189,14 +189,14 @@ export class ObjectStore {
         const buf = typeof piece === 'string' ? Buffer.from(piece) : Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
         size += buf.length;
         if (size > maxBytes) throw new VaultError('ERR_TOO_LARGE', `the file is larger than the limit of ${maxBytes} bytes`);
-        collect(await enc.update(buf));
+        collect(enc.update(buf));
         if (outLength >= WRITE_BATCH) {
           await flush(out, outLength);
           out = [];
           outLength = 0;
         }
       }
-      collect(await enc.final());
+      collect(enc.final());
       await flush(out, outLength);
       await inflight;
       await syncing;
