@@ -168,6 +168,10 @@ export function sealHeader(dek: DataKey, random: ObjectRandomness = freshRandomn
   return { header: h, fileId: Buffer.from(fileId), sealer: new ChunkSealer(h, payloadKey(random.fileKey, fileId)) };
 }
 
+/** Chunks in one run (opened at once by ChunkOpener.openRun for reads): 16 x 64 KiB = 1 MiB of plaintext. */
+export const RUN_CHUNKS = 16;
+export const RUN_SIZE = RUN_CHUNKS * CHUNK_SIZE;
+
 /** Seals chunks of one object. */
 export class ChunkSealer {
   constructor(
@@ -215,6 +219,30 @@ export class ChunkOpener {
       throw new ObjectAuthError(`chunk ${index} failed to authenticate: the object was modified, truncated or reordered`);
     }
     return plain;
+  }
+
+  /**
+   * Opens consecutive sealed chunks starting at `first` (laid out as on
+   * disk; the last one is the object's final chunk when `lastFinal`) into one
+   * plaintext buffer. When a tag fails, returns the plaintext of the chunks
+   * before it (all verified) and the error; nothing of the failed chunk or
+   * after it.
+   */
+  openRun(first: number, sealed: Uint8Array, lastFinal: boolean): { plain: Buffer; error?: ObjectAuthError } {
+    const n = Math.max(1, Math.ceil(sealed.length / SEALED_CHUNK_SIZE));
+    const out = Buffer.allocUnsafeSlow(Math.max(0, sealed.length - n * TAG_SIZE));
+    let pos = 0;
+    for (let i = 0; i < n; i++) {
+      const piece = sealed.subarray(i * SEALED_CHUNK_SIZE, Math.min((i + 1) * SEALED_CHUNK_SIZE, sealed.length)) as Buffer;
+      try {
+        pos += this.open(first + i, piece, lastFinal && i === n - 1).copy(out, pos);
+      } catch (err) {
+        if (!(err instanceof ObjectAuthError)) throw err;
+        out.fill(0, pos); // nothing but verified plaintext in the buffer handed back
+        return { plain: out.subarray(0, pos), error: err };
+      }
+    }
+    return { plain: out };
   }
 }
 

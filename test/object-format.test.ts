@@ -8,6 +8,8 @@ import { pipeline } from 'node:stream/promises';
 import {
   CHUNK_SIZE,
   HEADER_SIZE,
+  RUN_CHUNKS,
+  RUN_SIZE,
   SEALED_CHUNK_SIZE,
   ObjectDecryptor,
   ObjectEncryptor,
@@ -249,6 +251,80 @@ test('range read of a tampered chunk fails, ranges elsewhere still read', async 
       assert.equal(Buffer.concat(released).length, CHUNK_SIZE, 'only the good chunk before the bad one');
     } finally {
       await fh.close();
+    }
+  } finally {
+    await cleanup();
+  }
+});
+
+// ---- big objects: read in runs of 1 MiB ---------------------------------------------
+
+test('a big object reads back in runs: whole, and ranges across run boundaries', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const file = join(dir, 'obj');
+    const data = patternBytes(5 * RUN_SIZE + 12_345, 9);
+    await writeFile(file, seal(dek, data));
+    const fh = await open(file, 'r');
+    try {
+      const reader = await ObjectReader.open(fh, dek);
+      const ranges: [number, number][] = [
+        [0, data.length],
+        [RUN_SIZE - 1, 3 * RUN_SIZE + 1],
+        [CHUNK_SIZE + 3, data.length - 2],
+        [data.length - RUN_SIZE - 10, data.length],
+      ];
+      for (const [s, e] of ranges) {
+        const out: Buffer[] = [];
+        for await (const piece of reader.read(s, e)) {
+          assert.ok(piece.length <= RUN_SIZE, 'pieces of at most one run');
+          out.push(piece);
+        }
+        assert.ok(Buffer.concat(out).equals(data.subarray(s, e)), `range ${s}-${e}`);
+      }
+    } finally {
+      await fh.close();
+    }
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a tampered chunk in a big object: a read releases exactly the chunks before it, then ObjectAuthError', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const data = patternBytes(4 * RUN_SIZE, 11);
+    const good = seal(dek, data);
+    const bad = 2 * RUN_CHUNKS + 5; // chunk 5 of the third run
+    const cases: [string, (b: Buffer) => Buffer, number][] = [
+      ['flipped byte', (b) => { b[HEADER_SIZE + bad * SEALED_CHUNK_SIZE + 100]! ^= 1; return b; }, bad * CHUNK_SIZE],
+      ['swapped chunks', (b) => {
+        const at = (i: number) => HEADER_SIZE + i * SEALED_CHUNK_SIZE;
+        const a = Buffer.from(b.subarray(at(bad), at(bad + 1)));
+        b.copy(b, at(bad), at(bad + 1), at(bad + 2));
+        a.copy(b, at(bad + 1));
+        return b;
+      }, bad * CHUNK_SIZE],
+      ['last chunk dropped', (b) => b.subarray(0, b.length - SEALED_CHUNK_SIZE), -1],
+    ];
+    for (const [name, tamper, releasedBytes] of cases) {
+      const file = join(dir, name.replace(/ /g, '-'));
+      const bytes = tamper(Buffer.from(good));
+      await writeFile(file, bytes);
+      const fh = await open(file, 'r');
+      try {
+        const reader = await ObjectReader.open(fh, dek);
+        const released: Buffer[] = [];
+        await assert.rejects(async () => {
+          for await (const p of reader.read()) released.push(p);
+        }, ObjectAuthError, name);
+        const got = Buffer.concat(released);
+        const expected = releasedBytes >= 0 ? releasedBytes : reader.size - (reader.size % CHUNK_SIZE || CHUNK_SIZE);
+        assert.equal(got.length, expected, `${name}: only verified chunks are released`);
+        assert.ok(got.equals(data.subarray(0, got.length)), name);
+      } finally {
+        await fh.close();
+      }
     }
   } finally {
     await cleanup();
