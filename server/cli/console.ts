@@ -8,6 +8,10 @@
  * `pc add|remove` go through the running console's admin socket (0600), so a
  * removal drops the PC's link at once; when no console runs they work on the
  * store and the audit trail directly.
+ *
+ * The console's server and store (fastify's console routes, PostgreSQL and
+ * SQLite clients) are imported only by the commands that use them, so the
+ * agent's own `mydoc serve` does not carry them in memory.
  */
 import { isIP } from 'node:net';
 import pino from 'pino';
@@ -18,9 +22,7 @@ import { localActor, openConsoleAudit } from '../console/audit.js';
 import { loadConsoleConfig, onlineWindowMs, type ConsoleConfig } from '../console/config.js';
 import { consoleFolder } from '../console/data-folder.js';
 import { initConsole, requireConsoleInitialised } from '../console/init.js';
-import { openConfiguredStore } from '../console/open-store.js';
 import { addPc, removePc, type AddedPc, type PcAdmin } from '../console/pcs.js';
-import { serveConsole } from '../console/serve.js';
 import type { ConsoleStore, PcRow } from '../console/store/store.js';
 import { command, type Io } from './command.js';
 import { CliError } from './errors.js';
@@ -42,6 +44,7 @@ export function commandLogger(): FastifyBaseLogger {
 /** The console's store and audit trail, opened for one command while no console runs, and closed after it. */
 export async function withStore<T>(config: ConsoleConfig, work: (admin: PcAdmin, store: ConsoleStore) => Promise<T>): Promise<T> {
   await requireConsoleInitialised(config);
+  const { openConfiguredStore } = await import('../console/open-store.js');
   const store = await openConfiguredStore(config, commandLogger());
   try {
     const audit = await openConsoleAudit(config.dataDir, Date.now);
@@ -93,6 +96,7 @@ export const consoleCommands = [
     async run({ values }, io) {
       const logLevel = io.env.MYDOC_LOG_LEVEL || undefined;
       if (logLevel !== undefined && !LOG_LEVELS.includes(logLevel)) throw new CliError(`MYDOC_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not "${logLevel}"`, 2);
+      const { serveConsole } = await import('../console/serve.js');
       await serveConsole(await consoleConfig(values.config, io), version(), io.stdout, logLevel === undefined ? {} : { logLevel });
       return 0;
     },

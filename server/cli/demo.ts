@@ -25,7 +25,6 @@ import { consoleFolder } from '../console/data-folder.js';
 import { renderConsoleDemoConfig } from '../console/demo-config.js';
 import { initConsole, requireConsoleInitialised } from '../console/init.js';
 import { addPc } from '../console/pcs.js';
-import { startConsole } from '../console/serve.js';
 import { initDataDir } from './init.js';
 import { serve } from '../agent/serve.js';
 import { command } from './command.js';
@@ -47,6 +46,7 @@ interface Demo {
 /** Sets the demo up on first run, then serves the console and the agent until SIGTERM/SIGINT. */
 export async function runDemo(dirArg: string, ports: { port?: number | undefined; consolePort?: number | undefined }, version: string, out: (t: string) => void, err: (t: string) => void): Promise<void> {
   const demo = await setUpDemo(dirArg, ports, out, err);
+  const { startConsole } = await import('../console/serve.js');
   const running = await startConsole(demo.console, version);
   out(`mydoc demo: the console's page ${running.url} (log in as "${DEMO_ADMIN}"; CA ${consoleFolder(demo.console.dataDir).tls.caFile})\n`);
   out(`mydoc demo: every PC's data, read-only, as one WebDAV tree: ${running.url.replace(/\/$/, '')}/pcs/ (as "${DEMO_ADMIN}"); folders shared with a user: ${running.url.replace(/\/$/, '')}/shared/\n`);

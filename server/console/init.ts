@@ -22,7 +22,6 @@ import { localActor, openConsoleAudit } from './audit.js';
 import type { ConsoleConfig } from './config.js';
 import { consoleFolder } from './data-folder.js';
 import { ConsoleError } from './errors.js';
-import { openConfiguredStore } from './open-store.js';
 
 interface ConsoleMarker {
   format: 'mydoc-console-data';
@@ -51,6 +50,8 @@ export async function initConsole(config: ConsoleConfig, logger: FastifyBaseLogg
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   await chmod(config.dataDir, 0o700);
   // The store first: a database that does not answer fails init before any key is made.
+  // Imported here, not at the top: the CLI loads this module for every command, the store's clients only for this one.
+  const { openConfiguredStore } = await import('./open-store.js');
   const store = await openConfiguredStore(config, logger);
   await store.close();
 

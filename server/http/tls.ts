@@ -9,9 +9,7 @@
  */
 import { randomBytes, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
-import * as x509 from '@peculiar/x509';
-
-x509.cryptoProvider.set(webcrypto);
+import { x509Library } from '../../crypto/x509-library.js';
 
 /** Input to TLS certificate creation is unusable (e.g. a host name that is not a DNS name). */
 export class TlsInputError extends Error {
@@ -62,6 +60,7 @@ export function isDnsName(name: string): boolean {
 }
 
 export async function createTlsMaterial(opts: TlsMaterialOptions): Promise<TlsMaterial> {
+  const x509 = await x509Library();
   const hostNames = unique(['localhost', ...opts.hostNames]);
   const ipAddresses = unique(['127.0.0.1', ...opts.ipAddresses]);
   checkNames(hostNames, ipAddresses, opts.commonName);

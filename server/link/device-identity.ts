@@ -10,9 +10,7 @@
  * private key is used in memory only, never written by this module.
  */
 import { createHash, createPublicKey, randomBytes, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
-
-x509.cryptoProvider.set(webcrypto);
+import { x509Library } from '../../crypto/x509-library.js';
 
 const SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
 const P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
@@ -34,6 +32,7 @@ export function peerIdentity(certDer: Buffer): { deviceId: string; devicePublicP
 
 /** A self-signed certificate (PEM) for the device key, named after the PC. */
 export async function deviceCertificate(deviceKey: KeyObject, devicePublicPem: string, pcId: string, now = Date.now()): Promise<string> {
+  const x509 = await x509Library();
   const privateKey = await webcrypto.subtle.importKey('pkcs8', deviceKey.export({ type: 'pkcs8', format: 'der' }), P256, false, ['sign']);
   const publicKey = await webcrypto.subtle.importKey('spki', createPublicKey(devicePublicPem).export({ type: 'spki', format: 'der' }), P256, true, ['verify']);
   const serial = randomBytes(16);
