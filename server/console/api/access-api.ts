@@ -17,7 +17,7 @@ import type { AccessRequests } from '../access/access-requests.js';
 import type { Admin } from '../admins.js';
 import type { Role } from '../config.js';
 import type { AccessRequestStatus } from '../store/store.js';
-import { ApiError, field } from './takeout-api.js';
+import { ApiError, field } from './api-answers.js';
 
 const STATUSES: readonly AccessRequestStatus[] = ['pending', 'approved', 'denied'];
 const MAX_LIMIT = 1000;

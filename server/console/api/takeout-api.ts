@@ -21,12 +21,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { apiRequestRefusal } from '../../http/api-guard.js';
 import { parseBasic } from '../../http/basic-auth.js';
 import { useErrorStatus } from '../../http/error-status.js';
-import { API_STATUS, type ConsoleApiErrorCode } from '../error-status.js';
+import { API_STATUS } from '../error-status.js';
 import type { Role } from '../config.js';
 import type { RequestState, TakeoutRequestRow } from '../store/store.js';
 import type { Admin } from '../admins.js';
 import type { AccessRequests } from '../access/access-requests.js';
 import { registerAccessApi } from './access-api.js';
+import { ApiError, field, json } from './api-answers.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
 const MAX_LIMIT = 1000;
@@ -57,33 +58,12 @@ export interface ConsoleApiDeps {
   access: AccessRequests;
 }
 
-export class ApiError extends Error {
-  constructor(
-    readonly code: ConsoleApiErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
-}
-
 /** A request row as the API answers it: without the K_to envelopes (opaque, of no use to a client). */
 export type RequestView = Omit<TakeoutRequestRow, 'envelopes'>;
 
 function view(row: TakeoutRequestRow): RequestView {
   const { envelopes: _envelopes, ...rest } = row;
   return rest;
-}
-
-export function json(reply: FastifyReply, status: number, body: unknown, headers: Record<string, string> = {}): FastifyReply {
-  reply.code(status).type('application/json').header('cache-control', 'no-store');
-  for (const [k, v] of Object.entries(headers)) reply.header(k, v);
-  return reply.send(JSON.stringify(body));
-}
-
-export function field(body: unknown, name: string): unknown {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError('ERR_API_BODY', 'the body must be a JSON object');
-  return (body as Record<string, unknown>)[name];
 }
 
 /** Registers the API in its own context (its JSON parser, guard and error answers stay there). */
