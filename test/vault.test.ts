@@ -75,6 +75,41 @@ test('write, stat, read and overwrite; the old object is collected after the fli
   );
 });
 
+test('empty files share one durable empty object, kept while the vault is open even when no row refers to it, swept at the next open then', async () => {
+  const { dir, cleanup } = await tempDir();
+  const dek = randomDataKey();
+  try {
+    let vault = await Vault.open(dir, dek);
+    const a = await vault.write('/Documents/a', []);
+    const b = await vault.write('/Documents/b', []);
+    const c = await vault.write('/Documents/c', Readable.from([])); // a stream is read: its own object
+    assert.equal(b.entry.objectId, a.entry.objectId, "the second empty file shares the first one's object");
+    assert.notEqual(c.entry.objectId, a.entry.objectId);
+    assert.equal((await allObjectFiles(dir)).length, 2);
+    await vault.write('/Documents/a', ['now a']);
+    assert.equal((await readAll(vault, '/Documents/b')).length, 0, 'still readable through the other row');
+    await vault.delete('/Documents/b');
+    await vault.write('/Documents/c', ['now c']);
+    const shared = a.entry.objectId!;
+    assert.ok((await allObjectFiles(dir)).includes(shared), 'kept with no row referring to it');
+    assert.ok(!(await allObjectFiles(dir)).includes(c.entry.objectId!), 'an empty object of its own is collected as any other');
+    const d = await vault.write('/Documents/d', [Buffer.alloc(0)]);
+    assert.equal(d.entry.objectId, shared);
+    assert.equal((await readAll(vault, '/Documents/d')).length, 0);
+    await assert.rejects(vault.write('/Documents/d', [], { createOnly: true }), code('ERR_EXISTS'));
+    await vault.delete('/Documents/d');
+    vault.close();
+    vault = await Vault.open(dir, dek);
+    assert.ok(!(await allObjectFiles(dir)).includes(shared), 'no row refers to it: swept at open');
+    const e = await vault.write('/Documents/e', []);
+    assert.notEqual(e.entry.objectId, shared);
+    assert.equal((await readAll(vault, '/Documents/e')).length, 0);
+    vault.close();
+  } finally {
+    await cleanup();
+  }
+});
+
 test('names are case-insensitive, case-preserving and stored in NFC', async () => {
   await withVault(async (vault) => {
     await vault.write('/Documents/Résumé.TXT', ['v1']);

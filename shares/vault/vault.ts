@@ -23,8 +23,9 @@
  *   one WAL fsync for the writes of a moment), the other asynchronous changes
  *   by waiting for the WAL fsync (index-db.ts `durable`), the synchronous ones
  *   by an fsync of the WAL on this thread (`syncNow`).
- * - Objects are shared by copies and collected only when no row refers to
- *   them.
+ * - Objects are shared by copies, and empty files share one empty object
+ *   (kept while the vault is open; swept at the next open when no row
+ *   refers to it); an object is collected only when no row refers to it.
  */
 import { systemClock, type Clock } from '../clock.js';
 import { rmSync } from 'node:fs';
@@ -89,6 +90,8 @@ export class Vault {
   private reserved = false;
   private readonly tree: TreeWriter;
   private readonly writes: GroupCommit;
+  /** An object of 0 bytes made durable by a write of this vault and kept while it is open, for the next empty files to share (`write`). */
+  private emptyObject: string | undefined;
 
   private constructor(
     readonly dir: string,
@@ -242,9 +245,21 @@ export class Vault {
     // Nothing new while the space reserve is missing: the disk must never be full without one.
     if (!(await this.keepReserve())) throw noSpace(Object.assign(new Error('less free space than the space reserve'), { code: 'ENOSPC' }));
     try {
-      return await this.objects.add(source, opts.maxBytes, (objectId, size) => {
+      if (isEmptySource(source) && this.emptyObject !== undefined) {
+        // An empty file shares the vault's empty object (durable, kept by the object store while the vault is open):
+        // no object to write, the write is one index commit.
+        const shared = this.emptyObject;
+        return await this.writes.run(() => this.tree.commitFile(names, shared, 0, opts));
+      }
+      return await this.objects.add(source, opts.maxBytes, async (objectId, size) => {
         this.index.assertOpen();
-        return this.writes.run(() => this.tree.commitFile(names, objectId, size, opts));
+        const result = await this.writes.run(() => this.tree.commitFile(names, objectId, size, opts));
+        // Durable and referred to, and not yet collectable (add's object in flight): kept from now on.
+        if (size === 0 && this.emptyObject === undefined) {
+          this.objects.keep(objectId);
+          this.emptyObject = objectId;
+        }
+        return result;
       });
     } catch (err) {
       throw isDiskFull(err) ? noSpace(err) : err;
@@ -366,6 +381,11 @@ export class Vault {
       throw noSpace(err);
     }
   }
+}
+
+/** Whether a write's source is known to be empty without reading it (an empty array, as a LOCK or a PUT of 0 bytes passes). */
+function isEmptySource(source: ByteSource): boolean {
+  return Array.isArray(source) && source.every((piece: Buffer | Uint8Array | string) => piece.length === 0);
 }
 
 function noSpace(cause: unknown): VaultError {
