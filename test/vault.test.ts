@@ -110,6 +110,26 @@ test('empty files share one durable empty object, kept while the vault is open e
   }
 });
 
+test('paths resolve the same at every depth (one joined query up to 16 names, a name at a time deeper): case and form folded, a file is no folder on the way', async () => {
+  await withVault(async (vault) => {
+    const names: string[] = ['Documents'];
+    for (let depth = 2; depth <= 20; depth++) {
+      names.push(`Level ${depth}`);
+      vault.mkdir('/' + names.join('/'));
+      await vault.write('/' + [...names, 'f.txt'].join('/'), [`at ${depth}`]);
+      const upper = '/' + [...names, 'F.TXT'].map((n) => n.toUpperCase()).join('/');
+      assert.equal(vault.stat(upper)?.name, 'f.txt', `depth ${depth + 1}: found through other case`);
+      assert.equal((await readAll(vault, upper)).toString(), `at ${depth}`);
+      assert.equal(vault.stat('/' + [...names, 'f.txt', 'below'].join('/')), undefined, `depth ${depth + 2}: a file has no children`);
+      assert.equal(vault.stat('/' + [...names, 'missing', 'f.txt'].join('/')), undefined);
+      await assert.rejects(vault.write('/' + [...names, 'f.txt', 'x'].join('/'), ['x']), code('ERR_NOT_A_DIRECTORY'));
+      await assert.rejects(vault.write('/' + [...names, 'missing', 'x'].join('/'), ['x']), code('ERR_PARENT_MISSING'));
+    }
+    assert.equal(vault.stat('/')?.isDir, true);
+    assert.equal(vault.stat('/documents')?.name, 'Documents');
+  });
+});
+
 test('names are case-insensitive, case-preserving and stored in NFC', async () => {
   await withVault(async (vault) => {
     await vault.write('/Documents/Résumé.TXT', ['v1']);
