@@ -130,6 +130,42 @@ test('paths resolve the same at every depth (one joined query up to 16 names, a 
   });
 });
 
+test('folders, dead properties and Win32 metadata through the group commit: concurrent with writes, a refused one fails alone, all there after reopening', async () => {
+  const { dir, cleanup } = await tempDir();
+  const dek = randomDataKey();
+  try {
+    let vault = await Vault.open(dir, dek);
+    await vault.mkdirAsync('/Documents/taken');
+    const tag = (i: number) => ({ ns: 'urn:t', name: 'tag', value: `<t:tag xmlns:t="urn:t">${i}</t:tag>` });
+    const jobs: Promise<unknown>[] = [];
+    for (let i = 0; i < 12; i++) {
+      jobs.push(vault.mkdirAsync(`/Documents/d${i}`));
+      jobs.push(vault.write(`/Documents/f${i}`, [`file ${i}`]).then(() => Promise.all([vault.setMetaAsync(`/Documents/f${i}`, { created: 1_600_000_000_000 + i, attributes: 0x21 }), vault.patchPropsAsync(`/Documents/f${i}`, [tag(i)])])));
+    }
+    const refused = assert.rejects(vault.mkdirAsync('/Documents/TAKEN'), code('ERR_EXISTS'));
+    await Promise.all(jobs);
+    await refused;
+    await assert.rejects(vault.setMetaAsync('/Documents/missing', { attributes: 1 }), code('ERR_NOT_FOUND'));
+    await assert.rejects(vault.mkdirAsync('/'), code('ERR_EXISTS'));
+    vault.close();
+    vault = await Vault.open(dir, dek);
+    for (let i = 0; i < 12; i++) {
+      assert.equal(vault.stat(`/Documents/d${i}`)?.isDir, true);
+      const f = vault.stat(`/Documents/f${i}`)!;
+      assert.equal(f.created, 1_600_000_000_000 + i);
+      assert.equal(f.attributes, 0x21);
+      assert.deepEqual(vault.getProps(`/Documents/f${i}`), [tag(i)]);
+      assert.equal((await readAll(vault, `/Documents/f${i}`)).toString(), `file ${i}`);
+    }
+    vault.close();
+    const readOnly = await Vault.openReadOnly(dir, dek);
+    await assert.rejects(readOnly.mkdirAsync('/Documents/x'), code('ERR_READ_ONLY'));
+    readOnly.close();
+  } finally {
+    await cleanup();
+  }
+});
+
 test('names are case-insensitive, case-preserving and stored in NFC', async () => {
   await withVault(async (vault) => {
     await vault.write('/Documents/Résumé.TXT', ['v1']);

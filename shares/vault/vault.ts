@@ -20,7 +20,8 @@
  *   Leftovers (tmp files, unreferenced objects) are removed at open.
  * - Every change is durable before its method returns or resolves: file
  *   writes through the group commit (group-commit.ts: one transaction and
- *   one WAL fsync for the writes of a moment), the other asynchronous changes
+ *   one WAL fsync for the writes of a moment; the *Async methods join it),
+ *   the other asynchronous changes
  *   by waiting for the WAL fsync (index-db.ts `durable`), the synchronous ones
  *   by an fsync of the WAL on this thread (`syncNow`).
  * - Objects are shared by copies, and empty files share one empty object
@@ -275,6 +276,13 @@ export class Vault {
     return this.txNow(() => this.tree.mkdir(names, times));
   }
 
+  /** `mkdir` through the group commit: resolves once durable, the WAL fsynced from the thread pool with the other changes of the moment. */
+  mkdirAsync(path: VaultPath, times: Times = {}): Promise<Entry> {
+    const names = namesOf(path);
+    if (names.length === 0) return Promise.reject(new VaultError('ERR_EXISTS', '/ exists'));
+    return this.grouped(() => this.tree.mkdir(names, times));
+  }
+
   /** Deletes a file or a whole folder tree in one transaction. */
   async delete(path: VaultPath): Promise<void> {
     const names = namesOf(path);
@@ -307,6 +315,18 @@ export class Vault {
   patchProps(path: VaultPath, set: readonly DeadProperty[], remove: readonly { ns: string; name: string }[] = []): void {
     const names = namesOf(path);
     this.txNow(() => this.tree.patchProps(names, shown(path), set, remove));
+  }
+
+  /** `patchProps` through the group commit: resolves once durable. */
+  patchPropsAsync(path: VaultPath, set: readonly DeadProperty[], remove: readonly { ns: string; name: string }[] = []): Promise<void> {
+    const names = namesOf(path);
+    return this.grouped(() => this.tree.patchProps(names, shown(path), set, remove));
+  }
+
+  /** `setMeta` through the group commit: resolves once durable. */
+  setMetaAsync(path: VaultPath, meta: Times & { attributes?: number }): Promise<Entry> {
+    const names = namesOf(path);
+    return this.grouped(() => this.tree.setMeta(names, shown(path), meta));
   }
 
   /** Sets Win32 times and attributes (the directory bit is kept as the entry's kind says). */
@@ -350,6 +370,21 @@ export class Vault {
   private async keepReserve(): Promise<boolean> {
     if (!this.reserved) this.reserved = await restoreReserve(this.dir).catch(() => false); // best effort
     return this.reserved;
+  }
+
+  /**
+   * Runs `fn` (index changes only) in the group commit's next batch
+   * (group-commit.ts, in its own savepoint); resolves once it is durable.
+   * ERR_NO_SPACE on a full disk (none of these changes frees space).
+   */
+  private async grouped<T>(fn: () => T): Promise<T> {
+    this.index.assertOpen();
+    this.assertWritable();
+    try {
+      return await this.writes.run(fn);
+    } catch (err) {
+      throw isDiskFull(err) ? noSpace(err) : err;
+    }
   }
 
   /** `tx`, then the WAL fsynced on this thread: durable when it returns (for the synchronous methods). */

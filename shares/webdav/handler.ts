@@ -229,7 +229,7 @@ export class DavHandler {
     checkNewName(names[names.length - 1]!);
     const tokens = this.checkIf(req, names);
     this.checkLocks(names, tokens);
-    this.store.mkdir(names);
+    await this.store.mkdir(names);
     return { status: 201, headers: {} };
   }
 
@@ -265,8 +265,8 @@ export class DavHandler {
         await this.store.delete(dest);
         this.locks.removed(keyOf(dest));
       }
-      this.store.mkdir(dest, { created: source.created, modified: source.modified, accessed: source.accessed });
-      if (hasDeadProps(this.store)) this.store.patchProps(dest, this.store.getProps(names));
+      await this.store.mkdir(dest, { created: source.created, modified: source.modified, accessed: source.accessed });
+      if (hasDeadProps(this.store)) await this.store.patchProps(dest, this.store.getProps(names));
     } else {
       ({ replaced } = await this.store.copy(names, dest, { overwrite }));
       if (replaced) this.locks.removed(keyOf(dest));
@@ -333,8 +333,8 @@ export class DavHandler {
     const dead = hasDeadProps(store) ? store : undefined;
     const plan = planPropPatch(doc, { win32: win32 !== undefined, deadProps: dead && (() => dead.getProps(names)) });
     if (!plan.failed) {
-      if (win32 && Object.keys(plan.meta).length > 0) win32.setMeta(names, plan.meta);
-      if (dead && (plan.sets.length > 0 || plan.removes.length > 0)) dead.patchProps(names, plan.sets, plan.removes);
+      if (win32 && Object.keys(plan.meta).length > 0) await win32.setMeta(names, plan.meta);
+      if (dead && (plan.sets.length > 0 || plan.removes.length > 0)) await dead.patchProps(names, plan.sets, plan.removes);
     }
     return propPatchResponse(this.href(names, entry.isDir), plan.results, plan.why);
   }
