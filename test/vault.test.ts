@@ -75,6 +75,97 @@ test('write, stat, read and overwrite; the old object is collected after the fli
   );
 });
 
+test('empty files share one durable empty object, kept while the vault is open even when no row refers to it, swept at the next open then', async () => {
+  const { dir, cleanup } = await tempDir();
+  const dek = randomDataKey();
+  try {
+    let vault = await Vault.open(dir, dek);
+    const a = await vault.write('/Documents/a', []);
+    const b = await vault.write('/Documents/b', []);
+    const c = await vault.write('/Documents/c', Readable.from([])); // a stream is read: its own object
+    assert.equal(b.entry.objectId, a.entry.objectId, "the second empty file shares the first one's object");
+    assert.notEqual(c.entry.objectId, a.entry.objectId);
+    assert.equal((await allObjectFiles(dir)).length, 2);
+    await vault.write('/Documents/a', ['now a']);
+    assert.equal((await readAll(vault, '/Documents/b')).length, 0, 'still readable through the other row');
+    await vault.delete('/Documents/b');
+    await vault.write('/Documents/c', ['now c']);
+    const shared = a.entry.objectId!;
+    assert.ok((await allObjectFiles(dir)).includes(shared), 'kept with no row referring to it');
+    assert.ok(!(await allObjectFiles(dir)).includes(c.entry.objectId!), 'an empty object of its own is collected as any other');
+    const d = await vault.write('/Documents/d', [Buffer.alloc(0)]);
+    assert.equal(d.entry.objectId, shared);
+    assert.equal((await readAll(vault, '/Documents/d')).length, 0);
+    await assert.rejects(vault.write('/Documents/d', [], { createOnly: true }), code('ERR_EXISTS'));
+    await vault.delete('/Documents/d');
+    vault.close();
+    vault = await Vault.open(dir, dek);
+    assert.ok(!(await allObjectFiles(dir)).includes(shared), 'no row refers to it: swept at open');
+    const e = await vault.write('/Documents/e', []);
+    assert.notEqual(e.entry.objectId, shared);
+    assert.equal((await readAll(vault, '/Documents/e')).length, 0);
+    vault.close();
+  } finally {
+    await cleanup();
+  }
+});
+
+test('paths resolve the same at every depth (one joined query up to 16 names, a name at a time deeper): case and form folded, a file is no folder on the way', async () => {
+  await withVault(async (vault) => {
+    const names: string[] = ['Documents'];
+    for (let depth = 2; depth <= 20; depth++) {
+      names.push(`Level ${depth}`);
+      vault.mkdir('/' + names.join('/'));
+      await vault.write('/' + [...names, 'f.txt'].join('/'), [`at ${depth}`]);
+      const upper = '/' + [...names, 'F.TXT'].map((n) => n.toUpperCase()).join('/');
+      assert.equal(vault.stat(upper)?.name, 'f.txt', `depth ${depth + 1}: found through other case`);
+      assert.equal((await readAll(vault, upper)).toString(), `at ${depth}`);
+      assert.equal(vault.stat('/' + [...names, 'f.txt', 'below'].join('/')), undefined, `depth ${depth + 2}: a file has no children`);
+      assert.equal(vault.stat('/' + [...names, 'missing', 'f.txt'].join('/')), undefined);
+      await assert.rejects(vault.write('/' + [...names, 'f.txt', 'x'].join('/'), ['x']), code('ERR_NOT_A_DIRECTORY'));
+      await assert.rejects(vault.write('/' + [...names, 'missing', 'x'].join('/'), ['x']), code('ERR_PARENT_MISSING'));
+    }
+    assert.equal(vault.stat('/')?.isDir, true);
+    assert.equal(vault.stat('/documents')?.name, 'Documents');
+  });
+});
+
+test('folders, dead properties and Win32 metadata through the group commit: concurrent with writes, a refused one fails alone, all there after reopening', async () => {
+  const { dir, cleanup } = await tempDir();
+  const dek = randomDataKey();
+  try {
+    let vault = await Vault.open(dir, dek);
+    await vault.mkdirAsync('/Documents/taken');
+    const tag = (i: number) => ({ ns: 'urn:t', name: 'tag', value: `<t:tag xmlns:t="urn:t">${i}</t:tag>` });
+    const jobs: Promise<unknown>[] = [];
+    for (let i = 0; i < 12; i++) {
+      jobs.push(vault.mkdirAsync(`/Documents/d${i}`));
+      jobs.push(vault.write(`/Documents/f${i}`, [`file ${i}`]).then(() => Promise.all([vault.setMetaAsync(`/Documents/f${i}`, { created: 1_600_000_000_000 + i, attributes: 0x21 }), vault.patchPropsAsync(`/Documents/f${i}`, [tag(i)])])));
+    }
+    const refused = assert.rejects(vault.mkdirAsync('/Documents/TAKEN'), code('ERR_EXISTS'));
+    await Promise.all(jobs);
+    await refused;
+    await assert.rejects(vault.setMetaAsync('/Documents/missing', { attributes: 1 }), code('ERR_NOT_FOUND'));
+    await assert.rejects(vault.mkdirAsync('/'), code('ERR_EXISTS'));
+    vault.close();
+    vault = await Vault.open(dir, dek);
+    for (let i = 0; i < 12; i++) {
+      assert.equal(vault.stat(`/Documents/d${i}`)?.isDir, true);
+      const f = vault.stat(`/Documents/f${i}`)!;
+      assert.equal(f.created, 1_600_000_000_000 + i);
+      assert.equal(f.attributes, 0x21);
+      assert.deepEqual(vault.getProps(`/Documents/f${i}`), [tag(i)]);
+      assert.equal((await readAll(vault, `/Documents/f${i}`)).toString(), `file ${i}`);
+    }
+    vault.close();
+    const readOnly = await Vault.openReadOnly(dir, dek);
+    await assert.rejects(readOnly.mkdirAsync('/Documents/x'), code('ERR_READ_ONLY'));
+    readOnly.close();
+  } finally {
+    await cleanup();
+  }
+});
+
 test('names are case-insensitive, case-preserving and stored in NFC', async () => {
   await withVault(async (vault) => {
     await vault.write('/Documents/Résumé.TXT', ['v1']);

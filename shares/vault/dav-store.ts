@@ -3,7 +3,10 @@
  * (dead properties, Win32 metadata, quota). The vault takes the decoded
  * path segments as they are (no join and split again); its entries, times and dead
  * properties already have the store's shape, and its VaultError codes are
- * the store's error codes.
+ * the store's error codes. Folders, dead properties and Win32 metadata are
+ * changed through the vault's group commit (its *Async methods): the WAL's
+ * fsync runs in the thread pool, shared with the writes of the moment,
+ * instead of on the event loop.
  */
 import type { Readable } from 'node:stream';
 import type { ByteSource, DavEntry, DavPath, DavStore, DavTimes, DavWriteOptions, DavWriteResult, DeadPropsStore, DeadProperty, QuotaStore, Win32MetaStore } from '../webdav/store.js';
@@ -28,8 +31,8 @@ export class VaultDavStore implements DavStore, DeadPropsStore, Win32MetaStore, 
     return this.vault.write(path, source, opts);
   }
 
-  mkdir(path: DavPath, times?: DavTimes): DavEntry {
-    return this.vault.mkdir(path, times);
+  mkdir(path: DavPath, times?: DavTimes): Promise<DavEntry> {
+    return this.vault.mkdirAsync(path, times);
   }
 
   delete(path: DavPath): Promise<void> {
@@ -52,12 +55,12 @@ export class VaultDavStore implements DavStore, DeadPropsStore, Win32MetaStore, 
     return this.vault.childProps(path);
   }
 
-  patchProps(path: DavPath, set: readonly DeadProperty[], remove?: readonly { ns: string; name: string }[]): void {
-    this.vault.patchProps(path, set, remove);
+  patchProps(path: DavPath, set: readonly DeadProperty[], remove?: readonly { ns: string; name: string }[]): Promise<void> {
+    return this.vault.patchPropsAsync(path, set, remove);
   }
 
-  setMeta(path: DavPath, meta: DavTimes & { attributes?: number }): DavEntry {
-    return this.vault.setMeta(path, meta);
+  setMeta(path: DavPath, meta: DavTimes & { attributes?: number }): Promise<DavEntry> {
+    return this.vault.setMetaAsync(path, meta);
   }
 
   quotaUsed(): number {

@@ -14,8 +14,8 @@
  *   the old version or the new one, never a part. Leftovers (tmp files,
  *   unreferenced objects) are removed at open.
  * - Objects are shared by copies and collected only when no row refers to
- *   them, never while a backup holds deletions (backup-hooks.ts), and never
- *   while written but not yet committed.
+ *   them, never while a backup holds deletions (backup-hooks.ts), never
+ *   while written but not yet committed, and never while kept (`keep`).
  * - A read checks the object's file id and size against the index row: an
  *   object swapped for another one of the same user is refused.
  */
@@ -58,6 +58,8 @@ export async function objectFiles(dir: string): Promise<{ id: string; file: stri
 export class ObjectStore {
   /** Objects written but not yet committed; the collector leaves them alone. */
   private readonly inflight = new Set<string>();
+  /** Objects kept while the vault is open even when no row refers to them (the shared empty object, vault.ts); swept at the next open if still unreferenced. */
+  private readonly kept = new Set<string>();
   /** Fan-out folders known to exist (durably), or being created. */
   private readonly fanouts = new Map<string, Promise<string>>();
   private readonly folderSyncs = new Map<string, GroupSync>();
@@ -97,6 +99,11 @@ export class ObjectStore {
     } finally {
       this.inflight.delete(objectId);
     }
+  }
+
+  /** Keeps the (durable) object `objectId` until the vault closes, whether or not a row refers to it. */
+  keep(objectId: string): void {
+    this.kept.add(objectId);
   }
 
   /** Streams the bytes [start, end) of the file `entry` (end exclusive, clamped to the size). */
@@ -143,7 +150,7 @@ export class ObjectStore {
       // Checked before every deletion: a backup may start holding them while this loop runs.
       if (index.isClosed || deletionsHeld(this.dir)) return;
       const referenced = index.stmt('SELECT 1 FROM node WHERE object = ? LIMIT 1').get(objectId) !== undefined;
-      if (!referenced && !this.inflight.has(objectId)) await rm(this.objectPath(objectId), { force: true });
+      if (!referenced && !this.inflight.has(objectId) && !this.kept.has(objectId)) await rm(this.objectPath(objectId), { force: true });
       index.stmt('DELETE FROM garbage WHERE object = ?').run(objectId);
     }
   }

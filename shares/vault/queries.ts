@@ -8,15 +8,35 @@ import { ROOT_ID, type IndexDb, type Row } from './index-db.js';
 import type { DeadProperty, Entry } from './entry.js';
 import { foldName, joinPath, normalizeName } from '../names.js';
 
+/** Paths up to this many names deep are resolved in one query (a join per name); deeper ones a name at a time. */
+const JOINED_DEPTH = 16;
+
 /** The row at `names` (a path split into names), or undefined when nothing is there. ERR_VAULT_CLOSED on a closed index. */
 export function resolve(index: IndexDb, names: readonly string[]): Row | undefined {
   index.assertOpen();
-  let row = index.stmt('SELECT * FROM node WHERE id = ?').get(ROOT_ID) as Row | undefined;
+  if (names.length === 0) return rowById(index, ROOT_ID);
+  if (names.length <= JOINED_DEPTH) {
+    const folds = names.map((n) => foldName(normalizeName(n)));
+    // Bound in the query's order: the joins' names (2nd to last), then the first one's.
+    return index.stmt(joinedLookup(names.length)).get(...folds.slice(1), folds[0]) as Row | undefined;
+  }
+  let row: Row | undefined = rowById(index, ROOT_ID);
   for (const name of names) {
     if (!row || !row.is_dir) return undefined;
     row = child(index, row.id, name);
   }
   return row;
+}
+
+/**
+ * The query finding the row `depth` names below the root: each name a child
+ * (by fold, through the UNIQUE (parent, fold) index) of the one before,
+ * every one but the last a folder, as a walk a name at a time finds it.
+ */
+function joinedLookup(depth: number): string {
+  const joins: string[] = [];
+  for (let i = 2; i <= depth; i++) joins.push(`JOIN node n${i} ON n${i}.parent = n${i - 1}.id AND n${i - 1}.is_dir = 1 AND n${i}.fold = ?`);
+  return `SELECT n${depth}.* FROM node n1 ${joins.join(' ')} WHERE n1.parent = ${ROOT_ID} AND n1.fold = ?`;
 }
 
 /** The child `name` of the folder row `parent`, or undefined. */
@@ -93,7 +113,7 @@ export function toEntry(row: Row, names: readonly string[]): Entry {
     modified: row.modified,
     accessed: row.accessed,
     attributes: row.attributes,
-    // 64 random bits of the object id: unique per version, short in listings.
+    // 64 random bits of the object id: unique per version (empty files may share one empty object: same, empty, content), short in listings.
     etag: isDir ? `d${row.id}-${row.modified}` : row.object!.slice(0, 16),
   };
 }

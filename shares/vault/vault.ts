@@ -20,11 +20,13 @@
  *   Leftovers (tmp files, unreferenced objects) are removed at open.
  * - Every change is durable before its method returns or resolves: file
  *   writes through the group commit (group-commit.ts: one transaction and
- *   one WAL fsync for the writes of a moment), the other asynchronous changes
+ *   one WAL fsync for the writes of a moment; the *Async methods join it),
+ *   the other asynchronous changes
  *   by waiting for the WAL fsync (index-db.ts `durable`), the synchronous ones
  *   by an fsync of the WAL on this thread (`syncNow`).
- * - Objects are shared by copies and collected only when no row refers to
- *   them.
+ * - Objects are shared by copies, and empty files share one empty object
+ *   (kept while the vault is open; swept at the next open when no row
+ *   refers to it); an object is collected only when no row refers to it.
  */
 import { systemClock, type Clock } from '../clock.js';
 import { rmSync } from 'node:fs';
@@ -89,6 +91,8 @@ export class Vault {
   private reserved = false;
   private readonly tree: TreeWriter;
   private readonly writes: GroupCommit;
+  /** An object of 0 bytes made durable by a write of this vault and kept while it is open, for the next empty files to share (`write`). */
+  private emptyObject: string | undefined;
 
   private constructor(
     readonly dir: string,
@@ -242,9 +246,21 @@ export class Vault {
     // Nothing new while the space reserve is missing: the disk must never be full without one.
     if (!(await this.keepReserve())) throw noSpace(Object.assign(new Error('less free space than the space reserve'), { code: 'ENOSPC' }));
     try {
-      return await this.objects.add(source, opts.maxBytes, (objectId, size) => {
+      if (isEmptySource(source) && this.emptyObject !== undefined) {
+        // An empty file shares the vault's empty object (durable, kept by the object store while the vault is open):
+        // no object to write, the write is one index commit.
+        const shared = this.emptyObject;
+        return await this.writes.run(() => this.tree.commitFile(names, shared, 0, opts));
+      }
+      return await this.objects.add(source, opts.maxBytes, async (objectId, size) => {
         this.index.assertOpen();
-        return this.writes.run(() => this.tree.commitFile(names, objectId, size, opts));
+        const result = await this.writes.run(() => this.tree.commitFile(names, objectId, size, opts));
+        // Durable and referred to, and not yet collectable (add's object in flight): kept from now on.
+        if (size === 0 && this.emptyObject === undefined) {
+          this.objects.keep(objectId);
+          this.emptyObject = objectId;
+        }
+        return result;
       });
     } catch (err) {
       throw isDiskFull(err) ? noSpace(err) : err;
@@ -258,6 +274,13 @@ export class Vault {
     const names = namesOf(path);
     if (names.length === 0) throw new VaultError('ERR_EXISTS', '/ exists');
     return this.txNow(() => this.tree.mkdir(names, times));
+  }
+
+  /** `mkdir` through the group commit: resolves once durable, the WAL fsynced from the thread pool with the other changes of the moment. */
+  mkdirAsync(path: VaultPath, times: Times = {}): Promise<Entry> {
+    const names = namesOf(path);
+    if (names.length === 0) return Promise.reject(new VaultError('ERR_EXISTS', '/ exists'));
+    return this.grouped(() => this.tree.mkdir(names, times));
   }
 
   /** Deletes a file or a whole folder tree in one transaction. */
@@ -292,6 +315,18 @@ export class Vault {
   patchProps(path: VaultPath, set: readonly DeadProperty[], remove: readonly { ns: string; name: string }[] = []): void {
     const names = namesOf(path);
     this.txNow(() => this.tree.patchProps(names, shown(path), set, remove));
+  }
+
+  /** `patchProps` through the group commit: resolves once durable. */
+  patchPropsAsync(path: VaultPath, set: readonly DeadProperty[], remove: readonly { ns: string; name: string }[] = []): Promise<void> {
+    const names = namesOf(path);
+    return this.grouped(() => this.tree.patchProps(names, shown(path), set, remove));
+  }
+
+  /** `setMeta` through the group commit: resolves once durable. */
+  setMetaAsync(path: VaultPath, meta: Times & { attributes?: number }): Promise<Entry> {
+    const names = namesOf(path);
+    return this.grouped(() => this.tree.setMeta(names, shown(path), meta));
   }
 
   /** Sets Win32 times and attributes (the directory bit is kept as the entry's kind says). */
@@ -337,6 +372,21 @@ export class Vault {
     return this.reserved;
   }
 
+  /**
+   * Runs `fn` (index changes only) in the group commit's next batch
+   * (group-commit.ts, in its own savepoint); resolves once it is durable.
+   * ERR_NO_SPACE on a full disk (none of these changes frees space).
+   */
+  private async grouped<T>(fn: () => T): Promise<T> {
+    this.index.assertOpen();
+    this.assertWritable();
+    try {
+      return await this.writes.run(fn);
+    } catch (err) {
+      throw isDiskFull(err) ? noSpace(err) : err;
+    }
+  }
+
   /** `tx`, then the WAL fsynced on this thread: durable when it returns (for the synchronous methods). */
   private txNow<T>(fn: () => T, opts: { frees?: boolean } = {}): T {
     const result = this.tx(fn, opts);
@@ -366,6 +416,11 @@ export class Vault {
       throw noSpace(err);
     }
   }
+}
+
+/** Whether a write's source is known to be empty without reading it (an empty array, as a LOCK or a PUT of 0 bytes passes). */
+function isEmptySource(source: ByteSource): boolean {
+  return Array.isArray(source) && source.every((piece: Buffer | Uint8Array | string) => piece.length === 0);
 }
 
 function noSpace(cause: unknown): VaultError {

@@ -94,7 +94,7 @@ export function noticesStore(inner: DavStore, notices: () => readonly AccessNoti
     store.childProps = (path) => inner.childProps(path);
     store.patchProps = (path, set, remove) => {
       guard(path);
-      inner.patchProps(path, set, remove);
+      return inner.patchProps(path, set, remove);
     };
   }
   if (hasWin32Meta(inner)) {

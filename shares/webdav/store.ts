@@ -94,8 +94,8 @@ export interface DavStore {
   read(path: DavPath, range?: { start: number; end: number }): Promise<Readable>;
   /** Creates or replaces a file; resolves once the content is durable. */
   write(path: DavPath, source: ByteSource, opts?: DavWriteOptions): Promise<DavWriteResult>;
-  /** Creates a folder (ERR_EXISTS when something is there), with these times when given. */
-  mkdir(path: DavPath, times?: DavTimes): DavEntry;
+  /** Creates a folder (ERR_EXISTS when something is there), with these times when given; durable when it returns or resolves. */
+  mkdir(path: DavPath, times?: DavTimes): DavEntry | Promise<DavEntry>;
   /** Deletes a file or a whole folder tree. */
   delete(path: DavPath): Promise<void>;
   /** Moves a file or folder tree; with `overwrite`, replaces what is at `to`. `replaced`: something was there. */
@@ -109,13 +109,14 @@ export interface DeadPropsStore {
   getProps(path: DavPath): DeadProperty[];
   /** The dead properties of every child of a folder, by child name (for listings). */
   childProps(path: DavPath): Map<string, DeadProperty[]>;
-  /** Sets and removes properties of one entry, all or none. */
-  patchProps(path: DavPath, set: readonly DeadProperty[], remove?: readonly { ns: string; name: string }[]): void;
+  /** Sets and removes properties of one entry, all or none; durable when it returns or resolves. */
+  patchProps(path: DavPath, set: readonly DeadProperty[], remove?: readonly { ns: string; name: string }[]): void | Promise<void>;
 }
 
 /** The Windows client's Win32 times and attributes (the directory bit stays as the entry's kind says). */
 export interface Win32MetaStore {
-  setMeta(path: DavPath, meta: DavTimes & { attributes?: number }): DavEntry;
+  /** Durable when it returns or resolves. */
+  setMeta(path: DavPath, meta: DavTimes & { attributes?: number }): DavEntry | Promise<DavEntry>;
 }
 
 /** The bytes the share's files take, for quota-used-bytes. */

@@ -39,9 +39,9 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
     let store: DavStore;
     let folders = 0;
     /** A new, empty folder for one test. */
-    const folder = (): string[] => {
+    const folder = async (): Promise<string[]> => {
       const path = [...env.base, `t${++folders}`];
-      store.mkdir(path);
+      await store.mkdir(path);
       return path;
     };
     const read = async (path: DavPath, range?: { start: number; end: number }) => text(await store.read(path, range));
@@ -62,7 +62,7 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
     });
 
     it('writes, stats and reads a file; a new file has the archive attribute', async () => {
-      const dir = folder();
+      const dir = await folder();
       const result = await store.write([...dir, 'a.txt'], ['hello ', Buffer.from('world')]);
       assert.equal(result.created, true);
       assert.equal(result.entry.name, 'a.txt');
@@ -74,7 +74,7 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
     });
 
     it('reads a range [start, end)', async () => {
-      const dir = folder();
+      const dir = await folder();
       await store.write([...dir, 'r.txt'], ['0123456789']);
       assert.equal(await read([...dir, 'r.txt'], { start: 2, end: 5 }), '234');
       assert.equal(await read([...dir, 'r.txt'], { start: 9, end: 10 }), '9');
@@ -82,7 +82,7 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
     });
 
     it('reads from a Node stream and an async generator, and writes an empty file', async () => {
-      const dir = folder();
+      const dir = await folder();
       await store.write([...dir, 's'], Readable.from([Buffer.from('from a stream')]));
       assert.equal(await read([...dir, 's']), 'from a stream');
       await store.write([...dir, 'g'], (async function* () {
@@ -97,7 +97,7 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
     });
 
     it('replaces a file: created is false, the etag changes, the creation time stays', async () => {
-      const dir = folder();
+      const dir = await folder();
       const first = await store.write([...dir, 'f'], ['one']);
       const second = await store.write([...dir, 'f'], ['second']);
       assert.equal(second.created, false);
@@ -107,9 +107,9 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
     });
 
     it('refuses a write: createOnly onto a file, onto a folder, beyond maxBytes (keeping nothing), without a parent, at the root', async () => {
-      const dir = folder();
+      const dir = await folder();
       await store.write([...dir, 'f'], ['x']);
-      store.mkdir([...dir, 'd']);
+      await store.mkdir([...dir, 'd']);
       await expectCode(() => store.write([...dir, 'f'], ['y'], { createOnly: true }), 'ERR_EXISTS');
       assert.equal(await read([...dir, 'f']), 'x');
       await expectCode(() => store.write([...dir, 'd'], ['y']), 'ERR_IS_A_DIRECTORY');
@@ -122,7 +122,7 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
     });
 
     it('refuses names the Windows side cannot use', async () => {
-      const dir = folder();
+      const dir = await folder();
       for (const bad of ['a:b', 'a*', 'trailing.', 'trailing ', 'x\u0001y']) {
         await expectCode(() => store.write([...dir, bad], ['x']), 'ERR_NAME_INVALID');
         await expectCode(() => store.stat([...dir, bad]), 'ERR_NAME_INVALID');
@@ -130,13 +130,13 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
     });
 
     it('creates folders with the directory attribute, and given times; refuses one where something is or without a parent', async () => {
-      const dir = folder();
-      const made = store.mkdir([...dir, 'sub']);
+      const dir = await folder();
+      const made = await store.mkdir([...dir, 'sub']);
       assert.equal(made.isDir, true);
       assert.equal(made.name, 'sub');
       assert.equal(made.attributes, ATTR_DIRECTORY);
       const times = { created: Date.UTC(2001, 0, 1), modified: Date.UTC(2002, 0, 1), accessed: Date.UTC(2003, 0, 1) };
-      const dated = store.mkdir([...dir, 'dated'], times);
+      const dated = await store.mkdir([...dir, 'dated'], times);
       assert.deepEqual([dated.created, dated.modified, dated.accessed], [times.created, times.modified, times.accessed]);
       await expectCode(() => store.mkdir([...dir, 'sub']), 'ERR_EXISTS');
       await expectCode(() => store.mkdir([...dir, 'SUB']), 'ERR_EXISTS');
@@ -147,9 +147,9 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
     });
 
     it('lists a folder sorted by name, case-insensitively; refuses to list a file or nothing', async () => {
-      const dir = folder();
+      const dir = await folder();
       for (const n of ['b.txt', 'C.txt', 'a.txt']) await store.write([...dir, n], [n]);
-      store.mkdir([...dir, 'B-folder']);
+      await store.mkdir([...dir, 'B-folder']);
       assert.deepEqual(
         store.list(dir).map((e) => [e.name, e.isDir]),
         [
@@ -165,7 +165,7 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
     });
 
     it('finds names case-insensitively and in any Unicode normal form, keeping them as written', async () => {
-      const dir = folder();
+      const dir = await folder();
       await store.write([...dir, 'Report.DOCX'], ['x']);
       assert.equal(store.stat([...dir, 'report.docx'])?.name, 'Report.DOCX');
       await store.write([...dir, 'caf\u00e9'], ['nfc']);
@@ -176,7 +176,7 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
     });
 
     it("a folder's etag changes when its membership changes", async () => {
-      const dir = folder();
+      const dir = await folder();
       const before = store.stat(dir)!.etag;
       await store.write([...dir, 'new'], ['x']);
       const afterWrite = store.stat(dir)!.etag;
@@ -186,10 +186,10 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
     });
 
     it('deletes a file and a whole tree; refuses what is not there', async () => {
-      const dir = folder();
+      const dir = await folder();
       await store.write([...dir, 'f'], ['x']);
-      store.mkdir([...dir, 'tree']);
-      store.mkdir([...dir, 'tree', 'sub']);
+      await store.mkdir([...dir, 'tree']);
+      await store.mkdir([...dir, 'tree', 'sub']);
       await store.write([...dir, 'tree', 'sub', 'deep'], ['x']);
       await store.delete([...dir, 'f']);
       await store.delete([...dir, 'tree']);
@@ -199,7 +199,7 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
     });
 
     it('moves (renames) a file and a tree, keeping content and times', async () => {
-      const dir = folder();
+      const dir = await folder();
       const written = await store.write([...dir, 'a'], ['content']);
       const moved = await store.move([...dir, 'a'], [...dir, 'b'], { overwrite: false });
       assert.deepEqual(moved, { replaced: false });
@@ -208,16 +208,16 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
       assert.equal(entry.name, 'b');
       assert.equal(entry.modified, written.entry.modified);
       assert.equal(await read([...dir, 'b']), 'content');
-      store.mkdir([...dir, 'tree']);
+      await store.mkdir([...dir, 'tree']);
       await store.write([...dir, 'tree', 'leaf'], ['leaf']);
-      store.mkdir([...dir, 'elsewhere']);
+      await store.mkdir([...dir, 'elsewhere']);
       await store.move([...dir, 'tree'], [...dir, 'elsewhere', 'tree2'], { overwrite: false });
       assert.equal(await read([...dir, 'elsewhere', 'tree2', 'leaf']), 'leaf');
       assert.equal(store.stat([...dir, 'tree']), undefined);
     });
 
     it('renames a file to another case of its own name', async () => {
-      const dir = folder();
+      const dir = await folder();
       await store.write([...dir, 'name.txt'], ['x']);
       const result = await store.move([...dir, 'name.txt'], [...dir, 'NAME.txt'], { overwrite: false });
       assert.deepEqual(result, { replaced: false });
@@ -225,7 +225,7 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
     });
 
     it('moves over an existing entry only with overwrite, and says it replaced it', async () => {
-      const dir = folder();
+      const dir = await folder();
       await store.write([...dir, 'a'], ['a']);
       await store.write([...dir, 'b'], ['b']);
       await expectCode(() => store.move([...dir, 'a'], [...dir, 'b'], { overwrite: false }), 'ERR_EXISTS');
@@ -236,22 +236,22 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
     });
 
     it('refuses to move a folder into itself, what is not there, or to where there is no parent', async () => {
-      const dir = folder();
-      store.mkdir([...dir, 'x']);
-      store.mkdir([...dir, 'x', 'y']);
+      const dir = await folder();
+      await store.mkdir([...dir, 'x']);
+      await store.mkdir([...dir, 'x', 'y']);
       await expectCode(() => store.move([...dir, 'x'], [...dir, 'x', 'y', 'z'], { overwrite: false }), 'ERR_MOVE_INTO_SELF');
       await expectCode(() => store.move([...dir, 'missing'], [...dir, 'z'], { overwrite: false }), 'ERR_NOT_FOUND');
       await expectCode(() => store.move([...dir, 'x'], [...dir, 'none', 'z'], { overwrite: false }), 'ERR_PARENT_MISSING');
     });
 
     it('copies a file and a tree with their times and attributes; the source stays', async () => {
-      const dir = folder();
+      const dir = await folder();
       const src = await store.write([...dir, 'f'], ['file']);
       assert.deepEqual(await store.copy([...dir, 'f'], [...dir, 'g'], { overwrite: false }), { replaced: false });
       const copy = store.stat([...dir, 'g'])!;
       assert.equal(await read([...dir, 'g']), 'file');
       assert.deepEqual([copy.created, copy.modified, copy.attributes], [src.entry.created, src.entry.modified, src.entry.attributes]);
-      store.mkdir([...dir, 'tree']);
+      await store.mkdir([...dir, 'tree']);
       await store.write([...dir, 'tree', 'leaf'], ['leaf']);
       await store.copy([...dir, 'tree'], [...dir, 'tree2'], { overwrite: false });
       assert.equal(await read([...dir, 'tree2', 'leaf']), 'leaf');
@@ -261,14 +261,14 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
     });
 
     it('copies over an existing entry only with overwrite; refuses onto itself and into itself', async () => {
-      const dir = folder();
+      const dir = await folder();
       await store.write([...dir, 'a'], ['a']);
       await store.write([...dir, 'b'], ['b']);
       await expectCode(() => store.copy([...dir, 'a'], [...dir, 'b'], { overwrite: false }), 'ERR_EXISTS');
       assert.deepEqual(await store.copy([...dir, 'a'], [...dir, 'b'], { overwrite: true }), { replaced: true });
       assert.equal(await read([...dir, 'b']), 'a');
       await expectCode(() => store.copy([...dir, 'a'], [...dir, 'A'], { overwrite: true }), 'ERR_EXISTS');
-      store.mkdir([...dir, 'x']);
+      await store.mkdir([...dir, 'x']);
       await expectCode(() => store.copy([...dir, 'x'], [...dir, 'x', 'y'], { overwrite: false }), 'ERR_MOVE_INTO_SELF');
     });
 
@@ -279,14 +279,14 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
     if (declared('deadProps')) it('dead properties: set, replace, remove, list per child; copied with their resource, gone with it', async () => {
       const props = store;
       assert.ok(hasDeadProps(props));
-      const dir = folder();
+      const dir = await folder();
       await store.write([...dir, 'f'], ['x']);
       const p1 = { ns: 'urn:x', name: 'color', value: '<color xmlns="urn:x">red</color>' };
       const p2 = { ns: 'urn:a', name: 'tag', value: '<tag xmlns="urn:a">t</tag>' };
-      props.patchProps([...dir, 'f'], [p1, p2]);
+      await props.patchProps([...dir, 'f'], [p1, p2]);
       assert.deepEqual(props.getProps([...dir, 'f']), [p2, p1], 'sorted by namespace, then name');
       const red = { ...p1, value: '<color xmlns="urn:x">blue</color>' };
-      props.patchProps([...dir, 'f'], [red], [{ ns: 'urn:a', name: 'tag' }]);
+      await props.patchProps([...dir, 'f'], [red], [{ ns: 'urn:a', name: 'tag' }]);
       assert.deepEqual(props.getProps([...dir, 'f']), [red]);
       await store.write([...dir, 'plain'], ['x']);
       assert.deepEqual([...props.childProps(dir)], [['f', [red]]], 'children without properties are left out');
@@ -304,23 +304,23 @@ export function davStoreContract(name: string, setup: () => Promise<DavStoreSetu
     if (declared('win32Meta')) it('Win32 metadata: times and attributes are set; the directory bit stays as the kind says', async () => {
       const meta = store;
       assert.ok(hasWin32Meta(meta));
-      const dir = folder();
+      const dir = await folder();
       await store.write([...dir, 'f'], ['x']);
       const created = Date.UTC(1999, 11, 31, 23, 59, 59);
-      const set = meta.setMeta([...dir, 'f'], { created, attributes: 0x21 | ATTR_DIRECTORY });
+      const set = await meta.setMeta([...dir, 'f'], { created, attributes: 0x21 | ATTR_DIRECTORY });
       assert.equal(set.created, created);
       assert.equal(set.attributes, 0x21, 'a file cannot be made a folder');
       assert.deepEqual(store.stat([...dir, 'f']), set);
       const modified = Date.UTC(2010, 5, 6);
-      assert.equal(meta.setMeta([...dir, 'f'], { modified }).attributes, 0x21, 'attributes stay when not given');
+      assert.equal((await meta.setMeta([...dir, 'f'], { modified })).attributes, 0x21, 'attributes stay when not given');
       assert.equal(store.stat([...dir, 'f'])!.created, created, 'times not given stay');
-      assert.equal(meta.setMeta(dir, { attributes: 0x2 }).attributes, 0x2 | ATTR_DIRECTORY, 'a folder stays a folder');
+      assert.equal((await meta.setMeta(dir, { attributes: 0x2 })).attributes, 0x2 | ATTR_DIRECTORY, 'a folder stays a folder');
       await expectCode(() => meta.setMeta([...dir, 'missing'], { modified }), 'ERR_NOT_FOUND');
     });
 
     if (declared('quota')) it('quota: the bytes of all files', async () => {
       assert.ok(hasQuota(store));
-      const dir = folder();
+      const dir = await folder();
       const before = store.quotaUsed();
       await store.write([...dir, 'a'], ['12345']);
       await store.write([...dir, 'b'], ['123']);
