@@ -170,7 +170,11 @@ export class IndexDb {
     this.db.close();
     const fd = this.walFd;
     this.walFd = undefined;
-    if (fd !== undefined) void this.wal.settled().then(() => closeSync(fd));
+    if (fd === undefined) return;
+    // At once unless an fsync runs on it: SQLite has just deleted the WAL, and
+    // a descriptor left open would keep its blocks in use on the disk.
+    if (this.wal.busy) void this.wal.settled().then(() => closeSync(fd));
+    else closeSync(fd);
   }
 
   private walDescriptor(): number {
