@@ -65,21 +65,23 @@ export interface Figure {
 }
 
 /**
- * A throughput figure from per-run timings of the candidate and the baseline
- * over `bytes` bytes: the median MB/s of each and their ratio.
+ * A rate figure from per-run timings of the candidate and the baseline: the
+ * median rate of each (`rate(seconds)`, in `unit`) and their ratio.
  */
-export function throughputFigure(
+export function rateFigure(
   bench: string,
+  unit: string,
+  rate: (seconds: number) => number,
   bytes: number,
   seconds: { candidate: readonly number[]; baseline: readonly number[] },
   extra: Record<string, unknown> = {},
 ): Figure {
-  const candidate = median(seconds.candidate.map((s) => mbPerSecond(bytes, s)));
-  const baseline = median(seconds.baseline.map((s) => mbPerSecond(bytes, s)));
+  const candidate = median(seconds.candidate.map(rate));
+  const baseline = median(seconds.baseline.map(rate));
   const scale = benchScale();
   return {
     bench,
-    unit: 'MB/s',
+    unit,
     candidate: Math.round(candidate),
     baseline: Math.round(baseline),
     ratio: Math.round((candidate / baseline) * 1000) / 1000,
@@ -90,7 +92,16 @@ export function throughputFigure(
   };
 }
 
-/** Prints one figure as one JSON line on stdout. */
+/** A throughput figure (MB/s) from per-run timings over `bytes` bytes. */
+export function throughputFigure(
+  bench: string,
+  bytes: number,
+  seconds: { candidate: readonly number[]; baseline: readonly number[] },
+  extra: Record<string, unknown> = {},
+): Figure {
+  return rateFigure(bench, 'MB/s', (s) => mbPerSecond(bytes, s), bytes, seconds, extra);
+}
+
 export function emit(figure: Figure): void {
   process.stdout.write(JSON.stringify(figure) + '\n');
 }

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { startApache, type Apache } from './apache.js';
 import { cleanupAll } from './cleanup.js';
 import { NodeClient, type Target } from './http-client.js';
-import { benchScale, emit, median, progress, timed, type Figure } from './measure.js';
+import { benchScale, emit, progress, rateFigure, timed, type Figure } from './measure.js';
 import { startRcloneCrypt, type RcloneCrypt } from './rclone-crypt.js';
 import { createShare, spawnServer, type ChildServer } from './share.js';
 
@@ -125,21 +125,7 @@ async function windowsRun(side: Side, body: Buffer, folder: string): Promise<num
 }
 
 function filesFigure(bench: string, files: number, candidate: number[], baseline: number[], extra: Record<string, unknown>): Figure {
-  const c = median(candidate.map((s) => files / s));
-  const b = median(baseline.map((s) => files / s));
-  const scale = benchScale();
-  return {
-    bench,
-    unit: 'files/s',
-    candidate: Math.round(c),
-    baseline: Math.round(b),
-    ratio: Math.round((c / b) * 1000) / 1000,
-    bytes: files * FILE_BYTES,
-    runs: Math.min(candidate.length, baseline.length),
-    files,
-    ...(scale === 1 ? {} : { scale }),
-    ...extra,
-  };
+  return rateFigure(bench, 'files/s', (s) => files / s, files * FILE_BYTES, { candidate, baseline }, { files, ...extra });
 }
 
 const baseBin = process.env['MYDOC_BENCH_BASE_BIN'] || undefined;
