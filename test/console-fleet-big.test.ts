@@ -172,7 +172,8 @@ describe('volume through the console', { timeout: 900_000 }, () => {
             }
             if (!slow && agentGone.at === 0 && bytes >= 32 * MiB) {
               agentGone.at = Date.now();
-              agentGone.promise = fleet.stopAgent('pc-1');
+              // Killed, not stopped: a stopping agent serves on during its shutdown backup, long enough to finish the file.
+              agentGone.promise = fleet.killAgent('pc-1');
               agentGone.promise.catch(reject);
             }
           });

@@ -135,6 +135,8 @@ export interface ConsoleFleet {
   startConsole(): Promise<void>;
   /** Stops one agent (its link drops); its folder is removed. */
   stopAgent(pcId: string): Promise<void>;
+  /** Kills one agent at once (SIGKILL: a PC that loses power, no shutdown backup); its folder is removed. */
+  killAgent(pcId: string): Promise<void>;
   /** Stops one agent and starts it again on its own folder (no user session is open after it) and waits until its link is up again. */
   restartAgent(pcId: string): Promise<void>;
   /** Runs `mydoc console ARGS --config <console.yaml>`. */
@@ -409,6 +411,13 @@ export async function startConsoleFleet(opts: FleetOptions = {}): Promise<Consol
     };
     await waitLinked();
 
+    /** Takes a PC out of the fleet (to stop or kill it). */
+    const takePc = (pcId: string): FleetPc => {
+      const at = pcs.findIndex((p) => p.pcId === pcId);
+      if (at < 0) throw new Error(`no PC ${pcId} in the fleet`);
+      return pcs.splice(at, 1)[0]!;
+    };
+
     const scratch = join(dir, 'clients');
     const fleet: ConsoleFleet = {
       dir,
@@ -446,10 +455,13 @@ export async function startConsoleFleet(opts: FleetOptions = {}): Promise<Consol
         await waitLinked(60_000);
       },
       stopAgent: async (pcId) => {
-        const at = pcs.findIndex((p) => p.pcId === pcId);
-        if (at < 0) throw new Error(`no PC ${pcId} in the fleet`);
-        const [pc] = pcs.splice(at, 1);
-        await pc!.server.stop();
+        await takePc(pcId).server.stop();
+      },
+      killAgent: async (pcId) => {
+        const { server } = takePc(pcId);
+        process.kill(server.pid, 'SIGKILL');
+        await server.exited;
+        await server.stop();
       },
       restartAgent: async (pcId) => {
         const pc = fleet.pc(pcId);
