@@ -12,12 +12,12 @@ test('no plaintext at rest: markers in contents, names and properties appear now
     const { keyring, vault } = await user.open();
     try {
       const text = `${marker}\n`.repeat(5000); // ~250 KB: several chunks
-      vault.mkdir(`/Documents/${marker}-folder`);
+      await vault.mkdir(`/Documents/${marker}-folder`);
       await vault.write(`/Documents/${marker}-folder/${marker}.txt`, [text]);
       await vault.write(`/Desktop/${marker}.utf16.txt`, [Buffer.from(text, 'utf16le')]);
       await vault.write('/Profile/small', [marker]);
       await vault.write('/Profile/empty-' + marker, []);
-      vault.patchProps(`/Documents/${marker}-folder/${marker}.txt`, [{ ns: `urn:${marker}`, name: marker, value: `<v>${marker}</v>` }]);
+      await vault.patchProps(`/Documents/${marker}-folder/${marker}.txt`, [{ ns: `urn:${marker}`, name: marker, value: `<v>${marker}</v>` }]);
       await vault.copy(`/Documents/${marker}-folder`, `/Documents/${marker}-copy`, { overwrite: false });
       await vault.move('/Profile/small', `/Profile/renamed-${marker}`, { overwrite: false });
       await vault.write(`/Profile/renamed-${marker}`, [marker + marker]); // overwrite: old object collected

@@ -117,7 +117,7 @@ test('the library under umask 000: a vault, small files and a folder target get 
   const user = await enrolTestUser(dataDir);
   const { keyring, vault } = await user.open();
   try {
-    vault.mkdir('/Documents/folder');
+    await vault.mkdir('/Documents/folder');
     await vault.write('/Documents/folder/a.txt', ['text']);
     await vault.write('/Desktop/b.txt', ['more text']);
     await writeFileAtomic(join(dataDir, 'sub', 'small.json'), '{}\n');

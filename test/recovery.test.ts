@@ -16,7 +16,7 @@ test('recovery: with only the recovery private key and the data folder (no netwo
     const data = patternBytes(150_000, 4);
     {
       const { keyring, vault } = await alice.open();
-      vault.mkdir('/Documents/reports');
+      await vault.mkdir('/Documents/reports');
       await vault.write('/Documents/reports/q3.xlsx', [data]);
       await vault.write('/Desktop/note.txt', ['remember']);
       vault.close();

@@ -45,12 +45,12 @@ function rawIndex(dir: string, dek: DataKey): Database.Database {
 
 /** FILES files under `folder`, each with 1 MiB of dead properties (distinct bytes, so nothing compresses). */
 async function fill(vault: Vault, folder: string): Promise<void> {
-  vault.mkdir(folder);
+  await vault.mkdir(folder);
   for (let f = 0; f < FILES; f++) {
     const path = `${folder}/file-${f}.txt`;
     await vault.write(path, [`content ${f}`]);
     const props = Array.from({ length: PROPS_PER_FILE }, (_, p) => ({ ns: 'urn:probe', name: `p${p}`, value: `${f}-${p}-`.padEnd(PROP_BYTES, String.fromCharCode(65 + ((f * PROPS_PER_FILE + p) % 26))) }));
-    vault.patchProps(path, props);
+    await vault.patchProps(path, props);
   }
 }
 
@@ -60,7 +60,7 @@ test('deleting a folder of files with large dead properties shrinks index.db and
   const vault = await Vault.open(dir, randomDataKey());
   t.after(() => vault.close());
   await vault.write('/Documents/keep.txt', ['kept']);
-  vault.patchProps('/Documents/keep.txt', [{ ns: 'urn:x', name: 'kept', value: 'yes' }]);
+  await vault.patchProps('/Documents/keep.txt', [{ ns: 'urn:x', name: 'kept', value: 'yes' }]);
   await fill(vault, '/Documents/big');
   const full = await indexBytes(dir);
   assert.ok(full > FILES * PROPS_PER_FILE * PROP_BYTES, `the index holds the properties: ${full} bytes`);

@@ -115,7 +115,7 @@ test('paths resolve the same at every depth (one joined query up to 16 names, a 
     const names: string[] = ['Documents'];
     for (let depth = 2; depth <= 20; depth++) {
       names.push(`Level ${depth}`);
-      vault.mkdir('/' + names.join('/'));
+      await vault.mkdir('/' + names.join('/'));
       await vault.write('/' + [...names, 'f.txt'].join('/'), [`at ${depth}`]);
       const upper = '/' + [...names, 'F.TXT'].map((n) => n.toUpperCase()).join('/');
       assert.equal(vault.stat(upper)?.name, 'f.txt', `depth ${depth + 1}: found through other case`);
@@ -135,18 +135,18 @@ test('folders, dead properties and Win32 metadata through the group commit: conc
   const dek = randomDataKey();
   try {
     let vault = await Vault.open(dir, dek);
-    await vault.mkdirAsync('/Documents/taken');
+    await vault.mkdir('/Documents/taken');
     const tag = (i: number) => ({ ns: 'urn:t', name: 'tag', value: `<t:tag xmlns:t="urn:t">${i}</t:tag>` });
     const jobs: Promise<unknown>[] = [];
     for (let i = 0; i < 12; i++) {
-      jobs.push(vault.mkdirAsync(`/Documents/d${i}`));
-      jobs.push(vault.write(`/Documents/f${i}`, [`file ${i}`]).then(() => Promise.all([vault.setMetaAsync(`/Documents/f${i}`, { created: 1_600_000_000_000 + i, attributes: 0x21 }), vault.patchPropsAsync(`/Documents/f${i}`, [tag(i)])])));
+      jobs.push(vault.mkdir(`/Documents/d${i}`));
+      jobs.push(vault.write(`/Documents/f${i}`, [`file ${i}`]).then(() => Promise.all([vault.setMeta(`/Documents/f${i}`, { created: 1_600_000_000_000 + i, attributes: 0x21 }), vault.patchProps(`/Documents/f${i}`, [tag(i)])])));
     }
-    const refused = assert.rejects(vault.mkdirAsync('/Documents/TAKEN'), code('ERR_EXISTS'));
+    const refused = assert.rejects(vault.mkdir('/Documents/TAKEN'), code('ERR_EXISTS'));
     await Promise.all(jobs);
     await refused;
-    await assert.rejects(vault.setMetaAsync('/Documents/missing', { attributes: 1 }), code('ERR_NOT_FOUND'));
-    await assert.rejects(vault.mkdirAsync('/'), code('ERR_EXISTS'));
+    await assert.rejects(vault.setMeta('/Documents/missing', { attributes: 1 }), code('ERR_NOT_FOUND'));
+    await assert.rejects(vault.mkdir('/'), code('ERR_EXISTS'));
     vault.close();
     vault = await Vault.open(dir, dek);
     for (let i = 0; i < 12; i++) {
@@ -159,7 +159,7 @@ test('folders, dead properties and Win32 metadata through the group commit: conc
     }
     vault.close();
     const readOnly = await Vault.openReadOnly(dir, dek);
-    await assert.rejects(readOnly.mkdirAsync('/Documents/x'), code('ERR_READ_ONLY'));
+    await assert.rejects(readOnly.mkdir('/Documents/x'), code('ERR_READ_ONLY'));
     readOnly.close();
   } finally {
     await cleanup();
@@ -194,12 +194,12 @@ test('invalid names are refused with ERR_NAME_INVALID', async () => {
 
 test('mkdir, list, parent checks and file/folder conflicts', async () => {
   await withVault(async (vault) => {
-    vault.mkdir('/Documents/a');
-    vault.mkdir('/Documents/a/b');
-    assert.throws(() => vault.mkdir('/Documents/A'), code('ERR_EXISTS'));
-    assert.throws(() => vault.mkdir('/Documents/missing/x'), code('ERR_PARENT_MISSING'));
+    await vault.mkdir('/Documents/a');
+    await vault.mkdir('/Documents/a/b');
+    await assert.rejects(vault.mkdir('/Documents/A'), code('ERR_EXISTS'));
+    await assert.rejects(vault.mkdir('/Documents/missing/x'), code('ERR_PARENT_MISSING'));
     await vault.write('/Documents/a/f', ['1']);
-    assert.throws(() => vault.mkdir('/Documents/a/f/g'), code('ERR_NOT_A_DIRECTORY'));
+    await assert.rejects(vault.mkdir('/Documents/a/f/g'), code('ERR_NOT_A_DIRECTORY'));
     await assert.rejects(vault.write('/Documents/a/b', ['x']), code('ERR_IS_A_DIRECTORY'));
     await assert.rejects(vault.write('/Documents/a/f', ['x'], { createOnly: true }), code('ERR_EXISTS'));
     await assert.rejects(vault.read('/Documents/a'), code('ERR_IS_A_DIRECTORY'));
@@ -211,8 +211,8 @@ test('mkdir, list, parent checks and file/folder conflicts', async () => {
 
 test('a folder move is one transaction and keeps the whole subtree; moving into itself is refused', async () => {
   await withVault(async (vault) => {
-    vault.mkdir('/Documents/p');
-    vault.mkdir('/Documents/p/q');
+    await vault.mkdir('/Documents/p');
+    await vault.mkdir('/Documents/p/q');
     await vault.write('/Documents/p/q/file', ['deep']);
     await vault.move('/Documents/p', '/Desktop/moved', { overwrite: false });
     assert.equal(vault.stat('/Documents/p'), undefined);
@@ -230,10 +230,10 @@ test('a folder move is one transaction and keeps the whole subtree; moving into 
 
 test('copy shares content, copies metadata and properties; deleting one copy keeps the other readable', async () => {
   await withVault(async (vault, dir) => {
-    vault.mkdir('/Documents/src');
+    await vault.mkdir('/Documents/src');
     await vault.write('/Documents/src/f', [patternBytes(70_000)]);
-    vault.patchProps('/Documents/src/f', [{ ns: 'urn:x', name: 'tag', value: '<x:tag xmlns:x="urn:x">blue</x:tag>' }]);
-    vault.setMeta('/Documents/src/f', { modified: 1_000_000_000_000, attributes: 0x21 });
+    await vault.patchProps('/Documents/src/f', [{ ns: 'urn:x', name: 'tag', value: '<x:tag xmlns:x="urn:x">blue</x:tag>' }]);
+    await vault.setMeta('/Documents/src/f', { modified: 1_000_000_000_000, attributes: 0x21 });
     await vault.copy('/Documents/src', '/Documents/dst', { overwrite: false });
     const copied = vault.stat('/Documents/dst/f')!;
     assert.equal(copied.modified, 1_000_000_000_000);
@@ -252,13 +252,13 @@ test('copy shares content, copies metadata and properties; deleting one copy kee
 test('dead properties: set, replace, remove, atomically per call', async () => {
   await withVault(async (vault) => {
     await vault.write('/Documents/f', ['x']);
-    vault.patchProps('/Documents/f', [
+    await vault.patchProps('/Documents/f', [
       { ns: 'urn:a', name: 'p', value: '1' },
       { ns: 'urn:b', name: 'p', value: '2' },
     ]);
-    vault.patchProps('/Documents/f', [{ ns: 'urn:a', name: 'p', value: '3' }], [{ ns: 'urn:b', name: 'p' }]);
+    await vault.patchProps('/Documents/f', [{ ns: 'urn:a', name: 'p', value: '3' }], [{ ns: 'urn:b', name: 'p' }]);
     assert.deepEqual(vault.getProps('/Documents/f'), [{ ns: 'urn:a', name: 'p', value: '3' }]);
-    vault.patchProps('/Documents', [{ ns: 'urn:a', name: 'on-folder', value: 'ok' }]);
+    await vault.patchProps('/Documents', [{ ns: 'urn:a', name: 'on-folder', value: 'ok' }]);
     assert.equal(vault.getProps('/Documents').length, 1);
   });
 });
@@ -268,10 +268,10 @@ test('Win32 times and attributes are stored; the directory bit follows the entry
     await vault.write('/Documents/f', ['x'], { times: { created: 1000, modified: 2000, accessed: 3000 } });
     let e = vault.stat('/Documents/f')!;
     assert.deepEqual([e.created, e.modified, e.accessed], [1000, 2000, 3000]);
-    e = vault.setMeta('/Documents/f', { modified: 5000, attributes: 0x10 | 0x01 });
+    e = await vault.setMeta('/Documents/f', { modified: 5000, attributes: 0x10 | 0x01 });
     assert.equal(e.modified, 5000);
     assert.equal(e.attributes, 0x01, 'a file cannot be made a directory by attributes');
-    assert.equal(vault.setMeta('/Documents', { attributes: 0 }).attributes, ATTR_DIRECTORY);
+    assert.equal((await vault.setMeta('/Documents', { attributes: 0 })).attributes, ATTR_DIRECTORY);
   });
 });
 

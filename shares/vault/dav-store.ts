@@ -4,7 +4,7 @@
  * path segments as they are (no join and split again); its entries, times and dead
  * properties already have the store's shape, and its VaultError codes are
  * the store's error codes. Folders, dead properties and Win32 metadata are
- * changed through the vault's group commit (its *Async methods): the WAL's
+ * changed through the vault's group commit: the WAL's
  * fsync runs in the thread pool, shared with the writes of the moment,
  * instead of on the event loop.
  */
@@ -32,7 +32,7 @@ export class VaultDavStore implements DavStore, DeadPropsStore, Win32MetaStore, 
   }
 
   mkdir(path: DavPath, times?: DavTimes): Promise<DavEntry> {
-    return this.vault.mkdirAsync(path, times);
+    return this.vault.mkdir(path, times);
   }
 
   delete(path: DavPath): Promise<void> {
@@ -56,11 +56,11 @@ export class VaultDavStore implements DavStore, DeadPropsStore, Win32MetaStore, 
   }
 
   patchProps(path: DavPath, set: readonly DeadProperty[], remove?: readonly { ns: string; name: string }[]): Promise<void> {
-    return this.vault.patchPropsAsync(path, set, remove);
+    return this.vault.patchProps(path, set, remove);
   }
 
   setMeta(path: DavPath, meta: DavTimes & { attributes?: number }): Promise<DavEntry> {
-    return this.vault.setMetaAsync(path, meta);
+    return this.vault.setMeta(path, meta);
   }
 
   quotaUsed(): number {

@@ -20,7 +20,8 @@
  *   Leftovers (tmp files, unreferenced objects) are removed at open.
  * - Every change is durable before its method returns or resolves: file
  *   writes through the group commit (group-commit.ts: one transaction and
- *   one WAL fsync for the writes of a moment; the *Async methods join it),
+ *   one WAL fsync for the writes of a moment; folders, properties and Win32
+ *   metadata join it),
  *   the other asynchronous changes
  *   by waiting for the WAL fsync (index-db.ts `durable`), the synchronous ones
  *   by an fsync of the WAL on this thread (`syncNow`).
@@ -270,14 +271,8 @@ export class Vault {
   }
 
   /** Creates a folder; ERR_EXISTS when something is there. */
-  mkdir(path: VaultPath, times: Times = {}): Entry {
-    const names = namesOf(path);
-    if (names.length === 0) throw new VaultError('ERR_EXISTS', '/ exists');
-    return this.txNow(() => this.tree.mkdir(names, times));
-  }
-
-  /** `mkdir` through the group commit: resolves once durable, the WAL fsynced from the thread pool with the other changes of the moment. */
-  mkdirAsync(path: VaultPath, times: Times = {}): Promise<Entry> {
+  /** Resolves once durable (the group commit: the WAL fsynced from the thread pool with the other changes of the moment). */
+  mkdir(path: VaultPath, times: Times = {}): Promise<Entry> {
     const names = namesOf(path);
     if (names.length === 0) return Promise.reject(new VaultError('ERR_EXISTS', '/ exists'));
     return this.grouped(() => this.tree.mkdir(names, times));
@@ -312,27 +307,15 @@ export class Vault {
   }
 
   /** Sets and removes dead properties of one entry in one transaction. */
-  patchProps(path: VaultPath, set: readonly DeadProperty[], remove: readonly { ns: string; name: string }[] = []): void {
-    const names = namesOf(path);
-    this.txNow(() => this.tree.patchProps(names, shown(path), set, remove));
-  }
-
-  /** `patchProps` through the group commit: resolves once durable. */
-  patchPropsAsync(path: VaultPath, set: readonly DeadProperty[], remove: readonly { ns: string; name: string }[] = []): Promise<void> {
+  patchProps(path: VaultPath, set: readonly DeadProperty[], remove: readonly { ns: string; name: string }[] = []): Promise<void> {
     const names = namesOf(path);
     return this.grouped(() => this.tree.patchProps(names, shown(path), set, remove));
   }
 
-  /** `setMeta` through the group commit: resolves once durable. */
-  setMetaAsync(path: VaultPath, meta: Times & { attributes?: number }): Promise<Entry> {
+  /** Sets Win32 times and attributes (the directory bit is kept as the entry's kind says); resolves once durable. */
+  setMeta(path: VaultPath, meta: Times & { attributes?: number }): Promise<Entry> {
     const names = namesOf(path);
     return this.grouped(() => this.tree.setMeta(names, shown(path), meta));
-  }
-
-  /** Sets Win32 times and attributes (the directory bit is kept as the entry's kind says). */
-  setMeta(path: VaultPath, meta: Times & { attributes?: number }): Entry {
-    const names = namesOf(path);
-    return this.txNow(() => this.tree.setMeta(names, shown(path), meta));
   }
 
   // ---- access notices (notices.ts) ----------------------------------------

@@ -72,7 +72,7 @@ async function populateShare(configFile: string, user: string): Promise<void> {
   const directory = await buildDirectory(config);
   const { keyring, vault } = await openUserVault(config.dataDir, config.pcId, user, directory.secrets);
   try {
-    vault.mkdir(FOLDER.slice(0, -1));
+    await vault.mkdir(FOLDER.slice(0, -1));
     const first = FOLDER + nameOf(0);
     await vault.write(first, []);
     for (let i = 1; i < COUNT; i++) await vault.copy(first, FOLDER + nameOf(i), { overwrite: false });

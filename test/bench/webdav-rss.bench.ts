@@ -40,7 +40,7 @@ async function populate(configFile: string, user: string): Promise<void> {
   const directory = await buildDirectory(config);
   const { keyring, vault } = await openUserVault(config.dataDir, config.pcId, user, directory.secrets);
   try {
-    vault.mkdir(FOLDER.slice(0, -1));
+    await vault.mkdir(FOLDER.slice(0, -1));
     const first = `${FOLDER}document-00000.docx`;
     await vault.write(first, []);
     for (let i = 1; i < ENTRIES; i++) await vault.copy(first, `${FOLDER}document-${String(i).padStart(5, '0')}.docx`, { overwrite: false });

@@ -66,15 +66,15 @@ export async function makeDataDir(dataDir: string, opts: { pcId?: string; users?
 /** Writes `count` files (sizes vary, one in a subfolder) with Win32 metadata and a dead property. */
 export async function populate(vault: Vault, count: number, opts: { marker?: string; seed?: number } = {}): Promise<void> {
   const seed = opts.seed ?? 1;
-  vault.mkdir('/Documents/Reports', { created: 1_600_000_000_000, modified: 1_600_000_100_000 });
+  await vault.mkdir('/Documents/Reports', { created: 1_600_000_000_000, modified: 1_600_000_100_000 });
   for (let i = 0; i < count; i++) {
     const dir = i % 3 === 0 ? '/Documents/Reports' : '/Desktop';
     const name = `${dir}/${opts.marker ?? 'file'}-${i}.txt`;
     const size = i === 0 ? 0 : (i * 7919) % 200_000;
     const body = opts.marker ? Buffer.concat([Buffer.from(opts.marker), patternBytes(size, seed + i)]) : patternBytes(size, seed + i);
     await vault.write(name, [body]);
-    vault.setMeta(name, { created: 1_500_000_000_000 + i, modified: 1_600_000_000_000 + i * 1000, accessed: 1_700_000_000_000 + i, attributes: 0x20 | (i % 2 ? 0x1 : 0) });
-    if (i % 4 === 0) vault.patchProps(name, [{ ns: 'urn:test', name: 'tag', value: `<t:tag xmlns:t="urn:test">${opts.marker ?? 'v'}${i}</t:tag>` }]);
+    await vault.setMeta(name, { created: 1_500_000_000_000 + i, modified: 1_600_000_000_000 + i * 1000, accessed: 1_700_000_000_000 + i, attributes: 0x20 | (i % 2 ? 0x1 : 0) });
+    if (i % 4 === 0) await vault.patchProps(name, [{ ns: 'urn:test', name: 'tag', value: `<t:tag xmlns:t="urn:test">${opts.marker ?? 'v'}${i}</t:tag>` }]);
   }
 }
 
