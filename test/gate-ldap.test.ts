@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { NetworkSecretUnavailableError } from '../crypto/errors.js';
 import { LdapDirectory } from '../policy/directory/ldap/directory.js';
 import { openUserVault, userDir } from '../shares/vault/user-vaults.js';
+import { pauseProcess } from './helpers/daemon.js';
 import { fileBytes, listFiles } from './helpers/data-dir.js';
 import { tempDir } from './helpers/keys.js';
 import { MYDOC_BIN, davRequest, startServer, type RunningServer } from './helpers/server.js';
@@ -89,7 +90,7 @@ async function cutAndMeasure(mode: 'gone' | 'hung'): Promise<[number, number]> {
   await sleep(Math.random() * INTERVAL_S * 1000);
   const cut = Date.now();
   const pid = slapd.pid;
-  if (mode === 'hung') process.kill(pid, 'SIGSTOP');
+  if (mode === 'hung') await pauseProcess(pid);
   else await slapd.stop({ keepData: true });
   try {
     let seen = -1;

@@ -15,6 +15,7 @@ import { connect } from '../policy/directory/ldap/connection.js';
 import { filterValue, dnValue, fillDnTemplate } from '../policy/directory/ldap/escape.js';
 import { loadConfig } from '../server/config/config.js';
 import { buildDirectory } from '../server/config/directory.js';
+import { pauseProcess } from './helpers/daemon.js';
 import { tempDir } from './helpers/keys.js';
 import { slapdDirectorySettings, slapdServerOptions, startSlapd, type Slapd } from './helpers/slapd.js';
 
@@ -127,7 +128,7 @@ test('directory.ldap.timeoutSeconds bounds directory operations against a hung s
     const directory = await buildDirectory(await loadConfig(file));
     const password = slapd.users.alice.password;
     assert.equal((await directory.authenticate('alice', password)).ok, true);
-    process.kill(slapd.pid, 'SIGSTOP'); // the kernel still accepts connections; slapd never answers
+    await pauseProcess(slapd.pid); // the kernel still accepts connections; slapd never answers
     try {
       const started = Date.now();
       await assert.rejects(directory.authenticate('alice', password), (err: unknown) => err instanceof DirectoryUnreachableError && /no answer within 1\.5 s/.test(err.message));

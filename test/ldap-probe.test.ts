@@ -16,6 +16,7 @@ import { connect } from '../policy/directory/ldap/connection.js';
 import { LdapDirectory } from '../policy/directory/ldap/directory.js';
 import { ProbeConnection } from '../policy/directory/ldap/probe-connection.js';
 import { ReachabilityMonitor } from '../policy/reachability.js';
+import { pauseProcess } from './helpers/daemon.js';
 import { openMonitor, slapdDirectorySettings, startSlapd, type MonitorCounters, type Slapd } from './helpers/slapd.js';
 
 const INTERVAL = 500;
@@ -85,7 +86,7 @@ test('a client whose connection broke fails its next request instead of reconnec
   try {
     assert.equal((await client.search('', { scope: 'base', attributes: ['namingContexts'] })).searchEntries.length, 1);
     // A request that times out makes ldapts drop the connection; its next request would reconnect (in plain LDAP: no StartTLS).
-    process.kill(slapd.pid, 'SIGSTOP');
+    await pauseProcess(slapd.pid);
     try {
       await assert.rejects(client.search('', { scope: 'base', attributes: ['namingContexts'] }), /timed out/);
     } finally {
@@ -139,7 +140,7 @@ for (const mode of ['hung', 'gone'] as const) {
 
         const cut = Date.now();
         const pid = slapd.pid;
-        if (mode === 'hung') process.kill(pid, 'SIGSTOP');
+        if (mode === 'hung') await pauseProcess(pid);
         else process.kill(pid, 'SIGKILL');
         try {
           await until(`${mode}: locked`, 3 * BOUND, () => !m.isReachable);

@@ -4,6 +4,7 @@
  * and which is stopped by its pid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const OUTPUT_CAP = 256 * 1024;
@@ -93,4 +94,28 @@ function signal(target: number, s: NodeJS.Signals): void {
   } catch {
     // already gone
   }
+}
+
+/**
+ * Sends SIGSTOP and resolves once every thread of the process is stopped (state T in
+ * /proc/<pid>/task/<tid>/stat). kill() returns before the threads stop: a request sent
+ * at once can still be answered by a thread that had not stopped yet.
+ */
+export async function pauseProcess(pid: number, timeoutMs = 5_000): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  const started = Date.now();
+  while (!allThreadsStopped(pid)) {
+    if (Date.now() - started > timeoutMs) throw new Error(`process ${pid} did not stop within ${timeoutMs} ms of SIGSTOP`);
+    await sleep(1);
+  }
+}
+
+function allThreadsStopped(pid: number): boolean {
+  const tasks = readdirSync(`/proc/${pid}/task`);
+  return tasks.every((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    // The state follows the command name, which is in parentheses and may itself contain ") ".
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'T' || state === 't';
+  });
 }
