@@ -55,6 +55,7 @@ import { registerTakeoutRoutes, type ApiCaller } from './takeout-routes.js';
 import { isUserPageRequest, registerUserPage, sendLockedPage, USER_PAGE_ROUTE } from './user-page.js';
 import type { SessionLocks } from './session-locks.js';
 import type { Clock } from '../../shares/clock.js';
+import { pinoOptions, type LogOptions } from '../http/log-options.js';
 
 export const KEEP_ALIVE_MS = 70_000;
 const HEADERS_TIMEOUT_MS = 75_000;
@@ -64,7 +65,7 @@ export const MAX_XML_BYTES = 1024 * 1024;
 const DAV_ROUTE = '/.mydoc-dav';
 const REALM = 'Basic realm="mydoc", charset="UTF-8"';
 
-export interface AppOptions {
+export interface AppOptions extends LogOptions {
   tls: { key: string; cert: string };
   directory: Directory;
   sessions: Sessions;
@@ -80,7 +81,6 @@ export interface AppOptions {
   devicePublicPem: string;
   deviceKeyId: string;
   version: string;
-  logLevel?: string;
   /** Free space reported to clients. */
   quotaBytes: () => number;
   /** When the last complete backup finished (ms since the epoch), if ever. */
@@ -173,7 +173,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     exposeHeadRoutes: false,
     return503OnClosing: true,
     logController: new LogController({ disableRequestLogging: true }),
-    logger: { level: opts.logLevel ?? 'info', redact: ['req.headers.authorization'] },
+    logger: { ...pinoOptions(opts), redact: ['req.headers.authorization'] },
     rewriteUrl: (req) => {
       const url = req.url ?? '/';
       if (isUserPageRequest(req.method, url, req.headers.accept)) return USER_PAGE_ROUTE;

@@ -34,6 +34,7 @@ import { LinkDav } from './link-dav.js';
 import { VerifiedShareRules } from '../../policy/grants/rule-set.js';
 import { SessionLocks } from './session-locks.js';
 import { BackupService, backupSource, readBackupState } from './backup-service.js';
+import { pickLogOptions, type LogOptions } from '../http/log-options.js';
 
 /** The trusted issuer public keys of `takeout.issuerPublicKeys`, by kid; errors name the config key. */
 export async function loadIssuers(config: Config): Promise<Map<string, IssuerPublicKey>> {
@@ -46,12 +47,11 @@ export async function loadIssuers(config: Config): Promise<Map<string, IssuerPub
   return issuers;
 }
 
-export interface AgentOptions {
+export interface AgentOptions extends LogOptions {
   config: Config;
   version: string;
   /** The clock of every part that keeps time (default the system clock). */
   clock?: Clock;
-  logLevel?: string;
   /** The directory to use instead of the configured one (tests). */
   directory?: Directory;
 }
@@ -147,7 +147,7 @@ export async function composeAgent(opts: AgentOptions): Promise<Agent> {
     quotaBytes,
     lastCompleteBackup: async () => (await readBackupState(config.dataDir))?.lastComplete,
     clock: now,
-    ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
+    ...pickLogOptions(opts),
   });
   gate.onLock(() => app.log.warn('locked: the company directory is unreachable; keys dropped from memory'));
   const backups = new BackupService(backupSource(config), config.backup, app.log, (timeoutSeconds) => openTarget(config.backup.target, timeoutSeconds), now);

@@ -13,6 +13,7 @@ import { takeoutLinkRoutes } from './link-takeout.js';
 import { shareRuleRoutes } from './link-shares.js';
 import type { Config } from '../config/config.js';
 import { AgentError } from './errors.js';
+import { pickLogOptions, type LogOptions } from '../http/log-options.js';
 
 export interface Service {
   app: FastifyInstance;
@@ -21,8 +22,7 @@ export interface Service {
   backups: BackupService;
 }
 
-export interface ServiceOptions {
-  logLevel?: string;
+export interface ServiceOptions extends LogOptions {
   /** Called after the app is assembled and before it listens (benchmarks add baseline routes here). */
   beforeListen?: (app: FastifyInstance) => void;
   /** `mydoc stop` asked the service to stop (after its shutdown backup). */
@@ -33,7 +33,7 @@ export interface ServiceOptions {
 export async function startService(config: Config, version: string, opts: ServiceOptions = {}): Promise<Service> {
   // Before anything starts: a Node.js without what the link needs is an error the administrator sees at once.
   if (config.console) requireLinkSupport();
-  const { app, directory, audit, sessions, locks, takeout, gate, monitor, backups, onlineCheck, clock, device, status, link: data } = await composeAgent({ config, version, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
+  const { app, directory, audit, sessions, locks, takeout, gate, monitor, backups, onlineCheck, clock, device, status, link: data } = await composeAgent({ config, version, ...pickLogOptions(opts) });
   await audit.append({ actor: 'system', action: 'service.start', decision: 'info', reason: `directory ${directory.kind}` });
   if (directory.servers.length > 0) await monitor.start();
   // A directory without servers (the local one) is always reachable: every probe interval is an online check.
@@ -94,9 +94,9 @@ export async function startService(config: Config, version: string, opts: Servic
  * `mydoc serve`: the service until `mydoc stop` (after its shutdown backup),
  * or SIGTERM/SIGINT (a shutdown backup first; a second signal stops at once).
  */
-export async function serve(config: Config, version: string, out: (t: string) => void, opts: { logLevel?: string } = {}): Promise<void> {
+export async function serve(config: Config, version: string, out: (t: string) => void, opts: LogOptions = {}): Promise<void> {
   let close: () => void = () => undefined;
-  const { app, url, backups } = await startService(config, version, { onStopRequest: () => close(), ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
+  const { app, url, backups } = await startService(config, version, { onStopRequest: () => close(), ...pickLogOptions(opts) });
   const stopped = new Promise<void>((resolve) => {
     let closing = false;
     close = () => {

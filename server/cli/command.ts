@@ -18,6 +18,8 @@ export interface Io {
   stdinIsTty: boolean;
   /** A progress bar is drawn on standard error when it is a terminal. */
   stderrIsTty?: boolean;
+  /** A service's log is printed for a person (not as JSON lines) when standard output is a terminal. */
+  stdoutIsTty?: boolean;
   env: NodeJS.ProcessEnv;
 }
 

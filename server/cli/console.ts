@@ -26,7 +26,7 @@ import { addPc, removePc, type AddedPc, type PcAdmin } from '../console/pcs.js';
 import type { ConsoleStore, PcRow } from '../console/store/store.js';
 import { command, type Io } from './command.js';
 import { CliError } from './errors.js';
-import { LOG_LEVELS } from './serve.js';
+import { logLevelOption, serviceLog } from './service-log.js';
 import { version } from './version.js';
 
 const DEFAULT_CONFIG = '/etc/mydoc/console.yaml';
@@ -91,13 +91,12 @@ export const consoleCommands = [
   }),
   command({
     name: 'console serve',
-    options: { config: configOption },
-    summary: `Serve the console: the administrators' page and API on https://listen.host:listen.port/, the agents' links on listen.linkPort, until SIGTERM or SIGINT. $MYDOC_LOG_LEVEL sets the log level (${LOG_LEVELS.join(', ').replace('info', 'info (default)')}).`,
+    options: { config: configOption, 'log-level': logLevelOption },
+    summary: "Serve the console: the administrators' page and API on https://listen.host:listen.port/, the agents' links on listen.linkPort, until SIGTERM or SIGINT. Logs readable lines on a terminal, JSON lines otherwise (journald).",
     async run({ values }, io) {
-      const logLevel = io.env.MYDOC_LOG_LEVEL || undefined;
-      if (logLevel !== undefined && !LOG_LEVELS.includes(logLevel)) throw new CliError(`MYDOC_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not "${logLevel}"`, 2);
+      const log = await serviceLog(values['log-level'], io);
       const { serveConsole } = await import('../console/serve.js');
-      await serveConsole(await consoleConfig(values.config, io), version(), io.stdout, logLevel === undefined ? {} : { logLevel });
+      await serveConsole(await consoleConfig(values.config, io), version(), io.stdout, log);
       return 0;
     },
   }),

@@ -30,6 +30,8 @@ import { serve } from '../agent/serve.js';
 import { command } from './command.js';
 import { CliError } from './errors.js';
 import { commandLogger, withStore } from './console.js';
+import { logLevelOption, serviceLog } from './service-log.js';
+import type { LogOptions } from '../http/log-options.js';
 import { version } from './version.js';
 
 export const DEMO_USER = 'demo';
@@ -44,14 +46,14 @@ interface Demo {
 }
 
 /** Sets the demo up on first run, then serves the console and the agent until SIGTERM/SIGINT. */
-export async function runDemo(dirArg: string, ports: { port?: number | undefined; consolePort?: number | undefined }, version: string, out: (t: string) => void, err: (t: string) => void): Promise<void> {
+export async function runDemo(dirArg: string, ports: { port?: number | undefined; consolePort?: number | undefined }, version: string, out: (t: string) => void, err: (t: string) => void, log: LogOptions = {}): Promise<void> {
   const demo = await setUpDemo(dirArg, ports, out, err);
   const { startConsole } = await import('../console/serve.js');
-  const running = await startConsole(demo.console, version);
+  const running = await startConsole(demo.console, version, log);
   out(`mydoc demo: the console's page ${running.url} (log in as "${DEMO_ADMIN}"; CA ${consoleFolder(demo.console.dataDir).tls.caFile})\n`);
   out(`mydoc demo: every PC's data, read-only, as one WebDAV tree: ${running.url.replace(/\/$/, '')}/pcs/ (as "${DEMO_ADMIN}"); folders shared with a user: ${running.url.replace(/\/$/, '')}/shared/\n`);
   try {
-    await serve(demo.agent, version, out);
+    await serve(demo.agent, version, out, log);
   } finally {
     await running.stop();
   }
@@ -126,11 +128,12 @@ export const demoCommand = command({
     dir: { type: 'path', value: 'DIR', default: 'demo', description: 'the demo folder' },
     port: { type: 'number', value: 'PORT', min: 1, max: 65535, integer: true, description: 'the port to serve the share on, at the first run (default 8443)' },
     'console-port': { type: 'number', value: 'PORT', min: 1, max: 65534, integer: true, description: `the console's port, at the first run; its link port is the next one (default ${DEFAULT_CONSOLE_PORT})` },
+    'log-level': logLevelOption,
   },
   summary:
     "First run: write demo configurations in DIR for a console and an agent enrolled on it, create keys, and add the demo user and the console's administrator, printing their passwords. Then serve both, as mydoc console serve and mydoc serve do. (npm start)",
   async run({ values }, io) {
-    await runDemo(values.dir, { port: values.port, consolePort: values['console-port'] }, version(), io.stdout, io.stderr);
+    await runDemo(values.dir, { port: values.port, consolePort: values['console-port'] }, version(), io.stdout, io.stderr, await serviceLog(values['log-level'], io));
     return 0;
   },
 });

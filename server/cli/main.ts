@@ -52,6 +52,7 @@ const processIo: Io = {
   },
   stdinIsTty: Boolean(process.stdin.isTTY),
   stderrIsTty: Boolean(process.stderr.isTTY),
+  stdoutIsTty: Boolean(process.stdout.isTTY),
   env: process.env,
 };
 

@@ -44,13 +44,13 @@ import { AdminBasicAuth } from './dav/admin-basic.js';
 import { davRoute } from './dav/dav-request.js';
 import { registerPcsDav } from './dav/pcs-routes.js';
 import type { ForwardDeps } from './dav/forward.js';
+import { pinoOptions, type LogOptions } from '../http/log-options.js';
 
-export interface ConsoleOptions {
+export interface ConsoleOptions extends LogOptions {
   config: ConsoleConfig;
   version: string;
   /** The clock of every part that keeps time (default the system clock). */
   clock?: Clock;
-  logLevel?: string;
 }
 
 /**
@@ -144,7 +144,7 @@ export async function composeConsole(opts: ConsoleOptions): Promise<Console> {
     // WebDAV paths never reach the router: /pcs and /shared go to one route each (dav/pcs-routes.ts).
     rewriteUrl: (req) => davRoute(req.url ?? '/'),
     logger: {
-      level: opts.logLevel ?? 'info',
+      ...pinoOptions(opts),
       redact: ['req.headers.authorization', 'req.headers.cookie'],
       // No path of users' data in the log: /pcs and /shared are rewritten to their route, the file browser's URLs are cut.
       serializers: { req: (req: FastifyRequest) => ({ method: req.method, url: loggableUrl(req.url), remoteAddress: req.ip }) },

@@ -12,6 +12,7 @@ import type { ConsoleConfig } from './config.js';
 import { ConsoleError } from './errors.js';
 import { startLinkServer } from './link/server.js';
 import { addPc, removePc } from './pcs.js';
+import { pickLogOptions, type LogOptions } from '../http/log-options.js';
 
 export interface RunningConsole {
   console: Console;
@@ -28,8 +29,8 @@ function hostUrl(host: string, port: number): string {
 }
 
 /** Composes the console for a configuration and listens on both ports and the admin socket. */
-export async function startConsole(config: ConsoleConfig, version: string, opts: { logLevel?: string } = {}): Promise<RunningConsole> {
-  const c = await composeConsole({ config, version, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) });
+export async function startConsole(config: ConsoleConfig, version: string, opts: LogOptions = {}): Promise<RunningConsole> {
+  const c = await composeConsole({ config, version, ...pickLogOptions(opts) });
   const { app } = c;
   let admin: Server | undefined;
   const stop = async () => {
@@ -59,7 +60,7 @@ export async function startConsole(config: ConsoleConfig, version: string, opts:
 }
 
 /** `mydoc console serve`: the console until SIGTERM or SIGINT. */
-export async function serveConsole(config: ConsoleConfig, version: string, out: (t: string) => void, opts: { logLevel?: string } = {}): Promise<void> {
+export async function serveConsole(config: ConsoleConfig, version: string, out: (t: string) => void, opts: LogOptions = {}): Promise<void> {
   const running = await startConsole(config, version, opts);
   const stopped = new Promise<void>((resolve) => {
     let stopping = false;
