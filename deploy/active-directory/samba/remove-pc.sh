@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Revokes a mydoc PC in a Samba AD domain (the twin of ../Remove-MydocPc.ps1): deletes its key
-# container OU=<pcId> with every user's K_dir in it, so the PC can no longer open any vault
+# Revokes a mydoc PC in a Samba AD domain (the twin of ../Remove-MydocPc.ps1): clears every
+# user's K_dir in its key container OU=<pcId>, then deletes the container with the key objects
+# in it, so the PC can no longer open any vault
 # (its next unlock says the PC was revoked), and disables its service account svc-<pcId>, whose
 # password is on the PC. See ../README.md.
 #
@@ -10,8 +11,10 @@
 #   --keep-account    leave the account enabled (e.g. to enrol the PC's users again from scratch)
 #   --delete-account  delete the account instead of disabling it (e.g. before add-pc.sh again)
 #
-# Security: deleting the container is what revokes; it cannot be undone (the secrets are random,
-# and a new enrolment creates new ones; the PC's vaults stay closed until then).
+# Security: deleting the secrets is what revokes; it cannot be undone (the secrets are random,
+# and a new enrolment creates new ones; the PC's vaults stay closed until then). They are cleared
+# before the objects are deleted: with the Recycle Bin on, deleted objects keep their attributes
+# for the deleted-object lifetime, where administrators could read and restore them.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=common.sh
@@ -39,6 +42,10 @@ naming_contexts
 container_dn="OU=$pc,$keys_ou,$DOMAIN_DN"
 account=svc-$pc
 if ldbsearch -H "$SAMBA_URL" "${SAMBA_OPTS[@]}" -b "$container_dn" -s base '(objectClass=*)' dn >/dev/null 2>&1; then
+  while IFS= read -r key_dn; do
+    printf 'dn: %s\nchangetype: modify\ndelete: mydocNetworkSecret\n-\n' "$key_dn" | ldbmodify -H "$SAMBA_URL" "${SAMBA_OPTS[@]}" >/dev/null ||
+      die "could not clear the secret of $key_dn: nothing deleted"
+  done < <(search_values "$container_dn" one '(&(objectClass=mydocPcUserKey)(mydocNetworkSecret=*))' dn)
   tool ou delete "OU=$pc,$keys_ou" --force-subtree-delete >/dev/null
   printf '%s: deleted %s and the keys in it\n' "$pc" "$container_dn"
 else
