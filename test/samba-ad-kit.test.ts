@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Attribute, Change, Client, InsufficientAccessError } from 'ldapts';
+import { Attribute, Change, Client, Control, InsufficientAccessError } from 'ldapts';
 import { NetworkSecretUnavailableError } from '../crypto/errors.js';
 import { LdapDirectory, type LdapDirectorySettings } from '../policy/directory/ldap/directory.js';
 import { readSecretFile } from '../server/config/directory.js';
@@ -190,6 +190,11 @@ test('remove-pc.sh revokes: the container and its keys are gone (the agent says 
   await asAccount(ad.admin, async (client) => {
     const { searchEntries } = await client.search(ad.keysDn, { scope: 'one', filter: '(objectClass=organizationalUnit)', attributes: ['ou'] });
     assert.deepEqual(searchEntries.map((e) => e.ou), [ad.otherPcId], 'OU=pc1 is gone, OU=pc2 is not');
+    // The deleted key objects (show-deleted control; the Recycle Bin is on, so they keep their
+    // attributes) hold no secret: remove-pc.sh cleared it first.
+    const deleted = await client.search(`CN=Deleted Objects,${ad.baseDn}`, { scope: 'sub', filter: `(objectClass=${KEY_OBJECT_CLASS})`, attributes: ['cn', SECRET_ATTRIBUTE], explicitBufferAttributes: [SECRET_ATTRIBUTE] }, new Control('1.2.840.113556.1.4.417', { critical: true }));
+    assert.ok(deleted.searchEntries.length >= 2, 'alice\'s and bob\'s deleted key objects are there');
+    for (const entry of deleted.searchEntries) assert.equal(present(entry[SECRET_ATTRIBUTE]), undefined, String(entry.cn));
   });
   // Re-enrolment is not possible without a new container (add-pc.sh): the account is the PC's, not the keys'.
   await assert.rejects(dir.secrets.create('alice'));

@@ -21,6 +21,8 @@
  * so the DC's smb.conf does not allow schema updates over LDAP); samba/add-pc.sh pc1 pc2 runs
  * over LDAP as Administrator (password in $PASSWD) and creates the service accounts, the key
  * containers and their ACEs. `kit()` runs the kit's scripts against the running DC the same way.
+ * The AD Recycle Bin is on (enabled locally before the first start: Samba refuses it over LDAP),
+ * so deleted objects keep their attributes, as in most real forests.
  *
  * Domain: realm CORP.EXAMPLE, NetBIOS domain CORP, base DN DC=corp,DC=example, DC dc1.
  *   CN=Users:     alice, bob (plain users); carol (in helpdesk, itself in mydoc-admins);
@@ -66,7 +68,7 @@ import { runCommand, type CommandResult } from './server.js';
 
 const SAMBA_BIN = '/usr/sbin/samba';
 /** Bump when the fixture changes, so older templates are not reused. */
-const FIXTURE_VERSION = 2;
+const FIXTURE_VERSION = 3;
 /** The shipped Active Directory kit (the repository's deploy/active-directory/, from dist/test/helpers/). */
 export const AD_KIT_DIR = fileURLToPath(new URL('../../../deploy/active-directory/', import.meta.url));
 const READY_TIMEOUT_MS = 60_000;
@@ -329,6 +331,16 @@ async function extendSchema(dir: string, confFile: string): Promise<string> {
   return oidArc;
 }
 
+/** The Recycle Bin optional feature ([MS-ADTS] 3.1.1.9.1). */
+const RECYCLE_BIN_FEATURE_GUID = '766ddcd8-acd0-445e-f3b9-a7f9b6744f2a';
+
+/** Turns the Recycle Bin on in the stopped DC's sam.ldb (Samba allows it only locally). */
+async function enableRecycleBin(dir: string, confFile: string): Promise<void> {
+  const ldif = `dn:\nchangetype: modify\nadd: enableOptionalFeature\nenableOptionalFeature: CN=Partitions,CN=Configuration,${BASE_DN}:${RECYCLE_BIN_FEATURE_GUID}\n-\n`;
+  const r = await runCommand('ldbmodify', ['-H', join(dir, 'private', 'sam.ldb'), `--configfile=${confFile}`], { input: ldif, timeoutMs: 60_000 });
+  if (r.status !== 0) throw new Error(`samba-ad: cannot enable the Recycle Bin:\n${r.stderr}${r.stdout}`);
+}
+
 /** Creates the fixture described at the top of this file in the running DC. */
 async function createFixture(dir: string, confFile: string, secrets: FixtureSecrets): Promise<void> {
   const tool = (...args: string[]) => sambaTool(confFile, secrets.adminPassword, args);
@@ -361,6 +373,7 @@ async function buildTemplate(templateDir: string): Promise<void> {
     if (provision.status !== 0) throw new Error(`samba-tool domain provision failed:\n${provision.stderr}${provision.stdout}`);
     const confFile = await writeSmbConf(build);
     const secrets: FixtureSecrets = { adminPassword, passwords, oidArc: await extendSchema(build, confFile) };
+    await enableRecycleBin(build, confFile);
     // The first start also generates the TLS CA and certificate into private/tls.
     const running = await launch(build, confFile);
     try {
