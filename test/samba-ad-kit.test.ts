@@ -163,6 +163,28 @@ test('svc-pc1\'s rights stop at its own container: it cannot create, read or wri
   assert.ok((await pc2.secrets.fetch('alice')).equals(secret));
 });
 
+/** The deleted key objects under the Recycle Bin (show-deleted control), as a domain admin sees them. */
+async function deletedKeys(client: Client): Promise<Array<{ cn: unknown; secret: unknown }>> {
+  const { searchEntries } = await client.search(
+    `CN=Deleted Objects,${ad.baseDn}`,
+    { scope: 'sub', filter: `(objectClass=${KEY_OBJECT_CLASS})`, attributes: ['cn', SECRET_ATTRIBUTE], explicitBufferAttributes: [SECRET_ATTRIBUTE] },
+    new Control('1.2.840.113556.1.4.417', { critical: true }),
+  );
+  return searchEntries.map((e) => ({ cn: e.cn, secret: present(e[SECRET_ATTRIBUTE]) }));
+}
+
+test('the agent revoking one user (secrets.delete) leaves no secret in the Recycle Bin\'s deleted object', { timeout: 60_000 }, async () => {
+  const dir = new LdapDirectory(settings());
+  await dir.secrets.create('carol');
+  await dir.secrets.delete('carol');
+  await assert.rejects(dir.secrets.fetch('carol'), absent);
+  await asAccount(ad.admin, async (client) => {
+    const carol = (await deletedKeys(client)).filter((k) => String(k.cn).startsWith('carol'));
+    assert.equal(carol.length, 1, 'the deleted object is in the Recycle Bin');
+    assert.equal(carol[0]!.secret, undefined);
+  });
+});
+
 test('the kit refuses bad input with one clear line and touches nothing', { timeout: 60_000 }, async () => {
   const badId = await ad.kit('samba/add-pc.sh', ['pc 3']);
   assert.equal(badId.status, 1);
@@ -192,9 +214,9 @@ test('remove-pc.sh revokes: the container and its keys are gone (the agent says 
     assert.deepEqual(searchEntries.map((e) => e.ou), [ad.otherPcId], 'OU=pc1 is gone, OU=pc2 is not');
     // The deleted key objects (show-deleted control; the Recycle Bin is on, so they keep their
     // attributes) hold no secret: remove-pc.sh cleared it first.
-    const deleted = await client.search(`CN=Deleted Objects,${ad.baseDn}`, { scope: 'sub', filter: `(objectClass=${KEY_OBJECT_CLASS})`, attributes: ['cn', SECRET_ATTRIBUTE], explicitBufferAttributes: [SECRET_ATTRIBUTE] }, new Control('1.2.840.113556.1.4.417', { critical: true }));
-    assert.ok(deleted.searchEntries.length >= 2, 'alice\'s and bob\'s deleted key objects are there');
-    for (const entry of deleted.searchEntries) assert.equal(present(entry[SECRET_ATTRIBUTE]), undefined, String(entry.cn));
+    const deleted = await deletedKeys(client);
+    assert.ok(deleted.length >= 3, 'carol\'s, alice\'s and bob\'s deleted key objects are there');
+    for (const key of deleted) assert.equal(key.secret, undefined, String(key.cn));
   });
   // Re-enrolment is not possible without a new container (add-pc.sh): the account is the PC's, not the keys'.
   await assert.rejects(dir.secrets.create('alice'));
