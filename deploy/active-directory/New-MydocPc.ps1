@@ -39,6 +39,9 @@ param(
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 Import-Module ActiveDirectory
+# One DC for every call (the PDC emulator), so that an object just created is there for the next step.
+$server = (Get-ADDomain).PDCEmulator
+$PSDefaultParameterValues = @{ '*-AD*:Server' = $server }
 
 $domain = Get-ADDomain
 $domainDn = $domain.DistinguishedName
@@ -96,6 +99,8 @@ foreach ($ou in @($KeysOu, $ServicesOu)) {
     }
 }
 
+# The ACLs are set through a drive on the same DC.
+$null = New-PSDrive -Name MydocAD -PSProvider ActiveDirectory -Root '//RootDSE/' -Server $server -Scope Script
 $R = [System.DirectoryServices.ActiveDirectoryRights]
 $thisObject = [System.DirectoryServices.ActiveDirectorySecurityInheritance]::None
 $children = [System.DirectoryServices.ActiveDirectorySecurityInheritance]::Descendents
@@ -119,7 +124,7 @@ foreach ($pc in $pcIds) {
     $sid = (Get-ADUser -Identity $account).SID
     New-ADOrganizationalUnit -Name $pc -Path "$KeysOu,$domainDn" -Description "mydoc keys of PC $pc" -ProtectedFromAccidentalDeletion $true
 
-    $path = "AD:\$containerDn"
+    $path = "MydocAD:\$containerDn"
     $acl = Get-Acl -Path $path
     # Read and list the container itself.
     $acl.AddAccessRule((New-Object System.DirectoryServices.ActiveDirectoryAccessRule($sid, $read, 'Allow', $thisObject)))

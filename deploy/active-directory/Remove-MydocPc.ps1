@@ -26,6 +26,9 @@ param(
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 Import-Module ActiveDirectory
+# One DC for every call (the PDC emulator), so that an object just created is there for the next step.
+$server = (Get-ADDomain).PDCEmulator
+$PSDefaultParameterValues = @{ '*-AD*:Server' = $server }
 
 $domainDn = (Get-ADDomain).DistinguishedName
 $containerDn = "OU=$PcId,$KeysOu,$domainDn"
