@@ -10,7 +10,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Attribute, Change, Client, Control, InsufficientAccessError } from 'ldapts';
 import { NetworkSecretUnavailableError } from '../crypto/errors.js';
@@ -185,6 +186,26 @@ test('the agent revoking one user (secrets.delete) leaves no secret in the Recyc
   });
 });
 
+test('add-pc.sh for a new PC: a working 0600 password file that no output shows, an account for that PC only', { timeout: 60_000 }, async () => {
+  const outDir = await mkdtemp(join(tmpdir(), 'mydoc-ad-kit-'));
+  try {
+    const r = await ad.kit('samba/add-pc.sh', ['--out-dir', outDir, 'pc3']);
+    assert.equal(r.status, 0, r.stderr);
+    const file = join(outDir, 'pc3.password');
+    assert.equal((await stat(file)).mode & 0o777, 0o600);
+    const password = await readSecretFile(file, 'pc3 password');
+    assert.match(password, /^[A-Za-z0-9_-]{40}$/);
+    assert.ok(!r.stdout.includes(password) && !r.stderr.includes(password), 'the password is only in the file');
+    const pc3 = new LdapDirectory(settings({ serviceDn: `CN=svc-pc3,OU=mydoc-services,${ad.baseDn}`, servicePassword: password, pcId: 'pc3' }));
+    const secret = await pc3.secrets.create('dave');
+    assert.ok((await pc3.secrets.fetch('dave')).equals(secret));
+    const pc3AsPc1 = new LdapDirectory(settings({ serviceDn: `CN=svc-pc3,OU=mydoc-services,${ad.baseDn}`, servicePassword: password }));
+    await assert.rejects(pc3AsPc1.secrets.fetch('alice'), absent, 'svc-pc3 does not read pc1\'s keys');
+  } finally {
+    await rm(outDir, { recursive: true, force: true });
+  }
+});
+
 test('the kit refuses bad input with one clear line and touches nothing', { timeout: 60_000 }, async () => {
   const badId = await ad.kit('samba/add-pc.sh', ['pc 3']);
   assert.equal(badId.status, 1);
@@ -211,7 +232,7 @@ test('remove-pc.sh revokes: the container and its keys are gone (the agent says 
   await assert.rejects(dir.secrets.fetch('alice'), (err: unknown) => absent(err) && /the PC was revoked or the user is not enrolled/.test((err as Error).message));
   await asAccount(ad.admin, async (client) => {
     const { searchEntries } = await client.search(ad.keysDn, { scope: 'one', filter: '(objectClass=organizationalUnit)', attributes: ['ou'] });
-    assert.deepEqual(searchEntries.map((e) => e.ou), [ad.otherPcId], 'OU=pc1 is gone, OU=pc2 is not');
+    assert.deepEqual(searchEntries.map((e) => e.ou).sort(), [ad.otherPcId, 'pc3'], 'OU=pc1 is gone, the others are not');
     // The deleted key objects (show-deleted control; the Recycle Bin is on, so they keep their
     // attributes) hold no secret: remove-pc.sh cleared it first.
     const deleted = await deletedKeys(client);
