@@ -30,6 +30,7 @@ const REQUIRED_PACKAGES = [
   // database modules): `samba` is the binary it exists for.
   { pkg: 'samba-ad-dc', command: 'samba' },
   { pkg: 'smbclient', command: 'smbclient' },
+  { pkg: 'ldb-tools', command: 'ldbmodify' }, // the shipped Samba AD kit (deploy/active-directory/samba/) applies LDIF with it
   { pkg: 'krb5-user', command: 'kinit' },
   { pkg: 'winbind', command: 'winbindd' },
   { pkg: 'systemd', command: 'systemd-analyze' }, // checks the shipped unit file

@@ -1,6 +1,6 @@
 /**
- * The LDAP directory against a real Samba Active Directory DC (one suite:
- * the DC's ports are fixed, so this file is the only one that starts it):
+ * The LDAP directory against a real Samba Active Directory DC (its ports are
+ * fixed, so the AD test files never run alongside each other):
  * UPN and DOMAIN\user logins over LDAPS and StartTLS with the DC's CA, the
  * `data 52e`/`533`/`773` messages, the nested admin group, and the
  * confidential key attribute.

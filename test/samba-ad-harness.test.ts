@@ -102,7 +102,7 @@ test('nested membership of mydoc-admins through LDAP_MATCHING_RULE_IN_CHAIN', as
   });
 });
 
-test('the confidential secret: svc-pc1 writes and reads it; svc-other and alice see the key object but not the secret', async () => {
+test('the confidential secret: svc-pc1 writes and reads it; svc-pc2 (another PC\'s account) and alice see the key object but not the secret', async () => {
   const keyDn = ad.keyDn('alice');
   const secret = randomBytes(32);
   const read = async (client: Client) => {

@@ -15,26 +15,34 @@
  * folder (`cp -a`, ~33 MB), rewrites its smb.conf and starts `samba -i` detached (own process
  * group), stopped by its pid. The template is rebuilt when its certificate is about to expire.
  *
+ * The mydoc part of the fixture is made with the shipped kit, deploy/active-directory/, exactly
+ * as an administrator would (no test-only copy): samba/new-oid-arc.sh gives the OID arc;
+ * samba/extend-schema.sh applies mydoc-schema.ldif to the stopped DC's sam.ldb (the local way,
+ * so the DC's smb.conf does not allow schema updates over LDAP); samba/add-pc.sh pc1 pc2 runs
+ * over LDAP as Administrator (password in $PASSWD) and creates the service accounts, the key
+ * containers and their ACEs. `kit()` runs the kit's scripts against the running DC the same way.
+ * The AD Recycle Bin is on (enabled locally before the first start: Samba refuses it over LDAP),
+ * so deleted objects keep their attributes, as in most real forests.
+ *
  * Domain: realm CORP.EXAMPLE, NetBIOS domain CORP, base DN DC=corp,DC=example, DC dc1.
  *   CN=Users:     alice, bob (plain users); carol (in helpdesk, itself in mydoc-admins);
  *                 dave (directly in mydoc-admins); dora (disabled: bind gives `data 533`);
  *                 erin (must change password at next logon, pwdLastSet=0: `data 773`)
  *                 groups CN=mydoc-admins ⊃ CN=helpdesk ⊃ carol; CN=mydoc-admins ∋ dave
- *   OU=services:  svc-pc1 (the PC service account: full control of OU=mydoc-keys and below),
- *                 svc-other (another service account: reads OU=mydoc-keys like any user)
- *   OU=mydoc-keys,OU=pc1: empty; key objects CN=<user>,OU=<pcId>,OU=mydoc-keys,DC=corp,DC=example
- *                 of class mydocPcUserKey (must cn, may mydocNetworkSecret)
+ *   OU=mydoc-services: svc-pc1 (PC pc1's service account), svc-pc2 (PC pc2's), made by add-pc.sh,
+ *                 passwords in the files add-pc.sh wrote (`passwordFile(pcId)`)
+ *   OU=mydoc-keys: OU=pc1 and OU=pc2, empty; key objects CN=<user>,OU=<pcId>,OU=mydoc-keys,
+ *                 DC=corp,DC=example of class mydocPcUserKey (must cn, may mydocNetworkSecret)
  * Passwords are random per template (saved in it) and given in `users`, `service`, ...
  *
- * K_dir is `mydocNetworkSecret`, a schema extension (same name and OID as the slapd fixture's):
- * octet string (2.5.5.10), single-valued, searchFlags 0x80 = CONFIDENTIAL. AD hides a
- * confidential attribute from everyone lacking CONTROL_ACCESS on it, even principals that may
- * read all properties: Authenticated Users get read on OU=mydoc-keys (inherited), so alice and
- * svc-other see the key objects and their `cn` but never the secret; svc-pc1 has full control
- * (GA, which includes CONTROL_ACCESS), inherited. Domain admins see it too (as in real AD).
- * AD's own confidential attributes (msFVE-RecoveryPassword, searchFlags 0x298) were the
- * fallback, but their class msFVE-RecoveryInformation only lives under computer objects and
- * must also carry msFVE-RecoveryGuid; the schema extension keeps slapd and AD alike.
+ * K_dir is `mydocNetworkSecret` (octet string, single-valued, searchFlags 640 = CONFIDENTIAL
+ * 0x80 + RODC-filtered 0x200, not in the global catalog). AD hides a confidential attribute from
+ * everyone lacking the control-access right on it, even principals that may read all
+ * properties: the key objects' default security descriptor lets Authenticated Users read them,
+ * so alice and svc-pc2 see pc1's key objects and their `cn` but never the secret; add-pc.sh gives
+ * svc-pc1 alone, on OU=pc1 only, create/delete of key objects and write + control access on the
+ * secret. Domain admins (and the builtin Administrators, Enterprise Admins, inherited from the
+ * domain root) see it too, as in real AD.
  *
  * TLS: Samba generates a self-signed CA and a certificate whose only name is the subject CN
  * `DC1.corp.example` (no subjectAltName, no IP). Clients connect to 127.0.0.1 and verify with
@@ -53,13 +61,16 @@ import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Attribute, Change, Client } from 'ldapts';
-import { runCommand } from './server.js';
+import { Client } from 'ldapts';
+import { runCommand, type CommandResult } from './server.js';
 
 const SAMBA_BIN = '/usr/sbin/samba';
 /** Bump when the fixture changes, so older templates are not reused. */
-const FIXTURE_VERSION = 1;
+const FIXTURE_VERSION = 3;
+/** The shipped Active Directory kit (the repository's deploy/active-directory/, from dist/test/helpers/). */
+export const AD_KIT_DIR = fileURLToPath(new URL('../../../deploy/active-directory/', import.meta.url));
 const READY_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
 /** Rebuild the template when its TLS certificate expires sooner than this. */
@@ -72,14 +83,19 @@ const BASE_DN = 'DC=corp,DC=example';
 const HOST_NAME = 'dc1';
 const TLS_SERVER_NAME = `${HOST_NAME}.${DNS_DOMAIN}`;
 const PC_ID = 'pc1';
+const OTHER_PC_ID = 'pc2';
+const PC_IDS = [PC_ID, OTHER_PC_ID] as const;
+type PcId = (typeof PC_IDS)[number];
+/** add-pc.sh's defaults. */
 const KEYS_DN = `OU=mydoc-keys,${BASE_DN}`;
+const SERVICES_DN = `OU=mydoc-services,${BASE_DN}`;
 const KEY_DN_TEMPLATE = `CN={user},OU={pcId},${KEYS_DN}`;
-const SCHEMA_DN = `CN=Schema,CN=Configuration,${BASE_DN}`;
+/** Where the template keeps the password files add-pc.sh wrote. */
+const PASSWORD_DIR = 'mydoc-pc-passwords';
 export const SECRET_ATTRIBUTE = 'mydocNetworkSecret';
 export const KEY_OBJECT_CLASS = 'mydocPcUserKey';
 export const AD_USER_NAMES = ['alice', 'bob', 'carol', 'dave', 'dora', 'erin'] as const;
 export type AdUserName = (typeof AD_USER_NAMES)[number];
-const SERVICE_NAMES = ['svc-pc1', 'svc-other'] as const;
 /** TCP and UDP ports the DC binds on 127.0.0.1 (LDAP, LDAPS, Kerberos; CLDAP is 389/udp). */
 const PORTS = { tcp: [389, 636, 88], udp: [389, 88] };
 
@@ -113,17 +129,30 @@ export interface SambaAd {
   adminPassword: string;
   admin: AdAccount;
   users: Record<AdUserName, AdAccount>;
-  /** svc-pc1: full control of the key container; reads and writes the confidential secret. */
+  /** svc-pc1, made by add-pc.sh: creates, deletes, writes and reads the key objects in OU=pc1 (and nowhere else). */
   service: AdAccount;
-  /** svc-other: reads the key container like any user, never the secret. */
+  /** svc-pc2, another PC's account (add-pc.sh pc2): sees OU=pc1's key objects like any user, never the secret. */
   otherService: AdAccount;
+  /** The 0600 password file add-pc.sh wrote for `pcId` (what the admin carries to the PC). */
+  passwordFile(pcId: PcId): string;
+  /** The OID arc the schema was extended with (from new-oid-arc.sh). */
+  oidArc: string;
   groupDns: { helpdesk: string; admins: string };
   /** `OU=mydoc-keys,DC=corp,DC=example` */
   keysDn: string;
   pcId: string;
   keyDnTemplate: string;
+  /** pc2: the other PC. */
+  otherPcId: string;
   /** DN of the key object of `user` on `pcId` (default this fixture's PC). */
   keyDn(user: string, pcId?: string): string;
+  /** DN of the key container of `pcId`. */
+  containerDn(pcId: string): string;
+  /**
+   * Runs a script of the kit (e.g. `samba/remove-pc.sh`) against this DC over LDAP as
+   * Administrator, the password in $PASSWD: `script [args...] -H ldap://127.0.0.1 -- <admin options>`.
+   */
+  kit(script: string, args: string[]): Promise<CommandResult>;
   /** The DC's folder (a copy of the template). */
   dir: string;
   pid: number;
@@ -136,7 +165,8 @@ export interface SambaAd {
 /** What the template saves besides the DC itself. */
 interface FixtureSecrets {
   adminPassword: string;
-  passwords: Record<AdUserName | (typeof SERVICE_NAMES)[number], string>;
+  passwords: Record<AdUserName, string>;
+  oidArc: string;
 }
 
 
@@ -163,8 +193,6 @@ function smbConf(dir: string): string {
     'interfaces = 127.0.0.1',
     'bind interfaces only = yes',
     'idmap_ldb:use rfc2307 = yes',
-    // The template's schema extension (mydocNetworkSecret) needs it; tests may extend it too.
-    'dsdb:schema update allowed = true',
     `private dir = ${join(dir, 'private')}`,
     `lock directory = ${join(dir, 'lock')}`,
     `state directory = ${join(dir, 'state')}`,
@@ -278,52 +306,46 @@ async function sambaTool(confFile: string, adminPassword: string, args: string[]
   return r.stdout;
 }
 
-/** Adds mydocNetworkSecret (confidential) and mydocPcUserKey to the schema, as Administrator over LDAPS. */
-async function extendSchema(caFile: string, adminPassword: string): Promise<void> {
-  const client = new Client({ url: 'ldaps://127.0.0.1:636', tlsOptions: { ca: await readFile(caFile), servername: TLS_SERVER_NAME }, timeout: 30_000 });
-  const schemaUpdateNow = () => client.modify('', new Change({ operation: 'add', modification: new Attribute({ type: 'schemaUpdateNow', values: ['1'] }) }));
-  try {
-    await client.bind(`Administrator@${DNS_DOMAIN}`, adminPassword);
-    await client.add(`CN=mydoc-Network-Secret,${SCHEMA_DN}`, {
-      objectClass: 'attributeSchema',
-      cn: 'mydoc-Network-Secret',
-      attributeID: '1.3.6.1.4.1.99999.1.1',
-      lDAPDisplayName: SECRET_ATTRIBUTE,
-      attributeSyntax: '2.5.5.10',
-      oMSyntax: '4',
-      isSingleValued: 'TRUE',
-      searchFlags: '128',
-      adminDescription: 'mydoc K_dir: per-PC, per-user network secret (confidential)',
-    });
-    await schemaUpdateNow();
-    await client.add(`CN=mydoc-Pc-User-Key,${SCHEMA_DN}`, {
-      objectClass: 'classSchema',
-      cn: 'mydoc-Pc-User-Key',
-      governsID: '1.3.6.1.4.1.99999.2.1',
-      lDAPDisplayName: KEY_OBJECT_CLASS,
-      subClassOf: 'top',
-      objectClassCategory: '1',
-      rDNAttID: 'cn',
-      mustContain: 'cn',
-      mayContain: SECRET_ATTRIBUTE,
-      possSuperiors: ['organizationalUnit', 'container'],
-      defaultObjectCategory: `CN=mydoc-Pc-User-Key,${SCHEMA_DN}`,
-      adminDescription: 'mydoc key object: CN=<user>,OU=<pcId>,OU=mydoc-keys,...',
-    });
-    await schemaUpdateNow();
-  } finally {
-    await client.unbind();
-  }
+/** Runs a script of the kit; its output and status as they are. */
+function runKitScript(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<CommandResult> {
+  return runCommand(join(AD_KIT_DIR, script), args, { env, timeoutMs: 120_000 });
+}
+
+/** Runs a script of the kit against the running DC over LDAP as Administrator. */
+function kitOverLdap(confFile: string, adminPassword: string, script: string, args: string[]): Promise<CommandResult> {
+  return runKitScript(script, [...args, '-H', 'ldap://127.0.0.1', '--', `--configfile=${confFile}`, '-U', 'Administrator', '--use-kerberos=off'], {
+    ...process.env,
+    PASSWD: adminPassword,
+  });
+}
+
+function kitOk(script: string, r: CommandResult): string {
+  if (r.status !== 0) throw new Error(`samba-ad: ${script} failed (${r.signal ?? `exit ${r.status}`}):\n${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+/** Extends the stopped DC's schema with the kit, on its local sam.ldb; returns the OID arc used. */
+async function extendSchema(dir: string, confFile: string): Promise<string> {
+  const oidArc = kitOk('new-oid-arc.sh', await runKitScript('samba/new-oid-arc.sh', [])).trim();
+  kitOk('extend-schema.sh', await runKitScript('samba/extend-schema.sh', ['-H', join(dir, 'private', 'sam.ldb'), oidArc, '--', `--configfile=${confFile}`]));
+  return oidArc;
+}
+
+/** The Recycle Bin optional feature ([MS-ADTS] 3.1.1.9.1). */
+const RECYCLE_BIN_FEATURE_GUID = '766ddcd8-acd0-445e-f3b9-a7f9b6744f2a';
+
+/** Turns the Recycle Bin on in the stopped DC's sam.ldb (Samba allows it only locally). */
+async function enableRecycleBin(dir: string, confFile: string): Promise<void> {
+  const ldif = `dn:\nchangetype: modify\nadd: enableOptionalFeature\nenableOptionalFeature: CN=Partitions,CN=Configuration,${BASE_DN}:${RECYCLE_BIN_FEATURE_GUID}\n-\n`;
+  const r = await runCommand('ldbmodify', ['-H', join(dir, 'private', 'sam.ldb'), `--configfile=${confFile}`], { input: ldif, timeoutMs: 60_000 });
+  if (r.status !== 0) throw new Error(`samba-ad: cannot enable the Recycle Bin:\n${r.stderr}${r.stdout}`);
 }
 
 /** Creates the fixture described at the top of this file in the running DC. */
 async function createFixture(dir: string, confFile: string, secrets: FixtureSecrets): Promise<void> {
   const tool = (...args: string[]) => sambaTool(confFile, secrets.adminPassword, args);
-  await extendSchema(join(dir, 'private', 'tls', 'ca.pem'), secrets.adminPassword);
-  await tool('ou', 'add', 'OU=services');
-  await tool('ou', 'add', 'OU=mydoc-keys');
-  await tool('ou', 'add', `OU=${PC_ID},OU=mydoc-keys`);
-  for (const name of SERVICE_NAMES) await tool('user', 'create', name, secrets.passwords[name], '--userou=OU=services');
+  await mkdir(join(dir, PASSWORD_DIR), { mode: 0o700 });
+  kitOk('add-pc.sh', await kitOverLdap(confFile, secrets.adminPassword, 'samba/add-pc.sh', ['--out-dir', join(dir, PASSWORD_DIR), ...PC_IDS]));
   for (const name of AD_USER_NAMES) {
     await tool('user', 'create', name, secrets.passwords[name], ...(name === 'erin' ? ['--must-change-at-next-login'] : []));
   }
@@ -332,31 +354,26 @@ async function createFixture(dir: string, confFile: string, secrets: FixtureSecr
   await tool('group', 'add', 'helpdesk');
   await tool('group', 'addmembers', 'helpdesk', 'carol');
   await tool('group', 'addmembers', 'mydoc-admins', 'helpdesk,dave');
-  const sid = /^objectSid: (S-1-[0-9-]+)$/m.exec(await tool('user', 'show', 'svc-pc1', '--attributes=objectSid'))?.[1];
-  if (sid === undefined) throw new Error('samba-ad: no objectSid for svc-pc1');
-  // Inherited by everything below: svc-pc1 full control (GA includes CONTROL_ACCESS, needed for
-  // the confidential attribute); Authenticated Users read properties, list, read control.
-  await tool('dsacl', 'set', `--objectdn=${KEYS_DN}`, `--sddl=(A;CI;GA;;;${sid})(A;CI;RPLCLORC;;;AU)`);
 }
 
 /** Provisions the domain and creates the fixture into `templateDir` (built aside, then renamed). */
 async function buildTemplate(templateDir: string): Promise<void> {
   const build = await mkdtemp(`${templateDir}.build-`);
   try {
-    const secrets: FixtureSecrets = {
-      adminPassword: adPassword(),
-      passwords: Object.fromEntries([...AD_USER_NAMES, ...SERVICE_NAMES].map((n) => [n, adPassword()])) as FixtureSecrets['passwords'],
-    };
+    const adminPassword = adPassword();
+    const passwords = Object.fromEntries(AD_USER_NAMES.map((n) => [n, adPassword()])) as FixtureSecrets['passwords'];
     const provision = await runCommand(
       'samba-tool',
       [
         'domain', 'provision', `--targetdir=${build}`, `--realm=${REALM}`, `--domain=${DOMAIN}`, '--server-role=dc', '--dns-backend=NONE',
-        `--adminpass=${secrets.adminPassword}`, `--host-name=${HOST_NAME}`, '--host-ip=127.0.0.1', '--use-rfc2307',
+        `--adminpass=${adminPassword}`, `--host-name=${HOST_NAME}`, '--host-ip=127.0.0.1', '--use-rfc2307',
       ],
       { timeoutMs: 180_000 },
     );
     if (provision.status !== 0) throw new Error(`samba-tool domain provision failed:\n${provision.stderr}${provision.stdout}`);
     const confFile = await writeSmbConf(build);
+    const secrets: FixtureSecrets = { adminPassword, passwords, oidArc: await extendSchema(build, confFile) };
+    await enableRecycleBin(build, confFile);
     // The first start also generates the TLS CA and certificate into private/tls.
     const running = await launch(build, confFile);
     try {
@@ -380,6 +397,15 @@ async function template(): Promise<string> {
   return dir;
 }
 
+function passwordFile(dir: string, pcId: PcId): string {
+  return join(dir, PASSWORD_DIR, `${pcId}.password`);
+}
+
+/** The password add-pc.sh wrote for `pcId`, without its final newline (as the agent reads it). */
+async function readPassword(dir: string, pcId: PcId): Promise<string> {
+  return (await readFile(passwordFile(dir, pcId), 'utf8')).replace(/\r?\n$/, '');
+}
+
 /** Starts a Samba AD DC with the fixture described at the top of this file. */
 export async function startSambaAd(): Promise<SambaAd> {
   await assertPortsFree();
@@ -399,7 +425,7 @@ export async function startSambaAd(): Promise<SambaAd> {
     const pid = running.child.pid!;
     const output = running.output;
     const userDn = (name: string) => `CN=${name},CN=Users,${BASE_DN}`;
-    const serviceDn = (name: string) => `CN=${name},OU=services,${BASE_DN}`;
+    const serviceDn = (name: string) => `CN=${name},${SERVICES_DN}`;
     return {
       ldapUrl: 'ldap://127.0.0.1:389',
       ldapsUrl: 'ldaps://127.0.0.1:636',
@@ -413,13 +439,18 @@ export async function startSambaAd(): Promise<SambaAd> {
       adminPassword: secrets.adminPassword,
       admin: account('Administrator', userDn('Administrator'), secrets.adminPassword),
       users: Object.fromEntries(AD_USER_NAMES.map((n) => [n, account(n, userDn(n), secrets.passwords[n])])) as Record<AdUserName, AdAccount>,
-      service: account('svc-pc1', serviceDn('svc-pc1'), secrets.passwords['svc-pc1']),
-      otherService: account('svc-other', serviceDn('svc-other'), secrets.passwords['svc-other']),
+      service: account('svc-pc1', serviceDn('svc-pc1'), await readPassword(dir, PC_ID)),
+      otherService: account('svc-pc2', serviceDn('svc-pc2'), await readPassword(dir, OTHER_PC_ID)),
+      passwordFile: (pcId) => passwordFile(dir, pcId),
+      oidArc: secrets.oidArc,
       groupDns: { helpdesk: userDn('helpdesk'), admins: userDn('mydoc-admins') },
       keysDn: KEYS_DN,
       pcId: PC_ID,
+      otherPcId: OTHER_PC_ID,
       keyDnTemplate: KEY_DN_TEMPLATE,
       keyDn: (user, pcId = PC_ID) => KEY_DN_TEMPLATE.replace('{user}', user).replace('{pcId}', pcId),
+      containerDn: (pcId) => `OU=${pcId},${KEYS_DN}`,
+      kit: (script, args) => kitOverLdap(confFile, secrets.adminPassword, script, args),
       dir,
       pid,
       output,

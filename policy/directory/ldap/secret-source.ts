@@ -6,7 +6,7 @@
  * disk; deleting it in the directory revokes the PC.
  */
 import { randomBytes } from 'node:crypto';
-import { Attribute, Change, InvalidCredentialsError, NoSuchObjectError, type Client } from 'ldapts';
+import { Attribute, Change, InvalidCredentialsError, NoSuchAttributeError, NoSuchObjectError, type Client } from 'ldapts';
 import { NetworkSecretUnavailableError } from '../../../crypto/errors.js';
 import { NETWORK_SECRET_SIZE, type NetworkSecretSource } from '../../../crypto/network-secret.js';
 import { DirectoryUnreachableError } from '../errors.js';
@@ -70,11 +70,23 @@ export class LdapSecretSource implements NetworkSecretSource {
     return secret;
   }
 
-  /** Deletes the user's K_dir (revocation; tests and `mydoc user revoke`). */
+  /**
+   * Deletes the user's K_dir (revocation; tests and `mydoc user revoke`): the value first, then
+   * the entry, because AD's Recycle Bin keeps a deleted object's attributes (where
+   * administrators could read and restore them) but not a value deleted before.
+   */
   async delete(user: string): Promise<void> {
-    await this.service((client) => client.del(this.keyDn(user)).catch((err: unknown) => {
-      if (!(err instanceof NoSuchObjectError)) throw err;
-    }));
+    const dn = this.keyDn(user);
+    await this.service(async (client) => {
+      try {
+        await client.modify(dn, new Change({ operation: 'delete', modification: new Attribute({ type: this.s.keyAttribute }) }));
+      } catch (err) {
+        if (!(err instanceof NoSuchObjectError || err instanceof NoSuchAttributeError)) throw err;
+      }
+      await client.del(dn).catch((err: unknown) => {
+        if (!(err instanceof NoSuchObjectError)) throw err;
+      });
+    });
   }
 
   private async addEntry(client: Client, dn: string, secret: Buffer): Promise<void> {
