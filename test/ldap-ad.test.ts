@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NetworkSecretUnavailableError } from '../crypto/errors.js';
 import { LdapDirectory, type LdapDirectorySettings } from '../policy/directory/ldap/directory.js';
-import { KEY_OBJECT_CLASS, SECRET_ATTRIBUTE, startSambaAd, type SambaAd } from './helpers/samba-ad.js';
+import { adDirectorySettings, startSambaAd, type SambaAd } from './helpers/samba-ad.js';
 
 let ad: SambaAd;
 before(async () => {
@@ -19,26 +19,7 @@ after(async () => {
   await ad?.stop();
 });
 
-function settings(overrides: Partial<LdapDirectorySettings> = {}): LdapDirectorySettings {
-  return {
-    urls: [ad.ldapsUrl],
-    flavor: 'ad',
-    baseDn: ad.baseDn,
-    userBaseDn: ad.baseDn,
-    serviceDn: ad.service.dn,
-    servicePassword: ad.service.password,
-    caPem: ad.caPem,
-    tlsServerName: ad.tlsServerName,
-    insecureSkipVerify: false,
-    timeoutMs: 5000,
-    adminsGroupDn: ad.groupDns.admins,
-    pcId: ad.pcId,
-    keyDnTemplate: ad.keyDnTemplate,
-    keyAttribute: SECRET_ATTRIBUTE,
-    keyObjectClasses: [KEY_OBJECT_CLASS],
-    ...overrides,
-  };
-}
+const settings = (overrides: Partial<LdapDirectorySettings> = {}): LdapDirectorySettings => adDirectorySettings(ad, overrides);
 
 test('UPN and DOMAIN\\user logins over LDAPS and over StartTLS, verified with the DC\'s CA', { timeout: 60_000 }, async () => {
   for (const url of [ad.ldapsUrl, ad.ldapUrl]) {

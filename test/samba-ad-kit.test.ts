@@ -17,7 +17,7 @@ import { Attribute, Change, Client, Control, InsufficientAccessError } from 'lda
 import { NetworkSecretUnavailableError } from '../crypto/errors.js';
 import { LdapDirectory, type LdapDirectorySettings } from '../policy/directory/ldap/directory.js';
 import { readSecretFile } from '../server/config/directory.js';
-import { AD_KIT_DIR, KEY_OBJECT_CLASS, SECRET_ATTRIBUTE, startSambaAd, type AdAccount, type SambaAd } from './helpers/samba-ad.js';
+import { AD_KIT_DIR, KEY_OBJECT_CLASS, SECRET_ATTRIBUTE, adDirectorySettings, startSambaAd, type AdAccount, type SambaAd } from './helpers/samba-ad.js';
 
 let ad: SambaAd;
 before(async () => {
@@ -27,26 +27,7 @@ after(async () => {
   await ad?.stop();
 });
 
-function settings(overrides: Partial<LdapDirectorySettings> = {}): LdapDirectorySettings {
-  return {
-    urls: [ad.ldapsUrl],
-    flavor: 'ad',
-    baseDn: ad.baseDn,
-    userBaseDn: ad.baseDn,
-    serviceDn: ad.service.dn,
-    servicePassword: ad.service.password,
-    caPem: ad.caPem,
-    tlsServerName: ad.tlsServerName,
-    insecureSkipVerify: false,
-    timeoutMs: 5000,
-    adminsGroupDn: ad.groupDns.admins,
-    pcId: ad.pcId,
-    keyDnTemplate: ad.keyDnTemplate,
-    keyAttribute: SECRET_ATTRIBUTE,
-    keyObjectClasses: [KEY_OBJECT_CLASS],
-    ...overrides,
-  };
-}
+const settings = (overrides: Partial<LdapDirectorySettings> = {}): LdapDirectorySettings => adDirectorySettings(ad, overrides);
 
 /** Runs `fn` with an LDAPS client bound by UPN as `who`, then unbinds. */
 async function asAccount<T>(who: AdAccount, fn: (client: Client) => Promise<T>): Promise<T> {

@@ -410,6 +410,21 @@ export async function startConsoleFleet(opts: FleetOptions = {}): Promise<Consol
       }
     };
     await waitLinked();
+    // After a console restart the store still shows each PC online for a while (seen within the
+    // online window): wait until the new console process has each one's link (no 503 through it).
+    const waitRelinked = async (timeoutMs: number) => {
+      const lister = Object.values(admins).find((a) => a.roles.includes('data'));
+      if (!lister) return;
+      const deadline = Date.now() + timeoutMs;
+      for (const pc of pcs) {
+        for (;;) {
+          const res = await consoleRequest('PROPFIND', `/pcs/${encodeURIComponent(pc.pcId)}/`, { as: lister, headers: { depth: '0' } });
+          if (res.status !== 503) break;
+          if (Date.now() > deadline) throw new Error(`PC ${pc.pcId} did not relink within ${timeoutMs / 1000} s: ${res.body.toString().slice(0, 300)}`);
+          await sleep(200);
+        }
+      }
+    };
 
     /** Takes a PC out of the fleet (to stop or kill it). */
     const takePc = (pcId: string): FleetPc => {
@@ -453,6 +468,7 @@ export async function startConsoleFleet(opts: FleetOptions = {}): Promise<Consol
         if (state.daemon) throw new Error('the console is running');
         await startConsoleProcess();
         await waitLinked(60_000);
+        await waitRelinked(60_000);
       },
       stopAgent: async (pcId) => {
         await takePc(pcId).server.stop();

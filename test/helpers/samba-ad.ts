@@ -65,6 +65,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'ldapts';
 import { runCommand, type CommandResult } from './server.js';
+import type { LdapDirectorySettings } from '../../policy/directory/ldap/directory.js';
 
 const SAMBA_BIN = '/usr/sbin/samba';
 /** Bump when the fixture changes, so older templates are not reused. */
@@ -471,4 +472,26 @@ export async function startSambaAd(): Promise<SambaAd> {
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** The agent's LDAP directory settings for this DC: pc1's service account over LDAPS, the DC's CA, the kit's key DN template. */
+export function adDirectorySettings(ad: SambaAd, overrides: Partial<LdapDirectorySettings> = {}): LdapDirectorySettings {
+  return {
+    urls: [ad.ldapsUrl],
+    flavor: 'ad',
+    baseDn: ad.baseDn,
+    userBaseDn: ad.baseDn,
+    serviceDn: ad.service.dn,
+    servicePassword: ad.service.password,
+    caPem: ad.caPem,
+    tlsServerName: ad.tlsServerName,
+    insecureSkipVerify: false,
+    timeoutMs: 5000,
+    adminsGroupDn: ad.groupDns.admins,
+    pcId: ad.pcId,
+    keyDnTemplate: ad.keyDnTemplate,
+    keyAttribute: SECRET_ATTRIBUTE,
+    keyObjectClasses: [KEY_OBJECT_CLASS],
+    ...overrides,
+  };
 }
