@@ -36,6 +36,11 @@ const REQUIRED_PACKAGES = [
   { pkg: 'systemd', command: 'systemd-analyze' }, // checks the shipped unit file
   { pkg: 'coreutils', command: 'stdbuf' }, // the SMB target runs smbclient unbuffered
   { pkg: 'e2fsprogs', command: 'mkfs.ext4' }, // a small, full ext4 data disk (loop-mounted)
+  // The Debian package: built (dpkg-deb, dpkg-shlibdeps, strip), checked (lintian), installed (adduser).
+  { pkg: 'dpkg-dev', command: 'dpkg-shlibdeps' },
+  { pkg: 'binutils', command: 'strip' },
+  { pkg: 'lintian', command: 'lintian' },
+  { pkg: 'adduser', command: 'adduser' },
   { pkg: 'chromium', command: 'chromium' }, // the console's web page in a real headless browser (driven by playwright-core)
   // The console store's PostgreSQL half (test/helpers/postgres.ts); Debian keeps the server's programs off PATH.
   { pkg: 'postgresql', command: 'initdb', dirs: postgresBinDirs },
