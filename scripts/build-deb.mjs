@@ -243,6 +243,7 @@ function build() {
     cpSync(join(root, 'README.md'), join(doc, 'README.md'));
     cpSync(join(root, 'server/console/README.md'), join(doc, 'console.md'));
     cpSync(join(root, 'deploy/active-directory'), join(doc, 'active-directory'), { recursive: true });
+    cpSync(join(root, 'deploy/openldap'), join(doc, 'openldap'), { recursive: true });
     cpSync(runtime.license, join(doc, 'nodejs-LICENSE'));
     writeFileSync(join(doc, 'changelog.gz'), gzipSync(readFileSync(join(debianDir, 'changelog')), { level: 9 }));
     writeFileSync(join(doc, 'copyright'), renderCopyright(pkg, lib, modules));

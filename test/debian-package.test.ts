@@ -105,6 +105,7 @@ test('files: only under /usr/lib/mydoc, /usr/bin/mydoc, /etc/mydoc, the units an
     '/usr/share/doc/mydoc/changelog.gz',
     '/usr/share/doc/mydoc/nodejs-LICENSE',
     '/usr/share/doc/mydoc/active-directory/mydoc-schema.ldif',
+    '/usr/share/doc/mydoc/openldap/mydoc.schema',
     '/usr/share/man/man1/mydoc.1.gz',
   ]) {
     assert.ok(paths.has(p), `${p} is in the package`);

@@ -38,9 +38,10 @@
  */
 import { launchDaemon, stopDaemon, type Daemon } from './daemon.js';
 import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Client } from 'ldapts';
 import { freePort, randomPassword, runCommand } from './server.js';
 import { createTlsMaterial } from '../../server/http/tls.js';
@@ -61,16 +62,16 @@ export const KEY_OBJECT_CLASS = 'mydocPcUserKey';
 export const USER_NAMES = ['alice', 'bob', 'carol', 'dave'] as const;
 export type UserName = (typeof USER_NAMES)[number];
 
-/** Test-only schema for K_dir (OIDs under an arc used nowhere else in the product). */
-const MYDOC_SCHEMA = `
-attributetype ( 1.3.6.1.4.1.99999.1.1 NAME '${SECRET_ATTRIBUTE}'
-  DESC 'mydoc K_dir: per-PC, per-user network secret'
-  EQUALITY octetStringMatch
-  SYNTAX 1.3.6.1.4.1.1466.115.121.1.40 SINGLE-VALUE )
-objectclass ( 1.3.6.1.4.1.99999.2.1 NAME '${KEY_OBJECT_CLASS}'
-  DESC 'mydoc key entry: cn=<user>,ou=<pcId>,ou=mydoc-keys,...'
-  SUP top STRUCTURAL MUST cn MAY ${SECRET_ATTRIBUTE} )
-`;
+/** The shipped schema (deploy/openldap/mydoc.schema), loaded as an administrator would: the arc filled in. */
+const SHIPPED_SCHEMA = fileURLToPath(new URL('../../../deploy/openldap/mydoc.schema', import.meta.url));
+/** An arc made once by Microsoft's GUID method (deploy/active-directory/samba/new-oid-arc.sh), for the tests' slapd. */
+const TEST_OID_ARC = '1.2.840.113556.1.8000.2554.29614.51037.17603.37830.42512.9306547.4200671';
+
+async function mydocSchema(): Promise<string> {
+  const text = await readFile(SHIPPED_SCHEMA, 'utf8');
+  if (!text.includes(`NAME '${SECRET_ATTRIBUTE}'`) || !text.includes(`NAME '${KEY_OBJECT_CLASS}'`)) throw new Error(`${SHIPPED_SCHEMA} does not define ${SECRET_ATTRIBUTE} and ${KEY_OBJECT_CLASS}`);
+  return text.replaceAll('MYDOC-OID-ARC', TEST_OID_ARC);
+}
 
 export interface Account {
   dn: string;
@@ -301,7 +302,7 @@ export async function startSlapd(opts: StartSlapdOptions = {}): Promise<Slapd> {
     const confFile = join(dir, 'slapd.conf');
     const adminPasswordFile = join(dir, 'admin.password');
     await mkdir(join(dir, 'data'));
-    await writeFile(join(dir, 'mydoc.schema'), MYDOC_SCHEMA);
+    await writeFile(join(dir, 'mydoc.schema'), await mydocSchema());
     const tls = await createTlsMaterial({ hostNames: ['localhost'], ipAddresses: ['127.0.0.1'], commonName: 'slapd-test' });
     await writeFile(join(dir, 'tls-ca.pem'), tls.caCertPem);
     await writeFile(join(dir, 'tls-cert.pem'), tls.certPem);
