@@ -21,13 +21,16 @@ async function unit(name: string): Promise<(key: string) => string | undefined> 
   return (key) => new RegExp(`^${key}=(.*)$`, 'm').exec(text)?.[1];
 }
 
+/** Both services: the mydoc user, a 0700 state folder, private files. */
+function assertPrivateToMydoc(value: (key: string) => string | undefined): void {
+  assert.deepEqual(['User', 'Group', 'StateDirectory', 'StateDirectoryMode', 'UMask'].map(value), ['mydoc', 'mydoc', 'mydoc', '0700', '0077']);
+}
+
 test('mydoc.service: serve and stop as the mydoc user; TimeoutStopSec exceeds the shutdown deadline', async () => {
   const value = await unit('mydoc.service');
   assert.equal(value('ExecStart'), '/usr/bin/mydoc serve');
   assert.equal(value('ExecStop'), '/usr/bin/mydoc stop');
-  assert.equal(value('User'), 'mydoc');
-  assert.equal(value('StateDirectoryMode'), '0700');
-  assert.equal(value('UMask'), '0077');
+  assertPrivateToMydoc(value);
   const { dir, cleanup } = await tempDir();
   try {
     await writeFile(join(dir, 'c.yaml'), 'pcId: p\ndataDir: d\ndirectory: { kind: local }\nbackup: { target: { kind: path, path: n } }\n');
@@ -42,7 +45,5 @@ test('mydoc-console.service: console serve as the mydoc user, with its own confi
   const value = await unit('mydoc-console.service');
   assert.equal(value('ExecStart'), '/usr/bin/mydoc console serve');
   assert.equal(value('Environment'), 'MYDOC_CONSOLE_CONFIG=/etc/mydoc/console.yaml');
-  assert.equal(value('User'), 'mydoc');
-  assert.equal(value('StateDirectoryMode'), '0700');
-  assert.equal(value('UMask'), '0077');
+  assertPrivateToMydoc(value);
 });
